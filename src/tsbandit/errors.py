@@ -1,0 +1,168 @@
+"""The one exception tree of tsbandit.
+
+Every error the library raises on purpose derives from :class:`TsbanditError`, and also from the
+builtin that fits (``ValueError`` for bad values, ``KeyError`` for unknown names), so callers may
+catch either. The service maps each class to one HTTP status and one stable ``code``.
+
+::
+
+    TsbanditError
+    ├── ConfigurationError (ValueError)            400 invalid_configuration
+    ├── InvalidRewardError (ValueError)            422 invalid_reward
+    ├── InvalidContextError (ValueError)           422 invalid_context
+    ├── ArmError
+    │   ├── UnknownArmError (KeyError)             404 unknown_arm
+    │   ├── DuplicateArmError (ValueError)         409 duplicate_arm
+    │   ├── EligibilityError (ValueError)          422 invalid_eligible_arms
+    │   └── LastArmError (ValueError)              409 last_arm
+    ├── SerializationError (ValueError)            400 invalid_state
+    ├── BanditNotFoundError (KeyError)             404 bandit_not_found
+    ├── BanditExistsError (ValueError)             409 bandit_exists
+    ├── DecisionNotFoundError (KeyError)           404 decision_not_found
+    ├── DecisionExpiredError (ValueError)          410 decision_expired
+    └── StoreUnavailableError (ConnectionError)    503 store_unavailable
+
+Examples
+--------
+>>> from tsbandit.errors import UnknownArmError
+>>> try:
+...     raise UnknownArmError("unknown arm 'x'; known arms: ['a', 'b']")
+... except KeyError as exc:
+...     print(exc)
+unknown arm 'x'; known arms: ['a', 'b']
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArmError",
+    "BanditExistsError",
+    "BanditNotFoundError",
+    "ConfigurationError",
+    "DecisionExpiredError",
+    "DecisionNotFoundError",
+    "DuplicateArmError",
+    "EligibilityError",
+    "InvalidContextError",
+    "InvalidRewardError",
+    "LastArmError",
+    "SerializationError",
+    "StoreUnavailableError",
+    "TsbanditError",
+    "UnknownArmError",
+]
+
+
+class TsbanditError(Exception):
+    """Base class of every error tsbandit raises on purpose.
+
+    ``code`` is the stable machine-readable name the service puts in its JSON errors and
+    ``http_status`` the status it answers with.
+    """
+
+    code: str = "error"
+    http_status: int = 400
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ would wrap the message in quotes; messages are for people.
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class ConfigurationError(TsbanditError, ValueError):
+    """A hyper-parameter or prior is invalid (``epsilon == 1.2, must be <= 1``)."""
+
+    code = "invalid_configuration"
+    http_status = 400
+
+
+class InvalidRewardError(TsbanditError, ValueError):
+    """A reward is outside the model's domain (not 0/1 for a Beta model, NaN, infinite)."""
+
+    code = "invalid_reward"
+    http_status = 422
+
+
+class InvalidContextError(TsbanditError, ValueError):
+    """A context has the wrong shape, or holds NaN or infinite values."""
+
+    code = "invalid_context"
+    http_status = 422
+
+
+class ArmError(TsbanditError):
+    """Base class of errors about arm names and arm sets."""
+
+
+class UnknownArmError(ArmError, KeyError):
+    """An arm name (or index) that the bandit does not have."""
+
+    code = "unknown_arm"
+    http_status = 404
+
+
+class DuplicateArmError(ArmError, ValueError):
+    """An arm name given twice, or an empty arm name or arm list."""
+
+    code = "duplicate_arm"
+    http_status = 409
+
+
+class EligibilityError(ArmError, ValueError):
+    """The eligible arms of a request are empty, unknown, or fewer than ``k``."""
+
+    code = "invalid_eligible_arms"
+    http_status = 422
+
+
+class LastArmError(ArmError, ValueError):
+    """Removing the last remaining arm of a bandit."""
+
+    code = "last_arm"
+    http_status = 409
+
+
+class SerializationError(TsbanditError, ValueError):
+    """Serialized state that cannot be read (unknown format version, wrong shapes)."""
+
+    code = "invalid_state"
+    http_status = 400
+
+
+class BanditNotFoundError(TsbanditError, KeyError):
+    """No bandit of that name in the store."""
+
+    code = "bandit_not_found"
+    http_status = 404
+
+
+class BanditExistsError(TsbanditError, ValueError):
+    """A bandit of that name already exists."""
+
+    code = "bandit_exists"
+    http_status = 409
+
+
+class DecisionNotFoundError(TsbanditError, KeyError):
+    """A reward for a decision id that was never issued (or was already swept away)."""
+
+    code = "decision_not_found"
+    http_status = 404
+
+
+class DecisionExpiredError(TsbanditError, ValueError):
+    """A reward arrived after its decision's reward window closed."""
+
+    code = "decision_expired"
+    http_status = 410
+
+
+class StoreUnavailableError(TsbanditError, ConnectionError):
+    """The state store cannot be reached; nothing was written."""
+
+    code = "store_unavailable"
+    http_status = 503
+
+
+# Short aliases used in the issue texts and the engine's docs.
+DecisionNotFound = DecisionNotFoundError
+DecisionExpired = DecisionExpiredError

@@ -1,0 +1,246 @@
+"""The reward-model contract and the validation helpers every model shares.
+
+A *reward model* is pure math over additive sufficient statistics (:class:`~.stats.Stats`):
+it knows the statistics layout, the delta of observations, and how to turn statistics into a
+posterior that can be summarized (mean, standard deviation, credible interval) and sampled.
+Hyper-parameters (priors, noise) live on the frozen model object; learned state lives in
+``Stats``. Nothing here does I/O or touches a global random state.
+
+Shapes: statistics are ``(*batch, K, ...)``. Contexts are ``(*cbatch, d)`` and broadcast against
+the statistics' batch, so ``K``-arm statistics with contexts ``(B, d)`` give ``(B, K)`` scores,
+and statistics ``(T, K, ...)`` with contexts ``(T, d)`` give ``(T, K)`` (one context per trial).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import ConfigurationError, InvalidContextError, InvalidRewardError
+from .stats import Stats
+
+__all__ = ["Posterior", "RewardModel", "check_positive", "check_unit_interval"]
+
+Posterior = Any  # each model defines its own small dataclass of arrays
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    """Validate a scalar hyper-parameter; the message names the parameter.
+
+    >>> check_positive("alpha0", 1.0)
+    1.0
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} == {value!r}, must be a number") from None
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigurationError(f"{name} == {value!r}, must be finite and {bound}")
+    return v
+
+
+def check_unit_interval(name: str, value: float, *, open_low: bool = False) -> float:
+    """Validate a probability-like scalar in [0, 1] (or (0, 1] with ``open_low``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} == {value!r}, must be a number") from None
+    if not (0.0 <= v <= 1.0) or (open_low and v == 0.0):
+        low = "> 0" if open_low else ">= 0"
+        raise ConfigurationError(f"{name} == {value!r}, must be {low} and <= 1")
+    return v
+
+
+class RewardModel(ABC):
+    """Base class of reward models (Beta-Bernoulli, Normal-Inverse-Gamma, linear, logistic).
+
+    Subclasses are frozen dataclasses of hyper-parameters and supply the statistics layout, the
+    accumulation of observations and the posterior summaries; this class does the shared
+    validation and the generic derived operations (``delta``, ``decay``, ``interval``).
+    """
+
+    #: short name used in serialized configurations (``"beta"``, ``"linear"``...)
+    kind: ClassVar[str]
+    #: True when decisions need a context vector
+    contextual: ClassVar[bool] = False
+    #: True when statistics of disjoint batches add up exactly (False for the Laplace model)
+    additive: ClassVar[bool] = True
+
+    # ----- configuration ------------------------------------------------------------------
+    @property
+    def n_features(self) -> int | None:
+        """Context dimension ``d`` (``None`` for context-free models)."""
+        return None
+
+    @abstractmethod
+    def to_config(self) -> dict[str, Any]:
+        """JSON-safe hyper-parameters, ``{"kind": ..., ...}``; inverse of ``from_config``."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RewardModel:
+        """Build a model from :meth:`to_config` output."""
+        cfg = {k: v for k, v in config.items() if k != "kind"}
+        return cls(**cfg)
+
+    # ----- statistics ---------------------------------------------------------------------
+    @abstractmethod
+    def init_stats(self, n_arms: int, batch_shape: tuple[int, ...] = ()) -> Stats:
+        """Zero statistics (no observations) for ``n_arms`` arms. Priors are not in here."""
+
+    @abstractmethod
+    def accumulate(
+        self,
+        stats: Stats,
+        arms: np.ndarray,
+        rewards: np.ndarray,
+        contexts: np.ndarray | None = None,
+        *,
+        batch_index: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        """Add observations to ``stats`` **in place** (inputs already validated).
+
+        ``arms`` (n,) int, ``rewards`` (n,), ``contexts`` (n, d); ``batch_index`` (n,) int selects
+        the batch element (trial) of each observation when the statistics have one batch axis;
+        ``weights`` (n,) scale each observation's contribution (importance weights, discounting).
+        """
+
+    def delta(
+        self,
+        n_arms: int,
+        arms: np.ndarray,
+        rewards: np.ndarray,
+        contexts: np.ndarray | None = None,
+        *,
+        batch_shape: tuple[int, ...] = (),
+        batch_index: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+    ) -> Stats:
+        """Statistics of a batch of observations alone (add them to any state).
+
+        >>> import numpy as np
+        >>> from tsbandit.policies import BetaBernoulli
+        >>> d = BetaBernoulli().delta(3, np.array([0, 2, 2]), np.array([1, 0, 1]))
+        >>> d["successes"].tolist(), d["failures"].tolist()
+        ([1.0, 0.0, 1.0], [0.0, 0.0, 1.0])
+        """
+        if not self.additive:
+            raise TypeError(f"{type(self).__name__} statistics are not additive; use accumulate")
+        out = self.init_stats(n_arms, batch_shape)
+        self.accumulate(out, arms, rewards, contexts, batch_index=batch_index, weights=weights)
+        return out
+
+    def decay(self, stats: Stats, gamma: float | np.ndarray) -> Stats:
+        """Statistics after forgetting: every observation's weight multiplied by ``gamma``.
+
+        Decay composes: ``decay(decay(s, g1), g2) == decay(s, g1 * g2)``.
+        """
+        return stats.scaled(gamma)
+
+    @abstractmethod
+    def counts(self, stats: Stats) -> np.ndarray:
+        """(Weighted) number of observations per arm, ``(*batch, K)``."""
+
+    @abstractmethod
+    def reward_sums(self, stats: Stats) -> np.ndarray:
+        """(Weighted) sum of rewards per arm, ``(*batch, K)``."""
+
+    # ----- validation ---------------------------------------------------------------------
+    def check_rewards(self, rewards: Any) -> np.ndarray:
+        """Rewards as float64, or :class:`InvalidRewardError` naming the bad value."""
+        try:
+            r = np.asarray(rewards, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidRewardError(f"reward {rewards!r} is not a number") from None
+        bad = ~np.isfinite(r)
+        if bad.any():
+            raise InvalidRewardError(
+                f"reward {r[bad].ravel()[0]!r} is not finite; rewards must be finite numbers"
+            )
+        return r
+
+    def check_contexts(self, contexts: Any, n: int | None = None) -> np.ndarray | None:
+        """Contexts as float64 ``(n, d)`` (a single ``(d,)`` is promoted), or an error.
+
+        Context-free models accept ``None`` only.
+        """
+        d = self.n_features
+        if d is None:
+            if contexts is not None:
+                raise InvalidContextError(
+                    f"{type(self).__name__} takes no context, got one of shape "
+                    f"{np.shape(contexts)}"
+                )
+            return None
+        if contexts is None:
+            raise InvalidContextError(
+                f"{type(self).__name__} needs a context vector of length {d}, got none"
+            )
+        try:
+            x = np.asarray(contexts, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidContextError("context must be a sequence of numbers") from None
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != d:
+            raise InvalidContextError(
+                f"context has shape {np.shape(contexts)}, expected ({d},) or (n, {d})"
+            )
+        if n is not None and x.shape[0] != n:
+            raise InvalidContextError(f"got {x.shape[0]} contexts for {n} observations")
+        if not np.isfinite(x).all():
+            raise InvalidContextError("context contains NaN or infinite values")
+        return x
+
+    # ----- posterior ----------------------------------------------------------------------
+    @abstractmethod
+    def posterior(self, stats: Stats) -> Posterior:
+        """Posterior parameters computed from prior + statistics (arrays, same batch shape)."""
+
+    def update_posterior(
+        self,
+        posterior: Posterior,
+        stats: Stats,
+        arm: int,
+        reward: float,
+        context: np.ndarray | None = None,
+    ) -> Posterior:
+        """Posterior after one observation, given ``stats`` that already include it.
+
+        The default recomputes from ``stats``; models with an O(d^2) incremental update
+        override this. The result is the same posterior up to rounding.
+        """
+        return self.posterior(stats)
+
+    @abstractmethod
+    def mean(self, posterior: Posterior, contexts: np.ndarray | None = None) -> np.ndarray:
+        """Posterior mean of each arm's expected reward, ``(*batch, K)``."""
+
+    @abstractmethod
+    def std(self, posterior: Posterior, contexts: np.ndarray | None = None) -> np.ndarray:
+        """Posterior standard deviation of each arm's expected reward, ``(*batch, K)``."""
+
+    @abstractmethod
+    def sample(
+        self,
+        posterior: Posterior,
+        rng: np.random.Generator,
+        contexts: np.ndarray | None = None,
+        size: int | None = None,
+    ) -> np.ndarray:
+        """One posterior draw of each arm's expected reward.
+
+        Returns ``(*batch, K)``; with ``size`` the draws are independent and the result is
+        ``(size, *batch, K)`` (many users, or Monte-Carlo draws).
+        """
+
+    @abstractmethod
+    def interval(
+        self, posterior: Posterior, level: float = 0.95, contexts: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed credible interval of each arm's expected reward: ``(low, high)``."""

@@ -1,0 +1,134 @@
+"""Beta-Bernoulli: binary rewards (click, apply, convert) with a conjugate Beta prior.
+
+Statistics per arm: ``successes`` and ``failures`` (weighted counts). The posterior of arm ``a``
+is ``Beta(alpha0 + s_a, beta0 + f_a)``; the prior is configuration and never enters the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import betaincinv
+
+from ..errors import InvalidRewardError
+from .base import RewardModel, check_positive
+from .stats import Stats
+
+__all__ = ["BetaBernoulli", "BetaPosterior"]
+
+
+@dataclass
+class BetaPosterior:
+    """Posterior parameters, each ``(*batch, K)``."""
+
+    alpha: np.ndarray
+    beta: np.ndarray
+
+
+def _scatter(target: np.ndarray, batch_index: np.ndarray | None, arms: np.ndarray,
+             values: np.ndarray) -> None:
+    """``target[batch, arm] += values`` with repeated indices summed (shared by the models)."""
+    if batch_index is None:
+        if arms.shape[0] == 1:
+            target[arms[0]] += values[0]
+        else:
+            np.add.at(target, arms, values)
+    else:
+        np.add.at(target, (batch_index, arms), values)
+
+
+@dataclass(frozen=True)
+class BetaBernoulli(RewardModel):
+    """Beta-Bernoulli reward model.
+
+    Parameters
+    ----------
+    alpha0, beta0
+        Prior pseudo-successes and pseudo-failures (``Beta(1, 1)`` is uniform).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = BetaBernoulli(alpha0=1.0, beta0=1.0)
+    >>> s = m.init_stats(2)
+    >>> m.accumulate(s, np.array([0, 0, 1]), np.array([1.0, 1.0, 0.0]))
+    >>> m.mean(m.posterior(s)).round(3).tolist()
+    [0.75, 0.333]
+    """
+
+    alpha0: float = 1.0
+    beta0: float = 1.0
+
+    kind = "beta"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha0", check_positive("alpha0", self.alpha0))
+        object.__setattr__(self, "beta0", check_positive("beta0", self.beta0))
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "alpha0": self.alpha0, "beta0": self.beta0}
+
+    def init_stats(self, n_arms: int, batch_shape: tuple[int, ...] = ()) -> Stats:
+        shape = (*batch_shape, n_arms)
+        return Stats({"successes": np.zeros(shape), "failures": np.zeros(shape)},
+                     len(batch_shape))
+
+    def check_rewards(self, rewards: Any) -> np.ndarray:
+        r = super().check_rewards(rewards)
+        bad = (r != 0.0) & (r != 1.0)
+        if bad.any():
+            raise InvalidRewardError(
+                f"reward {r[bad].ravel()[0]!r} is not binary; the Beta-Bernoulli model takes "
+                "rewards 0 or 1"
+            )
+        return r
+
+    def accumulate(self, stats: Stats, arms: np.ndarray, rewards: np.ndarray,
+                   contexts: np.ndarray | None = None, *, batch_index: np.ndarray | None = None,
+                   weights: np.ndarray | None = None) -> None:
+        w = np.ones_like(rewards) if weights is None else weights
+        _scatter(stats["successes"], batch_index, arms, w * rewards)
+        _scatter(stats["failures"], batch_index, arms, w * (1.0 - rewards))
+
+    def counts(self, stats: Stats) -> np.ndarray:
+        return stats["successes"] + stats["failures"]
+
+    def reward_sums(self, stats: Stats) -> np.ndarray:
+        return stats["successes"].copy()
+
+    def posterior(self, stats: Stats) -> BetaPosterior:
+        return BetaPosterior(self.alpha0 + stats["successes"], self.beta0 + stats["failures"])
+
+    def update_posterior(self, posterior: BetaPosterior, stats: Stats, arm: int, reward: float,
+                         context: np.ndarray | None = None) -> BetaPosterior:
+        if posterior.alpha.ndim != 1:
+            return self.posterior(stats)
+        posterior.alpha[arm] = self.alpha0 + stats["successes"][arm]
+        posterior.beta[arm] = self.beta0 + stats["failures"][arm]
+        return posterior
+
+    def mean(self, posterior: BetaPosterior, contexts: np.ndarray | None = None) -> np.ndarray:
+        a, b = posterior.alpha, posterior.beta
+        return a / (a + b)
+
+    def std(self, posterior: BetaPosterior, contexts: np.ndarray | None = None) -> np.ndarray:
+        a, b = posterior.alpha, posterior.beta
+        n = a + b
+        return np.sqrt(a * b / (n * n * (n + 1.0)))
+
+    def sample(self, posterior: BetaPosterior, rng: np.random.Generator,
+               contexts: np.ndarray | None = None, size: int | None = None) -> np.ndarray:
+        a, b = posterior.alpha, posterior.beta
+        shape = a.shape if size is None else (size, *a.shape)
+        # Beta(a, b) = X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b): one call to the gamma sampler
+        # costs less than rng.beta's per-call parameter checks for small K.
+        g = rng.standard_gamma(np.broadcast_to(np.stack([a, b]), (2, *shape)))
+        return g[0] / (g[0] + g[1])
+
+    def interval(self, posterior: BetaPosterior, level: float = 0.95,
+                 contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        q = (1.0 - level) / 2.0
+        a, b = posterior.alpha, posterior.beta
+        return betaincinv(a, b, q), betaincinv(a, b, 1.0 - q)
