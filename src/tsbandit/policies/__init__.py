@@ -1,6 +1,11 @@
 """Pure bandit math: reward models over additive statistics, and selection rules.
 
 No I/O, no globals; every random draw comes from a ``numpy.random.Generator`` passed in.
+
+Reward models: :class:`BetaBernoulli`, :class:`NormalInverseGamma`, :class:`LinearGaussian`,
+:class:`LogisticLaplace`. Selection rules: :class:`ThompsonSampling`, :class:`UCB1`,
+:class:`LinUCB`, :class:`EpsilonGreedy`, :class:`Greedy`, :class:`Softmax`,
+:class:`RandomPolicy`.
 """
 
 from __future__ import annotations
@@ -8,13 +13,43 @@ from __future__ import annotations
 from .base import RewardModel
 from .beta import BetaBernoulli, BetaPosterior
 from .gaussian import NIGPosterior, NormalInverseGamma
+from .linear import LinearGaussian, LinearPosterior
+from .logistic import LogisticLaplace
+from .registry import MODELS, RULES, model_from_config, rule_from_config
+from .rules import (
+    UCB1,
+    EpsilonGreedy,
+    Greedy,
+    LinUCB,
+    RandomPolicy,
+    SelectionRule,
+    Softmax,
+    ThompsonSampling,
+    top_k,
+)
 from .stats import Stats
 
 __all__ = [
+    "MODELS",
+    "RULES",
+    "UCB1",
     "BetaBernoulli",
     "BetaPosterior",
+    "EpsilonGreedy",
+    "Greedy",
+    "LinUCB",
+    "LinearGaussian",
+    "LinearPosterior",
+    "LogisticLaplace",
     "NIGPosterior",
     "NormalInverseGamma",
+    "RandomPolicy",
     "RewardModel",
+    "SelectionRule",
+    "Softmax",
     "Stats",
+    "ThompsonSampling",
+    "model_from_config",
+    "rule_from_config",
+    "top_k",
 ]

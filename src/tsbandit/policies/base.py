@@ -151,9 +151,23 @@ class RewardModel(ABC):
         """(Weighted) sum of rewards per arm, ``(*batch, K)``."""
 
     # ----- validation ---------------------------------------------------------------------
+    def check_reward(self, reward: Any) -> float:
+        """One reward as a float, or :class:`InvalidRewardError` (the scalar fast path)."""
+        if isinstance(reward, (str, bytes)):
+            raise InvalidRewardError(f"reward {reward!r} is not a number")
+        try:
+            r = float(reward)
+        except (TypeError, ValueError):
+            raise InvalidRewardError(f"reward {reward!r} is not a number") from None
+        if not math.isfinite(r):
+            raise InvalidRewardError(f"reward {r!r} is not finite; rewards must be finite numbers")
+        return r
+
     def check_rewards(self, rewards: Any) -> np.ndarray:
         """Rewards as float64, or :class:`InvalidRewardError` naming the bad value."""
         try:
+            if isinstance(rewards, (str, bytes)):
+                raise TypeError
             r = np.asarray(rewards, dtype=np.float64)
         except (TypeError, ValueError):
             raise InvalidRewardError(f"reward {rewards!r} is not a number") from None

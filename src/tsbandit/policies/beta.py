@@ -75,13 +75,20 @@ class BetaBernoulli(RewardModel):
         return Stats({"successes": np.zeros(shape), "failures": np.zeros(shape)},
                      len(batch_shape))
 
+    def check_reward(self, reward: Any) -> float:
+        r = RewardModel.check_reward(self, reward)
+        if r != 0.0 and r != 1.0:
+            raise InvalidRewardError(
+                f"reward {r!r} is not binary; this model takes rewards 0 or 1"
+            )
+        return r
+
     def check_rewards(self, rewards: Any) -> np.ndarray:
-        r = super().check_rewards(rewards)
+        r = RewardModel.check_rewards(self, rewards)
         bad = (r != 0.0) & (r != 1.0)
         if bad.any():
             raise InvalidRewardError(
-                f"reward {r[bad].ravel()[0]!r} is not binary; the Beta-Bernoulli model takes "
-                "rewards 0 or 1"
+                f"reward {r[bad].ravel()[0]!r} is not binary; this model takes rewards 0 or 1"
             )
         return r
 
@@ -121,10 +128,12 @@ class BetaBernoulli(RewardModel):
     def sample(self, posterior: BetaPosterior, rng: np.random.Generator,
                contexts: np.ndarray | None = None, size: int | None = None) -> np.ndarray:
         a, b = posterior.alpha, posterior.beta
-        shape = a.shape if size is None else (size, *a.shape)
         # Beta(a, b) = X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b): one call to the gamma sampler
         # costs less than rng.beta's per-call parameter checks for small K.
-        g = rng.standard_gamma(np.broadcast_to(np.stack([a, b]), (2, *shape)))
+        ab = np.stack([a, b])
+        if size is not None:
+            ab = np.broadcast_to(ab[:, None], (2, size, *a.shape))
+        g = rng.standard_gamma(ab)
         return g[0] / (g[0] + g[1])
 
     def interval(self, posterior: BetaPosterior, level: float = 0.95,

@@ -1,0 +1,59 @@
+"""Square-root covariance factors shared by the Gaussian-posterior models.
+
+A posterior precision ``P`` is factored once by Cholesky, ``P = L L^T``; its covariance square
+root is ``S = L^{-T}`` (upper triangular, found by a triangular solve), so ``S S^T = P^{-1}``.
+Sampling is then ``m + S z`` and the predictive variance of ``x^T w`` is ``|S^T x|^2``: no matrix
+is ever inverted as such, and the draws do not depend on the BLAS the way ``multivariate_normal``'s
+SVD does.
+
+Between refreshes, one observation updates ``S`` in O(d^2) by Potter's square-root measurement
+update, which keeps ``S S^T`` symmetric positive definite by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+__all__ = ["potter_update", "project", "sqrt_covariance"]
+
+
+def sqrt_covariance(precision: np.ndarray) -> np.ndarray:
+    """``S`` with ``S S^T = precision^{-1}`` for a stack ``(..., d, d)`` of SPD matrices."""
+    chol = np.linalg.cholesky(precision)
+    d = precision.shape[-1]
+    eye = np.broadcast_to(np.eye(d), precision.shape)
+    if precision.ndim == 2:
+        linv = solve_triangular(chol, eye, lower=True, check_finite=False)
+    else:
+        # numpy solves a stack in one call; the LU of a triangular matrix is itself.
+        linv = np.linalg.solve(chol, eye)
+    return np.swapaxes(linv, -1, -2)
+
+
+def project(contexts: np.ndarray, mean: np.ndarray, sqrt_cov: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Predictive mean ``x^T m`` and variance ``x^T S S^T x`` per arm.
+
+    ``contexts`` ``(*cb, d)``, ``mean`` ``(*pb, K, d)``, ``sqrt_cov`` ``(*pb, K, d, d)``;
+    returns two arrays of shape ``(*broadcast(cb, pb), K)``.
+    """
+    xr = contexts[..., None, None, :]
+    mu = (xr @ mean[..., None])[..., 0, 0]
+    phi = (xr @ sqrt_cov)[..., 0, :]
+    return mu, np.einsum("...i,...i->...", phi, phi)
+
+
+def potter_update(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: float,
+                  noise: float) -> None:
+    """In-place posterior update of one Gaussian arm by one linear observation.
+
+    Observation ``y = x^T w + e``, ``e ~ N(0, noise)``. ``sqrt_cov`` ``(d, d)`` and ``mean``
+    ``(d,)`` are modified in place; cost O(d^2).
+    """
+    phi = x @ sqrt_cov                      # S^T x
+    c = float(phi @ phi) + noise            # predictive variance of y
+    s_phi = sqrt_cov @ phi                  # Sigma x
+    mean += s_phi * ((y - float(x @ mean)) / c)
+    beta = 1.0 / (c * (1.0 + np.sqrt(noise / c)))
+    sqrt_cov -= beta * np.outer(s_phi, phi)

@@ -1,0 +1,63 @@
+"""Build models and rules from their JSON configurations (``{"kind": ..., ...}``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigurationError
+from .base import RewardModel
+from .beta import BetaBernoulli
+from .gaussian import NormalInverseGamma
+from .linear import LinearGaussian
+from .logistic import LogisticLaplace
+from .rules import (
+    UCB1,
+    EpsilonGreedy,
+    Greedy,
+    LinUCB,
+    RandomPolicy,
+    SelectionRule,
+    Softmax,
+    ThompsonSampling,
+)
+
+__all__ = ["MODELS", "RULES", "model_from_config", "rule_from_config"]
+
+MODELS: dict[str, type[RewardModel]] = {
+    cls.kind: cls for cls in (BetaBernoulli, NormalInverseGamma, LinearGaussian, LogisticLaplace)
+}
+RULES: dict[str, type[SelectionRule]] = {
+    cls.kind: cls
+    for cls in (ThompsonSampling, UCB1, LinUCB, EpsilonGreedy, Greedy, Softmax, RandomPolicy)
+}
+
+
+def model_from_config(config: Mapping[str, Any]) -> RewardModel:
+    """A reward model from its configuration.
+
+    >>> model_from_config({"kind": "beta", "alpha0": 2.0}).alpha0
+    2.0
+    """
+    kind = config.get("kind")
+    if kind not in MODELS:
+        raise ConfigurationError(f"unknown model kind {kind!r}; known: {sorted(MODELS)}")
+    try:
+        return MODELS[kind].from_config(config)
+    except TypeError as exc:
+        raise ConfigurationError(f"bad {kind!r} model configuration: {exc}") from None
+
+
+def rule_from_config(config: Mapping[str, Any]) -> SelectionRule:
+    """A selection rule from its configuration.
+
+    >>> rule_from_config({"kind": "epsilon_greedy", "epsilon": 0.2}).epsilon
+    0.2
+    """
+    kind = config.get("kind")
+    if kind not in RULES:
+        raise ConfigurationError(f"unknown selection rule {kind!r}; known: {sorted(RULES)}")
+    try:
+        return RULES[kind].from_config(config)
+    except TypeError as exc:
+        raise ConfigurationError(f"bad {kind!r} rule configuration: {exc}") from None

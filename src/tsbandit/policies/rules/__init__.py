@@ -1,0 +1,23 @@
+"""Selection rules: turn a reward model's posterior into a choice or a ranking."""
+
+from __future__ import annotations
+
+from .base import SelectionRule, mask_scores, position_probabilities, top_k
+from .greedy import EpsilonGreedy, Greedy
+from .softmax import RandomPolicy, Softmax
+from .thompson import ThompsonSampling
+from .ucb import UCB1, LinUCB
+
+__all__ = [
+    "UCB1",
+    "EpsilonGreedy",
+    "Greedy",
+    "LinUCB",
+    "RandomPolicy",
+    "SelectionRule",
+    "Softmax",
+    "ThompsonSampling",
+    "mask_scores",
+    "position_probabilities",
+    "top_k",
+]

@@ -1,0 +1,133 @@
+"""The selection-rule contract and the shared machinery (masking, random tie-breaks, top-k).
+
+A selection rule turns a model's posterior into a choice (``k = 1``) or a ranking (``k > 1``)
+of arms, for a batch of users or simulated trials at once, and reports the probability of what
+it chose (its *propensity*), which off-policy evaluation needs. Subclasses supply ``scores``;
+deterministic rules get exact, tie-aware propensities here, stochastic ones a Monte-Carlo
+estimate on the generator they are given (callers pass a spawned stream, so asking for a
+propensity never shifts the decisions).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..base import Posterior, RewardModel
+from ..stats import Stats
+
+__all__ = ["SelectionRule", "mask_scores", "position_probabilities", "top_k"]
+
+
+def mask_scores(scores: np.ndarray, eligible: np.ndarray | None) -> np.ndarray:
+    """Scores with ineligible arms set to ``-inf`` (never chosen)."""
+    if eligible is None:
+        return scores
+    return np.where(eligible, scores, -np.inf)
+
+
+def top_k(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the ``k`` highest scores along the last axis, ties broken at random.
+
+    Returns ``(*batch, k)`` int. For ``k == 1`` random numbers are drawn only when a tie exists.
+
+    >>> import numpy as np
+    >>> top_k(np.array([[0.1, 0.9, 0.5]]), 2, np.random.default_rng(0)).tolist()
+    [[1, 2]]
+    """
+    if k == 1:
+        best = scores.max(axis=-1, keepdims=True)
+        ties = scores == best
+        if ties.sum(axis=-1).max() <= 1:
+            return np.argmax(scores, axis=-1)[..., None]
+        noise = np.where(ties, rng.random(scores.shape), -1.0)
+        return np.argmax(noise, axis=-1)[..., None]
+    order = np.lexsort((rng.random(scores.shape), -scores), axis=-1)
+    return order[..., :k]
+
+
+def position_probabilities(scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Exact propensities of a deterministic ranking with random tie-breaks.
+
+    The arm at position ``j`` belongs to a tie group of ``g`` arms that occupies positions
+    ``[above, above + g)``; a uniformly random order within the group puts it at ``j`` with
+    probability ``1/g`` (and never outside that range).
+    """
+    s_ch = np.take_along_axis(scores, chosen, axis=-1)                     # (*b, k)
+    above = (scores[..., None, :] > s_ch[..., :, None]).sum(axis=-1)        # (*b, k)
+    group = (scores[..., None, :] == s_ch[..., :, None]).sum(axis=-1)
+    j = np.arange(chosen.shape[-1])
+    inside = (j >= above) & (j < above + group)
+    return np.where(inside, 1.0 / np.maximum(group, 1), 0.0)
+
+
+class SelectionRule(ABC):
+    """Base class of selection rules. Subclasses are frozen dataclasses of hyper-parameters."""
+
+    kind: ClassVar[str]
+    #: True when the choice is a function of the scores (only ties are random)
+    deterministic: ClassVar[bool] = False
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-safe hyper-parameters, ``{"kind": ..., ...}``."""
+        from dataclasses import asdict, is_dataclass
+
+        cfg = asdict(self) if is_dataclass(self) else {}  # type: ignore[arg-type]
+        return {"kind": self.kind, **cfg}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SelectionRule:
+        """Inverse of :meth:`to_config`."""
+        return cls(**{k: v for k, v in config.items() if k != "kind"})
+
+    @abstractmethod
+    def scores(self, model: RewardModel, posterior: Posterior, stats: Stats,
+               rng: np.random.Generator, contexts: np.ndarray | None = None,
+               size: int | None = None) -> np.ndarray:
+        """The per-arm score whose top-k is the choice: ``(*batch, K)`` or ``(size, ...)``."""
+
+    def choose(self, model: RewardModel, posterior: Posterior, stats: Stats,
+               rng: np.random.Generator, contexts: np.ndarray | None = None,
+               eligible: np.ndarray | None = None, k: int = 1,
+               size: int | None = None) -> np.ndarray:
+        """Chosen arm indices, best first: ``(*batch, k)`` (``(size, *batch, k)`` with size)."""
+        s = mask_scores(self.scores(model, posterior, stats, rng, contexts, size), eligible)
+        return top_k(s, k, rng)
+
+    def propensities(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                     chosen: np.ndarray, rng: np.random.Generator,
+                     contexts: np.ndarray | None = None, eligible: np.ndarray | None = None,
+                     n_draws: int = 1000) -> np.ndarray:
+        """Probability that the rule puts ``chosen[..., j]`` at position ``j``: ``(*batch, k)``.
+
+        Monte-Carlo over ``n_draws`` independent decisions for stochastic rules; the estimate
+        is floored at ``1 / n_draws`` because the observed choice proves it positive.
+        """
+        if self.deterministic:
+            s = mask_scores(self.scores(model, posterior, stats, rng, contexts), eligible)
+            return position_probabilities(s, chosen)
+        k = chosen.shape[-1]
+        draws = self.choose(model, posterior, stats, rng, contexts, eligible, k, size=n_draws)
+        hits = (draws == chosen[None]).mean(axis=0)
+        return np.maximum(hits, 1.0 / n_draws)
+
+    def action_probabilities(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                             rng: np.random.Generator, contexts: np.ndarray | None = None,
+                             eligible: np.ndarray | None = None,
+                             n_draws: int = 1000) -> np.ndarray:
+        """Probability of each arm being chosen first: ``(*batch, K)``, rows sum to 1.
+
+        Exact for deterministic rules (ties shared); Monte-Carlo otherwise (no floor).
+        """
+        if self.deterministic:
+            s = mask_scores(self.scores(model, posterior, stats, rng, contexts), eligible)
+            ties = s == s.max(axis=-1, keepdims=True)
+            return ties / ties.sum(axis=-1, keepdims=True)
+        first = self.choose(model, posterior, stats, rng, contexts, eligible, 1,
+                            size=n_draws)[..., 0]
+        n_arms = stats.n_arms
+        onehot = first[..., None] == np.arange(n_arms)
+        return onehot.mean(axis=0)
