@@ -57,3 +57,17 @@ def potter_update(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: floa
     mean += s_phi * ((y - float(x @ mean)) / c)
     beta = 1.0 / (c * (1.0 + np.sqrt(noise / c)))
     sqrt_cov -= beta * np.outer(s_phi, phi)
+
+
+def potter_update_many(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: np.ndarray,
+                       noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized :func:`potter_update` over a stack: ``sqrt_cov`` ``(n, d, d)``, ``mean``
+    ``(n, d)``, ``x`` ``(n, d)``, ``y`` ``(n,)``; returns the updated copies."""
+    phi = (x[:, None, :] @ sqrt_cov)[:, 0, :]
+    c = np.einsum("ni,ni->n", phi, phi) + noise
+    s_phi = (sqrt_cov @ phi[:, :, None])[:, :, 0]
+    resid = y - np.einsum("ni,ni->n", x, mean)
+    new_mean = mean + s_phi * (resid / c)[:, None]
+    beta = 1.0 / (c * (1.0 + np.sqrt(noise / c)))
+    new_s = sqrt_cov - beta[:, None, None] * s_phi[:, :, None] * phi[:, None, :]
+    return new_s, new_mean

@@ -231,6 +231,23 @@ class RewardModel(ABC):
         """
         return self.posterior(stats)
 
+    def update_posterior_cells(
+        self,
+        posterior: Posterior,
+        stats: Stats,
+        batch_index: np.ndarray,
+        arms: np.ndarray,
+        rewards: np.ndarray,
+        contexts: np.ndarray | None = None,
+    ) -> Posterior:
+        """Batched :meth:`update_posterior`: one observation for each distinct
+        ``(batch_index[i], arms[i])`` cell, ``stats`` already including them.
+
+        This is the simulation lab's hot path (one observation per trial per round). The
+        default recomputes from ``stats``; the Gaussian models override it with O(d^2) updates.
+        """
+        return self.posterior(stats)
+
     @abstractmethod
     def mean(self, posterior: Posterior, contexts: np.ndarray | None = None) -> np.ndarray:
         """Posterior mean of each arm's expected reward, ``(*batch, K)``."""

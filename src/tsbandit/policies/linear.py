@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import ndtri, stdtrit
 
 from ..errors import ConfigurationError, InvalidContextError
-from ._factor import potter_update, project, sqrt_covariance
+from ._factor import potter_update, potter_update_many, project, sqrt_covariance
 from .base import RewardModel, check_positive
 from .beta import _scatter
 from .stats import Stats
@@ -163,8 +163,8 @@ class LinearGaussian(RewardModel):
                 xa = contexts[sel]
                 A[a] += (xa * w[sel, None]).T @ xa
         else:
-            np.add.at(A, (batch_index, arms),
-                      w[:, None, None] * contexts[:, :, None] * contexts[:, None, :])
+            _scatter(A, batch_index, arms,
+                     w[:, None, None] * contexts[:, :, None] * contexts[:, None, :])
 
     def counts(self, stats: Stats) -> np.ndarray:
         return stats["n"].copy()
@@ -205,6 +205,26 @@ class LinearGaussian(RewardModel):
             posterior.noise_a[arm] = self.noise_a0 + 0.5 * stats["n"][arm]
             fit = float(stats["b"][arm] @ posterior.mean[arm])
             posterior.noise_b[arm] = self._b0 + 0.5 * max(float(stats["sum_r2"][arm]) - fit, 0.0)
+        posterior.online_updates += 1
+        return posterior
+
+    def update_posterior_cells(self, posterior: LinearPosterior, stats: Stats,
+                               batch_index: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
+                               contexts: np.ndarray | None = None) -> LinearPosterior:
+        if (contexts is None or posterior.mean.ndim != 3
+                or posterior.online_updates + 1 >= self.refresh_every):
+            return self.posterior(stats)
+        cell = (batch_index, arms)
+        noise = 1.0 if self.unknown_noise else self.noise_variance
+        new_s, new_m = potter_update_many(posterior.sqrt_cov[cell], posterior.mean[cell],
+                                          contexts, rewards, noise)
+        posterior.sqrt_cov[cell] = new_s
+        posterior.mean[cell] = new_m
+        if self.unknown_noise:
+            assert posterior.noise_a is not None and posterior.noise_b is not None
+            posterior.noise_a[cell] = self.noise_a0 + 0.5 * stats["n"][cell]
+            fit = np.einsum("ni,ni->n", stats["b"][cell], new_m)
+            posterior.noise_b[cell] = self._b0 + 0.5 * np.maximum(stats["sum_r2"][cell] - fit, 0.0)
         posterior.online_updates += 1
         return posterior
 

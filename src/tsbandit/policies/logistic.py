@@ -200,6 +200,16 @@ class LogisticLaplace(RewardModel):
         posterior.sqrt_cov[arm] = sqrt_covariance(self._full_precision(stats["H"][arm]))
         return posterior
 
+    def update_posterior_cells(self, posterior: LinearPosterior, stats: Any,
+                               batch_index: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
+                               contexts: np.ndarray | None = None) -> LinearPosterior:
+        if posterior.mean.ndim != 3:
+            return self.posterior(stats)
+        cell = (batch_index, arms)
+        posterior.mean[cell] = stats["m"][cell]
+        posterior.sqrt_cov[cell] = sqrt_covariance(self._full_precision(stats["H"][cell]))
+        return posterior
+
     def _predictive(self, posterior: LinearPosterior, contexts: np.ndarray | None
                     ) -> tuple[np.ndarray, np.ndarray]:
         if contexts is None:
