@@ -1,0 +1,150 @@
+"""Confidence intervals, the effective sample size, and the result record of an estimate.
+
+Two intervals are offered for every estimator:
+
+- ``"normal"``: ``value +/- z * sd(psi) / sqrt(n)`` where ``psi`` is the estimator's per-round
+  influence function (for IPS, the per-round terms themselves; for SNIPS and DM the linearized
+  terms that account for the normalization and for the fitted reward model);
+- ``"bootstrap"``: the percentile interval of the estimator recomputed on ``n_bootstrap``
+  resamples of the rounds (drawn from the ``numpy.random.Generator`` you pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "Estimate",
+    "bootstrap_counts",
+    "bootstrap_interval",
+    "effective_sample_size",
+    "normal_interval",
+]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One off-policy estimate of a target policy's expected reward per round.
+
+    Attributes
+    ----------
+    estimator
+        Short name (``"ips"``, ``"snips"``, ``"dm"``, ``"dr"``, ``"replay"``).
+    value
+        Point estimate.
+    low, high
+        Confidence interval at ``level``.
+    std_error
+        Standard error (normal approximation; the bootstrap standard deviation for
+        ``interval == "bootstrap"``).
+    ess
+        Effective sample size: Kish's ``(sum w)^2 / sum w^2`` of the importance weights (``n``
+        for DM, the accepted rounds for replay).
+    n_rounds
+        Rounds in the log.
+    interval, level
+        How the interval was computed and its nominal coverage.
+    max_weight
+        Largest importance weight used (after clipping); ``nan`` for DM.
+    """
+
+    estimator: str
+    value: float
+    low: float
+    high: float
+    std_error: float
+    ess: float
+    n_rounds: int
+    interval: str
+    level: float
+    max_weight: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of the fields."""
+        return {k: (float(v) if isinstance(v, (float, np.floating)) else v)
+                for k, v in asdict(self).items()}
+
+
+def check_level(level: float) -> float:
+    """Validate a confidence level in (0, 1)."""
+    lv = float(level)
+    if not 0.0 < lv < 1.0:
+        raise ConfigurationError(f"level == {level!r}, must be in (0, 1)")
+    return lv
+
+
+def effective_sample_size(weights: np.ndarray) -> float:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2`` of non-negative weights.
+
+    >>> effective_sample_size(np.ones(10))
+    10.0
+    >>> effective_sample_size(np.array([1.0, 0.0, 0.0, 0.0]))
+    1.0
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    s2 = float(np.dot(w, w))
+    return float(w.sum() ** 2 / s2) if s2 > 0 else 0.0
+
+
+def normal_interval(value: float, influence: np.ndarray, level: float = 0.95
+                    ) -> tuple[float, float, float]:
+    """``(low, high, std_error)`` of ``value +/- z sd(influence) / sqrt(n)``."""
+    psi = np.asarray(influence, dtype=np.float64)
+    n = psi.shape[0]
+    se = float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+    z = float(norm.ppf(0.5 + check_level(level) / 2.0))
+    return value - z * se, value + z * se, se
+
+
+def bootstrap_counts(n: int, n_bootstrap: int, rng: np.random.Generator,
+                     chunk: int | None = None) -> Iterator[np.ndarray]:
+    """Yield ``(b, n)`` float64 resampling counts (each row sums to ``n``), in chunks.
+
+    Chunks keep memory at about 8 MB whatever ``n_bootstrap`` is.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigurationError(
+            "the bootstrap needs a numpy.random.Generator: pass rng=np.random.default_rng(seed)"
+        )
+    if int(n_bootstrap) < 2:
+        raise ConfigurationError(f"n_bootstrap == {n_bootstrap!r}, must be >= 2")
+    size = chunk or max(1, min(int(n_bootstrap), 1_000_000 // max(n, 1)))
+    done = 0
+    while done < n_bootstrap:
+        b = min(size, int(n_bootstrap) - done)
+        idx = rng.integers(0, n, size=(b, n))
+        offsets = (np.arange(b) * n)[:, None]
+        counts = np.bincount((idx + offsets).ravel(), minlength=b * n).reshape(b, n)
+        done += b
+        yield counts.astype(np.float64)
+
+
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    *,
+    rng: np.random.Generator,
+    n_bootstrap: int = 1000,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Percentile bootstrap: ``(low, high, std)`` of ``statistic(counts)`` over resamples.
+
+    ``statistic`` maps ``(b, n)`` resampling counts to ``(b,)`` estimates (vectorized).
+    Resamples where the statistic is undefined (``nan``) are dropped.
+    """
+    lv = check_level(level)
+    stats = np.concatenate([np.asarray(statistic(c), dtype=np.float64)
+                            for c in bootstrap_counts(n, n_bootstrap, rng)])
+    stats = stats[np.isfinite(stats)]
+    if stats.size < 2:
+        return float("nan"), float("nan"), float("nan")
+    q = (1.0 - lv) / 2.0
+    low, high = np.quantile(stats, [q, 1.0 - q])
+    return float(low), float(high), float(stats.std(ddof=1))
