@@ -46,7 +46,7 @@ __all__ = ["ArmSummary", "Bandit", "BatchDecision", "Decision", "make_generators
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """One decision: the chosen arm, the ranking (best first) and propensities.
 
@@ -261,12 +261,12 @@ class Bandit:
         >>> len(b.rank(2).ranking)
         2
         """
-        mask = self._eligible(eligible, k)
+        mask = None if (eligible is None and k == 1) else self._eligible(eligible, k)
         x = self._context(context)
         xs = None if x is None else x[0]
         chosen = self.rule.choose(self.model, self._post, self._stats, self._rng, xs, mask, k)
         names = self._names
-        ranking = tuple(names[i] for i in chosen)
+        ranking = (names[chosen[0]],) if k == 1 else tuple(names[i] for i in chosen)
         if not propensity:
             return Decision(ranking[0], int(chosen[0]), ranking)
         probs = self.rule.propensities(self.model, self._post, self._stats, chosen,

@@ -12,6 +12,8 @@ update, which keeps ``S S^T`` symmetric positive definite by construction.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.linalg import solve_triangular
 
@@ -52,12 +54,12 @@ def potter_update(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: floa
     ``(d,)`` are modified in place; cost O(d^2).
     """
     phi = x @ sqrt_cov                      # S^T x
-    c = float(phi @ phi) + noise            # predictive variance of y
     s_phi = sqrt_cov @ phi                  # Sigma x
-    mean += s_phi * ((y - float(x @ mean)) / c)
-    beta = 1.0 / (c * (1.0 + np.sqrt(noise / c)))
-    sqrt_cov -= beta * np.outer(s_phi, phi)
-
+    c = float(phi @ phi) + noise            # predictive variance of y
+    gain = (y - float(x @ mean)) / c
+    mean += gain * s_phi
+    beta = 1.0 / (c * (1.0 + math.sqrt(noise / c)))
+    sqrt_cov -= np.multiply.outer(beta * s_phi, phi)
 
 def potter_update_many(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: np.ndarray,
                        noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -207,7 +207,10 @@ class RewardModel(ABC):
             )
         if n is not None and x.shape[0] != n:
             raise InvalidContextError(f"got {x.shape[0]} contexts for {n} observations")
-        if not np.isfinite(x).all():
+        # one dot product screens the common all-finite case (NaN or inf make it non-finite);
+        # only a non-finite result (or an overflow) pays for the element-wise check
+        flat = x.reshape(-1)
+        if not math.isfinite(float(flat @ flat)) and not np.isfinite(x).all():
             raise InvalidContextError("context contains NaN or infinite values")
         return x
 

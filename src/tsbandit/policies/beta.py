@@ -19,12 +19,35 @@ from .stats import Stats
 __all__ = ["BetaBernoulli", "BetaPosterior"]
 
 
-@dataclass
 class BetaPosterior:
-    """Posterior parameters, each ``(*batch, K)``."""
+    """Posterior ``Beta(alpha, beta)`` per arm, each ``(*batch, K)``.
 
-    alpha: np.ndarray
-    beta: np.ndarray
+    Both are kept in one array ``params`` ``(2, *batch, K)`` so that a draw makes a single call
+    to the gamma sampler; ``alpha`` and ``beta`` are views into it.
+    """
+
+    __slots__ = ("params",)
+
+    def __init__(self, alpha: np.ndarray, beta: np.ndarray) -> None:
+        self.params = np.stack(np.broadcast_arrays(np.asarray(alpha, dtype=np.float64),
+                                                   np.asarray(beta, dtype=np.float64)))
+
+    @classmethod
+    def from_params(cls, params: np.ndarray) -> BetaPosterior:
+        """Wrap an existing ``(2, *batch, K)`` array without copying."""
+        obj = cls.__new__(cls)
+        obj.params = params
+        return obj
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """``alpha0 + successes``, ``(*batch, K)`` (a view)."""
+        return self.params[0]
+
+    @property
+    def beta(self) -> np.ndarray:
+        """``beta0 + failures``, ``(*batch, K)`` (a view)."""
+        return self.params[1]
 
 
 def _scatter(target: np.ndarray, batch_index: np.ndarray | None, arms: np.ndarray,
@@ -99,6 +122,12 @@ class BetaBernoulli(RewardModel):
     def accumulate(self, stats: Stats, arms: np.ndarray, rewards: np.ndarray,
                    contexts: np.ndarray | None = None, *, batch_index: np.ndarray | None = None,
                    weights: np.ndarray | None = None) -> None:
+        if weights is None and batch_index is None and arms.shape[0] == 1:
+            # one observation: two scalar additions (the online hot path)
+            r = float(rewards[0])
+            stats["successes"][arms[0]] += r
+            stats["failures"][arms[0]] += 1.0 - r
+            return
         w = np.ones_like(rewards) if weights is None else weights
         _scatter(stats["successes"], batch_index, arms, w * rewards)
         _scatter(stats["failures"], batch_index, arms, w * (1.0 - rewards))
@@ -110,14 +139,15 @@ class BetaBernoulli(RewardModel):
         return stats["successes"].copy()
 
     def posterior(self, stats: Stats) -> BetaPosterior:
-        return BetaPosterior(self.alpha0 + stats["successes"], self.beta0 + stats["failures"])
+        return BetaPosterior.from_params(np.stack([self.alpha0 + stats["successes"],
+                                                   self.beta0 + stats["failures"]]))
 
     def update_posterior(self, posterior: BetaPosterior, stats: Stats, arm: int, reward: float,
                          context: np.ndarray | None = None) -> BetaPosterior:
-        if posterior.alpha.ndim != 1:
+        if posterior.params.ndim != 2:
             return self.posterior(stats)
-        posterior.alpha[arm] = self.alpha0 + stats["successes"][arm]
-        posterior.beta[arm] = self.beta0 + stats["failures"][arm]
+        posterior.params[0, arm] = self.alpha0 + stats["successes"][arm]
+        posterior.params[1, arm] = self.beta0 + stats["failures"][arm]
         return posterior
 
     def mean(self, posterior: BetaPosterior, contexts: np.ndarray | None = None) -> np.ndarray:
@@ -131,12 +161,11 @@ class BetaBernoulli(RewardModel):
 
     def sample(self, posterior: BetaPosterior, rng: np.random.Generator,
                contexts: np.ndarray | None = None, size: int | None = None) -> np.ndarray:
-        a, b = posterior.alpha, posterior.beta
         # Beta(a, b) = X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b): one call to the gamma sampler
         # costs less than rng.beta's per-call parameter checks for small K.
-        ab = np.stack([a, b])
+        ab = posterior.params
         if size is not None:
-            ab = np.broadcast_to(ab[:, None], (2, size, *a.shape))
+            ab = np.broadcast_to(ab[:, None], (2, size, *ab.shape[1:]))
         g = rng.standard_gamma(ab)
         return g[0] / (g[0] + g[1])
 

@@ -38,6 +38,12 @@ def top_k(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     >>> top_k(np.array([[0.1, 0.9, 0.5]]), 2, np.random.default_rng(0)).tolist()
     [[1, 2]]
     """
+    if k == 1 and scores.ndim == 1:
+        i = int(scores.argmax())
+        ties = scores == scores[i]
+        if np.count_nonzero(ties) == 1:
+            return np.array([i])
+        return np.array([int(np.argmax(np.where(ties, rng.random(scores.shape), -1.0)))])
     if k == 1:
         best = scores.max(axis=-1, keepdims=True)
         ties = scores == best
