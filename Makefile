@@ -1,0 +1,35 @@
+# One-command workflows (see README.md). Everything installs into ./.venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench lint install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Installs the package with every runtime extra (service, Redis, plots, CLI).
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+
+# Adds the test and lint tools.
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+# The main job: a short demo of the tutorial's credit-card offers.
+demo: install
+	$(BIN)/tsbandit demo
+
+# The whole test suite (the same command CI runs).
+test: install-dev
+	$(BIN)/python -m pytest
+
+bench: install-dev
+	$(BIN)/python benchmarks/bench_core.py
+
+lint: install-dev
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
