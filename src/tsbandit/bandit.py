@@ -38,7 +38,7 @@ from .errors import (
 )
 from .policies.base import RewardModel
 from .policies.registry import model_from_config, rule_from_config
-from .policies.rules import SelectionRule, ThompsonSampling
+from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
 from .policies.stats import Stats
 
 __all__ = ["ArmSummary", "Bandit", "BatchDecision", "Decision", "make_generators"]
@@ -301,24 +301,9 @@ class Bandit:
                                   size=size)
         probs = None
         if propensity:
-            probs = self._batch_propensities(chosen, x, mask)
+            probs = batch_propensities(self.rule, self.model, self._post, self._stats, chosen,
+                                       self._side_rng, x, mask, self.propensity_draws)
         return BatchDecision(chosen, tuple(self._names), probs)
-
-    def _batch_propensities(self, chosen: np.ndarray, x: np.ndarray | None,
-                            mask: np.ndarray | None) -> np.ndarray:
-        if x is not None:
-            return np.asarray(self.rule.propensities(
-                self.model, self._post, self._stats, chosen, self._side_rng, x, mask,
-                self.propensity_draws), dtype=float)
-        # context-free: all users share one posterior, so one set of probabilities serves all
-        one = self.rule.action_probabilities(self.model, self._post, self._stats,
-                                             self._side_rng, None, mask,
-                                             self.propensity_draws)
-        if chosen.shape[-1] == 1:
-            return np.maximum(one[chosen], 1.0 / self.propensity_draws)
-        return np.stack([np.asarray(self.rule.propensities(
-            self.model, self._post, self._stats, row, self._side_rng, None, mask,
-            self.propensity_draws), dtype=float) for row in chosen])
 
     def action_probabilities(self, contexts: Any = None,
                              eligible: Iterable[str | int] | None = None) -> np.ndarray:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from .base import SelectionRule, mask_scores, position_probabilities, top_k
+from .base import (
+    SelectionRule,
+    batch_propensities,
+    mask_scores,
+    position_probabilities,
+    top_k,
+)
 from .greedy import EpsilonGreedy, Greedy
 from .softmax import RandomPolicy, Softmax
 from .thompson import ThompsonSampling
@@ -17,6 +23,7 @@ __all__ = [
     "SelectionRule",
     "Softmax",
     "ThompsonSampling",
+    "batch_propensities",
     "mask_scores",
     "position_probabilities",
     "top_k",

@@ -19,7 +19,13 @@ import numpy as np
 from ..base import Posterior, RewardModel
 from ..stats import Stats
 
-__all__ = ["SelectionRule", "mask_scores", "position_probabilities", "top_k"]
+__all__ = [
+    "SelectionRule",
+    "batch_propensities",
+    "mask_scores",
+    "position_probabilities",
+    "top_k",
+]
 
 
 def mask_scores(scores: np.ndarray, eligible: np.ndarray | None) -> np.ndarray:
@@ -137,3 +143,24 @@ class SelectionRule(ABC):
         n_arms = stats.n_arms
         onehot = first[..., None] == np.arange(n_arms)
         return onehot.mean(axis=0)
+
+
+def batch_propensities(rule: SelectionRule, model: RewardModel, posterior: Posterior,
+                       stats: Stats, chosen: np.ndarray, rng: np.random.Generator,
+                       contexts: np.ndarray | None, eligible: np.ndarray | None,
+                       n_draws: int) -> np.ndarray:
+    """Propensities ``(n, k)`` of ``n`` users' choices ``chosen`` ``(n, k)``.
+
+    With contexts ``(n, d)`` each user has their own distribution; without, all users share the
+    posterior, so one first-slot distribution serves every ``k = 1`` choice.
+    """
+    if contexts is not None:
+        return np.asarray(rule.propensities(model, posterior, stats, chosen, rng, contexts,
+                                            eligible, n_draws), dtype=float)
+    if chosen.shape[-1] == 1:
+        one = rule.action_probabilities(model, posterior, stats, rng, None, eligible, n_draws)
+        floor = 0.0 if rule.deterministic else 1.0 / n_draws
+        return np.maximum(np.asarray(one, dtype=float)[chosen], floor)
+    return np.stack([np.asarray(rule.propensities(model, posterior, stats, row, rng, None,
+                                                  eligible, n_draws), dtype=float)
+                     for row in chosen])
