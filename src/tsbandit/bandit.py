@@ -220,7 +220,7 @@ class Bandit:
             if 0 <= int(arm) < len(self._names):
                 return int(arm)
         else:
-            idx = self._index.get(arm)  # type: ignore[call-overload]
+            idx = self._index.get(arm) if isinstance(arm, str) else None
             if idx is not None:
                 return idx
         raise UnknownArmError(f"unknown arm {arm!r}; known arms: {self._names}")

@@ -46,6 +46,12 @@ class LinearPosterior:
     noise_b: np.ndarray | None = None
     online_updates: int = field(default=0)
 
+    def noise(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(noise_a, noise_b)`` of the unknown-noise model."""
+        if self.noise_a is None or self.noise_b is None:
+            raise ValueError("this posterior has a known noise variance")
+        return self.noise_a, self.noise_b
+
 
 def _prior_diag(value: Any, d: int, name: str) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
@@ -92,7 +98,7 @@ class LinearGaussian(RewardModel):
     [[2.0, -1.0]]
     """
 
-    n_features: int = 1  # type: ignore[assignment]
+    n_features: int = 1
     prior_precision: Any = 1.0
     noise_variance: float = 0.1
     unknown_noise: bool = False
@@ -129,7 +135,7 @@ class LinearGaussian(RewardModel):
     @property
     def prior_diag(self) -> np.ndarray:
         """Diagonal of the prior precision, ``(d,)``."""
-        return self._lam  # type: ignore[attr-defined,no-any-return]
+        return self._lam  # type: ignore[attr-defined]
 
     @property
     def _b0(self) -> float:
@@ -254,7 +260,7 @@ class LinearGaussian(RewardModel):
     def std(self, posterior: LinearPosterior, contexts: np.ndarray | None = None) -> np.ndarray:
         _, var = self._predictive(posterior, contexts)
         if self.unknown_noise:
-            a, b = posterior.noise_a, posterior.noise_b
+            a, b = posterior.noise()
             with np.errstate(divide="ignore"):
                 var = var * np.where(a > 1.0, b / np.maximum(a - 1.0, 1e-300), np.inf)
         return np.sqrt(var)
@@ -266,8 +272,9 @@ class LinearGaussian(RewardModel):
         z = rng.standard_normal(shape)
         if self.unknown_noise:
             # x^T w | sigma^2 ~ N(x^T m, sigma^2 x^T S S^T x), sigma^2 ~ IG(a, b) per arm
-            a = np.broadcast_to(posterior.noise_a, shape)
-            var = var * (np.broadcast_to(posterior.noise_b, shape) / rng.standard_gamma(a))
+            na, nb = posterior.noise()
+            sig2 = np.broadcast_to(nb, shape) / rng.standard_gamma(np.broadcast_to(na, shape))
+            var = var * sig2
         return mu + np.sqrt(var) * z
 
     def interval(self, posterior: LinearPosterior, level: float = 0.95,
@@ -275,7 +282,7 @@ class LinearGaussian(RewardModel):
         mu, var = self._predictive(posterior, contexts)
         q = 0.5 + level / 2.0
         if self.unknown_noise:
-            a, b = posterior.noise_a, posterior.noise_b
+            a, b = posterior.noise()
             half = stdtrit(2.0 * a, q) * np.sqrt(var * b / a)
         else:
             half = ndtri(q) * np.sqrt(var)
@@ -290,8 +297,8 @@ class LinearGaussian(RewardModel):
         z = rng.standard_normal(shape)
         w = (S @ z[..., None])[..., 0]
         if self.unknown_noise:
-            sig2 = posterior.noise_b / rng.standard_gamma(
-                np.broadcast_to(posterior.noise_a, shape[:-1]))
+            na, nb = posterior.noise()
+            sig2 = nb / rng.standard_gamma(np.broadcast_to(na, shape[:-1]))
             w = w * np.sqrt(sig2)[..., None]
         return m + w
 
@@ -301,7 +308,8 @@ class LinearGaussian(RewardModel):
         sd = np.sqrt(np.einsum("...ij,...ij->...i", posterior.sqrt_cov, posterior.sqrt_cov))
         q = 0.5 + level / 2.0
         if self.unknown_noise:
-            a, b = posterior.noise_a[..., None], posterior.noise_b[..., None]
+            na, nb = posterior.noise()
+            a, b = na[..., None], nb[..., None]
             half = stdtrit(2.0 * a, q) * sd * np.sqrt(b / a)
         else:
             half = ndtri(q) * sd

@@ -58,7 +58,7 @@ class LogisticLaplace(RewardModel):
     True
     """
 
-    n_features: int = 1  # type: ignore[assignment]
+    n_features: int = 1
     prior_precision: Any = 1.0
     max_newton_steps: int = 25
     tol: float = 1e-8
@@ -87,7 +87,7 @@ class LogisticLaplace(RewardModel):
     @property
     def prior_diag(self) -> np.ndarray:
         """Diagonal of the prior precision, ``(d,)``."""
-        return self._lam  # type: ignore[attr-defined,no-any-return]
+        return self._lam  # type: ignore[attr-defined]
 
     def init_stats(self, n_arms: int, batch_shape: tuple[int, ...] = ()) -> Any:
         from .stats import Stats

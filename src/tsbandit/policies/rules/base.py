@@ -87,7 +87,7 @@ class SelectionRule(ABC):
         """JSON-safe hyper-parameters, ``{"kind": ..., ...}``."""
         from dataclasses import asdict, is_dataclass
 
-        cfg = asdict(self) if is_dataclass(self) else {}  # type: ignore[arg-type]
+        cfg: dict[str, Any] = asdict(self) if is_dataclass(self) else {}
         return {"kind": self.kind, **cfg}
 
     @classmethod
