@@ -40,6 +40,10 @@ def project(contexts: np.ndarray, mean: np.ndarray, sqrt_cov: np.ndarray
     ``contexts`` ``(*cb, d)``, ``mean`` ``(*pb, K, d)``, ``sqrt_cov`` ``(*pb, K, d, d)``;
     returns two arrays of shape ``(*broadcast(cb, pb), K)``.
     """
+    if contexts.ndim == 1 and mean.ndim == 2:
+        # one context, no batch: plain matrix products (the online decision path)
+        phi = contexts @ sqrt_cov
+        return mean @ contexts, (phi * phi).sum(axis=-1)
     xr = contexts[..., None, None, :]
     mu = (xr @ mean[..., None])[..., 0, 0]
     phi = (xr @ sqrt_cov)[..., 0, :]
