@@ -1,0 +1,66 @@
+"""Bayesian A/B/n experiments with stopping rules, their frequentist comparison, SRM checks.
+
+- :class:`BinaryPosteriors`, :class:`NormalPosteriors`: per-arm posteriors from counts
+  (conversion) or sums (revenue), with the priors of :mod:`tsbandit.policies`.
+- :func:`prob_best`, :func:`expected_loss`, :func:`lift_interval`: exact for two arms, Monte
+  Carlo (``rng`` passed in) for more.
+- :class:`StoppingRule`, :func:`evaluate_stopping`: probability best >= threshold, or expected
+  loss <= epsilon, after a minimum sample per arm.
+- :func:`sample_size_two_proportions`, :func:`two_proportion_ztest`: the fixed-horizon design.
+- :func:`simulate_ab`: both designs on the same seeded streams; samples to decision, wrong-winner
+  rate, A/A false-positive rate with and without peeking.
+- :func:`srm_check`: sample-ratio mismatch (chi-square, flagged at p < 0.001).
+- :func:`experiment_report`: one JSON-safe dict of all of it (for the service).
+
+Plots live in :mod:`tsbandit.experiments.plots` (matplotlib, imported lazily); the CLI in
+:mod:`tsbandit.experiments.cli` (Typer).
+
+Peeking: checking a probability-best threshold after every batch inflates the A/A rate of
+declaring a winner (measured by :func:`simulate_ab`; see :mod:`.stopping`).
+"""
+
+from __future__ import annotations
+
+from .bayes import ArmEstimate, LiftInterval, expected_loss, lift_interval, prob_best
+from .frequentist import (
+    power_two_proportions,
+    sample_size_two_proportions,
+    two_proportion_ztest,
+)
+from .posteriors import (
+    DEFAULT_NORMAL_PRIOR,
+    ArmPosteriors,
+    BinaryPosteriors,
+    NormalPosteriors,
+    posteriors_from_model,
+)
+from .report import experiment_report
+from .simulation import DESIGNS, DesignOutcome, SimulationResult, simulate_ab
+from .srm import SRMResult, srm_check
+from .stopping import StopDecision, StoppingRule, evaluate_stopping
+
+__all__ = [
+    "DEFAULT_NORMAL_PRIOR",
+    "DESIGNS",
+    "ArmEstimate",
+    "ArmPosteriors",
+    "BinaryPosteriors",
+    "DesignOutcome",
+    "LiftInterval",
+    "NormalPosteriors",
+    "SRMResult",
+    "SimulationResult",
+    "StopDecision",
+    "StoppingRule",
+    "evaluate_stopping",
+    "expected_loss",
+    "experiment_report",
+    "lift_interval",
+    "posteriors_from_model",
+    "power_two_proportions",
+    "prob_best",
+    "sample_size_two_proportions",
+    "simulate_ab",
+    "srm_check",
+    "two_proportion_ztest",
+]
