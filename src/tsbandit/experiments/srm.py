@@ -13,7 +13,7 @@ Examples
 False
 >>> r = srm_check([5000, 4600])
 >>> r.mismatch, round(r.p_value, 5)
-(True, 0.00232)
+(True, 4e-05)
 """
 
 from __future__ import annotations
