@@ -225,6 +225,17 @@ class Bandit:
                 return idx
         raise UnknownArmError(f"unknown arm {arm!r}; known arms: {self._names}")
 
+    def _arm_indices(self, arms: Sequence[str | int] | np.ndarray) -> np.ndarray:
+        """Indices of many arms: integer arrays are range-checked at once, names looked up."""
+        if isinstance(arms, np.ndarray) and arms.dtype.kind in "iu":
+            idx = arms.astype(np.intp, copy=False).reshape(-1)
+            bad = (idx < 0) | (idx >= len(self._names))
+            if bad.any():
+                raise UnknownArmError(
+                    f"unknown arm index {int(idx[bad][0])}; the bandit has {self.n_arms} arms")
+            return idx
+        return np.array([self.arm_index(a) for a in arms], dtype=np.intp)
+
     # ----- validation helpers -------------------------------------------------------------
     def _context(self, context: Any, n: int | None = None) -> np.ndarray | None:
         return self.model.check_contexts(context, n)
@@ -341,7 +352,7 @@ class Bandit:
     def update_batch(self, arms: Sequence[str | int], rewards: Any, contexts: Any = None) -> None:
         """Learn from many observations at once (statistics summed; order-free for additive
         models, sequential discounting when ``discount`` is set). All-or-nothing on errors."""
-        idx = np.array([self.arm_index(a) for a in arms], dtype=np.intp)
+        idx = self._arm_indices(arms)
         r = self.model.check_rewards(rewards).reshape(-1)
         if r.shape[0] != idx.shape[0]:
             raise ConfigurationError(f"got {idx.shape[0]} arms and {r.shape[0]} rewards")

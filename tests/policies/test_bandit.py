@@ -191,3 +191,15 @@ def test_reads_never_change_state():
     b.stats["successes"][0] = 99  # a copy
     after = b.to_dict()
     assert before["stats"] == after["stats"]
+
+
+def test_update_batch_with_index_arrays():
+    b = Bandit(["a", "b"], seed=0)
+    b.update_batch(np.array([0, 1, 1]), [1, 0, 1])
+    assert b.posterior.alpha.tolist() == [2.0, 2.0]
+    before = b.to_dict()
+    with pytest.raises(UnknownArmError, match="index 5"):
+        b.update_batch(np.array([0, 5]), [1, 1])
+    with pytest.raises(UnknownArmError):
+        b.update_batch(np.array([-1]), [1])
+    assert b.to_dict() == before
