@@ -87,6 +87,7 @@ class Terms:
     resample: Callable[[np.ndarray], np.ndarray]
     ess: float
     max_weight: float = float("nan")
+    n_events: int = 0
 
 
 class Estimator(ABC):
@@ -152,4 +153,4 @@ class Estimator(ABC):
                 t.resample, m, rng=boot_rng, n_bootstrap=n_bootstrap, level=level
             )
         return Estimate(self.name, float(t.value), low, high, se, float(t.ess), data.n_rounds,
-                        interval, float(level), float(t.max_weight))
+                        interval, float(level), float(t.max_weight), int(t.n_events))

@@ -52,7 +52,8 @@ class DM(Estimator):
             g = c @ pi_phi  # (B, K p): sum_i c_bi pi(a|i) phi_i
             return (g * fitted.theta.reshape(c.shape[0], k * p)).sum(axis=1) / n
 
-        return Terms(value, influence, resample, float(n))
+        return Terms(value, influence, resample, float(n),
+                     n_events=int(np.count_nonzero(data.rewards)))
 
 
 class DR(Estimator):
@@ -85,5 +86,6 @@ class DR(Estimator):
         rows = np.arange(data.n_rounds)
         v = (pi_rows * q).sum(axis=1) + w * (data.rewards - q[rows, data.actions])
         n = data.n_rounds
+        events = int(np.count_nonzero(w * data.rewards))
         return Terms(float(v.mean()), v, lambda c: c @ v / n, effective_sample_size(w),
-                     float(w.max()))
+                     float(w.max()), events)

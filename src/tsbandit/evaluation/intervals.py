@@ -53,6 +53,12 @@ class Estimate:
         How the interval was computed and its nominal coverage.
     max_weight
         Largest importance weight used (after clipping); ``nan`` for DM.
+    n_events
+        Rounds that move the estimate away from zero: a non-zero reward with a non-zero weight
+        (kept rounds with a non-zero reward for replay; non-zero rewards for DM). With rare
+        rewards (clicks) this, not ``n_rounds``, is what the precision rests on; a normal
+        interval built on a handful of events (or none, which gives zero width) is not to be
+        trusted.
     """
 
     estimator: str
@@ -65,6 +71,7 @@ class Estimate:
     interval: str
     level: float
     max_weight: float = float("nan")
+    n_events: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the fields."""

@@ -56,7 +56,7 @@ class IPS(Estimator):
         v = w * data.rewards
         n = data.n_rounds
         return Terms(float(v.mean()), v, lambda c: c @ v / n, effective_sample_size(w),
-                     float(w.max()))
+                     float(w.max()), int(np.count_nonzero(v)))
 
 
 class SNIPS(Estimator):
@@ -89,4 +89,5 @@ class SNIPS(Estimator):
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.where(den > 0, (c @ wr) / den, np.nan)
 
-        return Terms(value, influence, resample, effective_sample_size(w), float(w.max()))
+        return Terms(value, influence, resample, effective_sample_size(w), float(w.max()),
+                     int(np.count_nonzero(wr)))

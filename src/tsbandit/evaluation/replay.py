@@ -52,4 +52,5 @@ class Replay(Estimator):
         r = data.rewards[keep]
         m = r.shape[0]
         value = float(r.mean()) if m else float("nan")
-        return Terms(value, r - value if m else r, lambda c: c @ r / m, float(m))
+        return Terms(value, r - value if m else r, lambda c: c @ r / m, float(m),
+                     n_events=int(np.count_nonzero(r)))

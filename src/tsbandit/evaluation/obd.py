@@ -1,0 +1,195 @@
+"""Load the Open Bandit Dataset (Saito et al., 2021) as :class:`~.data.LoggedData`.
+
+The dataset (ZOZO, Inc., Apache-2.0; cite arXiv:2008.07146) logs a 3-slot fashion recommendation
+widget under two behaviour policies, ``random`` (uniform) and ``bts`` (Bernoulli Thompson
+sampling), for three campaigns (``all``, ``men``, ``women``). Layout::
+
+    <root>/<behavior>/<campaign>/<campaign>.csv        one row per (impression, slot)
+    <root>/<behavior>/<campaign>/item_context.csv      item features
+    <root>/bts_prior/prior_bts.yaml                    production BTS Beta priors per campaign
+
+Columns of the log: an unnamed index, ``timestamp``, ``item_id`` (the action), ``position``
+(1, 2, 3; stored 0-based here), ``click`` (the reward), ``propensity_score`` (probability of the
+item at that slot under the behaviour policy), ``user_feature_0..3`` (hashed categories) and
+``user-item_affinity_<k>``. Only the standard library's ``csv`` and numpy are used.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigurationError
+from .data import InvalidLogError, LoggedData
+from .jsonl import parse_timestamp
+
+__all__ = ["find_obd_dir", "load_obd", "load_obd_prior"]
+
+BEHAVIORS = ("random", "bts")
+CAMPAIGNS = ("all", "men", "women")
+CONTEXTS = ("none", "user", "affinity", "user+affinity")
+N_POSITIONS = 3
+
+
+def find_obd_dir(start: str | Path | None = None) -> Path | None:
+    """The OBD directory, if one can be found, else ``None``.
+
+    Looks at ``$TSBANDIT_SHARED_DATA`` (the shared data directory, or its parent) and then at
+    ``../shared/data/obd`` beside the repository root (the parent of ``src/``, or ``start``).
+    """
+    candidates: list[Path] = []
+    env = os.environ.get("TSBANDIT_SHARED_DATA")
+    if env:
+        base = Path(env)
+        candidates += [base / "obd", base / "data" / "obd", base]
+    root = Path(start) if start is not None else Path(__file__).resolve().parents[3]
+    candidates.append(root.parent / "shared" / "data" / "obd")
+    for c in candidates:
+        if (c / "random").is_dir() and (c / "bts").is_dir():
+            return c
+    return None
+
+
+def _one_hot(columns: Sequence[Sequence[str]]) -> np.ndarray:
+    blocks = []
+    for col in columns:
+        cats = sorted(set(col))
+        idx = {c: i for i, c in enumerate(cats)}
+        blocks.append(np.eye(len(cats))[[idx[v] for v in col]])
+    return np.hstack(blocks)
+
+
+def _check_choice(name: str, value: str, options: Sequence[str]) -> None:
+    if value not in options:
+        raise ConfigurationError(f"{name} == {value!r}, must be one of {list(options)}")
+
+
+def load_obd(root: str | Path, behavior: str = "random", campaign: str = "all", *,
+             context: str = "none") -> LoggedData:
+    """Load one behaviour policy's log of one campaign.
+
+    Parameters
+    ----------
+    root
+        The ``obd`` directory (see :func:`find_obd_dir`).
+    behavior
+        ``"random"`` or ``"bts"``.
+    campaign
+        ``"all"``, ``"men"`` or ``"women"``.
+    context
+        Context features: ``"none"``, ``"user"`` (one-hot user features), ``"affinity"``
+        (user-item affinities) or ``"user+affinity"``.
+
+    Returns
+    -------
+    LoggedData
+        ``n_positions == 3``, ``positions`` 0-based, rows in time order, item ids as action
+        names and the numeric ``item_feature_0`` plus one-hot item categories as
+        ``action_context``.
+    """
+    _check_choice("behavior", behavior, BEHAVIORS)
+    _check_choice("campaign", campaign, CAMPAIGNS)
+    _check_choice("context", context, CONTEXTS)
+    folder = Path(root) / behavior / campaign
+    log_path = folder / f"{campaign}.csv"
+    if not log_path.is_file():
+        raise InvalidLogError(f"no Open Bandit Dataset log at {log_path}")
+    with open(log_path, newline="", encoding="utf-8") as fp:
+        rows = list(csv.DictReader(fp))
+    if not rows:
+        raise InvalidLogError(f"{log_path} has no rows")
+    need = ("timestamp", "item_id", "position", "click", "propensity_score")
+    missing = [c for c in need if c not in rows[0]]
+    if missing:
+        raise InvalidLogError(f"{log_path} lacks columns {missing}")
+    items = _item_context(folder / "item_context.csv")
+    try:
+        actions = np.array([int(r["item_id"]) for r in rows])
+        positions = np.array([int(r["position"]) for r in rows]) - 1
+        clicks = np.array([float(r["click"]) for r in rows])
+        pscore = np.array([float(r["propensity_score"]) for r in rows])
+    except ValueError as exc:
+        raise InvalidLogError(f"{log_path}: {exc}") from None
+    n_actions = len(items[0]) if items is not None else int(actions.max()) + 1
+    contexts = None
+    if context != "none":
+        parts = []
+        if "user" in context:
+            ucols = sorted(c for c in rows[0] if c.startswith("user_feature_"))
+            parts.append(_one_hot([[r[c] for r in rows] for c in ucols]))
+        if "affinity" in context:
+            acols = sorted((c for c in rows[0] if c.startswith("user-item_affinity_")),
+                           key=lambda c: int(c.rsplit("_", 1)[1]))
+            parts.append(np.array([[float(r[c]) for c in acols] for r in rows]))
+        contexts = np.hstack(parts)
+    ts = np.array([parse_timestamp(r["timestamp"]) for r in rows])
+    order = np.argsort(ts, kind="stable")
+    return LoggedData(
+        actions=actions[order], rewards=clicks[order], propensities=pscore[order],
+        n_actions=n_actions, contexts=None if contexts is None else contexts[order],
+        positions=positions[order], n_positions=N_POSITIONS, timestamps=ts[order],
+        action_names=tuple(str(i) for i in range(n_actions)),
+        action_context=None if items is None else items[1],
+    )
+
+
+def _item_context(path: Path) -> tuple[list[int], np.ndarray] | None:
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as fp:
+        rows = sorted(csv.DictReader(fp), key=lambda r: int(r["item_id"]))
+    ids = [int(r["item_id"]) for r in rows]
+    if ids != list(range(len(ids))):
+        raise InvalidLogError(f"{path}: item ids are not 0..{len(ids) - 1}")
+    numeric = np.array([[float(r["item_feature_0"])] for r in rows])
+    cats = [[r[f"item_feature_{j}"] for r in rows] for j in (1, 2, 3)
+            if f"item_feature_{j}" in rows[0]]
+    return ids, np.hstack([numeric, _one_hot(cats)]) if cats else numeric
+
+
+def load_obd_prior(root: str | Path, campaign: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """The production BTS priors ``(alpha, beta)``, each ``(n_items,)``, of a campaign.
+
+    Reads ``bts_prior/prior_bts.yaml`` with a small parser for its fixed layout (campaign ->
+    ``alpha``/``beta`` -> list of numbers), so PyYAML is not needed.
+    """
+    _check_choice("campaign", campaign, CAMPAIGNS)
+    path = Path(root) / "bts_prior" / "prior_bts.yaml"
+    if not path.is_file():
+        raise InvalidLogError(f"no BTS prior file at {path}")
+    table: dict[str, dict[str, list[float]]] = {}
+    top: str | None = None
+    key: str | None = None
+    with open(path, encoding="utf-8") as fp:
+        for lineno, raw in enumerate(fp, start=1):
+            line = raw.split("#", 1)[0].rstrip()
+            if not line.strip():
+                continue
+            indent = len(line) - len(line.lstrip())
+            text = line.strip()
+            if text.startswith("- ") and top is not None and key is not None:
+                try:
+                    table[top][key].append(float(text[2:]))
+                except ValueError:
+                    raise InvalidLogError(f"{path}:{lineno}: {text!r} is not a number") from None
+            elif text.endswith(":") and indent == 0:
+                top, key = text[:-1], None
+                table[top] = {}
+            elif text.endswith(":") and top is not None:
+                key = text[:-1]
+                table[top][key] = []
+            else:
+                raise InvalidLogError(f"{path}:{lineno}: unexpected line {text!r}")
+    try:
+        alpha = np.array(table[campaign]["alpha"])
+        beta = np.array(table[campaign]["beta"])
+    except KeyError:
+        raise InvalidLogError(f"{path} has no alpha/beta for campaign {campaign!r}") from None
+    if alpha.shape != beta.shape or (alpha <= 0).any() or (beta <= 0).any():
+        raise InvalidLogError(
+            f"{path}: alpha and beta of {campaign!r} must be positive and of one length")
+    return alpha, beta
