@@ -1,0 +1,113 @@
+"""The application factory.
+
+>>> from fastapi.testclient import TestClient
+>>> from tsbandit.service import Settings, create_app
+>>> app = create_app(Settings(store="memory://", seed=0))
+>>> with TestClient(app) as client:
+...     offer = client.get("/recommend/cust_1").json()["offer"]
+...     client.post("/reward", json={"customer_id": "cust_1", "arm": offer, "reward": 1}).json()[
+...         "status"]
+'updated'
+
+Nothing happens at import: :func:`create_app` builds an app from explicit settings, and
+:func:`app_from_env` (uvicorn's ``factory=True`` target) reads them from ``TSBANDIT_*``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..engine import Engine
+from ..errors import StoreUnavailableError
+from . import routes, tutorial
+from .deps import RuntimeDep
+from .errors import ErrorResponse, error_json, install_error_handlers
+from .middleware import BodyLimitMiddleware
+from .runtime import Runtime
+from .schemas import HealthOut
+from .settings import Settings
+
+__all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger("tsbandit.service")
+
+_DESCRIPTION = """Thompson-sampling decision service.
+
+Every error is `{"error": {"code": "...", "detail": "..."}}` with a stable code.
+When `TSBANDIT_API_KEY` is set, mutating endpoints need `Authorization: Bearer <key>`.
+"""
+
+
+def _backend(url: str) -> str:
+    return url.split(":", 1)[0] if ":" in url else url
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings
+        Service settings (default: read from ``TSBANDIT_*`` environment variables).
+    engine
+        An engine to use instead of opening ``settings.store`` (tests: a fake clock, a
+        MemoryStore). The app does not close a store it was given.
+    """
+    settings = Settings() if settings is None else settings
+    runtime = Runtime(settings, engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        def start() -> None:
+            runtime.engine  # noqa: B018 -- open the store now, not on the first request
+            if settings.default_bandit:
+                try:
+                    runtime.ensure_default_bandit()
+                except StoreUnavailableError as exc:  # created later, on first use
+                    log.warning("store unavailable at start-up (%s); default bandit deferred",
+                                exc)
+
+        await asyncio.get_running_loop().run_in_executor(None, start)
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="tsbandit",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs else None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(routes.router)
+    app.include_router(tutorial.router)
+
+    @app.get("/healthz", response_model=HealthOut, tags=["health"],
+             responses={503: {"model": ErrorResponse, "description": "Store unreachable"}})
+    def healthz(runtime: RuntimeDep) -> Any:
+        """Liveness and store reachability: 200 when the store answers, 503 otherwise."""
+        try:
+            runtime.engine.store.ping()
+        except StoreUnavailableError as exc:
+            return error_json(503, exc.code, str(exc))
+        return {"status": "ok", "store": _backend(settings.store), "reachable": True}
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app with settings from the environment (``uvicorn --factory`` target)."""
+    return create_app(Settings())
+

@@ -1,0 +1,130 @@
+"""Dependencies the routes declare with ``Annotated[..., Depends(...)]``.
+
+Tests override them through ``app.dependency_overrides`` (e.g. ``get_engine`` to inject an
+engine with a fake clock).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..engine import Engine
+from .errors import AuthenticationError
+from .runtime import Runtime
+from .settings import Settings
+
+__all__ = [
+    "EngineDep",
+    "RuntimeDep",
+    "SettingsDep",
+    "StrictJSONRoute",
+    "get_engine",
+    "get_runtime",
+    "get_settings",
+    "require_read",
+    "require_write",
+]
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The app's :class:`Runtime` (settings, engine, tutorial join)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    """The app's settings."""
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_engine(runtime: RuntimeDep) -> Engine:
+    """This worker's engine (opens the store on first use)."""
+    return runtime.engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Needed on mutating endpoints when TSBANDIT_API_KEY is set "
+    "(and on reads when TSBANDIT_OPEN_READS=false).",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _check(settings: Settings, cred: HTTPAuthorizationCredentials | None) -> None:
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value().encode()
+    given = b"" if cred is None else cred.credentials.encode("utf-8", "surrogateescape")
+    # compare_digest even when the header is missing: no early exit on the key's contents
+    ok = hmac.compare_digest(given, expected)
+    if cred is None or not ok:
+        raise AuthenticationError("missing or wrong API key; send 'Authorization: Bearer <key>'")
+
+
+def require_write(settings: SettingsDep, cred: Credentials) -> None:
+    """Mutating endpoints: the API key when one is configured."""
+    _check(settings, cred)
+
+
+def require_read(settings: SettingsDep, cred: Credentials) -> None:
+    """Read-only endpoints: open unless ``open_reads`` is off."""
+    if not settings.open_reads:
+        _check(settings, cred)
+
+
+# ----- strict JSON ------------------------------------------------------------------------------
+def _no_constant(name: str) -> float:
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf
+        raise json.JSONDecodeError(f"number {text} is out of range", text, 0)
+    return value
+
+
+class _StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                text = body.decode("utf-8")
+                self._json = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+            except UnicodeDecodeError as exc:
+                raise json.JSONDecodeError("body is not UTF-8", "", exc.start) from None
+            except RecursionError:
+                raise json.JSONDecodeError("nested too deeply", "", 0) from None
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON bodies refuse ``NaN``, ``Infinity`` and out-of-range numbers.
+
+    Python's ``json`` accepts those literals although RFC 8259 does not; they become a 400
+    ``malformed_json`` here, before any validation.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return strict_handler

@@ -1,0 +1,155 @@
+"""The one place where exceptions become HTTP responses.
+
+Every error answer is ``{"error": {"code": "...", "detail": "..."}}``:
+
+=============================================  ======  ===========================
+cause                                          status  code
+=============================================  ======  ===========================
+a :class:`~tsbandit.errors.TsbanditError`      its own  its ``code`` (see errors.py)
+body that is not JSON (or has NaN / Infinity)  400     ``malformed_json``
+body of the wrong shape or types               422     ``invalid_request``
+missing or wrong API key                       401     ``unauthorized``
+body over ``max_body_bytes``                   413     ``payload_too_large``
+reward for another arm than recommended        409     ``arm_mismatch``
+unknown route / method                         404/405 ``not_found`` / ``method_not_allowed``
+anything unexpected (a bug)                    500     ``internal_error``
+=============================================  ======  ===========================
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ConfigurationError, TsbanditError
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "ArmMismatchError",
+    "AuthenticationError",
+    "ErrorBody",
+    "ErrorResponse",
+    "PayloadTooLargeError",
+    "error_json",
+    "install_error_handlers",
+]
+
+log = logging.getLogger("tsbandit.service")
+
+
+# Service-only errors. They belong in tsbandit/errors.py; until they move there they subclass
+# the tree's root here, so the one handler below maps them like every other.
+class AuthenticationError(TsbanditError, PermissionError):
+    """A mutating request without the right ``Authorization: Bearer <key>``."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class PayloadTooLargeError(TsbanditError, ValueError):
+    """A request body larger than the service accepts."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class ArmMismatchError(TsbanditError, ValueError):
+    """A tutorial ``/reward`` names another arm than the customer was recommended."""
+
+    code = "arm_mismatch"
+    http_status = 409
+
+
+class ErrorBody(BaseModel):
+    """What went wrong: a stable machine-readable ``code`` and a message for people."""
+
+    code: str
+    detail: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the service."""
+
+    error: ErrorBody
+
+
+_COMMON = {
+    400: "Malformed JSON or invalid configuration",
+    401: "Missing or wrong API key",
+    413: "Request body too large",
+    422: "Request of the wrong shape, or values outside their domain",
+    503: "State store unavailable",
+}
+#: OpenAPI ``responses=`` for every route (specific routes add 404/409/410).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text} for code, text in _COMMON.items()
+}
+
+
+def error_json(status: int, code: str, detail: str,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error response."""
+    return JSONResponse({"error": {"code": code, "detail": detail}}, status_code=status,
+                        headers=headers)
+
+
+def _domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TsbanditError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return error_json(exc.http_status, exc.code, str(exc), headers)
+
+
+def _loc(loc: Any) -> str:
+    parts = [str(p) for p in loc]
+    return ".".join(parts) if parts else "body"
+
+
+def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            why = (e.get("ctx") or {}).get("error", "invalid JSON")
+            return error_json(400, "malformed_json", f"request body is not valid JSON: {why}")
+    shown = "; ".join(f"{_loc(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return error_json(422, "invalid_request", shown + more)
+
+
+_HTTP_CODES = {
+    400: "malformed_request",
+    401: AuthenticationError.code,
+    404: "not_found",
+    405: "method_not_allowed",
+    413: PayloadTooLargeError.code,
+}
+
+
+def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_json(exc.status_code, code, str(exc.detail), dict(exc.headers or {}) or None)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_json(500, "internal_error", "internal error; see the service log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception to the JSON error shape, in this one place."""
+    app.add_exception_handler(TsbanditError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def bad_request(detail: str) -> ConfigurationError:
+    """A 400 for a request whose parts contradict each other."""
+    return ConfigurationError(detail)

@@ -1,0 +1,168 @@
+"""API v1: bandits, arms, decisions, rewards, stats. Each route calls the engine and returns."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from ..engine import BanditSpec, split_decision_id
+from ..errors import ConfigurationError, DecisionNotFoundError
+from ..policies.registry import model_from_config, rule_from_config
+from .deps import EngineDep, RuntimeDep, SettingsDep, StrictJSONRoute, require_read, require_write
+from .errors import ERROR_RESPONSES, ErrorResponse
+from .schemas import (
+    AddArmRequest,
+    BanditCreate,
+    BanditList,
+    BanditOut,
+    BatchDecisionRequest,
+    BatchDecisionResponse,
+    DecisionOut,
+    DecisionRequest,
+    PendingOut,
+    RewardOut,
+    RewardRequest,
+    StatsOut,
+)
+
+__all__ = ["router"]
+
+
+def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {404: "Unknown bandit, arm or decision", 409: "Conflict (exists, last arm...)",
+            410: "Decision past its reward window"}
+    return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
+
+
+router = APIRouter(prefix="/v1", route_class=StrictJSONRoute, responses=ERROR_RESPONSES)
+reads = [Depends(require_read)]
+writes = [Depends(require_write)]
+Name = Annotated[str, Path(description="Bandit name")]
+
+
+def _bandit_out(spec: BanditSpec) -> dict[str, Any]:
+    return spec.to_config()
+
+
+# ----- bandits --------------------------------------------------------------------------------
+@router.post("/bandits", status_code=status.HTTP_201_CREATED, response_model=BanditOut,
+             dependencies=writes, responses=_err(409), tags=["bandits"])
+def create_bandit(body: BanditCreate, engine: EngineDep, settings: SettingsDep) -> Any:
+    """Create a bandit (409 ``bandit_exists`` if the name is taken)."""
+    if len(body.arms) > settings.max_arms:
+        raise ConfigurationError(f"{len(body.arms)} arms, at most {settings.max_arms} allowed")
+    model = model_from_config(body.model_config_dict())
+    if model.n_features is not None and model.n_features > settings.max_features:
+        raise ConfigurationError(f"n_features == {model.n_features}, at most "
+                                 f"{settings.max_features} allowed")
+    spec = BanditSpec(name=body.name, arms=body.arms, model=model,
+                      rule=rule_from_config(body.rule_config_dict()),
+                      reward_window=body.reward_window, default_reward=body.default_reward,
+                      half_life=body.half_life, propensity_draws=body.propensity_draws)
+    return _bandit_out(engine.create_bandit(spec))
+
+
+@router.get("/bandits", response_model=BanditList, dependencies=reads, tags=["bandits"])
+def list_bandits(engine: EngineDep) -> Any:
+    """Names of all bandits."""
+    return {"bandits": engine.list_bandits()}
+
+
+@router.get("/bandits/{name}", response_model=BanditOut, dependencies=reads,
+            responses=_err(404), tags=["bandits"])
+def get_bandit(name: Name, engine: EngineDep) -> Any:
+    """A bandit's configuration."""
+    return _bandit_out(engine.get_bandit(name))
+
+
+@router.delete("/bandits/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=writes,
+               responses=_err(404), tags=["bandits"])
+def delete_bandit(name: Name, engine: EngineDep, runtime: RuntimeDep) -> Response:
+    """Delete a bandit with its statistics, pending decisions and events."""
+    engine.delete_bandit(name)
+    runtime.join.forget(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ----- arms -----------------------------------------------------------------------------------
+@router.post("/bandits/{name}/arms", status_code=status.HTTP_201_CREATED,
+             response_model=BanditOut, dependencies=writes, responses=_err(404, 409),
+             tags=["arms"])
+def add_arm(name: Name, body: AddArmRequest, engine: EngineDep, settings: SettingsDep) -> Any:
+    """Add an arm; it starts from the prior (409 ``duplicate_arm`` if present)."""
+    if len(engine.get_bandit(name).arms) >= settings.max_arms:
+        raise ConfigurationError(f"bandit {name!r} has {settings.max_arms} arms, the most allowed")
+    return _bandit_out(engine.add_arm(name, body.arm))
+
+
+@router.delete("/bandits/{name}/arms/{arm}", response_model=BanditOut, dependencies=writes,
+               responses=_err(404, 409), tags=["arms"])
+def retire_arm(name: Name, arm: str, engine: EngineDep) -> Any:
+    """Retire an arm; its pending decisions are consumed, not learned (409 ``last_arm``)."""
+    return _bandit_out(engine.retire_arm(name, arm))
+
+
+# ----- decisions ------------------------------------------------------------------------------
+@router.post("/bandits/{name}/decisions", response_model=DecisionOut, dependencies=writes,
+             responses=_err(404), tags=["decisions"])
+def decide(name: Name, body: DecisionRequest, engine: EngineDep) -> Any:
+    """Choose an arm (or rank ``k`` arms) for one user and record the pending decision."""
+    return engine.decide(name, body.context, body.eligible_arms, body.k, body.user_id).to_dict()
+
+
+@router.post("/bandits/{name}/decisions/batch", response_model=BatchDecisionResponse,
+             dependencies=writes, responses=_err(404), tags=["decisions"])
+def decide_batch(name: Name, body: BatchDecisionRequest, engine: EngineDep,
+                 settings: SettingsDep) -> Any:
+    """Decisions for many users in one request (one store read, vectorized choice)."""
+    n = body.count()
+    if n > settings.max_batch:
+        raise ConfigurationError(f"{n} decisions in one batch, at most {settings.max_batch}")
+    out = engine.decide_batch(name, body.contexts, body.eligible_arms, body.k, body.user_ids,
+                              n=None if body.contexts is not None else n)
+    return {"decisions": [d.to_dict() for d in out]}
+
+
+@router.get("/bandits/{name}/decisions/{decision_id}", response_model=PendingOut,
+            dependencies=reads, responses=_err(404), tags=["decisions"])
+def get_decision(name: Name, decision_id: str, engine: EngineDep) -> Any:
+    """A logged decision and its status (pending, rewarded, expired...)."""
+    _same_bandit(name, decision_id)
+    return engine.pending(decision_id)
+
+
+def _same_bandit(name: str, decision_id: str) -> None:
+    if split_decision_id(decision_id)[0] != name:
+        raise DecisionNotFoundError(f"decision {decision_id!r} is not a decision of {name!r}")
+
+
+# ----- rewards --------------------------------------------------------------------------------
+@router.post("/bandits/{name}/rewards", response_model=RewardOut, dependencies=writes,
+             responses=_err(404, 409, 410), tags=["rewards"])
+def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
+    """Apply a reward exactly once: a repeat answers 200 with ``duplicate: true``.
+
+    Unknown decision 404 ``decision_not_found``; past its window 410 ``decision_expired``;
+    outside the model's domain 422 ``invalid_reward`` (nothing applied).
+    """
+    _same_bandit(name, body.decision_id)
+    out = engine.record_reward(body.decision_id, body.reward)
+    return {"decision_id": out.decision_id, "bandit": out.bandit, "arm": out.arm,
+            "status": out.status, "duplicate": out.duplicate, "model_version": out.model_version}
+
+
+# ----- stats ----------------------------------------------------------------------------------
+@router.get("/bandits/{name}/stats", response_model=StatsOut, dependencies=reads,
+            responses=_err(404), tags=["stats"])
+def stats(
+    name: Name,
+    engine: EngineDep,
+    context: Annotated[list[float] | None, Query(
+        description="Context vector for contextual models (repeat the parameter).",
+        max_length=4096)] = None,
+    level: Annotated[float, Query(gt=0, lt=1, allow_inf_nan=False,
+                                  description="Credible level.")] = 0.95,
+) -> Any:
+    """Per arm: posterior mean, credible interval, pulls, rewards, probability of being best."""
+    return engine.stats(name, context, level=level)

@@ -1,0 +1,121 @@
+"""Per-app state: settings, this worker's engine (opened lazily) and the tutorial's join."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import NamedTuple
+
+from ..engine import BanditSpec, Engine
+from ..errors import BanditExistsError, ConfigurationError
+from ..stores.base import Store
+from .settings import TUTORIAL_ARMS, Settings
+
+__all__ = ["CustomerJoin", "JoinEntry", "Runtime", "open_store"]
+
+log = logging.getLogger("tsbandit.service")
+
+
+def open_store(url: str) -> Store:
+    """A store for ``url``: ``memory://`` here, everything else through the stores package."""
+    if url in ("memory", "memory://", "memory:"):
+        from ..stores.memory import MemoryStore
+
+        return MemoryStore()
+    try:
+        from ..stores import open_store as _open  # type: ignore[attr-defined]
+    except ImportError:  # the stores package without its factory (yet)
+        raise ConfigurationError(
+            f"store URL {url!r} is not supported by this installation "
+            "(tsbandit.stores.open_store is missing)") from None
+    store: Store = _open(url)
+    return store
+
+
+class JoinEntry(NamedTuple):
+    """The latest decision recommended to one customer."""
+
+    decision_id: str
+    arm: str
+
+
+class CustomerJoin:
+    """customer id -> latest decision, for the tutorial's ``/reward`` by customer and arm.
+
+    Bounded (least recently used entries go first) and thread-safe. It lives in this worker;
+    see ``docs/service.md`` for what that means with several workers.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self._items: OrderedDict[tuple[str, str], JoinEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, bandit: str, customer: str, entry: JoinEntry) -> None:
+        """Make ``entry`` the customer's latest decision."""
+        key = (bandit, customer)
+        with self._lock:
+            self._items[key] = entry
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def lookup(self, bandit: str, customer: str) -> JoinEntry | None:
+        """The customer's latest decision, or None."""
+        with self._lock:
+            return self._items.get((bandit, customer))
+
+    def forget(self, bandit: str) -> None:
+        """Drop every entry of a bandit (it was deleted)."""
+        with self._lock:
+            for key in [k for k in self._items if k[0] == bandit]:
+                del self._items[key]
+
+
+class Runtime:
+    """What the app holds: settings, this worker's :class:`Engine`, the tutorial join.
+
+    The engine (and with it the store) is opened on first use, so building an app does no I/O;
+    the app's lifespan opens it eagerly and closes it at shutdown.
+    """
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self._engine = engine
+        self._owns_store = engine is None
+        self._lock = threading.Lock()
+        self.join = CustomerJoin(settings.tutorial_join_capacity)
+
+    @property
+    def engine(self) -> Engine:
+        """This worker's engine."""
+        engine = self._engine
+        if engine is None:
+            with self._lock:
+                if self._engine is None:
+                    s = self.settings
+                    self._engine = Engine(open_store(s.store), seed=s.seed,
+                                          max_staleness_ms=s.max_staleness_ms)
+                engine = self._engine
+        return engine
+
+    def default_spec(self) -> BanditSpec:
+        """The tutorial's bandit: five credit-card offers, Beta(1, 1), Thompson sampling."""
+        return BanditSpec(name=self.settings.default_bandit_name, arms=TUTORIAL_ARMS)
+
+    def ensure_default_bandit(self) -> bool:
+        """Create the default bandit unless it exists; True when this call created it."""
+        try:
+            self.engine.create_bandit(self.default_spec())
+        except BanditExistsError:
+            return False
+        log.info("created the default bandit %r", self.settings.default_bandit_name)
+        return True
+
+    def close(self) -> None:
+        """Close the store if this runtime opened it."""
+        with self._lock:
+            if self._engine is not None and self._owns_store:
+                self._engine.store.close()
+                self._engine = None

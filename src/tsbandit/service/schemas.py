@@ -1,0 +1,373 @@
+"""Request and response bodies of the API (pydantic v2, strict: no silent coercion).
+
+Every request model refuses unknown fields, NaN and infinities, and strings where numbers are
+expected (``"1"`` is not a reward). Ranges that protect the service (list lengths, ``k``) are
+checked here; everything about the bandit itself (arm names, reward domains, context
+dimension) is checked by the engine, so the message names the bandit's own rule.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AddArmRequest",
+    "ArmStats",
+    "BanditCreate",
+    "BanditList",
+    "BanditOut",
+    "BatchDecisionRequest",
+    "BatchDecisionResponse",
+    "DecisionOut",
+    "DecisionRequest",
+    "HealthOut",
+    "PendingOut",
+    "RecommendOut",
+    "RewardOut",
+    "RewardRequest",
+    "StatsOut",
+    "TutorialArmStats",
+    "TutorialRewardOut",
+    "TutorialRewardRequest",
+]
+
+_BANDIT_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.:@+=-]{0,127}$"
+
+ArmName = Annotated[str, Field(min_length=1, max_length=128)]
+Positive = Annotated[float, Field(gt=0)]
+Finite = float  # NaN and infinities are refused by every model's config
+Vector = Annotated[list[float], Field(min_length=1, max_length=4096)]
+UserId = Annotated[str, Field(min_length=1, max_length=256)]
+DecisionId = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=True)
+
+
+# ----- bandit configuration -------------------------------------------------------------------
+class BetaModel(_In):
+    """Beta-Bernoulli (binary rewards): prior Beta(alpha0, beta0) per arm."""
+
+    kind: Literal["beta"] = "beta"
+    alpha0: Positive = 1.0
+    beta0: Positive = 1.0
+
+
+class GaussianModel(_In):
+    """Normal rewards with unknown variance (Normal-Inverse-Gamma prior)."""
+
+    kind: Literal["gaussian"]
+    mu0: Finite = 0.0
+    kappa0: Positive = 1.0
+    alpha0: Positive = 1.0
+    beta0: Positive = 1.0
+
+
+class LinearModel(_In):
+    """Bayesian linear regression per arm on a context of ``n_features`` numbers."""
+
+    kind: Literal["linear"]
+    n_features: int | None = Field(None, ge=1, description="Or give n_features at top level.")
+    prior_precision: Positive | Annotated[list[Positive], Field(min_length=1)] = 1.0
+    noise_variance: Positive = 0.1
+    unknown_noise: bool = False
+    noise_a0: Positive = 2.0
+    noise_b0: Positive | None = None
+
+
+class LogisticModel(_In):
+    """Bayesian logistic regression per arm (Laplace approximation), binary rewards."""
+
+    kind: Literal["logistic"]
+    n_features: int | None = Field(None, ge=1, description="Or give n_features at top level.")
+    prior_precision: Positive | Annotated[list[Positive], Field(min_length=1)] = 1.0
+
+
+ModelConfig = Annotated[
+    BetaModel | GaussianModel | LinearModel | LogisticModel, Field(discriminator="kind")
+]
+ModelKind = Literal["beta", "gaussian", "linear", "logistic"]
+
+
+class ThompsonRule(_In):
+    """Thompson sampling: one posterior draw per arm, best draw wins."""
+
+    kind: Literal["thompson"] = "thompson"
+
+
+class UCB1Rule(_In):
+    """Upper confidence bound on the posterior mean."""
+
+    kind: Literal["ucb1"]
+    c: Annotated[float, Field(ge=0)] = 1.0
+
+
+class LinUCBRule(_In):
+    """LinUCB for linear models."""
+
+    kind: Literal["linucb"]
+    alpha: Annotated[float, Field(ge=0)] = 1.0
+
+
+class EpsilonGreedyRule(_In):
+    """Best posterior mean, a uniformly random arm with probability epsilon."""
+
+    kind: Literal["epsilon_greedy"]
+    epsilon: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
+class GreedyRule(_In):
+    """Best posterior mean (no exploration)."""
+
+    kind: Literal["greedy"]
+
+
+class SoftmaxRule(_In):
+    """Boltzmann exploration over posterior means."""
+
+    kind: Literal["softmax"]
+    temperature: Positive = 0.1
+
+
+class RandomRule(_In):
+    """Uniformly random arm (a baseline)."""
+
+    kind: Literal["random"]
+
+
+RuleConfig = Annotated[
+    ThompsonRule | UCB1Rule | LinUCBRule | EpsilonGreedyRule | GreedyRule | SoftmaxRule
+    | RandomRule,
+    Field(discriminator="kind"),
+]
+RuleKind = Literal["thompson", "ucb1", "linucb", "epsilon_greedy", "greedy", "softmax", "random"]
+
+
+class BanditCreate(_In):
+    """A new bandit. ``model`` and ``rule`` take a kind name or an object with priors."""
+
+    name: Annotated[str, Field(pattern=_BANDIT_NAME)]
+    arms: Annotated[list[ArmName], Field(min_length=1)]
+    model: ModelKind | ModelConfig = "beta"
+    rule: RuleKind | RuleConfig = "thompson"
+    n_features: int | None = Field(None, ge=1, description="Context dimension (linear, logistic).")
+    reward_window: Positive = Field(86_400.0, description="Seconds a decision awaits its reward.")
+    default_reward: Finite | None = Field(
+        None, description="Reward applied when the window passes without one (None: nothing).")
+    half_life: Positive | None = Field(None, description="Decay half-life in seconds.")
+    propensity_draws: int = Field(1000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _features(self) -> BanditCreate:
+        inner = getattr(self.model, "n_features", None)
+        if inner is not None and self.n_features is not None and inner != self.n_features:
+            raise ValueError(f"n_features == {self.n_features} but model.n_features == {inner}")
+        return self
+
+    def model_config_dict(self) -> dict[str, Any]:
+        """``{"kind": ..., ...}`` for :func:`tsbandit.policies.registry.model_from_config`."""
+        cfg = ({"kind": self.model} if isinstance(self.model, str)
+               else self.model.model_dump(exclude_none=True))
+        if self.n_features is not None:
+            cfg["n_features"] = self.n_features
+        return cfg
+
+    def rule_config_dict(self) -> dict[str, Any]:
+        """``{"kind": ..., ...}`` for :func:`tsbandit.policies.registry.rule_from_config`."""
+        return {"kind": self.rule} if isinstance(self.rule, str) else self.rule.model_dump()
+
+
+class BanditOut(_Out):
+    """A bandit's stored configuration."""
+
+    name: str
+    arms: list[str]
+    model: dict[str, Any]
+    rule: dict[str, Any]
+    reward_window: float
+    default_reward: float | None
+    half_life: float | None
+    propensity_draws: int
+
+
+class BanditList(_Out):
+    """Names of all bandits."""
+
+    bandits: list[str]
+
+
+class AddArmRequest(_In):
+    """An arm to add (it starts from the prior)."""
+
+    arm: ArmName
+
+
+# ----- decisions ------------------------------------------------------------------------------
+class DecisionRequest(_In):
+    """One decision: the best arm (``k == 1``) or a ranking of ``k`` arms."""
+
+    context: Vector | None = Field(None, description="Context vector (contextual models only).")
+    eligible_arms: Annotated[list[ArmName], Field(min_length=1, max_length=10_000)] | None = None
+    k: int = Field(1, ge=1, le=10_000)
+    user_id: UserId | None = None
+
+
+class BatchDecisionRequest(_In):
+    """Many decisions in one request: ``contexts`` (contextual models) or ``n`` users."""
+
+    contexts: Annotated[list[Vector], Field(min_length=1)] | None = None
+    n: int | None = Field(None, ge=1, description="Number of decisions (context-free models).")
+    eligible_arms: Annotated[list[ArmName], Field(min_length=1, max_length=10_000)] | None = None
+    k: int = Field(1, ge=1, le=10_000)
+    user_ids: Annotated[list[UserId | None], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _count(self) -> BatchDecisionRequest:
+        if self.contexts is not None and self.n is not None and self.n != len(self.contexts):
+            raise ValueError(f"n == {self.n} but {len(self.contexts)} contexts were given")
+        if (self.contexts is not None and self.user_ids is not None
+                and len(self.user_ids) != len(self.contexts)):
+            raise ValueError(f"{len(self.user_ids)} user_ids for {len(self.contexts)} contexts")
+        if (self.n is not None and self.user_ids is not None
+                and len(self.user_ids) != self.n):
+            raise ValueError(f"{len(self.user_ids)} user_ids for n == {self.n}")
+        return self
+
+    def count(self) -> int:
+        """How many decisions the request asks for."""
+        if self.contexts is not None:
+            return len(self.contexts)
+        if self.n is not None:
+            return self.n
+        return 1 if self.user_ids is None else len(self.user_ids)
+
+
+class DecisionOut(_Out):
+    """A recorded decision; reward it with its ``decision_id``."""
+
+    decision_id: str
+    bandit: str
+    arm: str
+    ranking: list[str]
+    propensity: float = Field(description="Probability the policy chose this arm (first slot).")
+    position_propensities: list[float]
+    model_version: int
+    timestamp: float
+    deadline: float = Field(description="Epoch seconds after which a reward is refused (410).")
+
+
+class BatchDecisionResponse(_Out):
+    """Decisions in request order."""
+
+    decisions: list[DecisionOut]
+
+
+class PendingOut(_Out):
+    """A logged decision and its status."""
+
+    decision_id: str
+    status: Literal["pending", "claimed", "rewarded", "expired"]
+    deadline: float
+    arm: str
+    ranking: list[str]
+    context: list[float] | None
+    propensity: float
+    timestamp: float
+    user_id: str | None
+
+
+# ----- rewards --------------------------------------------------------------------------------
+class RewardRequest(_In):
+    """A reward for a decision (0 or 1 for binary models; any finite number for Gaussian)."""
+
+    decision_id: DecisionId
+    reward: float
+
+
+class RewardOut(_Out):
+    """``applied`` the first time; a repeat answers ``duplicate`` and changes nothing."""
+
+    decision_id: str
+    bandit: str
+    arm: str
+    status: Literal["applied", "duplicate"]
+    duplicate: bool
+    model_version: int
+
+
+# ----- stats ----------------------------------------------------------------------------------
+class ArmStats(_Out):
+    """Posterior summary of one arm."""
+
+    arm: str
+    mean: float
+    lower: float = Field(description="Lower end of the credible interval.")
+    upper: float = Field(description="Upper end of the credible interval.")
+    pulls: float
+    rewards: float
+    prob_best: float = Field(description="Posterior probability that this arm is the best.")
+    alpha: float | None = Field(None, description="Beta posterior alpha (beta models).")
+    beta: float | None = Field(None, description="Beta posterior beta (beta models).")
+
+
+class StatsOut(_Out):
+    """Posterior summary of every arm."""
+
+    bandit: str
+    model_version: int
+    level: float
+    arms: list[ArmStats]
+
+
+class HealthOut(_Out):
+    """Liveness and store reachability (503 with the error shape when the store is down)."""
+
+    status: Literal["ok"]
+    store: str = Field(description="Store backend (sqlite, redis, memory...).")
+    reachable: bool
+
+
+# ----- the tutorial's endpoints ----------------------------------------------------------------
+class RecommendOut(_Out):
+    """The tutorial's ``/recommend`` answer, plus the decision id."""
+
+    customer_id: str
+    offer: str
+    decision_id: str
+
+
+class TutorialRewardRequest(_In):
+    """The tutorial's ``RewardEvent``; ``decision_id`` is optional (see the service docs)."""
+
+    customer_id: UserId
+    arm: ArmName
+    reward: float = Field(description="1 = applied, 0 = ignored.")
+    decision_id: DecisionId | None = None
+
+
+class TutorialRewardOut(_Out):
+    """``updated`` the first time, ``duplicate`` for a repeat."""
+
+    status: Literal["updated", "duplicate"]
+    customer_id: str
+    arm: str
+    decision_id: str
+
+
+class TutorialArmStats(_Out):
+    """The tutorial's per-arm monitoring numbers, plus interval and P(best)."""
+
+    alpha: float | None = Field(description="Beta posterior alpha (None for other models).")
+    beta: float | None = Field(description="Beta posterior beta (None for other models).")
+    mean: float
+    total_pulls: int
+    lower: float
+    upper: float
+    prob_best: float

@@ -1,0 +1,66 @@
+"""``serve()``: run the service under uvicorn (what ``tsbandit serve`` calls)."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["serve"]
+
+APP_FACTORY = "tsbandit.service.app:app_from_env"
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    store_url: str | None = None,
+    *,
+    api_key: str | None = None,
+    open_reads: bool | None = None,
+    max_staleness_ms: float | None = None,
+    default_bandit: bool | None = None,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve the API with uvicorn until interrupted.
+
+    Arguments left at ``None`` come from ``TSBANDIT_*`` environment variables (or the defaults
+    of :class:`~tsbandit.service.settings.Settings`: store ``sqlite:///tsbandit.db``). The
+    given ones are put into the environment, which is how they reach every worker process:
+    each worker builds its app with ``app_from_env()`` (uvicorn's ``factory=True``).
+
+    Parameters
+    ----------
+    host, port
+        Where to listen.
+    workers
+        Worker processes (each its own engine over the shared store; use SQLite or Redis with
+        more than one -- ``memory://`` is per process).
+    store_url
+        ``sqlite:///path.db``, ``redis://host:6379/0``, a Redis Cluster URL or ``memory://``.
+    api_key
+        Require ``Authorization: Bearer <api_key>`` on mutating endpoints.
+    open_reads
+        With an API key: whether read-only endpoints stay open (default True).
+    max_staleness_ms
+        Let a worker reuse a snapshot this many milliseconds old (default 0).
+    default_bandit
+        Create the tutorial's bandit at start-up (default True).
+    log_level, access_log
+        uvicorn's log level and access log (off by default: structured request logs are the
+        service's job).
+    """
+    import uvicorn
+
+    from .settings import Settings
+
+    overrides = {"store": store_url, "api_key": api_key, "open_reads": open_reads,
+                 "max_staleness_ms": max_staleness_ms, "default_bandit": default_bandit}
+    for field, value in overrides.items():
+        if value is not None:
+            os.environ[f"TSBANDIT_{field.upper()}"] = str(value)
+    Settings()  # fail here, once, on a bad setting rather than in every worker
+    if workers < 1:
+        raise ValueError(f"workers == {workers!r}, must be >= 1")
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=access_log, lifespan="on")

@@ -1,0 +1,68 @@
+"""Service settings, read from ``TSBANDIT_*`` environment variables (pydantic-settings).
+
+>>> from tsbandit.service.settings import Settings
+>>> s = Settings(store="memory://", api_key="k")
+>>> s.store, s.api_key.get_secret_value(), s.open_reads
+('memory://', 'k', True)
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["TUTORIAL_ARMS", "Settings"]
+
+#: The tutorial's five credit-card offers (Part 9), the arms of the default bandit.
+TUTORIAL_ARMS = (
+    "cashback_grocery_2pct",
+    "travel_miles_3x",
+    "balance_transfer_0apr",
+    "business_expense_card",
+    "premium_rewards_500bonus",
+)
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up.
+
+    Each field is also the environment variable ``TSBANDIT_<FIELD>`` (``TSBANDIT_STORE``,
+    ``TSBANDIT_API_KEY``...). Values given to the constructor win over the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TSBANDIT_", extra="ignore", frozen=True)
+
+    store: str = Field(
+        "sqlite:///tsbandit.db",
+        description="State store URL: sqlite:///path.db, redis://host:port/db, rediss://..., "
+        "a Redis Cluster URL, or memory:// (one process only).",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="When set, mutating endpoints need 'Authorization: Bearer <key>'."
+    )
+    open_reads: bool = Field(
+        True, description="With an api_key: leave read-only endpoints open (False: key needed)."
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1, description="Larger request bodies are refused with 413 before parsing."
+    )
+    max_staleness_ms: float = Field(
+        0.0, ge=0.0, description="A worker may reuse a bandit snapshot this old (0: always read)."
+    )
+    max_batch: int = Field(1000, ge=1, description="Most decisions in one batch request.")
+    max_arms: int = Field(1000, ge=1, description="Most arms a bandit may have.")
+    max_features: int = Field(256, ge=1, description="Largest context dimension of a bandit.")
+    default_bandit: bool = Field(
+        True, description="Create the tutorial's bandit of five credit-card offers at start-up."
+    )
+    default_bandit_name: str = Field(
+        "credit_card_offers", description="Name of the bandit behind /recommend, /reward, /stats."
+    )
+    tutorial_join_capacity: int = Field(
+        100_000, ge=1,
+        description="Customers whose latest /recommend this worker remembers for /reward.",
+    )
+    seed: int | None = Field(
+        None, description="Seed of the decision stream (tests); leave unset with several workers."
+    )
+    docs: bool = Field(True, description="Serve /docs and /openapi.json.")

@@ -1,0 +1,104 @@
+"""The tutorial's endpoints (Part 9) on the default bandit of five credit-card offers.
+
+``GET /recommend/{customer_id}`` makes a real decision (recorded as pending, with the customer as
+``user_id``) and remembers it as the customer's latest. ``POST /reward`` with ``customer_id``,
+``arm`` and ``reward`` joins that decision and applies the reward **exactly once**: a repeat
+answers ``"duplicate"``; a reward for another arm than the one recommended is refused (409
+``arm_mismatch``, nothing applied); a customer with no recommendation gets 404. A client that
+keeps the ``decision_id`` from ``/recommend`` may send it along and needs no join at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path
+
+from ..engine import Engine, split_decision_id
+from ..errors import BanditNotFoundError, DecisionNotFoundError
+from .deps import EngineDep, RuntimeDep, StrictJSONRoute, require_read, require_write
+from .errors import ERROR_RESPONSES, ArmMismatchError, ErrorResponse
+from .runtime import JoinEntry, Runtime
+from .schemas import RecommendOut, TutorialArmStats, TutorialRewardOut, TutorialRewardRequest
+
+__all__ = ["router"]
+
+T = TypeVar("T")
+
+router = APIRouter(route_class=StrictJSONRoute, responses=ERROR_RESPONSES, tags=["tutorial"])
+_404 = {404: {"model": ErrorResponse, "description": "No such customer decision or bandit"}}
+
+
+def _on_default(runtime: Runtime, call: Callable[[], T]) -> T:
+    """Run ``call``; if the default bandit is missing (store was down at start-up, or it was
+    deleted) and the settings want it, create it and run ``call`` again."""
+    try:
+        return call()
+    except BanditNotFoundError:
+        if not runtime.settings.default_bandit:
+            raise
+        runtime.ensure_default_bandit()
+        return call()
+
+
+@router.get("/recommend/{customer_id}", response_model=RecommendOut,
+            dependencies=[Depends(require_write)], responses=_404)
+def recommend(
+    customer_id: Annotated[str, Path(min_length=1, max_length=256)],
+    engine: EngineDep,
+    runtime: RuntimeDep,
+) -> Any:
+    """Select the best offer for this customer via Thompson sampling (records a decision)."""
+    name = runtime.settings.default_bandit_name
+    d = _on_default(runtime, lambda: engine.decide(name, user_id=customer_id))
+    runtime.join.remember(name, customer_id, JoinEntry(d.decision_id, d.arm))
+    return {"customer_id": customer_id, "offer": d.arm, "decision_id": d.decision_id}
+
+
+def _joined(engine: Engine, runtime: Runtime, body: TutorialRewardRequest) -> JoinEntry:
+    name = runtime.settings.default_bandit_name
+    if body.decision_id is not None:
+        if split_decision_id(body.decision_id)[0] != name:
+            raise DecisionNotFoundError(f"unknown decision id {body.decision_id!r}")
+        pending = engine.pending(body.decision_id)
+        if pending.get("user_id") != body.customer_id:
+            raise DecisionNotFoundError(
+                f"decision {body.decision_id!r} was not made for customer {body.customer_id!r}")
+        return JoinEntry(body.decision_id, pending["arm"])
+    entry = runtime.join.lookup(name, body.customer_id)
+    if entry is None:
+        raise DecisionNotFoundError(
+            f"no recommendation known for customer {body.customer_id!r}; call "
+            "/recommend first, or send the decision_id it returned")
+    return entry
+
+
+@router.post("/reward", response_model=TutorialRewardOut,
+             dependencies=[Depends(require_write)], responses={
+                 **_404,
+                 409: {"model": ErrorResponse, "description": "Arm differs from the one shown"},
+                 410: {"model": ErrorResponse, "description": "Past the reward window"}})
+def reward(body: TutorialRewardRequest, engine: EngineDep, runtime: RuntimeDep) -> Any:
+    """Record the customer's response to the offered card, exactly once."""
+    entry = _joined(engine, runtime, body)
+    if entry.arm != body.arm:
+        raise ArmMismatchError(f"customer {body.customer_id!r} was recommended {entry.arm!r}, "
+                               f"not {body.arm!r}; nothing applied")
+    out = engine.record_reward(entry.decision_id, body.reward)
+    return {"status": "duplicate" if out.duplicate else "updated",
+            "customer_id": body.customer_id, "arm": out.arm, "decision_id": out.decision_id}
+
+
+@router.get("/stats", response_model=dict[str, TutorialArmStats],
+            dependencies=[Depends(require_read)], responses=_404)
+def stats(engine: EngineDep, runtime: RuntimeDep) -> Any:
+    """Monitoring: per offer alpha, beta, posterior mean, pulls, 95% interval, P(best)."""
+    name = runtime.settings.default_bandit_name
+    summary = _on_default(runtime, lambda: engine.stats(name))
+    return {
+        row["arm"]: {"alpha": row.get("alpha"), "beta": row.get("beta"), "mean": row["mean"],
+                     "total_pulls": round(row["pulls"]), "lower": row["lower"],
+                     "upper": row["upper"], "prob_best": row["prob_best"]}
+        for row in summary["arms"]
+    }
