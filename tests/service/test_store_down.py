@@ -1,0 +1,122 @@
+"""A store that goes down: 503 quickly, the service stays up, and recovers with the store."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tsbandit.engine import Engine
+from tsbandit.errors import StoreUnavailableError
+from tsbandit.service import Settings, create_app
+from tsbandit.stores.memory import MemoryStore
+
+from .conftest import free_port, redis_store_module
+
+
+class FlakyStore:
+    """A MemoryStore whose every call fails with StoreUnavailableError while ``down``."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.down = False
+        self.url = "memory://"
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise StoreUnavailableError("store is down (test)")
+            return attr(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def flaky(clock):
+    store = FlakyStore()
+    app = create_app(Settings(store="memory://"), engine=Engine(store, seed=0, clock=clock))
+    with TestClient(app) as client:
+        client.post("/v1/bandits", json={"name": "ads", "arms": ["a", "b"]})
+        yield client, store
+
+
+def test_store_down_is_503_and_recovers(flaky):
+    client, store = flaky
+    d = client.post("/v1/bandits/ads/decisions", json={}).json()
+    store.down = True
+    for method, path, body in [
+        ("GET", "/healthz", None),
+        ("GET", "/v1/bandits", None),
+        ("POST", "/v1/bandits/ads/decisions", {}),
+        ("POST", "/v1/bandits/ads/rewards", {"decision_id": d["decision_id"], "reward": 1}),
+        ("GET", "/v1/bandits/ads/stats", None),
+        ("GET", "/recommend/c1", None),
+        ("GET", "/stats", None),
+    ]:
+        r = client.request(method, path, json=body)
+        assert r.status_code == 503, (path, r.text)
+        assert r.json()["error"]["code"] == "store_unavailable"
+    store.down = False
+    assert client.get("/healthz").status_code == 200
+    r = client.post("/v1/bandits/ads/rewards", json={"decision_id": d["decision_id"], "reward": 1})
+    assert r.json()["status"] == "applied"  # the failed attempt applied nothing
+
+
+def test_store_down_at_start_up_defers_the_default_bandit(clock):
+    store = FlakyStore()
+    store.down = True
+    app = create_app(Settings(store="memory://"), engine=Engine(store, seed=0, clock=clock))
+    with TestClient(app) as client:  # start-up does not fail
+        assert client.get("/recommend/c1").status_code == 503
+        store.down = False
+        assert client.get("/recommend/c1").status_code == 200
+
+
+# ----- real Redis that is not there ------------------------------------------------------
+def test_unreachable_redis_is_a_quick_503_then_recovers(tmp_path):
+    """Point the service at a port where no Redis listens, then start one there."""
+    import shutil
+    import subprocess
+
+    redis_store_module()
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server binary not installed")
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    app = create_app(Settings(store=url, seed=0))
+    with TestClient(app) as client:
+        for path in ("/healthz", "/recommend/c1", "/stats"):
+            t0 = time.monotonic()
+            r = client.get(path)
+            elapsed = time.monotonic() - t0
+            assert r.status_code == 503 and r.json()["error"]["code"] == "store_unavailable"
+            # a bound on the timeout, not a speed test: it must not hang on TCP or retry loops
+            assert elapsed < 5.0, f"{path} took {elapsed:.2f} s to fail"
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while client.get("/healthz").status_code != 200:
+                assert time.monotonic() < deadline, "service did not recover"
+                time.sleep(0.05)
+            rec = client.get("/recommend/c1").json()
+            r = client.post("/reward", json={"customer_id": "c1", "arm": rec["offer"],
+                                             "reward": 1})
+            assert r.json()["status"] == "updated"
+            # and down again: 503 again, quickly
+            proc.terminate()
+            proc.wait(timeout=10)
+            r = client.get("/stats")
+            assert r.status_code == 503
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
