@@ -31,7 +31,7 @@ class DM(Estimator):
     Parameters
     ----------
     model
-        The reward model (default: :class:`RidgeRewardModel` with automatic shrinkage).
+        The reward model (default: :class:`RidgeRewardModel()`, one pseudo-round of shrinkage).
     """
 
     name = "dm"
@@ -62,7 +62,7 @@ class DR(Estimator):
     Parameters
     ----------
     model
-        The reward model (default: :class:`RidgeRewardModel` with automatic shrinkage).
+        The reward model (default: :class:`RidgeRewardModel()`, one pseudo-round of shrinkage).
     clip
         Cap on the importance weights (``None``: no clipping).
     n_folds

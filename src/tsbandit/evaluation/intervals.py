@@ -96,8 +96,11 @@ def effective_sample_size(weights: np.ndarray) -> float:
     1.0
     """
     w = np.asarray(weights, dtype=np.float64)
-    s2 = float(np.dot(w, w))
-    return float(w.sum() ** 2 / s2) if s2 > 0 else 0.0
+    top = float(np.abs(w).max()) if w.size else 0.0
+    if top == 0.0:
+        return 0.0
+    u = w / top  # scale-free; avoids underflow of tiny weights squared
+    return float(u.sum() ** 2 / np.dot(u, u))
 
 
 def normal_interval(value: float, influence: np.ndarray, level: float = 0.95

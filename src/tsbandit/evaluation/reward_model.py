@@ -11,9 +11,9 @@ each action shrunk towards the overall mean by ``lam`` pseudo-rounds. Like every
 is fitted from additive sufficient statistics ``(A_a, b_a)``, so bootstrap refits and cross-fitting
 folds are one matrix product: the statistics of a resample are ``counts @ per-round statistics``.
 
-``lam = "auto"`` picks ``sigma^2 / tau^2`` by the one-way ANOVA method of moments (``sigma^2`` the
-within-action reward variance, ``tau^2`` the between-action variance of the true means), the
-empirical-Bayes amount of shrinkage for the intercept-only model.
+``lam`` defaults to 1; ``lam = "auto"`` picks ``sigma^2 / tau^2`` by the one-way ANOVA method
+of moments (``sigma^2`` the within-action reward variance, ``tau^2`` the between-action variance
+of the true means), the empirical-Bayes amount of shrinkage for the intercept-only model.
 """
 
 from __future__ import annotations
@@ -62,7 +62,11 @@ class RidgeRewardModel:
     use_position
         Include position dummies (``None``: when the log has more than one position).
     ridge
-        Shrinkage ``lam`` in pseudo-rounds (>= 0), or ``"auto"`` (empirical Bayes).
+        Shrinkage ``lam`` in pseudo-rounds (>= 0), or ``"auto"`` (empirical Bayes). The
+        default, one pseudo-round, keeps each action's fit nearly unbiased; ``"auto"`` lowers
+        the variance of every ``q`` but pulls the value of a policy that favours the best
+        actions towards the average (measured: about half a standard error of DM on the
+        synthetic validation logs), which matters for DM and not for DR.
 
     Examples
     --------
@@ -77,7 +81,7 @@ class RidgeRewardModel:
 
     use_context: bool | None = None
     use_position: bool | None = None
-    ridge: float | str = "auto"
+    ridge: float | str = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.ridge, str):
