@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ..errors import ConfigurationError
 
@@ -109,7 +109,7 @@ def normal_interval(value: float, influence: np.ndarray, level: float = 0.95
     psi = np.asarray(influence, dtype=np.float64)
     n = psi.shape[0]
     se = float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
-    z = float(norm.ppf(0.5 + check_level(level) / 2.0))
+    z = float(ndtri(0.5 + check_level(level) / 2.0))
     return value - z * se, value + z * se, se
 
 

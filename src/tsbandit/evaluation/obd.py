@@ -27,7 +27,7 @@ from ..errors import ConfigurationError
 from .data import InvalidLogError, LoggedData
 from .jsonl import parse_timestamp
 
-__all__ = ["find_obd_dir", "load_obd", "load_obd_prior"]
+__all__ = ["find_obd_dir", "load_obd", "load_obd_csv", "load_obd_prior"]
 
 BEHAVIORS = ("random", "bts")
 CAMPAIGNS = ("all", "men", "women")
@@ -93,9 +93,17 @@ def load_obd(root: str | Path, behavior: str = "random", campaign: str = "all", 
     """
     _check_choice("behavior", behavior, BEHAVIORS)
     _check_choice("campaign", campaign, CAMPAIGNS)
+    return load_obd_csv(Path(root) / behavior / campaign / f"{campaign}.csv", context=context)
+
+
+def load_obd_csv(log_path: str | Path, *, context: str = "none") -> LoggedData:
+    """Load one OBD log file; ``item_context.csv`` is read from the same folder if present.
+
+    See :func:`load_obd` for ``context`` and the result.
+    """
     _check_choice("context", context, CONTEXTS)
-    folder = Path(root) / behavior / campaign
-    log_path = folder / f"{campaign}.csv"
+    log_path = Path(log_path)
+    folder = log_path.parent
     if not log_path.is_file():
         raise InvalidLogError(f"no Open Bandit Dataset log at {log_path}")
     with open(log_path, newline="", encoding="utf-8") as fp:
