@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import numpy as np
 import typer
 
@@ -123,13 +122,14 @@ def abtest(
     """Analyse an A/B/n test: probability best, lift interval, expected loss, decision."""
     if ctx.invoked_subcommand is not None:
         if arm:
-            raise click.UsageError(
-                f"--arm analyses counts; `{ctx.invoked_subcommand}` takes its own options", ctx)
+            raise typer.BadParameter(
+                f"analyses counts; `{ctx.invoked_subcommand}` takes its own options", ctx,
+                param_hint="'--arm'")
         return
     if not arm:
-        raise click.UsageError(
-            "give at least two --arm options (e.g. --arm A=120/1000 --arm B=150/1000), "
-            "or run `abtest simulate --rates 0.030,0.036`", ctx)
+        raise typer.BadParameter(
+            "give at least two (e.g. --arm A=120/1000 --arm B=150/1000), "
+            "or run `abtest simulate --rates 0.030,0.036`", ctx, param_hint="'--arm'")
     from .report import experiment_report
 
     try:
@@ -139,7 +139,7 @@ def abtest(
         rng, seed = _rng(seed)
         report = experiment_report(post, rule=rule, intended_split=weights, rng=rng, level=level)
     except TsbanditError as exc:
-        raise click.BadParameter(str(exc), ctx) from None
+        raise typer.BadParameter(str(exc), ctx) from None
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -215,7 +215,7 @@ def simulate(
         r = _floats("--rates", rates)
         rule = _rule(threshold, loss, min_samples)
         rng, seed = _rng(seed)
-        with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
+        with typer.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total
                 bar.update(done - bar.pos)
@@ -224,7 +224,7 @@ def simulate(
                                  max_samples=max_samples, n_fixed=n_fixed, alpha=alpha,
                                  power=power, progress=progress)
     except TsbanditError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc)) from None
     _print_simulation(result, seed)
     out.mkdir(parents=True, exist_ok=True)
     summary = result.to_dict() | {"seed": seed}
