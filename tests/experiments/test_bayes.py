@@ -123,9 +123,9 @@ def test_n_arm_invariants(post, seed):
 
 
 def test_input_errors_name_the_problem():
-    with pytest.raises(ConfigurationError, match="arm 'B'.*exceeds trials"):
+    with pytest.raises(ConfigurationError, match=r"arm 'B'.*exceeds trials"):
         BinaryPosteriors.from_counts([1, 11], [10, 10], names=["A", "B"])
-    with pytest.raises(ConfigurationError, match="arm 'A'.*>= 0"):
+    with pytest.raises(ConfigurationError, match=r"arm 'A'.*>= 0"):
         BinaryPosteriors.from_counts([-1, 1], [10, 10], names=["A", "B"])
     with pytest.raises(ValueError, match="trials has 1 values for 2 arms"):
         BinaryPosteriors.from_counts([1, 2], [10])

@@ -63,7 +63,7 @@ def test_ztest_matches_scipy_chi_square():
 def test_errors():
     with pytest.raises(ConfigurationError, match="infinite sample"):
         sample_size_two_proportions(0.1, 0.1)
-    with pytest.raises(ConfigurationError, match="p2 == 1.2"):
+    with pytest.raises(ConfigurationError, match=r"p2 == 1\.2"):
         sample_size_two_proportions(0.1, 1.2)
     with pytest.raises(ConfigurationError, match="method"):
         sample_size_two_proportions(0.1, 0.2, method="exact")
