@@ -34,8 +34,9 @@ app = typer.Typer(
 )
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_BINARY = re.compile(rf"^(?P<name>[^=]+)=(?P<s>{_NUM})/(?P<n>{_NUM})$")
-_NORMAL = re.compile(rf"^(?P<name>[^=]+)=(?P<n>{_NUM}):(?P<mean>{_NUM}):(?P<sd>{_NUM})$")
+_BINARY = re.compile(rf"^(?P<name>[^=]+)=\s*(?P<s>{_NUM})\s*/\s*(?P<n>{_NUM})$")
+_NORMAL = re.compile(
+    rf"^(?P<name>[^=]+)=\s*(?P<n>{_NUM})\s*:\s*(?P<mean>{_NUM})\s*:\s*(?P<sd>{_NUM})$")
 
 
 def parse_arms(specs: list[str]) -> ArmPosteriors:
@@ -55,9 +56,9 @@ def parse_arms(specs: list[str]) -> ArmPosteriors:
     binary, normal = [], []
     for spec in specs:
         text = spec.strip()
-        if m := _BINARY.match(text):
+        if (m := _BINARY.match(text)) and m["name"].strip():
             binary.append((m["name"].strip(), float(m["s"]), float(m["n"])))
-        elif m := _NORMAL.match(text):
+        elif (m := _NORMAL.match(text)) and m["name"].strip():
             normal.append((m["name"].strip(), float(m["n"]), float(m["mean"]), float(m["sd"])))
         else:
             raise ConfigurationError(
