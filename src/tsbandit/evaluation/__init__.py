@@ -9,14 +9,14 @@ Estimators: :class:`Replay`, :class:`IPS`, :class:`SNIPS`, :class:`DM`, :class:`
 Examples
 --------
 >>> import numpy as np
->>> from tsbandit.evaluation import IPS, LoggedData
+>>> from tsbandit.evaluation import SNIPS, LoggedData
 >>> rng = np.random.default_rng(0)
->>> actions = rng.integers(0, 2, size=1000)
+>>> actions = rng.integers(0, 2, size=1000)  # a uniform logging policy
 >>> rewards = (rng.random(1000) < np.where(actions == 1, 0.6, 0.3)).astype(float)
 >>> log = LoggedData(actions, rewards, np.full(1000, 0.5), n_actions=2)
->>> est = IPS().estimate(log, np.array([0.0, 1.0]))
->>> est.low < 0.6 < est.high
-True
+>>> est = SNIPS().estimate(log, np.array([0.0, 1.0]))  # target: always action 1
+>>> round(est.value, 3), est.low < 0.6 < est.high
+(0.618, True)
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ class Terms:
     """What an estimator computes from a log: the point estimate and how to resample it.
 
     ``influence`` ``(m,)`` gives the normal interval; ``resample`` maps ``(B, m)`` resampling
-    counts over the same ``m`` units to ``(B,)`` estimates (the bootstrap).
+    counts over the same ``m`` units to ``(B,)`` estimates (the bootstrap). ``normal``, when
+    given, replaces the influence-function interval: ``level -> (low, high, std_error)``.
     """
 
     value: float
@@ -88,6 +89,7 @@ class Terms:
     ess: float
     max_weight: float = float("nan")
     n_events: int = 0
+    normal: Callable[[float], tuple[float, float, float]] | None = None
 
 
 class Estimator(ABC):
@@ -145,6 +147,8 @@ class Estimator(ABC):
         m = t.influence.shape[0]
         if not np.isfinite(t.value) or m < 2:
             low = high = se = float("nan")
+        elif interval == "normal" and t.normal is not None:
+            low, high, se = t.normal(level)
         elif interval == "normal":
             low, high, se = normal_interval(t.value, t.influence, level)
         else:

@@ -26,6 +26,7 @@ __all__ = [
     "bootstrap_interval",
     "effective_sample_size",
     "normal_interval",
+    "wilson_interval",
 ]
 
 
@@ -111,6 +112,28 @@ def normal_interval(value: float, influence: np.ndarray, level: float = 0.95
     se = float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     z = float(ndtri(0.5 + check_level(level) / 2.0))
     return value - z * se, value + z * se, se
+
+
+def wilson_interval(successes: float, n: int, level: float = 0.95
+                    ) -> tuple[float, float, float]:
+    """Wilson score interval of a binomial proportion: ``(low, high, std_error)``.
+
+    Unlike the normal interval it stays honest with few or no successes: 0 out of 300 gives
+    ``[0, 0.0126]`` at 95%, not ``[0, 0]``. ``std_error`` is the half-width over ``z``.
+
+    >>> [round(v, 4) for v in wilson_interval(0, 300)]
+    [0.0, 0.0126, 0.0032]
+    """
+    z = float(ndtri(0.5 + check_level(level) / 2.0))
+    if n <= 0:
+        return float("nan"), float("nan"), float("nan")
+    p = successes / n
+    den = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)
+    high = 1.0 if successes >= n else min(1.0, centre + half)
+    return float(low), float(high), float(half / z)
 
 
 def bootstrap_counts(n: int, n_bootstrap: int, rng: np.random.Generator,

@@ -9,7 +9,8 @@ property at the price of discarding more rounds.
 
 The number of kept rounds (about ``n / K`` on a uniform log; in expectation
 ``sum_i pi_e(a_i | x_i) min_j p_j / p_i``) is reported as the effective sample size; the interval
-is that of a mean of the kept rewards. On a uniform log, averaging over the rejection draws
+is that of a mean of the kept rewards (Wilson's score interval when rewards are 0/1, which
+stays honest with few or no successes). On a uniform log, averaging over the rejection draws
 gives (nearly) SNIPS, which has less variance; replay is here because it is simple to explain
 and because it is what a uniform A/B log was designed for.
 """
@@ -20,6 +21,7 @@ import numpy as np
 
 from .base import Estimator, Terms
 from .data import LoggedData
+from .intervals import wilson_interval
 
 __all__ = ["Replay", "sample_actions"]
 
@@ -52,5 +54,7 @@ class Replay(Estimator):
         r = data.rewards[keep]
         m = r.shape[0]
         value = float(r.mean()) if m else float("nan")
+        binary = bool(np.isin(r, (0.0, 1.0)).all())
+        wilson = (lambda level: wilson_interval(float(r.sum()), m, level)) if binary else None
         return Terms(value, r - value if m else r, lambda c: c @ r / m, float(m),
-                     n_events=int(np.count_nonzero(r)))
+                     n_events=int(np.count_nonzero(r)), normal=wilson)
