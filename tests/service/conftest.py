@@ -126,13 +126,13 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         full = {**os.environ, **env}
-        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tsbandit.service.app:app_from_env", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-             "--log-level", "warning", "--no-access-log"],
-            env=full, stdout=out, stderr=subprocess.STDOUT,
-        )
+        with open(log or os.devnull, "wb") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "tsbandit.service.app:app_from_env",
+                 "--factory", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+                env=full, stdout=out, stderr=subprocess.STDOUT,
+            )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

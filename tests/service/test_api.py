@@ -68,7 +68,7 @@ def test_ranking_and_eligible_arms(client):
         d = client.post("/v1/bandits/ads/decisions",
                         json={"eligible_arms": ["b", "c"], "k": 2}).json()
         assert sorted(d["ranking"]) == ["b", "c"]
-    pending = client.get(f"/v1/bandits/ads/decisions/{d['decision_id']}").json()
+    pending = client.get(f"/v1/decisions/{d['decision_id']}").json()
     assert pending["status"] == "pending" and pending["ranking"] == d["ranking"]
 
 

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import compile_path
 
 from .. import __version__
 from ..engine import Engine
@@ -92,8 +93,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.include_router(routes.router)
-    app.include_router(tutorial.router)
+    app.include_router(routes.table.build(settings))
+    app.include_router(tutorial.table.build(settings))
+    served: dict[str, set[str]] = {"/healthz": {"GET"}}
+    for table in (routes.table, tutorial.table):
+        for path, methods in table.methods().items():
+            served.setdefault(path, set()).update(methods)
+    app.state.allowed = [(compile_path(p)[0], m) for p, m in served.items()]
 
     @app.get("/healthz", response_model=HealthOut, tags=["health"],
              responses={503: {"model": ErrorResponse, "description": "Store unreachable"}})

@@ -10,19 +10,20 @@ import hmac
 import json
 import math
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..engine import Engine
-from .errors import AuthenticationError
+from .errors import AuthenticationError, ErrorResponse
 from .runtime import Runtime
 from .settings import Settings
 
 __all__ = [
     "EngineDep",
+    "RouteTable",
     "RuntimeDep",
     "SettingsDep",
     "StrictJSONRoute",
@@ -86,6 +87,68 @@ def require_read(settings: SettingsDep, cred: Credentials) -> None:
     """Read-only endpoints: open unless ``open_reads`` is off."""
     if not settings.open_reads:
         _check(settings, cred)
+
+
+Access = Literal["read", "write"]
+
+
+def needs_key(settings: Settings, access: Access) -> bool:
+    """Whether an endpoint of this kind needs the API key under these settings."""
+    return settings.api_key is not None and (access == "write" or not settings.open_reads)
+
+
+def auth(settings: Settings, access: Access) -> dict[str, Any]:
+    """``add_api_route`` keywords for an endpoint: the key check (and its 401 in the OpenAPI
+    document) only where a key is needed, so the spec says exactly what the service does."""
+    if not needs_key(settings, access):
+        return {"dependencies": []}
+    dep = require_write if access == "write" else require_read
+    return {"dependencies": [Depends(dep)],
+            "responses": {401: {"model": ErrorResponse, "description": "Missing or wrong API key"}}}
+
+
+class RouteTable:
+    """Routes declared at import (no I/O), added to a router built for given settings.
+
+    >>> table = RouteTable()
+    >>> @table.route("GET", "/ping", "read")
+    ... def ping() -> dict[str, str]:
+    ...     return {"pong": "yes"}
+    >>> len(table.build(Settings(store="memory://")).routes)
+    1
+    """
+
+    def __init__(self, **router_kwargs: Any) -> None:
+        self.router_kwargs = router_kwargs
+        self.specs: list[tuple[str, str, Callable[..., Any], Access, dict[str, Any]]] = []
+
+    def route(self, method: str, path: str, access: Access,
+              **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare an endpoint; ``access`` says whether it reads or writes."""
+        def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.specs.append((method, path, func, access, kwargs))
+            return func
+
+        return deco
+
+    def methods(self) -> dict[str, set[str]]:
+        """Full path template -> the methods served there."""
+        prefix = self.router_kwargs.get("prefix", "")
+        out: dict[str, set[str]] = {}
+        for method, path, *_ in self.specs:
+            out.setdefault(prefix + path, set()).add(method)
+        return out
+
+    def build(self, settings: Settings) -> APIRouter:
+        """A router with every declared endpoint and the auth these settings call for."""
+        router = APIRouter(route_class=StrictJSONRoute, **self.router_kwargs)
+        for method, path, func, access, kwargs in self.specs:
+            extra = auth(settings, access)
+            responses = {**kwargs.get("responses", {}), **extra.get("responses", {})}
+            router.add_api_route(path, func, methods=[method],
+                                 dependencies=extra["dependencies"],
+                                 **{**kwargs, "responses": responses})
+        return router
 
 
 # ----- strict JSON ------------------------------------------------------------------------------

@@ -81,7 +81,6 @@ class ErrorResponse(BaseModel):
 
 _COMMON = {
     400: "Malformed JSON or invalid configuration",
-    401: "Missing or wrong API key",
     413: "Request body too large",
     422: "Request of the wrong shape, or values outside their domain",
     503: "State store unavailable",
@@ -131,10 +130,26 @@ _HTTP_CODES = {
 }
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (starlette names only the first route's).
+
+    ``app.state.allowed`` holds ``(path regex, methods)`` pairs, set by the app factory.
+    """
+    path = request.url.path
+    methods: set[str] = set()
+    for regex, route_methods in getattr(request.app.state, "allowed", ()):
+        if regex.match(path):
+            methods |= route_methods
+    return ", ".join(sorted(methods))
+
+
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_json(exc.status_code, code, str(exc.detail), dict(exc.headers or {}) or None)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return error_json(exc.status_code, code, str(exc.detail), headers or None)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

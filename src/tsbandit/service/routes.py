@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import Path, Query, Response, status
 
 from ..engine import BanditSpec, split_decision_id
-from ..errors import ConfigurationError, DecisionNotFoundError
+from ..errors import BanditNotFoundError, ConfigurationError, DecisionNotFoundError
 from ..policies.registry import model_from_config, rule_from_config
-from .deps import EngineDep, RuntimeDep, SettingsDep, StrictJSONRoute, require_read, require_write
+from .deps import EngineDep, RouteTable, RuntimeDep, SettingsDep
 from .errors import ERROR_RESPONSES, ErrorResponse
 from .schemas import (
     AddArmRequest,
@@ -26,7 +26,7 @@ from .schemas import (
     StatsOut,
 )
 
-__all__ = ["router"]
+__all__ = ["table"]
 
 
 def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -35,10 +35,8 @@ def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
 
 
-router = APIRouter(prefix="/v1", route_class=StrictJSONRoute, responses=ERROR_RESPONSES)
-reads = [Depends(require_read)]
-writes = [Depends(require_write)]
-Name = Annotated[str, Path(description="Bandit name")]
+table = RouteTable(prefix="/v1", responses=ERROR_RESPONSES)
+Name = Annotated[str, Path(description="Bandit name", examples=["credit_card_offers"])]
 
 
 def _bandit_out(spec: BanditSpec) -> dict[str, Any]:
@@ -46,8 +44,9 @@ def _bandit_out(spec: BanditSpec) -> dict[str, Any]:
 
 
 # ----- bandits --------------------------------------------------------------------------------
-@router.post("/bandits", status_code=status.HTTP_201_CREATED, response_model=BanditOut,
-             dependencies=writes, responses=_err(409), tags=["bandits"])
+@table.route("POST", "/bandits", "write",
+             status_code=status.HTTP_201_CREATED, response_model=BanditOut, responses=_err(409),
+             tags=["bandits"])
 def create_bandit(body: BanditCreate, engine: EngineDep, settings: SettingsDep) -> Any:
     """Create a bandit (409 ``bandit_exists`` if the name is taken)."""
     if len(body.arms) > settings.max_arms:
@@ -63,21 +62,22 @@ def create_bandit(body: BanditCreate, engine: EngineDep, settings: SettingsDep) 
     return _bandit_out(engine.create_bandit(spec))
 
 
-@router.get("/bandits", response_model=BanditList, dependencies=reads, tags=["bandits"])
+@table.route("GET", "/bandits", "read",
+             response_model=BanditList, tags=["bandits"])
 def list_bandits(engine: EngineDep) -> Any:
     """Names of all bandits."""
     return {"bandits": engine.list_bandits()}
 
 
-@router.get("/bandits/{name}", response_model=BanditOut, dependencies=reads,
-            responses=_err(404), tags=["bandits"])
+@table.route("GET", "/bandits/{name}", "read",
+             response_model=BanditOut, responses=_err(404), tags=["bandits"])
 def get_bandit(name: Name, engine: EngineDep) -> Any:
     """A bandit's configuration."""
     return _bandit_out(engine.get_bandit(name))
 
 
-@router.delete("/bandits/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=writes,
-               responses=_err(404), tags=["bandits"])
+@table.route("DELETE", "/bandits/{name}", "write",
+             status_code=status.HTTP_204_NO_CONTENT, responses=_err(404), tags=["bandits"])
 def delete_bandit(name: Name, engine: EngineDep, runtime: RuntimeDep) -> Response:
     """Delete a bandit with its statistics, pending decisions and events."""
     engine.delete_bandit(name)
@@ -86,9 +86,9 @@ def delete_bandit(name: Name, engine: EngineDep, runtime: RuntimeDep) -> Respons
 
 
 # ----- arms -----------------------------------------------------------------------------------
-@router.post("/bandits/{name}/arms", status_code=status.HTTP_201_CREATED,
-             response_model=BanditOut, dependencies=writes, responses=_err(404, 409),
-             tags=["arms"])
+@table.route("POST", "/bandits/{name}/arms", "write",
+             status_code=status.HTTP_201_CREATED, response_model=BanditOut,
+             responses=_err(404, 409), tags=["arms"])
 def add_arm(name: Name, body: AddArmRequest, engine: EngineDep, settings: SettingsDep) -> Any:
     """Add an arm; it starts from the prior (409 ``duplicate_arm`` if present)."""
     if len(engine.get_bandit(name).arms) >= settings.max_arms:
@@ -96,23 +96,23 @@ def add_arm(name: Name, body: AddArmRequest, engine: EngineDep, settings: Settin
     return _bandit_out(engine.add_arm(name, body.arm))
 
 
-@router.delete("/bandits/{name}/arms/{arm}", response_model=BanditOut, dependencies=writes,
-               responses=_err(404, 409), tags=["arms"])
+@table.route("DELETE", "/bandits/{name}/arms/{arm}", "write",
+             response_model=BanditOut, responses=_err(404, 409), tags=["arms"])
 def retire_arm(name: Name, arm: str, engine: EngineDep) -> Any:
     """Retire an arm; its pending decisions are consumed, not learned (409 ``last_arm``)."""
     return _bandit_out(engine.retire_arm(name, arm))
 
 
 # ----- decisions ------------------------------------------------------------------------------
-@router.post("/bandits/{name}/decisions", response_model=DecisionOut, dependencies=writes,
-             responses=_err(404), tags=["decisions"])
+@table.route("POST", "/bandits/{name}/decisions", "write",
+             response_model=DecisionOut, responses=_err(404), tags=["decisions"])
 def decide(name: Name, body: DecisionRequest, engine: EngineDep) -> Any:
     """Choose an arm (or rank ``k`` arms) for one user and record the pending decision."""
     return engine.decide(name, body.context, body.eligible_arms, body.k, body.user_id).to_dict()
 
 
-@router.post("/bandits/{name}/decisions/batch", response_model=BatchDecisionResponse,
-             dependencies=writes, responses=_err(404), tags=["decisions"])
+@table.route("POST", "/bandits/{name}/decisions/batch", "write",
+             response_model=BatchDecisionResponse, responses=_err(404), tags=["decisions"])
 def decide_batch(name: Name, body: BatchDecisionRequest, engine: EngineDep,
                  settings: SettingsDep) -> Any:
     """Decisions for many users in one request (one store read, vectorized choice)."""
@@ -124,12 +124,15 @@ def decide_batch(name: Name, body: BatchDecisionRequest, engine: EngineDep,
     return {"decisions": [d.to_dict() for d in out]}
 
 
-@router.get("/bandits/{name}/decisions/{decision_id}", response_model=PendingOut,
-            dependencies=reads, responses=_err(404), tags=["decisions"])
-def get_decision(name: Name, decision_id: str, engine: EngineDep) -> Any:
-    """A logged decision and its status (pending, rewarded, expired...)."""
-    _same_bandit(name, decision_id)
-    return engine.pending(decision_id)
+@table.route("GET", "/decisions/{decision_id}", "read",
+             response_model=PendingOut, responses=_err(404), tags=["decisions"])
+def get_decision(decision_id: str, engine: EngineDep) -> Any:
+    """A logged decision and its status (pending, rewarded, expired...); the id names its
+    bandit."""
+    try:
+        return engine.pending(decision_id)
+    except BanditNotFoundError:
+        raise DecisionNotFoundError(f"unknown decision id {decision_id!r}") from None
 
 
 def _same_bandit(name: str, decision_id: str) -> None:
@@ -138,8 +141,8 @@ def _same_bandit(name: str, decision_id: str) -> None:
 
 
 # ----- rewards --------------------------------------------------------------------------------
-@router.post("/bandits/{name}/rewards", response_model=RewardOut, dependencies=writes,
-             responses=_err(404, 409, 410), tags=["rewards"])
+@table.route("POST", "/bandits/{name}/rewards", "write",
+             response_model=RewardOut, responses=_err(404, 409, 410), tags=["rewards"])
 def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
     """Apply a reward exactly once: a repeat answers 200 with ``duplicate: true``.
 
@@ -153,8 +156,8 @@ def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
 
 
 # ----- stats ----------------------------------------------------------------------------------
-@router.get("/bandits/{name}/stats", response_model=StatsOut, dependencies=reads,
-            responses=_err(404), tags=["stats"])
+@table.route("GET", "/bandits/{name}/stats", "read",
+             response_model=StatsOut, responses=_err(404), tags=["stats"])
 def stats(
     name: Name,
     engine: EngineDep,

@@ -169,6 +169,11 @@ class BanditCreate(_In):
         inner = getattr(self.model, "n_features", None)
         if inner is not None and self.n_features is not None and inner != self.n_features:
             raise ValueError(f"n_features == {self.n_features} but model.n_features == {inner}")
+        kind = self.model if isinstance(self.model, str) else self.model.kind
+        if kind in ("linear", "logistic") and inner is None and self.n_features is None:
+            raise ValueError(f"a {kind} model needs n_features (the context dimension)")
+        if kind not in ("linear", "logistic") and self.n_features is not None:
+            raise ValueError(f"a {kind} model takes no context; n_features must be omitted")
         return self
 
     def model_config_dict(self) -> dict[str, Any]:

@@ -13,20 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import Path
 
 from ..engine import Engine, split_decision_id
 from ..errors import BanditNotFoundError, DecisionNotFoundError
-from .deps import EngineDep, RuntimeDep, StrictJSONRoute, require_read, require_write
+from .deps import EngineDep, RouteTable, RuntimeDep
 from .errors import ERROR_RESPONSES, ArmMismatchError, ErrorResponse
 from .runtime import JoinEntry, Runtime
 from .schemas import RecommendOut, TutorialArmStats, TutorialRewardOut, TutorialRewardRequest
 
-__all__ = ["router"]
+__all__ = ["table"]
 
 T = TypeVar("T")
 
-router = APIRouter(route_class=StrictJSONRoute, responses=ERROR_RESPONSES, tags=["tutorial"])
+table = RouteTable(responses=ERROR_RESPONSES, tags=["tutorial"])
 _404 = {404: {"model": ErrorResponse, "description": "No such customer decision or bandit"}}
 
 
@@ -42,8 +42,8 @@ def _on_default(runtime: Runtime, call: Callable[[], T]) -> T:
         return call()
 
 
-@router.get("/recommend/{customer_id}", response_model=RecommendOut,
-            dependencies=[Depends(require_write)], responses=_404)
+@table.route("GET", "/recommend/{customer_id}", "write", response_model=RecommendOut,
+             responses=_404)
 def recommend(
     customer_id: Annotated[str, Path(min_length=1, max_length=256)],
     engine: EngineDep,
@@ -74,8 +74,7 @@ def _joined(engine: Engine, runtime: Runtime, body: TutorialRewardRequest) -> Jo
     return entry
 
 
-@router.post("/reward", response_model=TutorialRewardOut,
-             dependencies=[Depends(require_write)], responses={
+@table.route("POST", "/reward", "write", response_model=TutorialRewardOut, responses={
                  **_404,
                  409: {"model": ErrorResponse, "description": "Arm differs from the one shown"},
                  410: {"model": ErrorResponse, "description": "Past the reward window"}})
@@ -90,8 +89,8 @@ def reward(body: TutorialRewardRequest, engine: EngineDep, runtime: RuntimeDep) 
             "customer_id": body.customer_id, "arm": out.arm, "decision_id": out.decision_id}
 
 
-@router.get("/stats", response_model=dict[str, TutorialArmStats],
-            dependencies=[Depends(require_read)], responses=_404)
+@table.route("GET", "/stats", "read", response_model=dict[str, TutorialArmStats],
+             responses=_404)
 def stats(engine: EngineDep, runtime: RuntimeDep) -> Any:
     """Monitoring: per offer alpha, beta, posterior mean, pulls, 95% interval, P(best)."""
     name = runtime.settings.default_bandit_name
