@@ -17,13 +17,17 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 
 from ..errors import ConfigurationError, TsbanditError
 from .posteriors import ArmPosteriors, BinaryPosteriors, NormalPosteriors
+
+if TYPE_CHECKING:
+    from .simulation import SimulationResult
+    from .stopping import StoppingRule
 
 __all__ = ["app", "parse_arms"]
 
@@ -83,7 +87,7 @@ def _floats(name: str, text: str) -> list[float]:
             f"{name} == {text!r}, expected comma-separated numbers like 0.030,0.036") from None
 
 
-def _rule(threshold: float | None, loss: float | None, min_samples: int):
+def _rule(threshold: float | None, loss: float | None, min_samples: int) -> StoppingRule:
     from .stopping import StoppingRule
 
     return StoppingRule(prob_best=threshold, expected_loss=loss, min_samples=min_samples)
@@ -153,7 +157,7 @@ def abtest(
         typer.echo(f"wrote {path}")
 
 
-def _print_report(rep: dict, mc: bool, seed: int) -> None:
+def _print_report(rep: dict[str, Any], mc: bool, seed: int) -> None:
     lvl = f"{100 * rep['level']:g}%"
     typer.echo(f"{'arm':<12}{'n':>10}{'mean':>11}  {lvl + ' interval':<24}"
                f"{'P(best)':>9}{'E[loss]':>12}")
@@ -240,7 +244,7 @@ def simulate(
             typer.echo("matplotlib is not installed (pip install 'tsbandit[plot]'); no plot")
 
 
-def _print_simulation(res, seed: int) -> None:  # res: SimulationResult
+def _print_simulation(res: SimulationResult, seed: int) -> None:
     rule = res.rule
     crit = []
     if rule.prob_best is not None:

@@ -66,8 +66,8 @@ def plot_simulation(result: SimulationResult, path: str | Path) -> Path:
                                            names=["A", "B"])
     _draw_posteriors(ax1, typical, f"Posteriors at n = {n:,} per arm (observed = true rates)")
     for name in ("bayes_sequential", "ztest_peeking"):
-        out = result.ab[name]
-        s = np.sort(out.samples[out.winner >= 0])
+        outcome = result.ab[name]
+        s = np.sort(outcome.samples[outcome.winner >= 0])
         ecdf = np.arange(1, s.size + 1) / result.reps  # ends at the fraction that decided
         ax2.step(np.r_[0, s], np.r_[0.0, ecdf], where="post", label=_LABELS[name])
     fixed = float(np.mean(result.ab["ztest_fixed"].winner >= 0))

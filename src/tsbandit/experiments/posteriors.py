@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from ..errors import ConfigurationError
-from ..policies import BetaBernoulli, NormalInverseGamma, Stats
+from ..policies import BetaBernoulli, NIGPosterior, NormalInverseGamma, Stats
 from ._marginals import BetaMarginal, Marginal, StudentTMarginal, beta_prob_greater_sum
 from ._marginals import prob_greater_quad as _prob_greater_quad
 
@@ -42,8 +42,15 @@ DEFAULT_NORMAL_PRIOR = NormalInverseGamma(mu0=0.0, kappa0=1e-6, alpha0=1.0, beta
 class ArmPosteriors(Protocol):
     """What the experiment functions need from the posteriors of ``K`` arms."""
 
-    names: tuple[str, ...]
-    kind: str
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Arm names, ``K`` of them."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """``"binary"`` or ``"normal"``."""
+        ...
 
     @property
     def n_arms(self) -> int: ...
@@ -116,7 +123,7 @@ class BinaryPosteriors:
     successes: np.ndarray
     trials: np.ndarray
     prior: BetaBernoulli = field(default_factory=BetaBernoulli)
-    kind: str = "binary"
+    kind: ClassVar[str] = "binary"
 
     @classmethod
     def from_counts(cls, successes: Sequence[float] | np.ndarray,
@@ -201,7 +208,7 @@ class NormalPosteriors:
     sum_r: np.ndarray
     sum_r2: np.ndarray
     prior: NormalInverseGamma = DEFAULT_NORMAL_PRIOR
-    kind: str = "normal"
+    kind: ClassVar[str] = "normal"
 
     @classmethod
     def from_stats(cls, n: Sequence[float] | np.ndarray, sum_r: Sequence[float] | np.ndarray,
@@ -258,7 +265,7 @@ class NormalPosteriors:
     def n_arms(self) -> int:
         return int(self.n.size)
 
-    def _posterior(self):  # NIGPosterior, (K,)
+    def _posterior(self) -> NIGPosterior:
         return self.prior.posterior(Stats({"n": self.n, "sum_r": self.sum_r,
                                            "sum_r2": self.sum_r2}))
 
