@@ -17,9 +17,14 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from .data import LoggedData
+    from .report import EvaluationReport
+    from .targets import TargetPolicy
 
 __all__ = ["app", "evaluate"]
 
@@ -126,8 +131,11 @@ def evaluate(
     typer.echo(report.table())
 
 
-def _run(log, fmt, policy, state, prior, learn, batch_size, n_sim, estimators, clip, ridge,
-         interval, n_bootstrap, level, seed, bandit, arms, missing_reward, context):
+def _run(log: Path, fmt: LogFormat, policy: PolicyName | None, state: Path | None, prior: str,
+         learn: bool, batch_size: int | None, n_sim: int, estimators: str, clip: float | None,
+         ridge: str, interval: str, n_bootstrap: int, level: float, seed: int,
+         bandit: str | None, arms: str | None, missing_reward: str, context: str,
+         ) -> EvaluationReport:
     import numpy as np
 
     from ..errors import ConfigurationError
@@ -138,8 +146,9 @@ def _run(log, fmt, policy, state, prior, learn, batch_size, n_sim, estimators, c
     from .reward_model import RidgeRewardModel
     from .targets import UniformPolicy, bandit_policy, greedy_policy, thompson_policy
 
+    csv_path = _obd_csv(log)
+    data: LoggedData
     if fmt == LogFormat.obd:
-        csv_path = _obd_csv(log)
         data = load_obd_csv(csv_path, context=context)
     else:
         fill: str | float = missing_reward
@@ -160,6 +169,7 @@ def _run(log, fmt, policy, state, prior, learn, batch_size, n_sim, estimators, c
         alpha, beta = load_obd_prior(csv_path.parents[2], csv_path.parent.name)
     elif prior != "uniform":
         raise ConfigurationError(f"--prior {prior!r}: 'uniform' or 'obd'")
+    target: TargetPolicy
     if name == "uniform":
         target = UniformPolicy()
     elif name == "thompson":

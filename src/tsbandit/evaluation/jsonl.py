@@ -46,7 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, overload
 
 import numpy as np
 
@@ -114,6 +114,18 @@ def _field(obj: dict, name: str, lineno: int) -> Any:
     if name not in obj:
         raise InvalidLogError(f"line {lineno}: {obj.get('type')} event without {name!r}")
     return obj[name]
+
+
+@overload
+def load_event_log(source: str | Path | IO[str] | Iterable[str], *, bandit: str | None = ...,
+                   arms: Sequence[str] | None = ..., missing_reward: str | float = ...,
+                   return_report: Literal[False] = ...) -> LoggedData: ...
+
+
+@overload
+def load_event_log(source: str | Path | IO[str] | Iterable[str], *, bandit: str | None = ...,
+                   arms: Sequence[str] | None = ..., missing_reward: str | float = ...,
+                   return_report: Literal[True]) -> tuple[LoggedData, JsonlLoadReport]: ...
 
 
 def load_event_log(

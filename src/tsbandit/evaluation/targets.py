@@ -149,18 +149,17 @@ class ReplayedPolicy(TargetPolicy):
             return self.rule.action_probabilities(self.model, post, stats, rng, contexts, None,
                                                   self.n_sim)[..., None]
         m = 1 if contexts is None else contexts.shape[0]
-        counts = np.zeros((m, k, n_slots))
+        counts = np.zeros(m * k * n_slots)
         step = max(1, _CHUNK // max(1, m * k))
+        cell = (np.arange(m)[None, :, None] * k) * n_slots + np.arange(n_slots)  # (1, m, L)
         done = 0
         while done < self.n_sim:
             size = min(step, self.n_sim - done)
             chosen = self.rule.choose(self.model, post, stats, rng, contexts, None, n_slots,
                                       size=size).reshape(size, m, n_slots)
-            for j in range(n_slots):
-                idx = np.repeat(np.arange(m)[None, :], size, axis=0)
-                np.add.at(counts, (idx.ravel(), chosen[:, :, j].ravel(), j), 1.0)
+            counts += np.bincount((cell + chosen * n_slots).ravel(), minlength=counts.size)
             done += size
-        probs = counts / self.n_sim
+        probs = counts.reshape(m, k, n_slots) / self.n_sim
         return probs[0] if contexts is None else probs
 
     def action_dist(self, data: LoggedData, rng: np.random.Generator | None = None
