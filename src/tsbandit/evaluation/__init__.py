@@ -4,7 +4,17 @@ Logged feedback (:class:`LoggedData`, loaded from the service's JSON Lines event
 Bandit Dataset) and a target policy's action probabilities go in; estimates of the target's
 expected reward per round come out, each with a confidence interval and an effective sample size.
 
-Estimators: :class:`Replay`, :class:`IPS`, :class:`SNIPS`, :class:`DM`, :class:`DR`.
+- Logs: :class:`LoggedData`; :func:`load_event_log` (the service's JSON Lines export),
+  :func:`load_obd` / :func:`load_obd_csv` / :func:`load_obd_prior` (Open Bandit Dataset).
+- Estimators: :class:`Replay`, :class:`IPS`, :class:`SNIPS`, :class:`DM`, :class:`DR` (reward
+  model :class:`RidgeRewardModel`), each with normal and bootstrap intervals.
+- Target policies: :class:`UniformPolicy`, :class:`FixedPolicy`, :func:`thompson_policy`,
+  :func:`greedy_policy` (replayed on the log, tsbandit's Beta-Bernoulli model),
+  :func:`bandit_policy` (a saved :class:`~tsbandit.bandit.Bandit`), or any model and selection
+  rule through :class:`ReplayedPolicy`.
+- :func:`evaluate` runs them together; ``tsbandit evaluate`` is its command line
+  (:mod:`tsbandit.evaluation.cli`); :mod:`tsbandit.evaluation.synthetic` has environments with
+  exact answers for validation.
 
 Examples
 --------
@@ -26,8 +36,20 @@ from .data import InvalidLogError, LoggedData
 from .direct import DM, DR
 from .intervals import Estimate, effective_sample_size
 from .ipw import IPS, SNIPS, importance_weights
+from .jsonl import load_event_log
+from .obd import load_obd, load_obd_csv, load_obd_prior
 from .replay import Replay
+from .report import EvaluationReport, evaluate, make_estimators
 from .reward_model import RidgeRewardModel
+from .targets import (
+    FixedPolicy,
+    ReplayedPolicy,
+    TargetPolicy,
+    UniformPolicy,
+    bandit_policy,
+    greedy_policy,
+    thompson_policy,
+)
 
 __all__ = [
     "DM",
@@ -36,11 +58,25 @@ __all__ = [
     "SNIPS",
     "Estimate",
     "Estimator",
+    "EvaluationReport",
+    "FixedPolicy",
     "InvalidLogError",
     "LoggedData",
     "Replay",
+    "ReplayedPolicy",
     "RidgeRewardModel",
+    "TargetPolicy",
+    "UniformPolicy",
     "action_dist_rows",
+    "bandit_policy",
     "effective_sample_size",
+    "evaluate",
+    "greedy_policy",
     "importance_weights",
+    "load_event_log",
+    "load_obd",
+    "load_obd_csv",
+    "load_obd_prior",
+    "make_estimators",
+    "thompson_policy",
 ]
