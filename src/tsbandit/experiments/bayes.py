@@ -172,7 +172,7 @@ def lift_interval(post: ArmPosteriors, control: int = 0, treatment: int = 1, *,
     posterior is positive: raises :class:`~tsbandit.errors.ConfigurationError` when
     ``P(X_c <= 0) > 1e-9`` (use ``relative=False`` for the absolute difference).
     """
-    k = _check_arms(post, allow_more=True)
+    k = _check_arms(post)
     for name, idx in (("control", control), ("treatment", treatment)):
         if not 0 <= idx < k:
             raise ConfigurationError(f"{name} == {idx!r}, must be an arm index in [0, {k})")
@@ -207,7 +207,7 @@ def lift_interval(post: ArmPosteriors, control: int = 0, treatment: int = 1, *,
                         post.prob_greater(control, treatment), relative)
 
 
-def _check_arms(post: ArmPosteriors, allow_more: bool = True) -> int:
+def _check_arms(post: ArmPosteriors) -> int:
     k = post.n_arms
     if k < 2:
         raise ConfigurationError(f"an experiment needs at least 2 arms, got {k}")

@@ -16,10 +16,15 @@ per observation), and every design reads the cumulative counts at its own looks.
     The same z-test at every look, stopping at the first ``p < alpha`` (the classic trap).
 
 Each design runs on an A/B scenario (``rates``) and an A/A scenario (both arms at
-``rates[0]``), with independent spawned streams. What the numbers say (see
-:meth:`SimulationResult.summary`): repeated looks inflate the A/A rate of declaring a winner, for
-the Bayesian probability-best rule as for the z-test; a 0.99 threshold starts lower than
-``alpha = 0.05`` but the inflation is real and grows with the number of looks.
+``rates[0]``), with independent spawned streams.
+
+What it measures, plainly (3.0 % vs 3.6 %, 4,000 replications, looks every 500 users per arm up
+to 28,000; fixed horizon 13,914 per arm): the sequential Bayesian rule (P(best) >= 0.99) decides
+after a median of 7,500 users per arm (quartiles 3,500 and 12,500) against 13,914, picks the
+wrong arm in 0.2-0.3 % of A/B runs, but declares a winner in 16.5 % of A/A runs, against 2.3 %
+when it looks once. Peeking inflates false positives for a Bayesian rule as it does for a
+z-test (5 % -> 33 %); the posterior probability is not an error-rate guarantee under optional
+stopping.
 """
 
 from __future__ import annotations
