@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +29,7 @@ from .. import __version__
 from ..engine import Engine
 from ..errors import StoreUnavailableError
 from . import routes, tutorial
-from .deps import RuntimeDep
+from .deps import RuntimeDep, offloaded
 from .errors import ErrorResponse, error_json, install_error_handlers
 from .middleware import BodyLimitMiddleware
 from .runtime import Runtime
@@ -66,6 +67,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # engine calls run in the loop's executor (see deps.offloaded): size it here
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="tsbandit")
+        loop.set_default_executor(executor)
+
         def start() -> None:
             runtime.engine  # noqa: B018 -- open the store now, not on the first request
             if settings.default_bandit:
@@ -75,11 +81,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                     log.warning("store unavailable at start-up (%s); default bandit deferred",
                                 exc)
 
-        await asyncio.get_running_loop().run_in_executor(None, start)
+        await loop.run_in_executor(None, start)
         try:
             yield
         finally:
             runtime.close()
+            executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="tsbandit",
@@ -93,8 +100,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.include_router(routes.table.build(settings))
-    app.include_router(tutorial.table.build(settings))
+    routes.table.install(app, settings)
+    tutorial.table.install(app, settings)
     served: dict[str, set[str]] = {"/healthz": {"GET"}}
     for table in (routes.table, tutorial.table):
         for path, methods in table.methods().items():
@@ -103,6 +110,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @app.get("/healthz", response_model=HealthOut, tags=["health"],
              responses={503: {"model": ErrorResponse, "description": "Store unreachable"}})
+    @offloaded
     def healthz(runtime: RuntimeDep) -> Any:
         """Liveness and store reachability: 200 when the store answers, 503 otherwise."""
         try:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         100_000, ge=1,
         description="Customers whose latest /recommend this worker remembers for /reward.",
     )
+    threads: int = Field(
+        32, ge=1, le=1024,
+        description="Threads per worker for engine calls (store round trips wait there).")
     seed: int | None = Field(
         None, description="Seed of the decision stream (tests); leave unset with several workers."
     )

@@ -1,0 +1,544 @@
+"""Load benchmark of the HTTP decision service with a real load generator (wrk), in one run.
+
+Usage::
+
+    python benchmarks/bench_service.py                 # full table (about 5 minutes)
+    python benchmarks/bench_service.py --quick         # 2 s per cell, fewer cells
+    python benchmarks/bench_service.py --profile       # also: where the time goes (py-spy)
+
+What runs, on loopback, one server at a time, each under uvicorn (uvloop + httptools, no access
+log) pinned with ``taskset`` to core 1, while wrk (one thread) runs pinned to core 0 -- on a
+2-core machine that is one core for the load generator and one for the service. A private
+``redis-server`` on a free port is left to the scheduler (it runs where there is room).
+
+Targets, measured under the same load in the same run:
+
+* **ours** -- ``tsbandit.service`` on the Redis store (and on SQLite; and with 2 workers):
+  ``decide`` (``POST /v1/bandits/bench/decisions``), ``reward`` (fresh decision ids made
+  beforehand with the batch endpoint), ``session`` (decide, then reward that decision: each wrk
+  thread keeps a queue of ids read from decide responses), and the tutorial's ``/recommend``;
+* **reference** -- the tutorial's Part 9 service written here as the tutorial writes it: a
+  synchronous redis-py client inside ``async`` routes, one HGETALL per arm, ``np.random.beta``;
+* **constant** -- a FastAPI ``async`` route returning a constant JSON object: the ceiling of
+  the framework on this machine.
+
+Closed-loop load (wrk keeps ``c`` requests in flight): by Little's law the mean latency is
+``c / throughput``, so latency figures mean something only next to the throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+HERE = Path(__file__).resolve()
+PY = sys.executable
+LOAD_CORE, SERVICE_CORE = "0", "1"
+OFFERS = ["cashback_grocery_2pct", "travel_miles_3x", "balance_transfer_0apr",
+          "business_expense_card", "premium_rewards_500bonus"]
+JSON_HEADERS = '{["Content-Type"] = "application/json"}'
+
+# ----- wrk scripts ----------------------------------------------------------------------------
+LUA = {
+    "decide": """
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
+""",
+    "recommend": """
+local n = 0
+local tag = tostring(math.random(1, 1000000000))
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/recommend/cust_" .. tag .. "_" .. n)
+end
+""",
+    "reward": """
+local ids = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do ids[#ids + 1] = line end
+end
+request = function()
+  i = i + 1
+  local id = ids[((i - 1) % #ids) + 1]
+  local r = (i % 3 == 0) and 1 or 0
+  return wrk.format("POST", "/v1/bandits/bench/rewards", HDRS,
+    '{"decision_id":"' .. id .. '","reward":' .. r .. '}')
+end
+""".replace("HDRS", JSON_HEADERS),
+    "session": """
+local queue, head, tail = {}, 1, 0
+local i = 0
+request = function()
+  if tail >= head then
+    local id = queue[head]
+    queue[head] = nil
+    head = head + 1
+    i = i + 1
+    return wrk.format("POST", "/v1/bandits/bench/rewards", HDRS,
+      '{"decision_id":"' .. id .. '","reward":' .. ((i % 3 == 0) and 1 or 0) .. '}')
+  end
+  return wrk.format("POST", "/v1/bandits/bench/decisions", HDRS, "{}")
+end
+response = function(status, headers, body)
+  if body:find('"propensity"', 1, true) then
+    local id = body:match('"decision_id":"([^"]+)"')
+    if id then
+      tail = tail + 1
+      queue[tail] = id
+    end
+  end
+end
+""".replace("HDRS", JSON_HEADERS),
+    "ref_reward": """
+local offers = {OFFERS}
+local i = 0
+request = function()
+  i = i + 1
+  local body = '{"customer_id":"c' .. i .. '","arm":"' .. offers[(i % #offers) + 1] ..
+    '","reward":' .. ((i % 3 == 0) and 1 or 0) .. '}'
+  return wrk.format("POST", "/reward", HDRS, body)
+end
+""".replace("HDRS", JSON_HEADERS).replace("OFFERS", ", ".join(f'"{o}"' for o in OFFERS)),
+    "get": "",
+}
+
+
+# ----- the apps measured next to ours ---------------------------------------------------------
+class RewardEvent(BaseModel):
+    """The tutorial's reward body (module level: FastAPI resolves the annotation by name)."""
+
+    customer_id: str
+    arm: str
+    reward: int
+
+
+def reference_app(redis_url: str, namespace: str) -> Any:
+    """The tutorial's Part 9 service, as the tutorial writes it (sync client in async routes)."""
+    import numpy as np
+    import redis
+    from fastapi import FastAPI
+
+    class RedisBanditStore:
+        def __init__(self, redis_url: str, namespace: str) -> None:
+            self.r = redis.from_url(redis_url, decode_responses=True)
+            self.ns = namespace
+
+        def _key(self, bandit_id: str, arm: str) -> str:
+            return f"{self.ns}:{bandit_id}:{arm}"
+
+        def get_arm_state(self, bandit_id: str, arm: str, prior_alpha: float = 1.0,
+                          prior_beta: float = 1.0) -> tuple[float, float]:
+            data = self.r.hgetall(self._key(bandit_id, arm))
+            return float(data.get("alpha", prior_alpha)), float(data.get("beta", prior_beta))
+
+        def record_reward(self, bandit_id: str, arm: str, reward: int) -> None:
+            key = self._key(bandit_id, arm)
+            pipe = self.r.pipeline()
+            if reward == 1:
+                pipe.hincrbyfloat(key, "alpha", 1.0)
+            else:
+                pipe.hincrbyfloat(key, "beta", 1.0)
+            pipe.hincrby(key, "total_pulls", 1)
+            pipe.execute()
+
+        def select_arm(self, bandit_id: str, arms: list[str]) -> str:
+            best_arm, best_sample = arms[0], -1.0
+            for arm in arms:
+                alpha, beta = self.get_arm_state(bandit_id, arm)
+                sample = np.random.beta(alpha, beta)  # noqa: NPY002 -- the tutorial's way
+                if sample > best_sample:
+                    best_sample, best_arm = sample, arm
+            return best_arm
+
+    app = FastAPI()
+    store = RedisBanditStore(redis_url, namespace)
+
+    @app.get("/recommend/{customer_id}")
+    async def recommend(customer_id: str) -> dict[str, str]:
+        return {"customer_id": customer_id, "offer": store.select_arm("global", OFFERS)}
+
+    @app.post("/reward")
+    async def record_reward(event: RewardEvent) -> dict[str, str]:
+        store.record_reward("global", event.arm, event.reward)
+        return {"status": "updated"}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def constant_app() -> Any:
+    """The framework's ceiling: one async route returning a constant JSON object."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/const")
+    async def const() -> dict[str, str]:
+        return {"customer_id": "c", "offer": "travel_miles_3x"}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve_internal(which: str, port: int, redis_url: str) -> None:
+    import uvicorn
+
+    app = (reference_app(redis_url, f"bench_ref_{os.getpid()}") if which == "reference"
+           else constant_app())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# ----- processes ------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def redis_server(tmp: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@dataclass
+class Target:
+    """A server to start: a name, its command, its environment and cores."""
+
+    name: str
+    cmd: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cores: str = SERVICE_CORE
+    port: int = 0
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[tuple[str, int]]:
+        env = {**os.environ, **self.env}
+        cmd = [c.replace("{port}", str(self.port)) for c in self.cmd]
+        proc = subprocess.Popen(["taskset", "-c", self.cores, *cmd], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{self.port}"
+        try:
+            wait_http(base + "/healthz", proc)
+            yield base, proc.pid
+        finally:
+            stop(proc)
+
+
+def ours(name: str, store: str, workers: int = 1, cores: str = SERVICE_CORE,
+         **extra_env: str) -> Target:
+    port = free_port()
+    env = {"TSBANDIT_STORE": store, "TSBANDIT_DEFAULT_BANDIT": "true", **extra_env}
+    cmd = [PY, "-m", "uvicorn", "tsbandit.service.app:app_from_env", "--factory",
+           "--host", "127.0.0.1", "--port", "{port}", "--workers", str(workers),
+           "--log-level", "warning", "--no-access-log"]
+    return Target(name, cmd, env, cores, port)
+
+
+def internal(name: str, which: str, redis_url: str) -> Target:
+    return Target(name, [PY, str(HERE), "--serve", which, "--port", "{port}",
+                         "--redis-url", redis_url], port=free_port())
+
+
+# ----- wrk ------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    target: str
+    scenario: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return float("nan")
+    v = float(m.group(1))
+    return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+
+
+def run_wrk(url: str, scenario: str, concurrency: int, duration: float, tmp: Path,
+            args: list[str] | None = None) -> tuple[float, float, float, int, int]:
+    script = tmp / f"{scenario}.lua"
+    script.write_text(LUA[scenario])
+    seconds = max(1, round(duration))
+    cmd = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s",
+           "--latency", "--timeout", "10s", "-s", str(script), url]
+    if args:
+        cmd += ["--", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    n = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    return rps, p50, p99, n, errors
+
+
+def make_decisions(base: str, count: int, path: Path) -> None:
+    """``count`` fresh decision ids of bandit ``bench`` (batch endpoint), one per line."""
+    ids: list[str] = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        while len(ids) < count:
+            r = client.post("/v1/bandits/bench/decisions/batch",
+                            json={"n": min(1000, count - len(ids))})
+            r.raise_for_status()
+            ids += [d["decision_id"] for d in r.json()["decisions"]]
+    path.write_text("\n".join(ids) + "\n")
+
+
+def create_bench_bandit(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        r = client.post("/v1/bandits", json={"name": "bench", "arms": OFFERS})
+        if r.status_code not in (201, 409):
+            r.raise_for_status()
+
+
+# ----- profiling ------------------------------------------------------------------------------
+CATEGORIES = [  # first match in the stack wins (order matters)
+    ("propensities (Monte Carlo)", ("batch_propensities", "action_probabilities")),
+    ("Thompson draw + top-k", ("rules/thompson.py", "rules/base.py", "beta.py:")),
+    ("store: Redis round trips", ("redis/", "hiredis", "socket.py")),
+    ("store: SQLite", ("sqlite",)),
+    ("store: serialization + other", ("stores/",)),
+    ("engine (other)", ("engine.py",)),
+    ("pydantic validation / serialization", ("pydantic",)),
+    ("JSON encode / decode", ("json/",)),
+    ("thread-pool hand-off (anyio)", ("anyio/", "concurrent/futures", "threading.py")),
+    ("FastAPI / Starlette", ("fastapi/", "starlette/")),
+    ("uvicorn / httptools / event loop", ("uvicorn/", "httptools", "asyncio/", "uvloop")),
+]
+
+
+def profile(pid: int, seconds: float, out: Path) -> list[tuple[str, float]]:
+    """Sample the server with py-spy while it is under load; share of samples per category."""
+    spy = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
+    subprocess.run([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                    "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)],
+                   capture_output=True, check=True)
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        for name, markers in CATEGORIES:
+            if any(m in stack for m in markers):
+                counts[name] += int(n)
+                break
+        else:
+            counts["other"] += int(n)
+    return [(k, 100.0 * v / max(total, 1)) for k, v in counts.most_common()]
+
+
+# ----- the run --------------------------------------------------------------------------------
+def measure(target: Target, scenarios: list[str], concurrencies: list[int], duration: float,
+            tmp: Path, results: list[Result], profile_at: tuple[str, int] | None = None,
+            reward_rate: float = 4000.0) -> list[tuple[str, float]] | None:
+    prof = None
+    with target.running() as (base, pid):
+        if target.name.startswith("ours"):
+            create_bench_bandit(base)
+        for scenario in scenarios:
+            for c in concurrencies:
+                args = None
+                path = {"decide": "/v1/bandits/bench/decisions", "reward": "/",
+                        "session": "/", "recommend": "/", "const": "/const",
+                        "ref_recommend": "/", "ref_reward": "/"}[scenario]
+                lua = {"const": "get", "ref_recommend": "recommend"}.get(scenario, scenario)
+                if scenario == "reward":
+                    ids = tmp / "ids.txt"
+                    make_decisions(base, int(reward_rate * (duration + 1)), ids)
+                    args = [str(ids)]
+                # warm-up, then the measured run
+                run_wrk(base + path, lua, c, 1, tmp, args)
+                if scenario == "reward":  # the warm-up used ids: make fresh ones
+                    make_decisions(base, int(reward_rate * (duration + 1)), ids)
+                rps, p50, p99, n, err = run_wrk(base + path, lua, c, duration, tmp, args)
+                if scenario == "reward" and n > reward_rate * (duration + 1):
+                    err += n - int(reward_rate * (duration + 1))  # ran out of fresh ids
+                results.append(Result(target.name, scenario, c, rps, p50, p99, n, err))
+                print(f"  {target.name:<22} {scenario:<14} c={c:<3} {rps:8.0f} req/s  "
+                      f"p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  errors {err}", flush=True)
+        if profile_at is not None:
+            scenario, c = profile_at
+            lua_path = tmp / "prof.lua"
+            lua_path.write_text(LUA[scenario])
+            load = subprocess.Popen(
+                ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{c}", f"-d{round(duration) + 4}s",
+                 "-s", str(lua_path), base + "/v1/bandits/bench/decisions"],
+                stdout=subprocess.DEVNULL)
+            time.sleep(1)
+            prof = profile(pid, duration, tmp / "profile.txt")
+            load.wait()
+    return prof
+
+
+def table(results: list[Result]) -> str:
+    ref = {(r.concurrency): r for r in results if r.scenario == "ref_recommend"}
+    lines = ["| target | scenario | c | req/s | p50 ms | p99 ms | vs reference req/s | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        base = ref.get(r.concurrency)
+        ratio = f"{r.rps / base.rps:.2f}x" if base and base.rps else ""
+        lines.append(f"| {r.target} | {r.scenario} | {r.concurrency} | {r.rps:,.0f} | "
+                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {ratio} | {r.errors} |")
+    return "\n".join(lines)
+
+
+def goals(results: list[Result], target: str = "ours-redis") -> str:
+    def get(name: str, scenario: str, c: int) -> Result | None:
+        return next((r for r in results if r.target == name and r.scenario == scenario
+                     and r.concurrency == c), None)
+
+    out = []
+    d64, r64 = get(target, "decide", 64), get("reference", "ref_recommend", 64)
+    if d64 and r64:
+        out.append(f"decide req/s at c=64: {d64.rps:,.0f} vs reference {r64.rps:,.0f} = "
+                   f"{d64.rps / r64.rps:.2f}x (goal >= 2x): "
+                   f"{'met' if d64.rps >= 2 * r64.rps else 'NOT met'}")
+    d1 = get(target, "decide", 1)
+    if d1:
+        out.append(f"decide p99 at c=1: {d1.p99_ms:.2f} ms (goal <= 1.5 ms): "
+                   f"{'met' if d1.p99_ms <= 1.5 else 'NOT met'}")
+    d16, r16 = get(target, "decide", 16), get("reference", "ref_recommend", 16)
+    if d16 and r16:
+        out.append(f"decide p99 at c=16: {d16.p99_ms:.2f} ms vs reference {r16.p99_ms:.2f} ms "
+                   f"(goal <= half): {'met' if d16.p99_ms <= r16.p99_ms / 2 else 'NOT met'}")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", choices=["reference", "constant"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--redis-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="2 s per cell, fewer cells")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--profile", action="store_true", help="py-spy profile of decide")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--only", default="", help="comma-separated target names to run")
+    args = parser.parse_args()
+    if args.serve:
+        serve_internal(args.serve, args.port, args.redis_url)
+        return
+    for tool in ("wrk", "taskset", "redis-server"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is needed (Debian: apt-get install wrk util-linux redis-server)")
+    if os.cpu_count() and os.cpu_count() < 2:  # type: ignore[operator]
+        sys.exit("needs 2 cores (one for wrk, one for the service)")
+    duration = 2.0 if args.quick else args.duration
+    cs = [int(c) for c in args.concurrency.split(",")]
+    results: list[Result] = []
+    prof = None
+    with tempfile.TemporaryDirectory() as d, redis_server(Path(d)) as redis_url:
+        tmp = Path(d)
+        print(f"wrk on core {LOAD_CORE}, service on core {SERVICE_CORE}, redis-server unpinned; "
+              f"{duration:g} s per cell")
+        plans: list[tuple[Target, list[str]]] = [
+            (internal("constant", "constant", redis_url), ["const"]),
+            (internal("reference", "reference", redis_url), ["ref_recommend", "ref_reward"]),
+            (ours("ours-redis", redis_url), ["decide", "reward", "session", "recommend"]),
+            (ours("ours-sqlite", f"sqlite:///{tmp / 'bench.db'}"), ["decide", "reward",
+                                                                     "session"]),
+            (ours("ours-redis-2w", redis_url, workers=2, cores="0,1"), ["decide", "session"]),
+            # not in the default run: the in-process store, to separate store from service cost
+            (ours("ours-memory", "memory://"), ["decide", "reward", "session", "recommend"]),
+        ]
+        if not args.only:
+            plans = [p for p in plans if p[0].name != "ours-memory"]
+        if args.quick and not args.only:
+            plans = [p for p in plans if p[0].name in ("constant", "reference", "ours-redis")]
+        if args.only:
+            plans = [p for p in plans if p[0].name in args.only.split(",")]
+        profiled = next((t.name for t, _ in plans if t.name.startswith("ours")), None)
+        for target, scenarios in plans:
+            at = ("decide", 16) if args.profile and target.name == profiled else None
+            p = measure(target, scenarios, cs, duration, tmp, results, profile_at=at)
+            prof = prof or p
+    print()
+    print(table(results))
+    print()
+    print(goals(results))
+    if prof:
+        print(f"\nWhere the time goes ({profiled}, decide, c=16; share of py-spy samples):")
+        for name, share in prof:
+            print(f"  {name:<40} {share:5.1f} %")
+    if args.json:
+        args.json.write_text(json.dumps({"results": [r.__dict__ for r in results],
+                                         "profile": prof}, indent=1))
+    medians = statistics.median(r.rps for r in results) if results else 0
+    print(f"\n(median req/s over all cells: {medians:,.0f})")
+
+
+if __name__ == "__main__":
+    main()
