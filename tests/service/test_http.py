@@ -1,0 +1,220 @@
+"""Over real HTTP: uvicorn subprocesses on free ports, with real SQLite files and real Redis.
+
+The same flows run against every store available; the multi-worker tests run two uvicorn
+workers on one shared store and check that the books are exact.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from .conftest import redis_store_module
+
+OFFERS_CUSTOM = ["o1", "o2", "o3"]
+
+
+def _need_store_factory() -> None:
+    try:
+        stores = importlib.import_module("tsbandit.stores")
+    except ModuleNotFoundError as exc:  # pragma: no cover
+        pytest.skip(f"stores package incomplete: {exc}")
+    if not hasattr(stores, "open_store"):
+        pytest.skip("tsbandit.stores.open_store not written yet")
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_env(request, tmp_path, unique):
+    """Environment of a service on a shared store, with names of its own."""
+    _need_store_factory()
+    if request.param == "sqlite":
+        try:
+            importlib.import_module("tsbandit.stores.sqlite")
+        except ModuleNotFoundError:
+            pytest.skip("SQLiteStore not written yet")
+        url = f"sqlite:///{tmp_path / 'service.db'}"
+    else:
+        url = request.getfixturevalue("redis_url")
+    env = {"TSBANDIT_STORE": url, "TSBANDIT_DEFAULT_BANDIT_NAME": f"cards_{unique}"}
+    yield env
+    if request.param == "redis":  # leave the shared Redis as we found it
+        mod = redis_store_module()
+        store = mod.RedisStore(url) if hasattr(mod, "RedisStore") else None
+        if store is not None:
+            for name in store.list_bandits():
+                if name.endswith(unique):
+                    store.delete_bandit(name)
+            store.close()
+
+
+def session_flow(base: str, name: str, default_bandit: str) -> None:
+    with httpx.Client(base_url=base, timeout=10) as c:
+        r = c.post("/v1/bandits", json={"name": name, "arms": OFFERS_CUSTOM})
+        assert r.status_code == 201, r.text
+        d = c.post(f"/v1/bandits/{name}/decisions", json={"k": 2, "user_id": "u"}).json()
+        assert d["arm"] in OFFERS_CUSTOM and len(d["ranking"]) == 2
+        body = {"decision_id": d["decision_id"], "reward": 1}
+        assert c.post(f"/v1/bandits/{name}/rewards", json=body).json()["status"] == "applied"
+        assert c.post(f"/v1/bandits/{name}/rewards", json=body).json()["duplicate"] is True
+        arms = {a["arm"]: a for a in c.get(f"/v1/bandits/{name}/stats").json()["arms"]}
+        assert arms[d["arm"]]["pulls"] == 1 and arms[d["arm"]]["alpha"] == 2.0
+        # errors over the wire
+        r = c.post(f"/v1/bandits/{name}/decisions", content=b'{"k": NaN}',
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+        r = c.post(f"/v1/bandits/{name}/rewards", json={"decision_id": d["decision_id"],
+                                                        "reward": 7})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_reward"
+        # the tutorial's endpoints on the default bandit
+        rec = c.get("/recommend/cust_1").json()
+        r = c.post("/reward", json={"customer_id": "cust_1", "arm": rec["offer"], "reward": 1})
+        assert r.json()["status"] == "updated"
+        assert c.get("/stats").json()[rec["offer"]]["total_pulls"] == 1
+        assert c.get(f"/v1/bandits/{default_bandit}").status_code == 200
+
+
+def test_http_memory_store(serve, unique):
+    server = serve({"TSBANDIT_STORE": "memory://"})
+    session_flow(server.url, f"ads_{unique}", "credit_card_offers")
+
+
+def test_http_oversize_bodies_are_413(serve):
+    server = serve({"TSBANDIT_STORE": "memory://", "TSBANDIT_MAX_BODY_BYTES": "2000"})
+    big = json.dumps({"name": "x", "arms": [f"arm_{i}" for i in range(500)]}).encode()
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        r = c.post("/v1/bandits", content=big, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+        def chunks():
+            for i in range(0, len(big), 500):
+                yield big[i:i + 500]
+
+        r = c.post("/v1/bandits", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+    with httpx.Client(base_url=server.url, timeout=10) as c:  # the server is still fine
+        assert c.get("/healthz").status_code == 200
+        assert "x" not in c.get("/v1/bandits").json()["bandits"]
+
+
+def test_http_api_key(serve):
+    server = serve({"TSBANDIT_STORE": "memory://", "TSBANDIT_API_KEY": "k3y"})
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        r = c.post("/v1/bandits", json={"name": "x", "arms": ["a"]})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        r = c.post("/v1/bandits", json={"name": "x", "arms": ["a"]},
+                   headers={"Authorization": "Bearer k3y"})
+        assert r.status_code == 201
+        assert c.get("/v1/bandits").status_code == 200
+
+
+def test_http_shared_store(serve, store_env, unique):
+    server = serve(store_env)
+    session_flow(server.url, f"ads_{unique}", store_env["TSBANDIT_DEFAULT_BANDIT_NAME"])
+
+
+def test_sqlite_survives_restart(serve, tmp_path, unique):
+    _need_store_factory()
+    pytest.importorskip("tsbandit.stores.sqlite")
+    env = {"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'restart.db'}"}
+    first = serve(env)
+    with httpx.Client(base_url=first.url, timeout=10) as c:
+        c.post("/v1/bandits", json={"name": "keep", "arms": ["a", "b"]})
+        d = c.post("/v1/bandits/keep/decisions", json={}).json()
+        c.post("/v1/bandits/keep/rewards", json={"decision_id": d["decision_id"], "reward": 1})
+        late = c.post("/v1/bandits/keep/decisions", json={}).json()  # rewarded after restart
+    first.stop()
+    second = serve(env)
+    with httpx.Client(base_url=second.url, timeout=10) as c:
+        arms = {a["arm"]: a for a in c.get("/v1/bandits/keep/stats").json()["arms"]}
+        assert arms[d["arm"]]["alpha"] == 2.0
+        r = c.post("/v1/bandits/keep/rewards", json={"decision_id": late["decision_id"],
+                                                     "reward": 0})
+        assert r.json()["status"] == "applied"
+        r = c.post("/v1/bandits/keep/rewards", json={"decision_id": d["decision_id"],
+                                                     "reward": 1})
+        assert r.json()["duplicate"] is True
+
+
+# ----- two workers on one store ---------------------------------------------------------------
+def test_two_workers_counts_exact(serve, store_env, unique):
+    """N decide+reward sessions through 2 workers: every reward counted exactly once."""
+    server = serve(store_env, workers=2)
+    name = f"mw_{unique}"
+    n_sessions, n_threads = 240, 8
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert c.post("/v1/bandits", json={"name": name, "arms": OFFERS_CUSTOM}).status_code == 201
+
+    def sessions(worker: int) -> Counter[tuple[str, int]]:
+        got: Counter[tuple[str, int]] = Counter()
+        # a fresh connection per request, so the kernel spreads them over both workers
+        headers = {"Connection": "close"}
+        with httpx.Client(base_url=server.url, timeout=10, headers=headers) as c:
+            for i in range(n_sessions // n_threads):
+                d = c.post(f"/v1/bandits/{name}/decisions", json={}).json()
+                reward = (worker + i) % 2
+                r = c.post(f"/v1/bandits/{name}/rewards",
+                           json={"decision_id": d["decision_id"], "reward": reward})
+                assert r.json()["status"] == "applied", r.text
+                got[(d["arm"], reward)] += 1
+        return got
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        total = sum(pool.map(sessions, range(n_threads)), Counter())
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        arms = {a["arm"]: a for a in c.get(f"/v1/bandits/{name}/stats").json()["arms"]}
+    for arm in OFFERS_CUSTOM:
+        wins, losses = total[(arm, 1)], total[(arm, 0)]
+        assert arms[arm]["pulls"] == wins + losses
+        assert arms[arm]["alpha"] == 1 + wins and arms[arm]["beta"] == 1 + losses
+    assert sum(a["pulls"] for a in arms.values()) == n_sessions
+
+
+def test_two_workers_same_reward_applied_once(serve, store_env, unique):
+    """One decision rewarded 16 times at once through 2 workers: applied exactly once."""
+    server = serve(store_env, workers=2)
+    name = f"once_{unique}"
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        c.post("/v1/bandits", json={"name": name, "arms": OFFERS_CUSTOM})
+        decisions = [c.post(f"/v1/bandits/{name}/decisions", json={}).json() for _ in range(5)]
+    barrier = threading.Barrier(16)
+
+    def hit(d: dict) -> str:
+        barrier.wait()
+        with httpx.Client(base_url=server.url, timeout=10,
+                          headers={"Connection": "close"}) as c:
+            r = c.post(f"/v1/bandits/{name}/rewards",
+                       json={"decision_id": d["decision_id"], "reward": 1})
+            return r.json()["status"]
+
+    for d in decisions:
+        with ThreadPoolExecutor(16) as pool:
+            statuses = Counter(pool.map(hit, [d] * 16))
+        assert statuses == Counter({"applied": 1, "duplicate": 15})
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        arms = c.get(f"/v1/bandits/{name}/stats").json()["arms"]
+    assert sum(a["pulls"] for a in arms) == len(decisions)
+
+
+def test_two_workers_tutorial_with_decision_id(serve, store_env):
+    """Across workers the tutorial's /reward joins by the decision id /recommend returned."""
+    server = serve(store_env, workers=2)
+    offers = Counter()
+    for i in range(40):
+        with httpx.Client(base_url=server.url, timeout=10,
+                          headers={"Connection": "close"}) as c:
+            rec = c.get(f"/recommend/c{i}").json()
+        with httpx.Client(base_url=server.url, timeout=10,
+                          headers={"Connection": "close"}) as c:
+            r = c.post("/reward", json={"customer_id": f"c{i}", "arm": rec["offer"],
+                                        "reward": 1, "decision_id": rec["decision_id"]})
+            assert r.json()["status"] == "updated", r.text
+        offers[rec["offer"]] += 1
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        stats = c.get("/stats").json()
+    assert {k: v["total_pulls"] for k, v in stats.items() if v["total_pulls"]} == dict(offers)
