@@ -73,13 +73,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         loop.set_default_executor(executor)
 
         def start() -> None:
-            runtime.engine  # noqa: B018 -- open the store now, not on the first request
-            if settings.default_bandit:
-                try:
+            try:
+                runtime.engine  # noqa: B018 -- open the store now, not on the first request
+                if settings.default_bandit:
                     runtime.ensure_default_bandit()
-                except StoreUnavailableError as exc:  # created later, on first use
-                    log.warning("store unavailable at start-up (%s); default bandit deferred",
-                                exc)
+            except StoreUnavailableError as exc:  # serve anyway: 503 until the store is back
+                log.warning("store unavailable at start-up (%s); will retry on use", exc)
 
         await loop.run_in_executor(None, start)
         try:
