@@ -103,6 +103,17 @@ class Learner(ABC):
         if immediate:
             self.observe(ch, out_reward, contexts)
 
+    def bind_block(self, if_pulled: np.ndarray, rewards: np.ndarray, chosen: np.ndarray,
+                   explore: np.ndarray | None, immediate: bool) -> None:
+        """Attach the runner's arrays of one block: ``if_pulled`` ``(B, L * K)`` and the
+        output rows ``(B, L)``; then :meth:`step_row` advances one round of the block."""
+        self._blk = (if_pulled, rewards, chosen, explore, immediate)
+
+    def step_row(self, b: int, t: int, contexts: np.ndarray | None) -> None:
+        """Round ``t`` = row ``b`` of the bound block (see :meth:`bind_block`)."""
+        ip, rew, ch, ex, immediate = self._blk
+        self.step(t, contexts, ip[b], rew[b], ch[b], None if ex is None else ex[b], immediate)
+
 
 def _tile_contexts(contexts: np.ndarray | None, n_policies: int) -> np.ndarray | None:
     if contexts is None or n_policies == 1:
@@ -261,6 +272,7 @@ class BetaLanes(Learner):
         self._nK = n * K
         # flat offset of lane (p, j): alpha of arm a at off[p * n + j] + a, beta at + n * K
         self._off = (np.arange(P)[:, None] * 2 * n * K + np.arange(n)[None, :] * K).ravel()
+        self._lane_off = np.arange(P * n) * K
         self._has_ucb = any(isinstance(r, UCB1) for r in self.rules)
         self.N = np.zeros((P, 2, n, K))          # pull counts (second half unused)
         self._Nf = self.N.reshape(-1)
@@ -403,28 +415,45 @@ class BetaLanes(Learner):
         for k in self._kernels:
             k(row)
         ch = self._scores2.argmax(axis=1)
-        lane = self._lane_off + ch                  # lane * K + arm: the runner's tables
+        idx = self._off + ch
         if out_explore is not None:
-            idx = self._off + ch
-            mean = self._posterior_mean()
-            mf = self._Mf
-            np.less(mf.take(idx), mf.take(self._off + mean.argmax(axis=2).ravel()),
-                    out=out_explore)
-        else:
-            idx = self._off + ch
-        np.take(if_pulled, lane, out=out_reward)
+            self._explore(idx, out_explore)
+        np.take(if_pulled, self._lane_off + ch, out=out_reward)
         out_chosen[...] = ch
         if immediate:
             self._learn(idx, out_reward)
             self._t_obs += 1.0
 
-    @property
-    def _lane_off(self) -> np.ndarray:
-        lo = self.__dict__.get("_lo")
-        if lo is None:
-            lo = np.arange(self.n_lanes) * self.n_arms
-            self.__dict__["_lo"] = lo
-        return lo
+    def bind_block(self, if_pulled: np.ndarray, rewards: np.ndarray, chosen: np.ndarray,
+                   explore: np.ndarray | None, immediate: bool) -> None:
+        super().bind_block(if_pulled, rewards, chosen, explore, immediate)
+        # the reward table in the state's own layout, so one flat index serves both
+        B = if_pulled.shape[0]
+        P, n, K = self.n_policies, self.n_trials, self.n_arms
+        table = np.empty((B, P, 2, n, K))
+        table[:, :, 0] = if_pulled.reshape(B, P, n, K)
+        self._table = table.reshape(B, -1)
+
+    def step_row(self, b: int, t: int, contexts: np.ndarray | None) -> None:
+        _, rew, chosen, ex, immediate = self._blk
+        self._row = b + 1
+        for k in self._kernels:
+            k(b)
+        ch = self._scores2.argmax(axis=1)
+        idx = self._off + ch
+        if ex is not None:
+            self._explore(idx, ex[b])
+        r = rew[b]
+        np.take(self._table[b], idx, out=r)
+        chosen[b] = ch
+        if immediate:
+            self._learn(idx, r)
+            self._t_obs += 1.0
+
+    def _explore(self, idx: np.ndarray, out: np.ndarray) -> None:
+        mean = self._posterior_mean()
+        mf = self._Mf
+        np.less(mf.take(idx), mf.take(self._off + mean.argmax(axis=2).ravel()), out=out)
 
     def apply(self, lanes: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
               contexts: np.ndarray | None) -> None:
@@ -442,14 +471,16 @@ class BetaLanes(Learner):
 
 # ---------------------------------------------------------------------------------------------
 class LinearTSLanes(Learner):
-    """Fast path for Thompson sampling with :class:`~tsbandit.policies.LinearGaussian`.
+    """Fast path for (tempered) Thompson sampling with
+    :class:`~tsbandit.policies.LinearGaussian`.
 
     The model path projects every arm's square-root covariance on the context to draw, and
     projects the chosen arm's again to update. Here one projection ``phi = S^T x`` per arm
     serves both: the draw uses ``|phi|^2``, and the Potter update of the chosen arm reuses its
-    ``phi``. The statistics (``A``, ``b``, ...) are kept exactly as the model keeps them, and
-    the square-root factor is refreshed from them every ``model.refresh_every`` rounds, as the
-    model does. Same posterior, same distribution of decisions. ``scale`` tempers the draw
+    ``phi``. The statistics (``A``, ``b``, ...) are accumulated exactly as the model keeps
+    them (into preallocated buffers: the hot loop allocates no large temporaries), and the
+    square-root factor is refreshed from them every ``model.refresh_every`` rounds, as the
+    model does. Same posterior, same draws, same decisions. ``scale`` tempers the draw
     (covariance times ``scale**2``, see :class:`~.rules.TemperedThompsonSampling`).
     """
 
@@ -462,18 +493,24 @@ class LinearTSLanes(Learner):
         self.n_arms = K = n_arms
         self.d = d = model.n_features
         self.stats = model.init_stats(K, (n,))
-        self._refresh()
+        st = self.stats
+        self._nf, self._sr = st["n"].reshape(-1), st["sum_r"].reshape(-1)
+        self._sr2 = st["sum_r2"].reshape(-1)
+        self._bf = st["b"].reshape(n * K, d)
+        self._Af = st["A"].reshape(n * K, d, d)
         self._bi = np.arange(n)
         self._off = self._bi * K
         self._noise = 1.0 if model.unknown_noise else model.noise_variance
         self._phi = np.empty((n, K, d))
         self._mu = np.empty((n, K))
-        self._Sflat = self.S.reshape(n * K, d, d)
-        self._mflat = self.m.reshape(n * K, d)
+        self._var = np.empty((n, K))
+        self._outer = np.empty((n, d, d))
+        self._Sc = np.empty((n, d, d))
+        self._u = np.empty((n, d, 1))
+        self._refresh()
 
     def _refresh(self) -> None:
         post = self.model.posterior(self.stats)
-        self.post = post
         self.S = np.ascontiguousarray(post.sqrt_cov)
         self.m = np.ascontiguousarray(post.mean)
         self.noise_a = None if post.noise_a is None else np.array(post.noise_a)
@@ -489,37 +526,52 @@ class LinearTSLanes(Learner):
         # phi[n, k] = S[n, k]^T x[n]  (one batched product for all arms)
         np.matmul(x[:, None, None, :], self.S, out=self._phi[:, :, None, :])
         np.matmul(self.m, x[:, :, None], out=self._mu[:, :, None])
-        var = np.einsum("nke,nke->nk", self._phi, self._phi)
+        var = np.einsum("nke,nke->nk", self._phi, self._phi, out=self._var)
         if self.scale2 != 1.0:
             var *= self.scale2
         z = self.rng.standard_normal(var.shape)
         if self.noise_a is not None:
             var *= self.noise_b / self.rng.standard_gamma(self.noise_a)
-        return np.argmax(self._mu + np.sqrt(var) * z, axis=1)
+        np.sqrt(var, out=var)
+        var *= z
+        var += self._mu
+        return np.argmax(var, axis=1)
 
     def exploring(self, contexts: np.ndarray | None, chosen: np.ndarray) -> np.ndarray:
         mu = self._mu
         return np.asarray(mu[self._bi, chosen] < mu.max(axis=1))
+
+    def _accumulate(self, cell: np.ndarray, rewards: np.ndarray, x: np.ndarray) -> None:
+        """``model.accumulate`` for one observation per lane (distinct cells), in place."""
+        self._nf[cell] += 1.0
+        self._sr[cell] += rewards
+        self._sr2[cell] += rewards * rewards
+        self._bf[cell] += rewards[:, None] * x
+        np.einsum("ni,nj->nij", x, x, out=self._outer)
+        self._Af[cell] += self._outer
 
     def observe(self, chosen: np.ndarray, rewards: np.ndarray,
                 contexts: np.ndarray | None) -> None:
         x = contexts
         assert x is not None
         bi = self._bi
-        self.model.accumulate(self.stats, chosen, rewards, x, batch_index=bi)
+        cell = self._off + chosen
+        self._accumulate(cell, rewards, x)
         self._since += 1
         if self._since >= self.model.refresh_every:
             self._refresh()
             return
-        cell = self._off + chosen
         phi = self._phi[bi, chosen]                              # (n, d) = S^T x, reused
-        S = self._Sflat[cell]                                    # (n, d, d)
-        s_phi = np.matmul(S, phi[:, :, None])[:, :, 0]           # Sigma x
+        S = self._Sc
+        np.take(self._Sflat, cell, axis=0, out=S)
+        s_phi = np.matmul(S, phi[:, :, None], out=self._u)[:, :, 0]      # Sigma x
         c = np.einsum("ni,ni->n", phi, phi) + self._noise
         resid = rewards - self._mu[bi, chosen]
         self._mflat[cell] += s_phi * (resid / c)[:, None]
         beta = 1.0 / (c * (1.0 + np.sqrt(self._noise / c)))
-        S -= (beta[:, None] * s_phi)[:, :, None] * phi[:, None, :]
+        s_phi *= beta[:, None]
+        np.einsum("ni,nj->nij", s_phi, phi, out=self._outer)
+        S -= self._outer
         self._Sflat[cell] = S
         if self.noise_a is not None:
             assert self.noise_b is not None

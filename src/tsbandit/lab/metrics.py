@@ -99,8 +99,9 @@ def feature_importance(result: SimulationResult, name: str,
                        level_note: str = "95%") -> list[dict[str, Any]]:
     """Learned weights per arm and feature next to the true coefficients (Exercise 5).
 
-    For each (arm, feature): the posterior mean averaged over trials, the 95% credible interval
-    of trial 0 (what one deployed bandit would report), the share of trials whose interval
+    For each (arm, feature): the posterior mean averaged over trials (and its sd over trials),
+    trial 0's posterior mean and 95% credible interval (what one deployed bandit would
+    report), the share of trials whose interval
     covers the true coefficient, and the true coefficient (when the world is linear).
     Empty for policies without weights (Beta).
     """
@@ -117,6 +118,7 @@ def feature_importance(result: SimulationResult, name: str,
                 "arm": arm, "feature": feat,
                 "mean": float(mean[:, k, j].mean()),
                 "sd_over_trials": float(mean[:, k, j].std()),
+                "trial0_mean": float(mean[0, k, j]),
                 "low": float(low[0, k, j]), "high": float(high[0, k, j]),
                 "scale": st.get("scale", "linear"),
             }

@@ -183,8 +183,8 @@ def plot_decomposition(result: SimulationResult, path: str | Path,
 
 
 def plot_weights(result: SimulationResult, path: str | Path, policy: str) -> Path | None:
-    """Learned weights per arm (mean over trials; 95% credible interval of trial 0) beside the
-    true coefficients. ``None`` when the policy has no weights."""
+    """Learned weights per arm (trial 0's posterior mean and 95% credible interval, and the
+    mean over trials) beside the true coefficients. ``None`` when the policy has no weights."""
     rows = feature_importance(result, policy)
     if not rows or result.feature_names is None:
         return None
@@ -199,12 +199,14 @@ def plot_weights(result: SimulationResult, path: str | Path, policy: str) -> Pat
     for k, arm in enumerate(arms):
         ax = fig.add_subplot(nrows, cols, k + 1)
         mine = [r for r in rows if r["arm"] == arm]
-        mean = np.array([r["mean"] for r in mine])
+        mean = np.array([r["trial0_mean"] for r in mine])
         lo = np.array([r["low"] for r in mine])
         hi = np.array([r["high"] for r in mine])
         ax.errorbar(mean, y, xerr=[np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)],
                     fmt="o", ms=3, color="tab:blue", ecolor="tab:blue", elinewidth=1,
-                    capsize=2, label="learned (95% CI)")
+                    capsize=2, label="learned, trial 0 (95% CI)")
+        ax.plot([r["mean"] for r in mine], y, "|", color="black", ms=8,
+                label="mean over trials")
         if "true" in mine[0]:
             ax.plot([r["true"] for r in mine], y, "x", color="tab:red", ms=6, mew=2,
                     label="true")
@@ -217,7 +219,7 @@ def plot_weights(result: SimulationResult, path: str | Path, policy: str) -> Pat
         if k == 0:
             ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"{result.scenario}: {policy} weights after {result.rounds} rounds "
-                 f"({scale} scale; interval of trial 0)", fontsize=10)
+                 f"({scale} scale)", fontsize=10)
     fig.tight_layout()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

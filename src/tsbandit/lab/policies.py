@@ -189,9 +189,15 @@ _CONTEXT_FREE: dict[str, tuple[str, _Factory]] = {
                lambda env, n: PolicySpec(n, BetaBernoulli(), RandomPolicy())),
     "sw-ts": ("sliding-window Thompson sampling, last 500 observations",
               lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling(), window=500)),
+    "sw-ts-2000": ("sliding-window Thompson sampling, last 2000 observations",
+                   lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling(),
+                                             window=2000)),
     "discounted-ts": ("discounted Thompson sampling, gamma = 0.998 (memory ~500 rounds)",
                       lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling(),
                                                 discount=0.998)),
+    "discounted-ts-0.9995": ("discounted Thompson sampling, gamma = 0.9995 (memory ~2000)",
+                             lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling(),
+                                                       discount=0.9995)),
 }
 
 _CONTEXTUAL: dict[str, tuple[str, _Factory]] = {

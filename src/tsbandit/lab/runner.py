@@ -310,21 +310,23 @@ def simulate(env: Environment, policies: Sequence[Policy], n_trials: int, n_roun
             if u.P not in tiled:
                 tiled[u.P] = if_pulled if u.P == 1 else np.tile(if_pulled, (1, u.P))
         env_seconds += time.perf_counter() - t0
+        immediate = blk.apply_at is None
         for u in units:
             u.allocate(size)
             u.learner.begin_block(size)
-        immediate = blk.apply_at is None
+            u.learner.bind_block(tiled[u.P], u.rew_buf, u.ch_buf,
+                                 u.ex_buf if decompose else None, immediate)
+        contexts = blk.contexts
         for b in range(size):
             t = start + b
-            x = None if blk.contexts is None else blk.contexts[b]
+            x = None if contexts is None else contexts[b]
             shared = None if immediate else pending_ctx.pop(t, None)
             for u in units:
                 t1 = time.perf_counter()
                 xu = x if (x is None or u.P == 1) else np.tile(x, (u.P, 1))
                 if shared is not None:
                     _apply_pending(u, t, shared, n)
-                u.learner.step(t, xu, tiled[u.P][b], u.rew_buf[b], u.ch_buf[b],
-                               u.ex_buf[b] if decompose else None, immediate)
+                u.learner.step_row(b, t, xu)
                 if not immediate:
                     _enqueue(u, blk.apply_at[b], u.ch_buf[b], u.rew_buf[b], n)
                 u.seconds += time.perf_counter() - t1

@@ -124,11 +124,12 @@ def _scenarios() -> dict[str, Scenario]:
         Scenario(
             "changepoint",
             "Exercise 1: arm 0 best in rounds 1-2500, arm 1 best in 2501-5000; standard vs "
-            "sliding-window (500) vs discounted (0.998) Thompson sampling",
+            "sliding-window (500, 2000) vs discounted (0.998, 0.9995) Thompson sampling",
             lambda: PiecewiseBernoulli([[0.060, 0.030, 0.028, 0.015, 0.045],
                                         [0.030, 0.060, 0.028, 0.015, 0.045]],
                                        change_points=[2500]), 5000, 20,
-            ("ts", "sw-ts", "discounted-ts"), checkpoints=(2500, 5000),
+            ("ts", "sw-ts", "sw-ts-2000", "discounted-ts", "discounted-ts-0.9995"),
+            checkpoints=(2500, 5000),
             plots=("regret", "allocation", "decomposition")),
         Scenario(
             "delayed",

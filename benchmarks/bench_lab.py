@@ -1,0 +1,192 @@
+"""How fast is the simulation lab? Side by side in one run.
+
+Usage::
+
+    python benchmarks/bench_lab.py            # full table
+    python benchmarks/bench_lab.py --quick    # one repetition each
+
+Rows:
+
+* ``tutorial-part6`` (Thompson, UCB1, epsilon-greedy 0.1; 20 trials x 5000 rounds; with the
+  exploration/exploitation decomposition) through the lab runner, where every trial of every
+  policy advances in lock-step as arrays;
+* the same simulation as the tutorial runs it: a per-round, per-trial Python loop over
+  per-trial policy objects, (a) the tutorial's own small NumPy classes (written here from its
+  Part 6, with a ``numpy.random.Generator`` instead of the global RNG) and (b) tsbandit's
+  friendly ``Bandit`` objects, one per trial;
+* the same with 200 trials: the lab's cost barely grows, the per-trial loop's grows tenfold
+  (its cost is linear in the trials by construction, so it is extrapolated, not re-run);
+* microseconds per trial-round for the ``offers`` world (Part 8: 5 offers, 11 features) with
+  1,000 trials, for the contextual policies, through the fast paths and through the generic
+  model API.
+
+Each lab figure is the median of several runs (``time.perf_counter``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import numpy as np
+
+from tsbandit import Bandit
+from tsbandit.lab import OfferWorld, make_policy, simulate
+from tsbandit.lab.scenarios import PART6_RATES, run_scenario
+from tsbandit.policies import UCB1, BetaBernoulli, EpsilonGreedy, ThompsonSampling
+
+N_TRIALS, N_ROUNDS = 20, 5000
+
+
+# ----- the tutorial's Part 6 classes (the baseline) ----------------------------------------
+class BanditStrategy(ABC):
+    def __init__(self, n_arms: int, rng: np.random.Generator) -> None:
+        self.n_arms = n_arms
+        self.rng = rng
+        self.counts = np.zeros(n_arms)
+        self.rewards = np.zeros(n_arms)
+
+    @abstractmethod
+    def select_arm(self) -> int: ...
+
+    def update(self, arm: int, reward: int) -> None:
+        self.counts[arm] += 1
+        self.rewards[arm] += reward
+
+
+class TutorialEpsilonGreedy(BanditStrategy):
+    def __init__(self, n_arms: int, rng: np.random.Generator, epsilon: float = 0.1) -> None:
+        super().__init__(n_arms, rng)
+        self.epsilon = epsilon
+
+    def select_arm(self) -> int:
+        if self.rng.random() < self.epsilon:
+            return int(self.rng.integers(self.n_arms))
+        means = np.where(self.counts > 0, self.rewards / np.maximum(self.counts, 1), 0)
+        return int(np.argmax(means))
+
+
+class TutorialUCB1(BanditStrategy):
+    def select_arm(self) -> int:
+        n_total = int(self.counts.sum())
+        if n_total < self.n_arms:
+            return n_total
+        means = self.rewards / self.counts
+        ucb = means + np.sqrt(2 * np.log(n_total) / self.counts)
+        return int(np.argmax(ucb))
+
+
+class TutorialThompson(BanditStrategy):
+    def __init__(self, n_arms: int, rng: np.random.Generator) -> None:
+        super().__init__(n_arms, rng)
+        self.alpha = np.ones(n_arms)
+        self.beta = np.ones(n_arms)
+
+    def select_arm(self) -> int:
+        return int(np.argmax(self.rng.beta(self.alpha, self.beta)))
+
+    def update(self, arm: int, reward: int) -> None:
+        super().update(arm, reward)
+        self.alpha[arm] += reward
+        self.beta[arm] += 1 - reward
+
+
+def tutorial_simulate(strategy: BanditStrategy, true_rates: np.ndarray, n_rounds: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    best_rate = true_rates.max()
+    cum_regret = np.zeros(n_rounds)
+    total_regret = 0.0
+    for t in range(n_rounds):
+        arm = strategy.select_arm()
+        reward = int(rng.random() < true_rates[arm])
+        strategy.update(arm, reward)
+        total_regret += best_rate - true_rates[arm]
+        cum_regret[t] = total_regret
+    return cum_regret
+
+
+def tutorial_loop() -> float:
+    rates = np.array(PART6_RATES)
+    rng = np.random.default_rng(42)
+    factories: list[Callable[[], BanditStrategy]] = [
+        lambda: TutorialEpsilonGreedy(5, rng, 0.1),
+        lambda: TutorialUCB1(5, rng),
+        lambda: TutorialThompson(5, rng),
+    ]
+    t0 = time.perf_counter()
+    for factory in factories:
+        regrets = np.zeros(N_ROUNDS)
+        for _ in range(N_TRIALS):
+            regrets += tutorial_simulate(factory(), rates, N_ROUNDS, rng)
+    return time.perf_counter() - t0
+
+
+def bandit_loop() -> float:
+    rates = np.array(PART6_RATES)
+    rng = np.random.default_rng(42)
+    rules = [EpsilonGreedy(0.1), UCB1(), ThompsonSampling()]
+    t0 = time.perf_counter()
+    for rule in rules:
+        for trial in range(N_TRIALS):
+            bandit = Bandit([f"offer{i}" for i in range(5)], BetaBernoulli(), rule, seed=trial)
+            regret = 0.0
+            for _ in range(N_ROUNDS):
+                d = bandit.select()
+                bandit.update(d.index, 1.0 if rng.random() < rates[d.index] else 0.0)
+                regret += rates.max() - rates[d.index]
+    return time.perf_counter() - t0
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one repetition of each row")
+    args = ap.parse_args()
+    reps = 1 if args.quick else 5
+
+    lab = median_time(lambda: run_scenario("tutorial-part6", seed=0), reps)
+    tut = tutorial_loop() if args.quick else statistics.median(tutorial_loop() for _ in range(2))
+    bnd = bandit_loop()
+    print(f"tutorial-part6: 3 policies x {N_TRIALS} trials x {N_ROUNDS} rounds")
+    print(f"{'runner':58s} {'seconds':>9s} {'lab speed-up':>13s}")
+    print(f"{'lab runner (lock-step arrays, with decomposition)':58s} {lab:9.3f} {'1.0x':>13s}")
+    print(f"{'per-trial loop, the tutorial classes (NumPy)':58s} {tut:9.3f} "
+          f"{tut / lab:12.1f}x")
+    print(f"{'per-trial loop, tsbandit Bandit objects':58s} {bnd:9.3f} {bnd / lab:12.1f}x")
+    big = median_time(lambda: run_scenario("tutorial-part6", trials=10 * N_TRIALS, seed=0),
+                      1 if args.quick else 3)
+    print(f"{'lab runner, 200 trials':58s} {big:9.3f}")
+    print(f"{'per-trial loop, tutorial classes, 200 trials (10 x the above)':58s} "
+          f"{10 * tut:9.3f} {10 * tut / big:12.1f}x")
+
+    env = OfferWorld()
+    n, T = 1000, 1000
+    print(f"\noffers (Part 8): {n} trials x {T} rounds, microseconds per trial-round")
+    print(f"{'policy':22s} {'fast path':>10s} {'model API':>10s}")
+    for name in ("linear-ts", "nig-ts", "ts", "logistic-ts", "tutorial-linear-ts"):
+        pol = [make_policy(name, env)]
+        fast = median_time(lambda pol=pol: simulate(env, pol, n, T, seed=0),
+                           1 if args.quick else 3) / (n * T) * 1e6
+        if name == "tutorial-linear-ts":
+            generic = "-"
+        else:
+            g = median_time(lambda pol=pol: simulate(env, pol, n, T // 4, seed=0, fast=False),
+                            1) / (n * T // 4) * 1e6
+            generic = f"{g:.2f}"
+        print(f"{name:22s} {fast:10.2f} {generic:>10s}")
+
+
+if __name__ == "__main__":
+    main()
