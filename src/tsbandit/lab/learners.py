@@ -531,6 +531,7 @@ class LinearTSLanes(Learner):
             var *= self.scale2
         z = self.rng.standard_normal(var.shape)
         if self.noise_a is not None:
+            assert self.noise_b is not None
             var *= self.noise_b / self.rng.standard_gamma(self.noise_a)
         np.sqrt(var, out=var)
         var *= z

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
+from scipy.special import stdtrit
 
 from .runner import PolicyRun, SimulationResult
 
@@ -44,7 +44,7 @@ def mean_ci(values: Any, level: float = 0.95) -> tuple[float, float, float]:
     m = float(x.mean())
     if x.size < 2:
         return m, math.nan, math.nan
-    half = float(sps.t.ppf(0.5 + level / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    half = float(stdtrit(x.size - 1, 0.5 + level / 2.0) * x.std(ddof=1) / math.sqrt(x.size))
     return m, m - half, m + half
 
 
@@ -55,7 +55,7 @@ def curve_band(curves: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.
     mean = curves.mean(axis=1)
     if n < 2:
         return mean, mean.copy(), mean.copy()
-    half = sps.t.ppf(0.5 + level / 2.0, n - 1) * curves.std(axis=1, ddof=1) / math.sqrt(n)
+    half = stdtrit(n - 1, 0.5 + level / 2.0) * curves.std(axis=1, ddof=1) / math.sqrt(n)
     return mean, mean - half, mean + half
 
 

@@ -26,12 +26,12 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ..errors import ConfigurationError
-from ..policies import LinearGaussian, LogisticLaplace, ThompsonSampling
+from ..policies import BetaBernoulli, LinearGaussian, LogisticLaplace, ThompsonSampling
 from .environments import Environment
 from .learners import BetaLanes, Learner, LinearTSLanes, LogisticTSLanes, beta_fast_path_ok
 from .policies import Policy, PolicySpec
@@ -222,7 +222,8 @@ def _build_units(policies: Sequence[Policy], env: Environment, n: int, seed: int
             learner = spec.make_learner(n, K, rng)
         units.append(_Unit(learner, [spec], n, K, grid))
     if beta_group:
-        lanes = BetaLanes([(s.model, s.rule, np.random.default_rng(policy_seed(seed, s.name)))
+        lanes = BetaLanes([(cast(BetaBernoulli, s.model), s.rule,
+                            np.random.default_rng(policy_seed(seed, s.name)))
                            for s in beta_group if isinstance(s, PolicySpec)], n, K)
         units.insert(0, _Unit(lanes, beta_group, n, K, grid))
     return units
@@ -272,7 +273,7 @@ def simulate(env: Environment, policies: Sequence[Policy], n_trials: int, n_roun
     if len(set(names)) != len(names):
         raise ConfigurationError(f"policy names must be distinct, got {names}")
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        seed = int(np.random.default_rng().integers(2**62))  # fresh entropy, recorded
     seed = int(seed)
     K = env.n_arms
     d = env.n_features or 0
@@ -311,6 +312,7 @@ def simulate(env: Environment, policies: Sequence[Policy], n_trials: int, n_roun
                 tiled[u.P] = if_pulled if u.P == 1 else np.tile(if_pulled, (1, u.P))
         env_seconds += time.perf_counter() - t0
         immediate = blk.apply_at is None
+        apply_at = blk.apply_at if blk.apply_at is not None else np.zeros((size, n), np.int64)
         for u in units:
             u.allocate(size)
             u.learner.begin_block(size)
@@ -328,10 +330,10 @@ def simulate(env: Environment, policies: Sequence[Policy], n_trials: int, n_roun
                     _apply_pending(u, t, shared, n)
                 u.learner.step_row(b, t, xu)
                 if not immediate:
-                    _enqueue(u, blk.apply_at[b], u.ch_buf[b], u.rew_buf[b], n)
+                    _enqueue(u, apply_at[b], u.ch_buf[b], u.rew_buf[b], n)
                 u.seconds += time.perf_counter() - t1
             if not immediate:
-                _enqueue_shared(pending_ctx, blk.apply_at[b], x)
+                _enqueue_shared(pending_ctx, apply_at[b], x)
         for u in units:
             t1 = time.perf_counter()
             u.close_block(size, start, grid, grid[(grid > start) & (grid <= start + size)],

@@ -14,6 +14,7 @@ can show both side by side.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,7 +150,7 @@ def _scenarios() -> dict[str, Scenario]:
             f"Supervised bake-off: scikit-learn's {ds} as a contextual bandit (standardized "
             f"features + intercept, {passes} pass{'es' if passes > 1 else ''}, reward 1 for "
             "the right class)",
-            (lambda ds=ds, passes=passes: SupervisedBandit.from_sklearn(ds, passes=passes)),
+            functools.partial(SupervisedBandit.from_sklearn, ds, passes),
             None, 10, ("greedy", "naive-ts", "nig-ts", "logistic-ts", "ts"),
             plots=("regret", "decomposition")))
     return {s.name: s for s in out}
