@@ -59,8 +59,9 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_engine(runtime: RuntimeDep) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """This worker's engine (opens the store on first use)."""
+    runtime: Runtime = request.app.state.runtime  # not via RuntimeDep: one resolution less
     return runtime.engine
 
 
