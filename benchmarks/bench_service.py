@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_service.py                 # full table (about 5 minutes)
     python benchmarks/bench_service.py --quick         # 2 s per cell, fewer cells
-    python benchmarks/bench_service.py --profile       # also: where the time goes (py-spy)
+    python benchmarks/bench_service.py --profile       # also: where the time goes, by layer
 
 What runs, on loopback, one server at a time, each under uvicorn (uvloop + httptools, no access
 log) pinned with ``taskset`` to core 1, while wrk (one thread) runs pinned to core 0 -- on a
@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -361,50 +360,118 @@ def create_bench_bandit(base: str) -> None:
             r.raise_for_status()
 
 
-# ----- profiling ------------------------------------------------------------------------------
-CATEGORIES = [  # first match in the stack wins (order matters)
-    ("propensities (Monte Carlo)", ("batch_propensities", "action_probabilities")),
-    ("Thompson draw + top-k", ("rules/thompson.py", "rules/base.py", "beta.py:")),
-    ("store: Redis round trips", ("redis/", "hiredis", "socket.py")),
-    ("store: SQLite", ("sqlite",)),
-    ("store: serialization + other", ("stores/",)),
-    ("engine (other)", ("engine.py",)),
-    ("pydantic validation / serialization", ("pydantic",)),
-    ("JSON encode / decode", ("json/",)),
-    ("thread-pool hand-off (anyio)", ("anyio/", "concurrent/futures", "threading.py")),
-    ("FastAPI / Starlette", ("fastapi/", "starlette/")),
-    ("uvicorn / httptools / event loop", ("uvicorn/", "httptools", "asyncio/", "uvloop")),
-]
+# ----- where the time goes (in process) ---------------------------------------------------------
+async def _asgi_us(app: Any, method: str, path: str, body: bytes, n: int) -> float:
+    """Microseconds per request calling the ASGI app directly (no sockets, no HTTP parsing)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "scheme": "http", "server": ("127.0.0.1", 80),
+             "client": ("127.0.0.1", 1),
+             "headers": [(b"host", b"x"), (b"content-type", b"application/json"),
+                         (b"content-length", str(len(body)).encode())]}
+    statuses: set[int] = set()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
+
+    for _ in range(200):
+        await app(dict(scope), receive, send)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await app(dict(scope), receive, send)
+    us = (time.perf_counter() - t0) / n * 1e6
+    assert statuses == {200}, statuses
+    return us
 
 
-def profile(pid: int, seconds: float, out: Path) -> list[tuple[str, float]]:
-    """Sample the server with py-spy while it is under load; share of samples per category."""
-    spy = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
-    subprocess.run([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                    "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)],
-                   capture_output=True, check=True)
-    counts: Counter[str] = Counter()
-    total = 0
-    for line in out.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not n.isdigit():
-            continue
-        total += int(n)
-        for name, markers in CATEGORIES:
-            if any(m in stack for m in markers):
-                counts[name] += int(n)
-                break
-        else:
-            counts["other"] += int(n)
-    return [(k, 100.0 * v / max(total, 1)) for k, v in counts.most_common()]
+def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float]]:
+    """Per-request cost of each layer of a decision, in microseconds, measured in process.
+
+    (py-spy sampling of the server under load was tried first: in wall-clock mode it charges
+    GIL waits to whatever line a thread waits on, and ``--gil`` missed the executor threads.)
+    """
+    import asyncio
+    import cProfile
+    import pstats
+
+    from fastapi import FastAPI
+
+    from tsbandit.engine import BanditSpec, Engine, EngineDecision
+    from tsbandit.service import Settings, create_app
+    from tsbandit.service.runtime import open_store
+
+    store = open_store(store_url)
+    engine = Engine(store, seed=0)
+    name = f"bench_prof_{os.getpid()}"
+    engine.create_bandit(BanditSpec(name=name, arms=OFFERS))
+    try:
+        class StubEngine(Engine):
+            def decide(self, *args: Any, **kwargs: Any) -> EngineDecision:
+                return EngineDecision(name + "~" + "0" * 32, name, OFFERS[0], (OFFERS[0],), 0.2,
+                                      (0.2,), 0, 0.0, 1.0)
+
+        const = FastAPI()
+
+        @const.get("/const")
+        async def const_route() -> dict[str, str]:
+            return {"customer_id": "c", "offer": "travel_miles_3x"}
+
+        settings = Settings(store="memory://", default_bandit=False)
+        stub_app = create_app(settings, engine=StubEngine(store, seed=0))
+        real_app = create_app(settings, engine=engine)
+        path = f"/v1/bandits/{name}/decisions"
+
+        async def http_layers() -> tuple[float, float, float]:
+            return (await _asgi_us(const, "GET", "/const", b"", n),
+                    await _asgi_us(stub_app, "POST", path, b"{}", n),
+                    await _asgi_us(real_app, "POST", path, b"{}", n // 2))
+
+        c_us, stub_us, real_us = asyncio.run(http_layers())
+        for _ in range(200):
+            engine.decide(name)
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            engine.decide(name)
+        plain_us = (time.perf_counter() - t0) / n * 1e6
+        prof.enable()
+        for _ in range(n):
+            engine.decide(name)
+        prof.disable()
+        stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+
+        def cum(fragment: str) -> float:
+            return sum(v[3] for k, v in stats.items() if fragment in f"{k[0]}:{k[2]}")
+
+        total = cum("engine.py:decide_batch")
+        parts = {"store read (1 round trip)": cum(":read"),
+                 "record pending decision + event (1 round trip)": cum(":put_pending"),
+                 "propensities (Monte Carlo)": cum(":batch_propensities")}
+        # choose() also runs inside the propensity estimate: count only the engine's own call
+        parts["Thompson draw + top-k"] = sum(
+            ct for k, v in stats.items() if k[2] == "choose"
+            for caller, (_cc, _nc, _tt, ct) in v[4].items() if caller[2] == "decide_batch")
+        rows = [("constant async FastAPI route (framework floor)", c_us),
+                ("our route, stub engine (validation, DI, hop, JSON)", stub_us),
+                ("our route, real engine", real_us),
+                ("engine.decide alone", plain_us)]
+        rows += [(f"  of which {k}", plain_us * v / total) for k, v in parts.items()]
+        rows.append(("  of which the rest (state, ids, dicts)",
+                     plain_us * (1 - sum(parts.values()) / total)))
+        return rows
+    finally:
+        engine.delete_bandit(name)
+        store.close()
 
 
 # ----- the run --------------------------------------------------------------------------------
 def measure(target: Target, scenarios: list[str], concurrencies: list[int], duration: float,
-            tmp: Path, results: list[Result], profile_at: tuple[str, int] | None = None,
-            reward_rate: float = 4000.0) -> list[tuple[str, float]] | None:
-    prof = None
-    with target.running() as (base, pid):
+            tmp: Path, results: list[Result], reward_rate: float = 4000.0) -> None:
+    with target.running() as (base, _pid):
         if target.name.startswith("ours"):
             create_bench_bandit(base)
         for scenario in scenarios:
@@ -428,18 +495,6 @@ def measure(target: Target, scenarios: list[str], concurrencies: list[int], dura
                 results.append(Result(target.name, scenario, c, rps, p50, p99, n, err))
                 print(f"  {target.name:<22} {scenario:<14} c={c:<3} {rps:8.0f} req/s  "
                       f"p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  errors {err}", flush=True)
-        if profile_at is not None:
-            scenario, c = profile_at
-            lua_path = tmp / "prof.lua"
-            lua_path.write_text(LUA[scenario])
-            load = subprocess.Popen(
-                ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{c}", f"-d{round(duration) + 4}s",
-                 "-s", str(lua_path), base + "/v1/bandits/bench/decisions"],
-                stdout=subprocess.DEVNULL)
-            time.sleep(1)
-            prof = profile(pid, duration, tmp / "profile.txt")
-            load.wait()
-    return prof
 
 
 def table(results: list[Result]) -> str:
@@ -484,7 +539,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 s per cell, fewer cells")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
     parser.add_argument("--concurrency", default="1,16,64")
-    parser.add_argument("--profile", action="store_true", help="py-spy profile of decide")
+    parser.add_argument("--profile", action="store_true",
+                        help="also break one decide down by layer, in process")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--only", default="", help="comma-separated target names to run")
     args = parser.parse_args()
@@ -520,19 +576,21 @@ def main() -> None:
             plans = [p for p in plans if p[0].name in ("constant", "reference", "ours-redis")]
         if args.only:
             plans = [p for p in plans if p[0].name in args.only.split(",")]
-        profiled = next((t.name for t, _ in plans if t.name.startswith("ours")), None)
         for target, scenarios in plans:
-            at = ("decide", 16) if args.profile and target.name == profiled else None
-            p = measure(target, scenarios, cs, duration, tmp, results, profile_at=at)
-            prof = prof or p
+            measure(target, scenarios, cs, duration, tmp, results)
+        if args.profile:
+            prof_store = next((t.env["TSBANDIT_STORE"] for t, _ in plans
+                               if t.name.startswith("ours")), redis_url)
+            prof = breakdown(prof_store)
     print()
     print(table(results))
     print()
     print(goals(results))
     if prof:
-        print(f"\nWhere the time goes ({profiled}, decide, c=16; share of py-spy samples):")
-        for name, share in prof:
-            print(f"  {name:<40} {share:5.1f} %")
+        print(f"\nWhere the time goes: one decide, in process, store {prof_store} "
+              "(microseconds per request):")
+        for name, us in prof:
+            print(f"  {name:<58} {us:8.1f}")
     if args.json:
         args.json.write_text(json.dumps({"results": [r.__dict__ for r in results],
                                          "profile": prof}, indent=1))
