@@ -292,7 +292,7 @@ class BetaLanes(Learner):
         AB, out = self.AB[i], self.scores[i]
         alpha, N, mean, a0 = self.AB[i, 0], self.N[i, 0], self.M[i, 0], float(self.a0[i])
         pre = self._pre
-        if isinstance(rule, ThompsonSampling):
+        if isinstance(rule, ThompsonSampling) and float(getattr(rule, "scale", 1.0)) == 1.0:
             tmp = np.empty_like(out)
 
             def ts(row: int) -> None:
@@ -300,9 +300,9 @@ class BetaLanes(Learner):
                 np.add(g[0], g[1], out=tmp)
                 np.divide(g[0], tmp, out=out)
             return ts
-        if isinstance(rule, TemperedThompsonSampling):
+        if isinstance(rule, (TemperedThompsonSampling, ThompsonSampling)):
             tmp = np.empty_like(out)
-            scale = float(rule.scale)
+            scale = float(getattr(rule, "scale", 1.0))
 
             def tts(row: int) -> None:
                 # mean + scale * (draw - mean), the draw as in ``ts``

@@ -186,7 +186,7 @@ class _Unit:
 def _ts_scale(rule: Any) -> float | None:
     """Posterior scale of a Thompson rule (1 for plain TS), ``None`` for other rules."""
     if type(rule) is ThompsonSampling:
-        return 1.0
+        return float(getattr(rule, "scale", 1.0))  # forward-compatible with a core ``scale``
     if type(rule) is TemperedThompsonSampling:
         return float(rule.scale)
     return None
