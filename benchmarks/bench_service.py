@@ -287,6 +287,7 @@ class Target:
 
 def ours(name: str, store: str, workers: int = 1, cores: str = SERVICE_CORE,
          **extra_env: str) -> Target:
+    """Our service under uvicorn with ``store`` and extra ``TSBANDIT_*`` settings."""
     port = free_port()
     env = {"TSBANDIT_STORE": store, "TSBANDIT_DEFAULT_BANDIT": "true", **extra_env}
     cmd = [PY, "-m", "uvicorn", "tsbandit.service.app:app_from_env", "--factory",
@@ -361,8 +362,11 @@ def create_bench_bandit(base: str) -> None:
 
 
 # ----- where the time goes (in process) ---------------------------------------------------------
-async def _asgi_us(app: Any, method: str, path: str, body: bytes, n: int) -> float:
-    """Microseconds per request calling the ASGI app directly (no sockets, no HTTP parsing)."""
+async def _asgi_us(app: Any, method: str, path: str, body: bytes,
+                   n: int) -> tuple[float, float]:
+    """Wall and CPU microseconds per request, calling the ASGI app directly (no sockets, no
+    HTTP parsing), one request at a time. CPU time counts every thread of the process; the
+    difference is waiting (thread wake-ups, store round trips)."""
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
              "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
              "root_path": "", "scheme": "http", "server": ("127.0.0.1", 80),
@@ -380,15 +384,15 @@ async def _asgi_us(app: Any, method: str, path: str, body: bytes, n: int) -> flo
 
     for _ in range(200):
         await app(dict(scope), receive, send)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         await app(dict(scope), receive, send)
-    us = (time.perf_counter() - t0) / n * 1e6
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert statuses == {200}, statuses
-    return us
+    return wall / n * 1e6, cpu / n * 1e6
 
 
-def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float]]:
+def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
     """Per-request cost of each layer of a decision, in microseconds, measured in process.
 
     (py-spy sampling of the server under load was tried first: in wall-clock mode it charges
@@ -404,6 +408,9 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float]]:
     from tsbandit.service import Settings, create_app
     from tsbandit.service.runtime import open_store
 
+    # on one core, like the served benchmark (a thread hop across cores costs twice as much)
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(SERVICE_CORE)})
     store = open_store(store_url)
     engine = Engine(store, seed=0)
     name = f"bench_prof_{os.getpid()}"
@@ -422,22 +429,39 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float]]:
 
         settings = Settings(store="memory://", default_bandit=False)
         stub_app = create_app(settings, engine=StubEngine(store, seed=0))
+        inline = Settings(store="memory://", default_bandit=False, offload=False)
+        stub_inline = create_app(inline, engine=StubEngine(store, seed=0))
         real_app = create_app(settings, engine=engine)
+        real_inline = create_app(inline, engine=engine)
         path = f"/v1/bandits/{name}/decisions"
 
-        async def http_layers() -> tuple[float, float, float]:
+        async def http_layers() -> tuple[tuple[float, float], ...]:
             return (await _asgi_us(const, "GET", "/const", b"", n),
+                    await _asgi_us(stub_inline, "POST", path, b"{}", n),
                     await _asgi_us(stub_app, "POST", path, b"{}", n),
+                    await _asgi_us(real_inline, "POST", path, b"{}", n // 2),
                     await _asgi_us(real_app, "POST", path, b"{}", n // 2))
 
-        c_us, stub_us, real_us = asyncio.run(http_layers())
-        for _ in range(200):
-            engine.decide(name)
+        def engine_us() -> tuple[float, float]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(n // 2):
+                engine.decide(name)
+            m = n // 2
+            return ((time.perf_counter() - t0) / m * 1e6, (time.process_time() - c0) / m * 1e6)
+
+        # the minimum of 5 repetitions: the cost itself, with the least noise from neighbours
+        try:  # the loop uvicorn runs on (uvicorn[standard])
+            import uvloop
+
+            run = uvloop.run
+        except ImportError:  # pragma: no cover
+            run = asyncio.run
+        layers = [run(http_layers()) for _ in range(5)]
+        c_us, inline_us, stub_us, real_inline_us, real_us = (
+            (min(w for w, _ in col), min(c for _, c in col)) for col in zip(*layers, strict=True))
+        engine_runs = [engine_us() for _ in range(5)]
+        plain = (min(w for w, _ in engine_runs), min(c for _, c in engine_runs))
         prof = cProfile.Profile()
-        t0 = time.perf_counter()
-        for _ in range(n):
-            engine.decide(name)
-        plain_us = (time.perf_counter() - t0) / n * 1e6
         prof.enable()
         for _ in range(n):
             engine.decide(name)
@@ -455,17 +479,21 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float]]:
         parts["Thompson draw + top-k"] = sum(
             ct for k, v in stats.items() if k[2] == "choose"
             for caller, (_cc, _nc, _tt, ct) in v[4].items() if caller[2] == "decide_batch")
-        rows = [("constant async FastAPI route (framework floor)", c_us),
-                ("our route, stub engine (validation, DI, hop, JSON)", stub_us),
-                ("our route, real engine", real_us),
-                ("engine.decide alone", plain_us)]
-        rows += [(f"  of which {k}", plain_us * v / total) for k, v in parts.items()]
-        rows.append(("  of which the rest (state, ids, dicts)",
-                     plain_us * (1 - sum(parts.values()) / total)))
+        rows = [("constant async FastAPI route (framework floor)", *c_us),
+                ("our route, stub engine, on the loop (validation, DI, JSON)", *inline_us),
+                ("our route, stub engine, offloaded (+ one thread hop)", *stub_us),
+                ("our route, real engine, on the loop", *real_inline_us),
+                ("our route, real engine, offloaded (the default)", *real_us),
+                ("engine.decide alone", *plain)]
+        rows += [(f"  of which {k}", plain[0] * v / total, plain[1] * v / total)
+                 for k, v in parts.items()]
+        rest = 1 - sum(parts.values()) / total
+        rows.append(("  of which the rest (state, ids, dicts)", plain[0] * rest, plain[1] * rest))
         return rows
     finally:
         engine.delete_bandit(name)
         store.close()
+        os.sched_setaffinity(0, affinity)
 
 
 # ----- the run --------------------------------------------------------------------------------
@@ -566,6 +594,8 @@ def main() -> None:
             (ours("ours-redis", redis_url), ["decide", "reward", "session", "recommend"]),
             (ours("ours-sqlite", f"sqlite:///{tmp / 'bench.db'}"), ["decide", "reward",
                                                                      "session"]),
+            (ours("ours-redis-inline", redis_url, TSBANDIT_OFFLOAD="false"),
+             ["decide", "session"]),
             (ours("ours-redis-2w", redis_url, workers=2, cores="0,1"), ["decide", "session"]),
             # not in the default run: the in-process store, to separate store from service cost
             (ours("ours-memory", "memory://"), ["decide", "reward", "session", "recommend"]),
@@ -588,9 +618,9 @@ def main() -> None:
     print(goals(results))
     if prof:
         print(f"\nWhere the time goes: one decide, in process, store {prof_store} "
-              "(microseconds per request):")
-        for name, us in prof:
-            print(f"  {name:<58} {us:8.1f}")
+              "(microseconds per request, wall and CPU):")
+        for name, wall, cpu in prof:
+            print(f"  {name:<58} {wall:8.1f} {cpu:8.1f}")
     if args.json:
         args.json.write_text(json.dumps({"results": [r.__dict__ for r in results],
                                          "profile": prof}, indent=1))

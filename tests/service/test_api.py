@@ -253,3 +253,15 @@ def test_tutorial_learning_shifts_traffic(make_client):
     # after ~300 rounds where only `best` ever converts, TS plays it most of the time
     assert stats[best]["total_pulls"] > 150
     assert stats[best]["prob_best"] > 0.95
+
+
+def test_engine_on_the_event_loop_behaves_the_same(make_client):
+    client = make_client(offload=False)
+    create(client)
+    d = client.post("/v1/bandits/ads/decisions", json={"k": 2}).json()
+    r = client.post("/v1/bandits/ads/rewards", json={"decision_id": d["decision_id"], "reward": 1})
+    assert r.json()["status"] == "applied"
+    assert client.get("/v1/bandits/nope").json()["error"]["code"] == "bandit_not_found"
+    rec = client.get("/recommend/c1").json()
+    r = client.post("/reward", json={"customer_id": "c1", "arm": rec["offer"], "reward": 0})
+    assert r.json()["status"] == "updated"

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         100_000, ge=1,
         description="Customers whose latest /recommend this worker remembers for /reward.",
     )
+    offload: bool = Field(
+        True,
+        description="Run engine calls in a thread pool (True), or on the event loop (False: "
+        "less CPU per request, but a slow store stalls every request of the worker).")
     threads: int = Field(
         32, ge=1, le=1024,
         description="Threads per worker for engine calls (store round trips wait there).")
