@@ -121,18 +121,20 @@ def unique() -> str:
 class Server:
     """A uvicorn subprocess serving ``app_from_env`` on a free port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, log: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, log: Path | None = None,
+                 via_serve: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         full = {**os.environ, **env}
+        cmd = [sys.executable, "-m", "uvicorn", "tsbandit.service.app:app_from_env",
+               "--factory", "--host", "127.0.0.1", "--port", str(self.port),
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+        if via_serve:  # what `tsbandit serve` calls
+            cmd = [sys.executable, "-c", "from tsbandit.service import serve; "
+                   f"serve('127.0.0.1', {self.port}, {workers}, log_level='warning')"]
         with open(log or os.devnull, "wb") as out:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "tsbandit.service.app:app_from_env",
-                 "--factory", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-                env=full, stdout=out, stderr=subprocess.STDOUT,
-            )
+            self.proc = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -165,8 +167,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """``serve(env, workers=1)`` -> a ready uvicorn server; stopped at teardown."""
     servers: list[Server] = []
 
-    def start(env: dict[str, str], workers: int = 1) -> Server:
-        server = Server(env, workers, log=tmp_path / f"uvicorn-{len(servers)}.log")
+    def start(env: dict[str, str], workers: int = 1, via_serve: bool = False) -> Server:
+        server = Server(env, workers, log=tmp_path / f"uvicorn-{len(servers)}.log",
+                        via_serve=via_serve)
         servers.append(server)
         server.wait_ready()
         return server

@@ -84,6 +84,24 @@ def test_http_memory_store(serve, unique):
     session_flow(server.url, f"ads_{unique}", "credit_card_offers")
 
 
+def test_serve_function(serve, tmp_path):
+    """``serve()`` (what ``tsbandit serve`` mounts) with the default SQLite store."""
+    _need_store_factory()
+    pytest.importorskip("tsbandit.stores.sqlite")
+    server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'serve.db'}"}, via_serve=True)
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert c.get("/healthz").json()["store"] == "sqlite"
+        assert c.get("/recommend/c1").status_code == 200
+
+
+def test_serve_function_memory(serve):
+    server = serve({"TSBANDIT_STORE": "memory://", "TSBANDIT_API_KEY": "k"}, via_serve=True)
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/recommend/c1").status_code == 401
+        assert c.get("/recommend/c1", headers={"Authorization": "Bearer k"}).status_code == 200
+
+
 def test_http_oversize_bodies_are_413(serve):
     server = serve({"TSBANDIT_STORE": "memory://", "TSBANDIT_MAX_BODY_BYTES": "2000"})
     big = json.dumps({"name": "x", "arms": [f"arm_{i}" for i in range(500)]}).encode()
