@@ -178,8 +178,8 @@ class BanditCreate(_In):
 
     def model_config_dict(self) -> dict[str, Any]:
         """``{"kind": ..., ...}`` for :func:`tsbandit.policies.registry.model_from_config`."""
-        cfg = ({"kind": self.model} if isinstance(self.model, str)
-               else self.model.model_dump(exclude_none=True))
+        cfg: dict[str, Any] = ({"kind": self.model} if isinstance(self.model, str)
+                               else self.model.model_dump(exclude_none=True))
         if self.n_features is not None:
             cfg["n_features"] = self.n_features
         return cfg

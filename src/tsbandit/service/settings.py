@@ -33,43 +33,50 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TSBANDIT_", extra="ignore", frozen=True)
 
     store: str = Field(
-        "sqlite:///tsbandit.db",
+        default="sqlite:///tsbandit.db",
         description="State store URL: sqlite:///path.db, redis://host:port/db, rediss://..., "
         "a Redis Cluster URL, or memory:// (one process only).",
     )
     api_key: SecretStr | None = Field(
-        None, description="When set, mutating endpoints need 'Authorization: Bearer <key>'."
+        default=None, description="When set, mutating endpoints need 'Authorization: Bearer <key>'."
     )
     open_reads: bool = Field(
-        True, description="With an api_key: leave read-only endpoints open (False: key needed)."
+        default=True,
+        description="With an api_key: leave read-only endpoints open (False: key needed)."
     )
     max_body_bytes: int = Field(
-        1_048_576, ge=1, description="Larger request bodies are refused with 413 before parsing."
+        default=1_048_576, ge=1,
+        description="Larger request bodies are refused with 413 before parsing."
     )
     max_staleness_ms: float = Field(
-        0.0, ge=0.0, description="A worker may reuse a bandit snapshot this old (0: always read)."
+        default=0.0, ge=0.0,
+        description="A worker may reuse a bandit snapshot this old (0: always read)."
     )
-    max_batch: int = Field(1000, ge=1, description="Most decisions in one batch request.")
-    max_arms: int = Field(1000, ge=1, description="Most arms a bandit may have.")
-    max_features: int = Field(256, ge=1, description="Largest context dimension of a bandit.")
+    max_batch: int = Field(default=1000, ge=1, description="Most decisions in one batch request.")
+    max_arms: int = Field(default=1000, ge=1, description="Most arms a bandit may have.")
+    max_features: int = Field(default=256, ge=1,
+                              description="Largest context dimension of a bandit.")
     default_bandit: bool = Field(
-        True, description="Create the tutorial's bandit of five credit-card offers at start-up."
+        default=True,
+        description="Create the tutorial's bandit of five credit-card offers at start-up."
     )
     default_bandit_name: str = Field(
-        "credit_card_offers", description="Name of the bandit behind /recommend, /reward, /stats."
+        default="credit_card_offers",
+        description="Name of the bandit behind /recommend, /reward, /stats."
     )
     tutorial_join_capacity: int = Field(
-        100_000, ge=1,
+        default=100_000, ge=1,
         description="Customers whose latest /recommend this worker remembers for /reward.",
     )
     offload: bool = Field(
-        True,
+        default=True,
         description="Run engine calls in a thread pool (True), or on the event loop (False: "
         "less CPU per request, but a slow store stalls every request of the worker).")
     threads: int = Field(
-        32, ge=1, le=1024,
+        default=32, ge=1, le=1024,
         description="Threads per worker for engine calls (store round trips wait there).")
     seed: int | None = Field(
-        None, description="Seed of the decision stream (tests); leave unset with several workers."
+        default=None,
+        description="Seed of the decision stream (tests); leave unset with several workers."
     )
-    docs: bool = Field(True, description="Serve /docs and /openapi.json.")
+    docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
