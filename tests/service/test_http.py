@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from .conftest import redis_store_module
+from tsbandit.service.runtime import open_store
 
 OFFERS_CUSTOM = ["o1", "o2", "o3"]
 
@@ -44,12 +44,12 @@ def store_env(request, tmp_path, unique):
     env = {"TSBANDIT_STORE": url, "TSBANDIT_DEFAULT_BANDIT_NAME": f"cards_{unique}"}
     yield env
     if request.param == "redis":  # leave the shared Redis as we found it
-        mod = redis_store_module()
-        store = mod.RedisStore(url) if hasattr(mod, "RedisStore") else None
-        if store is not None:
+        store = open_store(url)
+        try:
             for name in store.list_bandits():
                 if name.endswith(unique):
                     store.delete_bandit(name)
+        finally:
             store.close()
 
 
