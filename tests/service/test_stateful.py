@@ -77,10 +77,12 @@ class ApiMachine(RuleBasedStateMachine):
             return
         did, arm, deadline, generation = d
         r = self.call("POST", "/v1/bandits/b/rewards", {"decision_id": did, "reward": reward})
-        if not self.exists or generation != self.generation:
+        if not self.exists:
             assert r.status_code == 404
-        elif reward not in (0, 1):
+        elif reward not in (0, 1):  # the bandit exists: its reward domain is checked first
             assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_reward"
+        elif generation != self.generation:  # made before the bandit was deleted
+            assert r.status_code == 404
         elif did in self.rewarded:
             assert r.status_code == 200 and r.json()["duplicate"] is True
         elif self.clock() > deadline:

@@ -84,11 +84,11 @@ def test_unreachable_redis_is_a_quick_503_then_recovers(tmp_path):
     import shutil
     import subprocess
 
-    redis_store_module()
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server binary not installed")
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
+    redis_store_module(url)
     app = create_app(Settings(store=url, seed=0))
     with TestClient(app) as client:
         for path in ("/healthz", "/recommend/c1", "/stats"):
