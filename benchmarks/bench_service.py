@@ -599,9 +599,11 @@ def main() -> None:
             (ours("ours-redis-2w", redis_url, workers=2, cores="0,1"), ["decide", "session"]),
             # not in the default run: the in-process store, to separate store from service cost
             (ours("ours-memory", "memory://"), ["decide", "reward", "session", "recommend"]),
+            (ours("ours-memory-inline", "memory://", TSBANDIT_OFFLOAD="false"),
+             ["decide", "session"]),
         ]
         if not args.only:
-            plans = [p for p in plans if p[0].name != "ours-memory"]
+            plans = [p for p in plans if not p[0].name.startswith("ours-memory")]
         if args.quick and not args.only:
             plans = [p for p in plans if p[0].name in ("constant", "reference", "ours-redis")]
         if args.only:
