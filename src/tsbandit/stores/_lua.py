@@ -1,0 +1,353 @@
+"""Server-side Lua scripts of :class:`~tsbandit.stores.redis_store.RedisStore`.
+
+Each script touches the keys of one bandit only (they share the hash tag ``{bandit}``, so the
+scripts run unchanged on a Redis Cluster) and is atomic: Redis runs it with no other command in
+between. Redis does *not* roll back a script that fails half-way, so every script validates all
+its inputs before its first write, and answers with a status table (``{"ok", ...}``,
+``{"notfound"}``, ...) instead of raising.
+
+Why float64 blobs added with ``struct`` rather than one hash field per element with
+``HINCRBYFLOAT``: a read is one ``HGETALL`` that returns each statistic as one bulk string the
+client maps with ``np.frombuffer`` (no per-element parsing; a linear bandit with 5 arms and
+d = 11 has 670 elements), the arithmetic is IEEE double exactly as numpy does it (HINCRBYFLOAT
+computes in long double and prints 17 digits, so sums can differ in the last bit from the other
+stores), and a delta only touches the rows (arms) it changes: the client sends the non-zero arm
+rows and the script rewrites only those bytes. ``benchmarks/bench_stores.py`` measures both.
+
+Layout (prefix ``P``, bandit ``B``)::
+
+    P{B}          hash    config, names ("s,f"), version, cver, decayed_at, h:<stat> shape
+                          ("5,11,11"), s:<stat> raw little-endian float64 bytes
+    P{B}:dec      hash    decision id -> payload JSON
+    P{B}:ds       hash    decision id -> "p|<deadline>" | "c|<deadline>|<token>"
+                          | "r|<deadline>" | "x|<deadline>"
+    P{B}:due      zset    unconsumed decisions, score = deadline (or lease end while claimed)
+    P{B}:purge    zset    consumed decisions, score = deadline + retention
+    P{B}:events   stream  field "e" = event JSON
+    Pbandits      set     names of all bandits (the registry; not in the bandit's slot)
+
+Deltas are passed as ``n_stats`` then, per statistic, ``name, shape, n_rows`` and ``n_rows``
+pairs ``arm, row-bytes`` with arms in increasing order.
+"""
+
+from __future__ import annotations
+
+PRELUDE = r"""
+local function unpack_doubles(s, pos, n)
+  local out = {}
+  local i = 0
+  while i < n do
+    local m = math.min(n - i, 500)
+    local vals = {struct.unpack('<' .. string.rep('d', m), s, pos + i * 8)}
+    for j = 1, m do out[i + j] = vals[j] end
+    i = i + m
+  end
+  return out
+end
+
+local function pack_doubles(t, n)
+  local parts = {}
+  local i = 0
+  while i < n do
+    local m = math.min(n - i, 500)
+    parts[#parts + 1] = struct.pack('<' .. string.rep('d', m), unpack(t, i + 1, i + m))
+    i = i + m
+  end
+  return table.concat(parts)
+end
+
+local function scale_blob(blob, g)
+  local n = #blob / 8
+  local a = unpack_doubles(blob, 1, n)
+  for j = 1, n do a[j] = a[j] * g end
+  return pack_doubles(a, n)
+end
+
+-- validate deltas starting at ARGV[i]; returns (nil, parsed) or (error_table)
+local function parse_deltas(state, i)
+  local parsed = {}
+  local nstats = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, nstats do
+    local name, shape, nrows = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+    i = i + 3
+    local stored = redis.call('HGET', state, 'h:' .. name)
+    if not stored then return {'shape', 'unknown statistic ' .. name} end
+    if stored ~= shape then
+      return {'shape', 'delta ' .. name .. ' has shape (' .. shape .. '), stored ('
+              .. stored .. ')'}
+    end
+    local blob = redis.call('HGET', state, 's:' .. name)
+    local n_arms = tonumber(string.match(shape, '^%d+'))
+    local rows = {}
+    local last = -1
+    for _ = 1, nrows do
+      local arm, row = tonumber(ARGV[i]), ARGV[i + 1]
+      i = i + 2
+      if arm <= last or arm >= n_arms then return {'shape', 'bad arm row ' .. ARGV[i - 2]} end
+      if #row * n_arms ~= #blob then return {'shape', 'bad row size for ' .. name} end
+      last = arm
+      rows[#rows + 1] = {arm, row}
+    end
+    parsed[#parsed + 1] = {name, blob, rows}
+  end
+  return nil, parsed
+end
+
+local function apply_deltas(state, parsed)
+  for _, p in ipairs(parsed) do
+    local name, blob, rows = p[1], p[2], p[3]
+    if #rows > 0 then
+      local row_bytes = #rows[1][2]
+      local n = row_bytes / 8
+      local parts = {}
+      local pos = 1
+      for _, r in ipairs(rows) do
+        local off = r[1] * row_bytes + 1
+        parts[#parts + 1] = string.sub(blob, pos, off - 1)
+        local a = unpack_doubles(blob, off, n)
+        local b = unpack_doubles(r[2], 1, n)
+        for j = 1, n do a[j] = a[j] + b[j] end
+        parts[#parts + 1] = pack_doubles(a, n)
+        pos = off + row_bytes
+      end
+      parts[#parts + 1] = string.sub(blob, pos)
+      redis.call('HSET', state, 's:' .. name, table.concat(parts))
+    end
+  end
+  return redis.call('HINCRBY', state, 'version', 1)
+end
+
+local function check_cver(state, expected)
+  if expected == '' then return nil end
+  local cver = redis.call('HGET', state, 'cver')
+  if cver ~= expected then return {'conflict', cver} end
+  return nil
+end
+
+local function add_event(key, event, maxlen)
+  if event == '' then return end
+  if maxlen == '' then
+    redis.call('XADD', key, '*', 'e', event)
+  else
+    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'e', event)
+  end
+end
+
+local function with_state(state)
+  local r = redis.call('HGETALL', state)
+  table.insert(r, 1, 'ok')
+  return r
+end
+"""
+
+# KEYS: state. ARGV: config, names, then (shape, blob) per name.
+CREATE = r"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
+local names = ARGV[2]
+local args = {'config', ARGV[1], 'names', names, 'version', 0, 'cver', 0}
+local i = 3
+for name in string.gmatch(names, '[^,]+') do
+  args[#args + 1] = 'h:' .. name
+  args[#args + 1] = ARGV[i]
+  args[#args + 1] = 's:' .. name
+  args[#args + 1] = ARGV[i + 1]
+  i = i + 2
+end
+redis.call('HSET', KEYS[1], unpack(args))
+return with_state(KEYS[1])
+"""
+
+# KEYS: state. ARGV: expected cver or '', config, has_arrays, names, (shape, blob)...
+REPLACE = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local err = check_cver(KEYS[1], ARGV[1])
+if err then return err end
+redis.call('HSET', KEYS[1], 'config', ARGV[2])
+if ARGV[3] == '1' then
+  local old = redis.call('HGET', KEYS[1], 'names')
+  for name in string.gmatch(old, '[^,]+') do
+    redis.call('HDEL', KEYS[1], 'h:' .. name, 's:' .. name)
+  end
+  local names = ARGV[4]
+  redis.call('HSET', KEYS[1], 'names', names)
+  local i = 5
+  for name in string.gmatch(names, '[^,]+') do
+    redis.call('HSET', KEYS[1], 'h:' .. name, ARGV[i], 's:' .. name, ARGV[i + 1])
+    i = i + 2
+  end
+end
+redis.call('HINCRBY', KEYS[1], 'cver', 1)
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+return with_state(KEYS[1])
+"""
+
+# KEYS: state. ARGV: expected cver or '', deltas...
+ADD = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local err = check_cver(KEYS[1], ARGV[1])
+if err then return err end
+local perr, parsed = parse_deltas(KEYS[1], 2)
+if perr then return perr end
+return {'ok', apply_deltas(KEYS[1], parsed)}
+"""
+
+_SCALE_BODY = r"""
+local function scale_all(state, g)
+  local names = redis.call('HGET', state, 'names')
+  for name in string.gmatch(names, '[^,]+') do
+    local blob = redis.call('HGET', state, 's:' .. name)
+    redis.call('HSET', state, 's:' .. name, scale_blob(blob, g))
+  end
+  return redis.call('HINCRBY', state, 'version', 1)
+end
+"""
+
+# KEYS: state. ARGV: gamma.
+SCALE = (
+    _SCALE_BODY
+    + r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+return {'ok', scale_all(KEYS[1], tonumber(ARGV[1]))}
+"""
+)
+
+# KEYS: state. ARGV: half_life, now. Same arithmetic as tsbandit.stores.base.decay_factor.
+DECAY = (
+    _SCALE_BODY
+    + r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local h, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local last = redis.call('HGET', KEYS[1], 'decayed_at')
+local g = 1.0
+if last then
+  local t0 = tonumber(last)
+  if now > t0 then g = 0.5 ^ ((now - t0) / h) end
+end
+if (not last) or now > tonumber(last) then
+  redis.call('HSET', KEYS[1], 'decayed_at', ARGV[2])
+end
+if g ~= 1.0 then scale_all(KEYS[1], g) end
+return {'ok', string.format('%.17g', g)}
+"""
+)
+
+# KEYS: state, dec, ds, due, events. ARGV: id, payload, deadline, event or '', maxlen or ''.
+PUT_PENDING = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return {'exists'} end
+redis.call('HSET', KEYS[3], ARGV[1], 'p|' .. ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+add_event(KEYS[5], ARGV[4], ARGV[5])
+return {'ok'}
+"""
+
+# KEYS: state, dec, ds. ARGV: id.
+GET_PENDING = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local p = redis.call('HGET', KEYS[2], ARGV[1])
+local st = redis.call('HGET', KEYS[3], ARGV[1])
+if (not p) or (not st) then return {'nodecision'} end
+return {'ok', p, st}
+"""
+
+# KEYS: state, dec, ds, due, purge, events.
+# ARGV: id, now, retention, expected cver or '', event or '', maxlen or '', deltas...
+APPLY_REWARD = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local id = ARGV[1]
+local st = redis.call('HGET', KEYS[3], id)
+if not st then return {'nodecision'} end
+local status, dl = string.match(st, '^(.)|([^|]+)')
+if status == 'r' then return {'duplicate', redis.call('HGET', KEYS[1], 'version')} end
+if status == 'x' or tonumber(ARGV[2]) > tonumber(dl) then return {'expired', dl} end
+local err = check_cver(KEYS[1], ARGV[4])
+if err then return err end
+local perr, parsed = parse_deltas(KEYS[1], 7)
+if perr then return perr end
+local version = apply_deltas(KEYS[1], parsed)
+redis.call('HSET', KEYS[3], id, 'r|' .. dl)
+redis.call('ZREM', KEYS[4], id)
+redis.call('ZADD', KEYS[5], tonumber(dl) + tonumber(ARGV[3]), id)
+add_event(KEYS[6], ARGV[5], ARGV[6])
+return {'ok', version}
+"""
+
+# KEYS: state, dec, ds, due, purge. ARGV: now, limit, lease_until, token.
+CLAIM_EXPIRED = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 1000)
+for _, id in ipairs(old) do
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[5], id)
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[1], 'LIMIT', 0,
+                       tonumber(ARGV[2]))
+local out = {'ok'}
+for _, id in ipairs(ids) do
+  local st = redis.call('HGET', KEYS[3], id)
+  local status, dl
+  if st then status, dl = string.match(st, '^(.)|([^|]+)') end
+  if status == 'p' or status == 'c' then
+    redis.call('HSET', KEYS[3], id, 'c|' .. dl .. '|' .. ARGV[4])
+    redis.call('ZADD', KEYS[4], ARGV[3], id)
+    out[#out + 1] = id
+    out[#out + 1] = dl
+    out[#out + 1] = redis.call('HGET', KEYS[2], id)
+  else
+    redis.call('ZREM', KEYS[4], id)
+  end
+end
+return out
+"""
+
+# KEYS: state, dec, ds, due, purge, events.
+# ARGV: id, token, retention, expected cver or '', event or '', maxlen or '', deltas...
+SETTLE_EXPIRED = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local id = ARGV[1]
+local st = redis.call('HGET', KEYS[3], id)
+if not st then return {'lost'} end
+local status, dl, token = string.match(st, '^(.)|([^|]+)|?(.*)$')
+if status ~= 'c' or token ~= ARGV[2] then return {'lost'} end
+local err = check_cver(KEYS[1], ARGV[4])
+if err then return err end
+local perr, parsed = parse_deltas(KEYS[1], 7)
+if perr then return perr end
+if #parsed > 0 then apply_deltas(KEYS[1], parsed) end
+redis.call('HSET', KEYS[3], id, 'x|' .. dl)
+redis.call('ZREM', KEYS[4], id)
+redis.call('ZADD', KEYS[5], tonumber(dl) + tonumber(ARGV[3]), id)
+add_event(KEYS[6], ARGV[5], ARGV[6])
+return {'ok'}
+"""
+
+# KEYS: state, events. ARGV: event, maxlen or ''.
+APPEND_EVENT = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+add_event(KEYS[2], ARGV[1], ARGV[2])
+return {'ok'}
+"""
+
+# KEYS: state, dec, ds, due, purge, events.
+DELETE = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+return {'ok'}
+"""
+
+SCRIPTS = {
+    "create": CREATE,
+    "replace": REPLACE,
+    "add": ADD,
+    "scale": SCALE,
+    "decay": DECAY,
+    "put_pending": PUT_PENDING,
+    "get_pending": GET_PENDING,
+    "apply_reward": APPLY_REWARD,
+    "claim_expired": CLAIM_EXPIRED,
+    "settle_expired": SETTLE_EXPIRED,
+    "append_event": APPEND_EVENT,
+    "delete": DELETE,
+}

@@ -1,0 +1,587 @@
+"""Redis store: standalone or Redis Cluster, shared by any number of workers and machines.
+
+Every mutation is one server-side Lua script (see :mod:`tsbandit.stores._lua`), so concurrent
+workers never lose or double an update and a reward is consumed, added and logged at once. A read
+is one ``HGETALL``. All keys of a bandit share the hash tag ``{bandit}``, so on a Cluster a bandit
+lives in one slot and every script runs on one node. Statistics are raw little-endian float64
+bytes; nothing is pickled.
+
+URLs (see :func:`tsbandit.stores.open_store`)::
+
+    redis://[[user]:password@]host[:port][/db][?prefix=...&socket_timeout=...]
+    rediss://...                                   TLS
+    redis+cluster://host:port[,host:port...][?...] Redis Cluster (also rediss+cluster://,
+    redis://host:port?cluster=true)                or the ``cluster=true`` query flag
+
+Failures: a refused or timed-out connection raises
+:class:`~tsbandit.errors.StoreUnavailableError` quickly (defaults: 0.25 s to connect, 0.5 s per
+reply, no automatic retry, so an unreachable server fails well within 1 s). Commands are never
+retried by the client: a script whose reply was lost may have run (fully), so a blind retry could
+double a plain :meth:`RedisStore.add`; :meth:`RedisStore.apply_reward` is safe to retry (the
+repeat answers "duplicate").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
+from redis.retry import Retry
+
+from ..errors import (
+    BanditExistsError,
+    BanditNotFoundError,
+    ConfigurationError,
+    DecisionExpiredError,
+    DecisionNotFoundError,
+    SerializationError,
+    StoreUnavailableError,
+)
+from . import _lua
+from .base import (
+    DEFAULT_RETENTION,
+    ClaimedDecision,
+    DecisionExistsError,
+    PendingDecision,
+    RewardResult,
+    Snapshot,
+    StoreMixin,
+    VersionConflictError,
+    check_arrays,
+    check_decision_id,
+    check_deltas,
+    check_gamma,
+    check_half_life,
+    check_name,
+    check_time,
+    dumps,
+)
+
+__all__ = ["RedisStore"]
+
+_STATUS = {"p": "pending", "c": "claimed", "r": "rewarded", "x": "expired"}
+_UNAVAILABLE_REPLIES = (
+    "OOM",
+    "BUSY",
+    "LOADING",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "READONLY",
+    "NOREPLICAS",
+    "MISCONF",
+)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return ",".join(str(n) for n in shape)
+
+
+def _parse_shape(text: bytes) -> tuple[int, ...]:
+    return tuple(int(n) for n in text.split(b","))
+
+
+def _fstr(x: float) -> str:
+    """Exact text of a float (Lua's ``tonumber`` and Redis' ``strtod`` read it back exactly)."""
+    return repr(float(x))
+
+
+def _delta_args(deltas: Mapping[str, np.ndarray]) -> list[Any]:
+    """Encode deltas as ``n, (name, shape, n_rows, (arm, row-bytes)...)...``: only the arms
+    whose delta row is not all zeros travel."""
+    args: list[Any] = [len(deltas)]
+    for key, d in deltas.items():
+        if d.ndim < 1:
+            raise SerializationError(f"delta {key!r} has shape {d.shape}, needs an arm axis first")
+        flat = d.reshape(d.shape[0], -1)
+        arms = np.flatnonzero(np.any(flat != 0, axis=1)) if flat.shape[1] else np.empty(0, int)
+        args += [key, _shape_text(d.shape), len(arms)]
+        for a in arms:
+            args += [int(a), flat[a].tobytes()]
+    return args
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisStore(StoreMixin):
+    """:class:`~tsbandit.stores.base.Store` on Redis or a Redis Cluster.
+
+    Parameters
+    ----------
+    url
+        ``redis://``, ``rediss://``, ``redis+cluster://`` or ``rediss+cluster://`` URL; redis-py
+        connection options may be given as query parameters (``socket_timeout``,
+        ``max_connections``, ``ssl_cert_reqs``...). ``prefix``, ``retention``,
+        ``events_maxlen`` and ``cluster`` in the query set the arguments below.
+    prefix
+        Prefix of every key (isolates deployments and tests). Must not contain braces.
+    cluster
+        Use the Cluster protocol (implied by a ``+cluster`` scheme).
+    retention
+        Seconds a consumed decision is remembered after its deadline.
+    events_maxlen
+        Trim each event stream to about this many entries (``XADD MAXLEN ~``); None keeps all.
+    socket_timeout, socket_connect_timeout
+        Seconds to wait for a reply / a connection before ``StoreUnavailableError``.
+    **redis_options
+        Passed to ``redis.Redis`` / ``redis.cluster.RedisCluster``.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str | None = None,
+        cluster: bool | None = None,
+        retention: float | None = None,
+        events_maxlen: int | None = None,
+        socket_timeout: float = 0.5,
+        socket_connect_timeout: float = 0.25,
+        **redis_options: Any,
+    ) -> None:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in {"redis", "rediss", "redis+cluster", "rediss+cluster"}:
+            raise ConfigurationError(f"not a Redis URL: {_redact(url)!r}")
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        prefix = query.pop("prefix", prefix if prefix is not None else "tsbandit:")
+        flag = query.pop("cluster", None)
+        if cluster is None:
+            cluster = scheme.endswith("+cluster") or (
+                flag is not None and flag.lower() in {"1", "true", "yes", "on"}
+            )
+        if retention is None:
+            retention = DEFAULT_RETENTION
+        retention = float(query.pop("retention", retention))
+        maxlen_q = query.pop("events_maxlen", None)
+        if maxlen_q is not None:
+            events_maxlen = int(maxlen_q)
+        if "{" in prefix or "}" in prefix:
+            raise ConfigurationError(f"prefix == {prefix!r}, must not contain braces")
+        if events_maxlen is not None and events_maxlen < 1:
+            raise ConfigurationError(f"events_maxlen == {events_maxlen!r}, must be >= 1")
+        self.url = _redact(url)
+        self.prefix = prefix
+        self.cluster = bool(cluster)
+        self.retention = retention
+        self.events_maxlen = events_maxlen
+        self._maxlen_arg = "" if events_maxlen is None else str(int(events_maxlen))
+        base_scheme = scheme.split("+")[0]
+        hosts = parts.netloc.rsplit("@", 1)
+        userinfo, hostlist = (hosts[0] + "@", hosts[1]) if len(hosts) == 2 else ("", hosts[0])
+        nodes = [h for h in hostlist.split(",") if h]
+        if not nodes:
+            raise ConfigurationError(f"no host in Redis URL {self.url!r}")
+        if len(nodes) > 1 and not self.cluster:
+            raise ConfigurationError("several hosts are only allowed for a Redis Cluster URL")
+        self._client_url = urlunsplit(
+            (base_scheme, userinfo + nodes[0], parts.path, urlencode(query), "")
+        )
+        self._extra_nodes = nodes[1:]
+        self._options = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+            **redis_options,
+        }
+        self._lock = threading.Lock()
+        self._client_obj: Any = None
+        self._texts = {k: _lua.PRELUDE + v for k, v in _lua.SCRIPTS.items()}
+        self._shas = {k: hashlib.sha1(v.encode()).hexdigest() for k, v in self._texts.items()}
+        if self.cluster:
+            if parts.path not in ("", "/", "/0"):
+                raise ConfigurationError("a Redis Cluster has only database 0")
+        else:
+            self._client()  # standalone clients connect lazily; this only builds the pool
+
+    def __repr__(self) -> str:
+        kind = "cluster" if self.cluster else "standalone"
+        return f"RedisStore({self.url!r}, prefix={self.prefix!r}, {kind})"
+
+    # -- connection ---------------------------------------------------------------------------
+    def _client(self) -> Any:
+        client = self._client_obj
+        if client is not None:
+            return client
+        with self._lock:
+            if self._client_obj is not None:
+                return self._client_obj
+            no_retry = Retry(NoBackoff(), 0)
+            try:
+                if self.cluster:
+                    from redis.cluster import ClusterNode, RedisCluster
+
+                    startup = []
+                    for node in self._extra_nodes:
+                        host, _, port = node.rpartition(":")
+                        startup.append(ClusterNode(host or node, int(port or 6379)))
+                    client = RedisCluster(
+                        url=self._client_url,
+                        startup_nodes=startup,
+                        retry=no_retry,
+                        **self._options,
+                    )
+                else:
+                    client = redis.Redis.from_url(self._client_url, retry=no_retry, **self._options)
+            except (RedisError, OSError) as exc:
+                raise StoreUnavailableError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            self._client_obj = client
+            return client
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(f"Redis at {self.url} unavailable: {exc}")
+
+    def _run(self, fn: Any) -> Any:
+        """Run ``fn(client)``, mapping connection failures to ``StoreUnavailableError``."""
+        try:
+            return fn(self._client())
+        except (RedisConnectionError, RedisTimeoutError, RedisClusterException, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        except ResponseError as exc:
+            if str(exc).startswith(_UNAVAILABLE_REPLIES):
+                raise self._unavailable(exc) from exc
+            raise
+        except RedisError as exc:  # ClusterDownError, SlotNotCoveredError, ...
+            raise self._unavailable(exc) from exc
+
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+        sha = self._shas[name]
+
+        def call(client: Any) -> Any:
+            try:
+                return client.evalsha(sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # a restarted or new server: load once and run (the script did not run)
+                client.script_load(self._texts[name])
+                return client.evalsha(sha, len(keys), *keys, *args)
+
+        reply = self._run(call)
+        return list(reply)
+
+    # -- keys -------------------------------------------------------------------------------
+    def _keys(self, name: str) -> list[str]:
+        state = f"{self.prefix}{{{name}}}"
+        return [
+            state,
+            state + ":dec",
+            state + ":ds",
+            state + ":due",
+            state + ":purge",
+            state + ":events",
+        ]
+
+    @property
+    def _registry(self) -> str:
+        return self.prefix + "bandits"
+
+    # -- replies ----------------------------------------------------------------------------
+    @staticmethod
+    def _status(reply: list[Any]) -> str:
+        s = reply[0]
+        return s.decode() if isinstance(s, bytes) else str(s)
+
+    def _raise_common(self, name: str, reply: list[Any]) -> None:
+        status = self._status(reply)
+        if status == "notfound":
+            raise BanditNotFoundError(f"no bandit named {name!r}")
+        if status == "conflict":
+            raise VersionConflictError(f"config_version is stale, the bandit is at {int(reply[1])}")
+        if status == "shape":
+            raise SerializationError(reply[1].decode())
+        if status != "ok":  # pragma: no cover - a script answering something unexpected
+            raise RuntimeError(f"unexpected reply from the store: {reply!r}")
+
+    @staticmethod
+    def _snapshot(name: str, fields: Mapping[bytes, bytes]) -> Snapshot:
+        names = fields[b"names"].decode()
+        arrays = {}
+        for k in names.split(",") if names else []:
+            arrays[k] = np.frombuffer(fields[b"s:" + k.encode()], dtype="<f8").reshape(
+                _parse_shape(fields[b"h:" + k.encode()])
+            )
+        decayed = fields.get(b"decayed_at")
+        return Snapshot(
+            name=name,
+            config=json.loads(fields[b"config"]),
+            arrays=arrays,
+            version=int(fields[b"version"]),
+            config_version=int(fields[b"cver"]),
+            decayed_at=None if decayed is None else float(decayed),
+        )
+
+    def _snapshot_from_list(self, name: str, flat: list[Any]) -> Snapshot:
+        return self._snapshot(name, dict(zip(flat[0::2], flat[1::2], strict=True)))
+
+    @staticmethod
+    def _array_args(arrays: Mapping[str, np.ndarray]) -> list[Any]:
+        args: list[Any] = [",".join(arrays)]
+        for v in arrays.values():
+            args += [_shape_text(v.shape), v.tobytes()]
+        return args
+
+    # -- bandits ----------------------------------------------------------------------------
+    def create_bandit(
+        self, name: str, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> Snapshot:
+        check_name(name)
+        cfg = dumps(config, "config")
+        arrs = check_arrays(arrays)
+        keys = self._keys(name)
+        reply = self._script("create", keys[:1], [cfg, *self._array_args(arrs)])
+        if self._status(reply) == "exists":
+            raise BanditExistsError(f"a bandit named {name!r} already exists")
+        self._raise_common(name, reply)
+        # the registry lives in another slot; a crash right here leaves an unlisted bandit that
+        # read/create still see (list_bandits is best effort, never wrong about existence)
+        self._run(lambda c: c.sadd(self._registry, name))
+        return self._snapshot_from_list(name, reply[1:])
+
+    def exists(self, name: str) -> bool:
+        return bool(self._run(lambda c: c.exists(self._keys(name)[0])))
+
+    def list_bandits(self) -> list[str]:
+        names = sorted(m.decode() for m in self._run(lambda c: c.smembers(self._registry)))
+        if not names:
+            return []
+
+        def check(c: Any) -> list[Any]:
+            pipe = c.pipeline(transaction=False)
+            for n in names:
+                pipe.exists(self._keys(n)[0])
+            return pipe.execute()
+
+        alive = self._run(check)
+        return [n for n, ok in zip(names, alive, strict=True) if ok]
+
+    def delete_bandit(self, name: str) -> None:
+        reply = self._script("delete", self._keys(name), [])
+        self._raise_common(name, reply)
+        self._run(lambda c: c.srem(self._registry, name))
+
+    def read(self, name: str) -> Snapshot:
+        fields = self._run(lambda c: c.hgetall(self._keys(name)[0]))
+        if not fields:
+            raise BanditNotFoundError(f"no bandit named {name!r}")
+        return self._snapshot(name, fields)
+
+    def replace(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, np.ndarray] | None = None,
+        *,
+        expected_config_version: int | None = None,
+    ) -> Snapshot:
+        cfg = dumps(config, "config")
+        expected = "" if expected_config_version is None else str(int(expected_config_version))
+        args: list[Any] = [expected, cfg]
+        if arrays is None:
+            args.append("0")
+        else:
+            args += ["1", *self._array_args(check_arrays(arrays))]
+        reply = self._script("replace", self._keys(name)[:1], args)
+        self._raise_common(name, reply)
+        return self._snapshot_from_list(name, reply[1:])
+
+    # -- statistics -------------------------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        deltas: Mapping[str, np.ndarray],
+        *,
+        config_version: int | None = None,
+    ) -> int:
+        args = _delta_args(check_deltas(deltas))
+        expected = "" if config_version is None else str(int(config_version))
+        reply = self._script("add", self._keys(name)[:1], [expected, *args])
+        self._raise_common(name, reply)
+        return int(reply[1])
+
+    def scale(self, name: str, gamma: float) -> int:
+        g = check_gamma(gamma)
+        reply = self._script("scale", self._keys(name)[:1], [_fstr(g)])
+        self._raise_common(name, reply)
+        return int(reply[1])
+
+    def decay(self, name: str, half_life: float, now: float) -> float:
+        h = check_half_life(half_life)
+        t = check_time("now", now)
+        reply = self._script("decay", self._keys(name)[:1], [_fstr(h), _fstr(t)])
+        self._raise_common(name, reply)
+        return float(reply[1])
+
+    # -- pending decisions ------------------------------------------------------------------
+    def put_pending(
+        self,
+        name: str,
+        decision_id: str,
+        payload: Mapping[str, Any],
+        deadline: float,
+        *,
+        event: Mapping[str, Any] | None = None,
+    ) -> None:
+        check_decision_id(decision_id)
+        p = dumps(payload, "payload")
+        e = "" if event is None else dumps(event, "event")
+        dl = _fstr(check_time("deadline", deadline))
+        k = self._keys(name)
+        reply = self._script(
+            "put_pending",
+            [k[0], k[1], k[2], k[3], k[5]],
+            [decision_id, p, dl, e, self._maxlen_arg],
+        )
+        if self._status(reply) == "exists":
+            raise DecisionExistsError(f"decision {decision_id!r} already exists")
+        self._raise_common(name, reply)
+
+    def get_pending(self, name: str, decision_id: str) -> PendingDecision:
+        reply = self._script("get_pending", self._keys(name)[:3], [decision_id])
+        if self._status(reply) == "nodecision":
+            raise DecisionNotFoundError(f"no decision {decision_id!r} in bandit {name!r}")
+        self._raise_common(name, reply)
+        st = reply[2].decode().split("|")
+        return PendingDecision(
+            decision_id,
+            json.loads(reply[1]),
+            float(st[1]),
+            _STATUS[st[0]],  # type: ignore[arg-type]
+        )
+
+    def apply_reward(
+        self,
+        name: str,
+        decision_id: str,
+        deltas: Mapping[str, np.ndarray],
+        event: Mapping[str, Any] | None,
+        now: float,
+        *,
+        config_version: int | None = None,
+    ) -> RewardResult:
+        args = _delta_args(check_deltas(deltas))
+        e = "" if event is None else dumps(event, "event")
+        t = check_time("now", now)
+        expected = "" if config_version is None else str(int(config_version))
+        reply = self._script(
+            "apply_reward",
+            self._keys(name),
+            [decision_id, _fstr(t), _fstr(self.retention), expected, e, self._maxlen_arg, *args],
+        )
+        status = self._status(reply)
+        if status == "nodecision":
+            raise DecisionNotFoundError(f"no decision {decision_id!r} in bandit {name!r}")
+        if status == "duplicate":
+            return RewardResult("duplicate", int(reply[1]))
+        if status == "expired":
+            raise DecisionExpiredError(
+                f"decision {decision_id!r} expired at {float(reply[1])} (now {t})"
+            )
+        self._raise_common(name, reply)
+        return RewardResult("applied", int(reply[1]))
+
+    def claim_expired(
+        self, name: str, now: float, *, limit: int = 100, lease: float = 30.0
+    ) -> list[ClaimedDecision]:
+        t = check_time("now", now)
+        lease_until = t + check_time("lease", lease)
+        token = uuid.uuid4().hex
+        if int(limit) <= 0:
+            if not self.exists(name):
+                raise BanditNotFoundError(f"no bandit named {name!r}")
+            return []
+        reply = self._script(
+            "claim_expired",
+            self._keys(name)[:5],
+            [_fstr(t), int(limit), _fstr(lease_until), token],
+        )
+        self._raise_common(name, reply)
+        return [
+            ClaimedDecision(i.decode(), json.loads(p), float(dl), token)
+            for i, dl, p in zip(reply[1::3], reply[2::3], reply[3::3], strict=True)
+        ]
+
+    def settle_expired(
+        self,
+        name: str,
+        claim: ClaimedDecision,
+        deltas: Mapping[str, np.ndarray] | None,
+        event: Mapping[str, Any] | None,
+        *,
+        config_version: int | None = None,
+    ) -> bool:
+        args = _delta_args(check_deltas(deltas))
+        e = "" if event is None else dumps(event, "event")
+        expected = "" if config_version is None else str(int(config_version))
+        reply = self._script(
+            "settle_expired",
+            self._keys(name),
+            [
+                claim.decision_id,
+                claim.token,
+                _fstr(self.retention),
+                expected,
+                e,
+                self._maxlen_arg,
+                *args,
+            ],
+        )
+        if self._status(reply) == "lost":
+            return False
+        self._raise_common(name, reply)
+        return True
+
+    # -- events -----------------------------------------------------------------------------
+    def append_event(self, name: str, event: Mapping[str, Any]) -> None:
+        e = dumps(event, "event")
+        k = self._keys(name)
+        reply = self._script("append_event", [k[0], k[5]], [e, self._maxlen_arg])
+        self._raise_common(name, reply)
+
+    def iter_events(self, name: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        if not self.exists(name):
+            raise BanditNotFoundError(f"no bandit named {name!r}")
+        return self._iter_events(self._keys(name)[5], max(int(batch_size), 1))
+
+    def _iter_events(self, key: str, batch_size: int) -> Iterator[dict[str, Any]]:
+        start = "-"
+        while True:
+            entries = self._run(lambda c, s=start: c.xrange(key, s, "+", count=batch_size))
+            for _, fields in entries:
+                yield json.loads(fields[b"e"])
+            if len(entries) < batch_size:
+                return
+            start = "(" + entries[-1][0].decode()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def ping(self) -> None:
+        self._run(lambda c: c.ping())
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client_obj = self._client_obj, None
+        if client is not None:
+            client.close()
