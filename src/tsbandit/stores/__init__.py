@@ -23,7 +23,7 @@ URLs::
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from .base import (
@@ -90,25 +90,7 @@ def open_store(url: str, **options: Any) -> Store:
     if scheme == "memory":
         return MemoryStore(**options)
     if scheme == "sqlite":
-        # sqlite:///rel.db -> "rel.db", sqlite:////abs.db -> "/abs.db" (SQLAlchemy convention)
-        if parts.netloc:
-            raise ConfigurationError(
-                f"SQLite URL {url!r} has a host; use sqlite:///relative.db or sqlite:////abs.db"
-            )
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        if not path:
-            raise ConfigurationError(f"SQLite URL {url!r} has no path")
-        query = dict(parse_qsl(parts.query))
-        kwargs: dict[str, Any] = {}
-        for key, conv in (("busy_timeout", float), ("retention", float), ("synchronous", str)):
-            if key in query:
-                try:
-                    kwargs[key] = conv(query.pop(key))
-                except ValueError:
-                    raise ConfigurationError(f"bad {key} in SQLite URL {url!r}") from None
-        if query:
-            raise ConfigurationError(f"unknown SQLite URL options: {sorted(query)}")
-        return SQLiteStore(path, **{**kwargs, **options})
+        return SQLiteStore(url, **options)
     if scheme in _REDIS_SCHEMES:
         try:
             from .redis_store import RedisStore

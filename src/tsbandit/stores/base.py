@@ -443,7 +443,7 @@ def check_arrays(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
             raise SerializationError(
                 f"statistic name == {key!r}, must be an identifier of at most 64 characters"
             )
-        arr = np.ascontiguousarray(value, dtype="<f8")
+        arr = np.asarray(value, dtype="<f8")
         if arr.ndim < 1:
             raise SerializationError(
                 f"statistic {key!r} has shape {arr.shape}, needs an arm axis first"
@@ -454,7 +454,7 @@ def check_arrays(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
             raise SerializationError(
                 f"statistic {key!r} has {arr.shape[0]} arms, the others have {n_arms}"
             )
-        out[key] = arr
+        out[key] = np.ascontiguousarray(arr)
     return out
 
 
@@ -464,10 +464,12 @@ def check_deltas(deltas: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
         return {}
     out: dict[str, np.ndarray] = {}
     for key, value in deltas.items():
-        arr = np.ascontiguousarray(value, dtype="<f8")
+        arr = np.asarray(value, dtype="<f8")
+        if arr.ndim < 1:
+            raise SerializationError(f"delta {key!r} has shape {arr.shape}, needs an arm axis")
         if not np.all(np.isfinite(arr)):
             raise SerializationError(f"delta {key!r} contains NaN or infinite values")
-        out[str(key)] = arr
+        out[str(key)] = np.ascontiguousarray(arr)
     return out
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
@@ -55,7 +56,7 @@ from .base import (
     dumps,
 )
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "parse_sqlite_url"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bandits (
@@ -106,6 +107,35 @@ def _unavailable(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and any(w in msg for w in _UNAVAILABLE)
 
 
+def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
+    """``sqlite:///rel.db`` -> ``"rel.db"``, ``sqlite:////abs.db`` -> ``"/abs.db"`` (the
+    SQLAlchemy convention), with the query options ``busy_timeout``, ``synchronous``,
+    ``retention``.
+
+    >>> parse_sqlite_url("sqlite:////tmp/x.db?busy_timeout=2")
+    ('/tmp/x.db', {'busy_timeout': 2.0})
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite" or parts.netloc:
+        raise ConfigurationError(
+            f"SQLite URL {url!r} must look like sqlite:///relative.db or sqlite:////abs.db"
+        )
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ConfigurationError(f"SQLite URL {url!r} has no path")
+    query = dict(parse_qsl(parts.query))
+    options: dict[str, Any] = {}
+    for key, conv in (("busy_timeout", float), ("retention", float), ("synchronous", str)):
+        if key in query:
+            try:
+                options[key] = conv(query.pop(key))
+            except ValueError:
+                raise ConfigurationError(f"bad {key} in SQLite URL {url!r}") from None
+    if query:
+        raise ConfigurationError(f"unknown SQLite URL options: {sorted(query)}")
+    return path, options
+
+
 def _shape_text(shape: tuple[int, ...]) -> str:
     return ",".join(str(n) for n in shape)
 
@@ -120,7 +150,8 @@ class SQLiteStore(StoreMixin):
     Parameters
     ----------
     path
-        Database file (created with its tables if missing).
+        Database file (created with its tables if missing), or a ``sqlite:///`` URL whose
+        query may set the options below (``?busy_timeout=2&synchronous=FULL``).
     busy_timeout
         Seconds a writer waits for the write lock before :class:`StoreUnavailableError`.
     synchronous
@@ -138,6 +169,11 @@ class SQLiteStore(StoreMixin):
         synchronous: str = "NORMAL",
         retention: float = DEFAULT_RETENTION,
     ) -> None:
+        if str(path).startswith("sqlite:"):
+            path, query = parse_sqlite_url(str(path))
+            busy_timeout = query.get("busy_timeout", busy_timeout)
+            synchronous = query.get("synchronous", synchronous)
+            retention = query.get("retention", retention)
         self.path = str(path)
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ConfigurationError(f"synchronous == {synchronous!r}, must be NORMAL or FULL")
