@@ -167,6 +167,14 @@ def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[B
     b.close()
 
 
+@pytest.fixture(params=SHARED_KINDS[1:])
+def shared_redis_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Redis and Redis Cluster backends."""
+    b = make_backend(request.param, request, tmp_path)
+    yield b
+    b.close()
+
+
 @pytest.fixture
 def store(backend: Backend) -> Store:
     return backend.open()

@@ -1,0 +1,154 @@
+"""``open_store`` URLs, and SQLite specifics (file format, WAL, locking, restart)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from tsbandit.errors import ConfigurationError, StoreUnavailableError
+from tsbandit.stores import MemoryStore, SQLiteStore, Store, open_store
+
+from .workers import layout, reward_delta
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs
+# ---------------------------------------------------------------------------------------------
+def test_memory_and_protocol() -> None:
+    store = open_store("memory://")
+    assert isinstance(store, MemoryStore) and isinstance(store, Store)
+
+
+def test_sqlite_relative_and_absolute(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rel = open_store("sqlite:///rel.db?busy_timeout=1.5&synchronous=full&retention=60")
+    assert isinstance(rel, SQLiteStore) and rel.path == "rel.db"
+    assert (rel.busy_timeout, rel.synchronous, rel.retention) == (1.5, "FULL", 60.0)
+    assert (tmp_path / "rel.db").exists()
+    absolute = open_store(f"sqlite:///{tmp_path / 'abs.db'}")
+    assert absolute.path == str(tmp_path / "abs.db")
+    assert isinstance(absolute, SQLiteStore) and isinstance(absolute, Store)
+    rel.close()
+    absolute.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://host/x.db",
+        "sqlite:///",
+        "sqlite:///x.db?cache=shared",
+        "sqlite:///x.db?busy_timeout=soon",
+        "sqlite:////no/such/dir/x.db",
+        "postgres://localhost/db",
+        "redis://h1:1,h2:2",
+        "redis://h?prefix=a{b}",
+        "redis+cluster://h:1/3",
+    ],
+)
+def test_bad_urls(url: str, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    if url.startswith("redis"):
+        pytest.importorskip("redis")
+    with pytest.raises(ConfigurationError):
+        open_store(url)
+
+
+def test_redis_url_parsing() -> None:
+    pytest.importorskip("redis")
+    from tsbandit.stores import RedisStore
+
+    s = open_store("redis://user:s3cret@127.0.0.1:6390/2?prefix=p:&events_maxlen=5&retention=9")
+    assert isinstance(s, RedisStore) and isinstance(s, Store)
+    assert not s.cluster and s.prefix == "p:" and s.events_maxlen == 5 and s.retention == 9.0
+    assert "s3cret" not in s.url and "s3cret" not in repr(s)
+    pool = s._client().connection_pool
+    assert pool.connection_kwargs["db"] == 2
+    assert pool.connection_kwargs["password"] == "s3cret"
+    assert pool.connection_kwargs["socket_timeout"] == 0.5
+    tls = open_store("rediss://127.0.0.1:6390")
+    assert "SSL" in tls._client().connection_pool.connection_class.__name__
+    c = open_store("redis+cluster://10.0.0.1:7000,10.0.0.2:7001?prefix=q:")
+    assert c.cluster and c._extra_nodes == ["10.0.0.2:7001"]
+    assert c._client_url.startswith("redis://10.0.0.1:7000")
+    assert open_store("redis://127.0.0.1:7000?cluster=true").cluster
+    assert open_store("rediss+cluster://127.0.0.1:7000").cluster
+
+
+def test_import_without_redis_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, tsbandit.stores; print('redis' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------------------
+# SQLite
+# ---------------------------------------------------------------------------------------------
+def test_sqlite_file_format(tmp_path) -> None:
+    path = tmp_path / "f.db"
+    store = SQLiteStore(path)
+    store.create_bandit("b", {"k": 1}, layout())
+    store.add("b", reward_delta(1, 2))
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    rows = dict(raw.execute("SELECT name, data FROM stats WHERE bandit = 'b'").fetchall())
+    want = store.read("b").arrays
+    for k, v in want.items():
+        assert rows[k] == v.astype("<f8").tobytes()  # raw little-endian float64, no pickle
+    raw.close()
+    store.close()
+
+
+def test_sqlite_restart_keeps_everything(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    a = open_store(url)
+    a.create_bandit("b", {"arms": [1, 2, 3, 4]}, layout())
+    a.add("b", reward_delta(3, 4))
+    a.put_pending("b", "d1", {"arm": 1}, 1e12, event={"t": "decision"})
+    a.apply_reward("b", "d1", reward_delta(1, 1), {"t": "reward"}, 1.0)
+    a.put_pending("b", "d2", {"arm": 0}, 1e12)
+    a.decay("b", 60.0, 1000.0)
+    before = a.read("b")
+    a.close()
+    with pytest.raises(StoreUnavailableError):
+        a.read("b")
+    b = open_store(url)
+    after = b.read("b")
+    assert (after.config, after.version, after.decayed_at) == (before.config, 2, 1000.0)
+    for k, v in before.arrays.items():
+        np.testing.assert_array_equal(after.arrays[k], v)
+    assert b.apply_reward("b", "d1", reward_delta(1, 1), None, 1.0).duplicate
+    assert b.apply_reward("b", "d2", reward_delta(0, 1), None, 1.0).status == "applied"
+    assert list(b.iter_events("b")) == [{"t": "decision"}, {"t": "reward"}]
+    b.close()
+
+
+def test_sqlite_locked_database_is_unavailable_and_unchanged(tmp_path) -> None:
+    path = tmp_path / "l.db"
+    store = SQLiteStore(path, busy_timeout=0.2)
+    store.create_bandit("b", {}, layout())
+    store.put_pending("b", "d1", {}, 1e12)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreUnavailableError):
+            store.apply_reward("b", "d1", reward_delta(0, 0), {"x": 1}, 1.0)
+        assert store.read("b").version == 0  # readers are not blocked (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.get_pending("b", "d1").status == "pending"
+    assert store.apply_reward("b", "d1", reward_delta(0, 0), {"x": 1}, 1.0).status == "applied"
+    store.close()
+
+
+def test_sqlite_unreadable_file_is_unavailable(tmp_path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreUnavailableError):
+        SQLiteStore(path)
