@@ -33,12 +33,25 @@ pairs ``arm, row-bytes`` with arms in increasing order.
 from __future__ import annotations
 
 PRELUDE = r"""
+local CHUNK = 400  -- doubles per struct call (stays well inside Lua's C stack limit)
+local fmts = {}
+local function fmt(n)
+  local f = fmts[n]
+  if not f then
+    f = '<' .. string.rep('d', n)
+    fmts[n] = f
+  end
+  return f
+end
+
+-- n doubles of s from byte pos (1-based) as a table (may hold extra trailing entries)
 local function unpack_doubles(s, pos, n)
+  if n <= CHUNK then return {struct.unpack(fmt(n), s, pos)} end
   local out = {}
   local i = 0
   while i < n do
-    local m = math.min(n - i, 500)
-    local vals = {struct.unpack('<' .. string.rep('d', m), s, pos + i * 8)}
+    local m = math.min(n - i, CHUNK)
+    local vals = {struct.unpack(fmt(m), s, pos + i * 8)}
     for j = 1, m do out[i + j] = vals[j] end
     i = i + m
   end
@@ -46,11 +59,12 @@ local function unpack_doubles(s, pos, n)
 end
 
 local function pack_doubles(t, n)
+  if n <= CHUNK then return struct.pack(fmt(n), unpack(t, 1, n)) end
   local parts = {}
   local i = 0
   while i < n do
-    local m = math.min(n - i, 500)
-    parts[#parts + 1] = struct.pack('<' .. string.rep('d', m), unpack(t, i + 1, i + m))
+    local m = math.min(n - i, CHUNK)
+    parts[#parts + 1] = struct.pack(fmt(m), unpack(t, i + 1, i + m))
     i = i + m
   end
   return table.concat(parts)
@@ -63,58 +77,71 @@ local function scale_blob(blob, g)
   return pack_doubles(a, n)
 end
 
--- validate deltas starting at ARGV[i]; returns (nil, parsed) or (error_table)
-local function parse_deltas(state, i)
-  local parsed = {}
+-- Read the statistics named by the deltas at ARGV[i..] and 'cver' in one HMGET, and validate
+-- everything before anything is written. Returns (nil, parsed) or (status_table):
+-- {'notfound'} (no bandit), {'conflict', cver}, {'shape', message}.
+local function parse_deltas(state, i, expected_cver)
   local nstats = tonumber(ARGV[i])
   i = i + 1
-  for _ = 1, nstats do
-    local name, shape, nrows = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-    i = i + 3
-    local stored = redis.call('HGET', state, 'h:' .. name)
+  local specs, fields = {}, {'cver'}
+  for s = 1, nstats do
+    local nrows = tonumber(ARGV[i + 2])
+    specs[s] = {ARGV[i], ARGV[i + 1], nrows, i + 3}
+    fields[#fields + 1] = 'h:' .. ARGV[i]
+    fields[#fields + 1] = 's:' .. ARGV[i]
+    i = i + 3 + 2 * nrows
+  end
+  local vals = redis.call('HMGET', state, unpack(fields))
+  if not vals[1] then return {'notfound'} end
+  if expected_cver ~= '' and vals[1] ~= expected_cver then return {'conflict', vals[1]} end
+  local parsed = {}
+  for s, spec in ipairs(specs) do
+    local name, shape, nrows, k = spec[1], spec[2], spec[3], spec[4]
+    local stored, blob = vals[2 * s], vals[2 * s + 1]
     if not stored then return {'shape', 'unknown statistic ' .. name} end
     if stored ~= shape then
       return {'shape', 'delta ' .. name .. ' has shape (' .. shape .. '), stored ('
               .. stored .. ')'}
     end
-    local blob = redis.call('HGET', state, 's:' .. name)
     local n_arms = tonumber(string.match(shape, '^%d+'))
     local rows = {}
     local last = -1
     for _ = 1, nrows do
-      local arm, row = tonumber(ARGV[i]), ARGV[i + 1]
-      i = i + 2
-      if arm <= last or arm >= n_arms then return {'shape', 'bad arm row ' .. ARGV[i - 2]} end
+      local arm, row = tonumber(ARGV[k]), ARGV[k + 1]
+      k = k + 2
+      if arm <= last or arm >= n_arms then return {'shape', 'bad arm row ' .. ARGV[k - 2]} end
       if #row * n_arms ~= #blob then return {'shape', 'bad row size for ' .. name} end
       last = arm
       rows[#rows + 1] = {arm, row}
     end
-    parsed[#parsed + 1] = {name, blob, rows}
+    if nrows > 0 then parsed[#parsed + 1] = {name, blob, rows} end
   end
   return nil, parsed
 end
 
+-- write the sums (one HSET) and bump the version; returns the new version
 local function apply_deltas(state, parsed)
+  local args = {}
   for _, p in ipairs(parsed) do
     local name, blob, rows = p[1], p[2], p[3]
-    if #rows > 0 then
-      local row_bytes = #rows[1][2]
-      local n = row_bytes / 8
-      local parts = {}
-      local pos = 1
-      for _, r in ipairs(rows) do
-        local off = r[1] * row_bytes + 1
-        parts[#parts + 1] = string.sub(blob, pos, off - 1)
-        local a = unpack_doubles(blob, off, n)
-        local b = unpack_doubles(r[2], 1, n)
-        for j = 1, n do a[j] = a[j] + b[j] end
-        parts[#parts + 1] = pack_doubles(a, n)
-        pos = off + row_bytes
-      end
-      parts[#parts + 1] = string.sub(blob, pos)
-      redis.call('HSET', state, 's:' .. name, table.concat(parts))
+    local row_bytes = #rows[1][2]
+    local n = row_bytes / 8
+    local parts = {}
+    local pos = 1
+    for _, r in ipairs(rows) do
+      local off = r[1] * row_bytes + 1
+      parts[#parts + 1] = string.sub(blob, pos, off - 1)
+      local a = unpack_doubles(blob, off, n)
+      local b = unpack_doubles(r[2], 1, n)
+      for j = 1, n do a[j] = a[j] + b[j] end
+      parts[#parts + 1] = pack_doubles(a, n)
+      pos = off + row_bytes
     end
+    parts[#parts + 1] = string.sub(blob, pos)
+    args[#args + 1] = 's:' .. name
+    args[#args + 1] = table.concat(parts)
   end
+  if #args > 0 then redis.call('HSET', state, unpack(args)) end
   return redis.call('HINCRBY', state, 'version', 1)
 end
 
@@ -184,20 +211,24 @@ return with_state(KEYS[1])
 
 # KEYS: state. ARGV: expected cver or '', deltas...
 ADD = r"""
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-local err = check_cver(KEYS[1], ARGV[1])
+local err, parsed = parse_deltas(KEYS[1], 2, ARGV[1])
 if err then return err end
-local perr, parsed = parse_deltas(KEYS[1], 2)
-if perr then return perr end
 return {'ok', apply_deltas(KEYS[1], parsed)}
 """
 
 _SCALE_BODY = r"""
 local function scale_all(state, g)
   local names = redis.call('HGET', state, 'names')
-  for name in string.gmatch(names, '[^,]+') do
-    local blob = redis.call('HGET', state, 's:' .. name)
-    redis.call('HSET', state, 's:' .. name, scale_blob(blob, g))
+  local fields = {}
+  for name in string.gmatch(names, '[^,]+') do fields[#fields + 1] = 's:' .. name end
+  if #fields > 0 then
+    local blobs = redis.call('HMGET', state, unpack(fields))
+    local args = {}
+    for k, f in ipairs(fields) do
+      args[#args + 1] = f
+      args[#args + 1] = scale_blob(blobs[k], g)
+    end
+    redis.call('HSET', state, unpack(args))
   end
   return redis.call('HINCRBY', state, 'version', 1)
 end
@@ -254,17 +285,17 @@ return {'ok', p, st}
 # KEYS: state, dec, ds, due, purge, events.
 # ARGV: id, now, retention, expected cver or '', event or '', maxlen or '', deltas...
 APPLY_REWARD = r"""
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
 local id = ARGV[1]
 local st = redis.call('HGET', KEYS[3], id)
-if not st then return {'nodecision'} end
+if not st then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+  return {'nodecision'}
+end
 local status, dl = string.match(st, '^(.)|([^|]+)')
 if status == 'r' then return {'duplicate', redis.call('HGET', KEYS[1], 'version')} end
 if status == 'x' or tonumber(ARGV[2]) > tonumber(dl) then return {'expired', dl} end
-local err = check_cver(KEYS[1], ARGV[4])
+local err, parsed = parse_deltas(KEYS[1], 7, ARGV[4])
 if err then return err end
-local perr, parsed = parse_deltas(KEYS[1], 7)
-if perr then return perr end
 local version = apply_deltas(KEYS[1], parsed)
 redis.call('HSET', KEYS[3], id, 'r|' .. dl)
 redis.call('ZREM', KEYS[4], id)
@@ -305,17 +336,17 @@ return out
 # KEYS: state, dec, ds, due, purge, events.
 # ARGV: id, token, retention, expected cver or '', event or '', maxlen or '', deltas...
 SETTLE_EXPIRED = r"""
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
 local id = ARGV[1]
 local st = redis.call('HGET', KEYS[3], id)
-if not st then return {'lost'} end
+if not st then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+  return {'lost'}
+end
 local status, dl, token = string.match(st, '^(.)|([^|]+)|?(.*)$')
 if status ~= 'c' or token ~= ARGV[2] then return {'lost'} end
-local err = check_cver(KEYS[1], ARGV[4])
+local err, parsed = parse_deltas(KEYS[1], 7, ARGV[4])
 if err then return err end
-local perr, parsed = parse_deltas(KEYS[1], 7)
-if perr then return perr end
-if #parsed > 0 then apply_deltas(KEYS[1], parsed) end
+if tonumber(ARGV[7]) > 0 then apply_deltas(KEYS[1], parsed) end  -- deltas given
 redis.call('HSET', KEYS[3], id, 'x|' .. dl)
 redis.call('ZREM', KEYS[4], id)
 redis.call('ZADD', KEYS[5], tonumber(dl) + tonumber(ARGV[3]), id)

@@ -467,7 +467,7 @@ def check_deltas(deltas: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
         arr = np.asarray(value, dtype="<f8")
         if arr.ndim < 1:
             raise SerializationError(f"delta {key!r} has shape {arr.shape}, needs an arm axis")
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise SerializationError(f"delta {key!r} contains NaN or infinite values")
         out[str(key)] = np.ascontiguousarray(arr)
     return out

@@ -108,16 +108,20 @@ def _fstr(x: float) -> str:
 
 def _delta_args(deltas: Mapping[str, np.ndarray]) -> list[Any]:
     """Encode deltas as ``n, (name, shape, n_rows, (arm, row-bytes)...)...``: only the arms
-    whose delta row is not all zeros travel."""
+    whose delta row is not all zeros travel. ``deltas`` come from ``check_deltas``."""
     args: list[Any] = [len(deltas)]
     for key, d in deltas.items():
-        if d.ndim < 1:
-            raise SerializationError(f"delta {key!r} has shape {d.shape}, needs an arm axis first")
+        if d.ndim == 1:
+            arms = d.nonzero()[0].tolist()
+            args += [key, str(d.shape[0]), len(arms)]
+            for a in arms:
+                args += [a, d[a : a + 1].tobytes()]
+            continue
         flat = d.reshape(d.shape[0], -1)
-        arms = np.flatnonzero(np.any(flat != 0, axis=1)) if flat.shape[1] else np.empty(0, int)
+        arms = flat.any(axis=1).nonzero()[0].tolist() if flat.shape[1] else []
         args += [key, _shape_text(d.shape), len(arms)]
         for a in arms:
-            args += [int(a), flat[a].tobytes()]
+            args += [a, flat[a].tobytes()]
     return args
 
 

@@ -175,6 +175,8 @@ class SQLiteStore(StoreMixin):
             synchronous = query.get("synchronous", synchronous)
             retention = query.get("retention", retention)
         self.path = str(path)
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            raise ConfigurationError("an SQLite store needs a file path; use memory:// instead")
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ConfigurationError(f"synchronous == {synchronous!r}, must be NORMAL or FULL")
         self.synchronous = synchronous.upper()
@@ -185,7 +187,7 @@ class SQLiteStore(StoreMixin):
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._closed = False
-        if self.path != ":memory:" and not Path(self.path).parent.exists():
+        if not Path(self.path).parent.exists():
             raise ConfigurationError(f"directory of {self.path!r} does not exist")
         self._conn()  # fail fast, create the schema
 
