@@ -195,3 +195,18 @@ def test_url_options(redis_url) -> None:
     assert "tsbt-url" in repr(store)
     store.ping()
     store.close()
+
+
+def test_registry_heals_after_a_crash_between_script_and_sadd(shared_redis_backend) -> None:
+    from tsbandit.errors import BanditExistsError
+
+    store = shared_redis_backend.open()
+    store.create_bandit("h", {}, layout())
+    store._run(lambda c: c.srem(store._registry, "h"))  # as if we crashed before the SADD
+    assert store.list_bandits() == [] and store.exists("h")
+    with pytest.raises(BanditExistsError):
+        store.create_bandit("h", {}, layout())
+    assert store.list_bandits() == ["h"]
+    # and a registered name whose keys are gone (crash between DEL and SREM) is not listed
+    store._run(lambda c: c.sadd(store._registry, "ghost"))
+    assert store.list_bandits() == ["h"]

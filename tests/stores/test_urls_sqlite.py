@@ -40,6 +40,7 @@ def test_sqlite_relative_and_absolute(tmp_path, monkeypatch) -> None:
         "sqlite://host/x.db",
         "sqlite:///",
         "sqlite:///x.db?cache=shared",
+        "sqlite:///:memory:",
         "sqlite:///x.db?busy_timeout=soon",
         "sqlite:////no/such/dir/x.db",
         "postgres://localhost/db",
@@ -152,3 +153,32 @@ def test_sqlite_unreadable_file_is_unavailable(tmp_path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreUnavailableError):
         SQLiteStore(path)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_store_object_survives_fork(kind: str, request, tmp_path) -> None:
+    """A store opened before ``fork`` (as servers that fork workers do) works in the child:
+    each process opens its own connections."""
+    import os
+
+    from .conftest import make_backend
+
+    backend = make_backend(kind, request, tmp_path)
+    try:
+        store = backend.open()
+        store.create_bandit("f", {}, layout())
+        store.add("f", reward_delta(0, 1))
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                store.add("f", reward_delta(1, 1))
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        store.add("f", reward_delta(2, 1))
+        assert store.read("f").arrays["n"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    finally:
+        backend.close()

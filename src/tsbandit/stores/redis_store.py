@@ -357,12 +357,15 @@ class RedisStore(StoreMixin):
         arrs = check_arrays(arrays)
         keys = self._keys(name)
         reply = self._script("create", keys[:1], [cfg, *self._array_args(arrs)])
-        if self._status(reply) == "exists":
-            raise BanditExistsError(f"a bandit named {name!r} already exists")
-        self._raise_common(name, reply)
-        # the registry lives in another slot; a crash right here leaves an unlisted bandit that
-        # read/create still see (list_bandits is best effort, never wrong about existence)
+        # The registry set lives in another slot, so it is updated after the script. A crash in
+        # between leaves a bandit that read() sees but list_bandits() misses until the next
+        # create_bandit() of that name re-registers it (and reports it exists).
+        exists = self._status(reply) == "exists"
+        if not exists:
+            self._raise_common(name, reply)
         self._run(lambda c: c.sadd(self._registry, name))
+        if exists:
+            raise BanditExistsError(f"a bandit named {name!r} already exists")
         return self._snapshot_from_list(name, reply[1:])
 
     def exists(self, name: str) -> bool:
