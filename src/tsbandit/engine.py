@@ -1,0 +1,501 @@
+"""The engine: a bandit's configuration, its policy and its store, tied together.
+
+The engine is what the service and any multi-process deployment use. Every worker holds an
+:class:`Engine` over the same store; the bandit's configuration (arms, model, rule, priors,
+reward window, default reward, decay half-life) lives **in the store**, so every worker sees the
+same bandit. A decision is recorded as *pending* with its context and a deadline, so a reward
+needs only the decision id; the store applies each reward **exactly once**.
+
+>>> from tsbandit.engine import BanditSpec, Engine
+>>> from tsbandit.stores import MemoryStore
+>>> engine = Engine(MemoryStore(), seed=0)
+>>> _ = engine.create_bandit(BanditSpec(name="offers", arms=["a", "b"]))
+>>> d = engine.decide("offers")
+>>> engine.record_reward(d.decision_id, 1).status
+'applied'
+>>> engine.record_reward(d.decision_id, 1).status
+'duplicate'
+
+Decision ids are ``<bandit>~<32 hex digits>``: the reward call finds its bandit from the id.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+import numpy as np
+
+from .bandit import _check_names, make_generators
+from .errors import (
+    BanditNotFoundError,
+    ConfigurationError,
+    DecisionNotFoundError,
+    EligibilityError,
+    InvalidContextError,
+    LastArmError,
+    SerializationError,
+    UnknownArmError,
+)
+from .policies.base import RewardModel, check_positive
+from .policies.registry import model_from_config, rule_from_config
+from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
+from .policies.stats import Stats
+from .stores.base import ClaimedDecision, Snapshot, Store, VersionConflictError
+
+__all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome"]
+
+CONFIG_FORMAT = 1
+_ID_SEP = "~"
+
+
+@dataclass(frozen=True)
+class BanditSpec:
+    """Everything that defines a bandit; stored as its configuration.
+
+    Parameters
+    ----------
+    name
+        Bandit name (letters, digits and ``_.:@+=-``).
+    arms
+        Arm names.
+    model, rule
+        Reward model (default Beta-Bernoulli) and selection rule (default Thompson sampling).
+    reward_window
+        Seconds a decision waits for its reward; later rewards are refused as expired.
+    default_reward
+        Reward applied to decisions whose window passed without one (``None``: nothing learned).
+    half_life
+        Seconds for the statistics' weight to halve (non-stationary bandits), or ``None``.
+    propensity_draws
+        Monte-Carlo draws for Thompson-sampling propensities.
+    """
+
+    name: str
+    arms: Sequence[str]
+    model: RewardModel = field(default_factory=lambda: model_from_config({"kind": "beta"}))
+    rule: SelectionRule = field(default_factory=ThompsonSampling)
+    reward_window: float = 86_400.0
+    default_reward: float | None = None
+    half_life: float | None = None
+    propensity_draws: int = 1000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arms", tuple(_check_names(self.arms)))
+        check_positive("reward_window", self.reward_window)
+        if self.half_life is not None:
+            check_positive("half_life", self.half_life)
+            if not self.model.additive:
+                raise ConfigurationError(
+                    f"half_life needs additive statistics; {type(self.model).__name__} has none")
+        if self.default_reward is not None:
+            self.model.check_reward(self.default_reward)
+        if isinstance(self.propensity_draws, bool) or int(self.propensity_draws) < 1:
+            raise ConfigurationError(
+                f"propensity_draws == {self.propensity_draws!r}, must be an integer >= 1")
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-safe configuration (what the store keeps)."""
+        return {
+            "format": CONFIG_FORMAT,
+            "name": self.name,
+            "arms": list(self.arms),
+            "model": self.model.to_config(),
+            "rule": self.rule.to_config(),
+            "reward_window": float(self.reward_window),
+            "default_reward": self.default_reward,
+            "half_life": self.half_life,
+            "propensity_draws": int(self.propensity_draws),
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> BanditSpec:
+        """Inverse of :meth:`to_config`."""
+        if config.get("format") != CONFIG_FORMAT:
+            raise SerializationError(f"unsupported bandit configuration format "
+                                     f"{config.get('format')!r}")
+        return cls(
+            name=config["name"], arms=config["arms"], model=model_from_config(config["model"]),
+            rule=rule_from_config(config["rule"]), reward_window=config["reward_window"],
+            default_reward=config.get("default_reward"), half_life=config.get("half_life"),
+            propensity_draws=config.get("propensity_draws", 1000),
+        )
+
+
+@dataclass(frozen=True)
+class EngineDecision:
+    """A recorded decision: reward it with :meth:`Engine.record_reward` and its id."""
+
+    decision_id: str
+    bandit: str
+    arm: str
+    ranking: tuple[str, ...]
+    propensity: float
+    position_propensities: tuple[float, ...]
+    model_version: int
+    timestamp: float
+    deadline: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict."""
+        d = dict(self.__dict__)
+        d["ranking"] = list(self.ranking)
+        d["position_propensities"] = list(self.position_propensities)
+        return d
+
+
+@dataclass(frozen=True)
+class RewardOutcome:
+    """What :meth:`Engine.record_reward` did: ``"applied"`` or ``"duplicate"``."""
+
+    decision_id: str
+    bandit: str
+    arm: str
+    status: Literal["applied", "duplicate"]
+    model_version: int
+
+    @property
+    def duplicate(self) -> bool:
+        """True when the decision had already been rewarded (nothing changed)."""
+        return self.status == "duplicate"
+
+
+@dataclass
+class _Cached:
+    spec: BanditSpec
+    snapshot: Snapshot
+    stats: Stats
+    posterior: Any
+    read_at: float
+
+
+def split_decision_id(decision_id: str) -> tuple[str, str]:
+    """``(bandit, token)`` of a decision id, or :class:`DecisionNotFoundError`."""
+    if not isinstance(decision_id, str):
+        raise DecisionNotFoundError(f"decision id {decision_id!r} is not a string")
+    bandit, sep, token = decision_id.rpartition(_ID_SEP)
+    if not sep or not bandit or len(token) != 32:
+        raise DecisionNotFoundError(f"unknown decision id {decision_id!r}")
+    return bandit, token
+
+
+class Engine:
+    """Decide and learn online over a :class:`~tsbandit.stores.base.Store`.
+
+    Parameters
+    ----------
+    store
+        Where configuration, statistics, pending decisions and events live.
+    seed
+        Seed of this worker's decision stream (``None``: fresh entropy — the right choice for
+        several workers, which must not share a stream).
+    clock
+        Returns the time in epoch seconds (tests pass a fake clock).
+    max_staleness_ms
+        A worker may reuse a snapshot this old to save a round trip (0: always read).
+    """
+
+    def __init__(self, store: Store, *, seed: int | np.random.SeedSequence | None = None,
+                 clock: Callable[[], float] = time.time, max_staleness_ms: float = 0.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_staleness = check_positive("max_staleness_ms", max_staleness_ms,
+                                            allow_zero=True) / 1000.0
+        self._rng, self._side_rng = make_generators(seed)
+        self._cache: dict[str, _Cached] = {}
+        self._lock = threading.Lock()  # generators and cache are not thread-safe
+
+    # ----- bandits ------------------------------------------------------------------------
+    def create_bandit(self, spec: BanditSpec) -> BanditSpec:
+        """Create a bandit in the store (``BanditExistsError`` if the name is taken)."""
+        stats = spec.model.init_stats(len(spec.arms))
+        self.store.create_bandit(spec.name, spec.to_config(), dict(stats))
+        return spec
+
+    def get_bandit(self, name: str) -> BanditSpec:
+        """The bandit's specification as stored."""
+        return BanditSpec.from_config(self.store.read(name).config)
+
+    def list_bandits(self) -> list[str]:
+        """Names of all bandits in the store."""
+        return self.store.list_bandits()
+
+    def delete_bandit(self, name: str) -> None:
+        """Delete a bandit with its statistics, pending decisions and events."""
+        self.store.delete_bandit(name)
+        self._cache.pop(name, None)
+
+    # ----- state --------------------------------------------------------------------------
+    def _state(self, name: str, *, fresh: bool = False) -> _Cached:
+        now = time.monotonic()
+        cached = self._cache.get(name)
+        if (not fresh and cached is not None and self.max_staleness > 0
+                and now - cached.read_at <= self.max_staleness):
+            return cached
+        snap = self.store.read(name)
+        if (cached is not None and cached.snapshot.version == snap.version
+                and cached.snapshot.config_version == snap.config_version):
+            cached.read_at = now
+            cached.snapshot = snap
+            return cached
+        spec = (cached.spec if cached is not None
+                and cached.snapshot.config_version == snap.config_version
+                else BanditSpec.from_config(snap.config))
+        stats = Stats({k: np.array(v) for k, v in snap.arrays.items()})
+        if spec.half_life is not None and snap.decayed_at is not None:
+            # the decay accrued since the store last applied it, for reading only
+            elapsed = max(self.clock() - snap.decayed_at, 0.0)
+            stats = spec.model.decay(stats, 0.5 ** (elapsed / spec.half_life))
+        state = _Cached(spec, snap, stats, spec.model.posterior(stats), now)
+        self._cache[name] = state
+        return state
+
+    def _maybe_decay(self, spec: BanditSpec) -> None:
+        if spec.half_life is not None:
+            self.store.decay(spec.name, spec.half_life, self.clock())
+
+    # ----- decisions ----------------------------------------------------------------------
+    def _context(self, spec: BanditSpec, context: Any) -> np.ndarray | None:
+        return spec.model.check_contexts(context)
+
+    def _mask(self, spec: BanditSpec, eligible: Iterable[str] | None, k: int) -> np.ndarray | None:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise EligibilityError(f"k == {k!r}, must be an integer >= 1")
+        if eligible is None:
+            if k > len(spec.arms):
+                raise EligibilityError(f"k == {k} but the bandit has {len(spec.arms)} arms")
+            return None
+        items = list(eligible)
+        if not items:
+            raise EligibilityError("eligible arms are empty; omit them for all arms")
+        index = {a: i for i, a in enumerate(spec.arms)}
+        mask = np.zeros(len(spec.arms), dtype=bool)
+        for a in items:
+            if a not in index:
+                raise EligibilityError(f"eligible arm {a!r} is unknown; known arms: "
+                                       f"{list(spec.arms)}")
+            mask[index[a]] = True
+        if k > int(mask.sum()):
+            raise EligibilityError(f"k == {k} but only {int(mask.sum())} arms are eligible")
+        return mask
+
+    def decide(self, bandit: str, context: Any = None, eligible: Iterable[str] | None = None,
+               k: int = 1, user_id: str | None = None) -> EngineDecision:
+        """Choose an arm (or rank ``k`` arms) for one user and record the pending decision."""
+        return self.decide_batch(bandit, None if context is None else [context], eligible, k,
+                                 None if user_id is None else [user_id], n=1)[0]
+
+    def decide_batch(self, bandit: str, contexts: Any = None,
+                     eligible: Iterable[str] | None = None, k: int = 1,
+                     user_ids: Sequence[str | None] | None = None,
+                     n: int | None = None) -> list[EngineDecision]:
+        """Decisions for many users in one call (one store read, vectorized choice).
+
+        Give ``contexts`` ``(n, d)`` for a contextual model, or ``n`` for a context-free one.
+        """
+        state = self._state(bandit)
+        spec = state.spec
+        model = spec.model
+        if model.contextual:
+            x = model.check_contexts(contexts)
+            assert x is not None
+            count = x.shape[0]
+        else:
+            if contexts is not None and any(c is not None for c in contexts):
+                raise InvalidContextError(f"bandit {bandit!r} takes no context")
+            x = None
+            count = 1 if n is None else int(n)
+            if count < 1:
+                raise ConfigurationError(f"n == {n!r}, must be >= 1")
+        if user_ids is not None and len(user_ids) != count:
+            raise ConfigurationError(f"got {len(user_ids)} user ids for {count} decisions")
+        mask = self._mask(spec, eligible, k)
+        with self._lock:
+            chosen = spec.rule.choose(model, state.posterior, state.stats, self._rng, x, mask, k,
+                                      size=None if x is not None else count)
+            probs = batch_propensities(spec.rule, model, state.posterior, state.stats, chosen,
+                                       self._side_rng, x, mask, spec.propensity_draws)
+        now = self.clock()
+        deadline = now + spec.reward_window
+        out = []
+        for i in range(count):
+            ranking = tuple(spec.arms[j] for j in chosen[i])
+            did = f"{bandit}{_ID_SEP}{uuid.uuid4().hex}"
+            ctx = None if x is None else [float(v) for v in x[i]]
+            pp = tuple(float(p) for p in probs[i])
+            payload = {"arm": ranking[0], "ranking": list(ranking), "context": ctx,
+                       "propensity": pp[0], "timestamp": now,
+                       "user_id": None if user_ids is None else user_ids[i],
+                       "config_version": state.snapshot.config_version}
+            event = {"type": "decision", "decision_id": did, "timestamp": now,
+                     "bandit": bandit, "context": ctx, "arm": ranking[0],
+                     "ranking": list(ranking), "propensity": pp[0],
+                     "position_propensities": list(pp),
+                     "user_id": payload["user_id"], "model_version": state.snapshot.version}
+            self.store.put_pending(bandit, did, payload, deadline, event=event)
+            out.append(EngineDecision(did, bandit, ranking[0], ranking, pp[0], pp,
+                                      state.snapshot.version, now, deadline))
+        return out
+
+    # ----- rewards ------------------------------------------------------------------------
+    def _deltas(self, spec: BanditSpec, stats: Stats, arm: str, reward: float,
+                context: list[float] | None) -> dict[str, np.ndarray] | None:
+        if arm not in spec.arms:
+            return None  # the arm was retired after the decision: nothing to learn
+        a = np.array([spec.arms.index(arm)])
+        r = np.array([reward], dtype=float)
+        x = None if context is None else np.asarray([context], dtype=float)
+        model = spec.model
+        if model.additive:
+            return dict(model.delta(len(spec.arms), a, r, x))
+        # non-additive (Laplace): the change a refit makes to the current statistics
+        after = stats.copy()
+        model.accumulate(after, a, r, x)
+        return dict(after - stats)
+
+    def record_reward(self, decision_id: str, reward: Any) -> RewardOutcome:
+        """Apply a reward to a pending decision, exactly once.
+
+        A repeat returns ``status="duplicate"`` and changes nothing; an unknown id raises
+        :class:`DecisionNotFoundError`; a reward after the window raises
+        :class:`DecisionExpiredError`; a reward outside the model's domain raises
+        :class:`InvalidRewardError` and changes nothing.
+        """
+        bandit, _ = split_decision_id(decision_id)
+        try:
+            state = self._state(bandit)
+        except BanditNotFoundError:
+            raise DecisionNotFoundError(f"unknown decision id {decision_id!r}") from None
+        spec = state.spec
+        r = spec.model.check_reward(reward)
+        pending = self.store.get_pending(bandit, decision_id)
+        payload = pending.payload
+        for _attempt in range(3):
+            deltas = self._deltas(spec, state.stats, payload["arm"], r, payload.get("context"))
+            now = self.clock()
+            event = {"type": "reward", "decision_id": decision_id, "timestamp": now,
+                     "bandit": bandit, "arm": payload["arm"], "reward": r,
+                     "context": payload.get("context"), "propensity": payload.get("propensity")}
+            self._maybe_decay(spec)
+            try:
+                res = self.store.apply_reward(
+                    bandit, decision_id, deltas or {}, event, now,
+                    config_version=state.snapshot.config_version)
+            except VersionConflictError:
+                # arms changed between our read and the write: re-read and recompute
+                state = self._state(bandit, fresh=True)
+                spec = state.spec
+                continue
+            return RewardOutcome(decision_id, bandit, payload["arm"], res.status, res.version)
+        raise VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
+
+    def sweep_expired(self, bandit: str | None = None, *, limit: int = 1000) -> int:
+        """Settle decisions whose window passed, applying the default reward (if any) once.
+
+        Safe with many workers sweeping at the same time. Returns the number settled.
+        """
+        names = [bandit] if bandit is not None else self.list_bandits()
+        total = 0
+        for name in names:
+            state = self._state(name, fresh=True)
+            spec = state.spec
+
+            def deltas_fn(claim: ClaimedDecision, spec: BanditSpec = spec,
+                          stats: Stats = state.stats
+                          ) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
+                p = claim.payload
+                event = {"type": "expired", "decision_id": claim.decision_id,
+                         "timestamp": self.clock(), "bandit": spec.name, "arm": p["arm"],
+                         "reward": spec.default_reward, "context": p.get("context"),
+                         "propensity": p.get("propensity")}
+                if spec.default_reward is None:
+                    return None, event
+                return (self._deltas(spec, stats, p["arm"], float(spec.default_reward),
+                                     p.get("context")), event)
+
+            total += self.store.sweep_expired(name, self.clock(), deltas_fn, limit=limit,
+                                              config_version=state.snapshot.config_version)
+        return total
+
+    # ----- arms ---------------------------------------------------------------------------
+    def add_arm(self, bandit: str, arm: str) -> BanditSpec:
+        """Add an arm (prior only) to a bandit, atomically for all workers."""
+        for _ in range(5):
+            state = self._state(bandit, fresh=True)
+            spec = state.spec
+            new = BanditSpec.from_config({**spec.to_config(), "arms": [*spec.arms, arm]})
+            stats = Stats(state.snapshot.arrays).append_arms(spec.model.init_stats(1))
+            try:
+                self.store.replace(bandit, new.to_config(), dict(stats),
+                                   expected_config_version=state.snapshot.config_version)
+                return new
+            except VersionConflictError:
+                continue
+        raise VersionConflictError(f"bandit {bandit!r} kept changing; retry")
+
+    def retire_arm(self, bandit: str, arm: str) -> BanditSpec:
+        """Remove an arm and its statistics; pending rewards for it are consumed, not learned."""
+        for _ in range(5):
+            state = self._state(bandit, fresh=True)
+            spec = state.spec
+            if arm not in spec.arms:
+                raise UnknownArmError(f"unknown arm {arm!r}; known arms: {list(spec.arms)}")
+            if len(spec.arms) == 1:
+                raise LastArmError(f"cannot retire {arm!r}: it is the last arm")
+            keep = [i for i, a in enumerate(spec.arms) if a != arm]
+            new = BanditSpec.from_config({**spec.to_config(),
+                                          "arms": [spec.arms[i] for i in keep]})
+            stats = Stats(state.snapshot.arrays).take_arms(keep)
+            try:
+                self.store.replace(bandit, new.to_config(), dict(stats),
+                                   expected_config_version=state.snapshot.config_version)
+                return new
+            except VersionConflictError:
+                continue
+        raise VersionConflictError(f"bandit {bandit!r} kept changing; retry")
+
+    # ----- reads --------------------------------------------------------------------------
+    def stats(self, bandit: str, context: Any = None, *, level: float = 0.95,
+              n_draws: int = 4000) -> dict[str, Any]:
+        """Per-arm posterior summary: mean, credible interval, pulls, rewards, P(best).
+
+        For Beta models also ``alpha`` and ``beta``. Context-free models need no context.
+        """
+        state = self._state(bandit, fresh=True)
+        spec, model, post = state.spec, state.spec.model, state.posterior
+        x = self._context(spec, context)
+        xs = None if x is None else x[0]
+        mean = np.asarray(model.mean(post, xs))
+        lo, hi = model.interval(post, level, xs)
+        with self._lock:
+            draws = model.sample(post, self._side_rng, xs, size=n_draws)
+        best = np.bincount(np.argmax(draws, axis=-1), minlength=len(spec.arms)) / n_draws
+        pulls = model.counts(state.stats)
+        sums = model.reward_sums(state.stats)
+        arms = []
+        for i, a in enumerate(spec.arms):
+            row: dict[str, Any] = {"arm": a, "mean": float(mean[i]),
+                                   "lower": float(lo[i]), "upper": float(hi[i]),
+                                   "pulls": float(pulls[i]), "rewards": float(sums[i]),
+                                   "prob_best": float(best[i])}
+            if hasattr(post, "alpha") and spec.model.kind == "beta":
+                row["alpha"] = float(post.alpha[i])
+                row["beta"] = float(post.beta[i])
+            arms.append(row)
+        return {"bandit": bandit, "model_version": state.snapshot.version, "level": level,
+                "arms": arms}
+
+    def export_events(self, bandit: str, fp: IO[str]) -> int:
+        """Write the bandit's event log as JSON Lines (for off-policy evaluation)."""
+        return self.store.export_events(bandit, fp)
+
+    def pending(self, decision_id: str) -> dict[str, Any]:
+        """The stored pending decision (payload, deadline, status)."""
+        bandit, _ = split_decision_id(decision_id)
+        p = self.store.get_pending(bandit, decision_id)
+        return {"decision_id": p.decision_id, "status": p.status, "deadline": p.deadline,
+                **p.payload}

@@ -1,0 +1,237 @@
+"""The engine: decide, exactly-once rewards, expiry, arms, decay, staleness, event log."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from tsbandit.engine import BanditSpec, Engine
+from tsbandit.errors import (
+    BanditExistsError,
+    ConfigurationError,
+    DecisionExpiredError,
+    DecisionNotFoundError,
+    EligibilityError,
+    InvalidContextError,
+    InvalidRewardError,
+    LastArmError,
+    UnknownArmError,
+)
+from tsbandit.policies import BetaBernoulli, LinearGaussian, LogisticLaplace
+
+
+def snapshot(store, name="offers"):
+    snap = store.read(name)
+    return snap.version, {k: v.tolist() for k, v in snap.arrays.items()}
+
+
+def beta_spec(**kw):
+    return BanditSpec(name="offers", arms=["a", "b", "c"], **kw)
+
+
+def test_decide_and_reward_exactly_once(store, clock):
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(beta_spec())
+    d = eng.decide("offers")
+    assert d.arm in ("a", "b", "c") and d.ranking == (d.arm,)
+    assert 0 < d.propensity <= 1 and d.decision_id.startswith("offers~")
+    out = eng.record_reward(d.decision_id, 1)
+    assert out.status == "applied" and not out.duplicate
+    again = eng.record_reward(d.decision_id, 1)
+    assert again.duplicate
+    arms = {r["arm"]: r for r in eng.stats("offers")["arms"]}
+    assert arms[d.arm]["alpha"] == 2.0 and arms[d.arm]["pulls"] == 1.0
+    assert sum(r["pulls"] for r in arms.values()) == 1.0
+
+
+def test_errors(store, clock):
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(beta_spec(reward_window=60))
+    with pytest.raises(BanditExistsError):
+        eng.create_bandit(beta_spec())
+    d = eng.decide("offers")
+    before = snapshot(store)
+    with pytest.raises(InvalidRewardError):
+        eng.record_reward(d.decision_id, 0.5)
+    with pytest.raises(InvalidRewardError):
+        eng.record_reward(d.decision_id, float("nan"))
+    with pytest.raises(DecisionNotFoundError):
+        eng.record_reward("offers~" + "0" * 32, 1)
+    with pytest.raises(DecisionNotFoundError):
+        eng.record_reward("nosuchbandit~" + "0" * 32, 1)
+    with pytest.raises(DecisionNotFoundError):
+        eng.record_reward("garbage", 1)
+    with pytest.raises(EligibilityError):
+        eng.decide("offers", eligible=["zzz"])
+    with pytest.raises(EligibilityError):
+        eng.decide("offers", k=4)
+    with pytest.raises(InvalidContextError):
+        eng.decide("offers", context=[1.0, 2.0])
+    assert snapshot(store) == before  # nothing half-applied
+    clock.advance(61)
+    with pytest.raises(DecisionExpiredError):
+        eng.record_reward(d.decision_id, 1)
+    assert snapshot(store) == before
+
+
+def test_expiry_sweep_applies_default_reward_once(store, clock):
+    eng = Engine(store, seed=1, clock=clock)
+    eng.create_bandit(beta_spec(reward_window=10, default_reward=0.0))
+    ds = [eng.decide("offers") for _ in range(5)]
+    eng.record_reward(ds[0].decision_id, 1)
+    clock.advance(11)
+    assert eng.sweep_expired("offers") == 4
+    assert eng.sweep_expired("offers") == 0  # exactly once
+    arms = eng.stats("offers")["arms"]
+    assert sum(r["pulls"] for r in arms) == 5.0
+    assert sum(r["rewards"] for r in arms) == 1.0
+    with pytest.raises(DecisionExpiredError):
+        eng.record_reward(ds[1].decision_id, 1)
+
+
+def test_workers_share_the_bandit(store, clock):
+    w1, w2 = Engine(store, seed=1, clock=clock), Engine(store, seed=2, clock=clock)
+    w1.create_bandit(beta_spec())
+    d = w1.decide("offers")
+    w2.record_reward(d.decision_id, 1)  # another worker can reward it
+    assert w1.stats("offers")["model_version"] == w2.stats("offers")["model_version"]
+    assert w2.get_bandit("offers").arms == ("a", "b", "c")
+
+
+def test_ranking_eligible_and_batch(store, clock):
+    eng = Engine(store, seed=3, clock=clock)
+    eng.create_bandit(beta_spec())
+    d = eng.decide("offers", k=2, eligible=["a", "c"], user_id="u1")
+    assert set(d.ranking) == {"a", "c"} and len(d.position_propensities) == 2
+    batch = eng.decide_batch("offers", n=20, k=1)
+    assert len(batch) == 20 and len({b.decision_id for b in batch}) == 20
+    assert eng.pending(d.decision_id)["user_id"] == "u1"
+
+
+def test_contextual_bandit_learns(store, clock):
+    eng = Engine(store, seed=4, clock=clock)
+    spec = BanditSpec(name="ctx", arms=["x", "y"],
+                      model=LinearGaussian(n_features=2, unknown_noise=True))
+    eng.create_bandit(spec)
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        ctx = [1.0, float(rng.random())]
+        d = eng.decide("ctx", ctx)
+        eng.record_reward(d.decision_id, (0.8 if d.arm == "x" else 0.2)
+                          + 0.05 * rng.standard_normal())
+    s = {r["arm"]: r for r in eng.stats("ctx", [1.0, 0.5])["arms"]}
+    assert s["x"]["mean"] == pytest.approx(0.8, abs=0.05)
+    assert s["x"]["prob_best"] > 0.95
+    with pytest.raises(InvalidContextError):
+        eng.decide("ctx", [1.0])
+
+
+def test_logistic_bandit_through_the_store(store, clock):
+    eng = Engine(store, seed=5, clock=clock)
+    eng.create_bandit(BanditSpec(name="lg", arms=["x", "y"],
+                                 model=LogisticLaplace(n_features=2)))
+    for _ in range(40):
+        d = eng.decide("lg", [1.0, 0.5])
+        eng.record_reward(d.decision_id, 1 if d.arm == "x" else 0)
+    s = {r["arm"]: r for r in eng.stats("lg", [1.0, 0.5])["arms"]}
+    assert s["x"]["mean"] > s["y"]["mean"]
+    with pytest.raises(ConfigurationError):
+        BanditSpec(name="lg2", arms=["x"], model=LogisticLaplace(n_features=2), half_life=60)
+
+
+def test_arm_management(store, clock):
+    eng = Engine(store, seed=6, clock=clock)
+    eng.create_bandit(beta_spec())
+    d = eng.decide("offers", eligible=["b"])
+    eng.add_arm("offers", "d")
+    assert eng.get_bandit("offers").arms == ("a", "b", "c", "d")
+    eng.retire_arm("offers", "a")
+    assert eng.get_bandit("offers").arms == ("b", "c", "d")
+    # a decision made before the change still lands on the right arm
+    eng.record_reward(d.decision_id, 1)
+    arms = {r["arm"]: r for r in eng.stats("offers")["arms"]}
+    assert arms["b"]["alpha"] == 2.0 and arms["d"]["alpha"] == 1.0
+    with pytest.raises(UnknownArmError):
+        eng.retire_arm("offers", "a")
+    eng.retire_arm("offers", "b")
+    eng.retire_arm("offers", "c")
+    with pytest.raises(LastArmError):
+        eng.retire_arm("offers", "d")
+
+
+def test_reward_for_retired_arm_is_consumed_not_learned(store, clock):
+    eng = Engine(store, seed=7, clock=clock)
+    eng.create_bandit(beta_spec())
+    d = eng.decide("offers", eligible=["a"])
+    eng.retire_arm("offers", "a")
+    assert eng.record_reward(d.decision_id, 1).status == "applied"
+    assert eng.record_reward(d.decision_id, 1).duplicate
+    assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 0.0
+
+
+def test_half_life_decay(store, clock):
+    eng = Engine(store, seed=8, clock=clock)
+    eng.create_bandit(beta_spec(half_life=100.0))
+    for _ in range(4):
+        d = eng.decide("offers", eligible=["a"])
+        eng.record_reward(d.decision_id, 1)
+    clock.advance(100.0)
+    a = next(r for r in eng.stats("offers")["arms"] if r["arm"] == "a")
+    assert a["pulls"] == pytest.approx(2.0)  # four observations, one half-life ago
+    d = eng.decide("offers", eligible=["a"])
+    eng.record_reward(d.decision_id, 0)
+    clock.advance(100.0)
+    a = next(r for r in eng.stats("offers")["arms"] if r["arm"] == "a")
+    assert a["pulls"] == pytest.approx((2.0 + 1.0) / 2)
+    assert a["rewards"] == pytest.approx(1.0)
+
+
+def test_bounded_staleness_saves_reads(store, clock):
+    calls = {"read": 0}
+    original = store.read
+
+    def counting_read(name):
+        calls["read"] += 1
+        return original(name)
+
+    store.read = counting_read  # type: ignore[method-assign]
+    eng = Engine(store, seed=9, clock=clock, max_staleness_ms=60_000)
+    eng.create_bandit(beta_spec())
+    for _ in range(10):
+        eng.decide("offers")
+    assert calls["read"] == 1
+    fresh = Engine(store, seed=9, clock=clock)
+    for _ in range(10):
+        fresh.decide("offers")
+    assert calls["read"] == 11
+
+
+def test_event_log_export(store, clock):
+    eng = Engine(store, seed=10, clock=clock)
+    eng.create_bandit(beta_spec())
+    d = eng.decide("offers")
+    eng.record_reward(d.decision_id, 1)
+    buf = io.StringIO()
+    assert eng.export_events("offers", buf) == 2
+    events = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [e["type"] for e in events] == ["decision", "reward"]
+    assert events[0]["decision_id"] == events[1]["decision_id"] == d.decision_id
+    assert events[0]["propensity"] == pytest.approx(d.propensity)
+    assert events[1]["reward"] == 1.0 and events[1]["arm"] == d.arm
+
+
+def test_thompson_allocation_through_the_engine(store, clock):
+    """End to end, the engine's bandit shifts traffic to the best arm."""
+    eng = Engine(store, seed=11, clock=clock)
+    eng.create_bandit(BanditSpec(name="ts", arms=["lo", "hi"], model=BetaBernoulli()))
+    rng = np.random.default_rng(3)
+    late_hi = 0
+    for t in range(300):
+        d = eng.decide("ts")
+        p = 0.7 if d.arm == "hi" else 0.3
+        eng.record_reward(d.decision_id, int(rng.random() < p))
+        late_hi += t >= 150 and d.arm == "hi"
+    assert late_hi / 150 > 0.75  # uniform play: 0.5, sd 0.04
