@@ -1,15 +1,21 @@
-"""The console script: --version, --help and the demo, run as a user would."""
+"""The console script as a user runs it: --version, --help, the demo (over a real service) and
+every mounted sub-command."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+import pytest
 from typer.testing import CliRunner
 
 from tsbandit import __version__
 from tsbandit.cli import app
+from tsbandit.service.demo import DEMO_RATES, LocalService, run_demo
 
 runner = CliRunner()
 
@@ -23,16 +29,100 @@ def test_version():
 def test_help_lists_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    assert "demo" in result.stdout
+    for command in ("serve", "demo", "scenarios", "simulate", "abtest", "evaluate"):
+        assert command in result.stdout
 
 
-def test_demo_shifts_traffic_to_the_best_offer():
-    result = runner.invoke(app, ["demo", "--rounds", "3000", "--seed", "1"])
+def test_in_process_demo_shifts_traffic_to_the_best_offer():
+    result = runner.invoke(app, ["demo", "--in-process", "--rounds", "3000", "--seed", "1"])
     assert result.exit_code == 0, result.stdout
     line = next(s for s in result.stdout.splitlines() if s.startswith("Traffic to the best"))
     share = float(line.rsplit(":", 1)[1].strip().rstrip("%")) / 100
     # 5 offers: uniform play gives 20%; TS concentrates on premium_rewards_500bonus
     assert "premium_rewards_500bonus" in line and share > 0.35
+
+
+@pytest.fixture
+def seeded_env(monkeypatch):
+    monkeypatch.setenv("TSBANDIT_SEED", "7")  # the service's decision stream, for repeatability
+
+
+def test_demo_through_a_live_sqlite_service(tmp_path, seeded_env):
+    """`tsbandit serve` in a subprocess on a real SQLite file; every reward applied once."""
+    db = tmp_path / "demo.db"
+    with LocalService(f"sqlite:///{db}") as service:
+        result = run_demo(service.base_url, customers=1500, seed=3, batch=64)
+        again = run_demo(service.base_url, customers=200, seed=4)  # recreated from the prior
+    assert db.exists()
+    assert sum(result.shown.values()) == 1500
+    arms = {row["arm"]: row for row in result.stats["arms"]}
+    assert set(arms) == set(DEMO_RATES)
+    # exactly-once: the service's counts are the demo's counts, nothing lost or doubled
+    assert sum(row["pulls"] for row in arms.values()) == 1500
+    assert sum(row["rewards"] for row in arms.values()) == result.applications
+    for arm, row in arms.items():
+        assert row["pulls"] == result.shown[arm]
+        assert row["alpha"] == 1 + row["rewards"] and row["beta"] == 1 + row["pulls"] - row["rewards"]
+    # with a 0.060 offer among 0.015-0.045 ones, TS must beat uniform play's 20% share
+    assert result.best_share > 0.25
+    assert sum(row["pulls"] for row in again.stats["arms"]) == 200
+    assert result.requests == 3 + 1500 + 24
+
+
+def test_demo_command_prints_the_table(tmp_path, seeded_env):
+    script = Path(sys.executable).with_name("tsbandit")
+    out = subprocess.run(
+        [str(script), "demo", "--customers", "300", "--store", f"sqlite:///{tmp_path / 'd.db'}"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ), check=False)
+    assert out.returncode == 0, out.stderr
+    assert "Traffic to the best offer (premium_rewards_500bonus)" in out.stdout
+    for arm in DEMO_RATES:
+        assert arm in out.stdout
+    assert "Applications:" in out.stdout
+
+
+def test_demo_reports_an_unreachable_service():
+    port = LocalService().port  # a free port nobody listens on
+    result = runner.invoke(app, ["demo", "--customers", "5", "--url", f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 1
+    assert "demo failed" in result.output
+
+
+def test_serve_command_serves_the_tutorial_endpoints(tmp_path, seeded_env):
+    with LocalService(f"sqlite:///{tmp_path / 's.db'}") as service:
+        rec = httpx.get(f"{service.base_url}/recommend/cust_1").json()
+        assert rec["offer"] in DEMO_RATES
+        done = httpx.post(f"{service.base_url}/reward",
+                          json={"customer_id": "cust_1", "arm": rec["offer"], "reward": 1})
+        assert done.json()["status"] == "updated"
+        stats = httpx.get(f"{service.base_url}/stats").json()
+        assert stats[rec["offer"]]["alpha"] == 2.0
+
+
+def test_run_demo_validates_its_arguments():
+    with pytest.raises(ValueError, match="customers"):
+        run_demo("http://127.0.0.1:1", customers=0)
+
+
+def test_mounted_lab_commands():
+    listed = runner.invoke(app, ["scenarios", "--json"])
+    assert listed.exit_code == 0, listed.output
+    names = {s["name"] for s in json.loads(listed.stdout)}
+    assert {"tutorial-part6", "offers", "changepoint", "delayed"} <= names
+
+
+def test_mounted_abtest_command():
+    result = runner.invoke(app, ["abtest", "--arm", "A=120/1000", "--arm", "B=150/1000"])
+    assert result.exit_code == 0, result.output
+    # 120/1000 vs 150/1000: P(B > A) is about 0.975, short of the default 0.99 threshold
+    assert "P(B > A) = 0.97" in result.stdout
+    assert "decision: CONTINUE" in result.stdout
+
+
+def test_mounted_evaluate_command_rejects_a_missing_log(tmp_path):
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "missing.jsonl"), "--format", "jsonl"])
+    assert result.exit_code == 2
+    assert "missing.jsonl" in result.output
 
 
 def test_console_script_and_module_entry_points():

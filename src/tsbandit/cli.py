@@ -5,6 +5,9 @@ Sub-commands import what they need lazily, so ``tsbandit --help`` stays fast.
 
 from __future__ import annotations
 
+import sys
+
+import numpy as np
 import typer
 
 from . import __version__
@@ -42,16 +45,74 @@ def _root(
 
 
 @app.command()
-def demo(
-    rounds: int = typer.Option(5000, min=1, help="Simulated customers."),
-    seed: int = typer.Option(42, help="Seed of the bandit and of the simulated customers."),
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (share SQLite or Redis)."),
+    store: str | None = typer.Option(
+        None, help="State store URL: sqlite:///tsbandit.db (default), redis://host:6379/0, "
+        "redis+cluster://h1:p1,h2:p2 or memory:// (env TSBANDIT_STORE)."),
+    api_key: str | None = typer.Option(
+        None, help="Require 'Authorization: Bearer KEY' on mutating endpoints "
+        "(env TSBANDIT_API_KEY).", show_default=False),
+    max_staleness_ms: float | None = typer.Option(
+        None, min=0, help="Let a worker reuse a snapshot this old (env TSBANDIT_MAX_STALENESS_MS)."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
-    """Thompson sampling picks credit-card offers for simulated customers (tutorial Part 5/6).
+    """Run the decision service (FastAPI on uvicorn); settings also from TSBANDIT_* variables."""
+    from .service.server import serve as _serve
 
-    The true application rates are hidden from the bandit; watch traffic shift to the best offer.
+    _serve(host=host, port=port, workers=workers, store_url=store, api_key=api_key,
+           max_staleness_ms=max_staleness_ms, log_level=log_level)
+
+
+@app.command()
+def demo(
+    customers: int = typer.Option(2000, "--customers", "--rounds", min=1,
+                                  help="Simulated customers."),
+    seed: int = typer.Option(42, help="Seed of the simulated customers (and in-process bandit)."),
+    store: str = typer.Option("sqlite:///tsbandit.db",
+                              help="Store of the service the demo starts."),
+    url: str | None = typer.Option(
+        None, help="Use the service already running at this URL instead of starting one."),
+    in_process: bool = typer.Option(
+        False, "--in-process", help="No service: the tutorial's ThompsonSamplingBandit in-process."),
+) -> None:
+    """Thompson sampling picks credit-card offers for simulated customers (tutorial Part 5-9).
+
+    By default it starts `tsbandit serve` on the embedded SQLite store, sends every customer
+    through the HTTP API (batched decisions, one reward per decision) and prints what the
+    service learned; the true application rates stay hidden from the service.
     """
-    import numpy as np
+    if in_process:
+        _demo_in_process(customers, seed)
+        return
+    import httpx
 
+    from .service.demo import LocalService, run_demo
+
+    try:
+        if url is not None:
+            result = run_demo(url, customers=customers, seed=seed)
+        else:
+            print(f"Starting tsbandit serve on {store} ...")
+            with LocalService(store) as service:
+                print(f"Service up at {service.base_url}; serving {customers} customers ...")
+                result = run_demo(service.base_url, customers=customers, seed=seed)
+    except (httpx.HTTPError, RuntimeError) as exc:
+        print(f"error: demo failed: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    print(result.table())
+    print(f"\nTraffic to the best offer ({result.best_arm}): {result.best_share:.1%}")
+    print(f"Applications: {result.applications} of {result.customers} customers "
+          f"(always-best oracle expects {result.rates[result.best_arm] * customers:.0f}, "
+          f"uniform random {np.mean(list(result.rates.values())) * customers:.0f})")
+    print(f"{result.requests} HTTP requests in {result.seconds:.1f} s. "
+          f"Bandit {result.bandit!r} stays in {store if url is None else url}; "
+          "`tsbandit serve` serves it.")
+
+
+def _demo_in_process(rounds: int, seed: int) -> None:
     from .tutorial import ThompsonSamplingBandit
 
     bandit = ThompsonSamplingBandit(list(TUTORIAL_OFFERS), seed=seed)
@@ -73,6 +134,21 @@ def demo(
     print(f"Traffic to the best offer ({best}): {share:.1%}")
     print(f"Applications: {applied} (always-best oracle expects {oracle:.0f}, "
           f"uniform random {np.mean(TUTORIAL_RATES) * rounds:.0f})")
+
+
+def _mount_subcommands() -> None:
+    """The lab, A/B and OPE commands; their modules import their heavy parts lazily."""
+    from .evaluation.cli import app as evaluate_app
+    from .experiments.cli import app as abtest_app
+    from .lab.cli import scenarios, simulate
+
+    app.command("scenarios")(scenarios)
+    app.command("simulate")(simulate)
+    app.add_typer(abtest_app, name="abtest")
+    app.add_typer(evaluate_app, name="evaluate")
+
+
+_mount_subcommands()
 
 
 def main() -> None:
