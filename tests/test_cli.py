@@ -62,7 +62,8 @@ def test_demo_through_a_live_sqlite_service(tmp_path, seeded_env):
     assert sum(row["rewards"] for row in arms.values()) == result.applications
     for arm, row in arms.items():
         assert row["pulls"] == result.shown[arm]
-        assert row["alpha"] == 1 + row["rewards"] and row["beta"] == 1 + row["pulls"] - row["rewards"]
+        assert row["alpha"] == 1 + row["rewards"]
+        assert row["beta"] == 1 + row["pulls"] - row["rewards"]
     # with a 0.060 offer among 0.015-0.045 ones, TS must beat uniform play's 20% share
     assert result.best_share > 0.25
     assert sum(row["pulls"] for row in again.stats["arms"]) == 200

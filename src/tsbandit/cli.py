@@ -56,7 +56,8 @@ def serve(
         None, help="Require 'Authorization: Bearer KEY' on mutating endpoints "
         "(env TSBANDIT_API_KEY).", show_default=False),
     max_staleness_ms: float | None = typer.Option(
-        None, min=0, help="Let a worker reuse a snapshot this old (env TSBANDIT_MAX_STALENESS_MS)."),
+        None, min=0, help="Let a worker reuse a snapshot this old "
+        "(env TSBANDIT_MAX_STALENESS_MS)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Run the decision service (FastAPI on uvicorn); settings also from TSBANDIT_* variables."""
@@ -76,7 +77,8 @@ def demo(
     url: str | None = typer.Option(
         None, help="Use the service already running at this URL instead of starting one."),
     in_process: bool = typer.Option(
-        False, "--in-process", help="No service: the tutorial's ThompsonSamplingBandit in-process."),
+        False, "--in-process", help="No service: the tutorial's ThompsonSamplingBandit, "
+        "in-process."),
 ) -> None:
     """Thompson sampling picks credit-card offers for simulated customers (tutorial Part 5-9).
 

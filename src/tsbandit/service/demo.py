@@ -74,9 +74,9 @@ class DemoResult:
         for row in self.stats["arms"]:
             arm = row["arm"]
             n = self.shown.get(arm, 0)
+            interval = f"[{row['lower']:.4f}, {row['upper']:.4f}]"
             lines.append(
-                f"{arm:<26}{n:>7}{n / self.customers:>8.1%}{row['mean']:>12.4f}"
-                f"{'[' + format(row['lower'], '.4f') + ', ' + format(row['upper'], '.4f') + ']':>18}"
+                f"{arm:<26}{n:>7}{n / self.customers:>8.1%}{row['mean']:>12.4f}{interval:>18}"
                 f"{row['prob_best']:>9.3f}{self.rates.get(arm, float('nan')):>11.3f}")
         return "\n".join(lines)
 
