@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint install install-dev clean
+.PHONY: demo serve test bench lint install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,14 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 
-# The main job: a short demo of the tutorial's credit-card offers.
+# The main job: starts `tsbandit serve` on the embedded SQLite store (./tsbandit.db), sends
+# simulated customers through its HTTP API, prints what it learned, and stops it.
 demo: install
 	$(BIN)/tsbandit demo
+
+# The decision service in the foreground on http://127.0.0.1:8000 (./tsbandit.db).
+serve: install
+	$(BIN)/tsbandit serve
 
 # The whole test suite (the same command CI runs).
 test: install-dev
