@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from tsbandit.errors import ConfigurationError
-from tsbandit.experiments import srm_check
+from tsbandit.experiments import srm_check, srm_check_adaptive
 
 
 def test_matches_scipy_chisquare_and_flags_below_threshold():
@@ -47,3 +47,86 @@ def test_errors():
         srm_check([10, 10], [1, 0])
     with pytest.raises(ConfigurationError, match="all zero"):
         srm_check([0, 0])
+
+
+# ----- two-arm adaptive policies: the allocation implied by the logged propensities ----------
+def thompson_logs(rng, reps=2000, n=1000, batch=50, rates=(0.05, 0.10), draws=1000):
+    """Batched Beta-Bernoulli Thompson sampling on ``reps`` independent streams, logged the way
+    the engine logs: the chosen arm and a Monte-Carlo propensity (``draws`` posterior draws,
+    floored at 1 / draws). Returns chosen ``(reps, n)`` and propensities ``(reps, n)``."""
+    from tsbandit.experiments._batch import beta_prob_greater_batch
+
+    s = np.zeros((reps, 2))
+    f = np.zeros((reps, 2))
+    chosen = np.empty((reps, n), dtype=np.intp)
+    props = np.empty((reps, n))
+    for start in range(0, n, batch):
+        pi1 = beta_prob_greater_batch(1 + s[:, 0], 1 + f[:, 0], 1 + s[:, 1], 1 + f[:, 1])
+        a = (rng.random((reps, batch)) < pi1[:, None]).astype(np.intp)
+        pi_chosen = np.where(a == 1, pi1[:, None], 1.0 - pi1[:, None])
+        est = np.maximum(rng.binomial(draws, pi_chosen) / draws, 1.0 / draws)
+        r = rng.random((reps, batch)) < np.asarray(rates)[a]
+        for arm in (0, 1):
+            s[:, arm] += ((a == arm) & r).sum(axis=1)
+            f[:, arm] += ((a == arm) & ~r).sum(axis=1)
+        chosen[:, start:start + batch], props[:, start:start + batch] = a, est
+    return chosen, props
+
+
+@pytest.fixture(scope="module")
+def adaptive():
+    return thompson_logs(np.random.default_rng(606))
+
+
+def test_adaptive_check_is_calibrated_on_a_correct_thompson_log(adaptive):
+    chosen, props = adaptive
+    # the allocation really is adaptive: arm 1 gets ~80 % of the traffic, a 50/50 check fails
+    share = chosen.mean()
+    assert 0.7 < share < 0.9
+    assert np.mean([srm_check(np.bincount(c, minlength=2)).mismatch for c in chosen]) > 0.9
+    pvals = np.array([srm_check_adaptive(c, p).p_value for c, p in zip(chosen, props,
+                                                                       strict=True)])
+    n = pvals.size
+    for level in (0.05, 0.01):
+        rate = float(np.mean(pvals < level))
+        assert abs(rate - level) <= 4 * np.sqrt(level * (1 - level) / n), (level, rate)
+    assert np.mean(pvals < 0.001) <= 0.001 + 4 * np.sqrt(0.001 / n)
+
+
+def test_adaptive_check_detects_lost_decisions_of_one_arm(adaptive):
+    chosen, props = adaptive
+    rng = np.random.default_rng(7)
+    flagged = []
+    for c, p in zip(chosen[:500], props[:500], strict=True):
+        # half of the decisions of arm 0 (~14 % of the traffic) lost; arm 1's losses would be
+        # nearly invisible (each moves N - E by 1 - pi_1, about 0.1 here)
+        keep = ~((c == 0) & (rng.random(c.size) < 0.5))
+        flagged.append(srm_check_adaptive(c[keep], p[keep]).mismatch)
+    assert np.mean(flagged) > 0.75  # measured 0.86 (0.34 when 30 % are lost)
+
+
+def test_adaptive_check_reduces_to_pearson_at_a_fixed_half_split():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 2, 5000)
+    r = srm_check_adaptive(a, np.full(a.size, 0.5))
+    ref = srm_check(np.bincount(a, minlength=2))
+    assert r.statistic == pytest.approx(ref.statistic) and r.p_value == pytest.approx(ref.p_value)
+    assert r.method == "propensity" and r.to_dict()["method"] == "propensity"
+
+
+def test_adaptive_check_deterministic_policy_and_errors():
+    ok = srm_check_adaptive([1, 1, 0], [1.0, 1.0, 0.0])  # pi_1 = 1 always: 3 of 3 expected
+    assert not ok.mismatch or ok.expected.tolist() == [0.0, 3.0]
+    assert srm_check_adaptive([1, 1, 1], [1.0, 1.0, 1.0]).p_value == 1.0
+    bad = srm_check_adaptive([1, 1, 0], [1.0, 1.0, 1.0])  # arm 0 chosen when pi_0 was 1 ... fine
+    assert bad.p_value == 1.0  # (pi_1 = 0 there: consistent)
+    wrong = srm_check_adaptive([0, 0], [0.0, 0.0])  # chosen with probability 0
+    assert wrong.mismatch and wrong.to_dict()["statistic"] is None
+    with pytest.raises(ConfigurationError, match="0 or 1"):
+        srm_check_adaptive([0, 2], [0.5, 0.5])
+    with pytest.raises(ConfigurationError, match=r"\[0, 1\]"):
+        srm_check_adaptive([0, 1], [0.5, 1.5])
+    with pytest.raises(ConfigurationError, match="one length"):
+        srm_check_adaptive([0, 1], [0.5])
+    with pytest.raises(ConfigurationError, match="no decisions"):
+        srm_check_adaptive([], [])

@@ -9,7 +9,8 @@
 - :func:`sample_size_two_proportions`, :func:`two_proportion_ztest`: the fixed-horizon design.
 - :func:`simulate_ab`: both designs on the same seeded streams; samples to decision, wrong-winner
   rate, A/A false-positive rate with and without peeking.
-- :func:`srm_check`: sample-ratio mismatch (chi-square, flagged at p < 0.001).
+- :func:`srm_check`: sample-ratio mismatch (chi-square, flagged at p < 0.001);
+  :func:`srm_check_adaptive`: the same for a two-arm bandit, against its logged propensities.
 - :func:`experiment_report`: one JSON-safe dict of all of it (for the service).
 
 Plots live in :mod:`tsbandit.experiments.plots` (matplotlib, imported lazily); the CLI in
@@ -36,7 +37,7 @@ from .posteriors import (
 )
 from .report import experiment_report
 from .simulation import DESIGNS, DesignOutcome, SimulationResult, simulate_ab
-from .srm import SRMResult, srm_check
+from .srm import SRMResult, srm_check, srm_check_adaptive
 from .stopping import StopDecision, StoppingRule, evaluate_stopping
 
 __all__ = [
@@ -62,5 +63,6 @@ __all__ = [
     "sample_size_two_proportions",
     "simulate_ab",
     "srm_check",
+    "srm_check_adaptive",
     "two_proportion_ztest",
 ]

@@ -7,6 +7,11 @@ no comparison of the arms can be trusted until it is explained. The conventional
 Experiments", KDD): strict, because the check runs on every experiment, and real SRMs usually
 give p-values far smaller.
 
+An adaptive policy (a bandit) has no fixed split: its intended allocation changes with every
+decision. :func:`srm_check_adaptive` tests the observed allocation of a two-arm bandit against
+the allocation its own logged propensities imply (see there; the obvious shortcut, summing the
+logged propensities per arm, is wrong and is explained there too).
+
 Examples
 --------
 >>> srm_check([5000, 5000]).mismatch
@@ -27,12 +32,17 @@ from scipy.special import chdtrc
 
 from ..errors import ConfigurationError
 
-__all__ = ["SRMResult", "srm_check"]
+__all__ = ["SRMResult", "srm_check", "srm_check_adaptive"]
 
 
 @dataclass(frozen=True)
 class SRMResult:
-    """Chi-square statistic, p-value and flag (``p_value < threshold``); arrays are ``(K,)``."""
+    """Chi-square statistic, p-value and flag (``p_value < threshold``); arrays are ``(K,)``.
+
+    ``method`` is ``"split"`` (Pearson test against a fixed split, :func:`srm_check`) or
+    ``"propensity"`` (against the allocation implied by logged propensities,
+    :func:`srm_check_adaptive`).
+    """
 
     statistic: float
     p_value: float
@@ -41,11 +51,14 @@ class SRMResult:
     threshold: float
     observed: np.ndarray
     expected: np.ndarray
+    method: str = "split"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": "mismatch" if self.mismatch else "ok", "statistic": self.statistic,
-                "p_value": self.p_value, "dof": self.dof, "threshold": self.threshold,
-                "observed": self.observed.tolist(), "expected": self.expected.tolist()}
+        return {"status": "mismatch" if self.mismatch else "ok", "method": self.method,
+                "statistic": self.statistic if np.isfinite(self.statistic) else None,
+                "p_value": self.p_value, "dof": self.dof,
+                "threshold": self.threshold, "observed": self.observed.tolist(),
+                "expected": self.expected.tolist()}
 
 
 def srm_check(observed: Sequence[float] | np.ndarray,
@@ -87,10 +100,90 @@ def srm_check(observed: Sequence[float] | np.ndarray,
         if not np.isfinite(w).all() or (w <= 0).any():
             raise ConfigurationError(
                 f"intended_split weights must be finite and > 0, got {w.tolist()}")
-    if not 0.0 < float(threshold) < 1.0:
-        raise ConfigurationError(f"threshold == {threshold!r}, must be in (0, 1)")
+    _check_threshold(threshold)
     expected = total * w / w.sum()
     stat = float(np.sum((obs - expected) ** 2 / expected))
     dof = obs.size - 1
     p = float(chdtrc(dof, stat))
     return SRMResult(stat, p, dof, p < threshold, float(threshold), obs, expected)
+
+
+def _check_threshold(threshold: float) -> None:
+    if not 0.0 < float(threshold) < 1.0:
+        raise ConfigurationError(f"threshold == {threshold!r}, must be in (0, 1)")
+
+
+def srm_check_adaptive(chosen: Sequence[int] | np.ndarray,
+                       propensities: Sequence[float] | np.ndarray, *,
+                       threshold: float = 0.001) -> SRMResult:
+    """SRM check of a two-arm adaptive policy against the allocation it logged.
+
+    Decision ``i`` chose arm ``chosen[i]`` (0 or 1) with logged probability
+    ``propensities[i] = pi_i(chosen[i])``. With two arms that one number is the whole
+    distribution: ``pi_i(other) = 1 - propensities[i]``. So the expected allocation of arm 1 is
+    ``E = sum_i pi_i(1)`` and ``N_1 - E`` is a martingale (each ``pi_i`` may depend on all
+    earlier outcomes) with predictable variance ``V = sum_i pi_i(1) (1 - pi_i(1))``; by the
+    martingale central limit theorem ``(N_1 - E)^2 / V`` is chi-square with 1 degree of freedom
+    when the assignment and its logging are right. With a constant ``pi = 1/2`` this is exactly
+    Pearson's test of a 50/50 split.
+
+    Why not "sum the logged propensities per arm" as the intended split? Only the chosen arm's
+    propensity is logged, so ``sum_{i: chosen[i] = a} pi_i(a)`` estimates ``sum_i pi_i(a)^2``,
+    not the expected count ``sum_i pi_i(a)``; under a 50/50 split it is ``N_a / 2``, and the
+    normalized "split" equals the observed one whatever happened: a check that cannot fail.
+
+    What it detects: decisions dropped or duplicated for one arm, assignment that does not follow
+    the policy, wrong propensities. A lost decision of an arm the policy chose with probability
+    ``pi`` moves ``N - E`` by only ``1 - pi``: losses of the favoured arm are nearly invisible
+    (as they are to any test on counts). Engine propensities are Monte-Carlo estimates
+    (unbiased, floored at ``1 / propensity_draws``): their noise adds about
+    ``1 / propensity_draws`` to ``V``, negligible.
+
+    Parameters
+    ----------
+    chosen
+        ``(n,)`` arm index (0 or 1) of every decision.
+    propensities
+        ``(n,)`` logged probability, in [0, 1], of the chosen arm.
+    threshold
+        Flag a mismatch when ``p_value < threshold``.
+
+    Returns
+    -------
+    SRMResult
+        ``observed`` ``[N_0, N_1]``, ``expected`` ``[n - E, E]``, ``dof == 1``,
+        ``method == "propensity"``.
+
+    Examples
+    --------
+    >>> r = srm_check_adaptive([0, 1, 1, 1] * 250, [0.5, 0.5, 0.5, 0.5] * 250)
+    >>> r.expected.tolist(), r.mismatch
+    ([500.0, 500.0], True)
+    """
+    _check_threshold(threshold)
+    try:
+        a = np.asarray(chosen, dtype=np.float64)
+        p = np.asarray(propensities, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigurationError("chosen and propensities must be numbers") from None
+    if a.ndim != 1 or p.shape != a.shape:
+        raise ConfigurationError(
+            f"chosen {a.shape} and propensities {p.shape} must be 1-d of one length")
+    if a.size == 0:
+        raise ConfigurationError("no decisions: nothing to check")
+    if not np.isin(a, (0.0, 1.0)).all():
+        raise ConfigurationError("chosen must hold arm indices 0 or 1 (two arms)")
+    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ConfigurationError("propensities must be probabilities in [0, 1]")
+    pi1 = np.where(a == 1.0, p, 1.0 - p)  # probability of arm 1 at each decision
+    n1, e1 = float(a.sum()), float(pi1.sum())
+    var = float(np.sum(pi1 * (1.0 - pi1)))
+    gap = n1 - e1
+    if var > 1e-12:
+        stat = gap * gap / var
+        p_value = float(chdtrc(1, stat))
+    else:  # a deterministic policy: the counts are known exactly
+        stat, p_value = (0.0, 1.0) if abs(gap) < 1e-6 else (float("inf"), 0.0)
+    n = float(a.size)
+    return SRMResult(float(stat), p_value, 1, p_value < threshold, float(threshold),
+                     np.array([n - n1, n1]), np.array([n - e1, e1]), "propensity")
