@@ -28,7 +28,7 @@ from starlette.routing import compile_path
 from .. import __version__
 from ..engine import Engine
 from ..errors import StoreUnavailableError
-from . import routes, tutorial
+from . import report, routes, tutorial
 from .deps import RuntimeDep, offloaded
 from .errors import ErrorResponse, error_json, install_error_handlers
 from .middleware import BodyLimitMiddleware
@@ -100,9 +100,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     routes.table.install(app, settings)
+    report.table.install(app, settings)
     tutorial.table.install(app, settings)
     served: dict[str, set[str]] = {"/healthz": {"GET"}}
-    for table in (routes.table, tutorial.table):
+    for table in (routes.table, report.table, tutorial.table):
         for path, methods in table.methods().items():
             served.setdefault(path, set()).update(methods)
     app.state.allowed = [(compile_path(p)[0], m) for p, m in served.items()]

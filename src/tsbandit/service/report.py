@@ -1,0 +1,287 @@
+"""``GET /v1/bandits/{name}/report``: a bandit read as a Bayesian A/B/n experiment.
+
+Probability best, expected loss and the credible lift of every arm (exact for two arms, Monte
+Carlo for more), the decision of a stopping rule (a winner only when the rule holds), and the
+sample-ratio-mismatch (SRM) status. The statistics come from
+:mod:`tsbandit.experiments`; this module only reads the bandit and shapes the answer.
+
+The intended split of the SRM check
+-----------------------------------
+Observed counts are the *decisions* per arm in the bandit's event log (the assignment; a
+decision counts whether or not its reward came). What they are compared with:
+
+``split`` given (a fixed-split test, e.g. ``split=50,50``, one weight per arm in the bandit's
+arm order)
+    Pearson's chi-square against that split (``method == "split"``).
+two arms, no ``split`` (an adaptive bandit)
+    The allocation the policy itself logged (``method == "propensity"``): with two arms the
+    logged propensity of the chosen arm is the whole distribution (the other arm had
+    ``1 - p``), so the expected count of arm B is ``sum_i pi_i(B)`` and ``(N_B - E_B)^2 /
+    sum_i pi_i(B)(1 - pi_i(B))`` is chi-square(1) under a correct assignment and log, however
+    adaptive the policy (martingale CLT; see
+    :func:`tsbandit.experiments.srm_check_adaptive`, calibration measured there).
+more arms, no ``split``
+    ``not_checked``: the event log records only the chosen arm's propensity, which does not
+    determine how much the policy gave each other arm.
+
+Decisions for arms no longer in the bandit are left out (and counted in ``skipped``). The
+check reads the whole event log (O(decisions)); ``srm=false`` skips it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..engine import BanditSpec, Engine
+from ..errors import ConfigurationError
+from ..experiments import (
+    StoppingRule,
+    experiment_report,
+    posteriors_from_model,
+    srm_check,
+    srm_check_adaptive,
+)
+from ..policies.stats import Stats
+from .deps import EngineDep, RouteTable
+from .errors import ERROR_RESPONSES, ErrorResponse
+
+__all__ = ["ReportOut", "bandit_report", "table"]
+
+table = RouteTable(prefix="/v1", responses=ERROR_RESPONSES)
+
+
+# ----- response ---------------------------------------------------------------------------------
+class _Out(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class ReportArm(_Out):
+    """One arm of the report."""
+
+    name: str
+    n: float = Field(description="Observations in the posterior (rewarded decisions; "
+                     "decayed counts for a bandit with a half-life).")
+    mean: float | None = Field(description="Posterior mean of the metric (null if undefined).")
+    interval: list[float | None] = Field(description="Equal-tailed credible interval at "
+                                         "`level`: [low, high].")
+    prob_best: float = Field(description="Posterior probability that this arm is the best.")
+    prob_best_se: float = Field(description="Monte-Carlo standard error (0 when exact).")
+    expected_loss: float | None = Field(
+        description="E[max_j X_j - X_this]: metric units given up, in expectation, by "
+        "shipping this arm.")
+    expected_loss_se: float | None = Field(description="Monte-Carlo standard error.")
+
+
+class ReportRule(_Out):
+    """The stopping rule applied."""
+
+    prob_best: float | None
+    expected_loss: float | None
+    min_samples: int
+
+
+class ReportDecision(_Out):
+    """The rule's verdict: ``winner`` is null unless ``stop``."""
+
+    stop: bool
+    winner: str | None
+    reason: str
+
+
+class ReportLift(_Out):
+    """Credible interval of the lift of the second arm over the first (two arms only)."""
+
+    control: str
+    treatment: str
+    level: float
+    low: float | None
+    median: float | None
+    high: float | None
+    prob_positive: float | None
+    relative: bool = Field(description="True: X_t / X_c - 1; false: X_t - X_c.")
+
+
+class ReportSRM(_Out):
+    """Sample-ratio-mismatch check of the decisions per arm."""
+
+    status: Literal["ok", "mismatch", "not_checked"]
+    method: Literal["split", "propensity"] | None = Field(
+        description="What the counts were compared with: the given split, or the allocation "
+        "implied by the logged propensities (two arms).")
+    reason: str
+    threshold: float = Field(description="Flagged when p_value < threshold.")
+    statistic: float | None = None
+    p_value: float | None = None
+    dof: int | None = None
+    observed: list[float] | None = Field(None, description="Decisions per arm.")
+    expected: list[float] | None = Field(None, description="Expected decisions per arm.")
+    decisions: int = Field(0, description="Decisions counted.")
+    skipped: int = Field(0, description="Decisions of arms the bandit no longer has.")
+
+
+class ReportOut(_Out):
+    """A bandit's arms as a Bayesian A/B/n experiment."""
+
+    format: Literal[1]
+    bandit: str
+    model_version: int
+    metric: Literal["binary", "normal"]
+    level: float
+    arms: list[ReportArm]
+    method: Literal["exact", "monte_carlo"]
+    draws: int = Field(description="Monte-Carlo draws (0 when exact).")
+    rule: ReportRule
+    decision: ReportDecision
+    lift: ReportLift | None
+    srm: ReportSRM
+
+
+# ----- the report ------------------------------------------------------------------------------
+def _read(engine: Engine, name: str) -> tuple[BanditSpec, Stats, int]:
+    """The bandit's specification, statistics and version, as a fresh read.
+
+    Through the store's public API; the decay accrued since the store last applied it is
+    applied for reading, as :class:`~tsbandit.engine.Engine` does for its own reads.
+    """
+    snap = engine.store.read(name)
+    spec = BanditSpec.from_config(snap.config)
+    stats = Stats({k: np.array(v, dtype=np.float64) for k, v in snap.arrays.items()})
+    if spec.half_life is not None and snap.decayed_at is not None:
+        elapsed = max(engine.clock() - snap.decayed_at, 0.0)
+        stats = spec.model.decay(stats, 0.5 ** (elapsed / spec.half_life))
+    return spec, stats, int(snap.version)
+
+
+def _parse_split(text: str, n_arms: int) -> list[float]:
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise ConfigurationError(
+            f"split == {text!r}: expected comma-separated numbers, one per arm") from None
+    if len(weights) != n_arms:
+        raise ConfigurationError(
+            f"split == {text!r} has {len(weights)} weights for {n_arms} arms")
+    if not all(np.isfinite(w) and w > 0 for w in weights):
+        raise ConfigurationError(f"split == {text!r}: weights must be finite and > 0")
+    return weights
+
+
+def _srm(engine: Engine, name: str, spec: BanditSpec, split: list[float] | None,
+         threshold: float) -> dict[str, Any]:
+    index = {a: i for i, a in enumerate(spec.arms)}
+    chosen: list[int] = []
+    props: list[float] = []
+    skipped = 0
+    for event in engine.store.iter_events(name):
+        if event.get("type") != "decision":
+            continue
+        arm = index.get(event.get("arm"))  # type: ignore[arg-type]
+        if arm is None:
+            skipped += 1
+            continue
+        chosen.append(arm)
+        props.append(float(event.get("propensity", float("nan"))))
+    base: dict[str, Any] = {"threshold": threshold, "decisions": len(chosen), "skipped": skipped}
+    if not chosen:
+        return {**base, "status": "not_checked", "method": None,
+                "reason": "no decisions logged yet"}
+    if split is not None:
+        res = srm_check(np.bincount(chosen, minlength=len(spec.arms)), split,
+                        threshold=threshold)
+        what = "the split " + ":".join(f"{w:g}" for w in split)
+    elif len(spec.arms) == 2:
+        p = np.asarray(props)
+        if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+            return {**base, "status": "not_checked", "method": None,
+                    "reason": "some decisions in the event log have no valid propensity"}
+        res = srm_check_adaptive(chosen, p, threshold=threshold)
+        what = "the allocation implied by the logged propensities"
+    else:
+        return {**base, "status": "not_checked", "method": None,
+                "reason": f"{len(spec.arms)} arms: the event log records only the chosen arm's "
+                "propensity, which does not fix the policy's allocation to the others; pass "
+                "split=... for a fixed-split test"}
+    out = res.to_dict()
+    verdict = "inconsistent" if res.mismatch else "consistent"
+    return {**base, **out,
+            "reason": f"decisions per arm {verdict} with {what} (chi-square p = "
+                      f"{res.p_value:.3g}, flagged below {threshold:g})"}
+
+
+def bandit_report(engine: Engine, name: str, *, rule: StoppingRule | None = None,
+                  level: float = 0.95, split: str | None = None, srm: bool = True,
+                  srm_threshold: float = 0.001, draws: int = 100_000,
+                  rng: np.random.Generator | None = None) -> dict[str, Any]:
+    """The report of bandit ``name`` (the JSON of ``GET /v1/bandits/{name}/report``).
+
+    Raises :class:`~tsbandit.errors.BanditNotFoundError` for an unknown bandit and
+    :class:`~tsbandit.errors.ConfigurationError` for a contextual model (no per-arm
+    posterior to compare), fewer than two arms, or a malformed ``split``. ``rng`` draws the
+    Monte-Carlo estimates of bandits with more than two arms (fresh entropy when ``None``).
+    """
+    spec, stats, version = _read(engine, name)
+    weights = _parse_split(split, len(spec.arms)) if split is not None else None
+    post = posteriors_from_model(spec.model, stats, spec.arms)  # type: ignore[arg-type]
+    if post.n_arms < 2:
+        raise ConfigurationError(f"bandit {name!r} has {post.n_arms} arm; a report compares "
+                                 "at least 2")
+    rng = rng if rng is not None else np.random.default_rng()
+    rep = experiment_report(post, rule=rule, rng=rng, level=level, draws=draws)
+    if srm:
+        rep["srm"] = _srm(engine, name, spec, weights, srm_threshold)
+    else:
+        rep["srm"] = {"status": "not_checked", "method": None, "threshold": srm_threshold,
+                      "reason": "skipped (srm=false)"}
+    return {"format": rep.pop("format"), "bandit": name, "model_version": version, **rep}
+
+
+# ----- the route -------------------------------------------------------------------------------
+Name = Annotated[str, Path(description="Bandit name", examples=["credit_card_offers"])]
+
+
+@table.route("GET", "/bandits/{name}/report", "read", response_model=ReportOut,
+             responses={404: {"model": ErrorResponse, "description": "Unknown bandit"}},
+             tags=["experiments"])
+def report(
+    name: Name,
+    engine: EngineDep,
+    prob_best: Annotated[float, Query(
+        gt=0, lt=1, allow_inf_nan=False,
+        description="Stop when an arm's probability of being best reaches this.")] = 0.99,
+    expected_loss: Annotated[float | None, Query(
+        gt=0, allow_inf_nan=False,
+        description="Also stop when an arm's expected loss is at most this (metric units).")
+    ] = None,
+    min_samples: Annotated[int, Query(
+        ge=0, le=10**12, description="Observations every arm needs before any stop.")] = 100,
+    level: Annotated[float, Query(gt=0, lt=1, allow_inf_nan=False,
+                                  description="Credible level.")] = 0.95,
+    split: Annotated[str | None, Query(
+        max_length=10_000, description="Intended split of a fixed-split test, one weight "
+        "per arm in the bandit's arm order (e.g. 50,50). Default: the allocation implied by "
+        "the logged propensities (two arms).")] = None,
+    srm: Annotated[bool, Query(description="Run the SRM check (reads the event log).")
+                   ] = True,
+    srm_threshold: Annotated[float, Query(gt=0, lt=1, allow_inf_nan=False,
+                                          description="SRM flag: p < this.")] = 0.001,
+    draws: Annotated[int, Query(ge=1000, le=1_000_000,
+                                description="Monte-Carlo draws (more than two arms).")
+                     ] = 100_000,
+    seed: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Seed of the "
+                                      "Monte-Carlo draws (default: fresh entropy).")] = None,
+) -> Any:
+    """Probability best, expected loss, lift, the stopping rule's winner and the SRM status.
+
+    The winner is null unless the rule holds. Checking this report repeatedly and stopping at
+    the first winner is sequential testing: see docs/service.md for the measured false-positive
+    rate of that (peeking) and how to choose the threshold.
+    """
+    rule = StoppingRule(prob_best=prob_best, expected_loss=expected_loss,
+                        min_samples=min_samples)
+    return bandit_report(engine, name, rule=rule, level=level, split=split, srm=srm,
+                         srm_threshold=srm_threshold, draws=draws,
+                         rng=np.random.default_rng(seed))
