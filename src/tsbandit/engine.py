@@ -40,12 +40,13 @@ from .errors import (
     LastArmError,
     SerializationError,
     UnknownArmError,
+    VersionConflictError,
 )
 from .policies.base import RewardModel, check_positive
 from .policies.registry import model_from_config, rule_from_config
 from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
 from .policies.stats import Stats
-from .stores.base import ClaimedDecision, Snapshot, Store, VersionConflictError
+from .stores.base import ClaimedDecision, Snapshot, Store
 
 __all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome"]
 

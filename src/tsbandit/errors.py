@@ -20,7 +20,12 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     ├── BanditExistsError (ValueError)             409 bandit_exists
     ├── DecisionNotFoundError (KeyError)           404 decision_not_found
     ├── DecisionExpiredError (ValueError)          410 decision_expired
-    └── StoreUnavailableError (ConnectionError)    503 store_unavailable
+    ├── DecisionExistsError (ValueError)           409 decision_exists
+    ├── VersionConflictError (ValueError)          409 version_conflict
+    ├── StoreUnavailableError (ConnectionError)    503 store_unavailable
+    ├── AuthenticationError (PermissionError)      401 unauthorized
+    ├── PayloadTooLargeError (ValueError)          413 payload_too_large
+    └── ArmMismatchError (ValueError)              409 arm_mismatch
 
 Examples
 --------
@@ -36,9 +41,12 @@ from __future__ import annotations
 
 __all__ = [
     "ArmError",
+    "ArmMismatchError",
+    "AuthenticationError",
     "BanditExistsError",
     "BanditNotFoundError",
     "ConfigurationError",
+    "DecisionExistsError",
     "DecisionExpiredError",
     "DecisionNotFoundError",
     "DuplicateArmError",
@@ -46,10 +54,12 @@ __all__ = [
     "InvalidContextError",
     "InvalidRewardError",
     "LastArmError",
+    "PayloadTooLargeError",
     "SerializationError",
     "StoreUnavailableError",
     "TsbanditError",
     "UnknownArmError",
+    "VersionConflictError",
 ]
 
 
@@ -156,11 +166,46 @@ class DecisionExpiredError(TsbanditError, ValueError):
     http_status = 410
 
 
+class DecisionExistsError(TsbanditError, ValueError):
+    """A pending decision with that id already exists (decision ids must be unique)."""
+
+    code = "decision_exists"
+    http_status = 409
+
+
+class VersionConflictError(TsbanditError, ValueError):
+    """The bandit's configuration changed since the caller read it; re-read and retry."""
+
+    code = "version_conflict"
+    http_status = 409
+
+
 class StoreUnavailableError(TsbanditError, ConnectionError):
     """The state store cannot be reached; nothing was written."""
 
     code = "store_unavailable"
     http_status = 503
+
+
+class AuthenticationError(TsbanditError, PermissionError):
+    """A mutating request without the right ``Authorization: Bearer <key>`` (service)."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class PayloadTooLargeError(TsbanditError, ValueError):
+    """A request body larger than the service accepts (service)."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class ArmMismatchError(TsbanditError, ValueError):
+    """A tutorial ``/reward`` names another arm than the customer was recommended (service)."""
+
+    code = "arm_mismatch"
+    http_status = 409
 
 
 # Short aliases used in the issue texts and the engine's docs.

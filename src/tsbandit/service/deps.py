@@ -20,7 +20,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..engine import Engine
-from .errors import AuthenticationError, ErrorResponse
+from ..errors import AuthenticationError
+from .errors import ErrorResponse
 from .runtime import Runtime
 from .settings import Settings
 

@@ -27,7 +27,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConfigurationError, TsbanditError
+from ..errors import (
+    ArmMismatchError,
+    AuthenticationError,
+    ConfigurationError,
+    PayloadTooLargeError,
+    TsbanditError,
+)
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -41,29 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tsbandit.service")
-
-
-# Service-only errors. They belong in tsbandit/errors.py; until they move there they subclass
-# the tree's root here, so the one handler below maps them like every other.
-class AuthenticationError(TsbanditError, PermissionError):
-    """A mutating request without the right ``Authorization: Bearer <key>``."""
-
-    code = "unauthorized"
-    http_status = 401
-
-
-class PayloadTooLargeError(TsbanditError, ValueError):
-    """A request body larger than the service accepts."""
-
-    code = "payload_too_large"
-    http_status = 413
-
-
-class ArmMismatchError(TsbanditError, ValueError):
-    """A tutorial ``/reward`` names another arm than the customer was recommended."""
-
-    code = "arm_mismatch"
-    http_status = 409
 
 
 class ErrorBody(BaseModel):

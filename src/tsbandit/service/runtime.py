@@ -8,7 +8,8 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 from ..engine import BanditSpec, Engine
-from ..errors import BanditExistsError, ConfigurationError
+from ..errors import BanditExistsError
+from ..stores import open_store as _open_store
 from ..stores.base import Store
 from .settings import TUTORIAL_ARMS, Settings
 
@@ -18,19 +19,17 @@ log = logging.getLogger("tsbandit.service")
 
 
 def open_store(url: str) -> Store:
-    """A store for ``url``: ``memory://`` here, everything else through the stores package."""
-    if url in ("memory", "memory://", "memory:"):
-        from ..stores.memory import MemoryStore
+    """The store for ``url`` (see :func:`tsbandit.stores.open_store`; ``memory`` and
+    ``memory:`` are accepted as spellings of ``memory://``).
 
-        return MemoryStore()
-    try:
-        from ..stores import open_store as _open  # type: ignore[attr-defined]
-    except ImportError:  # the stores package without its factory (yet)
-        raise ConfigurationError(
-            f"store URL {url!r} is not supported by this installation "
-            "(tsbandit.stores.open_store is missing)") from None
-    store: Store = _open(url)
-    return store
+    Raises
+    ------
+    ConfigurationError
+        Unknown scheme or malformed URL.
+    """
+    if url in ("memory", "memory:"):
+        url = "memory://"
+    return _open_store(url)
 
 
 class JoinEntry(NamedTuple):

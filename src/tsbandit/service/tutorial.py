@@ -16,9 +16,9 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Path
 
 from ..engine import Engine, split_decision_id
-from ..errors import BanditNotFoundError, DecisionNotFoundError
+from ..errors import ArmMismatchError, BanditNotFoundError, DecisionNotFoundError
 from .deps import EngineDep, RouteTable, RuntimeDep
-from .errors import ERROR_RESPONSES, ArmMismatchError, ErrorResponse
+from .errors import ERROR_RESPONSES, ErrorResponse
 from .runtime import JoinEntry, Runtime
 from .schemas import RecommendOut, TutorialArmStats, TutorialRewardOut, TutorialRewardRequest
 

@@ -65,7 +65,13 @@ from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import ConfigurationError, SerializationError, TsbanditError
+# DecisionExistsError and VersionConflictError live in tsbandit.errors; re-exported here.
+from ..errors import (
+    ConfigurationError,
+    DecisionExistsError,
+    SerializationError,
+    VersionConflictError,
+)
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -85,23 +91,6 @@ DEFAULT_RETENTION = 7 * 24 * 3600.0
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+=-]{0,127}$")
 _STAT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-
-
-# ---------------------------------------------------------------------------------------------
-# Errors not (yet) in tsbandit.errors
-# ---------------------------------------------------------------------------------------------
-class DecisionExistsError(TsbanditError, ValueError):
-    """A pending decision with that id already exists (decision ids must be unique)."""
-
-    code = "decision_exists"
-    http_status = 409
-
-
-class VersionConflictError(TsbanditError, ValueError):
-    """The bandit's configuration changed since the caller read it; re-read and retry."""
-
-    code = "version_conflict"
-    http_status = 409
 
 
 # ---------------------------------------------------------------------------------------------
