@@ -1,155 +1,21 @@
-"""Store fixtures: one contract suite over Memory, SQLite (a real file), Redis (the server at
-127.0.0.1:6379, or ``TSBANDIT_TEST_REDIS_URL``) and a real 3-node Redis Cluster started here.
-
-Missing Redis (package, server or binaries) skips the Redis tests with a visible reason, except
-under ``CI=true`` where it fails them.
+"""Store fixtures: one contract suite over Memory, SQLite (a real file), Redis and a real 3-node
+Redis Cluster (the server fixtures live in :mod:`stores.backends`, shared through the root
+conftest). Under ``CI=true`` a missing Redis fails the Redis tests instead of skipping them.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tsbandit.stores import Store, open_store
+from tsbandit.stores import Store
 
-from .redis_servers import RedisCluster, RedisServer, env_ci, redis_binaries
+from .backends import ALL_KINDS, SHARED_KINDS, Backend, make_backend
 
-REDIS_URL = os.environ.get("TSBANDIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+__all__ = ["ALL_KINDS", "SHARED_KINDS", "make_backend"]
 
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with ``reason``; under CI=true fail instead (Redis is required there)."""
-    if env_ci():
-        pytest.fail(f"{reason} (CI=true: the Redis tests must run)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _redis_module() -> Any:
-    try:
-        import redis
-    except ImportError:
-        skip_or_fail("the redis package is not installed")
-    return redis
-
-
-# ---------------------------------------------------------------------------------------------
-# Servers
-# ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """URL of the shared Redis server (tests isolate themselves with a unique key prefix)."""
-    redis = _redis_module()
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        skip_or_fail(f"no Redis server at {REDIS_URL}: {exc}")
-    finally:
-        client.close()
-    return REDIS_URL
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    """A real 3-node Redis Cluster on free ports, for the whole session."""
-    _redis_module()
-    if redis_binaries() is None:
-        skip_or_fail("redis-server / redis-cli not found on PATH")
-    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A private standalone redis-server (to kill or pause) for one test."""
-    _redis_module()
-    if redis_binaries() is None:
-        skip_or_fail("redis-server / redis-cli not found on PATH")
-    server = RedisServer(tmp_path / "redis")
-    yield server
-    server.stop()
-
-
-def purge_prefix(url: str, prefix: str) -> None:
-    """Delete every key starting with ``prefix`` (standalone or cluster)."""
-    import redis
-    from redis.cluster import RedisCluster as Cluster
-
-    if url.startswith("redis+cluster://"):
-        first = url.split("://", 1)[1].split(",")[0]
-        host, port = first.split(":")
-        client: Any = Cluster(host=host, port=int(port))
-    else:
-        client = redis.Redis.from_url(url)
-    try:
-        for key in list(client.scan_iter(match=prefix + "*", count=1000)):
-            client.delete(key)
-    finally:
-        client.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# Backends: how to open (and re-open) a store of each kind
-# ---------------------------------------------------------------------------------------------
-class Backend:
-    """A store location of one kind; :meth:`open` gives a new client of the same state."""
-
-    def __init__(self, kind: str, url: str, cleanup: Callable[[], None] | None = None) -> None:
-        self.kind = kind
-        self.url = url
-        self.shared = kind != "memory"  # can several clients/processes see the same state?
-        self._cleanup = cleanup
-        self._opened: list[Store] = []
-        self._memory: Store | None = None
-
-    def open(self, **options: Any) -> Store:
-        if self.kind == "memory":
-            if options or self._memory is None:
-                self._memory = open_store("memory://", **options)
-                self._opened.append(self._memory)
-            return self._memory
-        store = open_store(self.url, **options)
-        self._opened.append(store)
-        return store
-
-    def close(self) -> None:
-        for s in self._opened:
-            s.close()
-        if self._cleanup is not None:
-            self._cleanup()
-
-
-def _prefix() -> str:
-    return f"tsbt-test-{uuid.uuid4().hex[:12]}:"
-
-
-def make_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if kind == "memory":
-        return Backend(kind, "memory://")
-    if kind == "sqlite":
-        return Backend(kind, f"sqlite:///{tmp_path / 'store.db'}")
-    prefix = _prefix()
-    if kind == "redis":
-        base = request.getfixturevalue("redis_url")
-    else:
-        base = request.getfixturevalue("redis_cluster").url
-    sep = "&" if "?" in base else "?"
-    return Backend(kind, f"{base}{sep}prefix={prefix}", lambda: purge_prefix(base, prefix))
-
-
-ALL_KINDS = [
-    "memory",
-    "sqlite",
-    pytest.param("redis", marks=pytest.mark.redis),
-    pytest.param("cluster", marks=pytest.mark.redis),
-]
-SHARED_KINDS = ALL_KINDS[1:]
 
 
 @pytest.fixture(params=ALL_KINDS)
