@@ -486,8 +486,10 @@ class Bandit:
             raise SerializationError(
                 f"unsupported bandit state format {got!r}; expected {FORMAT_VERSION}")
         try:
+            # without saved generator states the restored bandit draws fresh entropy (no fixed
+            # default seed); with them it continues the original streams exactly
             obj = cls(data["arms"], model_from_config(data["model"]),
-                      rule_from_config(data["rule"]), seed=0, discount=data.get("discount"),
+                      rule_from_config(data["rule"]), seed=None, discount=data.get("discount"),
                       window=data.get("window"),
                       propensity_draws=int(data.get("propensity_draws", 1000)))
             stats = Stats.from_dict(data["stats"])

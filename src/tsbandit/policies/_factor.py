@@ -15,22 +15,28 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg.lapack import dtrtrs as _trtrs
 
 __all__ = ["potter_update", "project", "sqrt_covariance"]
 
 
 def sqrt_covariance(precision: np.ndarray) -> np.ndarray:
-    """``S`` with ``S S^T = precision^{-1}`` for a stack ``(..., d, d)`` of SPD matrices."""
+    """``S`` with ``S S^T = precision^{-1}`` for a stack ``(..., d, d)`` of SPD matrices.
+
+    ``precision = L L^T`` by Cholesky; ``L^{-1}`` comes from LAPACK's triangular solve
+    ``dtrtrs`` against the identity (one call per matrix of the stack), and ``S = L^{-T}``. The
+    precision itself is never inverted or solved against.
+    """
     chol = np.linalg.cholesky(precision)
     d = precision.shape[-1]
-    eye = np.broadcast_to(np.eye(d), precision.shape)
-    if precision.ndim == 2:
-        linv = solve_triangular(chol, eye, lower=True, check_finite=False)
-    else:
-        # numpy solves a stack in one call; the LU of a triangular matrix is itself.
-        linv = np.linalg.solve(chol, eye)
-    return np.swapaxes(linv, -1, -2)
+    eye = np.eye(d)
+    flat = chol.reshape(-1, d, d)
+    linv = np.empty_like(flat)
+    for i in range(flat.shape[0]):
+        linv[i], info = _trtrs(flat[i], eye, lower=1)
+        if info != 0:  # pragma: no cover - impossible after a successful Cholesky
+            raise np.linalg.LinAlgError(f"triangular solve failed (info {info})")
+    return np.swapaxes(linv.reshape(precision.shape), -1, -2)
 
 
 def project(contexts: np.ndarray, mean: np.ndarray, sqrt_cov: np.ndarray
