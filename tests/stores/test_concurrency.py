@@ -1,9 +1,10 @@
 """Several processes on one store: nothing lost, nothing doubled, exactly-once rewards, and
 crash safety (SIGKILL mid-stream) against SQLite, Redis and Redis Cluster.
 
-Size: 8 processes x 1,000 rewards by default (each reward is a ``put_pending`` plus an
-``apply_reward``, and every 4th also a plain ``add``); ``TSBANDIT_FULL_CONCURRENCY=1`` runs the
-issue's 8 x 5,000. Children come from a forkserver that preloads numpy and the stores.
+Size: the issue's 8 processes x 5,000 rewards (each reward is a ``put_pending`` plus an
+``apply_reward``, and every 4th also a plain ``add``): about 8 s per store on 2 cores.
+``TSBANDIT_CONCURRENCY_REWARDS=1000`` shrinks it for a quick local run. Children come from a
+forkserver that preloads numpy and the stores.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tsbandit.stores import Store
 from . import workers
 
 N_PROCS = 8
-N_REWARDS = 5000 if os.environ.get("TSBANDIT_FULL_CONCURRENCY") == "1" else 1000
+N_REWARDS = int(os.environ.get("TSBANDIT_CONCURRENCY_REWARDS", "5000"))
 
 
 @pytest.fixture(scope="module")
