@@ -1,4 +1,4 @@
-"""Service fixtures: in-process clients, real uvicorn servers, real Redis."""
+"""Service fixtures: in-process clients and real uvicorn servers (Redis fixtures: root conftest)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 from tsbandit.engine import Engine  # noqa: E402
 from tsbandit.service import Settings, create_app  # noqa: E402
 from tsbandit.stores.memory import MemoryStore  # noqa: E402
-
-IN_CI = bool(os.environ.get("CI"))
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
 class FakeClock:
@@ -80,40 +77,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def redis_available(host: str = REDIS_HOST, port: int = REDIS_PORT) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def redis_store_module(url: str = f"redis://{REDIS_HOST}:{REDIS_PORT}/0") -> None:
-    """Skip (outside CI too: the store is still being written) unless the stores package can
-    open Redis URLs."""
-    from tsbandit.errors import ConfigurationError, StoreUnavailableError
-    from tsbandit.service.runtime import open_store
-
-    try:
-        open_store(url).close()
-    except StoreUnavailableError:
-        pass  # supported; just not reachable
-    except (ConfigurationError, ModuleNotFoundError) as exc:
-        pytest.skip(f"Redis store not available yet: {exc}")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """The Redis at 127.0.0.1:6379; a failure in CI when it is down."""
-    if not redis_available():
-        msg = f"no Redis at {REDIS_HOST}:{REDIS_PORT}"
-        if IN_CI:
-            pytest.fail(msg + " (CI=true: Redis is required)")
-        pytest.skip(msg)
-    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
-    redis_store_module(url)
-    return url
+# ``redis_url`` (the Redis at 127.0.0.1:6379; under CI=true its absence fails the test) and
+# ``redis_server`` come from the root conftest (tests/stores/backends.py).
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ with a documented status, a JSON body matching the documented schema.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import HealthCheck, settings
 
+from stores.redis_servers import env_ci
 from tsbandit.engine import BanditSpec, Engine
 from tsbandit.policies.registry import model_from_config
 from tsbandit.service import Settings, create_app
@@ -20,9 +19,10 @@ try:
     import schemathesis
     from schemathesis.checks import positive_data_acceptance
 except ModuleNotFoundError:  # pragma: no cover - the dev extra installs it
-    if os.environ.get("CI"):
+    if env_ci():
         raise
-    pytest.skip("schemathesis is not installed", allow_module_level=True)
+    pytest.skip("schemathesis is not installed (pip install -e '.[dev]')",
+                allow_module_level=True)
 
 
 def _app():

@@ -6,7 +6,6 @@ workers on one shared store and check that the books are exact.
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 from collections import Counter
@@ -20,24 +19,10 @@ from tsbandit.service.runtime import open_store
 OFFERS_CUSTOM = ["o1", "o2", "o3"]
 
 
-def _need_store_factory() -> None:
-    try:
-        stores = importlib.import_module("tsbandit.stores")
-    except ModuleNotFoundError as exc:  # pragma: no cover
-        pytest.skip(f"stores package incomplete: {exc}")
-    if not hasattr(stores, "open_store"):
-        pytest.skip("tsbandit.stores.open_store not written yet")
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def store_env(request, tmp_path, unique):
     """Environment of a service on a shared store, with names of its own."""
-    _need_store_factory()
     if request.param == "sqlite":
-        try:
-            importlib.import_module("tsbandit.stores.sqlite")
-        except ModuleNotFoundError:
-            pytest.skip("SQLiteStore not written yet")
         url = f"sqlite:///{tmp_path / 'service.db'}"
     else:
         url = request.getfixturevalue("redis_url")
@@ -86,8 +71,6 @@ def test_http_memory_store(serve, unique):
 
 def test_serve_function(serve, tmp_path):
     """``serve()`` (what ``tsbandit serve`` mounts) with the default SQLite store."""
-    _need_store_factory()
-    pytest.importorskip("tsbandit.stores.sqlite")
     server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'serve.db'}"}, via_serve=True)
     with httpx.Client(base_url=server.url, timeout=10) as c:
         assert c.get("/healthz").json()["store"] == "sqlite"
@@ -137,8 +120,6 @@ def test_http_shared_store(serve, store_env, unique):
 
 
 def test_sqlite_survives_restart(serve, tmp_path, unique):
-    _need_store_factory()
-    pytest.importorskip("tsbandit.stores.sqlite")
     env = {"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'restart.db'}"}
     first = serve(env)
     with httpx.Client(base_url=first.url, timeout=10) as c:
