@@ -56,6 +56,13 @@ def plot_posteriors(post: ArmPosteriors, path: str | Path, *,
     return out
 
 
+def _false_positives(result: SimulationResult, name: str) -> str:
+    """Legend suffix: the design's A/A false-positive rate (speed alone flatters peeking)."""
+    if not result.aa:
+        return ""
+    return f"; A/A false pos. {float(np.mean(result.aa[name].winner >= 0)):.1%}"
+
+
 def plot_simulation(result: SimulationResult, path: str | Path) -> Path:
     """Two panels: the posteriors at the fixed horizon for data at the true rates, and the
     cumulative fraction of A/B replications decided by each sequential design against users
@@ -69,10 +76,12 @@ def plot_simulation(result: SimulationResult, path: str | Path) -> Path:
         outcome = result.ab[name]
         s = np.sort(outcome.samples[outcome.winner >= 0])
         ecdf = np.arange(1, s.size + 1) / result.reps  # ends at the fraction that decided
-        ax2.step(np.r_[0, s], np.r_[0.0, ecdf], where="post", label=_LABELS[name])
+        ax2.step(np.r_[0, s], np.r_[0.0, ecdf], where="post",
+                 label=_LABELS[name] + _false_positives(result, name))
     fixed = float(np.mean(result.ab["ztest_fixed"].winner >= 0))
     ax2.axvline(n, color="grey", linestyle="--",
-                label=f"fixed horizon n (z-test decides {fixed:.0%})")
+                label=f"fixed horizon n (z-test decides {fixed:.0%})"
+                      + _false_positives(result, "ztest_fixed"))
     ax2.set_xlim(0, result.max_samples)
     ax2.set_ylim(0, 1)
     ax2.set_xlabel("users per arm at the decision")
