@@ -22,9 +22,9 @@ What it measures, plainly (3.0 % vs 3.6 %, 4,000 replications, looks every 500 u
 to 28,000; fixed horizon 13,914 per arm): the sequential Bayesian rule (P(best) >= 0.99) decides
 after a median of 7,000-7,500 users per arm (quartiles 3,500 and 12,500-13,000) against 13,914,
 picks the wrong arm in 0.2-0.35 % of A/B runs, but declares a winner in 14.4-16.7 % of A/A runs
-(seeds 0, 1, 2), against 2.0-2.4 % when it looks once. Peeking inflates false positives for a Bayesian rule as it does for a
-z-test (5 % -> 33 %); the posterior probability is not an error-rate guarantee under optional
-stopping.
+(seeds 0, 1, 2), against 2.0-2.4 % when it looks once. Peeking inflates false positives for a
+Bayesian rule as it does for a z-test (5 % -> 33 %); the posterior probability is not an
+error-rate guarantee under optional stopping.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ logarithm). :func:`tsbandit.experiments.simulate_ab` measures this. At rates of 
 2.4 % of tests (seeds 0-2; the theory for one look is 2 %); checked every 500 users per arm up to
 twice that size (56 looks) it does so in 14.4, 16.5 and 16.7 % (+/- 0.6), and in about 19 % with
 112 looks. A 0.999 threshold with 56 looks is back to 2.2 % (seed 0). For comparison the z-test
-at alpha 0.05 goes from 5 % (one look) to 33 % (56 looks). Use a stricter threshold, fewer looks, or report the measured rate. The expected-loss
-rule is different in kind: under A/A it is *meant* to
-stop (either arm is fine to ship, and little is lost); its guarantee is a bound on the expected
-loss, not on the false-positive rate.
+at alpha 0.05 goes from 5 % (one look) to 33 % (56 looks). Use a stricter threshold, fewer
+looks, or report the measured rate. The expected-loss rule is different in kind: under A/A it
+is *meant* to stop (either arm is fine to ship, and little is lost); its guarantee is a bound
+on the expected loss, not on the false-positive rate.
 
 Examples
 --------
