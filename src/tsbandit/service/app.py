@@ -31,6 +31,7 @@ from ..errors import StoreUnavailableError
 from . import report, routes, tutorial
 from .deps import RuntimeDep, offloaded
 from .errors import ErrorResponse, error_json, install_error_handlers
+from .logs import install_logging
 from .middleware import BodyLimitMiddleware
 from .runtime import Runtime
 from .schemas import HealthOut
@@ -63,7 +64,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         MemoryStore). The app does not close a store it was given.
     """
     settings = Settings() if settings is None else settings
-    runtime = Runtime(settings, engine)
+    install_logging(settings.log_format, settings.log_level)
+    metrics = None
+    if settings.metrics:  # counts decisions/rewards in a wrapper around the engine's store
+        from .metrics import ObservedRuntime, ServiceMetrics
+
+        metrics = ServiceMetrics()
+        runtime: Runtime = ObservedRuntime(settings, engine, metrics)
+    else:
+        runtime = Runtime(settings, engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,7 +112,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     report.table.install(app, settings)
     tutorial.table.install(app, settings)
     served: dict[str, set[str]] = {"/healthz": {"GET"}}
-    for table in (routes.table, report.table, tutorial.table):
+    tables = [routes.table, report.table, tutorial.table]
+    if metrics is not None:  # /metrics and the timing middleware (outermost)
+        from .metrics import install_metrics
+
+        install_metrics(app, settings, metrics)
+        served["/metrics"] = {"GET"}
+    if settings.dashboard:
+        from . import dashboard
+
+        dashboard.install_dashboard(app, settings)
+        served["/dashboard"] = {"GET"}
+        served["/dashboard/static/{name}"] = {"GET"}
+        tables.append(dashboard.table)
+    for table in tables:
         for path, methods in table.methods().items():
             served.setdefault(path, set()).update(methods)
     app.state.allowed = [(compile_path(p)[0], m) for p, m in served.items()]

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -80,3 +82,17 @@ class Settings(BaseSettings):
         description="Seed of the decision stream (tests); leave unset with several workers."
     )
     docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
+    # ----- observability (service/metrics.py, service/logs.py, service/dashboard.py) -----
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics "
+                          "and count decisions, rewards, latencies.")
+    log_format: Literal["json", "text", "none"] = Field(
+        default="json", description="Log lines on stdout: JSON objects, plain text, or none "
+        "(leave logging to the host application).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Level of the tsbandit loggers (info: one line per "
+        "decision, reward and request).")
+    log_requests: bool = Field(default=True,
+                               description="One access-log line per request (tsbandit.access).")
+    dashboard: bool = Field(default=True, description="Serve the dashboard at /dashboard.")
+    dashboard_refresh_seconds: float = Field(
+        default=5.0, ge=0.5, le=3600.0, description="How often the dashboard refreshes itself.")

@@ -1,0 +1,151 @@
+"""``GET /dashboard``: a live page of the bandits, served by the service itself.
+
+The page is static HTML, CSS and JavaScript from ``service/static/`` (no CDN, no third-party
+library: the charts are inline SVG drawn by ``dashboard.js``, so the page works on a machine
+without internet access). It reads the public API in the browser and redraws itself every
+``dashboard_refresh_seconds``:
+
+* ``GET /v1/bandits`` -- the list of bandits;
+* ``GET /v1/bandits/{name}`` and ``/stats`` -- per arm the posterior density (the exact Beta
+  density for Beta-Bernoulli arms; a normal approximation from the mean and the 95% interval
+  for the other models, and the page says so), the reward rate with its credible interval, the
+  probability of being best;
+* ``GET /v1/bandits/{name}/traffic`` (here) -- decisions per arm over time, from the event
+  log, so the same for every worker;
+* ``GET /v1/bandits/{name}/report`` -- the A/B report and its SRM check, shown when the
+  endpoint answers 200 and hidden otherwise.
+
+When reads need the API key (``open_reads=false``) the page asks for it once and keeps it in the
+browser tab's ``sessionStorage``.
+
+>>> from fastapi.testclient import TestClient
+>>> from tsbandit.service import Settings, create_app
+>>> app = create_app(Settings(store="memory://", seed=0, log_format="none"))
+>>> with TestClient(app) as client:
+...     page = client.get("/dashboard")
+...     series = client.get("/v1/bandits/credit_card_offers/traffic").json()
+>>> page.status_code, "dashboard.js" in page.text, series["bandit"]
+(200, True, 'credit_card_offers')
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+
+from .deps import EngineDep, RouteTable
+from .errors import ERROR_RESPONSES, ErrorResponse
+from .settings import Settings
+from .traffic import traffic_series
+
+__all__ = ["TrafficOut", "install_dashboard", "table"]
+
+_STATIC = {"dashboard.js": "text/javascript; charset=utf-8",
+           "dashboard.css": "text/css; charset=utf-8"}
+_CACHE_SECONDS = 1.0
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("tsbandit.service").joinpath("static").joinpath(name).read_bytes()
+
+
+class TrafficOut(BaseModel):
+    """Decisions and rewards per arm in equal time buckets (lists of shape
+    ``(n_buckets, n_arms)``), from the bandit's event log."""
+
+    bandit: str
+    arms: list[str]
+    start: float = Field(description="Epoch seconds at the start of the first bucket.")
+    bucket_seconds: float
+    times: list[float] = Field(description="Start of each bucket (epoch seconds).")
+    decisions: list[list[int]]
+    rewards: list[list[int]]
+    expired: list[list[int]]
+    reward_sums: list[list[float]]
+    totals: dict[str, list[int]]
+
+
+class _TTLCache:
+    """Per-worker cache of traffic series, so many open dashboards cost one log scan a second."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._items: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.seconds:
+            return hit[1]
+        return None
+
+    def put(self, key: tuple[Any, ...], value: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._items) > 256:
+                self._items.clear()
+            self._items[key] = (time.monotonic(), value)
+
+
+table = RouteTable(prefix="/v1", responses=ERROR_RESPONSES, tags=["dashboard"])
+_cache = _TTLCache(_CACHE_SECONDS)
+
+
+@table.route("GET", "/bandits/{name}/traffic", "read", response_model=TrafficOut,
+             responses={404: {"model": ErrorResponse, "description": "Unknown bandit"}})
+def traffic(
+    name: Annotated[str, Path(description="Bandit name")],
+    engine: EngineDep,
+    buckets: Annotated[int, Query(ge=1, le=1000, description="At most this many buckets.")] = 60,
+    window: Annotated[float | None, Query(gt=0, allow_inf_nan=False,
+                                          description="Only the last this many seconds.")] = None,
+) -> Any:
+    """Traffic over time: decisions and rewards per arm, bucketed, from the event log (the
+    same answer from every worker; cached for a second per worker)."""
+    key = (id(engine), name, buckets, window)
+    hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    spec = engine.get_bandit(name)
+    series = traffic_series(engine.store.iter_events(name), spec.arms, now=engine.clock(),
+                            buckets=buckets, window=window)
+    out = {"bandit": name, **series}
+    _cache.put(key, out)
+    return out
+
+
+def _page(settings: Settings) -> str:
+    template = _asset("dashboard.html").decode("utf-8")
+    return (template.replace("{{REFRESH}}", f"{settings.dashboard_refresh_seconds:g}")
+            .replace("{{DEFAULT_BANDIT}}", html.escape(settings.default_bandit_name, quote=True)))
+
+
+def install_dashboard(app: FastAPI, settings: Settings) -> None:
+    """``/dashboard`` and its assets (open: they hold no data), and the traffic endpoint."""
+    page = _page(settings)
+    headers = {"Cache-Control": "no-cache", "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'")}
+
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(page, headers=headers)
+
+    async def asset(name: str) -> Response:
+        media = _STATIC.get(name)
+        if media is None:
+            raise HTTPException(404, f"no dashboard asset {name!r}")
+        return Response(_asset(name), media_type=media,
+                        headers={"Cache-Control": "public, max-age=300"})
+
+    app.add_api_route("/dashboard", dashboard, methods=["GET"], tags=["dashboard"],
+                      summary="The dashboard (HTML)", response_class=HTMLResponse)
+    app.add_api_route("/dashboard/static/{name}", asset, methods=["GET"],
+                      include_in_schema=False)
+    table.install(app, settings)

@@ -1,0 +1,120 @@
+"""Structured logs: one JSON object per line, on standard output.
+
+Every decision and every reward the service records is logged with its ``decision_id`` (logger
+``tsbandit.events``), every request with its route, status and duration (``tsbandit.access``),
+and the service's own messages go through ``tsbandit.service``. All of them sit under the
+``tsbandit`` logger, which :func:`install_logging` gives one handler:
+
+* ``log_format="json"`` (the default): JSON lines, e.g.
+  ``{"ts": "2026-01-01T12:00:00.123Z", "level": "info", "logger": "tsbandit.events",
+  "msg": "decision", "event": "decision", "bandit": "offers", "decision_id": "offers~3f...",
+  "arm": "b", "propensity": 0.41, "model_version": 7}``;
+* ``"text"``: the same fields, human-readable;
+* ``"none"``: the service adds no handler and leaves logging to the host application.
+
+>>> import io, json, logging
+>>> stream = io.StringIO()
+>>> handler = logging.StreamHandler(stream)
+>>> handler.setFormatter(JsonFormatter())
+>>> logger = logging.getLogger("tsbandit.doctest")
+>>> logger.addHandler(handler); logger.setLevel(logging.INFO); logger.propagate = False
+>>> logger.info("reward", extra={"fields": {"decision_id": "b~" + "0" * 32, "reward": 1.0}})
+>>> line = json.loads(stream.getvalue())
+>>> line["msg"], line["decision_id"], line["reward"]
+('reward', 'b~00000000000000000000000000000000', 1.0)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import IO, Any
+
+__all__ = ["JsonFormatter", "TextFormatter", "access_log", "event_log", "install_logging"]
+
+#: Decisions, rewards, expiries (each with its decision id).
+event_log = logging.getLogger("tsbandit.events")
+#: One line per HTTP request.
+access_log = logging.getLogger("tsbandit.access")
+
+_MARK = "_tsbandit_handler"
+
+
+def _timestamp(created: float) -> str:
+    t = time.gmtime(created)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(created % 1 * 1000):03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON object: ``ts``, ``level``, ``logger``, ``msg``, then the record's
+    ``fields`` (``logger.info(msg, extra={"fields": {...}})``) and any exception text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": _timestamp(record.created),
+                               "level": record.levelname.lower(), "logger": record.name,
+                               "msg": record.getMessage()}
+        fields = getattr(record, "fields", None)
+        if fields:
+            out.update(fields)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, separators=(",", ":"), default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``ts level logger msg key=value ...`` for people reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None) or {}
+        extra = "".join(f" {k}={v}" for k, v in fields.items())
+        text = (f"{_timestamp(record.created)} {record.levelname.lower():7s} {record.name} "
+                f"{record.getMessage()}{extra}")
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time of the record (test runners and
+    servers replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass
+
+
+def install_logging(log_format: str = "json", level: str = "INFO",
+                    stream: IO[str] | None = None) -> logging.Handler | None:
+    """Give the ``tsbandit`` logger one handler writing ``log_format`` lines to ``stream``
+    (default standard output); returns it (``None`` for ``"none"``).
+
+    Idempotent: a handler installed by an earlier call is replaced, not duplicated. The
+    ``tsbandit`` logger then stops propagating to the root logger, so a host that also logs
+    at the root does not print every line twice.
+    """
+    root = logging.getLogger("tsbandit")
+    for h in list(root.handlers):
+        if getattr(h, _MARK, False):
+            root.removeHandler(h)
+    if log_format == "none":
+        root.propagate = True
+        return None
+    if log_format not in ("json", "text"):
+        raise ValueError(f"log_format == {log_format!r}, must be 'json', 'text' or 'none'")
+    handler: logging.Handler = (_StdoutHandler() if stream is None
+                                else logging.StreamHandler(stream))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    setattr(handler, _MARK, True)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    root.propagate = False
+    return handler
