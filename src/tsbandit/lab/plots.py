@@ -59,6 +59,12 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % 10) for i in range(n)]
 
 
+def _mark_changes(result: SimulationResult, ax: Any, color: str = "grey") -> None:
+    """Dashed vertical lines at the world's change points (piecewise worlds)."""
+    for cp in result.environment.get("change_points", []) or []:
+        ax.axvline(cp, color=color, ls="--", lw=1)
+
+
 def plot_regret(result: SimulationResult, path: str | Path,
                 policies: Sequence[str] | None = None) -> Path:
     """Cumulative expected regret per policy: mean over trials and its 95% confidence band."""
@@ -71,6 +77,7 @@ def plot_regret(result: SimulationResult, path: str | Path,
         ax.plot(result.grid, mean, color=color, lw=2,
                 label=f"{name} ({mean[-1]:.1f})")
         ax.fill_between(result.grid, lo, hi, color=color, alpha=0.2, lw=0)
+    _mark_changes(result, ax)
     ax.set_xlabel("round")
     ax.set_ylabel("cumulative regret (expected)")
     ax.set_title(f"{result.scenario}: regret, mean and 95% band over {result.trials} trials")
@@ -96,6 +103,7 @@ def plot_allocation(result: SimulationResult, path: str | Path,
         per = np.diff(np.vstack([np.zeros((1, K)), cum]), axis=0)
         share = per / np.maximum(per.sum(axis=1, keepdims=True), 1e-300)
         last = ax.stackplot(grid, share.T, colors=colors, alpha=0.85)
+        _mark_changes(result, ax, color="black")
         ax.set_ylim(0, 1)
         ax.set_xlim(grid[0], grid[-1])
         ax.set_title(name, fontsize=9)
@@ -146,39 +154,49 @@ def plot_posteriors(result: SimulationResult, path: str | Path, policy: str | No
     ax.set_ylabel("posterior density")
     ax.set_title(f"{result.scenario}: {name} posteriors after {result.rounds} rounds "
                  f"(trial {trial}; dashed = true rate)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     ax.grid(True, alpha=0.3)
     return _save(fig, path)
 
 
 def plot_decomposition(result: SimulationResult, path: str | Path,
                        rounds: Sequence[int] | None = None) -> Path:
-    """Exploration and exploitation regret (means over trials) at the given rounds."""
+    """Exploration and exploitation regret (means over trials) at the given rounds.
+
+    One panel per round; in each, one horizontal stacked bar per policy (exploration, then
+    exploitation), labelled with the total and the exploration share.
+    """
     names = list(result.policies)
     rounds = sorted(set(rounds or [result.rounds]))
-    fig = _figure(max(6.0, 1.2 * len(names) * len(rounds) + 2), 4.5)
-    ax = fig.add_subplot()
-    width = 0.8 / len(rounds)
-    xs = np.arange(len(names))
+    ncol = len(rounds)
+    fig = _figure(min(15.0, 1.5 + 4.3 * ncol), 1.4 + 0.42 * len(names))
+    y = np.arange(len(names))
     for j, rnd in enumerate(rounds):
+        ax = fig.add_subplot(1, ncol, j + 1)
         ex, xp = [], []
         for name in names:
             dec = regret_decomposition(result, name, [rnd])[str(rnd)]
             ex.append(dec["exploration"])
             xp.append(dec["exploitation"])
-        pos = xs + (j - (len(rounds) - 1) / 2) * width
-        alpha = 0.45 + 0.55 * (j + 1) / len(rounds)
-        ax.bar(pos, ex, width * 0.95, color="tab:orange", alpha=alpha,
-               label="exploration" if j == len(rounds) - 1 else None)
-        ax.bar(pos, xp, width * 0.95, bottom=ex, color="tab:blue", alpha=alpha,
-               label="exploitation" if j == len(rounds) - 1 else None)
-        for p, e, x in zip(pos, ex, xp, strict=True):
-            ax.text(p, e + x, f"t={rnd}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(xs, names, rotation=20 if len(names) > 4 else 0, fontsize=8)
-    ax.set_ylabel("cumulative regret (mean over trials)")
-    ax.set_title(f"{result.scenario}: exploration vs exploitation regret")
-    ax.legend(fontsize=8)
-    ax.grid(True, axis="y", alpha=0.3)
+        ex_a, xp_a = np.array(ex), np.array(xp)
+        ax.barh(y, ex_a, 0.7, color="tab:orange", label="exploration")
+        ax.barh(y, xp_a, 0.7, left=ex_a, color="tab:blue", label="exploitation")
+        top = float(max((ex_a + xp_a).max(), 1e-9))
+        for yi, e, x in zip(y, ex_a, xp_a, strict=True):
+            tot = e + x
+            share = f"{e / tot:.0%} expl." if tot > 0 else ""
+            ax.text(tot + 0.01 * top, yi, f"{tot:.1f} ({share})", va="center", fontsize=7)
+        ax.set_xlim(0, 1.28 * top)
+        ax.set_yticks(y, names if j == 0 else [""] * len(names), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"after {rnd} rounds", fontsize=9)
+        ax.set_xlabel("cumulative regret (mean over trials)", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(True, axis="x", alpha=0.3)
+        if j == 0:
+            handles, labels = ax.get_legend_handles_labels()
+    fig.suptitle(f"{result.scenario}: exploration vs exploitation regret", fontsize=10)
+    fig.legend(handles, labels, loc="upper right", ncol=2, fontsize=7, frameon=False)
     return _save(fig, path)
 
 
@@ -196,15 +214,28 @@ def plot_weights(result: SimulationResult, path: str | Path, policy: str) -> Pat
     fig = _figure(5.0 * cols, 3.6 * nrows)
     y = np.arange(len(feats))
     scale = rows[0].get("scale", "linear")
+    # the axis follows the estimates and the truth; intervals wider than that (weights the data
+    # cannot identify) are clipped at the edge and marked with an arrow head
+    span = max([abs(r["mean"]) for r in rows] + [abs(r["trial0_mean"]) for r in rows]
+               + [abs(r.get("true", 0.0)) for r in rows])
+    lim = 1.6 * max(span, 1e-3)
+    clipped = False
     for k, arm in enumerate(arms):
         ax = fig.add_subplot(nrows, cols, k + 1)
         mine = [r for r in rows if r["arm"] == arm]
         mean = np.array([r["trial0_mean"] for r in mine])
         lo = np.array([r["low"] for r in mine])
         hi = np.array([r["high"] for r in mine])
-        ax.errorbar(mean, y, xerr=[np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)],
+        lo_c, hi_c = np.maximum(lo, -lim), np.minimum(hi, lim)
+        ax.errorbar(mean, y, xerr=[np.maximum(mean - lo_c, 0), np.maximum(hi_c - mean, 0)],
                     fmt="o", ms=3, color="tab:blue", ecolor="tab:blue", elinewidth=1,
                     capsize=2, label="learned, trial 0 (95% CI)")
+        for side, mask, marker in ((-lim, lo < -lim, "<"), (lim, hi > lim, ">")):
+            if mask.any():
+                clipped = True
+                ax.plot(np.full(int(mask.sum()), side), y[mask], marker, color="tab:blue",
+                        ms=4)
+        ax.set_xlim(-1.05 * lim, 1.05 * lim)
         ax.plot([r["mean"] for r in mine], y, "|", color="black", ms=8,
                 label="mean over trials")
         if "true" in mine[0]:
@@ -218,8 +249,9 @@ def plot_weights(result: SimulationResult, path: str | Path, policy: str) -> Pat
         ax.grid(True, axis="x", alpha=0.3)
         if k == 0:
             ax.legend(fontsize=7, loc="lower right")
+    note = "; arrow = 95% interval runs off the axis" if clipped else ""
     fig.suptitle(f"{result.scenario}: {policy} weights after {result.rounds} rounds "
-                 f"({scale} scale)", fontsize=10)
+                 f"({scale} scale{note})", fontsize=10)
     fig.tight_layout()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
