@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 __all__ = ["serve"]
 
@@ -62,5 +66,28 @@ def serve(
     Settings()  # fail here, once, on a bad setting rather than in every worker
     if workers < 1:
         raise ValueError(f"workers == {workers!r}, must be >= 1")
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=access_log, lifespan="on")
+    with _multiprocess_metrics(workers):
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=access_log, lifespan="on")
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics(workers: int) -> Iterator[None]:
+    """With several workers, prometheus-client's multiprocess mode (see service/metrics.py):
+    ``PROMETHEUS_MULTIPROC_DIR`` is a fresh temporary directory (removed at exit) unless it is
+    set, in which case the samples of a previous run are deleted from it first."""
+    if workers < 2:
+        yield
+        return
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="tsbandit-metrics-") as tmp:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tmp
+        try:
+            yield
+        finally:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
