@@ -186,6 +186,32 @@ def test_reads_are_open_unless_configured_and_documented(engine, make_client):
     assert "401" not in op["responses"]  # reads stay open when only writes need the key
 
 
+def test_event_log_export_round_trips_into_logged_data(engine, client, make_client):
+    import io
+
+    from tsbandit.evaluation import IPS, load_event_log
+
+    engine.create_bandit(BanditSpec("ab", ["A", "B"], rule=EpsilonGreedy(0.3)))
+    drive(engine, "ab", {"A": 0.1, "B": 0.3}, 300)
+    engine.decide("ab")  # one decision still waiting for its reward
+    r = client.get("/v1/bandits/ab/events")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    buf = io.StringIO()
+    assert engine.export_events("ab", buf) == 601
+    assert r.text == buf.getvalue()  # byte for byte what Engine.export_events writes
+    data, rep = load_event_log(io.StringIO(r.text), return_report=True)
+    assert (rep.n_decisions, data.n_rounds, rep.missing_rewards) == (301, 300, 1)
+    assert data.action_names == ("A", "B") and (data.propensities >= 0.15 - 1e-12).all()
+    est = IPS().estimate(data, np.array([0.5, 0.5]))  # the uniform policy's click rate: 0.2
+    assert abs(est.value - 0.2) < 4 * est.std_error
+    assert client.get("/v1/bandits/nope/events").json()["error"]["code"] == "bandit_not_found"
+    engine.create_bandit(BanditSpec("empty", ["A", "B"]))
+    assert client.get("/v1/bandits/empty/events").text == ""
+    keyed = make_client(api_key="k")  # contexts and user ids: the key, whenever one is set
+    assert keyed.get("/v1/bandits/ab/events").status_code == 401
+    assert keyed.get("/v1/bandits/ab/report").status_code == 200
+
+
 def test_over_real_http_on_sqlite(serve, tmp_path):
     httpx = pytest.importorskip("httpx")
     server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'report.db'}"})
@@ -205,6 +231,12 @@ def test_over_real_http_on_sqlite(serve, tmp_path):
         assert sum(a["n"] for a in body["arms"]) == 150
         assert body["srm"]["method"] == "propensity" and body["srm"]["decisions"] == 150
         assert body["srm"]["status"] == "ok"
+        from tsbandit.evaluation import load_event_log
+
+        exported = c.get("/v1/bandits/ab/events")
+        assert exported.status_code == 200
+        data = load_event_log(exported.text.splitlines())
+        assert data.n_rounds == 150 and set(data.action_names) == {"A", "B"}
         missing = c.get("/v1/bandits/zz/report")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == \
             "bandit_not_found"

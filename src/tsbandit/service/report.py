@@ -1,4 +1,11 @@
-"""``GET /v1/bandits/{name}/report``: a bandit read as a Bayesian A/B/n experiment.
+"""Experiment endpoints: ``GET /v1/bandits/{name}/report`` and ``GET /v1/bandits/{name}/events``.
+
+``/report`` reads a bandit as a Bayesian A/B/n experiment (below); ``/events`` streams the
+bandit's event log as JSON Lines, the format :func:`tsbandit.evaluation.load_event_log` reads
+(``tsbandit evaluate events.jsonl``), so a live service's decisions can be evaluated off-policy.
+
+The report
+----------
 
 Probability best, expected loss and the credible lift of every arm (exact for two arms, Monte
 Carlo for more), the decision of a stopping rule (a winner only when the rule holds), and the
@@ -30,14 +37,18 @@ check reads the whole event log (O(decisions)); ``srm=false`` skips it.
 
 from __future__ import annotations
 
+import itertools
+import json
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import Path, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..engine import BanditSpec, Engine
-from ..errors import ConfigurationError
+from ..errors import BanditNotFoundError, ConfigurationError
 from ..experiments import (
     StoppingRule,
     experiment_report,
@@ -49,7 +60,7 @@ from ..policies.stats import Stats
 from .deps import EngineDep, RouteTable
 from .errors import ERROR_RESPONSES, ErrorResponse
 
-__all__ = ["ReportOut", "bandit_report", "table"]
+__all__ = ["NDJSONResponse", "ReportOut", "bandit_report", "table"]
 
 table = RouteTable(prefix="/v1", responses=ERROR_RESPONSES)
 
@@ -285,3 +296,38 @@ def report(
     return bandit_report(engine, name, rule=rule, level=level, split=split, srm=srm,
                          srm_threshold=srm_threshold, draws=draws,
                          rng=np.random.default_rng(seed))
+
+
+# ----- the event log ---------------------------------------------------------------------------
+class NDJSONResponse(StreamingResponse):
+    """A streamed body of JSON Lines (one JSON object per line)."""
+
+    media_type = "application/x-ndjson"
+
+
+def _lines(first: dict[str, Any] | None, rest: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    if first is None:
+        return
+    for event in itertools.chain([first], rest):
+        yield (json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+@table.route("GET", "/bandits/{name}/events", "write",
+             responses={200: {"description": "The event log, one JSON object per line, in "
+                              "append order (decision, reward and expired events).",
+                              "content": {"application/x-ndjson": {}}},
+                        404: {"model": ErrorResponse, "description": "Unknown bandit"}},
+             tags=["experiments"])
+def events(name: Name, engine: EngineDep) -> Any:
+    """The bandit's event log as JSON Lines, for off-policy evaluation.
+
+    The format of ``Engine.export_events``: load it with
+    ``tsbandit.evaluation.load_event_log`` or ``tsbandit evaluate FILE --format jsonl``. It
+    holds contexts and user ids, so it needs the API key whenever one is configured (like a
+    write). Streamed: a store failure after the first event ends the stream early.
+    """
+    if not engine.store.exists(name):
+        raise BanditNotFoundError(f"no bandit named {name!r}")
+    it = iter(engine.store.iter_events(name))
+    first = next(it, None)  # store errors surface here, as a JSON error response
+    return NDJSONResponse(_lines(first, it))
