@@ -111,3 +111,14 @@ def test_parse_arms_raises_library_errors():
         parse_arms(["A=1/2/3", "B=1/2"])
     post = parse_arms(["control = 3/10 ", "treat=4.5/10"])
     assert post.names == ("control", "treat")
+
+
+def test_mounted_in_the_tsbandit_root_command(tmp_path):
+    from tsbandit.cli import app as tsbandit_app
+
+    r = runner.invoke(tsbandit_app, ["abtest", "--arm", "A=120/1000", "--arm", "B=150/1000"])
+    assert r.exit_code == 0, r.output
+    assert "0.9751" in r.output and "decision: CONTINUE" in r.output
+    r = runner.invoke(tsbandit_app, ["abtest", "simulate", "--rates", "0.1,0.13", "--reps", "50",
+                                     "--seed", "0", "--out", str(tmp_path), "--no-plot"])
+    assert r.exit_code == 0 and "ztest_peeking" in r.output
