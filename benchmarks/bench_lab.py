@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tsbandit import Bandit
-from tsbandit.lab import OfferWorld, make_policy, simulate
+from tsbandit.lab import OfferWorld, make_policy, mean_ci, simulate
 from tsbandit.lab.scenarios import PART6_RATES, run_scenario
 from tsbandit.policies import UCB1, BetaBernoulli, EpsilonGreedy, ThompsonSampling
 
@@ -108,19 +108,24 @@ def tutorial_simulate(strategy: BanditStrategy, true_rates: np.ndarray, n_rounds
     return cum_regret
 
 
+FINAL: dict[str, list[float]] = {}
+
+
 def tutorial_loop() -> float:
     rates = np.array(PART6_RATES)
     rng = np.random.default_rng(42)
-    factories: list[Callable[[], BanditStrategy]] = [
-        lambda: TutorialEpsilonGreedy(5, rng, 0.1),
-        lambda: TutorialUCB1(5, rng),
-        lambda: TutorialThompson(5, rng),
-    ]
+    factories: dict[str, Callable[[], BanditStrategy]] = {
+        "epsilon-greedy 0.1": lambda: TutorialEpsilonGreedy(5, rng, 0.1),
+        "UCB1": lambda: TutorialUCB1(5, rng),
+        "Thompson": lambda: TutorialThompson(5, rng),
+    }
     t0 = time.perf_counter()
-    for factory in factories:
+    for name, factory in factories.items():
         regrets = np.zeros(N_ROUNDS)
         for _ in range(N_TRIALS):
-            regrets += tutorial_simulate(factory(), rates, N_ROUNDS, rng)
+            run = tutorial_simulate(factory(), rates, N_ROUNDS, rng)
+            regrets += run
+            FINAL.setdefault(name, []).append(float(run[-1]))
     return time.perf_counter() - t0
 
 
@@ -165,6 +170,11 @@ def main() -> None:
     print(f"{'per-trial loop, the tutorial classes (NumPy)':58s} {tut:9.3f} "
           f"{tut / lab:12.1f}x")
     print(f"{'per-trial loop, tsbandit Bandit objects':58s} {bnd:9.3f} {bnd / lab:12.1f}x")
+    print("\nfinal regret of the tutorial's own classes in those loops (all runs, mean and "
+          "95% CI):")
+    for name, vals in FINAL.items():
+        m, lo, hi = mean_ci(vals)
+        print(f"  {name:20s} {m:7.1f} [{lo:.1f}, {hi:.1f}]  ({len(vals)} runs)")
     big = median_time(lambda: run_scenario("tutorial-part6", trials=10 * N_TRIALS, seed=0),
                       1 if args.quick else 3)
     print(f"{'lab runner, 200 trials':58s} {big:9.3f}")

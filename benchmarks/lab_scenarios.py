@@ -7,8 +7,9 @@ Usage::
 
 Each seed runs the scenario with its default trials (so ``tutorial-part6`` pools 10 x 20 = 200
 independent runs); the tables give mean +- sd over those runs (one run = one trial = what the
-tutorial calls a seed) and the 95% confidence interval of the mean. The bake-off scenarios
-already hold 10 trials (10 permutations of the stream), so they run once.
+tutorial calls a seed) and the 95% confidence interval of the mean; the last column gives the
+mean +- sd over the seeds of each seed's scenario-level mean. The bake-off scenarios already hold
+10 trials (10 permutations of the stream), so they run once.
 """
 
 from __future__ import annotations
@@ -41,21 +42,34 @@ def pooled(name: str, seeds: int, policies: list[str] | None, rounds: int | None
                              ("explore", run.explore_regret[-1]),
                              ("wall", np.full(run.final_regret.shape, run.wall_seconds))):
                 rows.setdefault(key, []).append(val)
+            rows.setdefault("seed", []).append(np.full(run.final_regret.shape, s))
     return {p: {k: np.concatenate(v) for k, v in d.items()} for p, d in out.items()}
+
+
+def over_seeds(d: dict[str, np.ndarray], key: str) -> str:
+    """Mean +- sd over seeds of the per-seed mean (each seed = one run of the scenario)."""
+    seeds = np.unique(d["seed"])
+    if seeds.size < 2:
+        return "-"
+    per = np.array([d[key][d["seed"] == s].mean() for s in seeds])
+    return f"{per.mean():.4g} ± {per.std(ddof=1):.2g}"
 
 
 def show(name: str, stats: dict[str, dict[str, np.ndarray]]) -> None:
     print(f"\n### {name}\n")
     print("| policy | final regret (mean ± sd) | 95% CI of mean | explore share | "
-          "best-arm share | optimal-arm rate | reward rate |")
-    print("|---|---|---|---|---|---|---|")
+          "best-arm share | optimal-arm rate | reward rate | over seeds: regret / optimal / "
+          "reward |")
+    print("|---|---|---|---|---|---|---|---|")
     for p, d in stats.items():
         m, lo, hi = mean_ci(d["regret"])
         ex = d["explore"].mean() / max(m, 1e-12)
         print(f"| {p} | {m:.1f} ± {d['regret'].std(ddof=1):.1f} | [{lo:.1f}, {hi:.1f}] | "
               f"{ex:.0%} | {d['best'].mean():.1%} ± {d['best'].std(ddof=1):.1%} | "
               f"{d['optimal'].mean():.1%} ± {d['optimal'].std(ddof=1):.1%} | "
-              f"{d['reward'].mean():.4f} ± {d['reward'].std(ddof=1):.4f} |")
+              f"{d['reward'].mean():.4f} ± {d['reward'].std(ddof=1):.4f} | "
+              f"{over_seeds(d, 'regret')} / {over_seeds(d, 'optimal')} / "
+              f"{over_seeds(d, 'reward')} |")
     n = next(iter(stats.values()))["regret"].size
     print(f"\n({n} runs)")
 

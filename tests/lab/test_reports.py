@@ -161,3 +161,24 @@ def test_default_contextual_sampler_beats_greedy_on_iris() -> None:
     ts, greedy = res.policies["ts"].rewards, res.policies["greedy"].rewards
     _d, lo, _hi = mean_ci((ts - greedy) / res.rounds)      # paired: same permutations
     assert lo > 0
+
+
+def test_root_cli_mounts_the_lab_commands(tmp_path: Path) -> None:
+    """``tsbandit scenarios`` / ``tsbandit simulate`` through the installed entry point module."""
+    listed = subprocess.run([sys.executable, "-m", "tsbandit", "scenarios"], capture_output=True,
+                            text=True, check=True)
+    assert "tutorial-part6" in listed.stdout and "bakeoff-digits" in listed.stdout
+    out = tmp_path / "run"
+    ran = subprocess.run([sys.executable, "-m", "tsbandit", "simulate", "changepoint",
+                          "--policies", "ts,sw-ts", "--trials", "2", "--rounds", "300",
+                          "--seed", "4", "--out", str(out), "--no-plots"],
+                         capture_output=True, text=True, check=True)
+    assert "sw-ts" in ran.stdout
+    data = json.loads((out / "results.json").read_text())
+    assert (data["scenario"], data["rounds"], data["trials"], data["seed"]) == (
+        "changepoint", 300, 2, 4)
+    assert set(data["policies"]) == {"ts", "sw-ts"}
+    assert POLICY_KEYS <= set(data["policies"]["ts"])
+    bad = subprocess.run([sys.executable, "-m", "tsbandit", "simulate", "nope"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown scenario" in bad.stderr

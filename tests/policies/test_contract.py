@@ -59,11 +59,20 @@ RULES = {
 }
 LEARNERS = {"thompson", "ucb1", "linucb", "eps", "softmax"}
 
-POLICIES = [(m, r) for m in _models() for r in RULES]
+#: the non-stationary variants (discounted and sliding-window Thompson sampling) are policies
+#: too: ``rule_name`` "thompson+discount" / "thompson+window" selects them
+VARIANTS = {"discount": {"discount": 0.98}, "window": {"window": 60}}
+
+POLICIES = [(m, r) for m in _models() for r in RULES] + [
+    (m, f"thompson+{v}") for m in _models() for v in VARIANTS
+    if not (v == "window" and m == "logistic")  # Laplace statistics are not additive
+]
 
 
 def make(model_name: str, rule_name: str, seed: int = 0) -> Bandit:
-    return Bandit(ARMS, _models()[model_name], RULES[rule_name], seed=seed, propensity_draws=400)
+    rule, _, variant = rule_name.partition("+")
+    return Bandit(ARMS, _models()[model_name], RULES[rule], seed=seed, propensity_draws=400,
+                  **VARIANTS.get(variant, {}))
 
 
 def context(rng: np.random.Generator, model_name: str) -> np.ndarray | None:
@@ -199,7 +208,8 @@ class TestContract:
             assert set(d.ranking) == {"b", "d"}
 
 @pytest.mark.parametrize(
-    ("model_name", "rule_name"), [(m, r) for m, r in POLICIES if r in LEARNERS]
+    ("model_name", "rule_name"),
+    [(m, r) for m, r in POLICIES if r.partition("+")[0] in LEARNERS],
 )
 def test_learns_the_best_arm(model_name, rule_name):
     b = make(model_name, rule_name, seed=7)
