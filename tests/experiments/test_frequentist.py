@@ -15,10 +15,17 @@ from tsbandit.experiments import (
 
 
 def test_textbook_value_pooled_variance():
-    # Fleiss (1981) eq. 3.14 without continuity correction; also Evan Miller's calculator:
+    # Fleiss (1981) eq. 3.14 without continuity correction (R: power.prop.test(.10, .12,
+    # power = .8) gives n = 3840.9):
     # baseline 10 %, 12 % treatment, alpha 0.05 two-sided, power 0.80 -> 3,841 per arm
     assert sample_size_two_proportions(0.10, 0.12) == 3841
     assert sample_size_two_proportions(0.12, 0.10) == 3841
+
+
+def test_r_power_prop_test_help_page_example():
+    # R's ?power.prop.test: power.prop.test(p1 = .50, p2 = .75, power = .90) -> n = 76.7
+    assert sample_size_two_proportions(0.50, 0.75, power=0.90) == 77
+    assert power_two_proportions(0.50, 0.75, 76.7) == pytest.approx(0.90, abs=1e-3)
 
 
 def test_other_conventions():

@@ -4,8 +4,8 @@ Sample size per arm (two-sided level ``alpha``, power ``1 - beta``, equal alloca
 ``d = |p2 - p1|``, ``pbar = (p1 + p2) / 2``, ``q = 1 - p``:
 
 - ``"pooled"`` (default; Fleiss 1981, *Statistical Methods for Rates and Proportions*, 2nd ed.,
-  eq. 3.14 without continuity correction; Fleiss, Levin & Paik 2003, eq. 4.14; the formula of
-  Evan Miller's online calculator and of R's ``power.prop.test`` up to its one-tail shortcut)::
+  eq. 3.14 without continuity correction; Fleiss, Levin & Paik 2003, eq. 4.14; what R's
+  ``power.prop.test`` solves, with its default one-tail shortcut ``strict = FALSE``)::
 
       n = (z_{1-alpha/2} sqrt(2 pbar qbar) + z_{1-beta} sqrt(p1 q1 + p2 q2))^2 / d^2
 
