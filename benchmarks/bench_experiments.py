@@ -59,5 +59,43 @@ def main() -> None:
         print(f"{name:<44}{sec:>12.2e}{sec / base:>15.1f}")
 
 
+def report_cost() -> None:
+    """What one ``GET /v1/bandits/{name}/report`` costs as the event log grows (in process,
+    without HTTP): the SRM check reads every decision event; ``srm=false`` skips it."""
+    import tempfile
+    from pathlib import Path
+
+    from tsbandit.engine import BanditSpec, Engine
+    from tsbandit.service.report import bandit_report
+    from tsbandit.stores.memory import MemoryStore
+    from tsbandit.stores.sqlite import SQLiteStore
+
+    def filled(store, n: int) -> Engine:
+        engine = Engine(store, seed=0)
+        engine.create_bandit(BanditSpec("ab", ["A", "B"]))
+        rng = np.random.default_rng(0)
+        arms = rng.integers(0, 2, n)
+        for i, a in enumerate(arms):  # decision events as the engine writes them
+            store.append_event("ab", {"type": "decision", "decision_id": f"ab~{i:032x}",
+                                      "timestamp": float(i), "bandit": "ab", "context": None,
+                                      "arm": "AB"[a], "ranking": ["AB"[a]], "propensity": 0.5,
+                                      "position_propensities": [0.5], "user_id": None,
+                                      "model_version": 0})
+        return engine
+
+    print(f"\n{'/report (in process)':<44}{'seconds':>12}{'x srm=false':>15}")
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [("memory", 10_000, MemoryStore()), ("memory", 100_000, MemoryStore()),
+                 ("sqlite", 10_000, SQLiteStore(f"sqlite:///{Path(tmp) / 'b.db'}"))]
+        for kind, n, store in cases:
+            engine = filled(store, n)
+            bare = timed(lambda e=engine: bandit_report(e, "ab", srm=False), 3)
+            full = timed(lambda e=engine: bandit_report(e, "ab"), 3)
+            print(f"{f'{kind}, {n:,} decisions, srm=false':<44}{bare:>12.2e}{1.0:>15.1f}")
+            print(f"{f'{kind}, {n:,} decisions, srm check':<44}{full:>12.2e}{full / bare:>15.1f}")
+            store.close()
+
+
 if __name__ == "__main__":
     main()
+    report_cost()
