@@ -140,7 +140,7 @@ function drawDensities(arms) {
     const pts = c.map((y, i) => `${sx(xs[i]).toFixed(1)},${sy(Number.isFinite(y) ? y : ymax).toFixed(1)}`);
     const line = "M" + pts.join("L");
     const area = `${line}L${sx(xs[N - 1]).toFixed(1)},${bottom}L${sx(xs[0]).toFixed(1)},${bottom}Z`;
-    svg.append(el("path", { d: area, fill: arms[k].color, "fill-opacity": 0.12, stroke: "none" }));
+    svg.append(el("path", { d: area, fill: arms[k].color, "fill-opacity": 0.07, stroke: "none" }));
     const path = el("path", { class: "density", "data-arm": arms[k].arm, d: line, fill: "none",
       stroke: arms[k].color, "stroke-width": 2 });
     path.append(el("title", {}, `${arms[k].arm}: mean ${fmt(models[k].mean)}, sd ${fmt(models[k].sd)}`));
@@ -223,12 +223,12 @@ function drawTraffic(traffic, colorOf) {
     }
   }
   const span = traffic.bucket_seconds * n;
-  const labels = Math.max(2, Math.min(6, Math.floor(width / 120)));
+  const labels = Math.min(n, Math.max(2, Math.min(6, Math.floor(width / 120))));
   for (let j = 0; j < labels; j++) {
-    const b = Math.round(j * (n - 1) / (labels - 1));
+    const b = labels === 1 ? 0 : Math.round(j * (n - 1) / (labels - 1));
     const x = left + (b + 0.5) * bw;
-    svg.append(el("text", { x, y: bottom + 16, "text-anchor": j === 0 ? "start" : j === labels - 1 ? "end" : "middle" },
-      timeLabel(traffic.times[b], span)));
+    const anchor = labels === 1 ? "middle" : j === 0 ? "start" : j === labels - 1 ? "end" : "middle";
+    svg.append(el("text", { x, y: bottom + 16, "text-anchor": anchor }, timeLabel(traffic.times[b], span)));
   }
   if (total === 0) svg.append(el("text", { class: "label", x: (left + right) / 2, y: 90, "text-anchor": "middle" }, "no decisions yet"));
   legend(box, traffic.arms.map((a) => ({ arm: a, color: colorOf(a) })));
@@ -278,9 +278,9 @@ function drawReport(rep) {
   box.replaceChildren();
   const verdict = document.createElement("p");
   verdict.className = "verdict" + (rep.decision.stop ? " stop" : "");
-  verdict.textContent = rep.decision.stop
-    ? `Stop: ${rep.decision.winner} wins. ${rep.decision.reason}`
-    : `Keep going: ${rep.decision.reason}`;
+  const reason = rep.decision.reason.charAt(0).toUpperCase() + rep.decision.reason.slice(1);
+  verdict.textContent = rep.decision.stop && rep.decision.winner
+    ? `Winner: ${rep.decision.winner}. ${reason}` : reason;
   box.append(verdict);
   const dl = document.createElement("dl");
   dl.className = "kv";
@@ -394,14 +394,14 @@ async function refresh() {
       ["arms", String(arms.length)], ["decisions", count(traffic.totals.decisions.reduce((s, v) => s + v, 0))],
       ["rewarded", count(arms.reduce((s, a) => s + a.pulls, 0))], ["model version", String(stats.model_version)]]
       .forEach(([k, v]) => { const span = document.createElement("span"); const b = document.createElement("b"); b.textContent = v; span.append(`${k} `, b); summary.append(span); });
-    $("main").dataset.bandit = state.bandit;
-    document.body.dataset.modelVersion = String(stats.model_version);
     drawDensities(arms);
     drawIntervals(arms);
     drawProbBest(arms);
     drawTraffic(traffic, colorOf);
     drawTable(arms, totals);
     drawReport(report);
+    $("main").dataset.bandit = state.bandit; // after drawing: tests wait on these
+    document.body.dataset.modelVersion = String(stats.model_version);
     state.updates += 1;
     document.body.dataset.updates = String(state.updates);
     setStatus(`updated ${new Date().toLocaleTimeString()}`);

@@ -1,0 +1,225 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, against a uvicorn
+server started here. Screenshots (desktop and phone width) are saved under the test's tmp dir,
+and copied to ``$TSBANDIT_TEST_ARTIFACTS`` when that is set.
+
+Needs ``/usr/bin/chromium`` (``apt-get install chromium``; ``.ci/run`` installs it) and the
+``playwright`` package (dev extra). Outside CI the test skips with the reason when either is
+missing; under ``CI=true`` it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+IN_CI = bool(os.environ.get("CI"))
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--disable-default-apps", "--mute-audio"]
+OFFERS = ["cashback_grocery_2pct", "travel_miles_3x", "balance_transfer_0apr",
+          "business_expense_card", "premium_rewards_500bonus"]
+
+
+def _need(what: str) -> None:
+    msg = f"browser test needs {what}"
+    if IN_CI:
+        pytest.fail(msg + " (CI=true: required)")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("the playwright package (pip install -e '.[dev]')")
+    if not os.access(CHROMIUM, os.X_OK):
+        _need(f"Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _artifact(path: Path) -> None:
+    where = os.environ.get("TSBANDIT_TEST_ARTIFACTS")
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(where) / path.name)
+
+
+def _reward(base: str, bandit: str, arm: str, reward: float, n: int) -> None:
+    with httpx.Client(base_url=base, timeout=10) as http:
+        ds = http.post(f"/v1/bandits/{bandit}/decisions/batch",
+                       json={"n": n, "eligible_arms": [arm]}).json()["decisions"]
+        for d in ds:
+            assert d["arm"] == arm
+            r = http.post(f"/v1/bandits/{bandit}/rewards",
+                          json={"decision_id": d["decision_id"], "reward": reward})
+            assert r.status_code == 200, r.text
+
+
+class Watch:
+    """Console errors, page errors and any request that leaves the service (offline page)."""
+
+    def __init__(self, page: Any, base: str) -> None:
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: r.url.startswith(base) or self.foreign.append(r.url))
+        self.failed: list[str] = []
+        page.on("response", lambda r: r.status >= 400 and self.failed.append(
+            f"{r.status} {r.url}"))
+
+    def check(self) -> None:
+        assert (self.errors, self.failed, self.foreign) == ([], [], [])
+
+
+def _updates(page: Any) -> int:
+    return int(page.evaluate("() => Number(document.body.dataset.updates || 0)"))
+
+
+def test_dashboard_draws_and_follows_rewards(browser, serve, tmp_path):
+    server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'dash.db'}",
+                    "TSBANDIT_DASHBOARD_REFRESH_SECONDS": "0.5",
+                    "TSBANDIT_LOG_FORMAT": "none"})
+    base = server.url
+    with httpx.Client(base_url=base, timeout=10) as http:  # a second bandit, non-Beta model
+        assert http.post("/v1/bandits", json={"name": "revenue", "arms": ["x", "y"],
+                                              "model": {"kind": "gaussian"}}).status_code == 201
+    _reward(base, "credit_card_offers", "balance_transfer_0apr", 1, 3)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    watch = Watch(page, base)
+    page.goto(base + "/dashboard")
+    page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
+
+    # the bandits and the arms are listed
+    assert page.locator("nav a").all_inner_texts() == ["credit_card_offers", "revenue"]
+    rows = page.locator("#arms tbody tr")
+    assert [rows.nth(i).get_attribute("data-arm") for i in range(rows.count())] == OFFERS
+    # one density curve per arm, each a real polyline over the grid
+    paths = page.locator("#density path.density")
+    assert paths.count() == 5
+    before = {paths.nth(i).get_attribute("data-arm"): paths.nth(i).get_attribute("d")
+              for i in range(5)}
+    assert all(d.count("L") >= 200 for d in before.values())
+    assert "Exact Beta" in page.locator("#density-note").inner_text()
+    version = page.evaluate("() => document.body.dataset.modelVersion")
+    assert version == "3"
+    # the A/B report endpoint answers for this bandit: its panel is shown
+    page.wait_for_selector("#report-panel:not([hidden])")
+    assert "P(best)" in page.locator("#report").inner_text()
+    page.screenshot(path=str(tmp_path / "dashboard-before.png"), full_page=True)
+
+    # rewards arrive: 40 successes for one offer, 40 failures for another
+    _reward(base, "credit_card_offers", "travel_miles_3x", 1, 40)
+    _reward(base, "credit_card_offers", "cashback_grocery_2pct", 0, 40)
+    page.wait_for_function("() => document.body.dataset.modelVersion === '83'", timeout=15000)
+    page.wait_for_function(
+        "() => document.querySelector('#arms tr[data-arm=travel_miles_3x]').dataset.pulls"
+        " === '40'", timeout=15000)
+    after = {paths.nth(i).get_attribute("data-arm"): paths.nth(i).get_attribute("d")
+             for i in range(5)}
+    assert after["travel_miles_3x"] != before["travel_miles_3x"]
+    assert after["cashback_grocery_2pct"] != before["cashback_grocery_2pct"]
+    row = page.locator("#arms tr[data-arm=travel_miles_3x]")
+    assert row.locator("td.best").count() == 1  # the winner's P(best) is highlighted
+    # its bar is P(best): exactly, integral of f_T(x) prod_j F_j(x) dx over the Beta posteriors
+    # Beta(41, 1), Beta(4, 1) (3 successes), Beta(1, 41) and Beta(1, 1) twice; the service
+    # estimates it from 4000 draws, so within 4 standard errors
+    posts = [stats.beta(41, 1), stats.beta(4, 1), stats.beta(1, 41), stats.beta(1, 1),
+             stats.beta(1, 1)]
+    exact = integrate.quad(lambda x: posts[0].pdf(x) * np.prod([p.cdf(x) for p in posts[1:]]),
+                           0, 1)[0]
+    bar = page.locator("#best rect.prob-best[data-arm=travel_miles_3x]")
+    track = page.locator("#best rect").first
+    shown = float(bar.get_attribute("width")) / float(track.get_attribute("width"))
+    assert abs(shown - exact) < 4 * np.sqrt(exact * (1 - exact) / 4000), (shown, exact)
+    traffic_note = page.locator("#traffic-note")
+    page.wait_for_function(
+        "() => document.querySelector('#traffic-note').textContent.startsWith('83 decisions')",
+        timeout=15000)
+    assert page.locator("#traffic rect.share").count() >= 1, traffic_note.inner_text()
+    desktop = tmp_path / "dashboard.png"
+    page.screenshot(path=str(desktop), full_page=True)
+    _artifact(desktop)
+
+    # the other bandit: normal approximation, said so
+    page.locator("nav a", has_text="revenue").click()
+    page.wait_for_function("() => document.getElementById('main').dataset.bandit === 'revenue'")
+    assert page.locator("#density path.density").count() == 2
+    assert "Normal approximation" in page.locator("#density-note").inner_text()
+    watch.check()
+    page.close()
+
+    # a phone: one column, nothing wider than the screen
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                             is_mobile=True, has_touch=True)
+    watch = Watch(phone, base)
+    phone.goto(base + "/dashboard?bandit=credit_card_offers")
+    phone.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    boxes = [phone.locator(f"#{i}").bounding_box() for i in ("density", "rate", "best")]
+    assert all(b is not None and b["width"] <= 390 for b in boxes)
+    assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"]  # stacked, not side by side
+    shot = tmp_path / "dashboard-phone.png"
+    phone.screenshot(path=str(shot), full_page=True)
+    _artifact(shot)
+    watch.check()
+    phone.close()
+
+
+def test_report_panel_hidden_on_404_and_srm_warning(browser, serve, tmp_path):
+    server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'srm.db'}",
+                    "TSBANDIT_DASHBOARD_REFRESH_SECONDS": "0.5",
+                    "TSBANDIT_LOG_FORMAT": "none"})
+    base = server.url
+    page = browser.new_page(viewport={"width": 1024, "height": 800})
+    watch = Watch(page, base)
+    mode = {"report": "missing"}
+
+    def report(route: Any) -> None:
+        if mode["report"] == "missing":  # a service without the report endpoint
+            route.fulfill(status=404, content_type="application/json",
+                          body=json.dumps({"error": {"code": "not_found", "detail": "x"}}))
+            return
+        rep = route.fetch().json()  # the real report, with an SRM mismatch injected
+        rep["srm"].update(status="mismatch", method="split", p_value=1e-6,
+                          reason="decisions per arm differ from the split",
+                          observed=[900, 100, 0, 0, 0], expected=[200] * 5)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(rep))
+
+    page.route("**/report*", report)
+    page.goto(base + "/dashboard")
+    page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 2")
+    assert page.locator("#report-panel").is_hidden()
+    assert page.locator("#srm-warning").is_hidden()
+    assert page.locator("#density path.density").count() == 5  # the rest still renders
+    mode["report"] = "mismatch"
+    seen = _updates(page)
+    page.wait_for_function(f"() => Number(document.body.dataset.updates) > {seen + 1}")
+    assert page.locator("#report-panel").is_visible()
+    warning = page.locator("#srm-warning")
+    assert warning.is_visible() and "Sample ratio mismatch" in warning.inner_text()
+    assert "900 / 100" in warning.inner_text()
+    shot = tmp_path / "dashboard-srm.png"
+    page.screenshot(path=str(shot), full_page=True)
+    _artifact(shot)
+    # the stubbed 404s (and the console line Chromium writes for each) are expected
+    watch.failed = [f for f in watch.failed if not f.endswith("/report")]
+    watch.errors = [e for e in watch.errors if "status of 404" not in e]
+    watch.check()
+    page.close()
