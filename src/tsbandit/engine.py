@@ -172,6 +172,12 @@ class _Cached:
     stats: Stats
     posterior: Any
     read_at: float
+    #: eligible mask (bytes, or None for all arms) -> first-slot choice probabilities (K,) under
+    #: this posterior; context-free bandits only (see Engine.decide_batch)
+    first_slot: dict[bytes | None, np.ndarray] = field(default_factory=dict)
+
+
+_FIRST_SLOT_KEYS = 64  # eligible sets remembered per model version
 
 
 def split_decision_id(decision_id: str) -> tuple[str, str]:
@@ -318,8 +324,12 @@ class Engine:
         with self._lock:
             chosen = spec.rule.choose(model, state.posterior, state.stats, self._rng, x, mask, k,
                                       size=None if x is not None else count)
-            probs = batch_propensities(spec.rule, model, state.posterior, state.stats, chosen,
-                                       self._side_rng, x, mask, spec.propensity_draws)
+            if x is None and k == 1:
+                probs = self._first_slot(state, mask)[chosen]
+            else:
+                probs = batch_propensities(spec.rule, model, state.posterior, state.stats,
+                                           chosen, self._side_rng, x, mask,
+                                           spec.propensity_draws)
         now = self.clock()
         deadline = now + spec.reward_window
         out = []
@@ -341,6 +351,29 @@ class Engine:
             out.append(EngineDecision(did, bandit, ranking[0], ranking, pp[0], pp,
                                       state.snapshot.version, now, deadline))
         return out
+
+    def _first_slot(self, state: _Cached, mask: np.ndarray | None) -> np.ndarray:
+        """Propensity of each arm being chosen first, floored like ``batch_propensities``.
+
+        For a context-free bandit it depends only on the posterior (one model version) and the
+        eligible set, so it is estimated once per version and eligible set and reused by every
+        decision made from that same posterior -- each decision's propensity is still the
+        probability of its choice under the posterior it was drawn from. (Monte Carlo with
+        ``propensity_draws`` draws for Thompson sampling; exact for deterministic rules.)
+        Called with the engine lock held.
+        """
+        key = None if mask is None else mask.tobytes()
+        one = state.first_slot.get(key)
+        if one is None:
+            spec = state.spec
+            one = np.asarray(spec.rule.action_probabilities(
+                spec.model, state.posterior, state.stats, self._side_rng, None, mask,
+                spec.propensity_draws), dtype=float)
+            floor = 0.0 if spec.rule.deterministic else 1.0 / spec.propensity_draws
+            one = np.maximum(one, floor)
+            if len(state.first_slot) < _FIRST_SLOT_KEYS:
+                state.first_slot[key] = one
+        return one
 
     # ----- rewards ------------------------------------------------------------------------
     def _deltas(self, spec: BanditSpec, stats: Stats, arm: str, reward: float,

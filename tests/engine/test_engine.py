@@ -235,3 +235,56 @@ def test_thompson_allocation_through_the_engine(store, clock):
         eng.record_reward(d.decision_id, int(rng.random() < p))
         late_hi += t >= 150 and d.arm == "hi"
     assert late_hi / 150 > 0.75  # uniform play: 0.5, sd 0.04
+
+
+def _exact_first_slot(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """P(arm i has the largest Beta draw) = int f_i(x) prod_{j != i} F_j(x) dx (quadrature)."""
+    from scipy import integrate, stats
+
+    def integrand(x: float, i: int) -> float:
+        out = stats.beta.pdf(x, alpha[i], beta[i])
+        for j in range(len(alpha)):
+            if j != i:
+                out *= stats.beta.cdf(x, alpha[j], beta[j])
+        return float(out)
+
+    return np.array([integrate.quad(integrand, 0, 1, args=(i,))[0] for i in range(len(alpha))])
+
+
+def test_propensities_once_per_model_version_and_right(store, clock):
+    """Context-free propensities are estimated once per model version (and eligible set) and
+    match the exact Thompson-sampling probabilities within 4 Monte-Carlo standard errors."""
+    eng = Engine(store, seed=12, clock=clock)
+    eng.create_bandit(beta_spec())
+    for arm, rewards in (("a", [1, 1, 1, 0]), ("b", [0, 0, 1]), ("c", [1, 0])):
+        for r in rewards:
+            eng.record_reward(eng.decide("offers", eligible=[arm]).decision_id, r)
+    calls = {"n": 0}
+    rule = eng.get_bandit("offers").rule
+    original = type(rule).action_probabilities
+
+    def counting(self, *args, **kwargs):
+        calls["n"] += 1
+        return original(self, *args, **kwargs)
+
+    type(rule).action_probabilities = counting  # type: ignore[method-assign]
+    try:
+        decisions = [eng.decide("offers") for _ in range(60)]
+        assert calls["n"] == 1  # one estimate for the 60 decisions of this version
+        by_arm = {}
+        for d in decisions:
+            assert by_arm.setdefault(d.arm, d.propensity) == d.propensity
+        s = {r["arm"]: r for r in eng.stats("offers")["arms"]}
+        exact = _exact_first_slot(np.array([s[a]["alpha"] for a in "abc"]),
+                                  np.array([s[a]["beta"] for a in "abc"]))
+        n = eng.get_bandit("offers").propensity_draws
+        for arm, p in by_arm.items():
+            q = exact["abc".index(arm)]
+            assert abs(p - q) <= 4 * np.sqrt(q * (1 - q) / n), (arm, p, q)
+        eng.decide("offers", eligible=["b", "c"])  # another eligible set: its own estimate
+        assert calls["n"] == 2
+        eng.record_reward(decisions[0].decision_id, 1)  # a new model version
+        eng.decide("offers")
+        assert calls["n"] == 3
+    finally:
+        type(rule).action_probabilities = original  # type: ignore[method-assign]
