@@ -56,6 +56,7 @@ def serve(
     """
     import uvicorn
 
+    from ..errors import ConfigurationError
     from .settings import Settings
 
     overrides = {"store": store_url, "api_key": api_key, "open_reads": open_reads,
@@ -64,8 +65,8 @@ def serve(
         if value is not None:
             os.environ[f"TSBANDIT_{field.upper()}"] = str(value)
     Settings()  # fail here, once, on a bad setting rather than in every worker
-    if workers < 1:
-        raise ValueError(f"workers == {workers!r}, must be >= 1")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigurationError(f"workers == {workers!r}, must be an integer >= 1")
     with _multiprocess_metrics(workers):
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, access_log=access_log, lifespan="on")
