@@ -12,7 +12,7 @@ import pytest
 
 from tsbandit.engine import BanditSpec
 from tsbandit.experiments import BinaryPosteriors, expected_loss, lift_interval, prob_best
-from tsbandit.policies import EpsilonGreedy
+from tsbandit.policies import EpsilonGreedy, RandomPolicy
 from tsbandit.policies.registry import model_from_config
 
 # The JSON shape the dashboard reads (docs/service.md): changing it is a breaking change.
@@ -106,6 +106,16 @@ def test_fixed_split_test_and_what_cannot_be_checked(engine, client):
     assert wrong["srm"]["status"] == "mismatch"
     off = client.get("/v1/bandits/abc/report", params={"srm": "false"}).json()["srm"]
     assert off["status"] == "not_checked" and off["reason"] == "skipped (srm=false)"
+    # the uniform random rule has a known split: equal (every decision uniform over all arms)
+    engine.create_bandit(BanditSpec("rnd", ["A", "B", "C"], rule=RandomPolicy()))
+    drive(engine, "rnd", {"A": 0.1, "B": 0.1, "C": 0.1}, 600)
+    rnd = client.get("/v1/bandits/rnd/report", params={"seed": 1}).json()["srm"]
+    assert rnd["status"] == "ok" and rnd["method"] == "split" and "uniform random" in rnd[
+        "reason"] and rnd["expected"] == [200.0, 200.0, 200.0]
+    d = engine.decide("rnd", eligible=["A", "B"])  # propensity 1/2: no longer a uniform log
+    assert d.propensity == pytest.approx(0.5)
+    assert client.get("/v1/bandits/rnd/report", params={"seed": 1}).json()["srm"][
+        "status"] == "not_checked"
 
 
 def test_no_decisions_yet_and_retired_arms(engine, client):

@@ -27,7 +27,10 @@ two arms, no ``split`` (an adaptive bandit)
     sum_i pi_i(B)(1 - pi_i(B))`` is chi-square(1) under a correct assignment and log, however
     adaptive the policy (martingale CLT; see
     :func:`tsbandit.experiments.srm_check_adaptive`, calibration measured there).
-more arms, no ``split``
+more arms, no ``split``, the ``random`` rule, every logged propensity ``1/K``
+    Pearson against the equal split (``method == "split"``): every decision was uniform over
+    all arms.
+more arms, no ``split``, any other rule
     ``not_checked``: the event log records only the chosen arm's propensity, which does not
     determine how much the policy gave each other arm.
 
@@ -204,6 +207,10 @@ def _srm(engine: Engine, name: str, spec: BanditSpec, split: list[float] | None,
         res = srm_check(np.bincount(chosen, minlength=len(spec.arms)), split,
                         threshold=threshold)
         what = "the split " + ":".join(f"{w:g}" for w in split)
+    elif (len(spec.arms) > 2 and spec.rule.kind == "random"
+          and np.allclose(props, 1.0 / len(spec.arms), rtol=0.0, atol=1e-9)):
+        res = srm_check(np.bincount(chosen, minlength=len(spec.arms)), threshold=threshold)
+        what = "the equal split of the uniform random rule"
     elif len(spec.arms) == 2:
         p = np.asarray(props)
         if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
