@@ -36,6 +36,7 @@ from .middleware import BodyLimitMiddleware
 from .runtime import Runtime
 from .schemas import HealthOut
 from .settings import Settings
+from .threads import limit_blas_threads
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="tsbandit")
         loop.set_default_executor(executor)
+        blas = limit_blas_threads(settings.blas_threads)  # see service/threads.py
 
         def start() -> None:
             try:
@@ -95,6 +97,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         finally:
             runtime.close()
             executor.shutdown(wait=False, cancel_futures=True)
+            if blas is not None:
+                blas.restore_original_limits()
 
     app = FastAPI(
         title="tsbandit",

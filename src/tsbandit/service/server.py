@@ -58,13 +58,15 @@ def serve(
 
     from ..errors import ConfigurationError
     from .settings import Settings
+    from .threads import blas_env
 
     overrides = {"store": store_url, "api_key": api_key, "open_reads": open_reads,
                  "max_staleness_ms": max_staleness_ms, "default_bandit": default_bandit}
     for field, value in overrides.items():
         if value is not None:
             os.environ[f"TSBANDIT_{field.upper()}"] = str(value)
-    Settings()  # fail here, once, on a bad setting rather than in every worker
+    settings = Settings()  # fail here, once, on a bad setting rather than in every worker
+    blas_env(settings.blas_threads)  # worker processes start with that many BLAS threads
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigurationError(f"workers == {workers!r}, must be an integer >= 1")
     with _multiprocess_metrics(workers):

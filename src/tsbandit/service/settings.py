@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         description="Seed of the decision stream (tests); leave unset with several workers."
     )
     docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
+    blas_threads: int = Field(
+        default=1, ge=0, le=1024,
+        description="BLAS threads per worker (0: the library's default). Decisions use tiny "
+        "matrices, where more threads only add overhead and oversubscribe the cores.")
     # ----- observability (service/metrics.py, service/logs.py, service/dashboard.py) -----
     metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics "
                           "and count decisions, rewards, latencies.")
