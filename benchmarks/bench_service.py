@@ -596,7 +596,11 @@ def main() -> None:
                                                                      "session"]),
             (ours("ours-redis-inline", redis_url, TSBANDIT_OFFLOAD="false"),
              ["decide", "session"]),
-            (ours("ours-redis-2w", redis_url, workers=2, cores="0,1"), ["decide", "session"]),
+            # 2 workers share both cores with wrk (the machine has 2)
+            (ours("ours-redis-2w", redis_url, workers=2, cores="0,1"),
+             ["decide", "reward", "session"]),
+            (ours("ours-sqlite-2w", f"sqlite:///{tmp / 'bench2.db'}", workers=2, cores="0,1"),
+             ["decide", "reward", "session"]),
             # not in the default run: the in-process store, to separate store from service cost
             (ours("ours-memory", "memory://"), ["decide", "reward", "session", "recommend"]),
             (ours("ours-memory-inline", "memory://", TSBANDIT_OFFLOAD="false"),

@@ -10,7 +10,10 @@ with 5 arms (statistics ``s, f``: 10 floats) and linear with 5 arms and d = 11 (
 
 * ``read+add``   one snapshot read, then one atomic add of a one-arm delta;
 * ``decide+reward`` the store's share of the engine's pair: read + put_pending (with its decision
-  event), then get_pending + apply_reward (with its reward event).
+  event), then get_pending + apply_reward (with its reward event);
+* ``engine pair`` the whole thing: ``Engine.decide`` then ``Engine.record_reward`` on a bandit
+  of the same shape (Thompson sampling; the linear bandit decides with an 11-feature context),
+  i.e. the store's share plus the policy math.
 
 A second table compares the two ways of keeping statistics in Redis that the store could use:
 float64 blobs updated by a Lua script with ``struct`` (what RedisStore does) and one hash field
@@ -109,6 +112,38 @@ def bench_pair(store: Store, layout: dict[str, np.ndarray], workload: str, n: in
     return {"pairs_per_s": n / wall, "p50_us": p50, "p99_us": p99, "mean_us": mean}
 
 
+def bench_engine_pair(store: Store, lname: str, n: int) -> dict:
+    """``Engine.decide`` + ``Engine.record_reward`` pairs through ``store``."""
+    from tsbandit.engine import BanditSpec, Engine
+    from tsbandit.policies.registry import model_from_config
+
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    if lname.startswith("linear"):
+        model = model_from_config({"kind": "linear", "n_features": 11})
+    else:
+        model = model_from_config({"kind": "beta"})
+    engine = Engine(store, seed=0)
+    engine.create_bandit(BanditSpec(name=name, arms=list("abcde"), model=model))
+    rng = np.random.default_rng(0)
+    contexts = rng.normal(size=(64, 11)).tolist() if model.contextual else [None] * 64
+    rewards = rng.normal(size=64) if not lname.startswith("beta") else rng.integers(0, 2, 64)
+    times: list[int] = []
+    warm = max(n // 10, 20)
+    t_start = 0.0
+    for i in range(n + warm):
+        if i == warm:
+            t_start = time.perf_counter()
+        t0 = time.perf_counter_ns()
+        d = engine.decide(name, contexts[i % 64])
+        engine.record_reward(d.decision_id, float(rewards[i % 64]))
+        times.append(time.perf_counter_ns() - t0)
+        times = times[-n:] if i >= warm else []
+    wall = time.perf_counter() - t_start
+    store.delete_bandit(name)
+    p50, p99, mean = percentiles(times)
+    return {"pairs_per_s": n / wall, "p50_us": p50, "p99_us": p99, "mean_us": mean}
+
+
 # ---------------------------------------------------------------------------------------------
 # Redis: blob + struct (ours) vs one field per element with HINCRBYFLOAT
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +224,14 @@ def main() -> None:
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     ap.add_argument("--cluster-url", default=None)
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="BLAS threads (1, as each service worker runs; 0: library default)")
     args = ap.parse_args()
+    if args.blas_threads > 0 and importlib.util.find_spec("threadpoolctl"):
+        import scipy.linalg  # noqa: F401 -- load scipy's BLAS so the limit reaches it
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.blas_threads, user_api="blas")
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-stores-"))
     cluster = None
@@ -225,6 +267,13 @@ def main() -> None:
                     r = bench_pair(store, layout, workload, args.n)
                     store.close()
                     results.append({"workload": workload, "bandit": lname, "store": sname, **r})
+        for lname in layouts():
+            for sname, url in stores.items():
+                store = open_store(url)
+                r = bench_engine_pair(store, lname, args.n)
+                store.close()
+                results.append({"workload": "engine pair", "bandit": lname, "store": sname,
+                                **r})
         alt = []
         if "redis" in stores:
             for lname, layout in layouts().items():
@@ -238,7 +287,8 @@ def main() -> None:
             cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"\nStore latency per pair, in process, one client, n={args.n} (microseconds)\n")
+    print(f"\nLatency per pair, in process, one client, n={args.n}, BLAS threads "
+          f"{args.blas_threads or 'default'} (microseconds)\n")
     print(
         f"{'workload':<14} {'bandit':<16} {'store':<8} {'pairs/s':>9} {'p50':>8} {'p99':>8}"
         f" {'vs memory p50':>14}"
