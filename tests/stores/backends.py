@@ -33,7 +33,8 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _redis_module() -> Any:
+def redis_module() -> Any:
+    """The redis package; missing: skip with the reason, or fail under CI=true."""
     try:
         import redis
     except ImportError:
@@ -47,7 +48,7 @@ def _redis_module() -> Any:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """URL of the shared Redis server (tests isolate themselves with a unique key prefix)."""
-    redis = _redis_module()
+    redis = redis_module()
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
@@ -61,7 +62,7 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """A real 3-node Redis Cluster on free ports, for the whole session."""
-    _redis_module()
+    redis_module()
     if redis_binaries() is None:
         skip_or_fail("redis-server / redis-cli not found on PATH")
     cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
@@ -72,7 +73,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A private standalone redis-server (to kill or pause) for one test."""
-    _redis_module()
+    redis_module()
     if redis_binaries() is None:
         skip_or_fail("redis-server / redis-cli not found on PATH")
     server = RedisServer(tmp_path / "redis")

@@ -13,6 +13,7 @@ import pytest
 from tsbandit.errors import StoreUnavailableError
 from tsbandit.stores import open_store
 
+from .backends import redis_module
 from .redis_servers import free_port
 from .workers import layout, reward_delta
 
@@ -43,7 +44,7 @@ def _assert_unavailable_fast(store) -> None:
 
 @pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
 def test_nothing_listening(scheme: str) -> None:
-    pytest.importorskip("redis")
+    redis_module()
     port = free_port()
     store = open_store(f"{scheme}://127.0.0.1:{port}")  # opening never blocks on the network
     _assert_unavailable_fast(store)
@@ -51,7 +52,7 @@ def test_nothing_listening(scheme: str) -> None:
 
 
 def test_hung_server_times_out() -> None:
-    pytest.importorskip("redis")
+    redis_module()
     # a socket that accepts connections (kernel backlog) but never answers
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
         srv.bind(("127.0.0.1", 0))

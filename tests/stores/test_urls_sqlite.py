@@ -10,6 +10,7 @@ import pytest
 from tsbandit.errors import ConfigurationError, StoreUnavailableError
 from tsbandit.stores import MemoryStore, SQLiteStore, Store, open_store
 
+from .backends import redis_module
 from .workers import layout, reward_delta
 
 
@@ -52,13 +53,13 @@ def test_sqlite_relative_and_absolute(tmp_path, monkeypatch) -> None:
 def test_bad_urls(url: str, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     if url.startswith("redis"):
-        pytest.importorskip("redis")
+        redis_module()
     with pytest.raises(ConfigurationError):
         open_store(url)
 
 
 def test_redis_url_parsing() -> None:
-    pytest.importorskip("redis")
+    redis_module()
     from tsbandit.stores import RedisStore
 
     s = open_store("redis://user:s3cret@127.0.0.1:6390/2?prefix=p:&events_maxlen=5&retention=9")
