@@ -10,6 +10,8 @@ Rows:
 * linear TS, 5 arms, d = 11, one at a time;
 * the same with 1,000 decisions batched (``select_batch`` + ``update_batch``), per decision;
 * scaling of one-at-a-time linear TS over K in {5, 100, 1000} and d in {11, 50, 200};
+* BLAS is limited to one thread when ``threadpoolctl`` is installed (as in a service worker);
+  the load average before and after is printed, since the machine is shared;
 * baselines measured in the same run: a tutorial-style contextual class (matrix inverse and
   ``multivariate_normal`` on every call, written here from the tutorial's description) and,
   when the ``bench`` extra is installed, MABWiser's LinTS and Vowpal Wabbit's ``--cb_explore_adf``.
@@ -20,6 +22,7 @@ Each figure is the median of several timed repetitions (``time.perf_counter``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -178,6 +181,15 @@ def main() -> None:
     reps = 3 if args.quick else 7
     n = 2000 if args.quick else 5000
 
+    try:  # one BLAS thread, as a service worker runs (and no oversubscription on 2 cores)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+        blas = "1 BLAS thread (threadpoolctl)"
+    except ImportError:
+        blas = "BLAS threads: library default"
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {blas}")
+
     rows: list[tuple[str, float, str]] = []
     beta = timed(beta_one_at_a_time(n), reps)
     rows.append(("Beta TS, K=5, one at a time", beta, "target <= 10"))
@@ -210,6 +222,7 @@ def main() -> None:
     print("-" * (width + 34))
     for name, us, note in rows:
         print(f"{name:<{width}}  {us:>18.1f}  {note}")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

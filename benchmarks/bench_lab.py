@@ -26,6 +26,7 @@ Each lab figure is the median of several runs (``time.perf_counter``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from abc import ABC, abstractmethod
@@ -160,6 +161,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one repetition of each row")
     args = ap.parse_args()
     reps = 1 if args.quick else 5
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     lab = median_time(lambda: run_scenario("tutorial-part6", seed=0), reps)
     tut = tutorial_loop() if args.quick else statistics.median(tutorial_loop() for _ in range(2))
@@ -196,6 +198,7 @@ def main() -> None:
                             1) / (n * T // 4) * 1e6
             generic = f"{g:.2f}"
         print(f"{name:22s} {fast:10.2f} {generic:>10s}")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
