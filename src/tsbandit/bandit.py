@@ -191,6 +191,7 @@ class Bandit:
         self._stats = self.model.init_stats(len(names))
         self._post = self.model.posterior(self._stats)
         self._buffer: deque[tuple[int, float, np.ndarray | None]] = deque()
+        self._one = (np.zeros(1, dtype=np.intp), np.zeros(1))
         self.n_updates = 0
 
     # ----- introspection ------------------------------------------------------------------
@@ -334,13 +335,17 @@ class Bandit:
         """Learn from one observation. Invalid input raises and leaves the bandit unchanged."""
         a = self.arm_index(arm)
         r = self.model.check_reward(reward)
-        x = self._context(context, 1)
+        x = None if context is None and not self.model.contextual else self._context(context, 1)
+        # one-element index and reward arrays, reused (accumulate keeps no reference to them)
+        a1, r1 = self._one
+        a1[0] = a
+        r1[0] = r
         if self.discount is not None and self.discount < 1.0:
             self._stats = self.model.decay(self._stats, self.discount)
-            self.model.accumulate(self._stats, np.array([a]), np.array([r]), x)
+            self.model.accumulate(self._stats, a1, r1, x)
             self._post = self.model.posterior(self._stats)
         else:
-            self.model.accumulate(self._stats, np.array([a]), np.array([r]), x)
+            self.model.accumulate(self._stats, a1, r1, x)
             self._post = self.model.update_posterior(self._post, self._stats, a, r,
                                                      None if x is None else x[0])
         self.n_updates += 1
