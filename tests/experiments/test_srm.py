@@ -53,24 +53,32 @@ def test_errors():
 def thompson_logs(rng, reps=2000, n=1000, batch=50, rates=(0.05, 0.10), draws=1000):
     """Batched Beta-Bernoulli Thompson sampling on ``reps`` independent streams, logged the way
     the engine logs: the chosen arm and a Monte-Carlo propensity (``draws`` posterior draws,
-    floored at 1 / draws). Returns chosen ``(reps, n)`` and propensities ``(reps, n)``."""
+    floored at 1 / draws) estimated once per posterior (one batch = one model version) and
+    shared by its decisions. Returns chosen, propensities and groups, each ``(reps, n)``."""
     from tsbandit.experiments._batch import beta_prob_greater_batch
 
     s = np.zeros((reps, 2))
     f = np.zeros((reps, 2))
     chosen = np.empty((reps, n), dtype=np.intp)
     props = np.empty((reps, n))
+    groups = np.broadcast_to(np.arange(n) // batch, (reps, n))
     for start in range(0, n, batch):
         pi1 = beta_prob_greater_batch(1 + s[:, 0], 1 + f[:, 0], 1 + s[:, 1], 1 + f[:, 1])
+        c1 = rng.binomial(draws, pi1)  # one estimate per posterior, as the engine caches it
+        est = np.maximum(np.stack([draws - c1, c1], axis=1) / draws, 1.0 / draws)  # (reps, 2)
         a = (rng.random((reps, batch)) < pi1[:, None]).astype(np.intp)
-        pi_chosen = np.where(a == 1, pi1[:, None], 1.0 - pi1[:, None])
-        est = np.maximum(rng.binomial(draws, pi_chosen) / draws, 1.0 / draws)
         r = rng.random((reps, batch)) < np.asarray(rates)[a]
         for arm in (0, 1):
             s[:, arm] += ((a == arm) & r).sum(axis=1)
             f[:, arm] += ((a == arm) & ~r).sum(axis=1)
-        chosen[:, start:start + batch], props[:, start:start + batch] = a, est
-    return chosen, props
+        chosen[:, start:start + batch] = a
+        props[:, start:start + batch] = np.take_along_axis(est, a, axis=1)
+    return chosen, props, groups
+
+
+def pvalues(chosen, props, groups, mc_draws=1000):
+    return np.array([srm_check_adaptive(c, p, groups=g, mc_draws=mc_draws).p_value
+                     for c, p, g in zip(chosen, props, groups, strict=True)])
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +87,12 @@ def adaptive():
 
 
 def test_adaptive_check_is_calibrated_on_a_correct_thompson_log(adaptive):
-    chosen, props = adaptive
-    # the allocation really is adaptive: arm 1 gets ~80 % of the traffic, a 50/50 check fails
+    chosen, props, groups = adaptive
+    # the allocation really is adaptive: arm 1 gets ~85 % of the traffic, a 50/50 check fails
     share = chosen.mean()
     assert 0.7 < share < 0.9
     assert np.mean([srm_check(np.bincount(c, minlength=2)).mismatch for c in chosen]) > 0.9
-    pvals = np.array([srm_check_adaptive(c, p).p_value for c, p in zip(chosen, props,
-                                                                       strict=True)])
+    pvals = pvalues(chosen, props, groups)
     n = pvals.size
     for level in (0.05, 0.01):
         rate = float(np.mean(pvals < level))
@@ -93,16 +100,28 @@ def test_adaptive_check_is_calibrated_on_a_correct_thompson_log(adaptive):
     assert np.mean(pvals < 0.001) <= 0.001 + 4 * np.sqrt(0.001 / n)
 
 
+def test_shared_monte_carlo_propensities_need_their_variance():
+    # 500 decisions per model version share one 1,000-draw estimate: its error moves E by 500x
+    chosen, props, groups = thompson_logs(np.random.default_rng(17), reps=2000, batch=500)
+    n = chosen.shape[0]
+    naive = pvalues(chosen, props, groups, mc_draws=None)
+    fixed = pvalues(chosen, props, groups)
+    se = np.sqrt(0.01 * 0.99 / n)
+    assert np.mean(naive < 0.01) > 0.01 + 4 * se  # over-flags correct logs
+    assert abs(np.mean(fixed < 0.01) - 0.01) <= 4 * se
+
+
 def test_adaptive_check_detects_lost_decisions_of_one_arm(adaptive):
-    chosen, props = adaptive
+    chosen, props, groups = adaptive
     rng = np.random.default_rng(7)
     flagged = []
-    for c, p in zip(chosen[:500], props[:500], strict=True):
+    for c, p, g in zip(chosen[:500], props[:500], groups[:500], strict=True):
         # half of the decisions of arm 0 (~14 % of the traffic) lost; arm 1's losses would be
         # nearly invisible (each moves N - E by 1 - pi_1, about 0.1 here)
         keep = ~((c == 0) & (rng.random(c.size) < 0.5))
-        flagged.append(srm_check_adaptive(c[keep], p[keep]).mismatch)
-    assert np.mean(flagged) > 0.75  # measured 0.86 (0.34 when 30 % are lost)
+        flagged.append(srm_check_adaptive(c[keep], p[keep], groups=g[keep],
+                                          mc_draws=1000).mismatch)
+    assert np.mean(flagged) > 0.75  # measured 0.82 (0.29 when 30 % are lost)
 
 
 def test_adaptive_check_reduces_to_pearson_at_a_fixed_half_split():

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from tsbandit.engine import BanditSpec
-from tsbandit.experiments import BinaryPosteriors, expected_loss, lift_interval, prob_best
+from tsbandit.experiments import (
+    BinaryPosteriors,
+    expected_loss,
+    lift_interval,
+    prob_best,
+    srm_check_adaptive,
+)
 from tsbandit.policies import EpsilonGreedy, RandomPolicy
 from tsbandit.policies.registry import model_from_config
 
@@ -83,6 +89,16 @@ def test_srm_against_the_logged_propensities_and_a_real_defect(engine, client):
     # Thompson sampling moved traffic to B: a 50/50 split would be (rightly) flagged
     assert client.get("/v1/bandits/ab/report", params={"split": "1,1"}).json()["srm"][
         "status"] == "mismatch"
+    # 300 decisions from one posterior (no reward yet) share one Monte-Carlo propensity: the
+    # check adds that estimate's variance, grouped by model version
+    for _ in range(300):
+        engine.decide("ab")
+    srm = client.get("/v1/bandits/ab/report").json()["srm"]
+    dec = [e for e in engine.store.iter_events("ab") if e["type"] == "decision"]
+    ref = srm_check_adaptive([["A", "B"].index(e["arm"]) for e in dec],
+                             [e["propensity"] for e in dec],
+                             groups=[e["model_version"] for e in dec], mc_draws=1000)
+    assert srm["p_value"] == pytest.approx(ref.p_value) and srm["decisions"] == 900
     # a logging bug: every decision of A written twice
     events = [e for e in engine.store.iter_events("ab") if e["type"] == "decision"]
     for e in events:

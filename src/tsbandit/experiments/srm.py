@@ -115,6 +115,8 @@ def _check_threshold(threshold: float) -> None:
 
 def srm_check_adaptive(chosen: Sequence[int] | np.ndarray,
                        propensities: Sequence[float] | np.ndarray, *,
+                       groups: Sequence[float] | np.ndarray | None = None,
+                       mc_draws: int | None = None,
                        threshold: float = 0.001) -> SRMResult:
     """SRM check of a two-arm adaptive policy against the allocation it logged.
 
@@ -135,9 +137,16 @@ def srm_check_adaptive(chosen: Sequence[int] | np.ndarray,
     What it detects: decisions dropped or duplicated for one arm, assignment that does not follow
     the policy, wrong propensities. A lost decision of an arm the policy chose with probability
     ``pi`` moves ``N - E`` by only ``1 - pi``: losses of the favoured arm are nearly invisible
-    (as they are to any test on counts). Engine propensities are Monte-Carlo estimates
-    (unbiased, floored at ``1 / propensity_draws``): their noise adds about
-    ``1 / propensity_draws`` to ``V``, negligible.
+    (as they are to any test on counts).
+
+    Monte-Carlo propensities (Thompson sampling: ``propensity_draws`` posterior draws, floored
+    at ``1 / draws``) are unbiased but noisy, and the engine reuses one estimate for every
+    decision made from the same posterior (one model version). An error shared by ``m``
+    decisions moves ``E`` by ``m`` times it, so with ``mc_draws`` the variance gains
+    ``sum_g m_g^2 pi_g (1 - pi_g) / mc_draws`` over groups of decisions that share an estimate
+    (``groups``, e.g. the model version; decisions are grouped by group *and* propensity, so
+    two workers' estimates at one version stay apart). Without it the check over-flags logs
+    with many decisions per version (measured in ``tests/experiments/test_srm.py``).
 
     Parameters
     ----------
@@ -145,6 +154,12 @@ def srm_check_adaptive(chosen: Sequence[int] | np.ndarray,
         ``(n,)`` arm index (0 or 1) of every decision.
     propensities
         ``(n,)`` logged probability, in [0, 1], of the chosen arm.
+    groups
+        ``(n,)`` numeric id of the estimate each propensity came from (the decision's model
+        version); ``None``: every decision has its own estimate.
+    mc_draws
+        Draws behind each Monte-Carlo propensity; ``None`` when the propensities are exact
+        (epsilon-greedy, softmax, uniform, greedy rules).
     threshold
         Flag a mismatch when ``p_value < threshold``.
 
@@ -178,6 +193,21 @@ def srm_check_adaptive(chosen: Sequence[int] | np.ndarray,
     pi1 = np.where(a == 1.0, p, 1.0 - p)  # probability of arm 1 at each decision
     n1, e1 = float(a.sum()), float(pi1.sum())
     var = float(np.sum(pi1 * (1.0 - pi1)))
+    if mc_draws is not None:
+        if isinstance(mc_draws, bool) or int(mc_draws) != mc_draws or mc_draws < 1:
+            raise ConfigurationError(f"mc_draws == {mc_draws!r}, must be an integer >= 1")
+        if groups is None:
+            shared, m = pi1, np.ones(a.size)
+        else:
+            try:
+                g = np.asarray(groups, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ConfigurationError("groups must be numbers (e.g. model versions)") from None
+            if g.shape != a.shape:
+                raise ConfigurationError(f"groups {g.shape} must match chosen {a.shape}")
+            keys, counts = np.unique(np.stack([g, pi1], axis=1), axis=0, return_counts=True)
+            shared, m = keys[:, 1], counts.astype(np.float64)
+        var += float(np.sum(m * m * shared * (1.0 - shared))) / float(mc_draws)
     gap = n1 - e1
     if var > 1e-12:
         stat = gap * gap / var

@@ -26,7 +26,9 @@ two arms, no ``split`` (an adaptive bandit)
     ``1 - p``), so the expected count of arm B is ``sum_i pi_i(B)`` and ``(N_B - E_B)^2 /
     sum_i pi_i(B)(1 - pi_i(B))`` is chi-square(1) under a correct assignment and log, however
     adaptive the policy (martingale CLT; see
-    :func:`tsbandit.experiments.srm_check_adaptive`, calibration measured there).
+    :func:`tsbandit.experiments.srm_check_adaptive`, calibration measured there). Thompson
+    sampling's propensities are Monte-Carlo estimates shared by every decision of one model
+    version: their variance is added, grouped by the decisions' ``model_version``.
 more arms, no ``split``, the ``random`` rule, every logged propensity ``1/K``
     Pearson against the equal split (``method == "split"``): every decision was uniform over
     all arms.
@@ -59,6 +61,7 @@ from ..experiments import (
     srm_check,
     srm_check_adaptive,
 )
+from ..policies.rules import SelectionRule
 from ..policies.stats import Stats
 from .deps import EngineDep, RouteTable
 from .errors import ERROR_RESPONSES, ErrorResponse
@@ -184,11 +187,25 @@ def _parse_split(text: str, n_arms: int) -> list[float]:
     return weights
 
 
+def _mc_draws(spec: BanditSpec) -> int | None:
+    """Draws behind the engine's first-slot propensities, or ``None`` when they are exact.
+
+    Rules that override ``action_probabilities`` (epsilon-greedy, softmax, uniform) and
+    deterministic rules are exact; the base class's (Thompson sampling) is Monte Carlo with
+    ``propensity_draws`` draws, one estimate per model version (``Engine._first_slot``).
+    """
+    rule = spec.rule
+    monte_carlo = (not rule.deterministic and type(rule).action_probabilities
+                   is SelectionRule.action_probabilities)
+    return int(spec.propensity_draws) if monte_carlo else None
+
+
 def _srm(engine: Engine, name: str, spec: BanditSpec, split: list[float] | None,
          threshold: float) -> dict[str, Any]:
     index = {a: i for i, a in enumerate(spec.arms)}
     chosen: list[int] = []
     props: list[float] = []
+    versions: list[float] = []
     skipped = 0
     for event in engine.store.iter_events(name):
         if event.get("type") != "decision":
@@ -199,6 +216,7 @@ def _srm(engine: Engine, name: str, spec: BanditSpec, split: list[float] | None,
             continue
         chosen.append(arm)
         props.append(float(event.get("propensity", float("nan"))))
+        versions.append(float(event.get("model_version", float("nan"))))
     base: dict[str, Any] = {"threshold": threshold, "decisions": len(chosen), "skipped": skipped}
     if not chosen:
         return {**base, "status": "not_checked", "method": None,
@@ -216,7 +234,9 @@ def _srm(engine: Engine, name: str, spec: BanditSpec, split: list[float] | None,
         if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
             return {**base, "status": "not_checked", "method": None,
                     "reason": "some decisions in the event log have no valid propensity"}
-        res = srm_check_adaptive(chosen, p, threshold=threshold)
+        v = np.asarray(versions)
+        res = srm_check_adaptive(chosen, p, groups=v if np.isfinite(v).all() else None,
+                                 mc_draws=_mc_draws(spec), threshold=threshold)
         what = "the allocation implied by the logged propensities"
     else:
         return {**base, "status": "not_checked", "method": None,
