@@ -1,7 +1,8 @@
 """Load the decision service's event log (JSON Lines) as :class:`~.data.LoggedData`.
 
-Format: one JSON object per line, as ``Engine.export_events`` writes it. Blank lines are
-ignored. Fields read (others, such as ``user_id`` or ``model_version``, are ignored):
+Format: one JSON object per line, as ``Engine.export_events`` writes it and a running service
+streams it (``GET /v1/bandits/{name}/events``). Blank lines are ignored. Fields read (others,
+such as ``user_id`` or ``model_version``, are ignored):
 
 ``type``
     ``"decision"``, ``"reward"`` or ``"expired"`` (an expired decision settled with the bandit's
