@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg.lapack import dtrtrs as _trtrs
+from scipy.linalg.lapack import dtrtri as _trtri
 
 __all__ = ["potter_update", "project", "sqrt_covariance"]
 
@@ -23,17 +23,21 @@ __all__ = ["potter_update", "project", "sqrt_covariance"]
 def sqrt_covariance(precision: np.ndarray) -> np.ndarray:
     """``S`` with ``S S^T = precision^{-1}`` for a stack ``(..., d, d)`` of SPD matrices.
 
-    ``precision = L L^T`` by Cholesky; ``L^{-1}`` comes from LAPACK's triangular solve
-    ``dtrtrs`` against the identity (one call per matrix of the stack), and ``S = L^{-T}``. The
-    precision itself is never inverted or solved against.
+    ``precision = L L^T`` by Cholesky; ``L^{-1}`` comes from LAPACK's triangular routine
+    ``dtrtri`` (the triangular solve ``L X = I``; one call per matrix of the stack), and
+    ``S = L^{-T}``. The precision itself is never inverted or solved against.
+
+    ``dtrtri`` rather than ``dtrtrs``: for small ``d`` it stays in level-2 BLAS, which never
+    wakes OpenBLAS's thread pool (waking it costs milliseconds on a loaded machine).
     """
     chol = np.linalg.cholesky(precision)
     d = precision.shape[-1]
-    eye = np.eye(d)
     flat = chol.reshape(-1, d, d)
     linv = np.empty_like(flat)
     for i in range(flat.shape[0]):
-        linv[i], info = _trtrs(flat[i], eye, lower=1)
+        # numpy's Cholesky factor has exact zeros above the diagonal, and dtrtri only writes
+        # the lower triangle, so the result is exactly lower triangular
+        linv[i], info = _trtri(flat[i], lower=1)
         if info != 0:  # pragma: no cover - impossible after a successful Cholesky
             raise np.linalg.LinAlgError(f"triangular solve failed (info {info})")
     return np.swapaxes(linv.reshape(precision.shape), -1, -2)
