@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tsbandit.service import Settings, create_app
-from tsbandit.service.threads import BLAS_ENV, blas_env, limit_blas_threads
+from tsbandit.service.threads import BLAS_ENV, blas_env
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
-def _blas_threads() -> list[int]:
-    import scipy.linalg  # noqa: F401 -- load scipy's BLAS too
-
-    return [i["num_threads"] for i in threadpoolctl.threadpool_info()
-            if i["user_api"] == "blas"]
-
-
 def test_limit_blas_threads_and_restore():
-    # (OpenBLAS takes the limit from the main thread: where uvicorn runs the lifespan)
-    before = _blas_threads()
-    limiter = limit_blas_threads(1)
-    try:
-        assert _blas_threads() == [1] * len(before)
-    finally:
-        limiter.restore_original_limits()
-    assert _blas_threads() == before
-    assert limit_blas_threads(0) is None
+    """In a fresh interpreter, as in a worker: the limit applies to every loaded BLAS (numpy's
+    and scipy's OpenBLAS) and is undone by the limiter. (In this test process other tests'
+    threads have used BLAS, and OpenBLAS then ignores a limit set from the main thread.)"""
+    code = (
+        "import threadpoolctl, scipy.linalg\n"
+        "from tsbandit.service.threads import limit_blas_threads\n"
+        "def n(): return [i['num_threads'] for i in threadpoolctl.threadpool_info()"
+        " if i['user_api'] == 'blas']\n"
+        "threadpoolctl.threadpool_limits(limits=2, user_api='blas')\n"
+        "before = n(); limiter = limit_blas_threads(1); during = n()\n"
+        "limiter.restore_original_limits()\n"
+        "print(before, during, n(), limit_blas_threads(0))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split("] ")
+    before, during, after = (eval_list(x) for x in out[:3])
+    assert len(before) >= 1 and during == [1] * len(before) and after == before
+    assert out[3].strip() == "None"
+
+
+def eval_list(text: str) -> list[int]:
+    return [int(v) for v in text.strip(" []\n").split(",") if v.strip()]
 
 
 @pytest.mark.parametrize("n", [1, 3, 0])
