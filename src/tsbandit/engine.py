@@ -401,9 +401,20 @@ class Engine:
         """
         bandit, _ = split_decision_id(decision_id)
         try:
-            state = self._state(bandit)
+            return self._record_reward(bandit, decision_id, reward)
         except BanditNotFoundError:
+            self._cache.pop(bandit, None)
             raise DecisionNotFoundError(f"unknown decision id {decision_id!r}") from None
+
+    def _record_reward(self, bandit: str, decision_id: str, reward: Any) -> RewardOutcome:
+        cached = self._cache.get(bandit)
+        if cached is not None and cached.spec.model.additive:
+            # An additive model's delta needs only the configuration, and the write below is
+            # guarded by its version: a cached state saves the read (a changed arm layout
+            # raises VersionConflictError, and the reward is recomputed on a fresh read).
+            state = cached
+        else:
+            state = self._state(bandit)
         spec = state.spec
         r = spec.model.check_reward(reward)
         pending = self.store.get_pending(bandit, decision_id)

@@ -288,3 +288,23 @@ def test_propensities_once_per_model_version_and_right(store, clock):
         assert calls["n"] == 3
     finally:
         type(rule).action_probabilities = original  # type: ignore[method-assign]
+
+
+def test_reward_with_a_stale_cached_layout_lands_on_the_right_arm(store, clock):
+    """Worker 1 decides; worker 2 changes the arms; worker 1's reward (computed from its cached
+    layout) is refused by the version guard and recomputed, never applied to the wrong arm."""
+    w1, w2 = Engine(store, seed=13, clock=clock), Engine(store, seed=14, clock=clock)
+    w1.create_bandit(beta_spec())
+    d = w1.decide("offers", eligible=["b"])
+    w2.retire_arm("offers", "a")
+    w2.add_arm("offers", "d")
+    assert w1.record_reward(d.decision_id, 1).status == "applied"
+    arms = {r["arm"]: r for r in w2.stats("offers")["arms"]}
+    assert list(arms) == ["b", "c", "d"]
+    assert arms["b"]["alpha"] == 2.0 and arms["c"]["alpha"] == 1.0 and arms["d"]["alpha"] == 1.0
+    assert sum(r["pulls"] for r in arms.values()) == 1.0
+    # the bandit deleted by another worker: the cached state does not resurrect it
+    d2 = w1.decide("offers")
+    w2.delete_bandit("offers")
+    with pytest.raises(DecisionNotFoundError):
+        w1.record_reward(d2.decision_id, 1)
