@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -162,3 +164,23 @@ def test_normal_posteriors_constructors_agree():
     assert a.prob_greater(0, 1) == pytest.approx(b.prob_greater(0, 1), abs=1e-9)
     # the default prior is nearly non-informative: posterior mean == sample mean
     np.testing.assert_allclose(a.means(), [x.mean() for x in xs], rtol=1e-6)
+
+
+@pytest.mark.parametrize("alpha0", [0.25, 0.5])
+def test_heavy_tailed_posteriors_without_a_mean(alpha0):
+    # df = 2 alpha_n <= 1 before much data: no mean, infinite expected loss; the lift interval
+    # still exists and the report stays JSON-safe (regression: the solver started at NaN)
+    from tsbandit.experiments import experiment_report
+    from tsbandit.policies import NormalInverseGamma
+
+    post = NormalPosteriors.from_stats([0, 1], [0.0, 5.0], [0.0, 25.0],
+                                       prior=NormalInverseGamma(alpha0=alpha0))
+    li = lift_interval(post, level=0.9, relative=False)
+    x = post.sample(np.random.default_rng(5), DRAWS)
+    d = x[:, 1] - x[:, 0]
+    for q, v in ((0.05, li.low), (0.5, li.median), (0.95, li.high)):
+        assert abs(np.mean(d <= v) - q) <= 4 * np.sqrt(q * (1 - q) / DRAWS)
+    rep = experiment_report(post)
+    json.dumps(rep, allow_nan=False)
+    assert rep["arms"][0]["expected_loss"] is None  # infinite: JSON null
+    assert rep["arms"][0]["mean"] == 0.0  # the posterior location, as the bandit's /stats

@@ -266,3 +266,16 @@ def test_over_real_http_on_sqlite(serve, tmp_path):
         missing = c.get("/v1/bandits/zz/report")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == \
             "bandit_not_found"
+
+
+def test_a_vague_revenue_prior_without_a_posterior_mean(engine, client):
+    # Student-t with df = 0.5 before data: the report must still answer (no 500)
+    engine.create_bandit(BanditSpec("vague", ["A", "B"], model=model_from_config(
+        {"kind": "gaussian", "alpha0": 0.25})))
+    d = engine.decide("vague")
+    engine.record_reward(d.decision_id, 1e6)
+    r = client.get("/v1/bandits/vague/report")
+    assert r.status_code == 200, r.text
+    rep = r.json()
+    assert rep["lift"]["relative"] is False and rep["lift"]["low"] < rep["lift"]["high"]
+    assert None in [a["expected_loss"] for a in rep["arms"]]

@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from scipy.special import ndtri
 
 from ..errors import ConfigurationError
 from ..policies.base import check_unit_interval
-from ._marginals import diff_cdf, expected_shortfall, ratio_cdf, solve_quantile
+from ._marginals import Marginal, diff_cdf, expected_shortfall, ratio_cdf, solve_quantile
 from .posteriors import ArmPosteriors
 
 __all__ = ["ArmEstimate", "LiftInterval", "expected_loss", "lift_interval", "prob_best"]
@@ -126,10 +127,17 @@ def expected_loss(post: ArmPosteriors, *, rng: np.random.Generator | None = None
     """Expected loss ``E[max_j X_j - X_k]`` of choosing each arm ``k``, in metric units.
 
     Exact for two arms (quadrature of the partial expectation); Monte Carlo for ``K > 2``.
-    Always ``>= 0``; for two arms ``loss_A - loss_B == mean_B - mean_A``.
+    Always ``>= 0``; for two arms ``loss_A - loss_B == mean_B - mean_A``. Infinite for every
+    arm when some arm's mean is undefined (a Student-t posterior with ``df <= 1``: a vague
+    revenue prior before data), which no finite sample of draws would reveal.
     """
     k = _check_arms(post)
-    if _use_exact(method, k):
+    use_exact = _use_exact(method, k)
+    if not all(math.isfinite(post.marginal(j).mean) for j in range(k)):
+        return ArmEstimate(np.full(k, math.inf), np.zeros(k) if use_exact else
+                           np.full(k, math.inf), "exact" if use_exact else "monte_carlo",
+                           0 if use_exact else _check_draws(draws))
+    if use_exact:
         m0, m1 = post.marginal(0), post.marginal(1)
         return ArmEstimate(np.array([expected_shortfall(m0, m1), expected_shortfall(m1, m0)]),
                            np.zeros(2), "exact")
@@ -182,18 +190,20 @@ def lift_interval(post: ArmPosteriors, control: int = 0, treatment: int = 1, *,
     if level >= 1.0:
         raise ConfigurationError(f"level == {level!r}, must be < 1")
     mc, mt = post.marginal(control), post.marginal(treatment)
+    # starting points only: the median where the mean is undefined (Student-t, df <= 1)
+    c_mid, t_mid = _centre(mc), _centre(mt)
     if relative:
         if mc.cdf(0.0) > 1e-9:
             raise ConfigurationError(
                 f"relative lift is undefined: the control {post.names[control]!r} mean is <= 0 "
                 f"with probability {mc.cdf(0.0):.3g}; use relative=False")
-        guess = mt.mean / mc.mean - 1.0
-        spread = (mt.width / abs(mc.mean) + abs(mt.mean) * mc.width / mc.mean**2) / 1.349
+        guess = t_mid / c_mid - 1.0
+        spread = (mt.width / abs(c_mid) + abs(t_mid) * mc.width / c_mid**2) / 1.349
 
         def cdf(r: float) -> float:
             return ratio_cdf(mc, mt, 1.0 + r)
     else:
-        guess = mt.mean - mc.mean
+        guess = t_mid - c_mid
         spread = (mt.width + mc.width) / 1.349
 
         def cdf(r: float) -> float:
@@ -205,6 +215,11 @@ def lift_interval(post: ArmPosteriors, control: int = 0, treatment: int = 1, *,
                       for q in qs)
     return LiftInterval(post.names[control], post.names[treatment], level, low, med, high,
                         post.prob_greater(control, treatment), relative)
+
+
+def _centre(m: Marginal) -> float:
+    mean = m.mean
+    return mean if math.isfinite(mean) else m.ppf(0.5)
 
 
 def _check_arms(post: ArmPosteriors) -> int:
