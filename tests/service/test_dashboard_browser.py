@@ -99,6 +99,9 @@ def test_dashboard_draws_and_follows_rewards(browser, serve, tmp_path):
     with httpx.Client(base_url=base, timeout=10) as http:  # a second bandit, non-Beta model
         assert http.post("/v1/bandits", json={"name": "revenue", "arms": ["x", "y"],
                                               "model": {"kind": "gaussian"}}).status_code == 201
+        assert http.post("/v1/bandits", json={  # contextual: needs a context for its stats
+            "name": "lin", "arms": ["p", "q", "r"],
+            "model": {"kind": "linear", "n_features": 2}}).status_code == 201
     _reward(base, "credit_card_offers", "balance_transfer_0apr", 1, 3)
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -107,7 +110,7 @@ def test_dashboard_draws_and_follows_rewards(browser, serve, tmp_path):
     page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
 
     # the bandits and the arms are listed
-    assert page.locator("nav a").all_inner_texts() == ["credit_card_offers", "revenue"]
+    assert page.locator("nav a").all_inner_texts() == ["credit_card_offers", "lin", "revenue"]
     rows = page.locator("#arms tbody tr")
     assert [rows.nth(i).get_attribute("data-arm") for i in range(rows.count())] == OFFERS
     # one density curve per arm, each a real polyline over the grid
@@ -162,6 +165,22 @@ def test_dashboard_draws_and_follows_rewards(browser, serve, tmp_path):
     page.wait_for_function("() => document.getElementById('main').dataset.bandit === 'revenue'")
     assert page.locator("#density path.density").count() == 2
     assert "Normal approximation" in page.locator("#density-note").inner_text()
+    assert page.locator("#context-form").is_hidden()
+    # a contextual bandit: drawn for a context (all ones by default, editable)
+    page.locator("nav a", has_text="lin").click()
+    page.wait_for_function("() => document.getElementById('main').dataset.bandit === 'lin'")
+    assert page.locator("#context-form").is_visible()
+    assert page.locator("#context").input_value() == "1, 1"
+    assert page.locator("#density path.density").count() == 3
+    assert page.locator("#report-panel").is_hidden()  # no A/B report for a linear model
+    seen = _updates(page)
+    page.locator("#context").fill("2, -1")
+    page.locator("#context-form button").click()
+    page.wait_for_function(f"() => Number(document.body.dataset.updates) > {seen}")
+    assert "context=2%2C-1" in page.url or "context=2,-1" in page.url
+    shot = tmp_path / "dashboard-contextual.png"
+    page.screenshot(path=str(shot), full_page=True)
+    _artifact(shot)
     watch.check()
     page.close()
 

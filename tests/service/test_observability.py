@@ -309,3 +309,32 @@ def test_two_workers_report_summed_metrics(serve, tmp_path, unique):
             total = sum(s.value for f in fams for s in f.samples
                         if s.name == "tsbandit_decisions_total" and s.labels["bandit"] == name)
             assert total == n
+
+
+def test_series_cache_scans_once_and_longer_for_slow_scans():
+    import threading
+    import time as _time
+
+    from tsbandit.service.dashboard import _SeriesCache
+
+    calls = []
+
+    def slow() -> dict:
+        calls.append(1)
+        _time.sleep(0.05)
+        return {"n": len(calls)}
+
+    cache = _SeriesCache(min_seconds=0.01, cost_factor=20.0)
+    threads = [threading.Thread(target=cache.get_or_compute, args=(("k",), slow))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1  # eight concurrent readers, one scan
+    _time.sleep(0.2)  # past min_seconds, within 20 x 0.05 s = 1 s
+    assert cache.get_or_compute(("k",), slow) == {"n": 1} and len(calls) == 1
+    fast = _SeriesCache(min_seconds=0.01, cost_factor=20.0)
+    fast.get_or_compute(("k",), lambda: {"v": 1})
+    _time.sleep(0.05)
+    assert fast.get_or_compute(("k",), lambda: {"v": 2}) == {"v": 2}  # cheap scans: fresh

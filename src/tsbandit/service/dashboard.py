@@ -33,6 +33,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Callable
 from importlib import resources
 from typing import Annotated, Any
 
@@ -61,6 +62,8 @@ class TrafficOut(BaseModel):
     ``(n_buckets, n_arms)``), from the bandit's event log."""
 
     bandit: str
+    computed_at: float = Field(description="When the series was read (epoch seconds); a "
+                               "worker reuses it for a second, longer for a long log.")
     arms: list[str]
     start: float = Field(description="Epoch seconds at the start of the first bucket.")
     bucket_seconds: float
@@ -72,30 +75,40 @@ class TrafficOut(BaseModel):
     totals: dict[str, list[int]]
 
 
-class _TTLCache:
-    """Per-worker cache of traffic series, so many open dashboards cost one log scan a second."""
+class _SeriesCache:
+    """Per-worker cache of traffic series: one log scan at a time per key, and reused for
+    ``max(min_seconds, cost_factor x the scan's duration)`` -- so however many dashboards are
+    open, scanning a long log takes at most about 1/cost_factor of one thread."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._items: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
+    def __init__(self, min_seconds: float = 1.0, cost_factor: float = 20.0,
+                 max_seconds: float = 300.0) -> None:
+        self.min_seconds, self.cost_factor, self.max_seconds = (min_seconds, cost_factor,
+                                                                max_seconds)
+        self._items: dict[tuple[Any, ...], tuple[float, float, dict[str, Any]]] = {}
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def get_or_compute(self, key: tuple[Any, ...],
+                       compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # concurrent requests for the same series wait for one scan
             hit = self._items.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.seconds:
-            return hit[1]
-        return None
-
-    def put(self, key: tuple[Any, ...], value: dict[str, Any]) -> None:
-        with self._lock:
-            if len(self._items) > 256:
-                self._items.clear()
-            self._items[key] = (time.monotonic(), value)
+            if hit is not None and time.monotonic() < hit[0] + hit[1]:
+                return hit[2]
+            start = time.monotonic()
+            value = compute()
+            cost = time.monotonic() - start
+            ttl = min(max(self.min_seconds, self.cost_factor * cost), self.max_seconds)
+            with self._lock:
+                if len(self._items) > 256:
+                    self._items.clear()
+                self._items[key] = (start, ttl, value)
+            return value
 
 
 table = RouteTable(prefix="/v1", responses=ERROR_RESPONSES, tags=["dashboard"])
-_cache = _TTLCache(_CACHE_SECONDS)
+_cache = _SeriesCache(min_seconds=_CACHE_SECONDS)
 
 
 @table.route("GET", "/bandits/{name}/traffic", "read", response_model=TrafficOut,
@@ -108,17 +121,16 @@ def traffic(
                                           description="Only the last this many seconds.")] = None,
 ) -> Any:
     """Traffic over time: decisions and rewards per arm, bucketed, from the event log (the
-    same answer from every worker; cached for a second per worker)."""
-    key = (id(engine), name, buckets, window)
-    hit = _cache.get(key)
-    if hit is not None:
-        return hit
-    spec = engine.get_bandit(name)
-    series = traffic_series(engine.store.iter_events(name), spec.arms, now=engine.clock(),
-                            buckets=buckets, window=window)
-    out = {"bandit": name, **series}
-    _cache.put(key, out)
-    return out
+    same answer from every worker). The whole log is read: a worker reuses a series for a
+    second, or 20 times as long as reading it took (``computed_at`` says when)."""
+    def compute() -> dict[str, Any]:
+        spec = engine.get_bandit(name)
+        now = engine.clock()
+        series = traffic_series(engine.store.iter_events(name), spec.arms, now=now,
+                                buckets=buckets, window=window)
+        return {"bandit": name, "computed_at": now, **series}
+
+    return _cache.get_or_compute((id(engine), name, buckets, window), compute)
 
 
 def _page(settings: Settings) -> str:

@@ -15,7 +15,7 @@ const LEVEL = 0.95;
 const Z = 1.959963984540054; // two-sided 95%
 const KEY = "tsbandit-api-key";
 
-const state = { bandit: null, bandits: [], updates: 0, timer: null, busy: false };
+const state = { bandit: null, bandits: [], updates: 0, timer: null, busy: false, again: false };
 const $ = (id) => document.getElementById(id);
 
 // ----- maths -------------------------------------------------------------------------------
@@ -232,8 +232,10 @@ function drawTraffic(traffic, colorOf) {
   }
   if (total === 0) svg.append(el("text", { class: "label", x: (left + right) / 2, y: 90, "text-anchor": "middle" }, "no decisions yet"));
   legend(box, traffic.arms.map((a) => ({ arm: a, color: colorOf(a) })));
+  const age = Date.now() / 1000 - traffic.computed_at;
   $("traffic-note").textContent = `${count(total)} decisions in ${used} of ${n} buckets of ` +
-    `${fmt(traffic.bucket_seconds)} s; share of the first-ranked arm, from the event log (all workers).`;
+    `${fmt(traffic.bucket_seconds)} s; share of the first-ranked arm, from the event log (all workers)` +
+    (age > 3 ? `; read ${Math.round(age)} s ago (a long log is re-read less often).` : ".");
 }
 
 function drawTable(arms, totals) {
@@ -361,28 +363,49 @@ function setStatus(text, error = false) {
   s.classList.toggle("error", error);
 }
 
+function contextFor(config) {
+  // contextual models (linear, logistic): the posteriors shown are for one context vector, from
+  // the ?context=1,0.5 parameter or the form; default all ones (an intercept-only user)
+  const d = config.model?.n_features;
+  const form = $("context-form");
+  if (!d) { form.hidden = true; return null; }
+  form.hidden = false;
+  const given = new URLSearchParams(location.search).get("context");
+  let x = given ? given.split(",").map(Number) : [];
+  if (x.length !== d || !x.every(Number.isFinite)) x = Array(d).fill(1);
+  if (document.activeElement !== $("context")) $("context").value = x.join(", ");
+  $("context-dim").textContent = String(d);
+  return x;
+}
+
 async function refresh() {
-  if (state.busy) return;
+  if (state.busy) { state.again = true; return; } // e.g. a click during a refresh: run after it
   state.busy = true;
   clearTimeout(state.timer);
   try {
     state.bandits = (await api("v1/bandits")).bandits;
     const wanted = new URLSearchParams(location.search).get("bandit");
     const fallback = document.body.dataset.defaultBandit;
-    state.bandit = [wanted, state.bandit, fallback, state.bandits[0]].find((b) => b && state.bandits.includes(b)) || null;
+    const bandit = [wanted, state.bandit, fallback, state.bandits[0]].find((b) => b && state.bandits.includes(b)) || null;
+    state.bandit = bandit;
     renderNav();
     $("auth").hidden = true;
-    if (!state.bandit) {
+    if (!bandit) {
       $("main").hidden = true;
       setStatus("no bandits yet: create one with POST /v1/bandits");
       return;
     }
-    const name = encodeURIComponent(state.bandit);
-    const [config, stats, traffic, report] = await Promise.all([
-      api(`v1/bandits/${name}`), api(`v1/bandits/${name}/stats?level=${LEVEL}`),
+    const name = encodeURIComponent(bandit);
+    const config = await api(`v1/bandits/${name}`);
+    const x = contextFor(config);
+    const ctx = x ? x.map((v) => `&context=${encodeURIComponent(v)}`).join("") : "";
+    const [stats, traffic, report] = await Promise.all([
+      api(`v1/bandits/${name}/stats?level=${LEVEL}${ctx}`),
       api(`v1/bandits/${name}/traffic?buckets=60`),
-      api(`v1/bandits/${name}/report`).catch(() => null), // absent (404) or not applicable: hidden
+      // absent (404), or not defined for this model (4xx): the panel is hidden
+      x ? Promise.resolve(null) : api(`v1/bandits/${name}/report`).catch(() => null),
     ]);
+    if (state.bandit !== bandit || state.again) return; // another bandit was picked meanwhile
     const order = new Map(config.arms.map((a, i) => [a, i]));
     const colorOf = (arm) => COLORS[(order.has(arm) ? order.get(arm) : order.size + traffic.arms.indexOf(arm)) % COLORS.length];
     const arms = stats.arms.map((a) => ({ ...a, color: colorOf(a.arm) }));
@@ -390,7 +413,7 @@ async function refresh() {
     $("main").hidden = false;
     const summary = $("summary");
     summary.replaceChildren();
-    [["bandit", state.bandit], ["model", config.model?.kind ?? "?"], ["rule", config.rule?.kind ?? "?"],
+    [["bandit", bandit], ["model", config.model?.kind ?? "?"], ["rule", config.rule?.kind ?? "?"],
       ["arms", String(arms.length)], ["decisions", count(traffic.totals.decisions.reduce((s, v) => s + v, 0))],
       ["rewarded", count(arms.reduce((s, a) => s + a.pulls, 0))], ["model version", String(stats.model_version)]]
       .forEach(([k, v]) => { const span = document.createElement("span"); const b = document.createElement("b"); b.textContent = v; span.append(`${k} `, b); summary.append(span); });
@@ -400,7 +423,7 @@ async function refresh() {
     drawTraffic(traffic, colorOf);
     drawTable(arms, totals);
     drawReport(report);
-    $("main").dataset.bandit = state.bandit; // after drawing: tests wait on these
+    $("main").dataset.bandit = bandit; // after drawing: tests wait on these
     document.body.dataset.modelVersion = String(stats.model_version);
     state.updates += 1;
     document.body.dataset.updates = String(state.updates);
@@ -414,8 +437,13 @@ async function refresh() {
     }
   } finally {
     state.busy = false;
-    const seconds = parseFloat(document.body.dataset.refresh) || 5;
-    state.timer = setTimeout(() => { if (!document.hidden) refresh(); else state.timer = setTimeout(refresh, 1000); }, seconds * 1000);
+    if (state.again) {
+      state.again = false;
+      setTimeout(refresh, 0);
+    } else {
+      const seconds = parseFloat(document.body.dataset.refresh) || 5;
+      state.timer = setTimeout(() => { if (!document.hidden) refresh(); else state.timer = setTimeout(refresh, 1000); }, seconds * 1000);
+    }
   }
 }
 
@@ -423,6 +451,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("auth").addEventListener("submit", (ev) => {
     ev.preventDefault();
     sessionStorage.setItem(KEY, $("key").value);
+    refresh();
+  });
+  $("context-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const params = new URLSearchParams(location.search);
+    params.set("context", $("context").value.split(",").map((v) => v.trim()).join(","));
+    history.pushState(null, "", `?${params}`);
+    $("context").blur();
     refresh();
   });
   window.addEventListener("popstate", () => { state.bandit = null; refresh(); });
