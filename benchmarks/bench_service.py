@@ -434,6 +434,11 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
         real_app = create_app(settings, engine=engine)
         real_inline = create_app(inline, engine=engine)
         path = f"/v1/bandits/{name}/decisions"
+        # the apps log JSON lines (the default); measured, but written to /dev/null, not here
+        from tsbandit.service.logs import install_logging
+
+        devnull = open(os.devnull, "w")
+        install_logging("json", "info", stream=devnull)
 
         async def http_layers() -> tuple[tuple[float, float], ...]:
             return (await _asgi_us(const, "GET", "/const", b"", n),
@@ -492,6 +497,9 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
         rows.append(("  of which the rest (state, ids, dicts)", plain[0] * rest, plain[1] * rest))
         return rows
     finally:
+        from tsbandit.service.logs import install_logging
+
+        install_logging("none")
         engine.delete_bandit(name)
         store.close()
         os.sched_setaffinity(0, affinity)
