@@ -195,6 +195,12 @@ class RewardModel(ABC):
             raise InvalidContextError(
                 f"{type(self).__name__} needs a context vector of length {d}, got none"
             )
+        if (type(contexts) is np.ndarray and contexts.dtype == np.float64
+                and contexts.shape == (d,) and n in (None, 1)):
+            # one float64 context (the online decision path): a single finiteness screen
+            if not math.isfinite(float(contexts @ contexts)) and not np.isfinite(contexts).all():
+                raise InvalidContextError("context contains NaN or infinite values")
+            return contexts[None, :]
         try:
             x = np.asarray(contexts, dtype=np.float64)
         except (TypeError, ValueError):

@@ -155,12 +155,13 @@ class LinearGaussian(RewardModel):
             raise InvalidContextError("LinearGaussian needs contexts to learn from")
         if weights is None and batch_index is None and arms.shape[0] == 1:
             # one observation: direct in-place additions (the online hot path)
-            a, r, x = arms[0], float(rewards[0]), contexts[0]
+            a, r, x = int(arms[0]), float(rewards[0]), contexts[0]
             stats["n"][a] += 1.0
             stats["sum_r"][a] += r
             stats["sum_r2"][a] += r * r
             stats["b"][a] += r * x
-            stats["A"][a] += np.multiply.outer(x, x)
+            A = stats["A"][a]
+            A += x[:, None] * x
             return
         w = np.ones_like(rewards) if weights is None else weights
         _scatter(stats["n"], batch_index, arms, w)
