@@ -242,3 +242,24 @@ def test_report_panel_hidden_on_404_and_srm_warning(browser, serve, tmp_path):
     watch.errors = [e for e in watch.errors if "status of 404" not in e]
     watch.check()
     page.close()
+
+
+def test_dashboard_asks_for_the_key_when_reads_need_it(browser, serve, tmp_path):
+    server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'key.db'}",
+                    "TSBANDIT_API_KEY": "s3cret", "TSBANDIT_OPEN_READS": "false",
+                    "TSBANDIT_DASHBOARD_REFRESH_SECONDS": "0.5", "TSBANDIT_LOG_FORMAT": "none"})
+    page = browser.new_page(viewport={"width": 1024, "height": 800})
+    watch = Watch(page, server.url)
+    page.goto(server.url + "/dashboard")  # the page itself holds no data: open
+    page.wait_for_selector("#auth:not([hidden])")
+    assert page.locator("#main").is_hidden()
+    page.locator("#key").fill("s3cret")
+    page.locator("#auth button").click()
+    page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
+    assert page.locator("#auth").is_hidden()
+    assert page.locator("#density path.density").count() == 5
+    # the 401s before the key was given are the expected ones
+    watch.failed = [f for f in watch.failed if not f.startswith("401 ")]
+    watch.errors = [e for e in watch.errors if "status of 401" not in e]
+    watch.check()
+    page.close()
