@@ -63,6 +63,8 @@ def serve(
     """Run the decision service (FastAPI on uvicorn); settings also from TSBANDIT_* variables."""
     from .service.server import serve as _serve
 
+    print(f"tsbandit {__version__}: API on http://{host}:{port} (docs /docs), "
+          f"dashboard http://{host}:{port}/dashboard, metrics /metrics", file=sys.stderr)
     _serve(host=host, port=port, workers=workers, store_url=store, api_key=api_key,
            max_staleness_ms=max_staleness_ms, log_level=log_level)
 
