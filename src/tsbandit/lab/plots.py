@@ -186,7 +186,7 @@ def plot_decomposition(result: SimulationResult, path: str | Path,
             tot = e + x
             share = f"{e / tot:.0%} expl." if tot > 0 else ""
             ax.text(tot + 0.01 * top, yi, f"{tot:.1f} ({share})", va="center", fontsize=7)
-        ax.set_xlim(0, 1.28 * top)
+        ax.set_xlim(0, 1.34 * top)
         ax.set_yticks(y, names if j == 0 else [""] * len(names), fontsize=8)
         ax.invert_yaxis()
         ax.set_title(f"after {rnd} rounds", fontsize=9)
