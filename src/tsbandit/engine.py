@@ -46,7 +46,7 @@ from .policies.base import RewardModel, check_positive
 from .policies.registry import model_from_config, rule_from_config
 from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
 from .policies.stats import Stats
-from .stores.base import ClaimedDecision, Snapshot, Store
+from .stores.base import ClaimedDecision, NewDecision, Snapshot, Store
 
 __all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome"]
 
@@ -300,7 +300,8 @@ class Engine:
                      eligible: Iterable[str] | None = None, k: int = 1,
                      user_ids: Sequence[str | None] | None = None,
                      n: int | None = None) -> list[EngineDecision]:
-        """Decisions for many users in one call (one store read, vectorized choice).
+        """Decisions for many users in one call (one store read, vectorized choice, one
+        store write of all the pending decisions: all are recorded, or none).
 
         Give ``contexts`` ``(n, d)`` for a contextual model, or ``n`` for a context-free one.
         """
@@ -333,6 +334,7 @@ class Engine:
         now = self.clock()
         deadline = now + spec.reward_window
         out = []
+        items = []
         for i in range(count):
             ranking = tuple(spec.arms[j] for j in chosen[i])
             did = f"{bandit}{_ID_SEP}{uuid.uuid4().hex}"
@@ -347,9 +349,11 @@ class Engine:
                      "ranking": list(ranking), "propensity": pp[0],
                      "position_propensities": list(pp),
                      "user_id": payload["user_id"], "model_version": state.snapshot.version}
-            self.store.put_pending(bandit, did, payload, deadline, event=event)
+            items.append(NewDecision(did, payload, deadline, event))
             out.append(EngineDecision(did, bandit, ranking[0], ranking, pp[0], pp,
                                       state.snapshot.version, now, deadline))
+        # one round trip for the whole batch, all or nothing
+        self.store.put_pending_many(bandit, items)
         return out
 
     def _first_slot(self, state: _Cached, mask: np.ndarray | None) -> np.ndarray:

@@ -308,3 +308,50 @@ def test_reward_with_a_stale_cached_layout_lands_on_the_right_arm(store, clock):
     w2.delete_bandit("offers")
     with pytest.raises(DecisionNotFoundError):
         w1.record_reward(d2.decision_id, 1)
+
+
+def test_batch_records_every_decision_in_one_write(store, clock):
+    calls = {"one": 0, "many": []}
+    one, many = store.put_pending, store.put_pending_many
+
+    def counting_one(*a, **kw):
+        calls["one"] += 1
+        return one(*a, **kw)
+
+    def counting_many(name, items):
+        calls["many"].append(len(items))
+        return many(name, items)
+
+    store.put_pending = counting_one  # type: ignore[method-assign]
+    store.put_pending_many = counting_many  # type: ignore[method-assign]
+    eng = Engine(store, seed=12, clock=clock)
+    eng.create_bandit(beta_spec())
+    batch = eng.decide_batch("offers", n=25, k=2, user_ids=[f"u{i}" for i in range(25)])
+    assert calls == {"one": 0, "many": [25]}
+    events = [e for e in store.iter_events("offers") if e["type"] == "decision"]
+    assert [e["decision_id"] for e in events] == [b.decision_id for b in batch]
+    for i, b in enumerate(batch):
+        p = eng.pending(b.decision_id)
+        assert (p["status"], p["user_id"], p["ranking"]) == ("pending", f"u{i}", list(b.ranking))
+    for b in batch:
+        assert eng.record_reward(b.decision_id, 1).status == "applied"
+        assert eng.record_reward(b.decision_id, 1).duplicate
+    assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 25.0
+
+
+def test_batch_write_failure_records_nothing(store, clock):
+    from tsbandit.errors import StoreUnavailableError
+
+    eng = Engine(store, seed=13, clock=clock)
+    eng.create_bandit(beta_spec())
+
+    def down(name, items):
+        raise StoreUnavailableError("store down")
+
+    many = store.put_pending_many
+    store.put_pending_many = down  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailableError):
+        eng.decide_batch("offers", n=5)
+    store.put_pending_many = many  # type: ignore[method-assign]
+    assert list(store.iter_events("offers")) == []
+    assert len(eng.decide_batch("offers", n=5)) == 5

@@ -69,11 +69,12 @@ def test_decisions_and_rewards_are_counted_per_bandit_and_arm(client):
             got = value(after, "tsbandit_rewards_total", bandit="ads", arm=arm, status=status)
             assert got == expected[arm], (arm, status)
     assert sum(arms.values()) == 12
-    # the store timings saw one put_pending per decision and one apply_reward per reward call
+    # the store timings saw one write per decision request (the batch's 5 decisions in one
+    # put_pending_many) and one apply_reward per reward call
     assert (value(after, "tsbandit_store_operation_duration_seconds_count",
-                  operation="put_pending")
+                  operation="put_pending_many")
             - value(before, "tsbandit_store_operation_duration_seconds_count",
-                    operation="put_pending")) == 12
+                    operation="put_pending_many")) == 8
     assert (value(after, "tsbandit_store_operation_duration_seconds_count",
                   operation="apply_reward")
             - value(before, "tsbandit_store_operation_duration_seconds_count",

@@ -20,6 +20,7 @@ from tsbandit.errors import (
 from tsbandit.stores import (
     ClaimedDecision,
     DecisionExistsError,
+    NewDecision,
     RewardResult,
     Store,
     VersionConflictError,
@@ -137,6 +138,7 @@ def test_unknown_bandit_everywhere(store: Store) -> None:
         lambda: store.scale("nope", 0.5),
         lambda: store.decay("nope", 10.0, 1.0),
         lambda: store.put_pending("nope", "d", {}, 1.0),
+        lambda: store.put_pending_many("nope", [NewDecision("d", {}, 1.0)]),
         lambda: store.get_pending("nope", "d"),
         lambda: store.apply_reward("nope", "d", {}, None, 0.0),
         lambda: store.claim_expired("nope", 1.0),
@@ -369,6 +371,96 @@ def test_failed_reward_leaves_decision_rewardable(store: Store, bandit: str) -> 
     assert store.get_pending(bandit, "d1").status == "pending"
     assert store.read(bandit).version == 0
     assert store.apply_reward(bandit, "d1", one_hot(0), None, now=1.0).status == "applied"
+
+
+# ---------------------------------------------------------------------------------------------
+# Many pending decisions at once
+# ---------------------------------------------------------------------------------------------
+def test_put_pending_many_is_put_pending_for_each(store: Store, bandit: str) -> None:
+    store.append_event(bandit, {"before": True})
+    items = [
+        NewDecision(f"m{i}", {"arm": i % K, "context": [i * 0.25, -1.0]}, 100.0 + i,
+                    None if i == 2 else {"type": "decision", "id": f"m{i}"})
+        for i in range(5)
+    ]
+    store.put_pending_many(bandit, items)
+    store.put_pending_many(bandit, [("t0", {"arm": 0}, 50.0)])  # plain tuples, no event
+    for it in items:
+        p = store.get_pending(bandit, it.decision_id)
+        assert (p.payload, p.deadline, p.status) == (it.payload, it.deadline, "pending")
+    assert store.get_pending(bandit, "t0").deadline == 50.0
+    # events appended in item order, after what was there, none for an item without one
+    assert list(store.iter_events(bandit)) == [
+        {"before": True}, *[{"type": "decision", "id": f"m{i}"} for i in (0, 1, 3, 4)]]
+    # each one is rewarded exactly once, and the batch's ids are known to put_pending
+    for it in items:
+        arm = it.payload["arm"]
+        assert store.apply_reward(bandit, it.decision_id, one_hot(arm), None, 1.0).status \
+            == "applied"
+        assert store.apply_reward(bandit, it.decision_id, one_hot(arm), None, 1.0).duplicate
+    assert_arrays(store, bandit, expected([one_hot(i % K) for i in range(5)]))
+    with pytest.raises(DecisionExistsError):
+        store.put_pending(bandit, "m0", {}, 100.0)
+    # the expiry sweep sees batch decisions like any other
+    assert [c.decision_id for c in store.claim_expired(bandit, 60.0)] == ["t0"]
+    store.put_pending_many(bandit, [])  # nothing to do
+    assert store.read(bandit).version == 5
+
+
+def test_put_pending_many_all_or_nothing(store: Store, bandit: str) -> None:
+    store.put_pending(bandit, "old", {"arm": 0}, 100.0, event={"id": "old"})
+
+    def batch(*extra: NewDecision) -> list[NewDecision]:
+        return [NewDecision("n1", {"arm": 1}, 100.0, {"id": "n1"}), *extra,
+                NewDecision("n2", {"arm": 2}, 100.0, {"id": "n2"})]
+
+    bad = [
+        (DecisionExistsError, NewDecision("old", {"arm": 1}, 100.0, {"id": "x"})),  # stored
+        (DecisionExistsError, NewDecision("n1", {"arm": 1}, 100.0)),  # twice in the batch
+        (ConfigurationError, NewDecision("", {"arm": 1}, 100.0)),
+        (ConfigurationError, NewDecision("n3", {"arm": 1}, float("nan"))),
+        (SerializationError, NewDecision("n3", {"arm": float("inf")}, 100.0)),
+        (SerializationError, NewDecision("n3", {"arm": 1}, 100.0, {"x": float("nan")})),
+    ]
+    for exc, item in bad:
+        with pytest.raises(exc):
+            store.put_pending_many(bandit, batch(item))
+        for did in ("n1", "n2", "n3"):
+            with pytest.raises(DecisionNotFoundError):
+                store.get_pending(bandit, did)
+        assert store.get_pending(bandit, "old").payload == {"arm": 0}
+        assert list(store.iter_events(bandit)) == [{"id": "old"}]
+    store.put_pending_many(bandit, batch())
+    assert [e["id"] for e in store.iter_events(bandit)] == ["old", "n1", "n2"]
+
+
+def test_put_pending_many_large_and_concurrent(store: Store, bandit: str) -> None:
+    # batches of 300 from 4 threads at once: every decision stored once, every event logged
+    n_threads, size = 4, 300
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            store.put_pending_many(bandit, [
+                NewDecision(f"t{t}-{j}", {"arm": j % K}, 1000.0 + j, {"id": f"t{t}-{j}"})
+                for j in range(size)])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    ids = [e["id"] for e in store.iter_events(bandit)]
+    assert sorted(ids) == sorted(f"t{t}-{j}" for t in range(n_threads) for j in range(size))
+    for t in range(n_threads):  # each batch's events are contiguous and in order
+        mine = [i for i, x in enumerate(ids) if x.startswith(f"t{t}-")]
+        assert mine == list(range(mine[0], mine[0] + size))
+        assert [ids[i] for i in mine] == [f"t{t}-{j}" for j in range(size)]
+    assert store.get_pending(bandit, "t3-299").deadline == 1299.0
+    assert len(store.claim_expired(bandit, 2000.0, limit=10_000)) == n_threads * size
 
 
 def test_claim_and_settle(store: Store, bandit: str) -> None:

@@ -45,13 +45,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import DecisionExpiredError, StoreUnavailableError, TsbanditError
+from ..stores.base import NewDecision
 from .logs import access_log, event_log
 from .runtime import Runtime
 
@@ -226,6 +227,16 @@ class InstrumentedStore:
                     deadline: float, *, event: Mapping[str, Any] | None = None) -> None:
         self._call("put_pending", self.inner.put_pending, name, decision_id, payload, deadline,
                    event=event)
+        self._decided(name, decision_id, payload, event)
+
+    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
+        self._call("put_pending_many", self.inner.put_pending_many, name, items)
+        for item in items:
+            d = NewDecision(*item)
+            self._decided(name, d.decision_id, d.payload, d.event)
+
+    def _decided(self, name: str, decision_id: str, payload: Mapping[str, Any],
+                 event: Mapping[str, Any] | None) -> None:
         arm = str(payload.get("arm"))
         self.metrics.child(self.metrics.decisions, name, arm).inc()
         if event_log.isEnabledFor(20):

@@ -273,6 +273,25 @@ add_event(KEYS[5], ARGV[4], ARGV[5])
 return {'ok'}
 """
 
+# KEYS: state, dec, ds, due, events. ARGV: maxlen or '', then per decision: id, payload,
+# deadline, event or ''. Every id is checked before the first write (all or nothing).
+PUT_PENDING_MANY = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local seen = {}
+for i = 2, #ARGV, 4 do
+  local id = ARGV[i]
+  if seen[id] or redis.call('HEXISTS', KEYS[2], id) == 1 then return {'exists', id} end
+  seen[id] = true
+end
+for i = 2, #ARGV, 4 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[3], ARGV[i], 'p|' .. ARGV[i + 2])
+  redis.call('ZADD', KEYS[4], ARGV[i + 2], ARGV[i])
+  add_event(KEYS[5], ARGV[i + 3], ARGV[1])
+end
+return {'ok'}
+"""
+
 # KEYS: state, dec, ds. ARGV: id.
 GET_PENDING = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
@@ -375,6 +394,7 @@ SCRIPTS = {
     "scale": SCALE,
     "decay": DECAY,
     "put_pending": PUT_PENDING,
+    "put_pending_many": PUT_PENDING_MANY,
     "get_pending": GET_PENDING,
     "apply_reward": APPLY_REWARD,
     "claim_expired": CLAIM_EXPIRED,

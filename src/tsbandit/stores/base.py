@@ -59,9 +59,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Literal, Protocol, runtime_checkable
+from typing import IO, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -78,6 +78,7 @@ __all__ = [
     "ClaimedDecision",
     "DecisionExistsError",
     "DeltasFn",
+    "NewDecision",
     "PendingDecision",
     "RewardResult",
     "Snapshot",
@@ -132,6 +133,19 @@ class PendingDecision:
     payload: dict[str, Any]
     deadline: float
     status: Literal["pending", "claimed", "rewarded", "expired"]
+
+
+class NewDecision(NamedTuple):
+    """One decision for :meth:`Store.put_pending_many` (the arguments of :meth:`Store.put_pending`).
+
+    >>> NewDecision("d1", {"arm": 0}, 100.0, {"type": "decision"}).deadline
+    100.0
+    """
+
+    decision_id: str
+    payload: Mapping[str, Any]
+    deadline: float
+    event: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +276,17 @@ class Store(Protocol):
         """Record a decision awaiting its reward until ``deadline``; optionally log ``event``.
 
         Raises :class:`DecisionExistsError` when the id is already known.
+        """
+        ...
+
+    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
+        """Record many decisions at once: :meth:`put_pending` for each item, all or nothing.
+
+        One round trip (one transaction, one script) however many items; the events are
+        appended in the order of ``items``. Raises :class:`DecisionExistsError` and writes
+        nothing when any id is already known or appears twice in ``items``; an invalid item
+        (bad id, payload, deadline or event) also writes nothing. An empty ``items`` does
+        nothing.
         """
         ...
 
@@ -410,6 +435,29 @@ def check_decision_id(decision_id: str) -> str:
             f"decision_id == {decision_id!r}, must be 1-256 printable characters"
         )
     return decision_id
+
+
+def encode_new_decisions(
+    items: Sequence[NewDecision],
+) -> list[tuple[str, str, float, str | None]]:
+    """Validate and encode a batch for ``put_pending_many``: ``(id, payload JSON, deadline,
+    event JSON or None)`` per item. Ids repeated within the batch raise
+    :class:`DecisionExistsError`; anything invalid raises before a store writes."""
+    out: list[tuple[str, str, float, str | None]] = []
+    seen: set[str] = set()
+    for item in items:
+        decision_id, payload, deadline, event = NewDecision(*item)
+        check_decision_id(decision_id)
+        if decision_id in seen:
+            raise DecisionExistsError(f"decision {decision_id!r} appears twice in the batch")
+        seen.add(decision_id)
+        out.append((
+            decision_id,
+            dumps(payload, "payload"),
+            check_time("deadline", deadline),
+            None if event is None else dumps(event, "event"),
+        ))
+    return out
 
 
 def check_time(label: str, value: float) -> float:

@@ -10,7 +10,7 @@ import json
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from .base import (
     DEFAULT_RETENTION,
     ClaimedDecision,
     DecisionExistsError,
+    NewDecision,
     PendingDecision,
     RewardResult,
     Snapshot,
@@ -41,6 +42,7 @@ from .base import (
     check_time,
     decay_factor,
     dumps,
+    encode_new_decisions,
     readonly,
 )
 
@@ -248,6 +250,19 @@ class MemoryStore(StoreMixin):
                 raise DecisionExistsError(f"decision {decision_id!r} already exists")
             b.pending[decision_id] = _Decision(p, dl)
             self._append(b, e)
+
+    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
+        rows = encode_new_decisions(items)
+        if not rows:
+            return
+        with self._lock:
+            b = self._get(name)
+            for decision_id, _, _, _ in rows:
+                if decision_id in b.pending:
+                    raise DecisionExistsError(f"decision {decision_id!r} already exists")
+            for decision_id, p, dl, e in rows:
+                b.pending[decision_id] = _Decision(p, dl)
+                self._append(b, e)
 
     def get_pending(self, name: str, decision_id: str) -> PendingDecision:
         with self._lock:

@@ -27,7 +27,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -62,6 +62,7 @@ from .base import (
     DEFAULT_RETENTION,
     ClaimedDecision,
     DecisionExistsError,
+    NewDecision,
     PendingDecision,
     RewardResult,
     Snapshot,
@@ -75,6 +76,7 @@ from .base import (
     check_name,
     check_time,
     dumps,
+    encode_new_decisions,
 )
 
 __all__ = ["RedisStore"]
@@ -464,6 +466,19 @@ class RedisStore(StoreMixin):
         )
         if self._status(reply) == "exists":
             raise DecisionExistsError(f"decision {decision_id!r} already exists")
+        self._raise_common(name, reply)
+
+    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
+        rows = encode_new_decisions(items)
+        if not rows:
+            return
+        args: list[Any] = [self._maxlen_arg]
+        for did, p, dl, e in rows:
+            args += [did, p, _fstr(dl), "" if e is None else e]
+        k = self._keys(name)
+        reply = self._script("put_pending_many", [k[0], k[1], k[2], k[3], k[5]], args)
+        if self._status(reply) == "exists":
+            raise DecisionExistsError(f"decision {reply[1].decode()!r} already exists")
         self._raise_common(name, reply)
 
     def get_pending(self, name: str, decision_id: str) -> PendingDecision:

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from .base import (
     DEFAULT_RETENTION,
     ClaimedDecision,
     DecisionExistsError,
+    NewDecision,
     PendingDecision,
     RewardResult,
     Snapshot,
@@ -54,6 +55,7 @@ from .base import (
     check_time,
     decay_factor,
     dumps,
+    encode_new_decisions,
 )
 
 __all__ = ["SQLiteStore", "parse_sqlite_url"]
@@ -446,6 +448,25 @@ class SQLiteStore(StoreMixin):
             except sqlite3.IntegrityError:
                 raise DecisionExistsError(f"decision {decision_id!r} already exists") from None
             self._event(c, name, e)
+
+    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
+        rows = encode_new_decisions(items)
+        if not rows:
+            return
+        with self._tx(write=True) as c:
+            self._bandit_row(c, name)
+            for did, p, dl, _ in rows:
+                try:
+                    c.execute(
+                        "INSERT INTO decisions (bandit, id, payload, deadline, status, due)"
+                        " VALUES (?, ?, ?, ?, 'p', ?)",
+                        (name, did, p, dl, dl),
+                    )
+                except sqlite3.IntegrityError:  # the transaction rolls back: nothing written
+                    raise DecisionExistsError(f"decision {did!r} already exists") from None
+            events = [(name, e) for _, _, _, e in rows if e is not None]
+            if events:
+                c.executemany("INSERT INTO events (bandit, data) VALUES (?, ?)", events)
 
     def get_pending(self, name: str, decision_id: str) -> PendingDecision:
         with self._tx(write=False) as c:
