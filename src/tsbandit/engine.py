@@ -290,6 +290,36 @@ class Engine:
             raise EligibilityError(f"k == {k} but only {int(mask.sum())} arms are eligible")
         return mask
 
+    def fits_cached(self, bandit: str, context: Any = None,
+                    eligible: Iterable[str] | None = None, k: int = 1) -> bool:
+        """Whether a decision with these arguments is valid for this worker's cached
+        configuration of ``bandit`` (no store I/O; False when nothing is cached).
+
+        The service admits a request into a shared :meth:`decide_batch` only when it fits, so
+        one bad request cannot fail the others.
+
+        >>> from tsbandit.stores import MemoryStore
+        >>> engine = Engine(MemoryStore(), seed=0)
+        >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"]))
+        >>> _ = engine.decide("ads")
+        >>> engine.fits_cached("ads", eligible=["a"]), engine.fits_cached("ads", k=3)
+        (True, False)
+        """
+        cached = self._cache.get(bandit)
+        if cached is None:
+            return False
+        spec = cached.spec
+        try:
+            self._mask(spec, eligible, k)
+            if not spec.model.contextual:
+                return context is None
+            if context is None:
+                return False
+            spec.model.check_contexts([context])
+        except (ValueError, KeyError, TypeError):  # the tree's errors derive from these
+            return False
+        return True
+
     def decide(self, bandit: str, context: Any = None, eligible: Iterable[str] | None = None,
                k: int = 1, user_id: str | None = None) -> EngineDecision:
         """Choose an arm (or rank ``k`` arms) for one user and record the pending decision."""

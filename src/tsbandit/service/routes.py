@@ -9,7 +9,7 @@ from fastapi import Path, Query, Response, status
 from ..engine import BanditSpec, split_decision_id
 from ..errors import BanditNotFoundError, ConfigurationError, DecisionNotFoundError
 from ..policies.registry import model_from_config, rule_from_config
-from .deps import EngineDep, RouteTable, RuntimeDep, SettingsDep
+from .deps import CoalescerDep, EngineDep, RouteTable, RuntimeDep, SettingsDep
 from .errors import ERROR_RESPONSES, ErrorResponse
 from .schemas import (
     AddArmRequest,
@@ -106,9 +106,14 @@ def retire_arm(name: Name, arm: str, engine: EngineDep) -> Any:
 # ----- decisions ------------------------------------------------------------------------------
 @table.route("POST", "/bandits/{name}/decisions", "write",
              response_model=DecisionOut, responses=_err(404), tags=["decisions"])
-def decide(name: Name, body: DecisionRequest, engine: EngineDep) -> Any:
+async def decide(name: Name, body: DecisionRequest, engine: EngineDep,
+                 decisions: CoalescerDep) -> Any:
     """Choose an arm (or rank ``k`` arms) for one user and record the pending decision."""
-    return engine.decide(name, body.context, body.eligible_arms, body.k, body.user_id).to_dict()
+    # concurrent requests of one bandit share a batch (service/coalesce.py); runs the engine
+    # in the executor unless offload is off
+    d = await decisions.decide(engine, name, body.context, body.eligible_arms, body.k,
+                               body.user_id)
+    return d.to_dict()
 
 
 @table.route("POST", "/bandits/{name}/decisions/batch", "write",

@@ -11,6 +11,7 @@ from ..engine import BanditSpec, Engine
 from ..errors import BanditExistsError
 from ..stores import open_store as _open_store
 from ..stores.base import Store
+from .coalesce import DecisionCoalescer
 from .settings import TUTORIAL_ARMS, Settings
 
 __all__ = ["CustomerJoin", "JoinEntry", "Runtime", "open_store"]
@@ -73,7 +74,8 @@ class CustomerJoin:
 
 
 class Runtime:
-    """What the app holds: settings, this worker's :class:`Engine`, the tutorial join.
+    """What the app holds: settings, this worker's :class:`Engine`, the tutorial join, the
+    decision coalescer.
 
     The engine (and with it the store) is opened on first use, so building an app does no I/O;
     the app's lifespan opens it eagerly and closes it at shutdown.
@@ -85,6 +87,10 @@ class Runtime:
         self._owns_store = engine is None
         self._lock = threading.Lock()
         self.join = CustomerJoin(settings.tutorial_join_capacity)
+        #: single decisions, coalesced under concurrency (see service/coalesce.py)
+        self.decisions = DecisionCoalescer(offload=settings.offload,
+                                           max_batch=settings.max_batch,
+                                           enabled=settings.coalesce)
 
     @property
     def engine(self) -> Engine:

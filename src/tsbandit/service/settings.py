@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         default=True,
         description="Run engine calls in a thread pool (True), or on the event loop (False: "
         "less CPU per request, but a slow store stalls every request of the worker).")
+    coalesce: bool = Field(
+        default=True,
+        description="Serve concurrent single decisions of one bandit (same eligible arms and "
+        "k) that arrive while a decision of theirs is being served with one batch: one store "
+        "read, one vectorized draw, one write. A lone request goes straight through.")
     threads: int = Field(
         default=32, ge=1, le=1024,
         description="Threads per worker for engine calls (store round trips wait there).")

@@ -1,0 +1,181 @@
+"""Coalescing of concurrent single decisions into one ``Engine.decide_batch`` (DataLoader-style).
+
+Under load many ``POST /v1/bandits/{name}/decisions`` for the same bandit are in flight at once.
+Each alone costs a store read, a posterior draw and a store write. The coalescer groups the
+requests with the same ``(engine, bandit, eligible arms, k, with or without context)`` that
+arrive **while a batch of that group is being served** and serves them, as soon as that batch
+is done, with one ``decide_batch``: one store read, one vectorized draw -- an independent
+posterior draw per user, exactly what separate decisions on the same snapshot would draw -- and
+one write of all the pending decisions (``Store.put_pending_many``). Contexts of a contextual
+bandit stack into ``(n, d)``.
+
+No request waits for a timer: a request whose group is idle goes straight to the engine (the
+latency at concurrency 1 is unchanged), and a batch starts the moment the one before it ends.
+Every member draws from a snapshot read after it arrived, so coalescing adds no staleness.
+
+One bad request cannot fail the others: a request joins a batch only if it is valid for the
+engine's cached configuration of the bandit (:meth:`Engine.fits_cached`); one that is not is
+served alone, and fails alone. Should the configuration change between that check and the
+batch (an arm retired by another worker), the batch is retried member by member, each with its
+own answer. An error of the batch as a whole -- the store down (503), the bandit deleted (404)
+-- goes to every member.
+
+>>> import asyncio
+>>> from tsbandit.engine import BanditSpec, Engine
+>>> from tsbandit.stores import MemoryStore
+>>> engine = Engine(MemoryStore(), seed=0)
+>>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"]))
+>>> async def many():
+...     c = DecisionCoalescer(offload=True, max_batch=100)
+...     return await asyncio.gather(*(c.decide(engine, "ads") for _ in range(10)))
+>>> len({d.decision_id for d in asyncio.run(many())})
+10
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..engine import Engine, EngineDecision
+from ..errors import BanditNotFoundError, StoreUnavailableError, TsbanditError
+
+__all__ = ["DecisionCoalescer"]
+
+T = TypeVar("T")
+_Key = tuple[Engine, str, "tuple[str, ...] | None", int, bool]
+
+
+@dataclass(slots=True)
+class _Waiter:
+    context: Any
+    user_id: str | None
+    future: asyncio.Future[EngineDecision]
+
+
+class DecisionCoalescer:
+    """Serve single decisions, coalescing the concurrent ones of one group into a batch.
+
+    Lives on one event loop (the worker's); not thread-safe, and needs no lock.
+
+    Parameters
+    ----------
+    offload
+        Run engine calls in the loop's executor (the service's ``offload`` setting) or on the
+        loop.
+    max_batch
+        Most decisions served by one ``decide_batch``; more waiting requests form the next one.
+    enabled
+        False: every request goes straight to ``Engine.decide`` (``TSBANDIT_COALESCE=false``).
+    """
+
+    def __init__(self, *, offload: bool = True, max_batch: int = 1000,
+                 enabled: bool = True) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch == {max_batch!r}, must be >= 1")
+        self.offload = offload
+        self.max_batch = int(max_batch)
+        self.enabled = enabled
+        #: group -> requests waiting for the batch after the one being served (a group is a
+        #: key here exactly while one of its batches is being served)
+        self._waiting: dict[_Key, list[_Waiter]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: coalesced batches served (failed ones too) and the requests in them
+        self.batches = 0
+        self.batched = 0
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        if self.offload:
+            return await asyncio.get_running_loop().run_in_executor(None, fn)
+        return fn()
+
+    async def decide(self, engine: Engine, bandit: str, context: Any = None,
+                     eligible: Sequence[str] | None = None, k: int = 1,
+                     user_id: str | None = None) -> EngineDecision:
+        """One decision, as ``engine.decide(bandit, context, eligible, k, user_id)``."""
+        alone = functools.partial(engine.decide, bandit, context, eligible, k, user_id)
+        if not self.enabled:
+            return await self._call(alone)
+        key: _Key = (engine, bandit, None if eligible is None else tuple(eligible), k,
+                     context is not None)
+        waiting = self._waiting.get(key)
+        if waiting is None:  # the group is idle: straight through, and open it for followers
+            self._waiting[key] = []
+            try:
+                return await self._call(alone)
+            finally:
+                self._next(key)
+        if not engine.fits_cached(bandit, context, eligible, k):
+            return await self._call(alone)  # cannot join (invalid, or nothing cached): alone
+        future: asyncio.Future[EngineDecision] = asyncio.get_running_loop().create_future()
+        waiting.append(_Waiter(context, user_id, future))
+        return await future
+
+    def _next(self, key: _Key) -> None:
+        """The group's batch is done: start the next one with who is waiting, or close it."""
+        waiting = self._waiting[key]
+        if not waiting:
+            del self._waiting[key]
+            return
+        batch = waiting[: self.max_batch]
+        del waiting[: self.max_batch]
+        task = asyncio.get_running_loop().create_task(self._serve(key, batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, key: _Key, batch: list[_Waiter]) -> None:
+        self.batches += 1
+        self.batched += len(batch)
+        try:
+            engine, bandit, eligible, k, _ = key
+            fn = functools.partial(_decide_batch, engine, bandit,
+                                   None if eligible is None else list(eligible), k, batch)
+            try:
+                results = await self._call(fn)
+            except asyncio.CancelledError:
+                for w in batch:
+                    w.future.cancel()
+                raise
+            except BaseException as exc:  # the batch as a whole failed: every member hears it
+                for w in batch:
+                    if not w.future.done():
+                        w.future.set_exception(exc)
+                return
+            for w, r in zip(batch, results, strict=True):
+                if w.future.done():  # the client went away; its decision is recorded anyway
+                    continue
+                if isinstance(r, BaseException):
+                    w.future.set_exception(r)
+                else:
+                    w.future.set_result(r)
+        finally:
+            self._next(key)
+
+
+def _decide_batch(engine: Engine, bandit: str, eligible: list[str] | None, k: int,
+                  batch: list[_Waiter]) -> list[EngineDecision | TsbanditError]:
+    """One ``decide_batch`` for the group (runs in the executor, or on the loop)."""
+    contextual = batch[0].context is not None
+    user_ids = [w.user_id for w in batch]
+    try:
+        return list(engine.decide_batch(
+            bandit, [w.context for w in batch] if contextual else None, eligible, k,
+            None if all(u is None for u in user_ids) else user_ids,
+            n=None if contextual else len(batch)))
+    except (StoreUnavailableError, BanditNotFoundError):
+        raise  # the store or the bandit: the same for every member
+    except TsbanditError:
+        if len(batch) == 1:
+            raise
+    # a member no longer fits (the configuration changed after it was admitted): each alone,
+    # each with its own answer
+    out: list[EngineDecision | TsbanditError] = []
+    for w in batch:
+        try:
+            out.append(engine.decide(bandit, w.context, eligible, k, w.user_id))
+        except TsbanditError as exc:  # the store too: who got a decision keeps it
+            out.append(exc)
+    return out
