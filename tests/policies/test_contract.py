@@ -50,6 +50,7 @@ def _models():
 
 RULES = {
     "thompson": ThompsonSampling(),
+    "thompson-scaled": ThompsonSampling(scale=0.25),  # tempered: the lab's default sampler
     "ucb1": UCB1(),
     "linucb": LinUCB(alpha=1.0),
     "eps": EpsilonGreedy(0.1),
@@ -57,7 +58,7 @@ RULES = {
     "softmax": Softmax(0.05),
     "random": RandomPolicy(),
 }
-LEARNERS = {"thompson", "ucb1", "linucb", "eps", "softmax"}
+LEARNERS = {"thompson", "thompson-scaled", "ucb1", "linucb", "eps", "softmax"}
 
 #: the non-stationary variants (discounted and sliding-window Thompson sampling) are policies
 #: too: ``rule_name`` "thompson+discount" / "thompson+window" selects them

@@ -9,7 +9,7 @@ the context dimension.
 
 >>> from tsbandit.lab.environments import BernoulliArms
 >>> make_policy("ts", BernoulliArms([0.1, 0.2])).rule
-ThompsonSampling()
+ThompsonSampling(scale=1.0)
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from ..policies.base import RewardModel
 from ..policies.rules import SelectionRule
 from .environments import Environment
 from .learners import Learner, ModelLearner, TutorialLinearLearner
-from .rules import TemperedThompsonSampling
 
 __all__ = [
     "DEFAULT_SCALE",
@@ -144,8 +143,7 @@ def default_contextual_model(n_features: int) -> RewardModel:
     Bayesian logistic regression per arm (Laplace approximation), prior precision 3 (prior sd
     0.58 per weight on the logit scale):
     the right likelihood for 0/1 rewards, so no noise variance to guess. It is used with
-    :class:`~.rules.TemperedThompsonSampling` at :data:`DEFAULT_SCALE` (see
-    :func:`default_contextual_policy`).
+    ``ThompsonSampling(scale=DEFAULT_SCALE)`` (see :func:`default_contextual_policy`).
     """
     return LogisticLaplace(n_features=n_features, prior_precision=3.0)
 
@@ -153,7 +151,7 @@ def default_contextual_model(n_features: int) -> RewardModel:
 def default_contextual_policy(name: str, n_features: int) -> PolicySpec:
     """Our default contextual Thompson sampler: logistic model, posterior scale 0.25."""
     return PolicySpec(name, default_contextual_model(n_features),
-                      TemperedThompsonSampling(DEFAULT_SCALE))
+                      ThompsonSampling(scale=DEFAULT_SCALE))
 
 
 def _nig(d: int) -> LinearGaussian:
@@ -176,7 +174,7 @@ _CONTEXT_FREE: dict[str, tuple[str, _Factory]] = {
            lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling())),
     "ts-tempered": ("Thompson sampling with posterior scale 0.5 (draw = mean + 0.5 (draw - "
                     "mean))",
-                    lambda env, n: PolicySpec(n, BetaBernoulli(), TemperedThompsonSampling(0.5))),
+                    lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling(scale=0.5))),
     "ucb1": ("UCB1: mean + sqrt(2 ln t / n)",
              lambda env, n: PolicySpec(n, BetaBernoulli(), UCB1())),
     "eps-greedy": ("epsilon-greedy, epsilon = 0.1",
@@ -226,7 +224,7 @@ _CONTEXTUAL: dict[str, tuple[str, _Factory]] = {
                lambda env, n: PolicySpec(n, _nig(_d(env, n)), ThompsonSampling())),
     "nig-ts-scaled": ("the same with posterior scale 0.25",
                       lambda env, n: PolicySpec(n, _nig(_d(env, n)),
-                                                TemperedThompsonSampling(DEFAULT_SCALE))),
+                                                ThompsonSampling(scale=DEFAULT_SCALE))),
     "linucb": ("LinUCB: ridge mean + 1 posterior sd (noise variance 0.25)",
                lambda env, n: PolicySpec(n, LinearGaussian(n_features=_d(env, n),
                                                            prior_precision=1.0,

@@ -279,6 +279,30 @@ class RewardModel(ABC):
         ``(size, *batch, K)`` (many users, or Monte-Carlo draws).
         """
 
+    def sample_scaled(
+        self,
+        posterior: Posterior,
+        rng: np.random.Generator,
+        scale: float,
+        contexts: np.ndarray | None = None,
+        size: int | None = None,
+    ) -> np.ndarray:
+        """A posterior draw with its spread multiplied by ``scale`` (tempered Thompson sampling).
+
+        The default is ``mean + scale * (draw - mean)`` with ``draw`` from :meth:`sample`: same
+        mean, standard deviation times ``scale``, same shape of distribution. Models whose
+        posterior is Gaussian in the weights override it to draw exactly from the posterior
+        with covariance times ``scale**2``. Shapes as in :meth:`sample`.
+
+        >>> import numpy as np
+        >>> from tsbandit.policies import BetaBernoulli
+        >>> m = BetaBernoulli(); p = m.posterior(m.init_stats(2))
+        >>> m.sample_scaled(p, np.random.default_rng(0), 0.5, size=4).shape
+        (4, 2)
+        """
+        mean = self.mean(posterior, contexts)
+        return mean + scale * (self.sample(posterior, rng, contexts, size) - mean)
+
     @abstractmethod
     def interval(
         self, posterior: Posterior, level: float = 0.95, contexts: np.ndarray | None = None

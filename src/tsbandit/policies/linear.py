@@ -16,6 +16,7 @@ The posterior mean is the ridge solution. Sampling goes through the square-root 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,10 @@ class LinearPosterior:
     noise_a: np.ndarray | None = None
     noise_b: np.ndarray | None = None
     online_updates: int = field(default=0)
+
+    def scaled(self, scale: float) -> LinearPosterior:
+        """The same posterior with the square-root covariance times ``scale`` (a copy)."""
+        return dataclasses.replace(self, sqrt_cov=self.sqrt_cov * scale)
 
     def noise(self) -> tuple[np.ndarray, np.ndarray]:
         """``(noise_a, noise_b)`` of the unknown-noise model."""
@@ -277,6 +282,12 @@ class LinearGaussian(RewardModel):
             sig2 = np.broadcast_to(nb, shape) / rng.standard_gamma(np.broadcast_to(na, shape))
             var = var * sig2
         return mu + np.sqrt(var) * z
+
+    def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
+                      contexts: np.ndarray | None = None, size: int | None = None
+                      ) -> np.ndarray:
+        """Exact draw with the weight covariance times ``scale**2`` (the noise posterior as is)."""
+        return self.sample(posterior.scaled(scale), rng, contexts, size)
 
     def interval(self, posterior: LinearPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

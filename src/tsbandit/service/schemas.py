@@ -97,9 +97,14 @@ ModelKind = Literal["beta", "gaussian", "linear", "logistic"]
 
 
 class ThompsonRule(_In):
-    """Thompson sampling: one posterior draw per arm, best draw wins."""
+    """Thompson sampling: one posterior draw per arm, best draw wins.
+
+    ``scale`` multiplies the posterior spread of the draws (1 is plain Thompson sampling; the
+    lab's default contextual sampler uses 0.25).
+    """
 
     kind: Literal["thompson"] = "thompson"
+    scale: Positive = Field(1.0, description="Posterior standard-deviation multiplier (> 0).")
 
 
 class UCB1Rule(_In):
