@@ -19,6 +19,7 @@ No per-trial Python object exists in the hot loop.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -113,6 +114,16 @@ class Learner(ABC):
         """Round ``t`` = row ``b`` of the bound block (see :meth:`bind_block`)."""
         ip, rew, ch, ex, immediate = self._blk
         self.step(t, contexts, ip[b], rew[b], ch[b], None if ex is None else ex[b], immediate)
+
+    def run_block(self, size: int, start: int, contexts: np.ndarray | None) -> None:
+        """All ``size`` rounds of the bound block, rounds ``start ..`` (``contexts``
+        ``(size, n, d)`` or ``None``), when nothing else happens between rounds (immediate
+        feedback). Subclasses may run the loop with fewer NumPy calls."""
+        for b in range(size):
+            self.step_row(b, start + b, None if contexts is None else contexts[b])
+
+    def end_block(self, size: int) -> None:  # noqa: B027 - optional hook
+        """Called after the ``size`` rows of the bound block, before the runner reads them."""
 
 
 def _tile_contexts(contexts: np.ndarray | None, n_policies: int) -> np.ndarray | None:
@@ -235,6 +246,13 @@ _FAST_RULES = (ThompsonSampling, TemperedThompsonSampling, UCB1, EpsilonGreedy, 
                RandomPolicy)
 
 
+def _thompson_scale(rule: SelectionRule) -> float | None:
+    """Posterior scale of a Thompson rule (1 for plain Thompson sampling), else ``None``."""
+    if isinstance(rule, (ThompsonSampling, TemperedThompsonSampling)):
+        return float(getattr(rule, "scale", 1.0))
+    return None
+
+
 def beta_fast_path_ok(model: RewardModel, rule: SelectionRule) -> bool:
     """True when :class:`BetaLanes` implements this (model, rule) pair."""
     return type(model) is BetaBernoulli and type(rule) in _FAST_RULES
@@ -245,14 +263,23 @@ class BetaLanes(Learner):
 
     Each policy's randomness comes from its own stream (so a policy's results do not depend on
     which other policies run beside it). Thompson draws are ``Beta`` via two gamma variates
-    (exactly the draws of :meth:`BetaBernoulli.sample`), UCB1 is ``mean + c sqrt(2 ln t / n)``
-    with every arm tried once first, epsilon-greedy and greedy rank posterior means; ties are
-    broken uniformly at random by a perturbation far below the resolution of the means.
+    (exactly the draws of :meth:`BetaBernoulli.sample`; plain Thompson sampling ranks
+    ``X / Y``, whose arg-max is that of the draw ``X / (X + Y)``), UCB1 is
+    ``mean + c sqrt(2 ln t / n)`` with every arm tried once first, epsilon-greedy and greedy
+    rank posterior means; ties are broken uniformly at random by a perturbation far below the
+    resolution of the means.
 
-    Layout: ``AB`` ``(P, 2, n, K)`` holds each policy's ``alpha`` and ``beta`` contiguously (one
-    gamma call per Thompson policy), and the per-lane arrays the round needs (counts, means,
-    reward tables) use the same layout, so that one flat index ``lane offset + arm`` addresses
-    all of them. Each policy's scoring step is a closure over views, built once.
+    Layout: ``X`` ``(P, R, n, K)`` holds, for each policy, the rows ``alpha``, ``beta``,
+    ``alpha + beta`` and (when a UCB1 policy runs) the pull count ``N`` and the reward sum
+    ``S``. One round's learning is then a single scatter-add for every policy at once: the
+    flat cells ``offset(policy, row, trial) + arm`` receive ``r, 1 - r, 1, 1, r``, gathered by
+    one ``take`` from a per-block table ``(B, 3, n, K)`` of ``r``, ``1 - r`` and ``1`` (shared
+    by all policies: common random numbers). A round is one gamma call per Thompson policy
+    plus about a dozen small NumPy calls for any mix of policies, with no allocation. The
+    exploration flags (is the pulled arm's posterior mean below the best one?) are evaluated
+    at the end of each block for all its rounds at once, from the posterior means each round
+    wrote into a block buffer (one division per policy and round, which epsilon-greedy and
+    greedy score with anyway).
     """
 
     def __init__(self, policies: list[tuple[BetaBernoulli, SelectionRule, np.random.Generator]],
@@ -260,99 +287,118 @@ class BetaLanes(Learner):
         self.n_policies = P = len(policies)
         self.n_trials = n = n_trials
         self.n_arms = K = n_arms
-        self.n_lanes = P * n
+        self.n_lanes = L = P * n
         self.rules = [r for _, r, _ in policies]
         self.rngs = [g for _, _, g in policies]
         self.a0 = np.array([m.alpha0 for m, _, _ in policies])
         self.b0 = np.array([m.beta0 for m, _, _ in policies])
-        self.AB = np.empty((P, 2, n, K))
-        self.AB[:, 0] = self.a0[:, None, None]
-        self.AB[:, 1] = self.b0[:, None, None]
-        self._ABf = self.AB.reshape(-1)
-        self._nK = n * K
-        # flat offset of lane (p, j): alpha of arm a at off[p * n + j] + a, beta at + n * K
-        self._off = (np.arange(P)[:, None] * 2 * n * K + np.arange(n)[None, :] * K).ravel()
-        self._lane_off = np.arange(P * n) * K
         self._has_ucb = any(isinstance(r, UCB1) for r in self.rules)
-        self.N = np.zeros((P, 2, n, K))          # pull counts (second half unused)
-        self._Nf = self.N.reshape(-1)
-        self.M = np.zeros((P, 2, n, K))          # posterior means (second half unused)
-        self._Mf = self.M.reshape(-1)
-        self._mean_ok = False
+        self._R = R = 5 if self._has_ucb else 3
+        self.X = X = np.zeros((P, R, n, K))
+        X[:, 0] = self.a0[:, None, None]
+        X[:, 1] = self.b0[:, None, None]
+        X[:, 2] = (self.a0 + self.b0)[:, None, None]
+        self._Xf = X.reshape(-1)
+        self._nK = nK = n * K
+        lane = np.arange(L)
+        pol, trial = lane // n, lane % n
+        rows = np.arange(R)
+        x_off = pol[None, :] * (R * nK) + rows[:, None] * nK + trial[None, :] * K
+        t_off = np.array([0, 1, 2, 2, 0][:R])[:, None] * nK + trial[None, :] * K
+        self._OFF = np.stack([x_off, t_off]).astype(np.intp)            # (2, R, L)
+        self._IDX = np.empty_like(self._OFF)
         self.scores = np.empty((P, n, K))
-        self._scores2 = self.scores.reshape(P * n, K)
+        self._scores2 = self.scores.reshape(L, K)
         self._delayed = False
+        self._t_obs = 0.0
         self._pre: list[dict[str, np.ndarray]] = [{} for _ in range(P)]
-        self._row = 0
+        self._cap = 0
         self._kernels = [self._kernel(i) for i in range(P)]
 
+    @property
+    def AB(self) -> np.ndarray:
+        """``(P, 2, n, K)``: each policy's ``alpha`` and ``beta`` (a view of the state)."""
+        return self.X[:, :2]
+
     def _kernel(self, i: int) -> Any:
-        """The scoring step of policy ``i``: writes its lanes' scores for one round."""
+        """The scoring step of policy ``i``: writes its lanes' scores for block row ``b``, and
+        its posterior means into ``m`` ``(n, K)`` unless ``m`` is ``None``."""
         rule, rng = self.rules[i], self.rngs[i]
-        AB, out = self.AB[i], self.scores[i]
-        alpha, N, mean, a0 = self.AB[i, 0], self.N[i, 0], self.M[i, 0], float(self.a0[i])
+        AB, alpha, denom, out = self.X[i, :2], self.X[i, 0], self.X[i, 2], self.scores[i]
         pre = self._pre
-        if isinstance(rule, ThompsonSampling) and float(getattr(rule, "scale", 1.0)) == 1.0:
-            tmp = np.empty_like(out)
+        scale = _thompson_scale(rule)
+        divide, add = np.divide, np.add
+        if scale is not None:
+            G = np.empty_like(AB)
+            g0, g1 = G[0], G[1]
+            gamma = rng.standard_gamma
+            if scale == 1.0:
 
-            def ts(row: int) -> None:
-                g = rng.standard_gamma(AB)
-                np.add(g[0], g[1], out=tmp)
-                np.divide(g[0], tmp, out=out)
-            return ts
-        if isinstance(rule, (TemperedThompsonSampling, ThompsonSampling)):
-            tmp = np.empty_like(out)
-            scale = float(getattr(rule, "scale", 1.0))
+                def ts(b: int, m: Any) -> None:
+                    if m is not None:
+                        divide(alpha, denom, out=m)
+                    gamma(AB, out=G)
+                    divide(g0, g1, out=out)  # increasing in the draw g0 / (g0 + g1)
+                return ts
+            tmp, own = np.empty_like(out), np.empty_like(out)
 
-            def tts(row: int) -> None:
+            def tts(b: int, m: Any) -> None:
                 # mean + scale * (draw - mean), the draw as in ``ts``
-                g = rng.standard_gamma(AB)
-                np.add(g[0], g[1], out=tmp)
-                np.divide(g[0], tmp, out=out)
-                np.add(AB[0], AB[1], out=tmp)
-                np.divide(AB[0], tmp, out=tmp)
-                np.subtract(out, tmp, out=out)
+                mean = own if m is None else m
+                divide(alpha, denom, out=mean)
+                gamma(AB, out=G)
+                add(g0, g1, out=tmp)
+                divide(g0, tmp, out=out)
+                np.subtract(out, mean, out=out)
                 np.multiply(out, scale, out=out)
-                np.add(out, tmp, out=out)
+                add(out, mean, out=out)
             return tts
         if isinstance(rule, UCB1):
             c2 = 2.0 * rule.c**2
             ready = [False]
             tmp = np.empty_like(out)
+            N, S = self.X[i, 3], self.X[i, 4]
+            k = np.zeros(())  # a 0-d array: NumPy converts a Python float on every call
 
-            def ucb(row: int) -> None:
+            def ucb(b: int, m: Any) -> None:
+                if m is not None:
+                    divide(alpha, denom, out=m)
                 if not ready[0] and not self._delayed and bool((N > 0).all()):
                     ready[0] = True  # counts only grow: every arm stays tried
                 if ready[0] and not self._delayed:
-                    total = float(self._t)  # immediate feedback: t observations in every lane
-                    np.divide(c2 * np.log(max(total, 1.0)), N, out=out)
-                    np.sqrt(out, out=out)
-                    np.subtract(alpha, a0, out=tmp)
-                    np.divide(tmp, N, out=tmp)
-                    np.add(out, tmp, out=out)
+                    # immediate feedback: t observations in every lane
+                    k[()] = c2 * math.log(max(self._t_obs, 1.0))
+                    divide(k, N, out=tmp)
+                    np.sqrt(tmp, out=tmp)
+                    divide(S, N, out=out)
+                    add(out, tmp, out=out)
                 else:
                     tot = N.sum(axis=1, keepdims=True)
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        val = (alpha - a0) / N + np.sqrt(c2 * np.log(np.maximum(tot, 1.0)) / N)
+                        val = S / N + np.sqrt(c2 * np.log(np.maximum(tot, 1.0)) / N)
                     out[...] = np.where(N > 0, val, np.inf)
-                np.add(out, pre[i]["tie"][row], out=out)
+                add(out, pre[i]["tie"][b], out=out)
             return ucb
         if isinstance(rule, (EpsilonGreedy, Greedy)):
 
-            def eg(row: int) -> None:
-                if not self._mean_ok:
-                    self._posterior_mean()
+            def eg(b: int, m: Any) -> None:
                 # pre = random tie-break, plus (exploring rows) 2 + uniform: beats any mean
-                np.add(mean, pre[i]["add"][row], out=out)
+                if m is None:
+                    divide(alpha, denom, out=out)
+                    add(out, pre[i]["add"][b], out=out)
+                else:
+                    divide(alpha, denom, out=m)
+                    add(m, pre[i]["add"][b], out=out)
             return eg
 
-        def rand(row: int) -> None:
-            out[...] = pre[i]["random"][row]
+        def rand(b: int, m: Any) -> None:
+            if m is not None:
+                divide(alpha, denom, out=m)
+            np.copyto(out, pre[i]["random"][b])
         return rand
 
     def begin_block(self, size: int) -> None:
         n, K = self.n_trials, self.n_arms
-        self._row = 0
         for i, (rule, rng) in enumerate(zip(self.rules, self.rngs, strict=True)):
             pre: dict[str, np.ndarray] = {}
             if isinstance(rule, EpsilonGreedy):
@@ -369,103 +415,114 @@ class BetaLanes(Learner):
             self._pre[i] = pre
 
     def _posterior_mean(self) -> np.ndarray:
-        if not self._mean_ok:
-            m = self.M[:, 0]
-            np.add(self.AB[:, 0], self.AB[:, 1], out=m)
-            np.divide(self.AB[:, 0], m, out=m)
-            self._mean_ok = True
-        return self.M[:, 0]
+        """``(L, K)`` posterior means of the current state (a new array)."""
+        return (self.X[:, 0] / self.X[:, 2]).reshape(self.n_lanes, self.n_arms)
 
-    @property
-    def _t(self) -> float:
-        return self._t_obs
-
-    _t_obs = 0.0
-
+    # ----- the generic one-step API (the runner uses the block methods below) -------------
     def choose(self, t: int, contexts: np.ndarray | None) -> np.ndarray:
-        row = self._row
-        self._row += 1
+        self.begin_block(1)
         for k in self._kernels:
-            k(row)
+            k(0, None)
         return self._scores2.argmax(axis=1)
 
     def exploring(self, contexts: np.ndarray | None, chosen: np.ndarray) -> np.ndarray:
-        mean = self._posterior_mean()
-        mf, off = self._Mf, self._off
-        return np.asarray(mf.take(off + chosen)
-                          < mf.take(off + mean.argmax(axis=2).ravel()))
-
-    def _learn(self, idx: np.ndarray, rewards: np.ndarray) -> None:
-        self._ABf[idx] += rewards
-        self._ABf[idx + self._nK] += 1.0 - rewards
-        if self._has_ucb:
-            self._Nf[idx] += 1.0
-        self._mean_ok = False
+        m = self._posterior_mean()
+        return np.asarray(m[np.arange(self.n_lanes), chosen] < m.max(axis=1))
 
     def observe(self, chosen: np.ndarray, rewards: np.ndarray,
                 contexts: np.ndarray | None) -> None:
-        self._learn(self._off + chosen, rewards)
+        self._add(np.arange(self.n_lanes), chosen, rewards)
         self._t_obs += 1.0
 
-    def step(self, t: int, contexts: np.ndarray | None, if_pulled: np.ndarray,
-             out_reward: np.ndarray, out_chosen: np.ndarray, out_explore: np.ndarray | None,
-             immediate: bool) -> None:
-        row = self._row
-        self._row += 1
-        for k in self._kernels:
-            k(row)
-        ch = self._scores2.argmax(axis=1)
-        idx = self._off + ch
-        if out_explore is not None:
-            self._explore(idx, out_explore)
-        np.take(if_pulled, self._lane_off + ch, out=out_reward)
-        out_chosen[...] = ch
-        if immediate:
-            self._learn(idx, out_reward)
-            self._t_obs += 1.0
-
-    def bind_block(self, if_pulled: np.ndarray, rewards: np.ndarray, chosen: np.ndarray,
-                   explore: np.ndarray | None, immediate: bool) -> None:
-        super().bind_block(if_pulled, rewards, chosen, explore, immediate)
-        # the reward table in the state's own layout, so one flat index serves both
-        B = if_pulled.shape[0]
-        P, n, K = self.n_policies, self.n_trials, self.n_arms
-        table = np.empty((B, P, 2, n, K))
-        table[:, :, 0] = if_pulled.reshape(B, P, n, K)
-        self._table = table.reshape(B, -1)
-
-    def step_row(self, b: int, t: int, contexts: np.ndarray | None) -> None:
-        _, rew, chosen, ex, immediate = self._blk
-        self._row = b + 1
-        for k in self._kernels:
-            k(b)
-        ch = self._scores2.argmax(axis=1)
-        idx = self._off + ch
-        if ex is not None:
-            self._explore(idx, ex[b])
-        r = rew[b]
-        np.take(self._table[b], idx, out=r)
-        chosen[b] = ch
-        if immediate:
-            self._learn(idx, r)
-            self._t_obs += 1.0
-
-    def _explore(self, idx: np.ndarray, out: np.ndarray) -> None:
-        mean = self._posterior_mean()
-        mf = self._Mf
-        np.less(mf.take(idx), mf.take(self._off + mean.argmax(axis=2).ravel()), out=out)
+    def _add(self, lanes: np.ndarray, arms: np.ndarray, rewards: np.ndarray) -> None:
+        """Observations ``(lane, arm, reward)``; a lane may appear several times."""
+        r = np.asarray(rewards, dtype=np.float64)
+        idx = self._OFF[0][:, lanes] + arms                               # (R, m)
+        one = np.ones_like(r)
+        np.add.at(self._Xf, idx.ravel(), np.stack([r, 1.0 - r, one, one, r][:self._R]).ravel())
 
     def apply(self, lanes: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
               contexts: np.ndarray | None) -> None:
         self._delayed = True
-        idx = self._off[lanes] + arms
-        np.add.at(self._ABf, idx, rewards)
-        np.add.at(self._ABf, idx + self._nK, 1.0 - rewards)
-        np.add.at(self._Nf, idx, 1.0)
-        self._mean_ok = False
+        self._add(lanes, arms, rewards)
+
+    # ----- block API used by the runner ---------------------------------------------------
+    def bind_block(self, if_pulled: np.ndarray, rewards: np.ndarray, chosen: np.ndarray,
+                   explore: np.ndarray | None, immediate: bool) -> None:
+        super().bind_block(if_pulled, rewards, chosen, explore, immediate)
+        B = if_pulled.shape[0]
+        n, K, nK = self.n_trials, self.n_arms, self._nK
+        if B > self._cap:
+            self._cap = B
+            self._table = np.empty((B, 3, n, K))
+            self._table[:, 2] = 1.0
+            self._V = np.empty((B, self._R, self.n_lanes))
+            self._Mb = np.empty((B, self.n_policies, n, K))
+        # the reward table, shared by all policies (common random numbers): r, 1 - r, 1
+        r = if_pulled[:, :nK].reshape(B, n, K)
+        self._table[:B, 0] = r
+        np.subtract(1.0, r, out=self._table[:B, 1])
+        self._tflat = self._table.reshape(self._cap, 3 * nK)
+
+    def step_row(self, b: int, t: int, contexts: np.ndarray | None) -> None:
+        _, rew, chosen, ex, immediate = self._blk
+        if immediate:
+            self.run_rows(b, b + 1)
+            return
+        mb = None if ex is None else self._Mb[b]
+        for i, k in enumerate(self._kernels):
+            k(b, None if mb is None else mb[i])
+        ch = chosen[b]
+        self._scores2.argmax(axis=1, out=ch)
+        np.add(self._OFF, ch, out=self._IDX)
+        self._tflat[b].take(self._IDX[1], out=self._V[b], mode="clip")
+        rew[b] = self._V[b, 0]
+
+    def run_rows(self, b0: int, b1: int) -> None:
+        """Rows ``b0 .. b1 - 1`` of the bound block with immediate feedback."""
+        chosen, ex = self._blk[2], self._blk[3]
+        kernels, scores2 = self._kernels, self._scores2
+        Mb = None if ex is None else self._Mb
+        pol = range(self.n_policies)
+        OFF, IDX = self._OFF, self._IDX
+        xidx, tidx = IDX[0], IDX[1]
+        Xf, tflat, V = self._Xf, self._tflat, self._V
+        add = np.add
+        for b in range(b0, b1):
+            if Mb is None:
+                for k in kernels:
+                    k(b, None)
+            else:
+                mb = Mb[b]
+                for i in pol:
+                    kernels[i](b, mb[i])
+            ch = chosen[b]
+            scores2.argmax(axis=1, out=ch)
+            add(OFF, ch, out=IDX)
+            v = V[b]
+            tflat[b].take(tidx, out=v, mode="clip")
+            Xf[xidx] += v
+            self._t_obs += 1.0
+
+    def run_block(self, size: int, start: int, contexts: np.ndarray | None) -> None:
+        self.run_rows(0, size)
+
+    def end_block(self, size: int) -> None:
+        _, rew, chosen, ex, immediate = self._blk
+        if immediate:
+            rew[:size] = self._V[:size, 0]
+        if ex is None:
+            return
+        K = self.n_arms
+        m = self._Mb[:size].reshape(-1, K)                          # (size * L, K)
+        best = np.maximum(m[:, 0], m[:, min(1, K - 1)])
+        for k in range(2, K):  # column by column: NumPy reduces a short last axis slowly
+            np.maximum(best, m[:, k], out=best)
+        picked = m.reshape(-1).take(np.arange(0, m.size, K) + chosen[:size].reshape(-1))
+        ex[:size] = (picked < best).reshape(size, self.n_lanes)
 
     def final_state(self) -> list[dict[str, Any]]:
-        return [{"kind": "beta", "alpha": self.AB[i, 0].copy(), "beta": self.AB[i, 1].copy()}
+        return [{"kind": "beta", "alpha": self.X[i, 0].copy(), "beta": self.X[i, 1].copy()}
                 for i in range(self.n_policies)]
 
 

@@ -135,6 +135,8 @@ class _Unit:
         self.n, self.K = n, K
         self.off = (np.arange(L) % n) * K
         self.lane_policy = np.arange(L) // n
+        self.policy_arm = self.lane_policy * K        # + arm: the (policy, arm) cell
+        self.lane_arm = np.arange(L) * K              # + arm: the (lane, arm) cell
         G = grid.shape[0]
         self.regret = np.zeros((G, L))
         self.explore = np.zeros((G, L))
@@ -155,32 +157,52 @@ class _Unit:
 
     def close_block(self, rows: int, start: int, grid: np.ndarray, gpos: np.ndarray,
                     regret_if: np.ndarray) -> None:
-        # regret of each pull: (rows, n * K) table gathered at lane-major (trial, arm) cells
-        trial_off = (np.arange(self.L) % self.n) * self.K
-        reg = np.take_along_axis(regret_if[:rows], trial_off + self.ch_buf[:rows], axis=1)
-        cs = np.cumsum(reg, axis=0)
-        cs += self.run_regret
-        ce = np.cumsum(np.where(self.ex_buf[:rows], reg, 0.0), axis=0)
-        ce += self.run_explore
-        key = ((np.arange(rows)[:, None] * self.P + self.lane_policy) * self.K
-               + self.ch_buf[:rows]).ravel()
-        per_round = np.bincount(key, minlength=rows * self.P * self.K).reshape(
-            rows, self.P, self.K)
-        ca = np.cumsum(per_round, axis=0, dtype=np.float64)
-        ca += self.run_alloc
+        """Fold the block's ``rows`` rounds into the curves, totals and pull counts.
+
+        Curves are only kept at grid rounds, so the block is summed by segments that end at
+        its grid rows (and at its last row): ``reduceat`` over the rounds, then a cumulative
+        sum over the few segments."""
+        P, K, L = self.P, self.K, self.L
+        ch = self.ch_buf[:rows]
+        # regret of each pull: the (rows, n * K) table gathered at lane-major (trial, arm) cells
+        cell = ch + self.off
+        cell += (np.arange(rows) * (self.n * K))[:, None]
+        reg = np.ascontiguousarray(regret_if[:rows]).reshape(-1).take(cell)   # (rows, L)
         sel = gpos - start - 1                     # grid rounds that end inside this block
+        ends = np.union1d(sel, [rows - 1])
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        cs = np.cumsum(np.add.reduceat(reg, starts, axis=0), axis=0)
+        cs += self.run_regret
+        ce = np.cumsum(np.add.reduceat(reg * self.ex_buf[:rows], starts, axis=0), axis=0)
+        ce += self.run_explore
+        n_seg = ends.shape[0]
+        seg = np.repeat(np.arange(n_seg) * (P * K), np.diff(np.concatenate(([-1], ends))))
+        key = ch + self.policy_arm
+        key += seg[:, None]
+        counts = np.bincount(key.reshape(-1), minlength=n_seg * P * K).reshape(n_seg, P, K)
+        ca = np.cumsum(counts, axis=0, dtype=np.float64)
+        ca += self.run_alloc
         if sel.size:
             g0 = int(np.searchsorted(grid, start + 1))
-            self.regret[g0:g0 + sel.size] = cs[sel]
-            self.explore[g0:g0 + sel.size] = ce[sel]
-            self.alloc[g0:g0 + sel.size] = ca[sel]
+            pos = np.searchsorted(ends, sel)
+            self.regret[g0:g0 + sel.size] = cs[pos]
+            self.explore[g0:g0 + sel.size] = ce[pos]
+            self.alloc[g0:g0 + sel.size] = ca[pos]
         self.run_regret = cs[-1].copy()
         self.run_explore = ce[-1].copy()
         self.run_alloc = ca[-1].copy()
         self.rewards += self.rew_buf[:rows].sum(axis=0)
-        self.optimal += (reg <= 0.0).sum(axis=0)
-        self.pulls += np.bincount((np.arange(self.L) * self.K + self.ch_buf[:rows]).ravel(),
-                                  minlength=self.L * self.K)
+        self.optimal += np.count_nonzero(reg <= 0.0, axis=0)
+        self.pulls += np.bincount((ch + self.lane_arm).reshape(-1), minlength=L * K)
+
+
+def _max_last(a: np.ndarray) -> np.ndarray:
+    """``a.max(axis=-1)``, column by column (NumPy reduces a short last axis slowly)."""
+    flat = a.reshape(-1, a.shape[-1])
+    out = flat[:, 0].copy()
+    for k in range(1, flat.shape[1]):
+        np.maximum(out, flat[:, k], out=out)
+    return out.reshape(a.shape[:-1])
 
 
 def _ts_scale(rule: Any) -> float | None:
@@ -294,10 +316,11 @@ def simulate(env: Environment, policies: Sequence[Policy], n_trials: int, n_roun
         size = min(block_size, T - start)
         t0 = time.perf_counter()
         blk = episode.block(start, size)
-        best = blk.expected.max(axis=2)                               # (B, n)
+        best = _max_last(blk.expected)                                # (B, n)
         oracle += best.sum(axis=0)
-        uniform += blk.expected.mean(axis=2).sum(axis=0)
-        arm_value += blk.expected.sum(axis=(0, 1))
+        per_arm = blk.expected.sum(axis=0)                            # (n, K)
+        uniform += per_arm.mean(axis=1)
+        arm_value += per_arm.sum(axis=0)
         # what each lane would get from each arm: (B, n * K), lane-major
         if blk.noise is None:
             if_pulled = np.ascontiguousarray(blk.expected, dtype=np.float64)
@@ -306,36 +329,45 @@ def simulate(env: Environment, policies: Sequence[Policy], n_trials: int, n_roun
         regret_if = best[:, :, None] - blk.expected
         if_pulled = if_pulled.reshape(size, n * K)
         regret_if = regret_if.reshape(size, n * K)
-        tiled: dict[int, np.ndarray] = {}
-        for u in units:
-            if u.P not in tiled:
-                tiled[u.P] = if_pulled if u.P == 1 else np.tile(if_pulled, (1, u.P))
+        tiled: dict[int, np.ndarray] = {1: if_pulled}
+        for u in units:  # BetaLanes reads the one (trial, arm) table for all its policies
+            if u.P not in tiled and not isinstance(u.learner, BetaLanes):
+                tiled[u.P] = np.tile(if_pulled, (1, u.P))
         env_seconds += time.perf_counter() - t0
         immediate = blk.apply_at is None
         apply_at = blk.apply_at if blk.apply_at is not None else np.zeros((size, n), np.int64)
         for u in units:
             u.allocate(size)
             u.learner.begin_block(size)
-            u.learner.bind_block(tiled[u.P], u.rew_buf, u.ch_buf,
+            u.learner.bind_block(tiled.get(u.P, if_pulled), u.rew_buf, u.ch_buf,
                                  u.ex_buf if decompose else None, immediate)
         contexts = blk.contexts
-        for b in range(size):
-            t = start + b
-            x = None if contexts is None else contexts[b]
-            shared = None if immediate else pending_ctx.pop(t, None)
+        if immediate:
+            # nothing happens between rounds: each unit runs the whole block in its own loop
+            # (its own stream and state, so the order of units does not matter)
             for u in units:
                 t1 = time.perf_counter()
-                xu = x if (x is None or u.P == 1) else np.tile(x, (u.P, 1))
-                if shared is not None:
-                    _apply_pending(u, t, shared, n)
-                u.learner.step_row(b, t, xu)
-                if not immediate:
-                    _enqueue(u, apply_at[b], u.ch_buf[b], u.rew_buf[b], n)
+                cu = contexts if (contexts is None or u.P == 1) else np.tile(contexts,
+                                                                             (1, u.P, 1))
+                u.learner.run_block(size, start, cu)
                 u.seconds += time.perf_counter() - t1
-            if not immediate:
+        else:
+            for b in range(size):
+                t = start + b
+                x = None if contexts is None else contexts[b]
+                shared = pending_ctx.pop(t, None)
+                for u in units:
+                    t1 = time.perf_counter()
+                    xu = x if (x is None or u.P == 1) else np.tile(x, (u.P, 1))
+                    if shared is not None:
+                        _apply_pending(u, t, shared, n)
+                    u.learner.step_row(b, t, xu)
+                    _enqueue(u, apply_at[b], u.ch_buf[b], u.rew_buf[b], n)
+                    u.seconds += time.perf_counter() - t1
                 _enqueue_shared(pending_ctx, apply_at[b], x)
         for u in units:
             t1 = time.perf_counter()
+            u.learner.end_block(size)
             u.close_block(size, start, grid, grid[(grid > start) & (grid <= start + size)],
                           regret_if)
             u.seconds += time.perf_counter() - t1
