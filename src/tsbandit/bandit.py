@@ -192,6 +192,9 @@ class Bandit:
         self._post = self.model.posterior(self._stats)
         self._buffer: deque[tuple[int, float, np.ndarray | None]] = deque()
         self._one = (np.zeros(1, dtype=np.intp), np.zeros(1))
+        #: the last context a decision validated and its bytes: the update that follows the
+        #: decision skips validating it again when it is the same, unchanged array
+        self._seen: tuple[np.ndarray, bytes] | None = None
         self.n_updates = 0
 
     # ----- introspection ------------------------------------------------------------------
@@ -217,6 +220,8 @@ class Bandit:
 
     def arm_index(self, arm: str | int) -> int:
         """Index of an arm name (or a valid index), else :class:`UnknownArmError`."""
+        if type(arm) is int and 0 <= arm < len(self._names):
+            return arm
         if isinstance(arm, (int, np.integer)) and not isinstance(arm, bool):
             if 0 <= int(arm) < len(self._names):
                 return int(arm)
@@ -273,6 +278,8 @@ class Bandit:
         >>> len(b.rank(2).ranking)
         2
         """
+        if k == 1 and eligible is None:
+            return self._select_one(context, propensity)
         mask = None if (eligible is None and k == 1) else self._eligible(eligible, k)
         x = self._context(context)
         xs = None if x is None else x[0]
@@ -289,7 +296,24 @@ class Bandit:
     def select(self, context: Any = None, eligible: Iterable[str | int] | None = None,
                *, propensity: bool = False) -> Decision:
         """Choose one arm for one user; see :meth:`rank`."""
+        if eligible is None:
+            return self._select_one(context, propensity)
         return self.rank(1, context, eligible, propensity=propensity)
+
+    def _select_one(self, context: Any, propensity: bool) -> Decision:
+        """The single-decision path: one arm index, no arrays in between (the same choice and
+        the same random numbers as ``rank``'s general path)."""
+        xs = self.model.check_context(context)
+        if xs is not None and xs is context:
+            self._seen = (xs, xs.tobytes())
+        i = self.rule.choose_one(self.model, self._post, self._stats, self._rng, xs)
+        name = self._names[i]
+        if not propensity:
+            return Decision(name, i, (name,))
+        probs = self.rule.propensities(self.model, self._post, self._stats, np.array([i]),
+                                       self._side_rng, xs, None, self.propensity_draws)
+        p = float(np.ravel(probs)[0])
+        return Decision(name, i, (name,), p, (p,))
 
     def select_batch(self, contexts: Any = None, n: int | None = None,
                      eligible: Iterable[str | int] | None = None, k: int = 1, *,
@@ -335,22 +359,27 @@ class Bandit:
         """Learn from one observation. Invalid input raises and leaves the bandit unchanged."""
         a = self.arm_index(arm)
         r = self.model.check_reward(reward)
-        x = None if context is None and not self.model.contextual else self._context(context, 1)
-        # one-element index and reward arrays, reused (accumulate keeps no reference to them)
-        a1, r1 = self._one
-        a1[0] = a
-        r1[0] = r
+        seen = self._seen
+        xs: np.ndarray | None
+        if seen is not None and context is seen[0] and context.tobytes() == seen[1]:
+            xs = context  # validated by the decision, unchanged since (same bytes)
+        elif context is None and not self.model.contextual:
+            xs = None
+        else:
+            x = self._context(context, 1)
+            xs = None if x is None else x[0]
         if self.discount is not None and self.discount < 1.0:
             self._stats = self.model.decay(self._stats, self.discount)
-            self.model.accumulate(self._stats, a1, r1, x)
+            a1, r1 = self._one  # one-element arrays, reused (accumulate keeps no reference)
+            a1[0] = a
+            r1[0] = r
+            self.model.accumulate(self._stats, a1, r1, None if xs is None else xs[None, :])
             self._post = self.model.posterior(self._stats)
         else:
-            self.model.accumulate(self._stats, a1, r1, x)
-            self._post = self.model.update_posterior(self._post, self._stats, a, r,
-                                                     None if x is None else x[0])
+            self._post = self.model.observe_one(self._stats, self._post, a, r, xs)
         self.n_updates += 1
         if self.window is not None:
-            self._buffer.append((a, r, None if x is None else x[0]))
+            self._buffer.append((a, r, None if xs is None else xs.copy()))
             if len(self._buffer) > self.window:
                 self._evict(1)
 

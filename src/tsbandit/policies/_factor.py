@@ -61,19 +61,24 @@ def project(contexts: np.ndarray, mean: np.ndarray, sqrt_cov: np.ndarray
 
 
 def potter_update(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: float,
-                  noise: float) -> None:
+                  noise: float, phi: np.ndarray | None = None) -> None:
     """In-place posterior update of one Gaussian arm by one linear observation.
 
     Observation ``y = x^T w + e``, ``e ~ N(0, noise)``. ``sqrt_cov`` ``(d, d)`` and ``mean``
-    ``(d,)`` are modified in place; cost O(d^2).
+    ``(d,)`` are modified in place; cost O(d^2). ``phi`` is ``S^T x`` when the caller has it
+    (``x @ sqrt_cov``, computed here otherwise).
     """
-    phi = x @ sqrt_cov                      # S^T x
-    s_phi = sqrt_cov @ phi                  # Sigma x
-    c = float(phi @ phi) + noise            # predictive variance of y
-    gain = (y - float(x @ mean)) / c
+    # np.dot on these 1-d/2-d operands is the same BLAS call as ``@`` (bit for bit) with less
+    # dispatch overhead, which dominates at small d
+    dot = np.dot
+    if phi is None:
+        phi = dot(x, sqrt_cov)              # S^T x
+    s_phi = dot(sqrt_cov, phi)              # Sigma x
+    c = float(dot(phi, phi)) + noise        # predictive variance of y
+    gain = (y - float(dot(x, mean))) / c
     mean += gain * s_phi
-    beta = 1.0 / (c * (1.0 + math.sqrt(noise / c)))
-    sqrt_cov -= np.multiply.outer(beta * s_phi, phi)
+    s_phi *= 1.0 / (c * (1.0 + math.sqrt(noise / c)))
+    sqrt_cov -= s_phi[:, None] * phi        # (beta s_phi) phi^T, the Potter rank-1 step
 
 def potter_update_many(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: np.ndarray,
                        noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,8 @@ __all__ = ["Posterior", "RewardModel", "check_positive", "check_unit_interval"]
 
 Posterior = Any  # each model defines its own small dataclass of arrays
 
+_F64 = np.dtype(np.float64)
+
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
     """Validate a scalar hyper-parameter; the message names the parameter.
@@ -109,6 +111,18 @@ class RewardModel(ABC):
         the batch element (trial) of each observation when the statistics have one batch axis;
         ``weights`` (n,) scale each observation's contribution (importance weights, discounting).
         """
+
+    def observe_one(self, stats: Stats, posterior: Posterior, arm: int, reward: float,
+                    context: np.ndarray | None = None) -> Posterior:
+        """Add one (validated) observation to ``stats`` in place; return the posterior after it.
+
+        The online hot path: exactly :meth:`accumulate` of the one observation followed by
+        :meth:`update_posterior` (which is the default); models override it to skip the
+        one-element arrays. ``context`` is ``(d,)``.
+        """
+        self.accumulate(stats, np.array([arm], dtype=np.intp), np.array([reward]),
+                        None if context is None else context[None, :])
+        return self.update_posterior(posterior, stats, arm, reward, context)
 
     def delta(
         self,
@@ -220,6 +234,25 @@ class RewardModel(ABC):
             raise InvalidContextError("context contains NaN or infinite values")
         return x
 
+    def check_context(self, context: Any) -> np.ndarray | None:
+        """One user's context as float64 ``(d,)`` (``None`` for context-free models), or an
+        error: the single-decision form of :meth:`check_contexts` (which it falls back to, so
+        it accepts and refuses the same inputs; of several contexts it takes the first)."""
+        d = self.n_features
+        if d is None:
+            if context is not None:
+                self.check_contexts(context)  # raises, naming the model
+            return None
+        if type(context) is np.ndarray and context.dtype is _F64 and context.shape == (d,):
+            # one dot product screens the all-finite case, as in check_contexts
+            if (not math.isfinite(float(np.dot(context, context)))
+                    and not np.isfinite(context).all()):
+                raise InvalidContextError("context contains NaN or infinite values")
+            return context
+        x = self.check_contexts(context)
+        assert x is not None
+        return x[0]
+
     # ----- posterior ----------------------------------------------------------------------
     @abstractmethod
     def posterior(self, stats: Stats) -> Posterior:
@@ -278,6 +311,17 @@ class RewardModel(ABC):
         Returns ``(*batch, K)``; with ``size`` the draws are independent and the result is
         ``(size, *batch, K)`` (many users, or Monte-Carlo draws).
         """
+
+    def sample_one(self, posterior: Posterior, rng: np.random.Generator,
+                   context: np.ndarray | None = None) -> list[float] | None:
+        """One user's draw of every arm as Python floats, or ``None`` (no fast path here).
+
+        The single-decision fast path of :meth:`sample`: statistics without a batch axis and one
+        context ``(d,)`` (or none). A model that implements it returns exactly the values, and
+        consumes exactly the random numbers, of ``sample(posterior, rng, context)``; the
+        default declines and callers use :meth:`sample`.
+        """
+        return None
 
     def sample_scaled(
         self,

@@ -6,6 +6,7 @@ is ``Beta(alpha0 + s_a, beta0 + f_a)``; the prior is configuration and never ent
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +133,19 @@ class BetaBernoulli(RewardModel):
         _scatter(stats["successes"], batch_index, arms, w * rewards)
         _scatter(stats["failures"], batch_index, arms, w * (1.0 - rewards))
 
+    def observe_one(self, stats: Stats, posterior: BetaPosterior, arm: int, reward: float,
+                    context: np.ndarray | None = None) -> BetaPosterior:
+        # accumulate's one-observation path and update_posterior, fused
+        s, f = stats["successes"], stats["failures"]
+        s[arm] += reward
+        f[arm] += 1.0 - reward
+        p = posterior.params
+        if p.ndim != 2:
+            return self.posterior(stats)
+        p[0, arm] = self.alpha0 + s[arm]
+        p[1, arm] = self.beta0 + f[arm]
+        return posterior
+
     def counts(self, stats: Stats) -> np.ndarray:
         return stats["successes"] + stats["failures"]
 
@@ -168,6 +182,15 @@ class BetaBernoulli(RewardModel):
             ab = np.broadcast_to(ab[:, None], (2, size, *ab.shape[1:]))
         g = rng.standard_gamma(ab)
         return g[0] / (g[0] + g[1])
+
+    def sample_one(self, posterior: BetaPosterior, rng: np.random.Generator,
+                   context: np.ndarray | None = None) -> list[float] | None:
+        if posterior.params.ndim != 2:
+            return None
+        # the same single gamma call as ``sample``; X / (X + Y) in Python floats is the same
+        # IEEE division numpy does (0 / 0, possible for tiny priors, is NaN there too)
+        xs, ys = rng.standard_gamma(posterior.params).tolist()
+        return [x / s if (s := x + y) else math.nan for x, y in zip(xs, ys, strict=True)]
 
     def interval(self, posterior: BetaPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

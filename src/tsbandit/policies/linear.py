@@ -17,6 +17,7 @@ The posterior mean is the ridge solution. Sampling goes through the square-root 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,11 @@ class LinearPosterior:
     noise_a: np.ndarray | None = None
     noise_b: np.ndarray | None = None
     online_updates: int = field(default=0)
+    #: ``(context bytes, S^T x for every arm)`` of the last single-context draw, so the update
+    #: that follows a decision reuses the projection (cleared by every in-place update; a copy
+    #: starts without it)
+    projection: tuple[bytes, np.ndarray] | None = field(default=None, init=False, repr=False,
+                                                        compare=False)
 
     def scaled(self, scale: float) -> LinearPosterior:
         """The same posterior with the square-root covariance times ``scale`` (a copy)."""
@@ -187,6 +193,20 @@ class LinearGaussian(RewardModel):
             _scatter(A, batch_index, arms,
                      w[:, None, None] * contexts[:, :, None] * contexts[:, None, :])
 
+    def observe_one(self, stats: Stats, posterior: LinearPosterior, arm: int, reward: float,
+                    context: np.ndarray | None = None) -> LinearPosterior:
+        if context is None:
+            raise InvalidContextError("LinearGaussian needs contexts to learn from")
+        # accumulate's one-observation path, then the O(d^2) posterior update
+        r, x = reward, context
+        stats["n"][arm] += 1.0
+        stats["sum_r"][arm] += r
+        stats["sum_r2"][arm] += r * r
+        stats["b"][arm] += r * x
+        A = stats["A"][arm]
+        A += x[:, None] * x
+        return self.update_posterior(posterior, stats, arm, reward, x)
+
     def counts(self, stats: Stats) -> np.ndarray:
         return stats["n"].copy()
 
@@ -218,9 +238,14 @@ class LinearGaussian(RewardModel):
         if (context is None or posterior.mean.ndim != 2
                 or posterior.online_updates + 1 >= self.refresh_every):
             return self.posterior(stats)
-        x = np.asarray(context, dtype=np.float64).reshape(-1)
+        x = context if context.ndim == 1 else np.asarray(context, dtype=np.float64).reshape(-1)
         noise = 1.0 if self.unknown_noise else self.noise_variance
-        potter_update(posterior.sqrt_cov[arm], posterior.mean[arm], x, float(reward), noise)
+        memo, posterior.projection = posterior.projection, None
+        # the decision for this context already computed S^T x for every arm; row ``arm`` of
+        # that stacked product is bit-for-bit ``x @ S[arm]``
+        phi = memo[1][arm] if memo is not None and memo[0] == x.tobytes() else None
+        potter_update(posterior.sqrt_cov[arm], posterior.mean[arm], x, float(reward), noise,
+                      phi)
         if self.unknown_noise:
             assert posterior.noise_a is not None and posterior.noise_b is not None
             posterior.noise_a[arm] = self.noise_a0 + 0.5 * stats["n"][arm]
@@ -237,6 +262,7 @@ class LinearGaussian(RewardModel):
             return self.posterior(stats)
         cell = (batch_index, arms)
         noise = 1.0 if self.unknown_noise else self.noise_variance
+        posterior.projection = None
         new_s, new_m = potter_update_many(posterior.sqrt_cov[cell], posterior.mean[cell],
                                           contexts, rewards, noise)
         posterior.sqrt_cov[cell] = new_s
@@ -282,6 +308,23 @@ class LinearGaussian(RewardModel):
             sig2 = np.broadcast_to(nb, shape) / rng.standard_gamma(np.broadcast_to(na, shape))
             var = var * sig2
         return mu + np.sqrt(var) * z
+
+    def sample_one(self, posterior: LinearPosterior, rng: np.random.Generator,
+                   context: np.ndarray | None = None) -> list[float] | None:
+        if context is None or context.ndim != 1 or posterior.mean.ndim != 2:
+            return None
+        # exactly ``sample``'s operations on one context (project's one-context branch, the
+        # same draws in the same order); the last elementwise steps run on Python floats,
+        # which round like numpy's
+        phi = context @ posterior.sqrt_cov
+        mu = np.dot(posterior.mean, context).tolist()  # == mean @ context, bit for bit
+        var = np.add.reduce(phi * phi, axis=-1)          # == (phi * phi).sum(axis=-1)
+        z = rng.standard_normal(len(mu)).tolist()
+        if self.unknown_noise:
+            na, nb = posterior.noise()
+            var = var * (nb / rng.standard_gamma(na))
+        posterior.projection = (context.tobytes(), phi)
+        return [m + math.sqrt(v) * e for m, v, e in zip(mu, var.tolist(), z, strict=True)]
 
     def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
                       contexts: np.ndarray | None = None, size: int | None = None

@@ -196,6 +196,7 @@ class LogisticLaplace(RewardModel):
                          context: np.ndarray | None = None) -> LinearPosterior:
         if posterior.mean.ndim != 2:
             return self.posterior(stats)
+        posterior.projection = None
         posterior.mean[arm] = stats["m"][arm]
         posterior.sqrt_cov[arm] = sqrt_covariance(self._full_precision(stats["H"][arm]))
         return posterior
@@ -206,6 +207,7 @@ class LogisticLaplace(RewardModel):
         if posterior.mean.ndim != 3:
             return self.posterior(stats)
         cell = (batch_index, arms)
+        posterior.projection = None
         posterior.mean[cell] = stats["m"][cell]
         posterior.sqrt_cov[cell] = sqrt_covariance(self._full_precision(stats["H"][cell]))
         return posterior

@@ -115,6 +115,15 @@ class SelectionRule(ABC):
         s = mask_scores(self.scores(model, posterior, stats, rng, contexts, size), eligible)
         return top_k(s, k, rng)
 
+    def choose_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                   rng: np.random.Generator, context: np.ndarray | None = None) -> int:
+        """The arm index :meth:`choose` picks for one user among all arms (``k = 1``).
+
+        Same choice, same random numbers as ``choose(...)[0]``; rules override it with a
+        faster single-decision path.
+        """
+        return int(self.choose(model, posterior, stats, rng, context)[0])
+
     def propensities(self, model: RewardModel, posterior: Posterior, stats: Stats,
                      chosen: np.ndarray, rng: np.random.Generator,
                      contexts: np.ndarray | None = None, eligible: np.ndarray | None = None,

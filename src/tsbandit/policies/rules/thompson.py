@@ -9,7 +9,7 @@ import numpy as np
 from ...errors import ConfigurationError
 from ..base import Posterior, RewardModel, check_positive
 from ..stats import Stats
-from .base import SelectionRule
+from .base import SelectionRule, top_k
 
 __all__ = ["ThompsonSampling"]
 
@@ -63,3 +63,16 @@ class ThompsonSampling(SelectionRule):
         if self.scale == 1.0:
             return model.sample(posterior, rng, contexts, size)
         return model.sample_scaled(posterior, rng, self.scale, contexts, size)
+
+    def choose_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                   rng: np.random.Generator, context: np.ndarray | None = None) -> int:
+        # the single-decision fast path: the model's draw as Python floats when it has one
+        # (same values, same random numbers), and the argmax of top_k's small-K path
+        vals = model.sample_one(posterior, rng, context) if self.scale == 1.0 else None
+        if vals is None:
+            return int(self.choose(model, posterior, stats, rng, context)[0])
+        if len(vals) <= 32:
+            best = max(vals)
+            if vals.count(best) == 1:
+                return vals.index(best)
+        return int(top_k(np.array(vals), 1, rng)[0])
