@@ -363,10 +363,12 @@ def create_bench_bandit(base: str) -> None:
 
 # ----- where the time goes (in process) ---------------------------------------------------------
 async def _asgi_us(app: Any, method: str, path: str, body: bytes,
-                   n: int) -> tuple[float, float]:
+                   n: int, concurrency: int = 1) -> tuple[float, float]:
     """Wall and CPU microseconds per request, calling the ASGI app directly (no sockets, no
-    HTTP parsing), one request at a time. CPU time counts every thread of the process; the
-    difference is waiting (thread wake-ups, store round trips)."""
+    HTTP parsing), ``concurrency`` requests in flight (closed loop). CPU time counts every
+    thread of the process; the difference is waiting (thread wake-ups, store round trips)."""
+    import asyncio
+
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
              "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
              "root_path": "", "scheme": "http", "server": ("127.0.0.1", 80),
@@ -382,14 +384,25 @@ async def _asgi_us(app: Any, method: str, path: str, body: bytes,
         if message["type"] == "http.response.start":
             statuses.add(message["status"])
 
-    for _ in range(200):
-        await app(dict(scope), receive, send)
+    async def loop(count: int) -> None:
+        for _ in range(count):
+            await app(dict(scope), receive, send)
+
+    await loop(200)
     t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        await app(dict(scope), receive, send)
+    if concurrency == 1:
+        await loop(n)
+    else:
+        n = n // concurrency * concurrency
+        await asyncio.gather(*(loop(n // concurrency) for _ in range(concurrency)))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert statuses == {200}, statuses
     return wall / n * 1e6, cpu / n * 1e6
+
+
+def _store_module(store: Any) -> str:
+    return {"RedisStore": "redis_store.py", "SQLiteStore": "sqlite.py",
+            "MemoryStore": "memory.py"}.get(type(store).__name__, "")
 
 
 def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
@@ -445,7 +458,9 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
                     await _asgi_us(stub_inline, "POST", path, b"{}", n),
                     await _asgi_us(stub_app, "POST", path, b"{}", n),
                     await _asgi_us(real_inline, "POST", path, b"{}", n // 2),
-                    await _asgi_us(real_app, "POST", path, b"{}", n // 2))
+                    await _asgi_us(real_app, "POST", path, b"{}", n // 2),
+                    await _asgi_us(real_app, "POST", path, b"{}", n, concurrency=16),
+                    await _asgi_us(real_app, "POST", path, b"{}", n, concurrency=64))
 
         def engine_us() -> tuple[float, float]:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -462,7 +477,7 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
         except ImportError:  # pragma: no cover
             run = asyncio.run
         layers = [run(http_layers()) for _ in range(5)]
-        c_us, inline_us, stub_us, real_inline_us, real_us = (
+        c_us, inline_us, stub_us, real_inline_us, real_us, real16_us, real64_us = (
             (min(w for w, _ in col), min(c for _, c in col)) for col in zip(*layers, strict=True))
         engine_runs = [engine_us() for _ in range(5)]
         plain = (min(w for w, _ in engine_runs), min(c for _, c in engine_runs))
@@ -473,14 +488,21 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
         prof.disable()
         stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
 
-        def cum(fragment: str) -> float:
-            return sum(v[3] for k, v in stats.items() if fragment in f"{k[0]}:{k[2]}")
+        def cum(module: str, *functions: str) -> float:
+            """Cumulative time of these functions of this module (exact names: a fragment
+            would also count the functions named alike that they call)."""
+            return sum(v[3] for k, v in stats.items()
+                       if k[0].replace(os.sep, "/").endswith(module) and k[2] in functions)
 
-        total = cum("engine.py:decide_batch")
-        parts = {"store read (1 round trip)": cum(":read"),
-                 "record pending decision + event (1 round trip)": cum(":put_pending"),
+        total = cum("tsbandit/engine.py", "decide_batch")
+        parts = {"store read (1 round trip)": cum(f"tsbandit/stores/{_store_module(store)}",
+                                                  "read"),
+                 "record pending decision + event (1 round trip)":
+                     cum(f"tsbandit/stores/{_store_module(store)}", "put_pending",
+                         "put_pending_many"),
                  "propensities (Monte Carlo, once per model version)":
-                     cum(":batch_propensities") + cum(":_first_slot")}
+                     cum("tsbandit/engine.py", "_first_slot")
+                     + cum("tsbandit/policies/rules/base.py", "batch_propensities")}
         # choose() also runs inside the propensity estimate: count only the engine's own call
         parts["Thompson draw + top-k"] = sum(
             ct for k, v in stats.items() if k[2] == "choose"
@@ -490,6 +512,8 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
                 ("our route, stub engine, offloaded (+ one thread hop)", *stub_us),
                 ("our route, real engine, on the loop", *real_inline_us),
                 ("our route, real engine, offloaded (the default)", *real_us),
+                ("  the same, 16 requests in flight (coalesced by default)", *real16_us),
+                ("  the same, 64 requests in flight (coalesced by default)", *real64_us),
                 ("engine.decide alone", *plain)]
         rows += [(f"  of which {k}", plain[0] * v / total, plain[1] * v / total)
                  for k, v in parts.items()]

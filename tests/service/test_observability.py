@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import httpx
@@ -339,3 +340,18 @@ def test_series_cache_scans_once_and_longer_for_slow_scans():
     fast.get_or_compute(("k",), lambda: {"v": 1})
     _time.sleep(0.05)
     assert fast.get_or_compute(("k",), lambda: {"v": 2}) == {"v": 2}  # cheap scans: fresh
+
+
+def test_log_timestamps_match_strftime_across_seconds():
+    # the formatter caches the text of the current second: it must never mix two seconds
+    import random
+
+    from tsbandit.service.logs import _timestamp
+
+    rng = random.Random(0)
+    times = sorted(1_700_000_000 + rng.uniform(0, 5) for _ in range(500))
+    times += [1_700_000_000.0, 1_700_000_000.9999, 1_700_000_001.0, 1_699_999_999.5]
+    for t in times:
+        want = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+                + f".{int(t % 1 * 1000):03d}Z")
+        assert _timestamp(t) == want, t

@@ -53,7 +53,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import DecisionExpiredError, StoreUnavailableError, TsbanditError
 from ..stores.base import NewDecision
-from .logs import access_log, event_log
+from .logs import access_log, emit, event_log
 from .runtime import Runtime
 
 if TYPE_CHECKING:
@@ -174,10 +174,10 @@ class MetricsMiddleware:
             method = scope["method"]
             self.metrics.child(self.metrics.http, method, template, str(status)).observe(elapsed)
             if self.log_requests and access_log.isEnabledFor(20):
-                access_log.info("request", extra={"fields": {
+                emit(access_log, "request", {
                     "event": "request", "method": method, "path": scope["path"],
                     "route": template, "status": status,
-                    "duration_ms": round(elapsed * 1000, 3)}})
+                    "duration_ms": round(elapsed * 1000, 3)})
 
 
 # ----- the store -------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ class InstrumentedStore:
                 fields["ranking"] = ranking
             if event is not None and "model_version" in event:
                 fields["model_version"] = event["model_version"]
-            event_log.info("decision", extra={"fields": fields})
+            emit(event_log, "decision", fields)
 
     def apply_reward(self, name: str, decision_id: str, deltas: Mapping[str, Any],
                      event: Mapping[str, Any] | None, now: float, *,
@@ -266,10 +266,10 @@ class InstrumentedStore:
         arm = str(ev.get("arm"))
         self.metrics.child(self.metrics.rewards, name, arm, res.status).inc()
         if event_log.isEnabledFor(20):
-            event_log.info("reward", extra={"fields": {
+            emit(event_log, "reward", {
                 "event": "reward", "bandit": name, "decision_id": decision_id, "arm": arm,
                 "reward": ev.get("reward"), "status": res.status,
-                "model_version": res.version}})
+                "model_version": res.version})
         return res
 
     def settle_expired(self, name: str, claim: ClaimedDecision, deltas: Any, event: Any, *,
