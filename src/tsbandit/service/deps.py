@@ -21,7 +21,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..engine import Engine
 from ..errors import AuthenticationError
-from .coalesce import DecisionCoalescer
 from .errors import ErrorResponse
 from .runtime import Runtime
 from .settings import Settings
@@ -29,13 +28,11 @@ from .settings import Settings
 T = TypeVar("T")
 
 __all__ = [
-    "CoalescerDep",
     "EngineDep",
     "RouteTable",
     "RuntimeDep",
     "SettingsDep",
     "StrictJSONRoute",
-    "get_coalescer",
     "get_engine",
     "get_runtime",
     "get_settings",
@@ -70,15 +67,6 @@ async def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-
-
-async def get_coalescer(request: Request) -> DecisionCoalescer:
-    """This worker's decision coalescer (see :mod:`tsbandit.service.coalesce`)."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime.decisions
-
-
-CoalescerDep = Annotated[DecisionCoalescer, Depends(get_coalescer)]
 
 _bearer = HTTPBearer(
     auto_error=False,
