@@ -65,6 +65,20 @@ def test_sample_one_is_sample_bit_for_bit(model_name):
         assert model_name in ("gaussian", "logistic")  # no fast draw: sample is used
 
 
+def test_sample_one_matches_sample_when_gamma_draws_underflow():
+    # tiny priors: both gamma variates of an arm can be exactly 0, and 0 / 0 is NaN in both
+    m = BetaBernoulli(alpha0=1e-3, beta0=1e-3)
+    p = m.posterior(m.init_stats(5))
+    r1, r2 = np.random.default_rng(0), np.random.default_rng(0)
+    nans = 0
+    with np.errstate(invalid="ignore"):
+        for _ in range(200):
+            fast, slow = np.array(m.sample_one(p, r1)), m.sample(p, r2)
+            assert np.array_equal(fast, slow, equal_nan=True)
+            nans += int(np.isnan(slow).sum())
+    assert nans > 0  # the case really happened
+
+
 def test_sample_one_declines_batched_posteriors():
     m = BetaBernoulli()
     assert m.sample_one(m.posterior(m.init_stats(3, (4,))), np.random.default_rng(0)) is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import add, truediv
 from typing import Any
 
 import numpy as np
@@ -188,9 +189,12 @@ class BetaBernoulli(RewardModel):
         if posterior.params.ndim != 2:
             return None
         # the same single gamma call as ``sample``; X / (X + Y) in Python floats is the same
-        # IEEE division numpy does (0 / 0, possible for tiny priors, is NaN there too)
+        # IEEE arithmetic numpy does (0 / 0, possible for tiny priors, is NaN there too)
         xs, ys = rng.standard_gamma(posterior.params).tolist()
-        return [x / s if (s := x + y) else math.nan for x, y in zip(xs, ys, strict=True)]
+        try:
+            return list(map(truediv, xs, map(add, xs, ys)))
+        except ZeroDivisionError:
+            return [x / s if (s := x + y) else math.nan for x, y in zip(xs, ys, strict=True)]
 
     def interval(self, posterior: BetaPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from operator import add, mul
 from typing import Any
 
 import numpy as np
@@ -324,7 +325,7 @@ class LinearGaussian(RewardModel):
             na, nb = posterior.noise()
             var = var * (nb / rng.standard_gamma(na))
         posterior.projection = (context.tobytes(), phi)
-        return [m + math.sqrt(v) * e for m, v, e in zip(mu, var.tolist(), z, strict=True)]
+        return list(map(add, mu, map(mul, map(math.sqrt, var.tolist()), z)))  # mu + sd z
 
     def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
                       contexts: np.ndarray | None = None, size: int | None = None
