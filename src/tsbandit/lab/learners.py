@@ -532,13 +532,18 @@ class LinearTSLanes(Learner):
     :class:`~tsbandit.policies.LinearGaussian`.
 
     The model path projects every arm's square-root covariance on the context to draw, and
-    projects the chosen arm's again to update. Here one projection ``phi = S^T x`` per arm
-    serves both: the draw uses ``|phi|^2``, and the Potter update of the chosen arm reuses its
-    ``phi``. The statistics (``A``, ``b``, ...) are accumulated exactly as the model keeps
-    them (into preallocated buffers: the hot loop allocates no large temporaries), and the
-    square-root factor is refreshed from them every ``model.refresh_every`` rounds, as the
-    model does. Same posterior, same draws, same decisions. ``scale`` tempers the draw
-    (covariance times ``scale**2``, see :class:`~.rules.TemperedThompsonSampling`).
+    projects the chosen arm's again to update. Here one projection serves both, and it is a
+    single product per trial: each trial keeps its arms' transposed square-root factors
+    ``S_k^T`` and means ``m_k^T`` stacked in one ``K (d + 1) x d`` matrix
+    ``T = [S_1^T; m_1^T; ...; S_K^T; m_K^T]``, so ``T x`` gives every arm's
+    ``phi_k = S_k^T x`` and ``m_k . x`` at once (one small matrix-vector product per trial
+    instead of ``2 K``). The draw uses ``|phi_k|^2``; the Potter update of the chosen arm
+    reuses its ``phi`` and rewrites its contiguous ``(d + 1) x d`` block of ``T``. The
+    statistics (``A``, ``b``, ...) are accumulated exactly as the model keeps them (into
+    preallocated buffers; ``A`` as its upper triangle, the same products), and the square-root
+    factor is refreshed from them every ``model.refresh_every`` rounds, as the model does.
+    Same posterior, same draws, same decisions. ``scale`` tempers the draw (covariance times
+    ``scale**2``).
     """
 
     def __init__(self, model: LinearGaussian, n_trials: int, n_arms: int,
@@ -555,34 +560,55 @@ class LinearTSLanes(Learner):
         self._sr2 = st["sum_r2"].reshape(-1)
         self._bf = st["b"].reshape(n * K, d)
         self._Af = st["A"].reshape(n * K, d, d)
+        # A is symmetric: the hot loop adds the upper triangle only (x_i x_j, i <= j, the same
+        # products as the full update) and the full matrix is rebuilt when it is read
+        self._iu, self._ju = np.triu_indices(d)
+        self._Ap = np.zeros((n * K, self._iu.shape[0]))
+        self._xx = np.empty((n, self._iu.shape[0]))
         self._bi = np.arange(n)
         self._off = self._bi * K
         self._noise = 1.0 if model.unknown_noise else model.noise_variance
-        self._phi = np.empty((n, K, d))
-        self._mu = np.empty((n, K))
+        # T[j, k, :d] = S[j, k]^T and T[j, k, d] = m[j, k]
+        self.T = np.empty((n, K, d + 1, d))
+        self._T3 = self.T.reshape(n, K * (d + 1), d)
+        self._Tf = self.T.reshape(n * K, d + 1, d)
+        self._proj = np.empty((n, K * (d + 1), 1))
+        p4 = self._proj.reshape(n, K, d + 1)
+        self._phi, self._mu = p4[:, :, :d], p4[:, :, d]                 # views (n, K, d), (n, K)
         self._var = np.empty((n, K))
         self._outer = np.empty((n, d, d))
-        self._Sc = np.empty((n, d, d))
-        self._u = np.empty((n, d, 1))
+        self._cellbuf = np.empty((n, d + 1, d))
         self._refresh()
 
+    def _sync_stats(self) -> None:
+        """Write the packed upper triangle of ``A`` into the model's statistics."""
+        self._Af[:, self._iu, self._ju] = self._Ap
+        self._Af[:, self._ju, self._iu] = self._Ap
+
     def _refresh(self) -> None:
+        self._sync_stats()
         post = self.model.posterior(self.stats)
-        self.S = np.ascontiguousarray(post.sqrt_cov)
-        self.m = np.ascontiguousarray(post.mean)
+        self.T[:, :, :self.d] = np.swapaxes(post.sqrt_cov, -1, -2)
+        self.T[:, :, self.d] = post.mean
         self.noise_a = None if post.noise_a is None else np.array(post.noise_a)
         self.noise_b = None if post.noise_b is None else np.array(post.noise_b)
-        n, K, d = self.m.shape
-        self._Sflat = self.S.reshape(n * K, d, d)
-        self._mflat = self.m.reshape(n * K, d)
         self._since = 0
+
+    @property
+    def S(self) -> np.ndarray:
+        """``(n, K, d, d)`` square-root factors (a copy)."""
+        return np.ascontiguousarray(np.swapaxes(self.T[:, :, :self.d], -1, -2))
+
+    @property
+    def m(self) -> np.ndarray:
+        """``(n, K, d)`` posterior means (a copy)."""
+        return self.T[:, :, self.d].copy()
 
     def choose(self, t: int, contexts: np.ndarray | None) -> np.ndarray:
         x = contexts
         assert x is not None
-        # phi[n, k] = S[n, k]^T x[n]  (one batched product for all arms)
-        np.matmul(x[:, None, None, :], self.S, out=self._phi[:, :, None, :])
-        np.matmul(self.m, x[:, :, None], out=self._mu[:, :, None])
+        # T x: phi[n, k] = S[n, k]^T x and mu[n, k] = m[n, k] . x, one product per trial
+        np.matmul(self._T3, x[:, :, None], out=self._proj)
         var = np.einsum("nke,nke->nk", self._phi, self._phi, out=self._var)
         if self.scale2 != 1.0:
             var *= self.scale2
@@ -605,14 +631,13 @@ class LinearTSLanes(Learner):
         self._sr[cell] += rewards
         self._sr2[cell] += rewards * rewards
         self._bf[cell] += rewards[:, None] * x
-        np.einsum("ni,nj->nij", x, x, out=self._outer)
-        self._Af[cell] += self._outer
+        self._Ap[cell] += np.multiply(x[:, self._iu], x[:, self._ju], out=self._xx)
 
     def observe(self, chosen: np.ndarray, rewards: np.ndarray,
                 contexts: np.ndarray | None) -> None:
         x = contexts
         assert x is not None
-        bi = self._bi
+        bi, d = self._bi, self.d
         cell = self._off + chosen
         self._accumulate(cell, rewards, x)
         self._since += 1
@@ -620,32 +645,34 @@ class LinearTSLanes(Learner):
             self._refresh()
             return
         phi = self._phi[bi, chosen]                              # (n, d) = S^T x, reused
-        S = self._Sc
-        np.take(self._Sflat, cell, axis=0, out=S)
-        s_phi = np.matmul(S, phi[:, :, None], out=self._u)[:, :, 0]      # Sigma x
+        mu = self._mu[bi, chosen]
+        # the chosen arm's block [S^T; m^T] of T, contiguous per trial
+        blk = self._Tf.take(cell, axis=0, out=self._cellbuf, mode="clip")
+        St, m = blk[:, :d], blk[:, d]
+        s_phi = np.einsum("nji,nj->ni", St, phi)                 # Sigma x = S S^T x = S phi
         c = np.einsum("ni,ni->n", phi, phi) + self._noise
-        resid = rewards - self._mu[bi, chosen]
-        self._mflat[cell] += s_phi * (resid / c)[:, None]
-        beta = 1.0 / (c * (1.0 + np.sqrt(self._noise / c)))
-        s_phi *= beta[:, None]
-        np.einsum("ni,nj->nij", s_phi, phi, out=self._outer)
-        S -= self._outer
-        self._Sflat[cell] = S
+        m += s_phi * ((rewards - mu) / c)[:, None]
+        s_phi *= (1.0 / (c * (1.0 + np.sqrt(self._noise / c))))[:, None]
+        # Potter: S <- S - beta (S phi) phi^T, i.e. S^T <- S^T - phi (beta S phi)^T
+        St -= np.einsum("ni,nj->nij", phi, s_phi, out=self._outer)
+        self._Tf[cell] = blk
         if self.noise_a is not None:
             assert self.noise_b is not None
             st = self.stats
             self.noise_a[bi, chosen] = self.model.noise_a0 + 0.5 * st["n"][bi, chosen]
-            fit = np.einsum("ni,ni->n", st["b"][bi, chosen], self._mflat[cell])
+            fit = np.einsum("ni,ni->n", st["b"][bi, chosen], m)
             self.noise_b[bi, chosen] = self.model._b0 + 0.5 * np.maximum(
                 st["sum_r2"][bi, chosen] - fit, 0.0)
 
     def apply(self, lanes: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
               contexts: np.ndarray | None) -> None:
+        self._sync_stats()
         self.model.accumulate(self.stats, arms, rewards, contexts, batch_index=lanes)
+        self._Ap[...] = self._Af[:, self._iu, self._ju]
         self._refresh()
 
     def current_posterior(self) -> Any:
-        """The posterior in the model's own layout (a view of the lanes' arrays)."""
+        """The posterior in the model's own layout (copies of the lanes' arrays)."""
         from ..policies.linear import LinearPosterior
 
         return LinearPosterior(self.m, self.S, self.noise_a, self.noise_b)
@@ -663,9 +690,12 @@ class LogisticTSLanes(Learner):
     refactors its precision every round (O(d^3)). Here the square-root covariance ``S``
     (``S S^T = P^{-1}``) is kept and the Laplace precision update ``P + w x x^T``
     (``w = p (1 - p)`` at the new mode) is a rank-one Potter update, O(d^2); ``P^{-1} x = S phi``
-    reuses the projection ``phi = S^T x`` of the draw. The statistics (mode ``m``, data
-    precision ``H``, counts) are kept exactly as the model keeps them and ``S`` is refactored
-    from them every 1000 rounds. Same posterior up to rounding, same draws.
+    reuses the projection ``phi = S^T x`` of the draw. As in :class:`LinearTSLanes`, each
+    trial keeps ``[S_k^T; m_k^T]`` of all arms stacked in one ``K (d + 1) x d`` matrix, so one
+    product per trial gives every arm's ``phi`` and logit ``m . x``, and the update rewrites
+    the chosen arm's contiguous block. The statistics (mode ``m``, data precision ``H`` --
+    accumulated as its upper triangle --, counts) are kept as the model keeps them and ``S``
+    is refactored from them every 1000 rounds. Same posterior up to rounding, same draws.
     """
 
     def __init__(self, model: Any, n_trials: int, n_arms: int, rng: np.random.Generator,
@@ -683,26 +713,46 @@ class LogisticTSLanes(Learner):
         self.stats = model.init_stats(K, (n,))
         self._bi = np.arange(n)
         self._off = self._bi * K
-        self._phi = np.empty((n, K, d))
-        self._mu = np.empty((n, K))
+        self._Hf = self.stats["H"].reshape(n * K, d, d)
+        self._iu, self._ju = np.triu_indices(d)
+        self._Hp = np.zeros((n * K, self._iu.shape[0]))
+        self._xx = np.empty((n, self._iu.shape[0]))
+        self.T = np.empty((n, K, d + 1, d))
+        self._T3 = self.T.reshape(n, K * (d + 1), d)
+        self._Tf = self.T.reshape(n * K, d + 1, d)
+        self._proj = np.empty((n, K * (d + 1), 1))
+        p4 = self._proj.reshape(n, K, d + 1)
+        self._phi, self._mu = p4[:, :, :d], p4[:, :, d]                 # views (n, K, d), (n, K)
+        self._var = np.empty((n, K))
+        self._outer = np.empty((n, d, d))
+        self._cellbuf = np.empty((n, d + 1, d))
+        self.T[:, :, d] = self.stats["m"]
         self._refresh()
 
+    def _sync_stats(self) -> None:
+        """Write the mode (kept in ``T``) and the packed ``H`` into the model's statistics."""
+        self.stats["m"][...] = self.T[:, :, self.d]
+        self._Hf[:, self._iu, self._ju] = self._Hp
+        self._Hf[:, self._ju, self._iu] = self._Hp
+
     def _refresh(self) -> None:
+        self._sync_stats()
         post = self.model.posterior(self.stats)
-        n, K, d = post.mean.shape
-        self.S = np.ascontiguousarray(post.sqrt_cov)
-        self._Sflat = self.S.reshape(n * K, d, d)
+        self.T[:, :, :self.d] = np.swapaxes(post.sqrt_cov, -1, -2)
         self._since = 0
 
     def choose(self, t: int, contexts: np.ndarray | None) -> np.ndarray:
         x = contexts
         assert x is not None
-        np.matmul(x[:, None, None, :], self.S, out=self._phi[:, :, None, :])
-        np.matmul(self.stats["m"], x[:, :, None], out=self._mu[:, :, None])
-        var = np.einsum("nke,nke->nk", self._phi, self._phi)
+        np.matmul(self._T3, x[:, :, None], out=self._proj)
+        var = np.einsum("nke,nke->nk", self._phi, self._phi, out=self._var)
         z = self.rng.standard_normal(var.shape)
         # expit is monotone: the arg-max of the logits is the arg-max of the probabilities
-        return np.argmax(self._mu + self.scale * np.sqrt(var) * z, axis=1)
+        np.sqrt(var, out=var)
+        var *= self.scale
+        var *= z
+        var += self._mu
+        return np.argmax(var, axis=1)
 
     def exploring(self, contexts: np.ndarray | None, chosen: np.ndarray) -> np.ndarray:
         # posterior mean click probability, probit approximation (as LogisticLaplace.mean)
@@ -714,11 +764,12 @@ class LogisticTSLanes(Learner):
                 contexts: np.ndarray | None) -> None:
         x = contexts
         assert x is not None
-        bi, st, expit = self._bi, self.stats, self._expit
+        bi, st, expit, d = self._bi, self.stats, self._expit, self.d
         cell = self._off + chosen
         phi = self._phi[bi, chosen]                              # S^T x
-        S = self._Sflat[cell]
-        u = np.matmul(S, phi[:, :, None])[:, :, 0]               # P^{-1} x
+        blk = self._Tf.take(cell, axis=0, out=self._cellbuf, mode="clip")
+        St, m = blk[:, :d], blk[:, d]
+        u = np.einsum("nji,nj->ni", St, phi)                     # P^{-1} x = S phi
         s = np.einsum("ni,ni->n", phi, phi)                      # x^T P^{-1} x
         mu = self._mu[bi, chosen]
         t = np.zeros_like(mu)
@@ -727,27 +778,34 @@ class LogisticTSLanes(Learner):
             t -= (t - (rewards - p)) / (1.0 + s * p * (1.0 - p))
         p = expit(mu + t * s)
         w = p * (1.0 - p)
-        st["m"][bi, chosen] += t[:, None] * u
-        st["H"][bi, chosen] += w[:, None, None] * x[:, :, None] * x[:, None, :]
+        m += t[:, None] * u
+        xw = w[:, None] * x
+        self._Hp[cell] += np.multiply(xw[:, self._iu], x[:, self._ju], out=self._xx)
         st["n"][bi, chosen] += 1.0
         st["sum_r"][bi, chosen] += rewards
         self._since += 1
         if self._since >= self.refresh_every:
+            self._Tf[cell, d] = m
             self._refresh()
             return
-        # Potter update of S for the precision increment w x x^T ("noise" 1 / w)
+        # Potter update of S for the precision increment w x x^T ("noise" 1 / w):
+        # S <- S - (beta u) phi^T, i.e. S^T <- S^T - phi (beta u)^T
         R = 1.0 / np.maximum(w, 1e-12)
         c = s + R
-        beta = 1.0 / (c * (1.0 + np.sqrt(R / c)))
-        S -= (beta[:, None] * u)[:, :, None] * phi[:, None, :]
-        self._Sflat[cell] = S
+        u *= (1.0 / (c * (1.0 + np.sqrt(R / c))))[:, None]
+        St -= np.einsum("ni,nj->nij", phi, u, out=self._outer)
+        self._Tf[cell] = blk
 
     def apply(self, lanes: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
               contexts: np.ndarray | None) -> None:
+        self._sync_stats()
         self.model.accumulate(self.stats, arms, rewards, contexts, batch_index=lanes)
+        self._Hp[...] = self._Hf[:, self._iu, self._ju]
+        self.T[:, :, self.d] = self.stats["m"]
         self._refresh()
 
     def final_state(self) -> list[dict[str, Any]]:
+        self._sync_stats()
         return [posterior_state(self.model, self.model.posterior(self.stats))]
 
 
