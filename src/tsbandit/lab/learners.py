@@ -566,15 +566,15 @@ class LinearTSLanes(Learner):
         self.d = d = model.n_features
         self.stats = model.init_stats(K, (n,))
         st = self.stats
-        self._nf, self._sr = st["n"].reshape(-1), st["sum_r"].reshape(-1)
-        self._sr2 = st["sum_r2"].reshape(-1)
-        self._bf = st["b"].reshape(n * K, d)
         self._Af = st["A"].reshape(n * K, d, d)
-        # A is symmetric: the hot loop adds the upper triangle only (x_i x_j, i <= j, the same
-        # products as the full update) and the full matrix is rebuilt when it is read
+        # every cell's statistics in one row, so one scatter-add learns them all: the upper
+        # triangle of the symmetric A (x_i x_j, i <= j: the products of the full update), b,
+        # n, sum_r and sum_r2; the model's arrays are rebuilt from it when they are read
         self._iu, self._ju = np.triu_indices(d)
-        self._Ap = np.zeros((n * K, self._iu.shape[0]))
-        self._xx = np.empty((n, self._iu.shape[0]))
+        q = self._q = self._iu.shape[0]
+        self._stat = np.zeros((n * K, q + d + 3))
+        self._inc = np.empty((n, q + d + 3))
+        self._inc[:, q + d] = 1.0
         self._bi = np.arange(n)
         self._off = self._bi * K
         self._noise = 1.0 if model.unknown_noise else model.noise_variance
@@ -591,9 +591,22 @@ class LinearTSLanes(Learner):
         self._refresh()
 
     def _sync_stats(self) -> None:
-        """Write the packed upper triangle of ``A`` into the model's statistics."""
-        self._Af[:, self._iu, self._ju] = self._Ap
-        self._Af[:, self._ju, self._iu] = self._Ap
+        """Write the packed statistics into the model's arrays."""
+        st, q, d, sp = self.stats, self._q, self.d, self._stat
+        self._Af[:, self._iu, self._ju] = sp[:, :q]
+        self._Af[:, self._ju, self._iu] = sp[:, :q]
+        st["b"].reshape(-1, d)[...] = sp[:, q:q + d]
+        st["n"].reshape(-1)[...] = sp[:, q + d]
+        st["sum_r"].reshape(-1)[...] = sp[:, q + d + 1]
+        st["sum_r2"].reshape(-1)[...] = sp[:, q + d + 2]
+
+    def _pack_stats(self) -> None:
+        st, q, d, sp = self.stats, self._q, self.d, self._stat
+        sp[:, :q] = self._Af[:, self._iu, self._ju]
+        sp[:, q:q + d] = st["b"].reshape(-1, d)
+        sp[:, q + d] = st["n"].reshape(-1)
+        sp[:, q + d + 1] = st["sum_r"].reshape(-1)
+        sp[:, q + d + 2] = st["sum_r2"].reshape(-1)
 
     def _refresh(self) -> None:
         self._sync_stats()
@@ -637,11 +650,12 @@ class LinearTSLanes(Learner):
 
     def _accumulate(self, cell: np.ndarray, rewards: np.ndarray, x: np.ndarray) -> None:
         """``model.accumulate`` for one observation per lane (distinct cells), in place."""
-        self._nf[cell] += 1.0
-        self._sr[cell] += rewards
-        self._sr2[cell] += rewards * rewards
-        self._bf[cell] += rewards[:, None] * x
-        self._Ap[cell] += _upper_outer(x, x, self._xx)
+        q, d, inc = self._q, self.d, self._inc
+        _upper_outer(x, x, inc[:, :q])
+        np.multiply(rewards[:, None], x, out=inc[:, q:q + d])
+        inc[:, q + d + 1] = rewards
+        np.multiply(rewards, rewards, out=inc[:, q + d + 2])
+        self._stat[cell] += inc
 
     def observe(self, chosen: np.ndarray, rewards: np.ndarray,
                 contexts: np.ndarray | None) -> None:
@@ -668,17 +682,17 @@ class LinearTSLanes(Learner):
         self._Tf[cell] = blk
         if self.noise_a is not None:
             assert self.noise_b is not None
-            st = self.stats
-            self.noise_a[bi, chosen] = self.model.noise_a0 + 0.5 * st["n"][bi, chosen]
-            fit = np.einsum("ni,ni->n", st["b"][bi, chosen], m)
+            row, q = self._stat[cell], self._q
+            self.noise_a[bi, chosen] = self.model.noise_a0 + 0.5 * row[:, q + d]
+            fit = np.einsum("ni,ni->n", row[:, q:q + d], m)
             self.noise_b[bi, chosen] = self.model._b0 + 0.5 * np.maximum(
-                st["sum_r2"][bi, chosen] - fit, 0.0)
+                row[:, q + d + 2] - fit, 0.0)
 
     def apply(self, lanes: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
               contexts: np.ndarray | None) -> None:
         self._sync_stats()
         self.model.accumulate(self.stats, arms, rewards, contexts, batch_index=lanes)
-        self._Ap[...] = self._Af[:, self._iu, self._ju]
+        self._pack_stats()
         self._refresh()
 
     def current_posterior(self) -> Any:
@@ -688,6 +702,7 @@ class LinearTSLanes(Learner):
         return LinearPosterior(self.m, self.S, self.noise_a, self.noise_b)
 
     def final_state(self) -> list[dict[str, Any]]:
+        self._sync_stats()  # leave ``stats`` complete for callers that read it
         return [posterior_state(self.model, self.current_posterior())]
 
 
@@ -724,9 +739,12 @@ class LogisticTSLanes(Learner):
         self._bi = np.arange(n)
         self._off = self._bi * K
         self._Hf = self.stats["H"].reshape(n * K, d, d)
+        # H's upper triangle, n and sum_r of every cell in one row: one scatter-add per round
         self._iu, self._ju = np.triu_indices(d)
-        self._Hp = np.zeros((n * K, self._iu.shape[0]))
-        self._xx = np.empty((n, self._iu.shape[0]))
+        q = self._q = self._iu.shape[0]
+        self._stat = np.zeros((n * K, q + 2))
+        self._inc = np.empty((n, q + 2))
+        self._inc[:, q] = 1.0
         self.T = np.empty((n, K, d + 1, d))
         self._T3 = self.T.reshape(n, K * (d + 1), d)
         self._Tf = self.T.reshape(n * K, d + 1, d)
@@ -740,10 +758,13 @@ class LogisticTSLanes(Learner):
         self._refresh()
 
     def _sync_stats(self) -> None:
-        """Write the mode (kept in ``T``) and the packed ``H`` into the model's statistics."""
-        self.stats["m"][...] = self.T[:, :, self.d]
-        self._Hf[:, self._iu, self._ju] = self._Hp
-        self._Hf[:, self._ju, self._iu] = self._Hp
+        """Write the mode (kept in ``T``) and the packed statistics into the model's arrays."""
+        st, q, sp = self.stats, self._q, self._stat
+        st["m"][...] = self.T[:, :, self.d]
+        self._Hf[:, self._iu, self._ju] = sp[:, :q]
+        self._Hf[:, self._ju, self._iu] = sp[:, :q]
+        st["n"].reshape(-1)[...] = sp[:, q]
+        st["sum_r"].reshape(-1)[...] = sp[:, q + 1]
 
     def _refresh(self) -> None:
         self._sync_stats()
@@ -774,7 +795,7 @@ class LogisticTSLanes(Learner):
                 contexts: np.ndarray | None) -> None:
         x = contexts
         assert x is not None
-        bi, st, expit, d = self._bi, self.stats, self._expit, self.d
+        bi, expit, d = self._bi, self._expit, self.d
         cell = self._off + chosen
         phi = self._phi[bi, chosen]                              # S^T x
         blk = self._Tf.take(cell, axis=0, out=self._cellbuf, mode="clip")
@@ -789,9 +810,10 @@ class LogisticTSLanes(Learner):
         p = expit(mu + t * s)
         w = p * (1.0 - p)
         m += t[:, None] * u
-        self._Hp[cell] += _upper_outer(w[:, None] * x, x, self._xx)
-        st["n"][bi, chosen] += 1.0
-        st["sum_r"][bi, chosen] += rewards
+        inc, q = self._inc, self._q
+        _upper_outer(w[:, None] * x, x, inc[:, :q])
+        inc[:, q + 1] = rewards
+        self._stat[cell] += inc
         self._since += 1
         if self._since >= self.refresh_every:
             self._Tf[cell, d] = m
@@ -809,8 +831,11 @@ class LogisticTSLanes(Learner):
               contexts: np.ndarray | None) -> None:
         self._sync_stats()
         self.model.accumulate(self.stats, arms, rewards, contexts, batch_index=lanes)
-        self._Hp[...] = self._Hf[:, self._iu, self._ju]
-        self.T[:, :, self.d] = self.stats["m"]
+        st, q, sp = self.stats, self._q, self._stat
+        sp[:, :q] = self._Hf[:, self._iu, self._ju]
+        sp[:, q] = st["n"].reshape(-1)
+        sp[:, q + 1] = st["sum_r"].reshape(-1)
+        self.T[:, :, self.d] = st["m"]
         self._refresh()
 
     def final_state(self) -> list[dict[str, Any]]:
