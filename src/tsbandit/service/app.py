@@ -16,6 +16,7 @@ Nothing happens at import: :func:`create_app` builds an app from explicit settin
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -92,9 +93,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 log.warning("store unavailable at start-up (%s); will retry on use", exc)
 
         await loop.run_in_executor(None, start)
+        frozen = settings.gc_freeze
+        if frozen:
+            # Everything alive now (modules, the app, the store's client) lives as long as the
+            # worker: move it out of the cyclic collector's reach, so that the collections the
+            # request garbage triggers stop rescanning it. Measured (one worker, Redis, wrk
+            # c=16): decide p99 80-118 ms -> 11-12 ms, 1,230-1,500 -> 2,150-2,240 req/s.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
+            if frozen:
+                gc.unfreeze()  # back to the collector (an app built and stopped in a process
+                # that goes on -- tests -- leaves nothing pinned)
             runtime.close()
             executor.shutdown(wait=False, cancel_futures=True)
             if blas is not None:

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         description="Serve concurrent single decisions of one bandit (same eligible arms and "
         "k) that arrive while a decision of theirs is being served with one batch: one store "
         "read, one vectorized draw, one write. A lone request goes straight through.")
+    gc_freeze: bool = Field(
+        default=True,
+        description="At start-up, after the store is open, move every object then alive out "
+        "of the cyclic garbage collector's reach (gc.freeze), so collections stop rescanning "
+        "the worker's long-lived objects: the collector's pauses were most of the decide p99.")
     threads: int = Field(
         default=32, ge=1, le=1024,
         description="Threads per worker for engine calls (store round trips wait there).")
