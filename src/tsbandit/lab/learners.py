@@ -752,8 +752,10 @@ class LogisticTSLanes(Learner):
         p4 = self._proj.reshape(n, K, d + 1)
         self._phi, self._mu = p4[:, :, :d], p4[:, :, d]                 # views (n, K, d), (n, K)
         self._var = np.empty((n, K))
+        self._var0 = np.empty((n, K))
         self._outer = np.empty((n, d, d))
         self._cellbuf = np.empty((n, d + 1, d))
+        self._nw = np.empty((4, n))                 # Newton scratch
         self.T[:, :, d] = self.stats["m"]
         self._refresh()
 
@@ -777,6 +779,7 @@ class LogisticTSLanes(Learner):
         assert x is not None
         np.matmul(self._T3, x[:, :, None], out=self._proj)
         var = np.einsum("nke,nke->nk", self._phi, self._phi, out=self._var)
+        self._var0[...] = var                       # |phi|^2, for ``exploring``
         z = self.rng.standard_normal(var.shape)
         # expit is monotone: the arg-max of the logits is the arg-max of the probabilities
         np.sqrt(var, out=var)
@@ -787,8 +790,7 @@ class LogisticTSLanes(Learner):
 
     def exploring(self, contexts: np.ndarray | None, chosen: np.ndarray) -> np.ndarray:
         # posterior mean click probability, probit approximation (as LogisticLaplace.mean)
-        var = np.einsum("nke,nke->nk", self._phi, self._phi)
-        m = self._mu / np.sqrt(1.0 + np.pi * var / 8.0)
+        m = self._mu / np.sqrt(1.0 + np.pi * self._var0 / 8.0)
         return np.asarray(m[self._bi, chosen] < m.max(axis=1))
 
     def observe(self, chosen: np.ndarray, rewards: np.ndarray,
@@ -804,9 +806,15 @@ class LogisticTSLanes(Learner):
         s = np.einsum("ni,ni->n", phi, phi)                      # x^T P^{-1} x
         mu = self._mu[bi, chosen]
         t = np.zeros_like(mu)
-        for _ in range(12):  # the model's one-dimensional Newton solve for the new mode
-            p = expit(mu + t * s)
-            t -= (t - (rewards - p)) / (1.0 + s * p * (1.0 - p))
+        a, p, g, h = self._nw
+        for _ in range(12):  # the model's one-dimensional Newton solve for the new mode,
+            # t -= (t - (r - p)) / (1 + s p (1 - p)) with p = expit(mu + t s), in place
+            expit(np.add(mu, np.multiply(t, s, out=a), out=a), out=p)
+            np.subtract(t, np.subtract(rewards, p, out=g), out=g)
+            np.multiply(np.multiply(s, p, out=h), np.subtract(1.0, p, out=a), out=h)
+            h += 1.0
+            g /= h
+            t -= g
         p = expit(mu + t * s)
         w = p * (1.0 - p)
         m += t[:, None] * u
