@@ -1,9 +1,13 @@
-"""Shared test configuration: hypothesis profiles (deterministic in CI)."""
+"""Shared test configuration: hypothesis profiles (deterministic in CI), the fake clock, and the
+store backends (Memory, SQLite, Redis, Cluster) the stores and engine suites run on."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -18,4 +22,34 @@ settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHES
 
 # Redis fixtures (the standalone server at 127.0.0.1:6379, a session-wide 3-node Redis Cluster,
 # private servers to kill), shared by the stores, engine and service tests.
-from stores.backends import redis_cluster, redis_server, redis_url  # noqa: E402, F401
+from fakes import FakeClock  # noqa: E402
+from stores.backends import (  # noqa: E402, F401
+    ALL_KINDS,
+    SHARED_KINDS,
+    Backend,
+    make_backend,
+    redis_cluster,
+    redis_server,
+    redis_url,
+)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=ALL_KINDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Every store kind: Memory, SQLite (a real file), Redis, the 3-node Cluster."""
+    b = make_backend(request.param, request, tmp_path)
+    yield b
+    b.close()
+
+
+@pytest.fixture(params=SHARED_KINDS)
+def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Stores several clients and processes share (SQLite, Redis, Cluster)."""
+    b = make_backend(request.param, request, tmp_path)
+    yield b
+    b.close()

@@ -7,46 +7,12 @@ fails them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from stores.backends import ALL_KINDS, SHARED_KINDS, Backend, make_backend
+from stores.backends import Backend
 from tsbandit.stores import Store
 
-
-class FakeClock:
-    """A settable clock (epoch seconds)."""
-
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(params=ALL_KINDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    b = make_backend(request.param, request, tmp_path)
-    yield b
-    b.close()
-
-
-@pytest.fixture(params=SHARED_KINDS)
-def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Stores several clients and processes share (SQLite, Redis, Cluster)."""
-    b = make_backend(request.param, request, tmp_path)
-    yield b
-    b.close()
+# ``clock``, ``backend`` (every store kind) and ``shared_backend`` come from tests/conftest.py.
 
 
 @pytest.fixture

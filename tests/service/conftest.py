@@ -22,27 +22,12 @@ warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from fakes import FakeClock  # noqa: E402
 from tsbandit.engine import Engine  # noqa: E402
 from tsbandit.service import Settings, create_app  # noqa: E402
 from tsbandit.stores.memory import MemoryStore  # noqa: E402
 
-
-class FakeClock:
-    """A settable clock (epoch seconds)."""
-
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+# ``clock`` (a FakeClock) comes from tests/conftest.py.
 
 
 @pytest.fixture

@@ -16,21 +16,7 @@ from .backends import ALL_KINDS, SHARED_KINDS, Backend, make_backend
 
 __all__ = ["ALL_KINDS", "SHARED_KINDS", "make_backend"]
 
-
-
-@pytest.fixture(params=ALL_KINDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    b = make_backend(request.param, request, tmp_path)
-    yield b
-    b.close()
-
-
-@pytest.fixture(params=SHARED_KINDS)
-def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Backends whose state several processes share (SQLite, Redis, Cluster)."""
-    b = make_backend(request.param, request, tmp_path)
-    yield b
-    b.close()
+# ``backend`` and ``shared_backend`` (the store kinds above) come from tests/conftest.py.
 
 
 @pytest.fixture(params=SHARED_KINDS[1:])
