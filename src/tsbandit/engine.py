@@ -501,13 +501,15 @@ class Engine:
         return total
 
     # ----- arms ---------------------------------------------------------------------------
-    def add_arm(self, bandit: str, arm: str) -> BanditSpec:
-        """Add an arm (prior only) to a bandit, atomically for all workers."""
+    def _change_arms(self, bandit: str,
+                     edit: Callable[[BanditSpec, Stats], tuple[list[str], Stats]]) -> BanditSpec:
+        """Replace the arm layout and statistics as ``edit`` derives them from a fresh read,
+        guarded by the configuration version (retried when another worker changed it)."""
         for _ in range(5):
             state = self._state(bandit, fresh=True)
             spec = state.spec
-            new = BanditSpec.from_config({**spec.to_config(), "arms": [*spec.arms, arm]})
-            stats = Stats(state.snapshot.arrays).append_arms(spec.model.init_stats(1))
+            arms, stats = edit(spec, Stats(state.snapshot.arrays))
+            new = BanditSpec.from_config({**spec.to_config(), "arms": arms})
             try:
                 self.store.replace(bandit, new.to_config(), dict(stats),
                                    expected_config_version=state.snapshot.config_version)
@@ -516,26 +518,22 @@ class Engine:
                 continue
         raise VersionConflictError(f"bandit {bandit!r} kept changing; retry")
 
+    def add_arm(self, bandit: str, arm: str) -> BanditSpec:
+        """Add an arm (prior only) to a bandit, atomically for all workers."""
+        return self._change_arms(bandit, lambda spec, stats: (
+            [*spec.arms, arm], stats.append_arms(spec.model.init_stats(1))))
+
     def retire_arm(self, bandit: str, arm: str) -> BanditSpec:
         """Remove an arm and its statistics; pending rewards for it are consumed, not learned."""
-        for _ in range(5):
-            state = self._state(bandit, fresh=True)
-            spec = state.spec
+        def edit(spec: BanditSpec, stats: Stats) -> tuple[list[str], Stats]:
             if arm not in spec.arms:
                 raise UnknownArmError(f"unknown arm {arm!r}; known arms: {list(spec.arms)}")
             if len(spec.arms) == 1:
                 raise LastArmError(f"cannot retire {arm!r}: it is the last arm")
             keep = [i for i, a in enumerate(spec.arms) if a != arm]
-            new = BanditSpec.from_config({**spec.to_config(),
-                                          "arms": [spec.arms[i] for i in keep]})
-            stats = Stats(state.snapshot.arrays).take_arms(keep)
-            try:
-                self.store.replace(bandit, new.to_config(), dict(stats),
-                                   expected_config_version=state.snapshot.config_version)
-                return new
-            except VersionConflictError:
-                continue
-        raise VersionConflictError(f"bandit {bandit!r} kept changing; retry")
+            return [spec.arms[i] for i in keep], stats.take_arms(keep)
+
+        return self._change_arms(bandit, edit)
 
     # ----- reads --------------------------------------------------------------------------
     def stats(self, bandit: str, context: Any = None, *, level: float = 0.95,
