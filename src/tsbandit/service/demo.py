@@ -165,7 +165,9 @@ class LocalService:
 
         cmd = [sys.executable, "-m", "tsbandit", "serve", "--host", self.host,
                "--port", str(self.port), "--store", self.store, "--log-level", "warning"]
-        self.process = subprocess.Popen(cmd, env=dict(os.environ))
+        # the demo prints its own summary: the service logs warnings only, unless told otherwise
+        env = {"TSBANDIT_LOG_LEVEL": "warning", "TSBANDIT_LOG_REQUESTS": "false", **os.environ}
+        self.process = subprocess.Popen(cmd, env=env)
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
