@@ -536,6 +536,12 @@ class Engine:
         return self._change_arms(bandit, edit)
 
     # ----- reads --------------------------------------------------------------------------
+    def statistics(self, bandit: str) -> tuple[BanditSpec, Stats, int]:
+        """A fresh read: the bandit's specification, a copy of its statistics (with the decay
+        accrued since the store last applied it) and the model version."""
+        state = self._state(bandit, fresh=True)
+        return state.spec, state.stats.copy(), int(state.snapshot.version)
+
     def stats(self, bandit: str, context: Any = None, *, level: float = 0.95,
               n_draws: int = 4000) -> dict[str, Any]:
         """Per-arm posterior summary: mean, credible interval, pulls, rewards, P(best).

@@ -62,7 +62,6 @@ from ..experiments import (
     srm_check_adaptive,
 )
 from ..policies.rules import SelectionRule
-from ..policies.stats import Stats
 from .deps import EngineDep, RouteTable
 from .errors import ERROR_RESPONSES, ErrorResponse
 
@@ -158,21 +157,6 @@ class ReportOut(_Out):
 
 
 # ----- the report ------------------------------------------------------------------------------
-def _read(engine: Engine, name: str) -> tuple[BanditSpec, Stats, int]:
-    """The bandit's specification, statistics and version, as a fresh read.
-
-    Through the store's public API; the decay accrued since the store last applied it is
-    applied for reading, as :class:`~tsbandit.engine.Engine` does for its own reads.
-    """
-    snap = engine.store.read(name)
-    spec = BanditSpec.from_config(snap.config)
-    stats = Stats({k: np.array(v, dtype=np.float64) for k, v in snap.arrays.items()})
-    if spec.half_life is not None and snap.decayed_at is not None:
-        elapsed = max(engine.clock() - snap.decayed_at, 0.0)
-        stats = spec.model.decay(stats, 0.5 ** (elapsed / spec.half_life))
-    return spec, stats, int(snap.version)
-
-
 def _parse_split(text: str, n_arms: int) -> list[float]:
     try:
         weights = [float(w) for w in text.split(",")]
@@ -261,7 +245,7 @@ def bandit_report(engine: Engine, name: str, *, rule: StoppingRule | None = None
     posterior to compare), fewer than two arms, or a malformed ``split``. ``rng`` draws the
     Monte-Carlo estimates of bandits with more than two arms (fresh entropy when ``None``).
     """
-    spec, stats, version = _read(engine, name)
+    spec, stats, version = engine.statistics(name)
     weights = _parse_split(split, len(spec.arms)) if split is not None else None
     post = posteriors_from_model(spec.model, stats, spec.arms)  # type: ignore[arg-type]
     if post.n_arms < 2:
