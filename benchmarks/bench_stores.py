@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,21 +73,32 @@ def percentiles(ns: list[int]) -> tuple[float, float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 99)), float(a.mean())
 
 
+def timed_pairs(n: int, pair: Callable[[int], object]) -> dict:
+    """Call ``pair(i)`` for ``n`` timed rounds after ``max(n // 10, 20)`` warm-up rounds."""
+    warm = max(n // 10, 20)
+    for i in range(warm):
+        pair(i)
+    times: list[int] = []
+    t_start = time.perf_counter()
+    for i in range(warm, warm + n):
+        t0 = time.perf_counter_ns()
+        pair(i)
+        times.append(time.perf_counter_ns() - t0)
+    wall = time.perf_counter() - t_start
+    p50, p99, mean = percentiles(times)
+    return {"pairs_per_s": n / wall, "p50_us": p50, "p99_us": p99, "mean_us": mean}
+
+
 def bench_pair(store: Store, layout: dict[str, np.ndarray], workload: str, n: int) -> dict:
     name = f"bench-{uuid.uuid4().hex[:8]}"
     store.create_bandit(name, {"arms": list("abcde")}, layout)
     rng = np.random.default_rng(0)
     k = next(iter(layout.values())).shape[0]
     deltas = [one_arm_delta(layout, i % k, rng) for i in range(64)]
-    times: list[int] = []
     ctx = [0.1] * 11
-    warm = max(n // 10, 20)
-    t_start = 0.0
-    for i in range(n + warm):
-        if i == warm:
-            t_start = time.perf_counter()
+
+    def pair(i: int) -> None:
         delta = deltas[i % 64]
-        t0 = time.perf_counter_ns()
         if workload == "read+add":
             store.read(name)
             store.add(name, delta)
@@ -104,12 +116,10 @@ def bench_pair(store: Store, layout: dict[str, np.ndarray], workload: str, n: in
             store.apply_reward(
                 name, did, delta, {"type": "reward", "id": did, "reward": 1.0}, now=1.0
             )
-        times.append(time.perf_counter_ns() - t0)
-        times = times[-n:] if i >= warm else []
-    wall = time.perf_counter() - t_start
+
+    result = timed_pairs(n, pair)
     store.delete_bandit(name)
-    p50, p99, mean = percentiles(times)
-    return {"pairs_per_s": n / wall, "p50_us": p50, "p99_us": p99, "mean_us": mean}
+    return result
 
 
 def bench_engine_pair(store: Store, lname: str, n: int) -> dict:
@@ -127,21 +137,13 @@ def bench_engine_pair(store: Store, lname: str, n: int) -> dict:
     rng = np.random.default_rng(0)
     contexts = rng.normal(size=(64, 11)).tolist() if model.contextual else [None] * 64
     rewards = rng.normal(size=64) if not lname.startswith("beta") else rng.integers(0, 2, 64)
-    times: list[int] = []
-    warm = max(n // 10, 20)
-    t_start = 0.0
-    for i in range(n + warm):
-        if i == warm:
-            t_start = time.perf_counter()
-        t0 = time.perf_counter_ns()
+    def pair(i: int) -> None:
         d = engine.decide(name, contexts[i % 64])
         engine.record_reward(d.decision_id, float(rewards[i % 64]))
-        times.append(time.perf_counter_ns() - t0)
-        times = times[-n:] if i >= warm else []
-    wall = time.perf_counter() - t_start
+
+    result = timed_pairs(n, pair)
     store.delete_bandit(name)
-    p50, p99, mean = percentiles(times)
-    return {"pairs_per_s": n / wall, "p50_us": p50, "p99_us": p99, "mean_us": mean}
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,29 +179,20 @@ def bench_hincrbyfloat(url: str, layout: dict[str, np.ndarray], n: int) -> dict:
             for j in np.flatnonzero(flat):
                 args += [f"{k}:{j}", repr(float(flat[j]))]
         encoded.append(args)
-    times: list[int] = []
-    warm = max(n // 10, 20)
-    t_start = 0.0
-    for i in range(n + warm):
-        if i == warm:
-            t_start = time.perf_counter()
-        t0 = time.perf_counter_ns()
+    def pair(i: int) -> None:
         raw = client.hgetall(key)  # read: parse every element from text
         _ = {
             k: np.array([float(raw[f"{k}:{j}".encode()]) for j in range(v.size)]).reshape(v.shape)
             for k, v in layout.items()
         }
         add(keys=[key], args=encoded[i % 64])
-        if i >= warm:
-            times.append(time.perf_counter_ns() - t0)
-    wall = time.perf_counter() - t_start
+
+    result = timed_pairs(n, pair)
     client.delete(key)
     client.close()
-    p50, p99, mean = percentiles(times)
-    return {"pairs_per_s": n / wall, "p50_us": p50, "p99_us": p99, "mean_us": mean}
+    return result
 
 
-# ---------------------------------------------------------------------------------------------
 def start_cluster(tmp: Path) -> Any:
     spec = importlib.util.spec_from_file_location(
         "redis_servers", ROOT / "tests" / "stores" / "redis_servers.py"
