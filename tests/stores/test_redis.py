@@ -3,6 +3,7 @@ paused server) -> StoreUnavailableError within 1 s with nothing half-written."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -211,3 +212,71 @@ def test_registry_heals_after_a_crash_between_script_and_sadd(shared_redis_backe
     # and a registered name whose keys are gone (crash between DEL and SREM) is not listed
     store._run(lambda c: c.sadd(store._registry, "ghost"))
     assert store.list_bandits() == ["h"]
+
+
+def test_held_connections_one_per_thread_and_fork_safe(redis_url) -> None:
+    """Standalone commands run on each thread's own pooled connection: no leak per call, a
+    forked child opens its own (sharing the parent's socket would interleave replies), and
+    the parent's connection still works after the child is done."""
+    import multiprocessing as mp
+
+    store = open_store(redis_url + "?prefix=tsbt-held:")
+    store.create_bandit("h", {}, layout())
+    try:
+        def work() -> None:
+            for _ in range(100):
+                store.read("h")
+                store.add("h", reward_delta(1, 1))
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        work()
+        pool = store._client().connection_pool
+        assert len(pool._in_use_connections) + len(pool._available_connections) <= 5
+        assert store.read("h").arrays["n"][1] == 500
+
+        parent_conn = store._local.held[2]
+
+        def child() -> None:
+            work()
+            held = store._local.held
+            assert held[1] == os.getpid() and held[2] is not parent_conn
+
+        ctx = mp.get_context("fork")
+        proc = ctx.Process(target=child)
+        proc.start()
+        proc.join(30)
+        assert proc.exitcode == 0
+        work()
+        assert store.read("h").arrays["n"][1] == 700
+    finally:
+        store.delete_bandit("h")
+        store.close()
+
+
+def test_close_then_use_reconnects(redis_url) -> None:
+    store = open_store(redis_url + "?prefix=tsbt-reopen:")
+    store.create_bandit("c", {}, layout())
+    store.read("c")
+    store.close()  # disconnects the held connection with the pool
+    assert store.read("c").version == 0  # a new client, a new held connection
+    store.delete_bandit("c")
+    store.close()
+
+
+def test_resp2_replies(redis_url) -> None:
+    """The held-connection path reads RESP2 replies (flat lists) as well as RESP3 maps."""
+    store = open_store(redis_url + "?prefix=tsbt-resp2:", protocol=2)
+    store.create_bandit("p", {"k": 1}, layout())
+    try:
+        store.add("p", reward_delta(2, 3))
+        snap = store.read("p")
+        assert snap.config == {"k": 1} and snap.version == 1
+        np.testing.assert_array_equal(snap.arrays["A"][2], reward_delta(2, 3)["A"][2])
+        assert snap.arrays["n"].tolist() == [0, 0, 1, 0]
+    finally:
+        store.delete_bandit("p")
+        store.close()
