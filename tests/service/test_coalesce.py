@@ -71,9 +71,10 @@ def coalescer(app: Any) -> DecisionCoalescer:
 
 
 # ----- in process -------------------------------------------------------------------------------
-def test_concurrent_decisions_are_distinct_rewardable_once_and_counted():
+@pytest.mark.parametrize("offload", [True, False], ids=["offloaded", "on-loop"])
+def test_concurrent_decisions_are_distinct_rewardable_once_and_counted(offload: bool):
     store = SlowStore()
-    app = make_app(store)
+    app = make_app(store, offload=offload)
     n = 120
 
     async def scenario(c: httpx.AsyncClient) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -114,9 +115,10 @@ def test_concurrent_decisions_are_distinct_rewardable_once_and_counted():
         assert arms[arm]["beta"] == 1 + losses[arm]
 
 
-def test_a_lone_request_goes_straight_through():
+@pytest.mark.parametrize("offload", [True, False], ids=["offloaded", "on-loop"])
+def test_a_lone_request_goes_straight_through(offload: bool):
     store = SlowStore(delay=0.0)
-    app = make_app(store)
+    app = make_app(store, offload=offload)
 
     async def scenario(c: httpx.AsyncClient) -> None:
         await c.post("/v1/bandits", json={"name": "ads", "arms": ARMS})
@@ -189,13 +191,15 @@ def test_contexts_stack_and_each_decision_keeps_its_own():
     assert coalescer(app).batches >= 1 and max(store.writes) > 1
 
 
-def test_a_bad_request_among_good_ones_fails_alone():
+@pytest.mark.parametrize("offload", [True, False], ids=["offloaded", "on-loop"])
+def test_a_bad_request_among_good_ones_fails_alone(offload: bool):
     store = SlowStore()
     d = 3
     engine = Engine(store, seed=2)
     engine.create_bandit(BanditSpec(name="lin", arms=ARMS, model=LinearGaussian(n_features=d)))
     engine.create_bandit(BanditSpec(name="ads", arms=ARMS))
-    app = create_app(Settings(store="memory://", default_bandit=False), engine=engine)
+    app = create_app(Settings(store="memory://", default_bandit=False, offload=offload),
+                     engine=engine)
     good_x = [0.5, -1.0, 2.0]
     # (bandit, body, expected status, expected error code): the bad ones share the good ones'
     # group (same bandit, eligible arms, k, with a context) and are refused before joining
@@ -228,9 +232,10 @@ def test_a_bad_request_among_good_ones_fails_alone():
     assert coalescer(app).batches >= 1
 
 
-def test_store_down_fails_every_member_then_recovers():
+@pytest.mark.parametrize("offload", [True, False], ids=["offloaded", "on-loop"])
+def test_store_down_fails_every_member_then_recovers(offload: bool):
     store = SlowStore()
-    app = make_app(store)
+    app = make_app(store, offload=offload)
     n = 30
 
     async def scenario(c: httpx.AsyncClient) -> tuple[list[httpx.Response], list[httpx.Response]]:

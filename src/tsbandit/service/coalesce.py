@@ -9,8 +9,11 @@ posterior draw per user, exactly what separate decisions on the same snapshot wo
 one write of all the pending decisions (``Store.put_pending_many``). Contexts of a contextual
 bandit stack into ``(n, d)``.
 
-No request waits for a timer: a request whose group is idle goes straight to the engine (the
-latency at concurrency 1 is unchanged), and a batch starts the moment the one before it ends.
+No request waits for a timer: with the engine offloaded to the executor (the default), a request
+whose group is idle goes straight to the engine, and a batch starts the moment the one before it
+ends. With the engine on the loop (``offload=False``) nothing can arrive while a batch is being
+served, so a request whose group is idle leads it: it yields one turn of the loop, which lets
+the requests already parsed join, and is served with them.
 Every member draws from a snapshot read after it arrived, so coalescing adds no staleness.
 
 One bad request cannot fail the others: a request joins a batch only if it is valid for the
@@ -102,9 +105,12 @@ class DecisionCoalescer:
         key: _Key = (engine, bandit, None if eligible is None else tuple(eligible), k,
                      context is not None)
         waiting = self._waiting.get(key)
-        if waiting is None:  # the group is idle: straight through, and open it for followers
+        if waiting is None:  # the group is idle: open it for followers
             self._waiting[key] = []
-            try:
+            if not self.offload:
+                return await self._lead_on_loop(key, alone, engine, bandit, context, eligible,
+                                                k, user_id)
+            try:  # offloaded: straight to the executor; followers join while it runs
                 return await self._call(alone)
             finally:
                 self._next(key)
@@ -113,6 +119,34 @@ class DecisionCoalescer:
         future: asyncio.Future[EngineDecision] = asyncio.get_running_loop().create_future()
         waiting.append(_Waiter(context, user_id, future))
         return await future
+
+    async def _lead_on_loop(self, key: _Key, alone: Callable[[], EngineDecision],
+                            engine: Engine, bandit: str, context: Any,
+                            eligible: Sequence[str] | None, k: int,
+                            user_id: str | None) -> EngineDecision:
+        """Lead a group served on the loop: wait one turn of the loop, then serve everyone.
+
+        On the loop nothing else runs while the engine does, so no request could join a batch
+        that is being served; instead the leader yields once, so the requests the server has
+        already parsed reach :meth:`decide` and join it, and then serves itself and them in
+        one ``decide_batch``. A leader with no followers is served alone, as offloaded ones are.
+        """
+        try:
+            await asyncio.sleep(0)
+        except BaseException:
+            self._next(key)  # cancelled: hand the group to who joined
+            raise
+        followers = self._waiting[key]
+        if not followers or not engine.fits_cached(bandit, context, eligible, k):
+            try:
+                return alone()
+            finally:
+                self._next(key)
+        me = _Waiter(context, user_id, asyncio.get_running_loop().create_future())
+        batch = [me, *followers[: self.max_batch - 1]]
+        del followers[: self.max_batch - 1]
+        await self._serve(key, batch)  # settles every future, then hands the group on
+        return me.future.result()
 
     def _next(self, key: _Key) -> None:
         """The group's batch is done: start the next one with who is waiting, or close it."""
