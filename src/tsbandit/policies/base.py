@@ -323,6 +323,20 @@ class RewardModel(ABC):
         """
         return None
 
+    def sample_argmax_one(self, posterior: Posterior, rng: np.random.Generator,
+                          context: np.ndarray | None = None) -> int | list[float] | None:
+        """The arm whose draw is highest in one user's draw (:meth:`sample_one`), when the model
+        can tell it without returning the draws.
+
+        Returns the index (``int``) when the maximum is unique, else the draws as
+        :meth:`sample_one` returns them (a tie or a NaN at the top, or no shortcut here: the
+        caller breaks ties from the values), or ``None`` when there is no fast path. Consumes
+        exactly the random numbers of :meth:`sample_one`. The default returns
+        :meth:`sample_one`; Beta and linear models override it with compiled kernels when
+        numba is installed (:mod:`~tsbandit.policies._jit`).
+        """
+        return self.sample_one(posterior, rng, context)
+
     def sample_scaled(
         self,
         posterior: Posterior,

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.special import betaincinv
 
 from ..errors import InvalidRewardError
+from . import _jit
 from .base import RewardModel, check_positive
 from .stats import Stats
 
@@ -195,6 +196,21 @@ class BetaBernoulli(RewardModel):
             return list(map(truediv, xs, map(add, xs, ys)))
         except ZeroDivisionError:
             return [x / s if (s := x + y) else math.nan for x, y in zip(xs, ys, strict=True)]
+
+    def sample_argmax_one(self, posterior: BetaPosterior, rng: np.random.Generator,
+                          context: np.ndarray | None = None) -> int | list[float] | None:
+        p = posterior.params
+        jit = _jit.kernels()
+        if (jit is None or jit.beta_argmax is None or p.ndim != 2 or p.dtype != np.float64
+                or not p.flags.c_contiguous
+                or type(self).sample_one is not BetaBernoulli.sample_one):  # a subclass's draw
+            return self.sample_one(posterior, rng, context)
+        # the compiled kernel: the same gamma draws from the same generator, the same division
+        bg, addr = jit.addresses(rng)
+        out = np.empty(p.shape[1])
+        with bg.lock:  # as NumPy's own samplers hold it
+            i: int = jit.beta_argmax(p, out, addr)
+        return i if i >= 0 else out.tolist()
 
     def interval(self, posterior: BetaPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

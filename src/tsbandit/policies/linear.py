@@ -26,6 +26,7 @@ import numpy as np
 from scipy.special import ndtri, stdtrit
 
 from ..errors import ConfigurationError, InvalidContextError
+from . import _jit
 from ._factor import potter_update, potter_update_many, project, sqrt_covariance
 from .base import RewardModel, check_positive
 from .beta import _scatter
@@ -198,6 +199,11 @@ class LinearGaussian(RewardModel):
                     context: np.ndarray | None = None) -> LinearPosterior:
         if context is None:
             raise InvalidContextError("LinearGaussian needs contexts to learn from")
+        jit = _jit.kernels()
+        if jit is not None and jit.linear_observe is not None:
+            done = self._observe_jit(jit, stats, posterior, arm, reward, context)
+            if done is not None:
+                return done
         # accumulate's one-observation path, then the O(d^2) posterior update
         r, x = reward, context
         stats["n"][arm] += 1.0
@@ -207,6 +213,33 @@ class LinearGaussian(RewardModel):
         A = stats["A"][arm]
         A += x[:, None] * x
         return self.update_posterior(posterior, stats, arm, reward, x)
+
+    def _observe_jit(self, jit: _jit.JitKernels, stats: Stats, posterior: LinearPosterior,
+                     arm: int, reward: float, context: np.ndarray) -> LinearPosterior | None:
+        """:meth:`observe_one` in one compiled call (the same arithmetic, the same BLAS calls);
+        ``None`` when the arrays are not in the layout the kernel takes."""
+        n, b, A = stats["n"], stats["b"], stats["A"]
+        mean, x = posterior.mean, context
+        if (n.ndim != 1 or x.ndim != 1 or x.dtype != np.float64 or not x.flags.c_contiguous
+                or not b.flags.c_contiguous or mean.ndim != 2 or not mean.flags.c_contiguous):
+            return None
+        st = posterior.sqrt_cov.transpose(0, 2, 1)  # each arm's S^T
+        if not st.flags.c_contiguous:
+            return None
+        potter = posterior.online_updates + 1 < self.refresh_every
+        memo, posterior.projection = posterior.projection, None
+        have_phi = memo is not None and memo[0] == x.tobytes()
+        phi = memo[1][arm] if have_phi else x  # type: ignore[index]
+        unknown = bool(self.unknown_noise)
+        na = posterior.noise_a if unknown else n
+        nb = posterior.noise_b if unknown else n
+        jit.linear_observe(n, stats["sum_r"], stats["sum_r2"], b, A, arm, reward, x, potter, st,
+                           mean, 1.0 if unknown else self.noise_variance, phi, have_phi, unknown,
+                           na, nb, self.noise_a0, self._b0)
+        if not potter:
+            return self.posterior(stats)
+        posterior.online_updates += 1
+        return posterior
 
     def counts(self, stats: Stats) -> np.ndarray:
         return stats["n"].copy()
@@ -326,6 +359,31 @@ class LinearGaussian(RewardModel):
             var = var * (nb / rng.standard_gamma(na))
         posterior.projection = (context.tobytes(), phi)
         return list(map(add, mu, map(mul, map(math.sqrt, var.tolist()), z)))  # mu + sd z
+
+    def sample_argmax_one(self, posterior: LinearPosterior, rng: np.random.Generator,
+                          context: np.ndarray | None = None) -> int | list[float] | None:
+        jit = _jit.kernels()
+        if (jit is None or jit.linear_argmax is None or context is None
+                or type(self).sample_one is not LinearGaussian.sample_one):  # a subclass's draw
+            return self.sample_one(posterior, rng, context)
+        mean = posterior.mean
+        if (context.ndim != 1 or context.dtype != np.float64 or not context.flags.c_contiguous
+                or mean.ndim != 2 or not mean.flags.c_contiguous):
+            return self.sample_one(posterior, rng, context)
+        st = posterior.sqrt_cov.transpose(0, 2, 1)  # each arm's S^T
+        if not st.flags.c_contiguous:  # not the layout sqrt_covariance makes
+            return self.sample_one(posterior, rng, context)
+        # the compiled kernel: sample_one's products (the same BLAS calls), the same draws
+        k_arms = mean.shape[0]
+        phi = np.empty((k_arms, self.n_features))
+        out = np.empty(k_arms)
+        na, nb = posterior.noise() if self.unknown_noise else (out, out)
+        bg, addr = jit.addresses(rng)
+        with bg.lock:  # as NumPy's own samplers hold it
+            i: int = jit.linear_argmax(mean, st, context, na, nb, bool(self.unknown_noise), phi,
+                                       out, addr)
+        posterior.projection = (context.tobytes(), phi)
+        return i if i >= 0 else out.tolist()
 
     def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
                       contexts: np.ndarray | None = None, size: int | None = None

@@ -67,10 +67,13 @@ class ThompsonSampling(SelectionRule):
     def choose_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
                    rng: np.random.Generator, context: np.ndarray | None = None) -> int:
         # the single-decision fast path: the model's draw as Python floats when it has one
-        # (same values, same random numbers), and the argmax of top_k's small-K path
-        vals = model.sample_one(posterior, rng, context) if self.scale == 1.0 else None
+        # (same values, same random numbers), and the argmax of top_k's small-K path; or the
+        # argmax itself when a compiled kernel found a unique one
+        vals = model.sample_argmax_one(posterior, rng, context) if self.scale == 1.0 else None
         if vals is None:
             return int(self.choose(model, posterior, stats, rng, context)[0])
+        if isinstance(vals, int):  # the unique maximum, found by a compiled kernel
+            return vals
         if len(vals) <= 32:
             best = max(vals)
             if vals.count(best) == 1:

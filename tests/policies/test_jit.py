@@ -1,0 +1,280 @@
+"""The optional compiled kernels (``tsbandit.policies._jit``, numba) against the NumPy path.
+
+numba's ports of NumPy's gamma and normal samplers, fed the caller's bit generator, draw exactly
+NumPy's numbers; the products call the same BLAS; so the kernels must reproduce the NumPy path
+bit for bit: the same decisions, statistics, posteriors and generator state over whole
+trajectories, ties and NaN draws included. Also tested: the switch (``TSBANDIT_JIT=0``), the
+fallback when numba is absent, the fallbacks for layouts and subclasses the kernels do not take,
+the load-time self-check, and (as independent evidence) the distribution of the kernels' draws.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from tsbandit import Bandit
+from tsbandit.policies import BetaBernoulli, LinearGaussian, ThompsonSampling, _jit
+
+numba = pytest.importorskip("numba", reason="the fast extra (numba) is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_jit_state(monkeypatch):
+    """Each test decides anew (and leaves the default, enabled state behind)."""
+    monkeypatch.delenv("TSBANDIT_JIT", raising=False)
+    _jit.reset()
+    yield
+    _jit.reset()
+
+
+def _use(monkeypatch, enabled: bool) -> None:
+    monkeypatch.setenv("TSBANDIT_JIT", "1" if enabled else "0")
+    _jit.reset()
+    assert (_jit.kernels() is not None) is enabled
+
+
+def _linear(d: int, unknown: bool = False, refresh_every: int = 1000) -> LinearGaussian:
+    return LinearGaussian(n_features=d, prior_precision=1.0, noise_variance=0.25,
+                          unknown_noise=unknown, refresh_every=refresh_every)
+
+
+def _trajectory(model, n_arms: int, d: int | None, rounds: int, seed: int):
+    """Decisions and the final state of a bandit played one decision at a time."""
+    b = Bandit([f"a{i}" for i in range(n_arms)], model, ThompsonSampling(), seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    w = rng.normal(size=(n_arms, d)) * 0.3 if d else rng.uniform(0.05, 0.6, n_arms)
+    arms = []
+    for _ in range(rounds):
+        x = None if d is None else rng.normal(size=d)
+        dec = b.select(x)
+        arms.append(dec.index)
+        if d is None:
+            r = float(rng.random() < w[dec.index])
+        else:
+            r = float(w[dec.index] @ x + 0.5 * rng.standard_normal())
+        b.update(dec.arm, r, x)
+    return arms, b
+
+
+def _same_bandit(b1: Bandit, b2: Bandit) -> None:
+    assert json.dumps(b1.to_dict(), sort_keys=True) == json.dumps(b2.to_dict(), sort_keys=True)
+    p1, p2 = b1.posterior, b2.posterior
+    for name in ("params", "mean", "sqrt_cov", "noise_a", "noise_b"):
+        if getattr(p1, name, None) is not None:
+            assert np.array_equal(np.asarray(getattr(p1, name)), np.asarray(getattr(p2, name)),
+                                  equal_nan=True), name
+
+
+def test_kernels_load_and_pass_their_check_against_numpy():
+    k = _jit.kernels()
+    assert k is not None and _jit.status == "on"
+    # both kernels reproduce NumPy on this machine (a different BLAS would switch the linear
+    # one off, and this test says so)
+    assert k.beta_argmax is not None and k.linear_argmax is not None
+    assert k.linear_observe is not None
+
+
+@pytest.mark.parametrize(("n_arms", "rounds"), [(1, 20), (5, 400), (40, 150)])
+def test_beta_trajectory_is_bit_identical_with_and_without_kernels(monkeypatch, n_arms, rounds):
+    _use(monkeypatch, True)
+    fast_arms, fast = _trajectory(BetaBernoulli(), n_arms, None, rounds, seed=3)
+    _use(monkeypatch, False)
+    slow_arms, slow = _trajectory(BetaBernoulli(), n_arms, None, rounds, seed=3)
+    assert fast_arms == slow_arms
+    _same_bandit(fast, slow)
+
+
+@pytest.mark.parametrize("unknown", [False, True])
+@pytest.mark.parametrize(("n_arms", "d", "refresh"),
+                         [(5, 11, 1000), (3, 1, 1000), (4, 3, 7), (2, 40, 1000), (2, 130, 50)])
+def test_linear_trajectory_is_bit_identical_with_and_without_kernels(monkeypatch, n_arms, d,
+                                                                     refresh, unknown):
+    rounds = 60 if d > 100 else 150
+    _use(monkeypatch, True)
+    fast_arms, fast = _trajectory(_linear(d, unknown, refresh), n_arms, d, rounds, seed=5)
+    _use(monkeypatch, False)
+    slow_arms, slow = _trajectory(_linear(d, unknown, refresh), n_arms, d, rounds, seed=5)
+    assert fast_arms == slow_arms
+    _same_bandit(fast, slow)
+
+
+def test_the_kernel_path_is_the_one_taken():
+    # with kernels: the argmax comes back as an int; without (or declined): the draws
+    m = BetaBernoulli()
+    p = m.posterior(m.init_stats(4))
+    assert isinstance(m.sample_argmax_one(p, np.random.default_rng(0)), int)
+    lm = _linear(3)
+    lp = lm.posterior(lm.init_stats(4))
+    assert isinstance(lm.sample_argmax_one(lp, np.random.default_rng(0), np.ones(3)), int)
+
+
+def test_tied_and_nan_draws_are_broken_exactly_as_the_numpy_path(monkeypatch):
+    # tiny priors: both gamma variates of an arm underflow to 0, 0 / 0 is NaN; the kernel
+    # hands the draws back and the tie-break is the NumPy path's
+    m = BetaBernoulli(alpha0=1e-3, beta0=1e-3)
+    p = m.posterior(m.init_stats(5))
+    stats = m.init_stats(5)
+    rule = ThompsonSampling()
+
+    def play(seed: int) -> tuple[list, list[int], dict]:
+        r = np.random.default_rng(seed)
+        with np.errstate(invalid="ignore"):
+            draws = [m.sample_argmax_one(p, r) for _ in range(300)]
+            choices = [rule.choose_one(m, p, stats, r) for _ in range(100)]
+        return draws, choices, r.bit_generator.state
+
+    _use(monkeypatch, True)
+    fast, fast_choices, fast_state = play(0)
+    _use(monkeypatch, False)
+    slow, slow_choices, slow_state = play(0)
+    declined = 0
+    for f, sl in zip(fast, slow, strict=True):
+        assert isinstance(sl, list)
+        if isinstance(f, int):
+            assert sl.count(max(sl)) == 1 and f == sl.index(max(sl))
+        else:
+            declined += 1
+            assert np.array_equal(f, sl, equal_nan=True)
+    assert declined > 0  # the NaN case really happened
+    assert fast_choices == slow_choices and fast_state == slow_state
+
+
+def test_switch_off_by_environment(monkeypatch):
+    monkeypatch.setenv("TSBANDIT_JIT", "off")
+    _jit.reset()
+    assert _jit.disabled_by_env() and _jit.kernels() is None
+    assert "TSBANDIT_JIT" in _jit.status
+    m = BetaBernoulli()
+    assert isinstance(m.sample_argmax_one(m.posterior(m.init_stats(3)),
+                                          np.random.default_rng(0)), list)
+
+
+def test_without_numba_everything_runs_on_numpy(monkeypatch):
+    _use(monkeypatch, False)
+    ref_arms, ref = _trajectory(_linear(4, unknown=True), 3, 4, 50, seed=8)
+    monkeypatch.delenv("TSBANDIT_JIT")
+    monkeypatch.setitem(sys.modules, "numba", None)  # ``import numba`` raises ImportError
+    _jit.reset()
+    assert _jit.kernels() is None and "not available" in _jit.status
+    arms, b = _trajectory(_linear(4, unknown=True), 3, 4, 50, seed=8)
+    assert arms == ref_arms
+    _same_bandit(b, ref)
+
+
+def test_layouts_the_kernels_do_not_take_fall_back_to_numpy(monkeypatch):
+    # a strided context (a column of a matrix) and a C-ordered square root go to NumPy
+    lm = _linear(3)
+    s = lm.init_stats(4)
+    X = np.random.default_rng(2).normal(size=(3, 10))  # C order: a column is strided
+    for col in range(5):
+        lm.accumulate(s, np.array([col % 4]), np.array([0.3]), X[:, col][None, :])
+    post = lm.posterior(s)
+    x = X[:, 7]
+    assert not x.flags.c_contiguous
+    assert isinstance(lm.sample_argmax_one(post, np.random.default_rng(0), x), list)
+    c_post = lm.posterior(s)
+    c_post.sqrt_cov = np.ascontiguousarray(c_post.sqrt_cov)
+    assert isinstance(lm.sample_argmax_one(c_post, np.random.default_rng(0), x.copy()), list)
+    # either way the result is the NumPy path's
+    _use(monkeypatch, False)
+    assert (lm.sample_argmax_one(post, np.random.default_rng(0), x)
+            == lm.sample_one(post, np.random.default_rng(0), x))
+
+
+def test_a_subclass_that_draws_differently_is_not_bypassed():
+    class Shifted(BetaBernoulli):
+        def sample_one(self, posterior, rng, context=None):
+            return [v + i for i, v in enumerate(super().sample_one(posterior, rng, context))]
+
+    m = Shifted()
+    p = m.posterior(m.init_stats(4))
+    assert ThompsonSampling().choose_one(m, p, m.init_stats(4), np.random.default_rng(0)) == 3
+
+
+def test_load_check_rejects_a_kernel_that_does_not_reproduce_numpy():
+    def wrong_beta(params, out, addr):
+        out[:] = 0.5
+        return 0
+
+    assert _jit._check_beta(_jit._beta_argmax)
+    assert not _jit._check_beta(wrong_beta)
+    k = _jit.kernels()
+    assert k is not None
+
+    def wrong_argmax(*args):
+        args[7][:] = 0.0
+        return 0
+
+    assert _jit._check_linear(k.linear_argmax, k.linear_observe)
+    assert not _jit._check_linear(wrong_argmax, k.linear_observe)
+
+
+def test_pairwise_sum_is_numpys_for_every_length():
+    rng = np.random.default_rng(0)
+    assert _jit.kernels() is not None
+    fn = _jit._pairwise_sum  # compiled in place by the load
+    assert hasattr(fn, "py_func")
+    for n in [*range(0, 40), 127, 128, 129, 255, 256, 257, 1000, 4099]:
+        a = rng.normal(size=n) * np.exp(3 * rng.normal(size=n))
+        assert fn(a) == np.add.reduce(a), n
+
+
+def test_generators_are_remembered_with_a_reference_and_a_bound():
+    k = _jit.kernels()
+    assert k is not None
+    gens = [np.random.default_rng(i) for i in range(70)]
+    for g in gens:
+        bg, addr = k.addresses(g)
+        assert bg is g.bit_generator and addr.dtype == np.uint64 and addr.shape == (4,)
+    assert len(k._addr) <= 64
+    assert k.addresses(gens[-1])[0] is gens[-1].bit_generator
+
+
+# ----- distribution of the kernels' draws (independent of the NumPy comparison) -----------------
+def test_beta_kernel_draws_follow_the_beta_posterior():
+    k = _jit.kernels()
+    assert k is not None and k.beta_argmax is not None
+    params = np.array([[3.0, 0.4, 30.0], [7.0, 0.6, 12.0]])
+    rng = np.random.default_rng(11)
+    addr = k.addresses(rng)[1]
+    n = 4000
+    draws = np.empty((n, 3))
+    out = np.empty(3)
+    for t in range(n):
+        k.beta_argmax(params, out, addr)
+        draws[t] = out
+    for j in range(3):
+        a, b = params[:, j]
+        # Kolmogorov-Smirnov at 1e-4: a false alarm once in 10,000 seeds
+        assert sps.kstest(draws[:, j], sps.beta(a, b).cdf).pvalue > 1e-4
+        mean, var = a / (a + b), a * b / ((a + b) ** 2 * (a + b + 1))
+        assert abs(draws[:, j].mean() - mean) < 4 * np.sqrt(var / n)
+
+
+def test_linear_kernel_draws_follow_the_predictive_posterior():
+    k = _jit.kernels()
+    assert k is not None and k.linear_argmax is not None
+    lm = _linear(4)
+    s = lm.init_stats(2)
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(30, 4))
+    lm.accumulate(s, rng.integers(0, 2, 30), X @ np.array([0.5, -0.2, 0.1, 0.3]), X)
+    post = lm.posterior(s)
+    x = rng.normal(size=4)
+    mu, sd = lm.mean(post, x), lm.std(post, x)
+    st = np.swapaxes(post.sqrt_cov, -1, -2)
+    addr = k.addresses(rng)[1]
+    n = 4000
+    draws = np.empty((n, 2))
+    out, phi = np.empty(2), np.empty((2, 4))
+    for t in range(n):
+        k.linear_argmax(post.mean, st, x, out, out, False, phi, out, addr)
+        draws[t] = out
+    for j in range(2):
+        assert sps.kstest(draws[:, j], sps.norm(mu[j], sd[j]).cdf).pvalue > 1e-4
+        assert abs(draws[:, j].mean() - mu[j]) < 4 * sd[j] / np.sqrt(n)
