@@ -78,6 +78,7 @@ __all__ = [
     "ClaimedDecision",
     "DecisionExistsError",
     "DeltasFn",
+    "EventPage",
     "NewDecision",
     "PendingDecision",
     "RewardResult",
@@ -146,6 +147,18 @@ class NewDecision(NamedTuple):
     payload: Mapping[str, Any]
     deadline: float
     event: Mapping[str, Any] | None = None
+
+
+class EventPage(NamedTuple):
+    """One page of a bandit's event log, oldest first, and where the next page starts.
+
+    ``cursor`` is opaque (a row id, a stream id): pass it back as ``after`` to read only what
+    was appended since. It is the position of the last event returned, or the ``after`` given
+    when there was nothing new (``None`` for an empty log read from the start).
+    """
+
+    events: list[dict[str, Any]]
+    cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -360,6 +373,15 @@ class Store(Protocol):
         """The bandit's events in append order (read lazily in batches)."""
         ...
 
+    def read_events(self, name: str, *, after: str | None = None,
+                    limit: int = 1000) -> EventPage:
+        """At most ``limit`` events appended after the cursor ``after`` (from the start when
+        None), oldest first, and the cursor to continue from: an incremental reader folds only
+        what is new instead of rescanning the log. Cursors of one store only ever grow, also
+        across a delete and re-create of the bandit. A cursor whose events were trimmed
+        (``events_maxlen``) continues with the oldest event still kept."""
+        ...
+
     def export_events(self, name: str, fp: IO[str]) -> int:
         """Write the events as JSON Lines to ``fp``; return the number written."""
         ...
@@ -412,6 +434,22 @@ class StoreMixin:
 
     def __exit__(self, *exc: object) -> None:
         self.close()  # type: ignore[attr-defined]
+
+
+def check_limit(limit: int) -> int:
+    """Validate a page size (an int >= 1)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigurationError(f"limit == {limit!r}, must be an int >= 1")
+    return limit
+
+
+def check_int_cursor(after: str | None) -> int:
+    """A cursor that is a row number (SQLite, memory): 0 for None; ConfigurationError else."""
+    if after is None:
+        return 0
+    if not isinstance(after, str) or not after.isdigit():
+        raise ConfigurationError(f"cursor {after!r} is not a cursor of this store")
+    return int(after)
 
 
 def check_name(name: str) -> str:

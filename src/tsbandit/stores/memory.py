@@ -6,6 +6,7 @@ stores refuse and never aliases a caller's objects.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import uuid
@@ -27,6 +28,7 @@ from .base import (
     DEFAULT_RETENTION,
     ClaimedDecision,
     DecisionExistsError,
+    EventPage,
     NewDecision,
     PendingDecision,
     RewardResult,
@@ -38,6 +40,8 @@ from .base import (
     check_deltas,
     check_gamma,
     check_half_life,
+    check_int_cursor,
+    check_limit,
     check_name,
     check_time,
     decay_factor,
@@ -68,7 +72,7 @@ class _Bandit:
     config_version: int = 0
     decayed_at: float | None = None
     pending: dict[str, _Decision] = field(default_factory=dict)
-    events: deque[str] = field(default_factory=deque)
+    events: deque[tuple[int, str]] = field(default_factory=deque)  # (sequence, JSON)
 
 
 class MemoryStore(StoreMixin):
@@ -90,6 +94,8 @@ class MemoryStore(StoreMixin):
         self.events_maxlen = events_maxlen
         self._lock = threading.Lock()
         self._bandits: dict[str, _Bandit] = {}
+        #: event sequence numbers, store-wide: cursors grow across delete and re-create
+        self._event_seq = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"MemoryStore(bandits={len(self._bandits)})"
@@ -136,7 +142,7 @@ class MemoryStore(StoreMixin):
     def _append(self, b: _Bandit, event_json: str | None) -> None:
         if event_json is None:
             return
-        b.events.append(event_json)
+        b.events.append((next(self._event_seq), event_json))
         if self.events_maxlen is not None:
             while len(b.events) > self.events_maxlen:
                 b.events.popleft()
@@ -370,7 +376,25 @@ class MemoryStore(StoreMixin):
     def iter_events(self, name: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
         with self._lock:
             events = list(self._get(name).events)
-        return (json.loads(e) for e in events)
+        return (json.loads(e) for _, e in events)
+
+    def read_events(self, name: str, *, after: str | None = None,
+                    limit: int = 1000) -> EventPage:
+        start, limit = check_int_cursor(after), check_limit(limit)
+        with self._lock:
+            events = self._get(name).events
+            if not events or events[0][0] > start:  # all of it is new: from the left
+                page = list(itertools.islice(events, limit))
+            else:  # an incremental reader: the new events are the last few
+                new: list[tuple[int, str]] = []
+                for item in reversed(events):
+                    if item[0] <= start:
+                        break
+                    new.append(item)
+                page = new[::-1][:limit]
+        if not page:
+            return EventPage([], after)
+        return EventPage([json.loads(e) for _, e in page], str(page[-1][0]))
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:

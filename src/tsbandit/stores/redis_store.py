@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -63,6 +64,7 @@ from .base import (
     DEFAULT_RETENTION,
     ClaimedDecision,
     DecisionExistsError,
+    EventPage,
     NewDecision,
     PendingDecision,
     RewardResult,
@@ -74,6 +76,7 @@ from .base import (
     check_deltas,
     check_gamma,
     check_half_life,
+    check_limit,
     check_name,
     check_time,
     dumps,
@@ -82,6 +85,7 @@ from .base import (
 
 __all__ = ["RedisStore"]
 
+_STREAM_ID = re.compile(r"\A\d+-\d+\Z")
 _STATUS = {"p": "pending", "c": "claimed", "r": "rewarded", "x": "expired"}
 _UNAVAILABLE_REPLIES = (
     "OOM",
@@ -624,6 +628,21 @@ class RedisStore(StoreMixin):
         if not self.exists(name):
             raise BanditNotFoundError(f"no bandit named {name!r}")
         return self._iter_events(self._keys(name)[5], max(int(batch_size), 1))
+
+    def read_events(self, name: str, *, after: str | None = None,
+                    limit: int = 1000) -> EventPage:
+        limit = check_limit(limit)
+        if after is not None and not _STREAM_ID.match(str(after)):
+            raise ConfigurationError(f"cursor {after!r} is not a cursor of this store")
+        if not self.exists(name):
+            raise BanditNotFoundError(f"no bandit named {name!r}")
+        key = self._keys(name)[5]
+        start = "-" if after is None else "(" + after
+        entries = self._run(lambda c: c.xrange(key, start, "+", count=limit))
+        if not entries:
+            return EventPage([], after)
+        return EventPage([json.loads(fields[b"e"]) for _, fields in entries],
+                         entries[-1][0].decode())
 
     def _iter_events(self, key: str, batch_size: int) -> Iterator[dict[str, Any]]:
         start = "-"

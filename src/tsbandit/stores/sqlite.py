@@ -40,6 +40,7 @@ from .base import (
     DEFAULT_RETENTION,
     ClaimedDecision,
     DecisionExistsError,
+    EventPage,
     NewDecision,
     PendingDecision,
     RewardResult,
@@ -51,6 +52,8 @@ from .base import (
     check_deltas,
     check_gamma,
     check_half_life,
+    check_int_cursor,
+    check_limit,
     check_name,
     check_time,
     decay_factor,
@@ -581,6 +584,19 @@ class SQLiteStore(StoreMixin):
         with self._tx(write=False) as c:
             self._bandit_row(c, name)
         return self._iter_events(name, max(int(batch_size), 1))
+
+    def read_events(self, name: str, *, after: str | None = None,
+                    limit: int = 1000) -> EventPage:
+        start, limit = check_int_cursor(after), check_limit(limit)
+        with self._tx(write=False) as c:
+            self._bandit_row(c, name)
+            rows = c.execute(
+                "SELECT id, data FROM events WHERE bandit = ? AND id > ? ORDER BY id LIMIT ?",
+                (name, start, limit),
+            ).fetchall()
+        if not rows:
+            return EventPage([], after)
+        return EventPage([json.loads(data) for _, data in rows], str(rows[-1][0]))
 
     def _iter_events(self, name: str, batch_size: int) -> Iterator[dict[str, Any]]:
         last = 0
