@@ -13,6 +13,10 @@ Rows:
 * scaling of one-at-a-time linear TS over K in {5, 100, 1000} and d in {11, 50, 200};
 * BLAS is limited to one thread when ``threadpoolctl`` is installed (as in a service worker);
   the load average before and after is printed, since the machine is shared;
+* every tsbandit row twice, in the same run: on the NumPy path and with the optional compiled
+  kernels (numba, the ``fast`` extra; ``tsbandit.policies._jit``), repetitions alternating
+  between the two, with the ratio; the two bandits of a row make the same decisions (the
+  kernels are bit-identical), which the table checks and says;
 * floors measured in the same run: the same draws and updates as bare NumPy loops (no API,
   no validation), so the ratio ours / floor says what the library's own overhead costs,
   whatever the load of the shared machine;
@@ -26,6 +30,7 @@ Each figure is the median of several timed repetitions (``time.perf_counter``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -34,7 +39,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tsbandit import Bandit
-from tsbandit.policies import BetaBernoulli, LinearGaussian, ThompsonSampling
+from tsbandit.policies import BetaBernoulli, LinearGaussian, ThompsonSampling, _jit
 
 #: ``--cpu``: CPU time of this process and the best repetition, instead of wall time and the
 #: median (on a shared machine the wall clock also counts the time spent waiting for a core)
@@ -54,6 +59,40 @@ def timed(fn: Callable[[], int], repeats: int) -> float:
     return min(per_op) if CPU_MODE else statistics.median(per_op)
 
 
+def timed_pair(make: Callable[[], Callable[[], int]], repeats: int
+               ) -> tuple[float, float | None, bool | None]:
+    """``(NumPy path µs, compiled-kernel µs or None, same final state?)`` of one case.
+
+    Two instances of the case (same seeds), one per path; repetitions alternate between the
+    paths so that both see the same load. Without kernels only the NumPy figure is measured.
+    """
+    clock = time.process_time if CPU_MODE else time.perf_counter
+    _jit.use(False)
+    slow = make()
+    have_jit = _jit.use(True)
+    fast = make() if have_jit else None
+    runs: list[tuple[Callable[[], int], bool, list[float]]] = [(slow, False, [])]
+    if fast is not None:
+        runs.append((fast, True, []))
+    for fn, on, _ in runs:  # warm-up
+        _jit.use(on)
+        fn()
+    for _ in range(repeats):
+        for fn, on, per_op in runs:
+            _jit.use(on)
+            t0 = clock()
+            n = fn()
+            per_op.append((clock() - t0) / n * 1e6)
+    _jit.use(True)
+    pick = min if CPU_MODE else statistics.median
+    ours = [pick(r[2]) for r in runs]
+    same = None
+    if fast is not None and hasattr(slow, "bandit"):
+        same = (json.dumps(slow.bandit.to_dict(), sort_keys=True)  # type: ignore[attr-defined]
+                == json.dumps(fast.bandit.to_dict(), sort_keys=True))  # type: ignore[attr-defined]
+    return ours[0], (ours[1] if fast is not None else None), same
+
+
 def beta_one_at_a_time(n: int) -> Callable[[], int]:
     rng = np.random.default_rng(0)
     rates = np.array([0.03, 0.045, 0.028, 0.015, 0.06])
@@ -66,6 +105,7 @@ def beta_one_at_a_time(n: int) -> Callable[[], int]:
             bandit.update(d.index, 1.0 if u[i] < rates[d.index] else 0.0)
         return n
 
+    run.bandit = bandit  # type: ignore[attr-defined]
     return run
 
 
@@ -84,6 +124,7 @@ def linear_one_at_a_time(n: int, k: int, d: int) -> Callable[[], int]:
             bandit.update(dec.index, float(W[dec.index] @ x), x)
         return n
 
+    run.bandit = bandit  # type: ignore[attr-defined]
     return run
 
 
@@ -102,6 +143,7 @@ def linear_batched(batches: int, batch: int, k: int, d: int) -> Callable[[], int
             bandit.update_batch(idx, np.einsum("nd,nd->n", X, W[idx]), X)
         return batches * batch
 
+    run.bandit = bandit  # type: ignore[attr-defined]
     return run
 
 
@@ -258,44 +300,67 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {blas}; "
           f"{clock}")
 
-    rows: list[tuple[str, float, str]] = []
-    beta = timed(beta_one_at_a_time(n), reps)
-    rows.append(("Beta TS, K=5, one at a time", beta, "target <= 10"))
+    t0 = time.perf_counter()
+    kernels = _jit.kernels()
+    first = time.perf_counter() - t0
+    print(f"compiled kernels (numba): {_jit.status}; first call {first:.2f} s "
+          "(import, load from the on-disk cache or compile, self-check against NumPy)")
+
+    # (case, NumPy-path µs, kernel µs or None, same state, note)
+    rows: list[tuple[str, float, float | None, bool | None, str]] = []
+
+    def pair(name: str, make: Callable[[], Callable[[], int]], note: str,
+             repeats: int = reps) -> tuple[float, float]:
+        slow, fast, same = timed_pair(make, repeats)
+        rows.append((name, slow, fast, same, note))
+        return slow, (fast if fast is not None else slow)
+
+    def single(name: str, us: float, note: str) -> None:
+        rows.append((name, us, None, None, note))
+
+    _, beta = pair("Beta TS, K=5, one at a time", lambda: beta_one_at_a_time(n), "target <= 10")
     floor = timed(beta_bare_numpy(n), reps)
-    rows.append(("  floor: bare NumPy loop, same Beta draw", floor,
-                 f"ours = x{beta / floor:.2f} the floor"))
-    lin = timed(linear_one_at_a_time(n, 5, 11), reps)
-    rows.append(("linear TS, K=5, d=11, one at a time", lin, "target <= 20"))
+    single("  floor: bare NumPy loop, same Beta draw", floor,
+           f"ours (best path) = x{beta / floor:.2f} the floor")
+    _, lin = pair("linear TS, K=5, d=11, one at a time", lambda: linear_one_at_a_time(n, 5, 11),
+                  "target <= 20")
     floor = timed(linear_bare_numpy(n, 5, 11), reps)
-    rows.append(("  floor: bare NumPy loop, same linear math", floor,
-                 f"ours = x{lin / floor:.2f} the floor"))
-    batched = timed(linear_batched(5, 1000, 5, 11), reps)
-    rows.append(("linear TS, K=5, d=11, 1,000 batched (per decision)", batched, "target <= 2"))
+    single("  floor: bare NumPy loop, same linear math", floor,
+           f"ours (best path) = x{lin / floor:.2f} the floor")
+    pair("linear TS, K=5, d=11, 1,000 batched (per decision)",
+         lambda: linear_batched(5, 1000, 5, 11), "target <= 2 (vectorized; no kernel)")
     tut = timed(tutorial_style(max(n // 10, 200), 5, 11), reps)
-    rows.append(("baseline: tutorial-style class, K=5, d=11", tut, f"x{tut / lin:.0f} ours"))
+    single("baseline: tutorial-style class, K=5, d=11", tut, f"x{tut / lin:.0f} ours")
     peer = mabwiser_lints(max(n // 10, 200), 5, 11)
     if peer is not None:
         t = timed(peer, reps)
-        rows.append(("peer: MABWiser LinTS, K=5, d=11", t, f"x{t / lin:.0f} ours"))
+        single("peer: MABWiser LinTS, K=5, d=11", t, f"x{t / lin:.0f} ours")
     else:
-        rows.append(("peer: MABWiser LinTS (pip install '.[bench]')", float("nan"), "absent"))
+        single("peer: MABWiser LinTS (pip install '.[bench]')", float("nan"), "absent")
     peer = vw_cb_explore_adf(max(n // 5, 200), 5, 11)
     if peer is not None:
         t = timed(peer, reps)
-        rows.append(("peer: Vowpal Wabbit cb_explore_adf, K=5, d=11", t, f"x{t / lin:.1f} ours"))
+        single("peer: Vowpal Wabbit cb_explore_adf, K=5, d=11", t, f"x{t / lin:.1f} ours")
     else:
-        rows.append(("peer: Vowpal Wabbit (pip install '.[bench]')", float("nan"), "absent"))
+        single("peer: Vowpal Wabbit (pip install '.[bench]')", float("nan"), "absent")
     for k in (5, 100, 1000):
         for d in (11, 50, 200):
             steps = max(20, min(n, int(2e6 / (k * d * d))))
-            t = timed(linear_one_at_a_time(steps, k, d), max(3, reps // 2))
-            rows.append((f"linear TS scaling, K={k}, d={d}, one at a time", t, ""))
+            pair(f"linear TS scaling, K={k}, d={d}, one at a time",
+                 lambda steps=steps, k=k, d=d: linear_one_at_a_time(steps, k, d), "",
+                 max(3, reps // 2))
 
     width = max(len(r[0]) for r in rows)
-    print(f"{'case':<{width}}  {'µs/decision+update':>18}  note")
-    print("-" * (width + 34))
-    for name, us, note in rows:
-        print(f"{name:<{width}}  {us:>18.1f}  {note}")
+    print(f"{'case':<{width}}  {'NumPy µs':>9}  {'numba µs':>9}  {'NumPy/numba':>11}  "
+          "same state  note")
+    print("-" * (width + 60))
+    for name, slow_us, fast_us, same, note in rows:
+        f_txt = f"{fast_us:>9.1f}" if fast_us is not None else f"{'-':>9}"
+        r_txt = f"x{slow_us / fast_us:.2f}" if fast_us else "-"
+        s_txt = {None: "-", True: "yes", False: "NO"}[same]
+        print(f"{name:<{width}}  {slow_us:>9.1f}  {f_txt}  {r_txt:>11}  {s_txt:>10}  {note}")
+    if kernels is None:
+        print("(no compiled kernels: pip install '.[fast]' for the numba column)")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -278,3 +278,21 @@ def test_linear_kernel_draws_follow_the_predictive_posterior():
     for j in range(2):
         assert sps.kstest(draws[:, j], sps.norm(mu[j], sd[j]).cdf).pvalue > 1e-4
         assert abs(draws[:, j].mean() - mu[j]) < 4 * sd[j] / np.sqrt(n)
+
+
+def test_use_switches_the_loaded_kernels_off_and_on():
+    k = _jit.kernels()
+    assert k is not None
+    assert _jit.use(False) is False and _jit.kernels() is None
+    assert "use(False)" in _jit.status
+    m = BetaBernoulli()
+    p = m.posterior(m.init_stats(3))
+    assert isinstance(m.sample_argmax_one(p, np.random.default_rng(0)), list)
+    assert _jit.use(True) is True and _jit.kernels() is k and _jit.status == "on"
+    assert isinstance(m.sample_argmax_one(p, np.random.default_rng(0)), int)
+
+
+def test_use_cannot_turn_on_kernels_that_never_loaded(monkeypatch):
+    monkeypatch.setenv("TSBANDIT_JIT", "0")
+    _jit.reset()
+    assert _jit.use(True) is False and _jit.kernels() is None
