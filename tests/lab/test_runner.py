@@ -269,3 +269,67 @@ def test_validation_errors() -> None:
                                            ThompsonSampling())], 2, 10)
     with pytest.raises(ConfigurationError, match="window"):
         PolicySpec("w", BetaBernoulli(), ThompsonSampling(), window=0)
+
+
+def test_fast_paths_draw_a_block_of_normals_as_one_draw_per_round() -> None:
+    # the linear and logistic fast paths draw a whole block's normals in one call: the same
+    # stream as one call per round, so they decide exactly as a learner that never pre-draws
+    # (also across the square-root refresh, every 40 rounds for the linear model here)
+    from tsbandit.lab.learners import LinearTSLanes, LogisticTSLanes
+    from tsbandit.lab.policies import default_contextual_model
+
+    n, K, d, T = 6, 5, 11, 130
+    models = [LinearGaussian(n_features=d, prior_precision=0.5, noise_variance=0.05,
+                             refresh_every=40),
+              LinearGaussian(n_features=d, prior_precision=1.0, noise_variance=0.25,
+                             unknown_noise=True, noise_a0=1.0)]
+
+    def learners() -> list[Learner]:
+        out: list[Learner] = [LinearTSLanes(m, n, K, np.random.default_rng(5), 0.5)
+                              for m in models]
+        out.append(LogisticTSLanes(default_contextual_model(d), n, K,
+                                   np.random.default_rng(5), 0.25, refresh_every=40))
+        return out
+
+    env = np.random.default_rng(9)
+    xs = np.concatenate([env.random((T, n, d - 1)), np.ones((T, n, 1))], axis=2)
+    us = env.random((T, n))
+    for blocked, plain in zip(learners(), learners(), strict=True):
+        for t in range(T):
+            if t % 17 == 0:
+                blocked.begin_block(min(17, T - t))
+            a, b = blocked.choose(t, xs[t]), plain.choose(t, xs[t])
+            assert np.array_equal(a, b), (type(blocked).__name__, t)
+            r = (us[t] < 0.1 + 0.1 * a).astype(float)
+            blocked.observe(a, r, xs[t])
+            plain.observe(a, r, xs[t])
+        assert np.array_equal(blocked.T, plain.T)  # type: ignore[attr-defined]
+
+
+def test_newton_on_the_moving_lanes_only_is_bit_identical() -> None:
+    # LogisticTSLanes runs the model's 12 Newton steps on all lanes for the first few, then
+    # only on lanes whose last step was not exactly 0; a lane at its fixed point stays there
+    from scipy.special import expit
+
+    from tsbandit.lab import learners
+
+    rng = np.random.default_rng(11)
+    n = 4000
+    mu = rng.normal(-2.0, 1.5, n)
+    s = rng.exponential(1.0, n)
+    r = (rng.random(n) < 0.2).astype(float)
+    full = np.zeros(n)
+    learners._newton(expit, mu, s, r, full, np.empty(n), np.empty(n), np.empty(n),
+                     np.empty(n), learners._NEWTON_ITERATIONS)
+    t = np.zeros(n)
+    g = np.empty(n)
+    learners._newton(expit, mu, s, r, t, np.empty(n), np.empty(n), g, np.empty(n),
+                     learners._NEWTON_FULL)
+    live = np.flatnonzero(g)
+    assert 0 < live.size < n // 4      # most lanes are done after the first steps
+    tl = t[live]
+    m = live.size
+    learners._newton(expit, mu[live], s[live], r[live], tl, np.empty(m), np.empty(m),
+                     np.empty(m), np.empty(m), learners._NEWTON_ITERATIONS - learners._NEWTON_FULL)
+    t[live] = tl
+    assert np.array_equal(t, full)

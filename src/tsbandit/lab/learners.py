@@ -36,6 +36,7 @@ from ..policies import (
     ThompsonSampling,
 )
 from ..policies.base import RewardModel
+from ..policies.logistic import _NEWTON_1D_STEPS
 from ..policies.rules import SelectionRule
 from .rules import TemperedThompsonSampling
 
@@ -527,6 +528,30 @@ class BetaLanes(Learner):
 
 
 # ---------------------------------------------------------------------------------------------
+class _BlockNormals:
+    """Standard normals of a whole block drawn in one call (``begin_block``), served row by
+    row: the generator fills the ``(size, n, K)`` array in C order, so row ``b`` holds exactly
+    the values that ``rng.standard_normal((n, K))`` would return at round ``b`` -- same stream,
+    same draws, one call per block instead of one per round. Only valid when nothing else
+    draws from ``rng`` between the rounds of a block (callers check that)."""
+
+    def __init__(self) -> None:
+        self.block: np.ndarray | None = None
+        self.row = 0
+
+    def begin(self, rng: np.random.Generator, size: int, shape: tuple[int, int]) -> None:
+        self.block = rng.standard_normal((size, *shape))
+        self.row = 0
+
+    def next(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+        blk = self.block
+        if blk is None or self.row >= blk.shape[0]:
+            self.block = None
+            return rng.standard_normal(shape)
+        self.row += 1
+        return blk[self.row - 1]
+
+
 def _upper_outer(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Row-wise ``a_i b_j`` for ``i <= j`` in :func:`numpy.triu_indices` order, into ``out``
     ``(n, d (d + 1) / 2)``: ``d`` slices, much faster than gathering columns."""
@@ -586,9 +611,19 @@ class LinearTSLanes(Learner):
         p4 = self._proj.reshape(n, K, d + 1)
         self._phi, self._mu = p4[:, :, :d], p4[:, :, d]                 # views (n, K, d), (n, K)
         self._var = np.empty((n, K))
-        self._outer = np.empty((n, d, d))
+        # the Potter correction of a cell's block [S^T; m^T]: rows :d get phi (beta S phi)^T,
+        # row d stays 0, so one contiguous subtraction updates the gathered block (subtracting
+        # through the strided S^T view costs three times as much)
+        self._outer = np.zeros((n, d + 1, d))
         self._cellbuf = np.empty((n, d + 1, d))
+        self._z = _BlockNormals()
         self._refresh()
+
+    def begin_block(self, size: int) -> None:
+        # with a learned noise scale each round also draws a gamma after the normals, so the
+        # normals of a block cannot be drawn ahead without changing the stream
+        if self.noise_a is None:
+            self._z.begin(self.rng, size, (self.n_lanes, self.n_arms))
 
     def _sync_stats(self) -> None:
         """Write the packed statistics into the model's arrays."""
@@ -635,7 +670,8 @@ class LinearTSLanes(Learner):
         var = np.einsum("nke,nke->nk", self._phi, self._phi, out=self._var)
         if self.scale2 != 1.0:
             var *= self.scale2
-        z = self.rng.standard_normal(var.shape)
+        z = self._z.next(self.rng, var.shape) if self.noise_a is None else \
+            self.rng.standard_normal(var.shape)
         if self.noise_a is not None:
             assert self.noise_b is not None
             var *= self.noise_b / self.rng.standard_gamma(self.noise_a)
@@ -678,7 +714,8 @@ class LinearTSLanes(Learner):
         m += s_phi * ((rewards - mu) / c)[:, None]
         s_phi *= (1.0 / (c * (1.0 + np.sqrt(self._noise / c))))[:, None]
         # Potter: S <- S - beta (S phi) phi^T, i.e. S^T <- S^T - phi (beta S phi)^T
-        St -= np.einsum("ni,nj->nij", phi, s_phi, out=self._outer)
+        np.einsum("ni,nj->nij", phi, s_phi, out=self._outer[:, :d])
+        blk -= self._outer                                       # m - 0 == m exactly
         self._Tf[cell] = blk
         if self.noise_a is not None:
             assert self.noise_b is not None
@@ -704,6 +741,25 @@ class LinearTSLanes(Learner):
     def final_state(self) -> list[dict[str, Any]]:
         self._sync_stats()  # leave ``stats`` complete for callers that read it
         return [posterior_state(self.model, self.current_posterior())]
+
+
+#: iterations of the model's one-dimensional Newton solve, and how many run on every lane
+_NEWTON_ITERATIONS = _NEWTON_1D_STEPS
+_NEWTON_FULL = 5
+
+
+def _newton(expit: Any, mu: np.ndarray, s: np.ndarray, rewards: np.ndarray, t: np.ndarray,
+            a: np.ndarray, p: np.ndarray, g: np.ndarray, h: np.ndarray, iterations: int) -> None:
+    """``iterations`` steps of the model's Newton solve for the new mode, in place on ``t``:
+    ``t -= (t - (r - p)) / (1 + s p (1 - p))`` with ``p = expit(mu + t s)``; ``g`` holds the
+    last step."""
+    for _ in range(iterations):
+        expit(np.add(mu, np.multiply(t, s, out=a), out=a), out=p)
+        np.subtract(t, np.subtract(rewards, p, out=g), out=g)
+        np.multiply(np.multiply(s, p, out=h), np.subtract(1.0, p, out=a), out=h)
+        h += 1.0
+        g /= h
+        t -= g
 
 
 # ---------------------------------------------------------------------------------------------
@@ -753,11 +809,18 @@ class LogisticTSLanes(Learner):
         self._phi, self._mu = p4[:, :, :d], p4[:, :, d]                 # views (n, K, d), (n, K)
         self._var = np.empty((n, K))
         self._var0 = np.empty((n, K))
-        self._outer = np.empty((n, d, d))
+        # the Potter correction of a cell's block [S^T; m^T]: rows :d get phi (beta S phi)^T,
+        # row d stays 0, so one contiguous subtraction updates the gathered block (subtracting
+        # through the strided S^T view costs three times as much)
+        self._outer = np.zeros((n, d + 1, d))
         self._cellbuf = np.empty((n, d + 1, d))
         self._nw = np.empty((4, n))                 # Newton scratch
+        self._z = _BlockNormals()
         self.T[:, :, d] = self.stats["m"]
         self._refresh()
+
+    def begin_block(self, size: int) -> None:
+        self._z.begin(self.rng, size, (self.n_lanes, self.n_arms))
 
     def _sync_stats(self) -> None:
         """Write the mode (kept in ``T``) and the packed statistics into the model's arrays."""
@@ -780,7 +843,7 @@ class LogisticTSLanes(Learner):
         np.matmul(self._T3, x[:, :, None], out=self._proj)
         var = np.einsum("nke,nke->nk", self._phi, self._phi, out=self._var)
         self._var0[...] = var                       # |phi|^2, for ``exploring``
-        z = self.rng.standard_normal(var.shape)
+        z = self._z.next(self.rng, var.shape)
         # expit is monotone: the arg-max of the logits is the arg-max of the probabilities
         np.sqrt(var, out=var)
         var *= self.scale
@@ -807,14 +870,18 @@ class LogisticTSLanes(Learner):
         mu = self._mu[bi, chosen]
         t = np.zeros_like(mu)
         a, p, g, h = self._nw
-        for _ in range(12):  # the model's one-dimensional Newton solve for the new mode,
-            # t -= (t - (r - p)) / (1 + s p (1 - p)) with p = expit(mu + t s), in place
-            expit(np.add(mu, np.multiply(t, s, out=a), out=a), out=p)
-            np.subtract(t, np.subtract(rewards, p, out=g), out=g)
-            np.multiply(np.multiply(s, p, out=h), np.subtract(1.0, p, out=a), out=h)
-            h += 1.0
-            g /= h
-            t -= g
+        _newton(expit, mu, s, rewards, t, a, p, g, h, _NEWTON_FULL)
+        # A lane whose step was exactly 0 has reached its fixed point: every later iteration
+        # recomputes the same p and the same zero step. After a few iterations almost every
+        # lane is there, so the rest run on the few lanes still moving (same arithmetic, so
+        # the same bits as 12 iterations on all lanes).
+        live = np.flatnonzero(g)
+        if live.size:
+            tl = t[live]
+            sl, ml, rl = s[live], mu[live], rewards[live]
+            a2, p2, g2, h2 = np.empty((4, live.size))
+            _newton(expit, ml, sl, rl, tl, a2, p2, g2, h2, _NEWTON_ITERATIONS - _NEWTON_FULL)
+            t[live] = tl
         p = expit(mu + t * s)
         w = p * (1.0 - p)
         m += t[:, None] * u
@@ -832,7 +899,8 @@ class LogisticTSLanes(Learner):
         R = 1.0 / np.maximum(w, 1e-12)
         c = s + R
         u *= (1.0 / (c * (1.0 + np.sqrt(R / c))))[:, None]
-        St -= np.einsum("ni,nj->nij", phi, u, out=self._outer)
+        np.einsum("ni,nj->nij", phi, u, out=self._outer[:, :d])
+        blk -= self._outer                                       # m - 0 == m exactly
         self._Tf[cell] = blk
 
     def apply(self, lanes: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
