@@ -33,6 +33,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from importlib import resources
 from typing import Annotated, Any
@@ -44,7 +45,7 @@ from pydantic import BaseModel, Field
 from .deps import EngineDep, RouteTable
 from .errors import ERROR_RESPONSES, ErrorResponse
 from .settings import Settings
-from .traffic import traffic_series
+from .traffic import TrafficFold
 
 __all__ = ["TrafficOut", "install_dashboard", "table"]
 
@@ -63,7 +64,7 @@ class TrafficOut(BaseModel):
 
     bandit: str
     computed_at: float = Field(description="When the series was read (epoch seconds); a "
-                               "worker reuses it for a second, longer for a long log.")
+                               "worker reuses it for a second.")
     arms: list[str]
     start: float = Field(description="Epoch seconds at the start of the first bucket.")
     bucket_seconds: float
@@ -109,6 +110,21 @@ class _SeriesCache:
 
 table = RouteTable(prefix="/v1", responses=ERROR_RESPONSES, tags=["dashboard"])
 _cache = _SeriesCache(min_seconds=_CACHE_SECONDS)
+# per engine (weakly: an engine's folds go with it, and a new engine never sees them)
+_folds: weakref.WeakKeyDictionary[Any, dict[str, TrafficFold]] = weakref.WeakKeyDictionary()
+_folds_lock = threading.Lock()
+
+
+def _fold(engine: Any, name: str) -> TrafficFold:
+    """This worker's fold of the bandit's event log (one per engine and bandit)."""
+    with _folds_lock:
+        folds = _folds.setdefault(engine, {})
+        fold = folds.get(name)
+        if fold is None:
+            if len(folds) > 256:
+                folds.clear()
+            fold = folds[name] = TrafficFold()
+        return fold
 
 
 @table.route("GET", "/bandits/{name}/traffic", "read", response_model=TrafficOut,
@@ -121,13 +137,15 @@ def traffic(
                                           description="Only the last this many seconds.")] = None,
 ) -> Any:
     """Traffic over time: decisions and rewards per arm, bucketed, from the event log (the
-    same answer from every worker). The whole log is read: a worker reuses a series for a
-    second, or 20 times as long as reading it took (``computed_at`` says when)."""
+    same answer from every worker). Each worker folds the log incrementally (only the events
+    appended since its last read) and reuses a series for a second (``computed_at`` says
+    when)."""
     def compute() -> dict[str, Any]:
         spec = engine.get_bandit(name)
         now = engine.clock()
-        series = traffic_series(engine.store.iter_events(name), spec.arms, now=now,
-                                buckets=buckets, window=window)
+        fold = _fold(engine, name)
+        fold.update(engine.store, name)
+        series = fold.series(spec.arms, now=now, buckets=buckets, window=window)
         return {"bandit": name, "computed_at": now, **series}
 
     return _cache.get_or_compute((id(engine), name, buckets, window), compute)

@@ -2,9 +2,11 @@
 
 The event log lives in the shared store, so every worker computes the same series: decisions
 and rewards per arm in equal time buckets. (Per-process counters would show one worker's
-traffic only.) The whole log is read, so the cost grows with its length: about 10 us per
-event on SQLite, 1 s per 100,000 events (``benchmarks/bench_observability.py``). The endpoint
-(``service/dashboard.py``) therefore reuses a series for 20 times as long as reading it took.
+traffic only.) Reading the whole log costs about 10 us per event on SQLite, 1 s per 100,000
+events (``benchmarks/bench_observability.py``), so the endpoint (``service/dashboard.py``) keeps
+a :class:`TrafficFold` per bandit: counts per (time bin, kind, arm), folded from the log
+incrementally through the store's cursor (:meth:`~tsbandit.stores.base.Store.read_events`):
+each request reads only the events appended since the last one.
 
 >>> events = [{"type": "decision", "timestamp": 10.0, "arm": "a"},
 ...           {"type": "decision", "timestamp": 11.0, "arm": "b"},
@@ -18,10 +20,13 @@ event on SQLite, 1 s per 100,000 events (``benchmarks/bench_observability.py``).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["nice_bucket", "traffic_series"]
+from ..stores.base import Store
+
+__all__ = ["TrafficFold", "nice_bucket", "traffic_series"]
 
 _NICE = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
          86400, 172800, 604800)
@@ -64,40 +69,153 @@ def traffic_series(events: Iterable[Mapping[str, Any]], arms: Sequence[str], *, 
         "expired" (same shape), "totals": {"decisions", "rewards"} per arm}``.
     """
     since = None if window is None else now - float(window)
-    index = {a: i for i, a in enumerate(arms)}
-    names = list(arms)
-    rows: list[tuple[float, int, int, float]] = []  # (t, kind, arm, reward)
-    kinds = {"decision": 0, "reward": 1, "expired": 2}
+    rows = [(t, kind, arm, 1, r) for t, kind, arm, r in _parse(events)
+            if since is None or t >= since]
+    return _series(rows, arms, now=now, buckets=buckets, since=since,
+                   first=min((r[0] for r in rows), default=now),
+                   last=max((r[0] for r in rows), default=now), resolution=1)
+
+
+_KINDS = {"decision": 0, "reward": 1, "expired": 2}
+
+
+def _parse(events: Iterable[Mapping[str, Any]]) -> Iterable[tuple[float, int, str, float]]:
+    """``(timestamp, kind, arm, reward)`` of the decision, reward and expiry events."""
     for e in events:
-        kind = kinds.get(e.get("type", ""))
+        kind = _KINDS.get(e.get("type", ""))
         t = e.get("timestamp")
         if kind is None or not isinstance(t, (int, float)):
             continue
-        if since is not None and t < since:
-            continue
-        arm = str(e.get("arm"))
+        r = e.get("reward")
+        yield float(t), kind, str(e.get("arm")), float(r) if isinstance(r, (int, float)) else 0.0
+
+
+def _series(rows: Iterable[tuple[float, int, str, int, float]], arms: Sequence[str], *,
+            now: float, buckets: int, since: float | None, first: float, last: float,
+            resolution: int) -> dict[str, Any]:
+    """The buckets of ``(time, kind, arm, count, reward sum)`` rows, each row's time the start
+    of a bin of ``resolution`` seconds (1 and exact times for raw events): the bucket width is
+    a nice width that is a multiple of ``resolution``, so no bin straddles two buckets."""
+    index = {a: i for i, a in enumerate(arms)}
+    names = list(arms)
+    first = first if since is None else since
+    end = max(now, last)
+    width = nice_bucket(max(end - first, 1.0), buckets)
+    if width % resolution:
+        width = next(w for w in (*_NICE, math.inf) if w >= width and w % resolution == 0)
+        width = width if width != math.inf else math.ceil(width / resolution) * resolution
+    start = math.floor(first / width) * width
+    n = int((end - start) // width) + 1
+    cells: list[tuple[int, int, int, int, float]] = []
+    for t, kind, arm, count, r in rows:
         i = index.get(arm)
         if i is None:
             i = index[arm] = len(names)
             names.append(arm)
-        r = e.get("reward")
-        rows.append((float(t), kind, i, float(r) if isinstance(r, (int, float)) else 0.0))
-    first = min((r[0] for r in rows), default=now) if since is None else since
-    end = max(now, max((r[0] for r in rows), default=now))
-    width = nice_bucket(max(end - first, 1.0), buckets)
-    start = math.floor(first / width) * width
-    n = int((end - start) // width) + 1
+        cells.append((min(max(int((t - start) // width), 0), n - 1), kind, i, count, r))
     k = len(names)
     grids = [[[0] * k for _ in range(n)] for _ in range(3)]
     sums = [[0.0] * k for _ in range(n)]
-    for t, kind, i, r in rows:
-        b = min(int((t - start) // width), n - 1)
-        grids[kind][b][i] += 1
+    for b, kind, i, count, r in cells:
+        grids[kind][b][i] += count
         if kind == 1:
             sums[b][i] += r
-    return {"arms": names, "start": start, "bucket_seconds": width,
+    return {"arms": names, "start": start, "bucket_seconds": float(width),
             "times": [start + j * width for j in range(n)],
             "decisions": grids[0], "rewards": grids[1], "expired": grids[2],
             "reward_sums": sums,
             "totals": {"decisions": [sum(row[i] for row in grids[0]) for i in range(k)],
                        "rewards": [sum(row[i] for row in grids[1]) for i in range(k)]}}
+
+
+class TrafficFold:
+    """One bandit's event log folded into counts and reward sums per (time bin, kind, arm),
+    kept up to date through the store's cursor: :meth:`update` reads only the events appended
+    since the last call, so a series costs what is new, not the length of the log.
+
+    Bins are 1 s wide until there are more than ``max_bins`` of them; then they merge into
+    1 min, 1 h, then 1 day bins (each width a multiple of the one before, and the series' bucket
+    widths become multiples of it, so every count stays exact; a long log's finest buckets are
+    the bin width). The log's oldest event is checked on every update: when it changed -- the
+    bandit was deleted and re-created, or the store trimmed its log (``events_maxlen``) -- the
+    fold starts over from what the log holds now. Thread-safe.
+
+    >>> from tsbandit.stores import MemoryStore
+    >>> store = MemoryStore(); _ = store.create_bandit("b", {}, {})
+    >>> for t, arm in [(10.0, "a"), (11.0, "b"), (70.0, "b")]:
+    ...     store.append_event("b", {"type": "decision", "timestamp": t, "arm": arm})
+    >>> fold = TrafficFold(); fold.update(store, "b")
+    3
+    >>> fold.series(["a", "b"], now=70.0, buckets=2)["decisions"]
+    [[1, 1], [0, 0], [0, 1]]
+    """
+
+    RESOLUTIONS = (1, 60, 3600, 86400)
+
+    def __init__(self, *, max_bins: int = 100_000, page: int = 5000) -> None:
+        self.max_bins, self.page = int(max_bins), int(page)
+        self._lock = threading.Lock()
+        self._reset(None)
+
+    def _reset(self, head: str | None) -> None:
+        self.head = head        # cursor of the log's oldest event when the fold began
+        self.cursor: str | None = None
+        self.resolution = 1
+        self.bins: dict[tuple[float, int, str], list[float]] = {}
+        self.first = math.inf
+        self.last = -math.inf
+        self.events = 0
+
+    def update(self, store: Store, name: str) -> int:
+        """Fold the events appended since the last update; return how many were folded."""
+        with self._lock:
+            head = store.read_events(name, limit=1).cursor
+            if head != self.head:
+                self._reset(head)
+            folded = 0
+            while True:
+                page = store.read_events(name, after=self.cursor, limit=self.page)
+                self._fold(page.events)
+                folded += len(page.events)
+                self.cursor = page.cursor
+                if len(page.events) < self.page:
+                    return folded
+
+    def _fold(self, events: Iterable[Mapping[str, Any]]) -> None:
+        res, bins = self.resolution, self.bins
+        for t, kind, arm, r in _parse(events):
+            self.events += 1
+            self.first, self.last = min(self.first, t), max(self.last, t)
+            key = (math.floor(t / res) * res, kind, arm)
+            cell = bins.get(key)
+            if cell is None:
+                bins[key] = [1, r]
+            else:
+                cell[0] += 1
+                cell[1] += r
+        while len(self.bins) > self.max_bins and self.resolution < self.RESOLUTIONS[-1]:
+            self._coarsen()
+
+    def _coarsen(self) -> None:
+        res = self.RESOLUTIONS[self.RESOLUTIONS.index(self.resolution) + 1]
+        merged: dict[tuple[float, int, str], list[float]] = {}
+        for (t, kind, arm), (count, r) in self.bins.items():
+            cell = merged.setdefault((math.floor(t / res) * res, kind, arm), [0, 0.0])
+            cell[0] += count
+            cell[1] += r
+        self.bins, self.resolution = merged, res
+
+    def series(self, arms: Sequence[str], *, now: float, buckets: int = 60,
+               window: float | None = None) -> dict[str, Any]:
+        """:func:`traffic_series` of the folded events. With ``window``, a bin is counted
+        when any of it lies inside the window (the window's start is exact to the bin width,
+        1 s unless the log is long)."""
+        with self._lock:
+            since = None if window is None else now - float(window)
+            res = self.resolution
+            rows = [(t, kind, arm, int(count), r) for (t, kind, arm), (count, r)
+                    in self.bins.items() if since is None or t + res > since]
+            empty = self.events == 0
+            return _series(rows, arms, now=now, buckets=buckets, since=since,
+                           first=now if empty else self.first,
+                           last=now if empty else self.last, resolution=res)
