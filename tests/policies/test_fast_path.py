@@ -46,7 +46,7 @@ def _played(model_name: str, rule=None, seed: int = 0, rounds: int = 30) -> Band
 
 def _same_posterior(p, q) -> bool:
     names = getattr(type(p), "__slots__", None) or vars(p)
-    fields = [k for k in names if k != "projection"]
+    fields = [k for k in names if k not in ("projection", "scratch")]  # caches, not state
     return all(np.array_equal(np.asarray(getattr(p, k)), np.asarray(getattr(q, k)))
                for k in fields)
 

@@ -29,17 +29,21 @@ class BetaPosterior:
     to the gamma sampler; ``alpha`` and ``beta`` are views into it.
     """
 
-    __slots__ = ("params",)
+    __slots__ = ("params", "scratch")
 
     def __init__(self, alpha: np.ndarray, beta: np.ndarray) -> None:
         self.params = np.stack(np.broadcast_arrays(np.asarray(alpha, dtype=np.float64),
                                                    np.asarray(beta, dtype=np.float64)))
+        #: ``(params it was made for, (K,) buffer)``: the compiled draw's output, kept between
+        #: decisions once ``params`` passed the kernel's layout checks
+        self.scratch: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_params(cls, params: np.ndarray) -> BetaPosterior:
         """Wrap an existing ``(2, *batch, K)`` array without copying."""
         obj = cls.__new__(cls)
         obj.params = params
+        obj.scratch = None
         return obj
 
     @property
@@ -199,15 +203,19 @@ class BetaBernoulli(RewardModel):
 
     def sample_argmax_one(self, posterior: BetaPosterior, rng: np.random.Generator,
                           context: np.ndarray | None = None) -> int | list[float] | None:
-        p = posterior.params
         jit = _jit.kernels()
-        if (jit is None or jit.beta_argmax is None or p.ndim != 2 or p.dtype != np.float64
-                or not p.flags.c_contiguous
+        if (jit is None or jit.beta_argmax is None
                 or type(self).sample_one is not BetaBernoulli.sample_one):  # a subclass's draw
             return self.sample_one(posterior, rng, context)
+        p = posterior.params
+        scratch = posterior.scratch
+        if scratch is None or scratch[0] is not p:
+            if p.ndim != 2 or p.dtype != np.float64 or not p.flags.c_contiguous:
+                return self.sample_one(posterior, rng, context)
+            scratch = posterior.scratch = (p, np.empty(p.shape[1]))
+        out = scratch[1]
         # the compiled kernel: the same gamma draws from the same generator, the same division
         bg, addr = jit.addresses(rng)
-        out = np.empty(p.shape[1])
         with bg.lock:  # as NumPy's own samplers hold it
             i: int = jit.beta_argmax(p, out, addr)
         return i if i >= 0 else out.tolist()

@@ -54,6 +54,10 @@ class LinearPosterior:
     #: starts without it)
     projection: tuple[bytes, np.ndarray] | None = field(default=None, init=False, repr=False,
                                                         compare=False)
+    #: ``(mean, sqrt_cov, S^T view, phi buffer, draw buffer)`` of the compiled path, kept once
+    #: ``mean`` and ``sqrt_cov`` passed the kernel's layout checks (a copy starts without it)
+    scratch: tuple[np.ndarray, ...] | None = field(default=None, init=False, repr=False,
+                                                   compare=False)
 
     def scaled(self, scale: float) -> LinearPosterior:
         """The same posterior with the square-root covariance times ``scale`` (a copy)."""
@@ -219,13 +223,14 @@ class LinearGaussian(RewardModel):
         """:meth:`observe_one` in one compiled call (the same arithmetic, the same BLAS calls);
         ``None`` when the arrays are not in the layout the kernel takes."""
         n, b, A = stats["n"], stats["b"], stats["A"]
-        mean, x = posterior.mean, context
+        x = context
         if (n.ndim != 1 or x.ndim != 1 or x.dtype != np.float64 or not x.flags.c_contiguous
-                or not b.flags.c_contiguous or mean.ndim != 2 or not mean.flags.c_contiguous):
+                or not b.flags.c_contiguous):
             return None
-        st = posterior.sqrt_cov.transpose(0, 2, 1)  # each arm's S^T
-        if not st.flags.c_contiguous:
+        scratch = self._scratch(posterior)
+        if scratch is None:
             return None
+        mean, st = scratch[0], scratch[2]
         potter = posterior.online_updates + 1 < self.refresh_every
         memo, posterior.projection = posterior.projection, None
         have_phi = memo is not None and memo[0] == x.tobytes()
@@ -366,17 +371,14 @@ class LinearGaussian(RewardModel):
         if (jit is None or jit.linear_argmax is None or context is None
                 or type(self).sample_one is not LinearGaussian.sample_one):  # a subclass's draw
             return self.sample_one(posterior, rng, context)
-        mean = posterior.mean
-        if (context.ndim != 1 or context.dtype != np.float64 or not context.flags.c_contiguous
-                or mean.ndim != 2 or not mean.flags.c_contiguous):
-            return self.sample_one(posterior, rng, context)
-        st = posterior.sqrt_cov.transpose(0, 2, 1)  # each arm's S^T
-        if not st.flags.c_contiguous:  # not the layout sqrt_covariance makes
+        scratch = self._scratch(posterior)
+        if (scratch is None or context.ndim != 1 or context.dtype != np.float64
+                or not context.flags.c_contiguous):
             return self.sample_one(posterior, rng, context)
         # the compiled kernel: sample_one's products (the same BLAS calls), the same draws
-        k_arms = mean.shape[0]
-        phi = np.empty((k_arms, self.n_features))
-        out = np.empty(k_arms)
+        mean, _, st, phi, out = scratch
+        if posterior.projection is not None and posterior.projection[1] is phi:
+            phi = np.empty_like(phi)  # the buffer is still the cached projection: keep it
         na, nb = posterior.noise() if self.unknown_noise else (out, out)
         bg, addr = jit.addresses(rng)
         with bg.lock:  # as NumPy's own samplers hold it
@@ -384,6 +386,24 @@ class LinearGaussian(RewardModel):
                                        out, addr)
         posterior.projection = (context.tobytes(), phi)
         return i if i >= 0 else out.tolist()
+
+    @staticmethod
+    def _scratch(posterior: LinearPosterior) -> tuple[np.ndarray, ...] | None:
+        """The compiled path's arrays, or ``None`` when the posterior is not in the layout the
+        kernels take (no batch axis, C-contiguous ``mean``, ``sqrt_cov`` a transposed
+        C-contiguous stack as :func:`sqrt_covariance` makes it)."""
+        mean, sqrt_cov = posterior.mean, posterior.sqrt_cov
+        scratch = posterior.scratch
+        if scratch is not None and scratch[0] is mean and scratch[1] is sqrt_cov:
+            return scratch
+        if mean.ndim != 2 or mean.dtype != np.float64 or not mean.flags.c_contiguous:
+            return None
+        st = sqrt_cov.transpose(0, 2, 1)  # each arm's S^T
+        if st.dtype != np.float64 or not st.flags.c_contiguous:
+            return None
+        scratch = (mean, sqrt_cov, st, np.empty(mean.shape), np.empty(mean.shape[0]))
+        posterior.scratch = scratch
+        return scratch
 
     def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
                       contexts: np.ndarray | None = None, size: int | None = None
