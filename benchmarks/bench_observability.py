@@ -16,7 +16,8 @@ under three settings, measured interleaved in the same run (the minimum of the r
   written to ``/dev/null``;
 * ``+access log`` -- and one JSON line per request as well (the default settings).
 
-Then the cost of the dashboard's traffic series, which reads the whole event log.
+Then the cost of the dashboard's traffic series: a whole-log read beside the incremental fold
+(its first read, then an update after 1,000 new decisions, as the dashboard makes them).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from tsbandit.engine import BanditSpec, Engine  # noqa: E402
 from tsbandit.service import Settings, create_app  # noqa: E402
 from tsbandit.service.logs import install_logging  # noqa: E402
 from tsbandit.service.runtime import open_store  # noqa: E402
-from tsbandit.service.traffic import traffic_series  # noqa: E402
+from tsbandit.service.traffic import TrafficFold, traffic_series  # noqa: E402
 
 OFFERS = ["cashback_grocery_2pct", "travel_miles_3x", "balance_transfer_0apr",
           "business_expense_card", "premium_rewards_500bonus"]
@@ -130,7 +131,9 @@ def measure_store(url: str, n: int, reps: int) -> list[tuple[str, str, float, fl
         store.close()
 
 
-def measure_traffic(tmp: Path, sizes: list[int]) -> list[tuple[int, float]]:
+def measure_traffic(tmp: Path, sizes: list[int]) -> list[tuple[int, float, float, float]]:
+    """Seconds for: a whole-log series, the fold's first series, and the fold's series after
+    1,000 more decisions (what a dashboard refresh costs on a busy bandit)."""
     rows = []
     for size in sizes:
         store = open_store(f"sqlite:///{tmp / f'traffic{size}.db'}")
@@ -143,8 +146,20 @@ def measure_traffic(tmp: Path, sizes: list[int]) -> list[tuple[int, float]]:
             done += k
         t0 = time.perf_counter()
         out = traffic_series(store.iter_events("t"), OFFERS, now=time.time(), buckets=60)
-        rows.append((size, time.perf_counter() - t0))
+        full = time.perf_counter() - t0
         assert sum(out["totals"]["decisions"]) == size
+        fold = TrafficFold()
+        t0 = time.perf_counter()
+        fold.update(store, "t")
+        fold.series(OFFERS, now=time.time(), buckets=60)
+        first = time.perf_counter() - t0
+        engine.decide_batch("t", n=1000)
+        t0 = time.perf_counter()
+        fold.update(store, "t")
+        out = fold.series(OFFERS, now=time.time(), buckets=60)
+        update = time.perf_counter() - t0
+        assert sum(out["totals"]["decisions"]) == size + 1000
+        rows.append((size, full, first, update))
         store.close()
     return rows
 
@@ -180,10 +195,12 @@ def main() -> None:
                 print(f"{label:7s} {op:7s} {cells}                     {ratios}")
         os.sched_setaffinity(0, affinity)
         sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 300_000]
-        print("\ndashboard traffic series over the SQLite event log (whole-log read)")
-        print(f"{'events':>9s} {'seconds':>9s} {'us/event':>9s}")
-        for size, secs in measure_traffic(tmp, sizes):
-            print(f"{size:9d} {secs:9.3f} {secs / size * 1e6:9.2f}")
+        print("\ndashboard traffic series over the SQLite event log, seconds")
+        print(f"{'events':>9s} {'whole log':>10s} {'us/event':>9s} {'fold, 1st':>10s} "
+              f"{'fold, +1000':>12s} {'whole/+1000':>12s}")
+        for size, full, first, update in measure_traffic(tmp, sizes):
+            print(f"{size:9d} {full:10.3f} {full / size * 1e6:9.2f} {first:10.3f} "
+                  f"{update:12.4f} {full / update:11.0f}x")
     sys.stdout.flush()
 
 
