@@ -296,3 +296,27 @@ def test_use_cannot_turn_on_kernels_that_never_loaded(monkeypatch):
     monkeypatch.setenv("TSBANDIT_JIT", "0")
     _jit.reset()
     assert _jit.use(True) is False and _jit.kernels() is None
+
+
+@pytest.mark.parametrize("unknown", [False, True])
+def test_interleaved_decisions_and_updates_match_the_numpy_path(monkeypatch, unknown):
+    # two decisions before an update, updates for an older context, a posterior refresh:
+    # the kernels' reused buffers and the projection cache never serve stale values
+    def play() -> Bandit:
+        b = Bandit(["a", "b", "c"], _linear(4, unknown, refresh_every=9), seed=17)
+        rng = np.random.default_rng(18)
+        for _ in range(30):
+            x1, x2 = rng.normal(size=4), rng.normal(size=4)
+            d1 = b.select(x1)
+            d2 = b.select(x2)
+            b.update(d2.arm, float(rng.normal()), x2)
+            b.update(d1.arm, float(rng.normal()), x1)
+            b.select(x1)
+            x1[0] += 1.0  # changed in place after the decision
+            b.update(d1.arm, float(rng.normal()), x1)
+        return b
+
+    _use(monkeypatch, True)
+    fast = play()
+    _use(monkeypatch, False)
+    _same_bandit(fast, play())
