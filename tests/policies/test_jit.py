@@ -320,3 +320,14 @@ def test_interleaved_decisions_and_updates_match_the_numpy_path(monkeypatch, unk
     fast = play()
     _use(monkeypatch, False)
     _same_bandit(fast, play())
+
+
+def test_a_kernel_that_fails_to_build_leaves_numpy_in_charge(monkeypatch):
+    def broken() -> None:
+        raise AttributeError("numba internals moved")
+
+    monkeypatch.setattr(_jit, "_make_bitgen_intrinsic", broken)
+    _jit.reset()
+    assert _jit.kernels() is None and "failed to build" in _jit.status
+    arms, _ = _trajectory(BetaBernoulli(), 3, None, 20, seed=1)
+    assert len(arms) == 20

@@ -320,15 +320,20 @@ def _load() -> None:
         except ImportError as exc:
             status = f"numba not available ({exc})"
             return
-        _bitgen = _make_bitgen_intrinsic()
-        _gamma, _normal = random_standard_gamma, random_standard_normal
         g = globals()
-        for name in _KERNELS:
-            fn = g[name]
-            if not hasattr(fn, "py_func"):
-                g[name] = numba.njit(cache=True, error_model="numpy")(fn)
-        beta = g["_beta_argmax"] if _check_beta(g["_beta_argmax"]) else None
-        lin_ok = _check_linear(g["_linear_argmax"], g["_linear_observe"])
+        try:
+            _bitgen = _make_bitgen_intrinsic()
+            _gamma, _normal = random_standard_gamma, random_standard_normal
+            for name in _KERNELS:
+                fn = g[name]
+                if not hasattr(fn, "py_func"):
+                    g[name] = numba.njit(cache=True, error_model="numpy")(fn)
+            # the checks' first calls compile the kernels (or load them from the disk cache)
+            beta = g["_beta_argmax"] if _check_beta(g["_beta_argmax"]) else None
+            lin_ok = _check_linear(g["_linear_argmax"], g["_linear_observe"])
+        except Exception as exc:  # another numba whose internals moved: stay on NumPy
+            status = f"numba kernels failed to build ({type(exc).__name__}: {exc})"
+            return
         _kernels = JitKernels(beta, g["_linear_argmax"] if lin_ok else None,
                               g["_linear_observe"] if lin_ok else None)
         off = [n for n, k in (("beta", beta), ("linear", lin_ok)) if not k]
