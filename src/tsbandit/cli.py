@@ -116,6 +116,51 @@ def demo(
           "`tsbandit serve` serves it.")
 
 
+@app.command()
+def export(
+    name: str = typer.Argument(..., help="The bandit's name in the store."),
+    store: str = typer.Option("sqlite:///tsbandit.db", help="Store URL (as for serve)."),
+    out: str = typer.Option("-", help="Write the bandit here (Bandit.to_dict() JSON); "
+                            "- for standard output."),
+    events: str | None = typer.Option(
+        None, help="Also write its event log here, as JSON Lines (for tsbandit evaluate)."),
+) -> None:
+    """Write a service bandit as a library Bandit (and its event log), for offline work.
+
+    The JSON is what `tsbandit evaluate LOG --state FILE` and `Bandit.from_dict` read: the
+    bandit's arms, model, rule and current statistics. Nothing in the store changes.
+    """
+    import json
+    from pathlib import Path
+
+    from .engine import Engine
+    from .errors import TsbanditError
+    from .stores import open_store
+
+    try:
+        st = open_store(store)
+    except TsbanditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    try:
+        engine = Engine(st)
+        text = json.dumps(engine.to_bandit(name).to_dict(), indent=1)
+        if events is not None:
+            with Path(events).open("w", encoding="utf-8") as fp:
+                n = engine.export_events(name, fp)
+            print(f"{n} events of {name!r} written to {events}", file=sys.stderr)
+    except TsbanditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    finally:
+        st.close()
+    if out == "-":
+        print(text)
+    else:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+        print(f"bandit {name!r} written to {out}", file=sys.stderr)
+
+
 def _demo_in_process(rounds: int, seed: int) -> None:
     from .tutorial import ThompsonSamplingBandit
 

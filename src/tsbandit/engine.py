@@ -30,7 +30,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from .bandit import _check_names, make_generators
+from .bandit import Bandit, _check_names, make_generators
 from .errors import (
     BanditNotFoundError,
     ConfigurationError,
@@ -541,6 +541,28 @@ class Engine:
         accrued since the store last applied it) and the model version."""
         state = self._state(bandit, fresh=True)
         return state.spec, state.stats.copy(), int(state.snapshot.version)
+
+    def to_bandit(self, bandit: str, *, seed: int | None = None) -> Bandit:
+        """The bandit as a library :class:`~tsbandit.Bandit`: its arms, model, rule and
+        propensity draws, with the statistics it has now (decay accrued so far included; the
+        ``Bandit`` does not go on decaying by time). ``.to_dict()`` of it is what
+        ``tsbandit evaluate --state`` takes, and ``Bandit.from_dict`` reads back.
+
+        >>> from tsbandit.stores import MemoryStore
+        >>> engine = Engine(MemoryStore(), seed=0)
+        >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"]))
+        >>> d = engine.decide("ads"); engine.record_reward(d.decision_id, 1).status
+        'applied'
+        >>> round(engine.to_bandit("ads").posterior_mean()[d.arm], 4)  # Beta(2, 1)
+        0.6667
+        """
+        spec, stats, version = self.statistics(bandit)
+        fresh = Bandit(list(spec.arms), spec.model, spec.rule, seed=seed,
+                       propensity_draws=spec.propensity_draws)
+        state = fresh.to_dict()
+        state["stats"] = stats.to_dict()
+        state["n_updates"] = int(version)
+        return Bandit.from_dict(state)
 
     def stats(self, bandit: str, context: Any = None, *, level: float = 0.95,
               n_draws: int = 4000) -> dict[str, Any]:
