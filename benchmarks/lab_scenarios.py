@@ -23,7 +23,7 @@ from tsbandit.lab.metrics import mean_ci
 from tsbandit.lab.scenarios import SCENARIOS, run_scenario
 
 EXTRA = {
-    "tutorial-part6": ["ts-tempered"],
+    "tutorial-part6": ["ts-tempered", "ts-jeffreys"],
 }
 
 

@@ -100,7 +100,9 @@ def test_every_scenario_runs_small() -> None:
 
 def test_delayed_scenario_is_paired_across_delays() -> None:
     res = run_scenario("delayed", trials=3, rounds=200, seed=2)
-    assert list(res.policies) == ["ts", "ts@delay50/batch100", "ts@delay500/batch500"]
+    assert list(res.policies) == ["ts-classic", "ts", "ts-classic@delay50/batch100",
+                                  "ts@delay50/batch100", "ts-classic@delay500/batch500",
+                                  "ts@delay500/batch500"]
 
 
 def test_plots_are_written(tmp_path: Path) -> None:

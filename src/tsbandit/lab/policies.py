@@ -9,6 +9,8 @@ the context dimension.
 
 >>> from tsbandit.lab.environments import BernoulliArms
 >>> make_policy("ts", BernoulliArms([0.1, 0.2])).rule
+ThompsonSampling(scale=0.25)
+>>> make_policy("ts-classic", BernoulliArms([0.1, 0.2])).rule
 ThompsonSampling(scale=1.0)
 """
 
@@ -46,6 +48,7 @@ __all__ = [
     "available_policies",
     "default_contextual_model",
     "default_contextual_policy",
+    "default_policy",
     "make_policy",
 ]
 
@@ -154,6 +157,21 @@ def default_contextual_policy(name: str, n_features: int) -> PolicySpec:
                       ThompsonSampling(scale=DEFAULT_SCALE))
 
 
+def default_policy(name: str) -> PolicySpec:
+    """Our default context-free Thompson sampler (``ts`` in context-free worlds).
+
+    Beta(1, 1) priors with the same rule as the contextual default,
+    ``ThompsonSampling(scale=DEFAULT_SCALE)``: each draw is ``mean + 0.25 (draw - mean)``, so
+    the sampler still explores in proportion to its uncertainty but spends less on arms it has
+    nearly ruled out. That pays at the horizons the lab simulates (thousands of rounds with
+    rates of a few percent, where classic Thompson sampling is still far from its asymptotic
+    regime) and costs robustness over very long runs: a sharpened posterior can leave an
+    unlucky best arm unexplored for a long time (docs/lab.md gives both sides, measured).
+    ``ts-classic`` is the untempered sampler.
+    """
+    return PolicySpec(name, BetaBernoulli(), ThompsonSampling(scale=DEFAULT_SCALE))
+
+
 def _nig(d: int) -> LinearGaussian:
     return LinearGaussian(n_features=d, prior_precision=1.0, noise_variance=0.25,
                           unknown_noise=True, noise_a0=1.0)
@@ -170,8 +188,14 @@ def _d(env: Environment, name: str) -> int:
 _Factory = Callable[[Environment, str], Policy]
 
 _CONTEXT_FREE: dict[str, tuple[str, _Factory]] = {
-    "ts": ("Thompson sampling, Beta(1, 1) priors",
-           lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling())),
+    "ts": ("our default Thompson sampler: Beta(1, 1) priors, posterior scale 0.25 (the "
+           "contextual default's rule)",
+           lambda env, n: default_policy(n)),
+    "ts-classic": ("classic Thompson sampling, Beta(1, 1) priors (the tutorial's Part 6 "
+                   "sampler)",
+                   lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling())),
+    "ts-jeffreys": ("classic Thompson sampling with Jeffreys priors Beta(0.5, 0.5)",
+                    lambda env, n: PolicySpec(n, BetaBernoulli(0.5, 0.5), ThompsonSampling())),
     "ts-tempered": ("Thompson sampling with posterior scale 0.5 (draw = mean + 0.5 (draw - "
                     "mean))",
                     lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling(scale=0.5))),

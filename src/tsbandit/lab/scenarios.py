@@ -9,7 +9,7 @@ can show both side by side.
 ['bakeoff-breast_cancer', 'bakeoff-digits', 'bakeoff-iris']
 >>> res = run_scenario("tutorial-part6", trials=4, rounds=300, seed=1)
 >>> sorted(res.policies)
-['eps-greedy', 'ts', 'ucb1']
+['eps-greedy', 'ts', 'ts-classic', 'ucb1']
 """
 
 from __future__ import annotations
@@ -92,10 +92,11 @@ def _scenarios() -> dict[str, Scenario]:
             "Part 6 / Exercise 4: Thompson vs UCB1 vs epsilon-greedy on five offers "
             "(rates 0.030, 0.045, 0.028, 0.015, 0.060)",
             lambda: BernoulliArms(PART6_RATES, OFFERS), 5000, 20,
-            ("ts", "ucb1", "eps-greedy"), checkpoints=(100, 1000, 5000),
+            ("ts", "ucb1", "eps-greedy", "ts-classic"), checkpoints=(100, 1000, 5000),
             tutorial={"ts_pull_share_best_arm": 0.756,
                       "ts_pull_shares": [0.062, 0.084, 0.058, 0.040, 0.756],
-                      "note": "one run of Thompson sampling, 5000 rounds"},
+                      "note": "one run of classic Thompson sampling (our ts-classic), "
+                              "5000 rounds"},
             plots=("regret", "allocation", "posteriors", "decomposition")),
         Scenario(
             "offers",
@@ -124,19 +125,21 @@ def _scenarios() -> dict[str, Scenario]:
             weights_policy="linear-ts"),
         Scenario(
             "changepoint",
-            "Exercise 1: arm 0 best in rounds 1-2500, arm 1 best in 2501-5000; standard vs "
-            "sliding-window (500, 2000) vs discounted (0.998, 0.9995) Thompson sampling",
+            "Exercise 1: arm 0 best in rounds 1-2500, arm 1 best in 2501-5000; classic vs "
+            "sliding-window (500, 2000) vs discounted (0.998, 0.9995) Thompson sampling, and "
+            "our default sampler (which does not forget either)",
             lambda: PiecewiseBernoulli([[0.060, 0.030, 0.028, 0.015, 0.045],
                                         [0.030, 0.060, 0.028, 0.015, 0.045]],
                                        change_points=[2500]), 5000, 20,
-            ("ts", "sw-ts", "sw-ts-2000", "discounted-ts", "discounted-ts-0.9995"),
+            ("ts-classic", "sw-ts", "sw-ts-2000", "discounted-ts", "discounted-ts-0.9995",
+             "ts"),
             checkpoints=(2500, 5000),
             plots=("regret", "allocation", "decomposition")),
         Scenario(
             "delayed",
             "Exercise 3: the cost of delay. Part 6 rates; rewards arrive after a geometric "
-            "delay and are applied in batches",
-            lambda: BernoulliArms(PART6_RATES, OFFERS), 5000, 20, ("ts",),
+            "delay and are applied in batches (classic and default Thompson sampling)",
+            lambda: BernoulliArms(PART6_RATES, OFFERS), 5000, 20, ("ts-classic", "ts"),
             checkpoints=(100, 1000, 5000),
             variants=(("", lambda env: env),
                       ("@delay50/batch100", _delay(50.0, 100)),
