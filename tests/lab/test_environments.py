@@ -252,3 +252,45 @@ def test_sklearn_loaders(name: str, shape: tuple[int, int], classes: int) -> Non
     assert env.natural_rounds == 2 * shape[0]
     with pytest.raises(ConfigurationError, match="unknown data set"):
         load_dataset("mnist")
+
+
+def test_top_two_value_is_exact_on_small_cases_and_matches_simulation() -> None:
+    from tsbandit.lab.bounds import top_two_value
+
+    # one round: a coin flip; equal rates: always one half
+    assert top_two_value(0.3, 0.1, 1)[1] == pytest.approx(0.5)
+    assert top_two_value(0.2, 0.2, 7)[7] == pytest.approx(3.5)
+    # two rounds, by hand: round 2 follows the first observation of arm A (both arms
+    # are symmetric): success -> A is more likely best (posterior p / (p + q)), failure ->
+    # B (posterior (1 - q) / (2 - p - q)); the optimal pick gets the larger posterior
+    p, q = 0.3, 0.1
+    win = 0.5 * (p + q)
+    second = win * p / (p + q) + (1 - win) * (1 - q) / (2 - p - q)
+    assert top_two_value(p, q, 2)[2] == pytest.approx(0.5 + second)
+    # values grow with the horizon and never exceed it; a narrower grid gives the same
+    # value while no arm can have more successes than the grid holds
+    v = top_two_value(0.12, 0.09, 120)
+    assert np.all(np.diff(v) > 0) and np.all(v <= np.arange(121))
+    assert top_two_value(0.12, 0.09, 60, max_successes=60)[60] == pytest.approx(v[60])
+    # Monte Carlo of the greedy learner (pick the posterior's more likely arm; optimal in this
+    # symmetric problem up to ties): within 4 standard errors of the exact value
+    rng = np.random.default_rng(3)
+    runs, T = 20000, 120
+    p, q = 0.12, 0.09
+    best_is_a = rng.random(runs) < 0.5
+    llr = np.zeros(runs)
+    la, lb = np.log(p / q), np.log((1 - p) / (1 - q))
+    correct = np.zeros(runs)
+    for _ in range(T):
+        pick_a = np.where(llr == 0, rng.random(runs) < 0.5, llr > 0)
+        correct += pick_a == best_is_a
+        rate = np.where(pick_a == best_is_a, p, q)
+        won = rng.random(runs) < rate
+        step = np.where(won, la, lb)
+        llr += np.where(pick_a, step, -step)
+    se = correct.std(ddof=1) / np.sqrt(runs)
+    assert abs(correct.mean() - v[T]) < 4 * se
+    with pytest.raises(ConfigurationError):
+        top_two_value(0.1, 0.2, 10)
+    with pytest.raises(ConfigurationError):
+        top_two_value(0.2, 0.1, 0)
