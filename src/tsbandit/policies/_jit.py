@@ -204,10 +204,10 @@ def _linear_observe(n: np.ndarray, sum_r: np.ndarray, sum_r2: np.ndarray, b: np.
     f = 1.0 / (c * (1.0 + math.sqrt(noise / c)))
     for i in range(d):
         s_phi[i] *= f
-    for i in range(d):
-        si = s_phi[i]
-        for j in range(d):
-            st[j, i] -= si * phi[j]  # S -= (beta S phi) phi^T, on the transpose
+    for j in range(d):  # S -= (beta S phi) phi^T, on the transpose, row by row (contiguous)
+        pj = phi[j]
+        for i in range(d):
+            st[j, i] -= s_phi[i] * pj
     if unknown:
         noise_a[arm] = a0 + 0.5 * n[arm]
         fit = np.dot(b[arm], m)
