@@ -157,9 +157,9 @@ def _linear_argmax(mean: np.ndarray, sqrt_cov_t: np.ndarray, x: np.ndarray,
     sq = np.empty(d)
     var = np.empty(k_arms)
     for a in range(k_arms):
-        row = np.dot(sqrt_cov_t[a], x)  # == x @ S_a
+        row = phi[a]
+        np.dot(sqrt_cov_t[a], x, row)  # == x @ S_a, into phi
         for i in range(d):
-            phi[a, i] = row[i]
             sq[i] = row[i] * row[i]
         var[a] = _pairwise_sum(sq)  # == (phi * phi).sum(axis=-1)
     mu = np.dot(mean, x)
