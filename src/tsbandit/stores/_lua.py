@@ -383,7 +383,10 @@ return {'ok'}
 # KEYS: state, dec, ds, due, purge, events.
 DELETE = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+-- the event stream is emptied, not deleted: it keeps its last id, so a re-created bandit's
+-- events get later ids and an event-log cursor never skips them (read_events)
+if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('XTRIM', KEYS[6], 'MAXLEN', 0) end
 return {'ok'}
 """
 

@@ -421,9 +421,22 @@ class StoreMixin:
                 settled += 1
         return settled
 
+    def iter_events(self, name: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        # the first page is read now, so an unknown bandit raises here, not at iteration
+        size = max(int(batch_size), 1)
+        first = self.read_events(name, limit=size)  # type: ignore[attr-defined]
+        return self._pages(name, first, size)
+
+    def _pages(self, name: str, page: EventPage, size: int) -> Iterator[dict[str, Any]]:
+        while True:
+            yield from page.events
+            if len(page.events) < size:
+                return
+            page = self.read_events(name, after=page.cursor, limit=size)  # type: ignore[attr-defined]
+
     def export_events(self, name: str, fp: IO[str]) -> int:
         n = 0
-        for event in self.iter_events(name):  # type: ignore[attr-defined]
+        for event in self.iter_events(name):
             fp.write(json.dumps(event, separators=(",", ":"), allow_nan=False))
             fp.write("\n")
             n += 1

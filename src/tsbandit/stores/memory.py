@@ -11,7 +11,7 @@ import json
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -372,11 +372,6 @@ class MemoryStore(StoreMixin):
         e = dumps(event, "event")
         with self._lock:
             self._append(self._get(name), e)
-
-    def iter_events(self, name: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-        with self._lock:
-            events = list(self._get(name).events)
-        return (json.loads(e) for _, e in events)
 
     def read_events(self, name: str, *, after: str | None = None,
                     limit: int = 1000) -> EventPage:

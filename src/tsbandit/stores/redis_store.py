@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -624,35 +624,20 @@ class RedisStore(StoreMixin):
         reply = self._script("append_event", [k[0], k[5]], [e, self._maxlen_arg])
         self._raise_common(name, reply)
 
-    def iter_events(self, name: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-        if not self.exists(name):
-            raise BanditNotFoundError(f"no bandit named {name!r}")
-        return self._iter_events(self._keys(name)[5], max(int(batch_size), 1))
-
     def read_events(self, name: str, *, after: str | None = None,
                     limit: int = 1000) -> EventPage:
         limit = check_limit(limit)
         if after is not None and not _STREAM_ID.match(str(after)):
             raise ConfigurationError(f"cursor {after!r} is not a cursor of this store")
-        if not self.exists(name):
-            raise BanditNotFoundError(f"no bandit named {name!r}")
         key = self._keys(name)[5]
         start = "-" if after is None else "(" + after
         entries = self._run(lambda c: c.xrange(key, start, "+", count=limit))
-        if not entries:
+        if not entries:  # nothing new -- or no such bandit: only then one more round trip
+            if not self.exists(name):
+                raise BanditNotFoundError(f"no bandit named {name!r}")
             return EventPage([], after)
         return EventPage([json.loads(fields[b"e"]) for _, fields in entries],
                          entries[-1][0].decode())
-
-    def _iter_events(self, key: str, batch_size: int) -> Iterator[dict[str, Any]]:
-        start = "-"
-        while True:
-            entries = self._run(lambda c, s=start: c.xrange(key, s, "+", count=batch_size))
-            for _, fields in entries:
-                yield json.loads(fields[b"e"])
-            if len(entries) < batch_size:
-                return
-            start = "(" + entries[-1][0].decode()
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:

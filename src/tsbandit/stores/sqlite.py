@@ -580,11 +580,6 @@ class SQLiteStore(StoreMixin):
             self._bandit_row(c, name)
             self._event(c, name, e)
 
-    def iter_events(self, name: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-        with self._tx(write=False) as c:
-            self._bandit_row(c, name)
-        return self._iter_events(name, max(int(batch_size), 1))
-
     def read_events(self, name: str, *, after: str | None = None,
                     limit: int = 1000) -> EventPage:
         start, limit = check_int_cursor(after), check_limit(limit)
@@ -597,20 +592,6 @@ class SQLiteStore(StoreMixin):
         if not rows:
             return EventPage([], after)
         return EventPage([json.loads(data) for _, data in rows], str(rows[-1][0]))
-
-    def _iter_events(self, name: str, batch_size: int) -> Iterator[dict[str, Any]]:
-        last = 0
-        while True:
-            with self._tx(write=False) as c:
-                rows = c.execute(
-                    "SELECT id, data FROM events WHERE bandit = ? AND id > ? ORDER BY id LIMIT ?",
-                    (name, last, batch_size),
-                ).fetchall()
-            for _, data in rows:
-                yield json.loads(data)
-            if len(rows) < batch_size:
-                return
-            last = rows[-1][0]
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:
