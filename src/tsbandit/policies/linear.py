@@ -34,6 +34,8 @@ from .stats import Stats
 
 __all__ = ["LinearGaussian", "LinearPosterior"]
 
+_F64 = np.dtype(np.float64)
+
 
 @dataclass
 class LinearPosterior:
@@ -222,25 +224,28 @@ class LinearGaussian(RewardModel):
                      arm: int, reward: float, context: np.ndarray) -> LinearPosterior | None:
         """:meth:`observe_one` in one compiled call (the same arithmetic, the same BLAS calls);
         ``None`` when the arrays are not in the layout the kernel takes."""
-        n, b, A = stats["n"], stats["b"], stats["A"]
+        arrays = stats._arrays  # the statistics' dict itself (Stats.__getitem__ costs a call)
+        n, b = arrays["n"], arrays["b"]
         x = context
-        if (n.ndim != 1 or x.ndim != 1 or x.dtype != np.float64 or not x.flags.c_contiguous
+        if (n.ndim != 1 or x.ndim != 1 or x.dtype is not _F64 or not x.flags.c_contiguous
                 or not b.flags.c_contiguous):
             return None
         scratch = self._scratch(posterior)
         if scratch is None:
             return None
-        mean, st = scratch[0], scratch[2]
         potter = posterior.online_updates + 1 < self.refresh_every
         memo, posterior.projection = posterior.projection, None
         have_phi = memo is not None and memo[0] == x.tobytes()
         phi = memo[1][arm] if have_phi else x  # type: ignore[index]
         unknown = bool(self.unknown_noise)
-        na = posterior.noise_a if unknown else n
-        nb = posterior.noise_b if unknown else n
-        jit.linear_observe(n, stats["sum_r"], stats["sum_r2"], b, A, arm, reward, x, potter, st,
-                           mean, 1.0 if unknown else self.noise_variance, phi, have_phi, unknown,
-                           na, nb, self.noise_a0, self._b0)
+        if unknown:
+            na, nb = posterior.noise_a, posterior.noise_b
+            noise, a0, b0 = 1.0, self.noise_a0, self._b0
+        else:  # placeholders of the right types (the kernel does not touch them)
+            na, nb, noise, a0, b0 = n, n, self.noise_variance, 0.0, 0.0
+        jit.linear_observe(n, arrays["sum_r"], arrays["sum_r2"], b, arrays["A"], arm, reward, x,
+                           potter, scratch[2], scratch[0], noise, phi, have_phi, unknown,
+                           na, nb, a0, b0)
         if not potter:
             return self.posterior(stats)
         posterior.online_updates += 1
@@ -372,7 +377,7 @@ class LinearGaussian(RewardModel):
                 or type(self).sample_one is not LinearGaussian.sample_one):  # a subclass's draw
             return self.sample_one(posterior, rng, context)
         scratch = self._scratch(posterior)
-        if (scratch is None or context.ndim != 1 or context.dtype != np.float64
+        if (scratch is None or context.ndim != 1 or context.dtype is not _F64
                 or not context.flags.c_contiguous):
             return self.sample_one(posterior, rng, context)
         # the compiled kernel: sample_one's products (the same BLAS calls), the same draws
