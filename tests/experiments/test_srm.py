@@ -7,7 +7,10 @@ import pytest
 from scipy import stats
 
 from tsbandit.errors import ConfigurationError
-from tsbandit.experiments import srm_check, srm_check_adaptive
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tsbandit.experiments import srm_check, srm_check_adaptive, srm_check_allocation
 
 
 def test_matches_scipy_chisquare_and_flags_below_threshold():
@@ -149,3 +152,99 @@ def test_adaptive_check_deterministic_policy_and_errors():
         srm_check_adaptive([0, 1], [0.5])
     with pytest.raises(ConfigurationError, match="no decisions"):
         srm_check_adaptive([], [])
+
+
+# ----- K-arm adaptive policies: every arm's logged probability ---------------------------------
+def thompson_logs_k(rng, reps=500, n=600, batch=50, rates=(0.04, 0.06, 0.08, 0.10),
+                    draws=1000):
+    """Batched Beta-Bernoulli Thompson sampling with K arms on ``reps`` streams, logged like the
+    engine: each decision's Monte-Carlo estimate of every arm's probability (``draws`` draws,
+    one estimate per posterior, shared by its batch). Returns chosen ``(reps, n)``,
+    probabilities ``(reps, n, K)`` and groups ``(reps, n)``."""
+    k = len(rates)
+    s, f = np.zeros((reps, k)), np.zeros((reps, k))
+    chosen = np.empty((reps, n), dtype=np.intp)
+    probs = np.empty((reps, n, k))
+    for start in range(0, n, batch):
+        # the policy's probabilities of the arms (Thompson's first-slot probabilities, by 2,000
+        # draws: the policy chooses by them), then the logged 1,000-draw estimate of them, as
+        # the engine makes it
+        d = rng.beta(1 + s[:, None, :], 1 + f[:, None, :], size=(reps, 2000, k))
+        true = np.stack([(d.argmax(axis=2) == j).mean(axis=1) for j in range(k)], axis=1)
+        est = np.stack([rng.multinomial(draws, t / t.sum()) for t in true]) / draws
+        u = rng.random((reps, batch, 1))
+        a = (u > np.cumsum(true, axis=1)[:, None, :]).sum(axis=2).clip(0, k - 1)
+        r = rng.random((reps, batch)) < np.asarray(rates)[a]
+        for arm in range(k):
+            s[:, arm] += ((a == arm) & r).sum(axis=1)
+            f[:, arm] += ((a == arm) & ~r).sum(axis=1)
+        chosen[:, start:start + batch] = a
+        probs[:, start:start + batch] = est[:, None, :]
+    groups = np.broadcast_to(np.arange(n) // batch, (reps, n))
+    return chosen, probs, groups
+
+
+@pytest.fixture(scope="module")
+def adaptive_k():
+    return thompson_logs_k(np.random.default_rng(909))
+
+
+def test_allocation_check_is_calibrated_on_a_correct_k_arm_log(adaptive_k):
+    chosen, probs, groups = adaptive_k
+    pvals = np.array([srm_check_allocation(c, p, groups=g, mc_draws=1000).p_value
+                      for c, p, g in zip(chosen, probs, groups, strict=True)])
+    n = pvals.size
+    assert {srm_check_allocation(chosen[0], probs[0]).dof} == {3}
+    for level in (0.05, 0.01):
+        rate = float(np.mean(pvals < level))
+        assert abs(rate - level) <= 4 * np.sqrt(level * (1 - level) / n), (level, rate)
+
+
+def test_allocation_check_detects_lost_decisions_of_one_arm(adaptive_k):
+    chosen, probs, groups = adaptive_k
+    rng = np.random.default_rng(8)
+    flagged = []
+    for c, p, g in zip(chosen[:300], probs[:300], groups[:300], strict=True):
+        keep = ~((c == 1) & (rng.random(c.size) < 0.6))  # 60 % of arm 1's decisions lost
+        flagged.append(srm_check_allocation(c[keep], p[keep], groups=g[keep],
+                                            mc_draws=1000).mismatch)
+    assert np.mean(flagged) > 0.75
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1),
+                          # multiples of 1/64: p and 1 - (1 - p) are the same float, so both
+                          # checks group decisions that share an estimate alike
+                          st.integers(1, 63).map(lambda i: i / 64), st.integers(0, 3)),
+                min_size=1, max_size=80),
+       st.one_of(st.none(), st.integers(1, 5000)))
+def test_allocation_check_with_two_arms_is_the_adaptive_check(rows, mc_draws):
+    chosen = [c for c, _, _ in rows]
+    p1 = np.array([p for _, p, _ in rows])
+    groups = [g for _, _, g in rows]
+    props = np.where(np.array(chosen) == 1, p1, 1 - p1)
+    two = srm_check_adaptive(chosen, props, groups=groups, mc_draws=mc_draws)
+    k = srm_check_allocation(chosen, np.column_stack([1 - p1, p1]), groups=groups,
+                             mc_draws=mc_draws)
+    assert k.dof == 1
+    assert k.statistic == pytest.approx(two.statistic, rel=1e-6, abs=1e-9)
+    assert k.p_value == pytest.approx(two.p_value, rel=1e-6, abs=1e-12)
+    np.testing.assert_allclose(k.expected, two.expected)
+
+
+def test_allocation_check_fixed_arms_and_errors():
+    # arm 2 never had a chance: choosing it is a mismatch outright, not choosing it is fine
+    pi = [[0.5, 0.5, 0.0]] * 100
+    assert not srm_check_allocation([0, 1] * 50, pi).mismatch
+    assert srm_check_allocation([0, 1] * 49 + [2, 2], pi).p_value == 0.0
+    assert srm_check_allocation([2] * 10, [[0.0, 0.0, 1.0]] * 10).p_value == 1.0
+    with pytest.raises(ConfigurationError, match="sum to 1"):
+        srm_check_allocation([0, 1], [[0.5, 0.4], [0.5, 0.5]])
+    with pytest.raises(ConfigurationError, match="indices"):
+        srm_check_allocation([0, 3], [[0.5, 0.5], [0.5, 0.5]])
+    with pytest.raises(ConfigurationError, match=r"\(n, K\)"):
+        srm_check_allocation([0, 1], [0.5, 0.5])
+    with pytest.raises(ConfigurationError, match="no decisions"):
+        srm_check_allocation([], np.zeros((0, 3)))
+    with pytest.raises(ConfigurationError, match="mc_draws"):
+        srm_check_allocation([0], [[0.5, 0.5]], mc_draws=0)

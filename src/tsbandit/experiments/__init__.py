@@ -10,7 +10,8 @@
 - :func:`simulate_ab`: both designs on the same seeded streams; samples to decision, wrong-winner
   rate, A/A false-positive rate with and without peeking.
 - :func:`srm_check`: sample-ratio mismatch (chi-square, flagged at p < 0.001);
-  :func:`srm_check_adaptive`: the same for a two-arm bandit, against its logged propensities.
+  :func:`srm_check_adaptive`: the same for a two-arm bandit, against its logged propensities;
+  :func:`srm_check_allocation`: any number of arms, against every arm's logged probability.
 - :func:`experiment_report`: one JSON-safe dict of all of it (for the service).
 
 Plots live in :mod:`tsbandit.experiments.plots` (matplotlib, imported lazily); the CLI in
@@ -37,7 +38,7 @@ from .posteriors import (
 )
 from .report import experiment_report
 from .simulation import DESIGNS, DesignOutcome, SimulationResult, simulate_ab
-from .srm import SRMResult, srm_check, srm_check_adaptive
+from .srm import SRMResult, srm_check, srm_check_adaptive, srm_check_allocation
 from .stopping import StopDecision, StoppingRule, evaluate_stopping
 
 __all__ = [
@@ -64,5 +65,6 @@ __all__ = [
     "simulate_ab",
     "srm_check",
     "srm_check_adaptive",
+    "srm_check_allocation",
     "two_proportion_ztest",
 ]

@@ -10,7 +10,9 @@ give p-values far smaller.
 An adaptive policy (a bandit) has no fixed split: its intended allocation changes with every
 decision. :func:`srm_check_adaptive` tests the observed allocation of a two-arm bandit against
 the allocation its own logged propensities imply (see there; the obvious shortcut, summing the
-logged propensities per arm, is wrong and is explained there too).
+logged propensities per arm, is wrong and is explained there too), and
+:func:`srm_check_allocation` any number of arms against each decision's logged probabilities of
+every arm.
 
 Examples
 --------
@@ -32,7 +34,7 @@ from scipy.special import chdtrc
 
 from ..errors import ConfigurationError
 
-__all__ = ["SRMResult", "srm_check", "srm_check_adaptive"]
+__all__ = ["SRMResult", "srm_check", "srm_check_adaptive", "srm_check_allocation"]
 
 
 @dataclass(frozen=True)
@@ -217,3 +219,84 @@ def srm_check_adaptive(chosen: Sequence[int] | np.ndarray,
     n = float(a.size)
     return SRMResult(float(stat), p_value, 1, p_value < threshold, float(threshold),
                      np.array([n - n1, n1]), np.array([n - e1, e1]), "propensity")
+
+
+def srm_check_allocation(chosen: Sequence[int] | np.ndarray,
+                         probabilities: Sequence[Sequence[float]] | np.ndarray, *,
+                         groups: Sequence[float] | np.ndarray | None = None,
+                         mc_draws: int | None = None,
+                         threshold: float = 0.001) -> SRMResult:
+    """SRM check of a K-arm adaptive policy against the allocation it logged for every arm.
+
+    Decision ``i`` chose arm ``chosen[i]`` when the policy's probabilities of the arms were
+    ``probabilities[i]`` (a row summing to 1). As in :func:`srm_check_adaptive`, ``D = N - E``
+    with ``E = sum_i pi_i`` is a vector martingale with predictable covariance
+    ``V = sum_i (diag(pi_i) - pi_i pi_i^T)``, so ``D^T V^+ D`` is chi-square with
+    ``rank(V)`` degrees of freedom (``K - 1`` when every arm had a chance) when assignment and
+    logging are right; with two arms it is exactly :func:`srm_check_adaptive`. ``mc_draws``
+    adds the covariance of Monte-Carlo estimates shared by the decisions of one group (a
+    multinomial average of ``mc_draws`` draws: ``m^2 (diag(pi) - pi pi^T) / mc_draws`` for
+    ``m`` decisions sharing it).
+
+    >>> pi = [[0.2, 0.3, 0.5]] * 3000
+    >>> srm_check_allocation([0] * 600 + [1] * 900 + [2] * 1500, pi).mismatch
+    False
+    >>> srm_check_allocation([0] * 750 + [1] * 900 + [2] * 1350, pi).mismatch
+    True
+    """
+    _check_threshold(threshold)
+    try:
+        a = np.asarray(chosen, dtype=np.float64)
+        pi = np.asarray(probabilities, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigurationError("chosen and probabilities must be numbers") from None
+    if a.ndim != 1 or pi.ndim != 2 or pi.shape[0] != a.size:
+        raise ConfigurationError(
+            f"chosen {a.shape} must be (n,) and probabilities {pi.shape} (n, K)")
+    n, k = pi.shape
+    if n == 0:
+        raise ConfigurationError("no decisions: nothing to check")
+    if k < 2:
+        raise ConfigurationError("probabilities need at least 2 arms")
+    if not np.isin(a, np.arange(k)).all():
+        raise ConfigurationError(f"chosen must hold arm indices 0..{k - 1}")
+    if not np.isfinite(pi).all() or (pi < 0).any() or (pi > 1).any():
+        raise ConfigurationError("probabilities must be in [0, 1]")
+    if not np.allclose(pi.sum(axis=1), 1.0, rtol=0.0, atol=1e-6):
+        raise ConfigurationError("each row of probabilities must sum to 1")
+    observed = np.bincount(a.astype(np.int64), minlength=k).astype(np.float64)
+    expected = pi.sum(axis=0)
+    cov = np.diag(expected) - pi.T @ pi
+    if mc_draws is not None:
+        if isinstance(mc_draws, bool) or int(mc_draws) != mc_draws or mc_draws < 1:
+            raise ConfigurationError(f"mc_draws == {mc_draws!r}, must be an integer >= 1")
+        if groups is None:
+            shared, m = pi, np.ones(n)
+        else:
+            try:
+                g = np.asarray(groups, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ConfigurationError("groups must be numbers (e.g. model versions)") from None
+            if g.shape != a.shape:
+                raise ConfigurationError(f"groups {g.shape} must match chosen {a.shape}")
+            keys, counts = np.unique(np.column_stack([g, pi]), axis=0, return_counts=True)
+            shared, m = keys[:, 1:], counts.astype(np.float64)
+        w = (m * m)[:, None]
+        cov += (np.diag((w * shared).sum(axis=0)) - (shared * w).T @ shared) / float(mc_draws)
+    # V is singular (D sums to 0): the statistic in the eigenbasis of its non-null space
+    vals, vecs = np.linalg.eigh(cov)
+    keep = vals > 1e-9 * max(float(vals.max()), 1e-300)
+    gap = observed - expected
+    dof = int(keep.sum())
+    # along a direction V does not vary in (an arm the policy never gave a chance), the counts
+    # are fixed: any gap there is a mismatch outright
+    if np.abs(vecs[:, ~keep].T @ gap).max(initial=0.0) > 1e-6 * n:
+        stat, p_value = float("inf"), 0.0
+    elif dof == 0:  # a deterministic policy, and the counts are what it fixed
+        stat, p_value = 0.0, 1.0
+    else:
+        z = vecs[:, keep].T @ gap
+        stat = float(np.sum(z * z / vals[keep]))
+        p_value = float(chdtrc(dof, stat))
+    return SRMResult(stat, p_value, dof, p_value < threshold, float(threshold), observed,
+                     expected, "propensity")
