@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from tsbandit.errors import ConfigurationError
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tsbandit.experiments import srm_check, srm_check_adaptive, srm_check_allocation
 
 
