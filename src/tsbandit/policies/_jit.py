@@ -1,6 +1,6 @@
 """Optional compiled kernels for the one-decision fast paths (numba; the ``fast`` extra).
 
-The single-decision paths of Beta and linear Thompson sampling (``draw_argmax_one`` and
+The single-decision paths of Beta and linear Thompson sampling (``sample_argmax_one`` and
 ``observe_one``) spend most of their time in NumPy's per-call overhead, not in arithmetic. When
 numba is installed these kernels do the same work in one compiled call each. They are
 **bit-identical** to the NumPy path, so seeded results never depend on whether numba is there:
