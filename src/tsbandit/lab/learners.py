@@ -552,13 +552,26 @@ class _BlockNormals:
         return blk[self.row - 1]
 
 
-def _upper_outer(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _upper_outer(a: np.ndarray, b: np.ndarray, out: np.ndarray,
+                 scratch: np.ndarray | None = None) -> np.ndarray:
     """Row-wise ``a_i b_j`` for ``i <= j`` in :func:`numpy.triu_indices` order, into ``out``
-    ``(n, d (d + 1) / 2)``: ``d`` slices, much faster than gathering columns."""
-    d, pos = a.shape[1], 0
+    ``(n, d (d + 1) / 2)``.
+
+    The products are formed feature-major -- ``d`` multiplications of contiguous ``(d - i, n)``
+    blocks of the transposed inputs into ``scratch`` ``(d (d + 1) / 2, n)`` -- and written to
+    ``out`` with one transposing copy: the same products as ``d`` row-major slices (each is
+    one IEEE multiplication of the same pair), at about half the cost for ``n`` in the
+    hundreds or more (row slices of at most ``d`` elements make short inner loops)."""
+    n, d = a.shape
+    aT = np.ascontiguousarray(a.T)
+    bT = aT if b is a else np.ascontiguousarray(b.T)
+    if scratch is None:
+        scratch = np.empty((out.shape[1], n))
+    pos = 0
     for i in range(d):
-        np.multiply(a[:, i:i + 1], b[:, i:], out=out[:, pos:pos + d - i])
+        np.multiply(aT[i:i + 1], bT[i:], out=scratch[pos:pos + d - i])
         pos += d - i
+    np.copyto(out, scratch.T)
     return out
 
 
@@ -600,6 +613,7 @@ class LinearTSLanes(Learner):
         self._stat = np.zeros((n * K, q + d + 3))
         self._inc = np.empty((n, q + d + 3))
         self._inc[:, q + d] = 1.0
+        self._outer_t = np.empty((q, n))
         self._bi = np.arange(n)
         self._off = self._bi * K
         self._noise = 1.0 if model.unknown_noise else model.noise_variance
@@ -687,7 +701,7 @@ class LinearTSLanes(Learner):
     def _accumulate(self, cell: np.ndarray, rewards: np.ndarray, x: np.ndarray) -> None:
         """``model.accumulate`` for one observation per lane (distinct cells), in place."""
         q, d, inc = self._q, self.d, self._inc
-        _upper_outer(x, x, inc[:, :q])
+        _upper_outer(x, x, inc[:, :q], self._outer_t)
         np.multiply(rewards[:, None], x, out=inc[:, q:q + d])
         inc[:, q + d + 1] = rewards
         np.multiply(rewards, rewards, out=inc[:, q + d + 2])
@@ -801,6 +815,7 @@ class LogisticTSLanes(Learner):
         self._stat = np.zeros((n * K, q + 2))
         self._inc = np.empty((n, q + 2))
         self._inc[:, q] = 1.0
+        self._outer_t = np.empty((q, n))
         self.T = np.empty((n, K, d + 1, d))
         self._T3 = self.T.reshape(n, K * (d + 1), d)
         self._Tf = self.T.reshape(n * K, d + 1, d)
@@ -886,7 +901,7 @@ class LogisticTSLanes(Learner):
         w = p * (1.0 - p)
         m += t[:, None] * u
         inc, q = self._inc, self._q
-        _upper_outer(w[:, None] * x, x, inc[:, :q])
+        _upper_outer(w[:, None] * x, x, inc[:, :q], self._outer_t)
         inc[:, q + 1] = rewards
         self._stat[cell] += inc
         self._since += 1
