@@ -331,3 +331,18 @@ def test_a_kernel_that_fails_to_build_leaves_numpy_in_charge(monkeypatch):
     assert _jit.kernels() is None and "failed to build" in _jit.status
     arms, _ = _trajectory(BetaBernoulli(), 3, None, 20, seed=1)
     assert len(arms) == 20
+
+
+def test_a_subclass_with_its_own_posterior_update_is_not_bypassed():
+    calls = []
+
+    class Counting(LinearGaussian):
+        def update_posterior(self, posterior, stats, arm, reward, context=None):
+            calls.append(arm)
+            return super().update_posterior(posterior, stats, arm, reward, context)
+
+    b = Bandit(["a", "b"], Counting(n_features=2), seed=0)
+    x = np.array([1.0, 0.5])
+    for _ in range(3):
+        b.update(b.select(x).arm, 0.5, x)
+    assert len(calls) == 3

@@ -206,7 +206,8 @@ class LinearGaussian(RewardModel):
         if context is None:
             raise InvalidContextError("LinearGaussian needs contexts to learn from")
         jit = _jit.kernels()
-        if jit is not None and jit.linear_observe is not None:
+        if (jit is not None and jit.linear_observe is not None
+                and type(self).update_posterior is LinearGaussian.update_posterior):
             done = self._observe_jit(jit, stats, posterior, arm, reward, context)
             if done is not None:
                 return done
