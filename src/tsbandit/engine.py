@@ -174,10 +174,12 @@ class _Cached:
     read_at: float
     #: eligible mask (bytes, or None for all arms) -> first-slot choice probabilities (K,) under
     #: this posterior; context-free bandits only (see Engine.decide_batch)
-    first_slot: dict[bytes | None, np.ndarray] = field(default_factory=dict)
+    first_slot: dict[bytes | None, tuple[np.ndarray, dict[str, float] | None]] = field(
+        default_factory=dict)
 
 
 _FIRST_SLOT_KEYS = 64  # eligible sets remembered per model version
+_LOGGED_ALLOCATION_ARMS = 64  # decision events carry every arm's probability up to this many arms
 
 
 def split_decision_id(decision_id: str) -> tuple[str, str]:
@@ -355,8 +357,10 @@ class Engine:
         with self._lock:
             chosen = spec.rule.choose(model, state.posterior, state.stats, self._rng, x, mask, k,
                                       size=None if x is not None else count)
+            allocation = None
             if x is None and k == 1:
-                probs = self._first_slot(state, mask)[chosen]
+                first, allocation = self._first_slot(state, mask)
+                probs = first[chosen]
             else:
                 probs = batch_propensities(spec.rule, model, state.posterior, state.stats,
                                            chosen, self._side_rng, x, mask,
@@ -379,6 +383,8 @@ class Engine:
                      "ranking": list(ranking), "propensity": pp[0],
                      "position_propensities": list(pp),
                      "user_id": payload["user_id"], "model_version": state.snapshot.version}
+            if allocation is not None:
+                event["arm_probabilities"] = allocation
             items.append(NewDecision(did, payload, deadline, event))
             out.append(EngineDecision(did, bandit, ranking[0], ranking, pp[0], pp,
                                       state.snapshot.version, now, deadline))
@@ -386,28 +392,36 @@ class Engine:
         self.store.put_pending_many(bandit, items)
         return out
 
-    def _first_slot(self, state: _Cached, mask: np.ndarray | None) -> np.ndarray:
-        """Propensity of each arm being chosen first, floored like ``batch_propensities``.
+    def _first_slot(self, state: _Cached, mask: np.ndarray | None
+                    ) -> tuple[np.ndarray, dict[str, float] | None]:
+        """Propensity of each arm being chosen first, floored like ``batch_propensities``, and
+        the unfloored probabilities as ``{arm: p}`` (arms with ``p > 0``; ``None`` past
+        ``_LOGGED_ALLOCATION_ARMS`` arms) for the decision event.
 
         For a context-free bandit it depends only on the posterior (one model version) and the
         eligible set, so it is estimated once per version and eligible set and reused by every
         decision made from that same posterior -- each decision's propensity is still the
         probability of its choice under the posterior it was drawn from. (Monte Carlo with
-        ``propensity_draws`` draws for Thompson sampling; exact for deterministic rules.)
+        ``propensity_draws`` draws for Thompson sampling; exact for deterministic rules.) The
+        event logs every arm's probability, not only the chosen one's, because that is what
+        checks the allocation of a bandit of more than two arms (the report's SRM check): a
+        Monte-Carlo estimate is unbiased before the floor, so it is logged unfloored.
         Called with the engine lock held.
         """
         key = None if mask is None else mask.tobytes()
-        one = state.first_slot.get(key)
-        if one is None:
+        hit = state.first_slot.get(key)
+        if hit is None:
             spec = state.spec
-            one = np.asarray(spec.rule.action_probabilities(
+            raw = np.asarray(spec.rule.action_probabilities(
                 spec.model, state.posterior, state.stats, self._side_rng, None, mask,
                 spec.propensity_draws), dtype=float)
             floor = 0.0 if spec.rule.deterministic else 1.0 / spec.propensity_draws
-            one = np.maximum(one, floor)
+            allocation = None if len(spec.arms) > _LOGGED_ALLOCATION_ARMS else {
+                a: float(p) for a, p in zip(spec.arms, raw.tolist(), strict=True) if p > 0}
+            hit = (np.maximum(raw, floor), allocation)
             if len(state.first_slot) < _FIRST_SLOT_KEYS:
-                state.first_slot[key] = one
-        return one
+                state.first_slot[key] = hit
+        return hit
 
     # ----- rewards ------------------------------------------------------------------------
     def _deltas(self, spec: BanditSpec, stats: Stats, arm: str, reward: float,

@@ -355,3 +355,26 @@ def test_batch_write_failure_records_nothing(store, clock):
     store.put_pending_many = many  # type: ignore[method-assign]
     assert list(store.iter_events("offers")) == []
     assert len(eng.decide_batch("offers", n=5)) == 5
+
+
+def test_decision_events_log_every_arms_probability(store, clock):
+    """A context-free single decision's event carries the first-slot probability of every arm
+    (unfloored, summing to 1; the chosen arm's floored value is its propensity) -- what the
+    report's K-arm SRM check needs. Top-k and contextual decisions carry none."""
+    eng = Engine(store, seed=5, clock=clock)
+    eng.create_bandit(beta_spec())
+    d = eng.decide("offers", eligible=["a", "b"])
+    rk = eng.decide("offers", k=2)
+    eng.create_bandit(BanditSpec(name="lin", arms=["a", "b"],
+                                 model=LinearGaussian(n_features=2)))
+    cx = eng.decide("lin", context=[1.0, 0.5])
+    many = [f"arm{i}" for i in range(65)]
+    eng.create_bandit(BanditSpec(name="wide", arms=many))
+    wide = eng.decide("wide")
+    events = {e["decision_id"]: e for name in ("offers", "lin", "wide")
+              for e in eng.store.iter_events(name) if e["type"] == "decision"}
+    alloc = events[d.decision_id]["arm_probabilities"]
+    assert set(alloc) <= {"a", "b"} and sum(alloc.values()) == pytest.approx(1.0)
+    assert d.propensity == pytest.approx(max(alloc[d.arm], 1e-3))
+    for other in (rk, cx, wide):
+        assert "arm_probabilities" not in events[other.decision_id]

@@ -17,6 +17,7 @@ from tsbandit.experiments import (
     lift_interval,
     prob_best,
     srm_check_adaptive,
+    srm_check_allocation,
 )
 from tsbandit.policies import EpsilonGreedy, RandomPolicy
 from tsbandit.policies.registry import model_from_config
@@ -113,8 +114,9 @@ def test_fixed_split_test_and_what_cannot_be_checked(engine, client):
     engine.create_bandit(BanditSpec("abc", ["A", "B", "C"], rule=EpsilonGreedy(1.0)))
     drive(engine, "abc", {"A": 0.1, "B": 0.1, "C": 0.1}, 600)
     srm = client.get("/v1/bandits/abc/report", params={"seed": 1}).json()["srm"]
-    assert srm["status"] == "not_checked" and "split=" in srm["reason"]
-    assert srm["decisions"] == 600
+    # every decision logged every arm's probability: the K-arm check runs
+    assert srm["status"] == "ok" and srm["method"] == "propensity" and srm["dof"] == 2
+    assert srm["decisions"] == 600 and srm["expected"] == pytest.approx([200.0] * 3)
     ok = client.get("/v1/bandits/abc/report", params={"split": "1,1,1", "seed": 1}).json()
     assert ok["srm"]["status"] == "ok" and ok["srm"]["method"] == "split"
     assert ok["srm"]["expected"] == [200.0, 200.0, 200.0] and ok["srm"]["dof"] == 2
@@ -130,8 +132,40 @@ def test_fixed_split_test_and_what_cannot_be_checked(engine, client):
         "reason"] and rnd["expected"] == [200.0, 200.0, 200.0]
     d = engine.decide("rnd", eligible=["A", "B"])  # propensity 1/2: no longer a uniform log
     assert d.propensity == pytest.approx(0.5)
-    assert client.get("/v1/bandits/rnd/report", params={"seed": 1}).json()["srm"][
-        "status"] == "not_checked"
+    mixed = client.get("/v1/bandits/rnd/report", params={"seed": 1}).json()["srm"]
+    assert mixed["status"] == "ok" and mixed["method"] == "propensity"  # by the allocations
+    assert mixed["expected"] == pytest.approx([200.5, 200.5, 200.0])
+    # a top-k decision logs no allocation of the first slot: then it cannot be checked
+    engine.decide("rnd", k=2)
+    srm = client.get("/v1/bandits/rnd/report", params={"seed": 1}).json()["srm"]
+    assert srm["status"] == "not_checked" and "split=" in srm["reason"]
+
+
+def test_srm_of_a_four_arm_thompson_bandit_and_a_real_defect(engine, client):
+    arms = ["A", "B", "C", "D"]
+    engine.create_bandit(BanditSpec("abcd", arms))
+    drive(engine, "abcd", {"A": 0.10, "B": 0.12, "C": 0.14, "D": 0.16}, 800, seed=2)
+    for _ in range(200):  # 200 decisions from one posterior share one estimate
+        engine.decide("abcd")
+    srm = client.get("/v1/bandits/abcd/report", params={"seed": 0}).json()["srm"]
+    dec = [e for e in engine.store.iter_events("abcd") if e["type"] == "decision"]
+    assert all(sum(e["arm_probabilities"].values()) == pytest.approx(1.0) for e in dec)
+    pi = np.array([[e["arm_probabilities"].get(a, 0.0) for a in arms] for e in dec])
+    assert (pi.sum(axis=0) >= 5).all()  # no arm pooled here
+    ref = srm_check_allocation([arms.index(e["arm"]) for e in dec], pi,
+                               groups=[e["model_version"] for e in dec], mc_draws=1000)
+    assert srm["status"] == "ok" and srm["method"] == "propensity" and srm["dof"] == 3
+    assert srm["p_value"] == pytest.approx(ref.p_value) and srm["decisions"] == 1000
+    assert sum(srm["expected"]) == pytest.approx(1000)
+    # a logging bug: every decision of the second most chosen arm logged twice
+    counts = {a: sum(e["arm"] == a for e in dec) for a in arms}
+    second = sorted(arms, key=counts.__getitem__)[-2]
+    assert counts[second] > 100, counts
+    for e in dec:
+        if e["arm"] == second:
+            engine.store.append_event("abcd", {**e, "decision_id": e["decision_id"] + "x"})
+    bad = client.get("/v1/bandits/abcd/report", params={"seed": 0}).json()["srm"]
+    assert bad["status"] == "mismatch" and "inconsistent" in bad["reason"], bad
 
 
 def test_no_decisions_yet_and_retired_arms(engine, client):

@@ -33,8 +33,13 @@ more arms, no ``split``, the ``random`` rule, every logged propensity ``1/K``
     Pearson against the equal split (``method == "split"``): every decision was uniform over
     all arms.
 more arms, no ``split``, any other rule
-    ``not_checked``: the event log records only the chosen arm's propensity, which does not
-    determine how much the policy gave each other arm.
+    Against every arm's probability, which the engine logs with each context-free single
+    decision (``arm_probabilities``; up to 64 arms): ``D = N - E`` with ``E = sum_i pi_i`` is
+    a vector martingale, ``D^T V^+ D`` chi-square(K - 1) (see
+    :func:`tsbandit.experiments.srm_check_allocation`); arms expected fewer than 5 times are
+    pooled into one cell. ``not_checked`` when some decision lacks it (contextual or top-k
+    decisions, more than 64 arms, events logged before it was): the chosen arm's propensity
+    alone does not determine how much the policy gave each other arm.
 
 Decisions for arms no longer in the bandit are left out (and counted in ``skipped``). The
 check reads the whole event log (O(decisions)); ``srm=false`` skips it.
@@ -60,6 +65,7 @@ from ..experiments import (
     posteriors_from_model,
     srm_check,
     srm_check_adaptive,
+    srm_check_allocation,
 )
 from ..policies.rules import SelectionRule
 from .deps import EngineDep, RouteTable
@@ -190,6 +196,7 @@ def _srm(engine: Engine, name: str, spec: BanditSpec, split: list[float] | None,
     chosen: list[int] = []
     props: list[float] = []
     versions: list[float] = []
+    allocations: list[Any] = []
     skipped = 0
     for event in engine.store.iter_events(name):
         if event.get("type") != "decision":
@@ -201,6 +208,7 @@ def _srm(engine: Engine, name: str, spec: BanditSpec, split: list[float] | None,
         chosen.append(arm)
         props.append(float(event.get("propensity", float("nan"))))
         versions.append(float(event.get("model_version", float("nan"))))
+        allocations.append(event.get("arm_probabilities"))
     base: dict[str, Any] = {"threshold": threshold, "decisions": len(chosen), "skipped": skipped}
     if not chosen:
         return {**base, "status": "not_checked", "method": None,
@@ -223,15 +231,84 @@ def _srm(engine: Engine, name: str, spec: BanditSpec, split: list[float] | None,
                                  mc_draws=_mc_draws(spec), threshold=threshold)
         what = "the allocation implied by the logged propensities"
     else:
-        return {**base, "status": "not_checked", "method": None,
-                "reason": f"{len(spec.arms)} arms: the event log records only the chosen arm's "
-                "propensity, which does not fix the policy's allocation to the others; pass "
-                "split=... for a fixed-split test"}
+        checked = _allocation_check(spec, index, chosen, versions, allocations, threshold)
+        if isinstance(checked, str):
+            return {**base, "status": "not_checked", "method": None, "reason": checked}
+        res, what, dropped = checked
+        base["decisions"] -= dropped
+        base["skipped"] += dropped
     out = res.to_dict()
     verdict = "inconsistent" if res.mismatch else "consistent"
     return {**base, **out,
             "reason": f"decisions per arm {verdict} with {what} (chi-square p = "
                       f"{res.p_value:.3g}, flagged below {threshold:g})"}
+
+
+_MIN_EXPECTED = 5.0  # decisions expected per cell of the chi-square (arms below are pooled)
+
+
+def _allocation_check(spec: BanditSpec, index: dict[str, int], chosen: list[int],
+                      versions: list[float], allocations: list[Any], threshold: float
+                      ) -> tuple[Any, str, int] | str:
+    """The K-arm check against every decision's logged ``arm_probabilities``; a reason string
+    when it cannot run. Decisions whose allocation gave weight to an arm that is no longer
+    the bandit's are left out (their counted arm set differs). Arms expected fewer than 5 times
+    are pooled into one cell (the chi-square's usual condition; a Monte-Carlo estimate of a
+    rare arm is mostly 0, unbiased only on average)."""
+    k = len(spec.arms)
+    if any(not isinstance(a, dict) for a in allocations):
+        return (f"{k} arms: some decisions were logged without every arm's probability "
+                "(contextual or top-k decisions, more than 64 arms, or logged by an older "
+                "version); pass split=... for a fixed-split test")
+    rows, keep = [], []
+    for alloc in allocations:
+        row = np.zeros(k)
+        ok = True
+        for arm, p in alloc.items():
+            j = index.get(arm)
+            if j is None or not isinstance(p, (int, float)):
+                ok = False
+                break
+            row[j] = float(p)
+        keep.append(ok)
+        if ok:
+            rows.append(row)
+    dropped = keep.count(False)
+    if not rows:
+        return "no decision's allocation is over the bandit's current arms"
+    pi = np.array(rows)
+    a = np.array([c for c, ok in zip(chosen, keep, strict=True) if ok])
+    v = np.array([g for g, ok in zip(versions, keep, strict=True) if ok])
+    expected = pi.sum(axis=0)
+    cells = _pool_rare(expected)
+    if cells.max() < 1:
+        return (f"fewer than 2 cells of arms expected {_MIN_EXPECTED:g} or more times: too "
+                "few decisions to check the allocation")
+    pooled = np.zeros((pi.shape[0], int(cells.max()) + 1))
+    np.add.at(pooled.T, cells, pi.T)
+    res = srm_check_allocation(cells[a], pooled, groups=v if np.isfinite(v).all() else None,
+                               mc_draws=_mc_draws(spec), threshold=threshold)
+    what = "every arm's logged probability, decision by decision"
+    rare = [arm for arm, e in zip(spec.arms, expected, strict=True) if e < _MIN_EXPECTED]
+    if rare:
+        what += f" (arms expected < {_MIN_EXPECTED:g} times pooled: {', '.join(rare)})"
+    return res, what, dropped
+
+
+def _pool_rare(expected: np.ndarray) -> np.ndarray:
+    """Cell index of each arm: arms expected at least ``_MIN_EXPECTED`` times keep their own
+    cell, the rest share the last one -- merged into the smallest other cell when even
+    together they are expected fewer times."""
+    big = expected >= _MIN_EXPECTED
+    cells = np.cumsum(big) - 1
+    rest = ~big
+    if not rest.any():
+        return cells
+    if expected[rest].sum() >= _MIN_EXPECTED or not big.any():
+        cells[rest] = int(big.sum())  # a cell of their own
+    else:
+        cells[rest] = cells[int(np.argmin(np.where(big, expected, np.inf)))]
+    return cells
 
 
 def bandit_report(engine: Engine, name: str, *, rule: StoppingRule | None = None,
