@@ -355,8 +355,15 @@ class Engine:
             raise ConfigurationError(f"got {len(user_ids)} user ids for {count} decisions")
         mask = self._mask(spec, eligible, k)
         with self._lock:
-            chosen = spec.rule.choose(model, state.posterior, state.stats, self._rng, x, mask, k,
-                                      size=None if x is not None else count)
+            if count == 1 and k == 1 and mask is None:
+                # one user, every arm: the rule's single-decision path (the same choice from
+                # the same random numbers; compiled kernels when tsbandit[fast] is installed)
+                one = spec.rule.choose_one(model, state.posterior, state.stats, self._rng,
+                                           None if x is None else x[0])
+                chosen = np.array([[one]])
+            else:
+                chosen = spec.rule.choose(model, state.posterior, state.stats, self._rng, x,
+                                          mask, k, size=None if x is not None else count)
             allocation = None
             if x is None and k == 1:
                 first, allocation = self._first_slot(state, mask)

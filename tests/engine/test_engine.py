@@ -378,3 +378,34 @@ def test_decision_events_log_every_arms_probability(store, clock):
     assert d.propensity == pytest.approx(max(alloc[d.arm], 1e-3))
     for other in (rk, cx, wide):
         assert "arm_probabilities" not in events[other.decision_id]
+
+
+@pytest.mark.parametrize("contextual", [False, True], ids=["beta", "linear"])
+def test_single_decisions_choose_as_the_vectorized_rule_does(contextual):
+    """``decide`` for one user over every arm takes the rule's single-decision path (compiled
+    kernels with tsbandit[fast]); it must choose what ``rule.choose`` chooses from the same
+    generator: the engine's decision stream is the first of ``make_generators(seed)``."""
+    from tsbandit.bandit import make_generators
+    from tsbandit.stores import MemoryStore
+
+    model = LinearGaussian(n_features=3) if contextual else BetaBernoulli()
+    spec = BanditSpec(name="one", arms=["a", "b", "c", "d"], model=model)
+    store = MemoryStore()
+    teacher = Engine(store, seed=99)  # a posterior that is not the prior, made by another engine
+    teacher.create_bandit(spec)
+    users = np.random.default_rng(0)
+    for _ in range(40):
+        x = users.normal(size=3) if contextual else None
+        d = teacher.decide("one", context=x)
+        teacher.record_reward(d.decision_id, float(users.random() < 0.3))
+    eng = Engine(store, seed=11)
+    spec_now, stats, _ = eng.statistics("one")
+    post = model.posterior(stats)
+    rng = make_generators(11)[0]
+    xs = users.normal(size=(200, 3))
+    got = [eng.decide("one", context=x if contextual else None).arm for x in xs]
+    want = [spec.arms[int(spec_now.rule.choose(model, post, stats, rng,
+                                               x[None, :] if contextual else None,
+                                               size=None if contextual else 1)[0, 0])]
+            for x in xs]
+    assert got == want
