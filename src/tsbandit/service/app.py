@@ -85,6 +85,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         blas = limit_blas_threads(settings.blas_threads)  # see service/threads.py
 
         def start() -> None:
+            # the optional compiled kernels (tsbandit[fast]) load or compile now, not on the
+            # first decision (0.2-3 s), and before gc.freeze below
+            from ..policies import _jit
+
+            _jit.kernels()
+            log.info("compiled kernels: %s", _jit.status)
             try:
                 runtime.engine  # noqa: B018 -- open the store now, not on the first request
                 if settings.default_bandit:
