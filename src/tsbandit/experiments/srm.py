@@ -110,6 +110,25 @@ def srm_check(observed: Sequence[float] | np.ndarray,
     return SRMResult(stat, p, dof, p < threshold, float(threshold), obs, expected)
 
 
+def _shared_estimates(mc_draws: int, groups: Any, chosen: np.ndarray, pi: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct Monte-Carlo estimates ``(G, K)`` among the rows of ``pi`` ``(n, K)`` and how
+    many decisions share each: decisions of one group (model version) with the same estimate
+    share it; without ``groups`` every decision has its own."""
+    if isinstance(mc_draws, bool) or int(mc_draws) != mc_draws or mc_draws < 1:
+        raise ConfigurationError(f"mc_draws == {mc_draws!r}, must be an integer >= 1")
+    if groups is None:
+        return pi, np.ones(pi.shape[0])
+    try:
+        g = np.asarray(groups, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigurationError("groups must be numbers (e.g. model versions)") from None
+    if g.shape != chosen.shape:
+        raise ConfigurationError(f"groups {g.shape} must match chosen {chosen.shape}")
+    keys, counts = np.unique(np.column_stack([g, pi]), axis=0, return_counts=True)
+    return keys[:, 1:], counts.astype(np.float64)
+
+
 def _check_threshold(threshold: float) -> None:
     if not 0.0 < float(threshold) < 1.0:
         raise ConfigurationError(f"threshold == {threshold!r}, must be in (0, 1)")
@@ -196,20 +215,8 @@ def srm_check_adaptive(chosen: Sequence[int] | np.ndarray,
     n1, e1 = float(a.sum()), float(pi1.sum())
     var = float(np.sum(pi1 * (1.0 - pi1)))
     if mc_draws is not None:
-        if isinstance(mc_draws, bool) or int(mc_draws) != mc_draws or mc_draws < 1:
-            raise ConfigurationError(f"mc_draws == {mc_draws!r}, must be an integer >= 1")
-        if groups is None:
-            shared, m = pi1, np.ones(a.size)
-        else:
-            try:
-                g = np.asarray(groups, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ConfigurationError("groups must be numbers (e.g. model versions)") from None
-            if g.shape != a.shape:
-                raise ConfigurationError(f"groups {g.shape} must match chosen {a.shape}")
-            keys, counts = np.unique(np.stack([g, pi1], axis=1), axis=0, return_counts=True)
-            shared, m = keys[:, 1], counts.astype(np.float64)
-        var += float(np.sum(m * m * shared * (1.0 - shared))) / float(mc_draws)
+        shared, m = _shared_estimates(mc_draws, groups, a, pi1[:, None])
+        var += float(np.sum(m * m * shared[:, 0] * (1.0 - shared[:, 0]))) / float(mc_draws)
     gap = n1 - e1
     if var > 1e-12:
         stat = gap * gap / var
@@ -268,19 +275,7 @@ def srm_check_allocation(chosen: Sequence[int] | np.ndarray,
     expected = pi.sum(axis=0)
     cov = np.diag(expected) - pi.T @ pi
     if mc_draws is not None:
-        if isinstance(mc_draws, bool) or int(mc_draws) != mc_draws or mc_draws < 1:
-            raise ConfigurationError(f"mc_draws == {mc_draws!r}, must be an integer >= 1")
-        if groups is None:
-            shared, m = pi, np.ones(n)
-        else:
-            try:
-                g = np.asarray(groups, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ConfigurationError("groups must be numbers (e.g. model versions)") from None
-            if g.shape != a.shape:
-                raise ConfigurationError(f"groups {g.shape} must match chosen {a.shape}")
-            keys, counts = np.unique(np.column_stack([g, pi]), axis=0, return_counts=True)
-            shared, m = keys[:, 1:], counts.astype(np.float64)
+        shared, m = _shared_estimates(mc_draws, groups, a, pi)
         w = (m * m)[:, None]
         cov += (np.diag((w * shared).sum(axis=0)) - (shared * w).T @ shared) / float(mc_draws)
     # V is singular (D sums to 0): the statistic in the eigenbasis of its non-null space
