@@ -77,6 +77,8 @@ def test_kernels_load_and_pass_their_check_against_numpy():
     # one off, and this test says so)
     assert k.beta_argmax is not None and k.linear_argmax is not None
     assert k.linear_observe is not None
+    # the lab's lock-step Beta lanes (tests/lab/test_jit_lanes.py)
+    assert k.beta_lanes_draw is not None and k.beta_lanes_book is not None
 
 
 @pytest.mark.parametrize(("n_arms", "rounds"), [(1, 20), (5, 400), (40, 150)])

@@ -34,6 +34,7 @@ from ..policies import (
     LinearGaussian,
     RandomPolicy,
     ThompsonSampling,
+    _jit,
 )
 from ..policies.base import RewardModel
 from ..policies.logistic import _NEWTON_1D_STEPS
@@ -281,6 +282,11 @@ class BetaLanes(Learner):
     at the end of each block for all its rounds at once, from the posterior means each round
     wrote into a block buffer (one division per policy and round, which epsilon-greedy and
     greedy score with anyway).
+
+    With the optional compiled kernels (numba, :mod:`tsbandit.policies._jit`) the Thompson step
+    (means, gamma draws, ratio) and the round's arg-max and scatter-add are one compiled call
+    each, bit-identical to the NumPy calls they replace (same draws in the same order, same
+    IEEE operations); ``TSBANDIT_JIT=0`` or a failed load-time check keeps the NumPy path.
     """
 
     def __init__(self, policies: list[tuple[BetaBernoulli, SelectionRule, np.random.Generator]],
@@ -314,6 +320,11 @@ class BetaLanes(Learner):
         self._t_obs = 0.0
         self._pre: list[dict[str, np.ndarray]] = [{} for _ in range(P)]
         self._cap = 0
+        # optional compiled steps (numba), bit-identical to the NumPy ops they replace
+        jit = _jit.kernels()
+        self._jit_draw = None if jit is None else jit.beta_lanes_draw
+        self._jit_book = None if jit is None else jit.beta_lanes_book
+        self._jit_addr = None if jit is None else jit.addresses
         self._kernels = [self._kernel(i) for i in range(P)]
 
     @property
@@ -329,6 +340,8 @@ class BetaLanes(Learner):
         pre = self._pre
         scale = _thompson_scale(rule)
         divide, add = np.divide, np.add
+        if scale is not None and self._jit_draw is not None and self._jit_addr is not None:
+            return self._compiled_ts(AB, denom, out, rng, scale)
         if scale is not None:
             G = np.empty_like(AB)
             g0, g1 = G[0], G[1]
@@ -397,6 +410,31 @@ class BetaLanes(Learner):
                 divide(alpha, denom, out=m)
             np.copyto(out, pre[i]["random"][b])
         return rand
+
+    def _compiled_ts(self, AB: np.ndarray, denom: np.ndarray, out: np.ndarray,
+                     rng: np.random.Generator, scale: float) -> Any:
+        """The Thompson step in one compiled call: the same means, the same gamma draws (in
+        ``standard_gamma(AB)``'s order) and the same arithmetic as the NumPy closures above."""
+        draw: Any = self._jit_draw
+        addresses: Any = self._jit_addr
+        bg = rng.bit_generator
+        addr = addresses(rng)[1]
+        lock = bg.lock
+        own = np.empty_like(out)
+        if scale == 1.0:
+
+            def ts(b: int, m: Any) -> None:
+                with lock:
+                    if m is None:
+                        draw(AB, denom, own, False, 1.0, out, addr)
+                    else:
+                        draw(AB, denom, m, True, 1.0, out, addr)
+            return ts
+
+        def tts(b: int, m: Any) -> None:
+            with lock:
+                draw(AB, denom, own if m is None else m, True, scale, out, addr)
+        return tts
 
     def begin_block(self, size: int) -> None:
         n, K = self.n_trials, self.n_arms
@@ -489,6 +527,19 @@ class BetaLanes(Learner):
         xidx, tidx = IDX[0], IDX[1]
         Xf, tflat, V = self._Xf, self._tflat, self._V
         add = np.add
+        book = self._jit_book
+        if book is not None:
+            for b in range(b0, b1):
+                if Mb is None:
+                    for k in kernels:
+                        k(b, None)
+                else:
+                    mb = Mb[b]
+                    for i in pol:
+                        kernels[i](b, mb[i])
+                book(scores2, chosen[b], OFF, tflat[b], Xf, V[b])
+                self._t_obs += 1.0
+            return
         for b in range(b0, b1):
             if Mb is None:
                 for k in kernels:

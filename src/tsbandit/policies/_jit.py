@@ -214,18 +214,88 @@ def _linear_observe(n: np.ndarray, sum_r: np.ndarray, sum_r2: np.ndarray, b: np.
         noise_b[arm] = b0 + 0.5 * max(sum_r2[arm] - fit, 0.0)
 
 
+def _beta_lanes_draw(ab: np.ndarray, denom: np.ndarray, m: np.ndarray, want_m: bool,
+                     scale: float, out: np.ndarray, addr: np.ndarray
+                     ) -> None:  # pragma: no cover - compiled
+    """The lab's ``BetaLanes`` Thompson step of one policy over its ``(n, K)`` lanes.
+
+    ``ab`` ``(2, n, K)`` holds ``alpha`` and ``beta``, ``denom`` ``alpha + beta``. When
+    ``want_m``: the posterior means ``alpha / denom`` go to ``m``. The gamma draws are those of
+    NumPy's one ``standard_gamma(ab)`` call (C order: all of ``ab[0]``, then all of ``ab[1]``).
+    ``scale == 1``: ``out = X / Y`` (increasing in the Beta draw ``X / (X + Y)``); otherwise
+    ``out = (X / (X + Y) - m) * scale + m`` (tempered; needs ``want_m``).
+    """
+    bitgen = _bitgen(addr[0], addr[1], addr[2], addr[3])
+    a, b = ab[0], ab[1]
+    n, k_arms = out.shape
+    if want_m:
+        for i in range(n):
+            for k in range(k_arms):
+                m[i, k] = a[i, k] / denom[i, k]
+    for i in range(n):
+        for k in range(k_arms):
+            out[i, k] = _gamma(bitgen, a[i, k])
+    if scale == 1.0:
+        for i in range(n):
+            for k in range(k_arms):
+                out[i, k] = out[i, k] / _gamma(bitgen, b[i, k])
+    else:
+        for i in range(n):
+            for k in range(k_arms):
+                x = out[i, k]
+                draw = x / (x + _gamma(bitgen, b[i, k]))
+                out[i, k] = (draw - m[i, k]) * scale + m[i, k]
+
+
+def _beta_lanes_book(scores: np.ndarray, ch: np.ndarray, off: np.ndarray, row: np.ndarray,
+                     xf: np.ndarray, v: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The lab's ``BetaLanes`` round bookkeeping: ``ch = scores.argmax(axis=1)`` (NumPy's
+    rule: the first maximum, or the first NaN), then, with ``idx = off + ch`` ``(2, R, L)``,
+    ``v = row.take(idx[1], mode="clip")`` and ``xf[idx[0]] += v`` (cells are distinct)."""
+    n_lanes, k_arms = scores.shape
+    for lane in range(n_lanes):
+        best = scores[lane, 0]
+        ib = 0
+        if best == best:
+            for k in range(1, k_arms):
+                s = scores[lane, k]
+                if not s <= best:
+                    best = s
+                    ib = k
+                    if s != s:
+                        break
+        ch[lane] = ib
+    n_rows = off.shape[1]
+    top = row.shape[0] - 1
+    for r in range(n_rows):
+        for lane in range(n_lanes):
+            c = ch[lane]
+            ti = off[1, r, lane] + c
+            if ti < 0:
+                ti = 0
+            elif ti > top:
+                ti = top
+            val = row[ti]
+            v[r, lane] = val
+            xf[off[0, r, lane] + c] += val
+
+
 _KERNELS = ("_pairwise_block", "_pairwise_sum", "_argmax_unique", "_beta_argmax", "_linear_argmax",
-            "_linear_observe")
+            "_linear_observe", "_beta_lanes_draw", "_beta_lanes_book")
 
 
 # ----- loading ------------------------------------------------------------------------------
 class JitKernels:
     """The compiled kernels (``None`` for one that failed its check against NumPy)."""
 
-    def __init__(self, beta_argmax: Any, linear_argmax: Any, linear_observe: Any) -> None:
+    def __init__(self, beta_argmax: Any, linear_argmax: Any, linear_observe: Any,
+                 beta_lanes_draw: Any = None, beta_lanes_book: Any = None) -> None:
         self.beta_argmax = beta_argmax
         self.linear_argmax = linear_argmax
         self.linear_observe = linear_observe
+        #: the lab's lock-step Beta lanes (``tsbandit.lab.learners.BetaLanes``)
+        self.beta_lanes_draw = beta_lanes_draw
+        self.beta_lanes_book = beta_lanes_book
         self._addr: dict[int, tuple[Any, np.ndarray]] = {}
 
     def addresses(self, rng: np.random.Generator) -> tuple[Any, np.ndarray]:
@@ -331,12 +401,15 @@ def _load() -> None:
             # the checks' first calls compile the kernels (or load them from the disk cache)
             beta = g["_beta_argmax"] if _check_beta(g["_beta_argmax"]) else None
             lin_ok = _check_linear(g["_linear_argmax"], g["_linear_observe"])
+            draw = g["_beta_lanes_draw"] if _check_lanes_draw(g["_beta_lanes_draw"]) else None
+            book = g["_beta_lanes_book"] if _check_lanes_book(g["_beta_lanes_book"]) else None
         except Exception as exc:  # another numba whose internals moved: stay on NumPy
             status = f"numba kernels failed to build ({type(exc).__name__}: {exc})"
             return
         _kernels = JitKernels(beta, g["_linear_argmax"] if lin_ok else None,
-                              g["_linear_observe"] if lin_ok else None)
-        off = [n for n, k in (("beta", beta), ("linear", lin_ok)) if not k]
+                              g["_linear_observe"] if lin_ok else None, draw, book)
+        off = [n for n, k in (("beta", beta), ("linear", lin_ok), ("lanes draw", draw),
+                              ("lanes book", book)) if k is None or k is False]
         status = "on" if not off else f"on, except {off} (does not reproduce NumPy here)"
     finally:
         _loaded = True
@@ -436,4 +509,62 @@ def _check_linear(argmax: Any, observe: Any) -> bool:
             if not (_same(S1, S2) and _same(m1, m2)
                     and _same(stats[4][1], x[:, None] * x) and _same(stats[3][1], 0.7 * x)):
                 return False
+    return True
+
+
+def _check_lanes_draw(fn: Any) -> bool:
+    """The lab's Beta-lanes Thompson step equals its NumPy ops (every gamma branch, plain and
+    tempered, with and without the means), generator state too."""
+    rng = np.random.default_rng(99)
+    ab = rng.choice([1e-3, 0.3, 1.0, 2.5, 40.0, 700.0], size=(2, 7, 6))
+    ab += rng.integers(0, 3, size=ab.shape)
+    denom = ab[0] + ab[1]
+    k = JitKernels(None, None, None, fn, None)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for scale in (1.0, 0.25, 0.5):
+            for want_m in ((False, True) if scale == 1.0 else (True,)):
+                r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+                for _ in range(20):
+                    m, out = np.full(denom.shape, -1.0), np.empty(denom.shape)
+                    fn(ab, denom, m, want_m, scale, out, k.addresses(r1)[1])
+                    g = r2.standard_gamma(ab)
+                    mean = ab[0] / denom
+                    if scale == 1.0:
+                        ref = g[0] / g[1]
+                    else:
+                        ref = g[0] / (g[0] + g[1])
+                        ref = (ref - mean) * scale + mean
+                    want = mean if want_m else np.full(mean.shape, -1.0)
+                    if not (_same(out, ref) and _same(m, want)):
+                        return False
+                if r1.bit_generator.state != r2.bit_generator.state:
+                    return False
+    return True
+
+
+def _check_lanes_book(fn: Any) -> bool:
+    """The lab's Beta-lanes bookkeeping equals ``argmax`` (ties, NaN, inf) + ``take`` + the
+    fancy-index add."""
+    rng = np.random.default_rng(3)
+    for n_lanes, k_arms, n_rows in ((1, 1, 3), (6, 5, 5), (40, 3, 3), (9, 17, 5)):
+        scores = rng.integers(0, 3, size=(n_lanes, k_arms)).astype(np.float64)
+        scores[0, -1] = np.nan
+        if n_lanes > 2:
+            scores[1, 0] = np.nan
+            scores[2, :] = np.inf
+        row = rng.random(n_lanes * k_arms * 3)
+        x_off = np.arange(n_rows)[:, None] * (n_lanes * k_arms) + np.arange(n_lanes) * k_arms
+        t_off = np.arange(n_rows)[:, None] % 3 * (n_lanes * k_arms) + np.arange(n_lanes) * k_arms
+        off = np.stack([x_off, t_off]).astype(np.intp)
+        xf1 = rng.random(n_rows * n_lanes * k_arms)
+        xf2 = xf1.copy()
+        ch1 = np.empty(n_lanes, dtype=np.int64)
+        v1 = np.empty((n_rows, n_lanes))
+        fn(scores, ch1, off, row, xf1, v1)
+        ch2 = scores.argmax(axis=1)
+        idx = off + ch2
+        v2 = row.take(idx[1], mode="clip")
+        xf2[idx[0]] += v2
+        if not (_same(ch1, ch2) and _same(v1, v2) and _same(xf1, xf2)):
+            return False
     return True
