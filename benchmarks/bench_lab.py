@@ -20,7 +20,9 @@ Rows:
   1,000 trials, for the contextual policies, through the fast paths and through the generic
   model API.
 
-Each lab figure is the median of several runs (``time.perf_counter``).
+Each lab figure is the median of several runs (``time.perf_counter``). The part6 lab row is
+timed with the optional compiled kernels (numba, the ``fast`` extra) and on the NumPy path, the
+repetitions alternating, in the same run (the two paths make bit-identical decisions).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numpy as np
 from tsbandit import Bandit
 from tsbandit.lab import OfferWorld, make_policy, mean_ci, simulate
 from tsbandit.lab.scenarios import PART6_RATES, run_scenario
-from tsbandit.policies import UCB1, BetaBernoulli, EpsilonGreedy, ThompsonSampling
+from tsbandit.policies import UCB1, BetaBernoulli, EpsilonGreedy, ThompsonSampling, _jit
 
 N_TRIALS, N_ROUNDS = 20, 5000
 #: the tutorial's three strategies (classic Thompson sampling, as its loop below runs it)
@@ -158,6 +160,25 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def median_time_both(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median seconds of ``fn`` with the compiled kernels on and off (NumPy path), the
+    repetitions alternating between the two; ``nan`` for "on" when the kernels did not load."""
+    if _jit.kernels() is None:
+        return float("nan"), median_time(fn, repeats)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for on in (True, False):
+        _jit.use(on)
+        fn()  # warm-up
+    for _ in range(repeats):
+        for on in (True, False):
+            _jit.use(on)
+            t0 = time.perf_counter()
+            fn()
+            times[on].append(time.perf_counter() - t0)
+    _jit.use(True)
+    return statistics.median(times[True]), statistics.median(times[False])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one repetition of each row")
@@ -165,13 +186,19 @@ def main() -> None:
     reps = 1 if args.quick else 5
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
-    lab = median_time(lambda: run_scenario("tutorial-part6", seed=0, policies=PART6_POLICIES),
-                      reps)
+    t0 = time.perf_counter()
+    _jit.kernels()
+    print(f"compiled kernels (numba): {_jit.status}; first call {time.perf_counter() - t0:.2f} s")
+    lab_on, lab_np = median_time_both(
+        lambda: run_scenario("tutorial-part6", seed=0, policies=PART6_POLICIES), reps)
+    lab = lab_np if lab_on != lab_on else lab_on  # the path a default install takes
     tut = tutorial_loop() if args.quick else statistics.median(tutorial_loop() for _ in range(2))
     bnd = bandit_loop()
     print(f"tutorial-part6: 3 policies x {N_TRIALS} trials x {N_ROUNDS} rounds")
     print(f"{'runner':58s} {'seconds':>9s} {'lab speed-up':>13s}")
     print(f"{'lab runner (lock-step arrays, with decomposition)':58s} {lab:9.3f} {'1.0x':>13s}")
+    print(f"{'  the same on the NumPy path (TSBANDIT_JIT=0 or no numba)':58s} {lab_np:9.3f} "
+          f"{lab_np / lab:12.2f}x   (tutorial loop / NumPy path: {tut / lab_np:.1f}x)")
     print(f"{'per-trial loop, the tutorial classes (NumPy)':58s} {tut:9.3f} "
           f"{tut / lab:12.1f}x")
     print(f"{'per-trial loop, tsbandit Bandit objects':58s} {bnd:9.3f} {bnd / lab:12.1f}x")
