@@ -35,6 +35,18 @@ from stores.backends import (  # noqa: E402, F401
 
 
 @pytest.fixture
+def fresh_jit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The compiled kernels decide anew (``TSBANDIT_JIT`` unset) and are reset afterwards, so a
+    test that switched them leaves the default, enabled state behind."""
+    from tsbandit.policies import _jit
+
+    monkeypatch.delenv("TSBANDIT_JIT", raising=False)
+    _jit.reset()
+    yield
+    _jit.reset()
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

@@ -23,12 +23,7 @@ CF = ["ts", "ts-classic", "ts-jeffreys", "ts-tempered", "ucb1", "eps-greedy", "g
 FIELDS = ("pulls", "regret", "explore_regret", "alloc", "final_regret", "rewards", "optimal")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_jit_state(monkeypatch):
-    monkeypatch.delenv("TSBANDIT_JIT", raising=False)
-    _jit.reset()
-    yield
-    _jit.reset()
+pytestmark = pytest.mark.usefixtures("fresh_jit")  # tests/conftest.py
 
 
 def _run(env, names, n, T, seed, on: bool, **kw):

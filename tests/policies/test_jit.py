@@ -23,13 +23,7 @@ from tsbandit.policies import BetaBernoulli, LinearGaussian, ThompsonSampling, _
 numba = pytest.importorskip("numba", reason="the fast extra (numba) is not installed")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_jit_state(monkeypatch):
-    """Each test decides anew (and leaves the default, enabled state behind)."""
-    monkeypatch.delenv("TSBANDIT_JIT", raising=False)
-    _jit.reset()
-    yield
-    _jit.reset()
+pytestmark = pytest.mark.usefixtures("fresh_jit")  # tests/conftest.py
 
 
 def _use(monkeypatch, enabled: bool) -> None:

@@ -528,18 +528,6 @@ class BetaLanes(Learner):
         Xf, tflat, V = self._Xf, self._tflat, self._V
         add = np.add
         book = self._jit_book
-        if book is not None:
-            for b in range(b0, b1):
-                if Mb is None:
-                    for k in kernels:
-                        k(b, None)
-                else:
-                    mb = Mb[b]
-                    for i in pol:
-                        kernels[i](b, mb[i])
-                book(scores2, chosen[b], OFF, tflat[b], Xf, V[b])
-                self._t_obs += 1.0
-            return
         for b in range(b0, b1):
             if Mb is None:
                 for k in kernels:
@@ -548,12 +536,15 @@ class BetaLanes(Learner):
                 mb = Mb[b]
                 for i in pol:
                     kernels[i](b, mb[i])
-            ch = chosen[b]
-            scores2.argmax(axis=1, out=ch)
-            add(OFF, ch, out=IDX)
-            v = V[b]
-            tflat[b].take(tidx, out=v, mode="clip")
-            Xf[xidx] += v
+            if book is not None:  # the compiled argmax + gather + add, the same steps
+                book(scores2, chosen[b], OFF, tflat[b], Xf, V[b])
+            else:
+                ch = chosen[b]
+                scores2.argmax(axis=1, out=ch)
+                add(OFF, ch, out=IDX)
+                v = V[b]
+                tflat[b].take(tidx, out=v, mode="clip")
+                Xf[xidx] += v
             self._t_obs += 1.0
 
     def run_block(self, size: int, start: int, contexts: np.ndarray | None) -> None:
