@@ -102,8 +102,9 @@ def _series(rows: Iterable[tuple[float, int, str, int, float]], arms: Sequence[s
     end = max(now, last)
     width = nice_bucket(max(end - first, 1.0), buckets)
     if width % resolution:
-        width = next(w for w in (*_NICE, math.inf) if w >= width and w % resolution == 0)
-        width = width if width != math.inf else math.ceil(width / resolution) * resolution
+        # the next nice width that is a multiple of the bins' (one always exists: every
+        # resolution divides 604800, and widths past it are multiples of 604800)
+        width = next(w for w in _NICE if w >= width and w % resolution == 0)
     start = math.floor(first / width) * width
     n = int((end - start) // width) + 1
     cells: list[tuple[int, int, int, int, float]] = []
