@@ -74,6 +74,11 @@ class BanditSpec:
         Seconds for the statistics' weight to halve (non-stationary bandits), or ``None``.
     propensity_draws
         Monte-Carlo draws for Thompson-sampling propensities.
+    arm_since
+        Arm -> the configuration version at which it was last (re-)added (arms absent: 0, there
+        from the start). A decision made at an older configuration version was made for an
+        earlier incarnation of the arm (retired since): its reward is consumed, not learned.
+        Kept by :meth:`Engine.add_arm` / :meth:`Engine.retire_arm`.
     """
 
     name: str
@@ -84,9 +89,13 @@ class BanditSpec:
     default_reward: float | None = None
     half_life: float | None = None
     propensity_draws: int = 1000
+    arm_since: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arms", tuple(_check_names(self.arms)))
+        since = {str(a): int(v) for a, v in dict(self.arm_since).items()
+                 if a in self.arms and int(v) > 0}
+        object.__setattr__(self, "arm_since", since)
         check_positive("reward_window", self.reward_window)
         if self.half_life is not None:
             check_positive("half_life", self.half_life)
@@ -111,6 +120,7 @@ class BanditSpec:
             "default_reward": self.default_reward,
             "half_life": self.half_life,
             "propensity_draws": int(self.propensity_draws),
+            **({"arm_since": dict(self.arm_since)} if self.arm_since else {}),
         }
 
     @classmethod
@@ -124,7 +134,15 @@ class BanditSpec:
             rule=rule_from_config(config["rule"]), reward_window=config["reward_window"],
             default_reward=config.get("default_reward"), half_life=config.get("half_life"),
             propensity_draws=config.get("propensity_draws", 1000),
+            arm_since=config.get("arm_since") or {},
         )
+
+    def learns(self, arm: str, config_version: int | None) -> bool:
+        """Whether a decision for ``arm`` made at ``config_version`` still teaches this bandit:
+        the arm exists and was not retired (and re-added) since the decision was made."""
+        if arm not in self.arms:
+            return False
+        return int(config_version or 0) >= self.arm_since.get(arm, 0)
 
 
 @dataclass(frozen=True)
@@ -151,12 +169,14 @@ class EngineDecision:
 
 @dataclass(frozen=True)
 class RewardOutcome:
-    """What :meth:`Engine.record_reward` did: ``"applied"`` or ``"duplicate"``."""
+    """What :meth:`Engine.record_reward` did: ``"applied"`` (learned), ``"duplicate"``
+    (already consumed; nothing changed) or ``"arm_retired"`` (the decision's arm was retired
+    after the decision -- perhaps re-added since: the reward is consumed, not learned)."""
 
     decision_id: str
     bandit: str
     arm: str
-    status: Literal["applied", "duplicate"]
+    status: Literal["applied", "duplicate", "arm_retired"]
     model_version: int
 
     @property
@@ -432,8 +452,9 @@ class Engine:
 
     # ----- rewards ------------------------------------------------------------------------
     def _deltas(self, spec: BanditSpec, stats: Stats, arm: str, reward: float,
-                context: list[float] | None) -> dict[str, np.ndarray] | None:
-        if arm not in spec.arms:
+                context: list[float] | None, config_version: int | None
+                ) -> dict[str, np.ndarray] | None:
+        if not spec.learns(arm, config_version):
             return None  # the arm was retired after the decision: nothing to learn
         a = np.array([spec.arms.index(arm)])
         r = np.array([reward], dtype=float)
@@ -474,12 +495,16 @@ class Engine:
         r = spec.model.check_reward(reward)
         pending = self.store.get_pending(bandit, decision_id)
         payload = pending.payload
+        made_at = payload.get("config_version")
         for _attempt in range(3):
-            deltas = self._deltas(spec, state.stats, payload["arm"], r, payload.get("context"))
+            deltas = self._deltas(spec, state.stats, payload["arm"], r, payload.get("context"),
+                                  made_at)
             now = self.clock()
             event = {"type": "reward", "decision_id": decision_id, "timestamp": now,
                      "bandit": bandit, "arm": payload["arm"], "reward": r,
                      "context": payload.get("context"), "propensity": payload.get("propensity")}
+            if deltas is None:
+                event["arm_retired"] = True  # consumed, not learned
             self._maybe_decay(spec)
             try:
                 res = self.store.apply_reward(
@@ -490,7 +515,10 @@ class Engine:
                 state = self._state(bandit, fresh=True)
                 spec = state.spec
                 continue
-            return RewardOutcome(decision_id, bandit, payload["arm"], res.status, res.version)
+            status: Literal["applied", "duplicate", "arm_retired"] = res.status
+            if deltas is None and status == "applied":
+                status = "arm_retired"
+            return RewardOutcome(decision_id, bandit, payload["arm"], status, res.version)
         raise VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
 
     def sweep_expired(self, bandit: str | None = None, *, limit: int = 1000) -> int:
@@ -512,10 +540,13 @@ class Engine:
                          "timestamp": self.clock(), "bandit": spec.name, "arm": p["arm"],
                          "reward": spec.default_reward, "context": p.get("context"),
                          "propensity": p.get("propensity")}
+                if not spec.learns(p["arm"], p.get("config_version")):
+                    event["arm_retired"] = True
+                    return None, event
                 if spec.default_reward is None:
                     return None, event
                 return (self._deltas(spec, stats, p["arm"], float(spec.default_reward),
-                                     p.get("context")), event)
+                                     p.get("context"), p.get("config_version")), event)
 
             total += self.store.sweep_expired(name, self.clock(), deltas_fn, limit=limit,
                                               config_version=state.snapshot.config_version)
@@ -530,7 +561,12 @@ class Engine:
             state = self._state(bandit, fresh=True)
             spec = state.spec
             arms, stats = edit(spec, Stats(state.snapshot.arrays))
-            new = BanditSpec.from_config({**spec.to_config(), "arms": arms})
+            # an arm that is new in the layout is a new incarnation from the next version on:
+            # decisions made for an earlier arm of that name no longer teach it
+            after = state.snapshot.config_version + 1
+            since = {a: spec.arm_since.get(a, 0) if a in spec.arms else after for a in arms}
+            new = BanditSpec.from_config({**spec.to_config(), "arms": arms,
+                                          "arm_since": since})
             try:
                 self.store.replace(bandit, new.to_config(), dict(stats),
                                    expected_config_version=state.snapshot.config_version)
@@ -545,7 +581,9 @@ class Engine:
             [*spec.arms, arm], stats.append_arms(spec.model.init_stats(1))))
 
     def retire_arm(self, bandit: str, arm: str) -> BanditSpec:
-        """Remove an arm and its statistics; pending rewards for it are consumed, not learned."""
+        """Remove an arm and its statistics. Its pending decisions are consumed, not learned:
+        a later reward for one answers ``"arm_retired"`` (then ``"duplicate"``), also after the
+        arm is added again, and the sweep settles them without the default reward."""
         def edit(spec: BanditSpec, stats: Stats) -> tuple[list[str], Stats]:
             if arm not in spec.arms:
                 raise UnknownArmError(f"unknown arm {arm!r}; known arms: {list(spec.arms)}")

@@ -167,9 +167,42 @@ def test_reward_for_retired_arm_is_consumed_not_learned(store, clock):
     eng.create_bandit(beta_spec())
     d = eng.decide("offers", eligible=["a"])
     eng.retire_arm("offers", "a")
-    assert eng.record_reward(d.decision_id, 1).status == "applied"
+    assert eng.record_reward(d.decision_id, 1).status == "arm_retired"
     assert eng.record_reward(d.decision_id, 1).duplicate
     assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 0.0
+    rewards = [e for e in eng.store.iter_events("offers") if e["type"] == "reward"]
+    assert [e.get("arm_retired") for e in rewards] == [True]
+
+
+def test_re_added_arm_does_not_learn_its_old_incarnations_rewards(store, clock):
+    eng = Engine(store, seed=7, clock=clock)
+    eng.create_bandit(beta_spec(reward_window=60, default_reward=1))
+    old = eng.decide("offers", eligible=["b"])
+    silent = eng.decide("offers", eligible=["b"])  # never rewarded: the sweep settles it
+    eng.retire_arm("offers", "b")
+    eng.add_arm("offers", "b")  # a new arm of the same name, at another position
+    assert eng.get_bandit("offers").arms == ("a", "c", "b")
+    new = eng.decide("offers", eligible=["b"])
+    assert eng.record_reward(old.decision_id, 1).status == "arm_retired"
+    assert eng.record_reward(old.decision_id, 1).status == "duplicate"
+    assert eng.pending(old.decision_id)["status"] == "rewarded"  # consumed once
+    assert eng.record_reward(new.decision_id, 0).status == "applied"
+    b = next(r for r in eng.stats("offers")["arms"] if r["arm"] == "b")
+    assert (b["alpha"], b["beta"]) == (1.0, 2.0)  # only the new incarnation's reward
+    clock.advance(61)
+    assert eng.sweep_expired("offers") == 1  # the silent one: consumed, no default reward
+    assert eng.pending(silent.decision_id)["status"] == "expired"
+    b = next(r for r in eng.stats("offers")["arms"] if r["arm"] == "b")
+    assert (b["alpha"], b["beta"]) == (1.0, 2.0)
+    expired = [e for e in eng.store.iter_events("offers") if e["type"] == "expired"]
+    assert [(e["decision_id"], e.get("arm_retired")) for e in expired] == [
+        (silent.decision_id, True)]
+    # arm_since survives another arm change, and a decision for the new b still learns
+    eng.add_arm("offers", "d")
+    assert eng.get_bandit("offers").arm_since == {"b": 2, "d": 3}
+    again = eng.decide("offers", eligible=["b"])
+    clock.advance(1)
+    assert eng.record_reward(again.decision_id, 1).status == "applied"
 
 
 def test_half_life_decay(store, clock):

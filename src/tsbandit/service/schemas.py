@@ -302,12 +302,14 @@ class RewardRequest(_In):
 
 
 class RewardOut(_Out):
-    """``applied`` the first time; a repeat answers ``duplicate`` and changes nothing."""
+    """``applied`` the first time; a repeat answers ``duplicate`` and changes nothing;
+    ``arm_retired``: the decision's arm was retired after the decision (perhaps added again
+    since), so the reward is consumed once and learned by no arm."""
 
     decision_id: str
     bandit: str
     arm: str
-    status: Literal["applied", "duplicate"]
+    status: Literal["applied", "duplicate", "arm_retired"]
     duplicate: bool
     model_version: int
 
@@ -363,9 +365,10 @@ class TutorialRewardRequest(_In):
 
 
 class TutorialRewardOut(_Out):
-    """``updated`` the first time, ``duplicate`` for a repeat."""
+    """``updated`` the first time, ``duplicate`` for a repeat, ``arm_retired`` when the offer
+    was retired after it was shown (consumed, not learned)."""
 
-    status: Literal["updated", "duplicate"]
+    status: Literal["updated", "duplicate", "arm_retired"]
     customer_id: str
     arm: str
     decision_id: str
