@@ -67,6 +67,7 @@ from .base import (
     EventPage,
     NewDecision,
     PendingDecision,
+    PurgeResult,
     RewardResult,
     Snapshot,
     StoreMixin,
@@ -74,10 +75,12 @@ from .base import (
     check_arrays,
     check_decision_id,
     check_deltas,
+    check_events_maxlen,
     check_gamma,
     check_half_life,
     check_limit,
     check_name,
+    check_retention,
     check_time,
     dumps,
     encode_new_decisions,
@@ -157,7 +160,8 @@ class RedisStore(StoreMixin):
     retention
         Seconds a consumed decision is remembered after its deadline.
     events_maxlen
-        Trim each event stream to about this many entries (``XADD MAXLEN ~``); None keeps all.
+        Trim each event stream to about this many entries (``XADD MAXLEN ~`` at each append,
+        exactly this many after each :meth:`purge`); None keeps all.
     socket_timeout, socket_connect_timeout
         Seconds to wait for a reply / a connection before ``StoreUnavailableError``.
     **redis_options
@@ -189,14 +193,18 @@ class RedisStore(StoreMixin):
             )
         if retention is None:
             retention = DEFAULT_RETENTION
-        retention = float(query.pop("retention", retention))
-        maxlen_q = query.pop("events_maxlen", None)
-        if maxlen_q is not None:
-            events_maxlen = int(maxlen_q)
+        try:
+            retention = float(query.pop("retention", retention))
+            maxlen_q = query.pop("events_maxlen", None)
+            if maxlen_q is not None:
+                events_maxlen = int(maxlen_q)
+        except ValueError:
+            raise ConfigurationError(
+                f"bad retention or events_maxlen in Redis URL {_redact(url)!r}") from None
         if "{" in prefix or "}" in prefix:
             raise ConfigurationError(f"prefix == {prefix!r}, must not contain braces")
-        if events_maxlen is not None and events_maxlen < 1:
-            raise ConfigurationError(f"events_maxlen == {events_maxlen!r}, must be >= 1")
+        retention = check_retention(retention)
+        events_maxlen = check_events_maxlen(events_maxlen)
         self.url = _redact(url)
         self.prefix = prefix
         self.cluster = bool(cluster)
@@ -616,6 +624,15 @@ class RedisStore(StoreMixin):
             return False
         self._raise_common(name, reply)
         return True
+
+    def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
+        t = check_time("now", now)
+        limit = check_limit(limit)
+        k = self._keys(name)
+        reply = self._script("purge", [k[0], k[1], k[2], k[4], k[5]],
+                             [_fstr(t), limit, self._maxlen_arg])
+        self._raise_common(name, reply)
+        return PurgeResult(int(reply[1]), int(reply[2]))
 
     # -- events -----------------------------------------------------------------------------
     def append_event(self, name: str, event: Mapping[str, Any]) -> None:
