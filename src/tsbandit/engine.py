@@ -48,7 +48,7 @@ from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
 from .policies.stats import Stats
 from .stores.base import ClaimedDecision, NewDecision, Snapshot, Store
 
-__all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome"]
+__all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome", "SweepResult"]
 
 CONFIG_FORMAT = 1
 _ID_SEP = "~"
@@ -183,6 +183,16 @@ class RewardOutcome:
     def duplicate(self) -> bool:
         """True when the decision had already been rewarded (nothing changed)."""
         return self.status == "duplicate"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What :meth:`Engine.sweep` did to one bandit: decisions ``settled`` by the expiry sweep,
+    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log."""
+
+    settled: int = 0
+    purged: int = 0
+    trimmed: int = 0
 
 
 @dataclass
@@ -551,6 +561,57 @@ class Engine:
             total += self.store.sweep_expired(name, self.clock(), deltas_fn, limit=limit,
                                               config_version=state.snapshot.config_version)
         return total
+
+    def sweep(self, bandit: str | None = None, *, limit: int = 1000, purge: bool = True,
+              max_rounds: int = 100) -> dict[str, SweepResult]:
+        """Keep the store bounded: settle every expired decision (:meth:`sweep_expired`, in
+        rounds of ``limit`` until one comes back short, at most ``max_rounds``), then, with
+        ``purge``, delete consumed decisions past the store's retention and trim the event log
+        to its ``events_maxlen`` (:meth:`Store.purge <tsbandit.stores.base.Store.purge>`).
+
+        Every worker may call it at any time: settling is exactly-once and purging idempotent.
+        Returns a :class:`SweepResult` per bandit swept (all bandits when ``bandit`` is None;
+        one deleted meanwhile is skipped).
+
+        >>> from tsbandit.stores import MemoryStore
+        >>> now = [0.0]
+        >>> engine = Engine(MemoryStore(retention=10.0), seed=0, clock=lambda: now[0])
+        >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"], reward_window=1,
+        ...                                     default_reward=0))
+        >>> _ = engine.decide_batch("ads", n=3)
+        >>> now[0] = 2.0
+        >>> engine.sweep()  # settled now; purged once deadline + retention has passed
+        {'ads': SweepResult(settled=3, purged=0, trimmed=0)}
+        >>> now[0] = 12.0
+        >>> engine.sweep()
+        {'ads': SweepResult(settled=0, purged=3, trimmed=0)}
+        """
+        names = [bandit] if bandit is not None else self.list_bandits()
+        rounds = max(int(max_rounds), 1)
+        out: dict[str, SweepResult] = {}
+        for name in names:
+            try:
+                settled = 0
+                for _ in range(rounds):
+                    n = self.sweep_expired(name, limit=limit)
+                    settled += n
+                    if n < limit:
+                        break
+                purged = trimmed = 0
+                if purge:
+                    for _ in range(rounds):
+                        res = self.store.purge(name, self.clock(), limit=10 * limit)
+                        purged += res.decisions
+                        trimmed += res.events
+                        if res.decisions < 10 * limit:
+                            break
+            except BanditNotFoundError:
+                if bandit is not None:
+                    raise
+                self._cache.pop(name, None)
+                continue  # deleted while we swept
+            out[name] = SweepResult(settled, purged, trimmed)
+        return out
 
     # ----- arms ---------------------------------------------------------------------------
     def _change_arms(self, bandit: str,

@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from tsbandit.engine import BanditSpec, Engine
+from tsbandit.engine import BanditSpec, Engine, SweepResult
 from tsbandit.errors import (
     BanditExistsError,
+    BanditNotFoundError,
     ConfigurationError,
     DecisionExpiredError,
     DecisionNotFoundError,
@@ -90,6 +91,43 @@ def test_expiry_sweep_applies_default_reward_once(store, clock):
     assert sum(r["rewards"] for r in arms) == 1.0
     with pytest.raises(DecisionExpiredError):
         eng.record_reward(ds[1].decision_id, 1)
+
+
+def test_sweep_settles_purges_and_trims_every_store(backend, clock):
+    store = backend.open(retention=100.0, events_maxlen=30)
+    eng = Engine(store, seed=1, clock=clock)
+    eng.create_bandit(beta_spec(reward_window=10, default_reward=0.0))
+    ds = eng.decide_batch("offers", n=25)
+    rewarded = ds[0].decision_id
+    assert eng.record_reward(rewarded, 1).status == "applied"
+    clock.advance(11)
+    # 24 expired: settled in rounds of 10 (10, 10, 4); nothing is past its retention yet;
+    # 50 events (25 decisions, 1 reward, 24 expiries) trimmed to the newest 30
+    out = eng.sweep("offers", limit=10)["offers"]
+    assert (out.settled, out.purged) == (24, 0)
+    assert 0 <= out.trimmed <= 20  # Memory trims at each append, Redis about (~) at each one
+    kinds = [e["type"] for e in store.iter_events("offers")]
+    assert kinds == ["decision"] * 5 + ["reward"] + ["expired"] * 24  # the newest 30
+    assert eng.sweep() == {"offers": SweepResult(0, 0, 0)}
+    assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 25.0
+    # within the retention a repeat is still a duplicate
+    assert eng.record_reward(rewarded, 1).duplicate
+    clock.advance(100)  # past deadline + retention: all 25 consumed decisions go
+    assert eng.sweep(limit=10) == {"offers": SweepResult(0, 25, 0)}
+    with pytest.raises(DecisionNotFoundError):
+        eng.record_reward(rewarded, 1)  # purged: not found (404 in the service)
+    with pytest.raises(DecisionNotFoundError):
+        eng.pending(ds[1].decision_id)
+    # the statistics are untouched by purging
+    assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 25.0
+    # purge off: settles only
+    d = eng.decide("offers")
+    eng.record_reward(d.decision_id, 0)
+    clock.advance(1000)
+    assert eng.sweep(purge=False) == {"offers": SweepResult(0, 0, 0)}
+    assert eng.pending(d.decision_id)["status"] == "rewarded"
+    with pytest.raises(BanditNotFoundError):
+        eng.sweep("nope")
 
 
 def test_workers_share_the_bandit(store, clock):
