@@ -99,6 +99,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 log.warning("store unavailable at start-up (%s); will retry on use", exc)
 
         await loop.run_in_executor(None, start)
+        sweeper = None
+        if settings.sweep_interval > 0:  # settle expired decisions, purge, trim (sweeper.py)
+            from .sweeper import Sweeper
+
+            sweeper = Sweeper(lambda: runtime.engine, settings.sweep_interval,
+                              limit=settings.sweep_limit, purge=settings.sweep_purge)
+            sweeper.start()
+        app.state.sweeper = sweeper
         frozen = settings.gc_freeze
         if frozen:
             # Everything alive now (modules, the app, the store's client) lives as long as the
@@ -113,6 +121,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             if frozen:
                 gc.unfreeze()  # back to the collector (an app built and stopped in a process
                 # that goes on -- tests -- leaves nothing pinned)
+            if sweeper is not None:
+                sweeper.stop()
             runtime.close()
             executor.shutdown(wait=False, cancel_futures=True)
             if blas is not None:
