@@ -1,4 +1,5 @@
-"""The service's background sweeper: expiries settled, consumed decisions purged, errors survived."""
+"""The service's background sweeper: expiries settled, consumed decisions purged, errors
+survived."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def test_service_settles_and_purges_in_the_background(make_client, clock):
     arms = client.get("/v1/bandits/ads/stats").json()["arms"]
     assert sum(a["pulls"] for a in arms) == 2  # the default reward was learned, once
     assert sum(a["rewards"] for a in arms) == 1
-    assert 'tsbandit_decisions_expired_total{arm="%s",bandit="ads"} 1.0' % silent["arm"] in (
-        client.get("/metrics").text)
+    line = f'tsbandit_decisions_expired_total{{arm="{silent["arm"]}",bandit="ads"}} 1.0'
+    assert line in client.get("/metrics").text
     # within the retention a repeat is a duplicate; after it both are purged: 404
     body = {"decision_id": rewarded["decision_id"], "reward": 1}
     assert client.post("/v1/bandits/ads/rewards", json=body).json()["status"] == "duplicate"
