@@ -576,6 +576,9 @@ def test_purge_after_retention(backend) -> None:
     assert store.purge("b1", 109.0) == (0, 0)
     assert store.apply_reward("b1", "r", one_hot(0), None, now=5.0).duplicate
     assert store.get_pending("b1", "x").status == "expired"
+    store.retention = 1000.0  # the retention in effect when purge runs decides
+    assert store.purge("b1", 111.0) == (0, 0)
+    store.retention = 100.0
     assert store.purge("b1", 111.0) == (2, 0)  # the consumed ones, past their retention
     for did in ("r", "x"):
         with pytest.raises(DecisionNotFoundError):

@@ -22,7 +22,8 @@ Layout (prefix ``P``, bandit ``B``)::
     P{B}:ds       hash    decision id -> "p|<deadline>" | "c|<deadline>|<token>"
                           | "r|<deadline>" | "x|<deadline>"
     P{B}:due      zset    unconsumed decisions, score = deadline (or lease end while claimed)
-    P{B}:purge    zset    consumed decisions, score = deadline + retention
+    P{B}:purge    zset    consumed decisions, score = deadline + the ``retention`` argument
+                          (the client passes 0: ``purge`` compares with now - retention)
     P{B}:events   stream  field "e" = event JSON
     Pbandits      set     names of all bandits (the registry; not in the bandit's slot)
 
@@ -367,8 +368,8 @@ add_event(KEYS[6], ARGV[5], ARGV[6])
 return {'ok'}
 """
 
-# KEYS: state, dec, ds, purge, events. ARGV: now, limit, maxlen or ''.
-# Consumed decisions whose retention ended (score = deadline + retention < now), oldest first,
+# KEYS: state, dec, ds, purge, events. ARGV: cutoff (now - retention), limit, maxlen or ''.
+# Consumed decisions whose retention ended (score < cutoff), oldest first,
 # then the event stream trimmed to exactly maxlen entries. Returns {'ok', decisions, events}.
 PURGE = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end

@@ -358,8 +358,8 @@ class Store(Protocol):
 
     def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
         """Delete up to ``limit`` consumed (rewarded or expired) decisions whose retention
-        ended (``deadline + retention < now``; oldest first) and trim the event log to the
-        newest ``events_maxlen`` events (when set).
+        ended (``deadline + retention < now``, with the store's ``retention`` when purge runs;
+        oldest first) and trim the event log to the newest ``events_maxlen`` events (when set).
 
         Pending and claimed decisions are never purged. A reward for a purged decision raises
         :class:`~tsbandit.errors.DecisionNotFoundError`. Safe with several callers at once.

@@ -560,7 +560,7 @@ class RedisStore(StoreMixin):
         reply = self._script(
             "apply_reward",
             self._keys(name),
-            [decision_id, _fstr(t), _fstr(self.retention), expected, e, self._maxlen_arg, *args],
+            [decision_id, _fstr(t), "0", expected, e, self._maxlen_arg, *args],
         )
         status = self._status(reply)
         if status == "nodecision":
@@ -613,7 +613,7 @@ class RedisStore(StoreMixin):
             [
                 claim.decision_id,
                 claim.token,
-                _fstr(self.retention),
+                "0",  # the purge zset scores the deadline; purge() subtracts the retention
                 expected,
                 e,
                 self._maxlen_arg,
@@ -629,8 +629,10 @@ class RedisStore(StoreMixin):
         t = check_time("now", now)
         limit = check_limit(limit)
         k = self._keys(name)
+        # the :purge zset scores each consumed decision with its deadline (the scripts that
+        # consume add a retention of "0"): the retention in effect now decides
         reply = self._script("purge", [k[0], k[1], k[2], k[4], k[5]],
-                             [_fstr(t), limit, self._maxlen_arg])
+                             [_fstr(t - self.retention), limit, self._maxlen_arg])
         self._raise_common(name, reply)
         return PurgeResult(int(reply[1]), int(reply[2]))
 

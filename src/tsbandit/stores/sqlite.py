@@ -8,7 +8,8 @@ shape as text (``"5,11,11"``). Each thread (and each forked process) uses its ow
 
 Tables: ``bandits`` (config, versions), ``stats`` (one BLOB per statistic), ``decisions`` (the
 pending-decision log; ``due`` is the deadline, or the lease end while claimed, NULL once consumed;
-``purge_at`` is set when consumed) and ``events`` (JSON text, autoincrement id = append order).
+``purge_at`` is set to the deadline when consumed, and :meth:`SQLiteStore.purge` deletes the rows
+with ``purge_at + retention < now``, the retention in effect when it runs) and ``events`` (JSON text, autoincrement id = append order).
 """
 
 from __future__ import annotations
@@ -525,7 +526,7 @@ class SQLiteStore(StoreMixin):
             c.execute(
                 "UPDATE decisions SET status = 'r', token = NULL, due = NULL, purge_at = ?"
                 " WHERE bandit = ? AND id = ?",
-                (deadline + self.retention, name, decision_id),
+                (deadline, name, decision_id),
             )
             self._event(c, name, e)
             return RewardResult("applied", int(version) + 1)
@@ -574,7 +575,7 @@ class SQLiteStore(StoreMixin):
             c.execute(
                 "UPDATE decisions SET status = 'x', token = NULL, due = NULL, purge_at = ?"
                 " WHERE bandit = ? AND id = ?",
-                (row[0] + self.retention, name, claim.decision_id),
+                (row[0], name, claim.decision_id),
             )
             self._event(c, name, e)
             return True
@@ -588,7 +589,7 @@ class SQLiteStore(StoreMixin):
                 "DELETE FROM decisions WHERE bandit = ? AND id IN (SELECT id FROM decisions"
                 " WHERE bandit = ? AND purge_at IS NOT NULL AND purge_at < ?"
                 " ORDER BY purge_at LIMIT ?)",
-                (name, name, t, limit),
+                (name, name, t - self.retention, limit),
             ).rowcount
             events = 0
             if self.events_maxlen is not None:
