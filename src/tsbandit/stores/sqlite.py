@@ -9,7 +9,8 @@ shape as text (``"5,11,11"``). Each thread (and each forked process) uses its ow
 Tables: ``bandits`` (config, versions), ``stats`` (one BLOB per statistic), ``decisions`` (the
 pending-decision log; ``due`` is the deadline, or the lease end while claimed, NULL once consumed;
 ``purge_at`` is set to the deadline when consumed, and :meth:`SQLiteStore.purge` deletes the rows
-with ``purge_at + retention < now``, the retention in effect when it runs) and ``events`` (JSON text, autoincrement id = append order).
+with ``purge_at + retention < now``, the retention in effect when it runs) and ``events`` (JSON
+text, autoincrement id = append order; ``purge`` keeps the newest ``events_maxlen``).
 """
 
 from __future__ import annotations
