@@ -30,7 +30,8 @@ def test_version():
 def test_help_lists_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "demo", "export", "scenarios", "simulate", "abtest", "evaluate"):
+    for command in ("serve", "demo", "export", "sweep", "scenarios", "simulate", "abtest",
+                    "evaluate"):
         assert command in result.stdout
 
 
