@@ -113,11 +113,11 @@ class Settings(BaseSettings):
         default=None, ge=0.0,
         description="Seconds a consumed decision is remembered after its deadline (a repeated "
         "reward answers duplicate; afterwards the sweep purges it and a reward for it answers "
-        "404 decision_not_found). Unset: the store URL's retention=, else 7 days.")
+        "404 decision_not_found). Unset: 7 days. A retention= in the store URL wins.")
     events_maxlen: int | None = Field(
         default=None, ge=1,
         description="Keep about this many newest events per bandit (the sweep trims the rest; "
-        "Redis also at each append). Unset: the store URL's events_maxlen=, else all.")
+        "Redis also at each append). Unset: all. An events_maxlen= in the store URL wins.")
     # ----- observability (service/metrics.py, service/logs.py, service/dashboard.py) -----
     metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics "
                           "and count decisions, rewards, latencies.")
