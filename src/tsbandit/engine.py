@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import IO, Any, Literal
 
 import numpy as np
@@ -89,13 +90,13 @@ class BanditSpec:
     default_reward: float | None = None
     half_life: float | None = None
     propensity_draws: int = 1000
-    arm_since: Mapping[str, int] = field(default_factory=dict)
+    arm_since: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arms", tuple(_check_names(self.arms)))
         since = {str(a): int(v) for a, v in dict(self.arm_since).items()
                  if a in self.arms and int(v) > 0}
-        object.__setattr__(self, "arm_since", since)
+        object.__setattr__(self, "arm_since", MappingProxyType(since))
         check_positive("reward_window", self.reward_window)
         if self.half_life is not None:
             check_positive("half_life", self.half_life)
