@@ -40,10 +40,14 @@ from redis.exceptions import (
     ConnectionError as RedisConnectionError,
 )
 from redis.exceptions import (
+    ClusterError,
     NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
     RedisClusterException,
     RedisError,
     ResponseError,
+    TryAgainError,
 )
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
@@ -87,17 +91,52 @@ __all__ = ["RedisStore"]
 
 _STREAM_ID = re.compile(r"\A\d+-\d+\Z")
 _STATUS = {"p": "pending", "c": "claimed", "r": "rewarded", "x": "expired"}
-_UNAVAILABLE_REPLIES = (
-    "OOM",
-    "BUSY",
-    "LOADING",
-    "MASTERDOWN",
-    "CLUSTERDOWN",
-    "TRYAGAIN",
-    "READONLY",
-    "NOREPLICAS",
-    "MISCONF",
+#: Errors that mean the store cannot take the command *now* (an outage, a failover under way,
+#: a full memory, a loading or read-only node), not a bug or a bad request: they become
+#: ``StoreUnavailableError`` (503). Matched by class, because redis-py strips the code of the
+#: replies it knows from the message (``-OOM command not allowed...`` arrives as
+#: ``OutOfMemoryError("command not allowed...")``, ``-CLUSTERDOWN`` as ``ClusterDownError``),
+#: also when the error comes from a command inside a Lua script. ``ConnectionError`` covers
+#: ``BusyLoadingError`` (LOADING), ``ClusterError`` covers ``ClusterDownError`` and
+#: ``MasterDownError``.
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TryAgainError,
+    RedisClusterException,
+    OSError,
 )
+#: Reply codes of the same kind that redis-py has no class for: such a reply keeps its code as
+#: the first word of the message (and redis-py >= 8 also puts it in ``status_code``).
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "OOM",
+        "BUSY",
+        "LOADING",
+        "MASTERDOWN",
+        "CLUSTERDOWN",
+        "TRYAGAIN",
+        "READONLY",
+        "NOREPLICAS",
+        "MISCONF",
+    }
+)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """Whether a redis-py error means "unavailable now" rather than a bug (see above)."""
+    if isinstance(exc, _UNAVAILABLE_ERRORS):
+        return True
+    if isinstance(exc, ResponseError):
+        code = getattr(exc, "status_code", None)
+        if code is None:
+            words = str(exc).split(maxsplit=1)
+            code = words[0] if words else None
+        return code in _UNAVAILABLE_CODES
+    return isinstance(exc, RedisError)  # InvalidResponse, DataError...: the link is suspect
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -266,21 +305,18 @@ class RedisStore(StoreMixin):
             self._client_obj = client
             return client
 
-    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
-        return StoreUnavailableError(f"Redis at {self.url} unavailable: {exc}")
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        why = getattr(exc, "status_code", None) or type(exc).__name__
+        return StoreUnavailableError(f"Redis at {self.url} unavailable ({why}): {exc}")
 
     def _run(self, fn: Any) -> Any:
         """Run ``fn(client)``, mapping connection failures to ``StoreUnavailableError``."""
         try:
             return fn(self._client())
-        except (RedisConnectionError, RedisTimeoutError, RedisClusterException, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        except ResponseError as exc:
-            if str(exc).startswith(_UNAVAILABLE_REPLIES):
+        except (RedisError, RedisClusterException, OSError) as exc:
+            if _is_outage(exc):
                 raise self._unavailable(exc) from exc
-            raise
-        except RedisError as exc:  # ClusterDownError, SlotNotCoveredError, ...
-            raise self._unavailable(exc) from exc
+            raise  # a reply that is an answer (a script error: a bug), not an outage
 
     def _send(self, client: Any, args: tuple[Any, ...]) -> Any:
         """One command on this thread's own connection of ``client``'s pool (standalone).
