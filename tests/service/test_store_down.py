@@ -158,7 +158,7 @@ def test_redis_out_of_memory_is_503_and_the_connection_stays_open(serve, redis_s
             assert headers["retry-after"] == "1"
             assert headers.get("connection") != "close"
         # the same TCP connection answers the next request (a read works on a full Redis)
-        status, _, stats = _keepalive_request(conn, "GET", "/v1/bandits/ads/stats")
+        status, _, _ = _keepalive_request(conn, "GET", "/v1/bandits/ads/stats")
         assert status == 200 and conn.sock.getsockname() == local
         assert "OK" in redis_server.cli("config", "set", "maxmemory", "0")
         status, _, r = _keepalive_request(conn, "POST", "/v1/bandits/ads/rewards",

@@ -37,9 +37,6 @@ import numpy as np
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import (
-    ConnectionError as RedisConnectionError,
-)
-from redis.exceptions import (
     ClusterError,
     NoScriptError,
     OutOfMemoryError,
@@ -48,6 +45,9 @@ from redis.exceptions import (
     RedisError,
     ResponseError,
     TryAgainError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
 )
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
