@@ -391,6 +391,12 @@ class Store(Protocol):
         """Raise ``StoreUnavailableError`` unless the backend answers."""
         ...
 
+    def health(self) -> dict[str, Any]:
+        """Whether the store can serve now: ``{"ok": bool, ...}`` with backend details (a Redis
+        Cluster adds its ``cluster_state`` and slots served). Raises ``StoreUnavailableError``
+        when the backend cannot be reached at all."""
+        ...
+
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         ...
@@ -401,6 +407,11 @@ class Store(Protocol):
 # ---------------------------------------------------------------------------------------------
 class StoreMixin:
     """Methods every store derives from the primitive ones."""
+
+    def health(self) -> dict[str, Any]:
+        """``{"ok": True}`` when :meth:`ping` answers (a store with more to say overrides it)."""
+        self.ping()  # type: ignore[attr-defined]
+        return {"ok": True}
 
     def sweep_expired(
         self,

@@ -679,6 +679,58 @@ class RedisStore(StoreMixin):
     def ping(self) -> None:
         self._run(lambda c: c.ping())
 
+    def health(self) -> dict[str, Any]:
+        """``{"ok": True}`` when Redis answers; on a Cluster, the cluster's own view.
+
+        Every node the client knows is asked for ``CLUSTER INFO``; the cluster is ok when every
+        node that answers says ``cluster_state:ok`` with all 16384 slots served, and every
+        primary the client routes to answers. A primary that does not answer triggers one
+        topology refresh first (after a failover the replica that took over is the primary).
+        Details: ``cluster_state``, ``cluster_slots_ok`` (the least any node reports),
+        ``nodes_answered`` and ``primaries_unreachable``.
+        """
+        if not self.cluster:
+            self.ping()
+            return {"ok": True}
+        client = self._run(lambda c: c)
+        report = self._cluster_report(client)
+        if report["primaries_unreachable"]:
+            try:
+                client.nodes_manager.initialize()
+            except (RedisError, RedisClusterException, OSError):
+                pass  # no node answers the refresh: report what was seen
+            else:
+                report = self._cluster_report(client)
+        if not report["nodes_answered"]:
+            raise StoreUnavailableError(f"no node of the Redis Cluster at {self.url} answers")
+        return report
+
+    @staticmethod
+    def _cluster_report(client: Any) -> dict[str, Any]:
+        states: list[str] = []
+        slots: list[int] = []
+        unreachable = 0
+        for node in client.get_nodes():
+            try:
+                info = client.get_redis_connection(node).execute_command("CLUSTER INFO")
+            except (RedisError, RedisClusterException, OSError):
+                unreachable += node.server_type == "primary"
+                continue
+            if isinstance(info, bytes | str):  # without redis-py's parser: "key:value" lines
+                text = info.decode() if isinstance(info, bytes) else info
+                info = dict(line.split(":", 1) for line in text.split() if ":" in line)
+            states.append(str(info.get("cluster_state", "")))
+            slots.append(int(info.get("cluster_slots_ok", 0)))
+        state = "ok" if states and all(x == "ok" for x in states) else "fail"
+        slots_ok = min(slots) if slots else 0
+        return {
+            "ok": state == "ok" and slots_ok == 16384 and not unreachable,
+            "cluster_state": state,
+            "cluster_slots_ok": slots_ok,
+            "nodes_answered": len(states),
+            "primaries_unreachable": unreachable,
+        }
+
     def close(self) -> None:
         with self._lock:
             client, self._client_obj = self._client_obj, None
