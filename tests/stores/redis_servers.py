@@ -190,7 +190,15 @@ class RedisCluster:
 
     def primary_of(self, key: str) -> RedisServer:
         """The node that serves ``key``'s slot now."""
-        slot = int(self.nodes[0].cli("cluster", "keyslot", key).strip())
+        node = self.serving(key)
+        if node is None:
+            raise RuntimeError(f"no live primary serves the slot of {key!r}")
+        return node
+
+    def serving(self, key: str) -> RedisServer | None:
+        """The live primary that serves ``key``'s slot, if one does."""
+        live = next(s for s in self.nodes if s.proc is not None)
+        slot = int(live.cli("cluster", "keyslot", key).strip())
         for s in self.nodes:
             if s.proc is None:
                 continue
@@ -202,7 +210,7 @@ class RedisCluster:
                     lo, _, hi = r.partition("-")
                     if r[0].isdigit() and int(lo) <= slot <= int(hi or lo):
                         return s
-        raise RuntimeError(f"no live primary serves slot {slot}")
+        return None
 
     def replicas_of(self, primary: RedisServer) -> list[RedisServer]:
         """The live replicas of ``primary``."""
