@@ -198,3 +198,50 @@ def test_a_bug_answers_500_and_the_connection_stays_open(engine, monkeypatch):
         conn.close()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# ----- a Redis Cluster losing nodes (the shared 3 primaries + 3 replicas) ---------------------
+def test_healthz_follows_the_cluster_through_failover_and_fail_state(redis_ha_cluster, unique):
+    """/healthz asks the cluster, not one node: 503 while a killed primary's slots are not
+    served, 200 once its replica took over (the killed node still down); with a whole shard
+    gone the cluster is ``fail``: /healthz 503 with the state, and decisions on a healthy
+    shard 503 store_unavailable (CLUSTERDOWN), not 500."""
+    cluster = redis_ha_cluster
+    prefix = f"hz{unique}:"
+    app = create_app(Settings(store=f"{cluster.url}?prefix={prefix}", seed=0,
+                              default_bandit=False))
+    with TestClient(app) as client:
+        h = client.get("/healthz")
+        assert h.status_code == 200, h.text
+        assert h.json()["cluster"]["cluster_state"] == "ok"
+        assert h.json()["cluster"]["cluster_slots_ok"] == 16384
+        names = [f"ads{i}" for i in range(40)]
+        owners = {n: cluster.primary_of(f"{prefix}{{{n}}}") for n in names}
+        first = owners[names[0]]
+        other = next(n for n in names if owners[n] is not first)
+        for n in (names[0], other):
+            assert client.post("/v1/bandits", json={"name": n, "arms": ["a", "b"]}).is_success
+        first.kill()  # the replica takes over
+        h = client.get("/healthz")
+        assert h.status_code == 503 and h.json()["error"]["code"] == "store_unavailable"
+        deadline = time.monotonic() + 20
+        while (h := client.get("/healthz")).status_code != 200:
+            assert time.monotonic() < deadline, h.text
+            time.sleep(0.1)
+        assert h.json()["cluster"]["cluster_state"] == "ok"
+        r = client.post(f"/v1/bandits/{names[0]}/decisions", json={})
+        assert r.status_code == 200, r.text  # served by the new primary
+        # a whole shard down: the other bandit's primary and its replica
+        victim = cluster.primary_of(f"{prefix}{{{other}}}")
+        for node in [*cluster.replicas_of(victim), victim]:
+            node.kill()
+        cluster.wait_state("fail")
+        h = client.get("/healthz")
+        assert h.status_code == 503 and h.headers["retry-after"] == "1"
+        assert h.json()["error"]["code"] == "store_unavailable"
+        assert h.json()["cluster"]["cluster_state"] == "fail"
+        assert h.json()["cluster"]["cluster_slots_ok"] < 16384
+        r = client.post(f"/v1/bandits/{names[0]}/decisions", json={})  # its shard is alive
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "store_unavailable"
+        assert "CLUSTERDOWN" in r.json()["error"]["detail"]
