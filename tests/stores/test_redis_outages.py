@@ -139,6 +139,18 @@ def test_read_only_replica_is_unavailable(redis_server: RedisServer, tmp_path) -
 
 
 # ----- a real cluster losing nodes ----------------------------------------------------------
+def _eventually(fn, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    """``fn()``, retried while the store is unavailable (a client finding the new topology)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except StoreUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _bandit_on(cluster: RedisCluster, prefix: str, primary: RedisServer | None,
                avoid: RedisServer | None = None) -> str:
     """A bandit name whose slot ``primary`` serves (or that ``avoid`` does not serve)."""
@@ -205,4 +217,124 @@ def test_failover_unavailable_then_served_by_the_replica(
         time.sleep(0.1)
     store.add("b", reward_delta(0, 1))
     assert store.read("b").arrays["n"][0] == 1.0
+    store.close()
+
+
+# ----- min_replicas: WAIT after every acknowledged write --------------------------------------
+def test_min_replicas_options_are_checked() -> None:
+    redis_module()
+    from tsbandit.errors import ConfigurationError
+
+    store = open_store("redis://127.0.0.1:1/0?min_replicas=2&wait_timeout_ms=50")
+    assert (store.min_replicas, store.wait_timeout_ms) == (2, 50)  # type: ignore[attr-defined]
+    for query in ("min_replicas=-1", "wait_timeout_ms=0", "wait_timeout_ms=500"):
+        with pytest.raises(ConfigurationError, match=query.split("=")[0]):
+            open_store(f"redis://127.0.0.1:1/0?{query}")  # 500 ms: not below socket_timeout
+
+
+def test_min_replicas_standalone_no_replica_no_acknowledgement(redis_server, tmp_path) -> None:
+    """A primary with one replica: writes are acknowledged while the replica has them; with
+    the replica stopped a reward answers "not known to be durable" (it may be applied: the
+    primary has it), the retry answers duplicate only once the replica has it too."""
+    import os
+    import signal
+
+    replica = RedisServer(tmp_path / "replica")
+    try:
+        redis_server.cli("config", "set", "repl-diskless-sync-delay", "0")
+        replica.cli("replicaof", "127.0.0.1", str(redis_server.port))
+        store = open_store(f"{redis_server.url}?prefix={_prefix()}&min_replicas=1"
+                           "&wait_timeout_ms=100")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                store.create_bandit("b", {}, layout())
+                break
+            except StoreUnavailableError:  # the replica is still syncing
+                assert time.monotonic() < deadline, "the replica did not sync"
+                time.sleep(0.05)
+        for i in range(2):
+            store.put_pending("b", f"d{i}", {}, 1e12)
+        assert store.apply_reward("b", "d0", reward_delta(0, 1), None, 1.0).status == "applied"
+        assert replica.proc is not None
+        os.kill(replica.proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="not known to be durable"):
+                store.apply_reward("b", "d1", reward_delta(1, 1), None, 1.0)
+            assert 0.1 <= time.monotonic() - t0 < 0.45  # waited wait_timeout_ms, no more
+            with pytest.raises(StoreUnavailableError, match="not known to be durable"):
+                store.apply_reward("b", "d1", reward_delta(1, 1), None, 1.0)  # duplicate
+        finally:
+            os.kill(replica.proc.pid, signal.SIGCONT)
+        assert store.apply_reward("b", "d1", reward_delta(1, 1), None, 1.0).status == "duplicate"
+        np.testing.assert_array_equal(store.read("b").arrays["n"], [1, 1, 0, 0])
+        store.close()
+    finally:
+        replica.stop()
+
+
+def test_min_replicas_acknowledged_rewards_survive_a_failover(
+        redis_ha_cluster: RedisCluster) -> None:
+    """3 primaries + 3 replicas, ``min_replicas=1``: rewards stream in while the primary of
+    the bandit's slot is SIGKILLed. Every reward acknowledged (applied or duplicate) is in the
+    statistics after its replica took over; the others are retried with the same decision id
+    (503 while the new primary has no replica of its own: the killed node comes back as one)
+    and count exactly once."""
+    import threading
+
+    cluster = redis_ha_cluster
+    prefix = _prefix()
+    store = open_store(f"{cluster.url}?prefix={prefix}&min_replicas=1&wait_timeout_ms=200")
+    store.create_bandit("b", {}, layout())
+    n = 120
+    ids = [f"d{i}" for i in range(n)]
+    for i, d in enumerate(ids):
+        store.put_pending("b", d, {"arm": i % 4}, 1e12)
+    acknowledged: list[str] = []
+    refused: list[str] = []
+
+    def reward(d: str) -> str:
+        return store.apply_reward("b", d, reward_delta(int(d[1:]) % 4, 0), None, 1.0).status
+
+    def stream() -> None:
+        for d in ids:
+            try:
+                reward(d)
+                acknowledged.append(d)
+            except StoreUnavailableError:
+                refused.append(d)
+            time.sleep(0.002)
+
+    primary = cluster.primary_of(f"{prefix}{{b}}")
+    (replica,) = cluster.replicas_of(primary)
+    worker = threading.Thread(target=stream)
+    worker.start()
+    while len(acknowledged) < 20:
+        time.sleep(0.005)
+    primary.kill()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert 20 <= len(acknowledged) < n and refused, (len(acknowledged), len(refused))
+    deadline = time.monotonic() + 20
+    while cluster.serving(f"{prefix}{{b}}") is not replica:
+        assert time.monotonic() < deadline, "no failover"
+        time.sleep(0.1)
+    # reads need no replica (the first call after the failover may still hit the dead node)
+    snap = _eventually(lambda: store.read("b"))
+    for d in acknowledged:
+        assert store.get_pending("b", d).status == "rewarded", d
+    assert snap.arrays["n"].sum() >= len(acknowledged)
+    cluster.restart_dead()  # the killed node rejoins as the new primary's replica
+    deadline = time.monotonic() + 20
+    for d in refused:
+        while True:
+            try:
+                assert reward(d) in ("applied", "duplicate")
+                break
+            except StoreUnavailableError:
+                assert time.monotonic() < deadline, f"{d} never acknowledged"
+                time.sleep(0.1)
+    counts = store.read("b").arrays["n"]
+    np.testing.assert_array_equal(counts, [n // 4] * 4)  # every decision rewarded exactly once
     store.close()
