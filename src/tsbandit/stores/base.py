@@ -203,7 +203,9 @@ class Store(Protocol):
     Every method raises :class:`~tsbandit.errors.BanditNotFoundError` for an unknown bandit and
     :class:`~tsbandit.errors.StoreUnavailableError` when the backend cannot be reached (in which
     case nothing was written, except that a write whose *reply* was lost may have been applied
-    in full; :meth:`apply_reward` is safe to retry, a plain :meth:`add` is not).
+    in full, and that a Redis store with ``min_replicas`` raises it for a write applied on the
+    primary but not known to have reached the replicas; :meth:`apply_reward` is safe to retry,
+    a plain :meth:`add` is not).
     """
 
     url: str
