@@ -138,6 +138,8 @@ _UNAVAILABLE_CODES = frozenset(
     }
 )
 
+_WRAPPED_CODE = re.compile(r"@user_script:[\s\d:@a-z_]*-([A-Z]+) ")
+
 
 def _is_outage(exc: BaseException) -> bool:
     """Whether a redis-py error means "unavailable now" rather than a bug (see above)."""
@@ -148,7 +150,12 @@ def _is_outage(exc: BaseException) -> bool:
         if code is None:
             words = str(exc).split(maxsplit=1)
             code = words[0] if words else None
-        return code in _UNAVAILABLE_CODES
+        if code in _UNAVAILABLE_CODES:
+            return True
+        # Redis < 7 wraps the error of a command inside a script: "ERR Error running script
+        # (call to f_...): @user_script:137: -OOM command not allowed..."
+        wrapped = _WRAPPED_CODE.search(str(exc))
+        return wrapped is not None and wrapped.group(1) in _UNAVAILABLE_CODES
     return isinstance(exc, RedisError)  # InvalidResponse, DataError...: the link is suspect
 
 
