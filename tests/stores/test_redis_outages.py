@@ -295,7 +295,7 @@ def test_min_replicas_acknowledged_rewards_survive_a_failover(
     prefix = _prefix()
     store = open_store(f"{cluster.url}?prefix={prefix}&min_replicas=1&wait_timeout_ms=200")
     store.create_bandit("b", {}, layout())
-    n = 120
+    n = 200
     ids = [f"d{i}" for i in range(n)]
     for i, d in enumerate(ids):
         store.put_pending("b", d, {"arm": i % 4}, 1e12)
