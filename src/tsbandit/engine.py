@@ -715,6 +715,11 @@ class Engine:
         return {"bandit": bandit, "model_version": state.snapshot.version, "level": level,
                 "arms": arms}
 
+    def health(self) -> dict[str, Any]:
+        """The store's health: ``{"ok": bool, ...}`` (see :meth:`Store.health`); raises
+        ``StoreUnavailableError`` when the store cannot be reached."""
+        return self.store.health()
+
     def export_events(self, bandit: str, fp: IO[str]) -> int:
         """Write the bandit's event log as JSON Lines (for off-policy evaluation)."""
         return self.store.export_events(bandit, fp)

@@ -20,9 +20,11 @@ __all__ = [
     "BanditOut",
     "BatchDecisionRequest",
     "BatchDecisionResponse",
+    "ClusterHealth",
     "DecisionOut",
     "DecisionRequest",
     "HealthOut",
+    "HealthUnavailableOut",
     "PendingOut",
     "RecommendOut",
     "RewardOut",
@@ -338,12 +340,40 @@ class StatsOut(_Out):
     arms: list[ArmStats]
 
 
+class ClusterHealth(_Out):
+    """A Redis Cluster's state as its nodes report it (``CLUSTER INFO``)."""
+
+    cluster_state: Literal["ok", "fail"] = Field(
+        description="ok when every node that answers says cluster_state:ok.")
+    cluster_slots_ok: int = Field(description="Slots served (16384 when all are); the least "
+                                              "any node reports.")
+    nodes_answered: int
+    primaries_unreachable: int = Field(
+        description="Primaries the service routes to that do not answer (after one topology "
+                    "refresh).")
+
+
 class HealthOut(_Out):
     """Liveness and store reachability (503 with the error shape when the store is down)."""
 
     status: Literal["ok"]
     store: str = Field(description="Store backend (sqlite, redis, memory...).")
     reachable: bool
+    cluster: ClusterHealth | None = Field(
+        default=None, description="On a Redis Cluster: its state (200 only when it is ok).")
+
+
+class _ErrorBody(_Out):
+    code: str
+    detail: str
+
+
+class HealthUnavailableOut(_Out):
+    """``/healthz``'s 503: the error shape, plus the cluster's state when the store is a
+    Redis Cluster that answers but cannot serve every slot."""
+
+    error: _ErrorBody
+    cluster: ClusterHealth | None = None
 
 
 # ----- the tutorial's endpoints ----------------------------------------------------------------

@@ -224,7 +224,9 @@ class Store(Protocol):
     Every method raises :class:`~tsbandit.errors.BanditNotFoundError` for an unknown bandit and
     :class:`~tsbandit.errors.StoreUnavailableError` when the backend cannot be reached (in which
     case nothing was written, except that a write whose *reply* was lost may have been applied
-    in full; :meth:`apply_reward` is safe to retry, a plain :meth:`add` is not).
+    in full, and that a Redis store with ``min_replicas`` raises it for a write applied on the
+    primary but not known to have reached the replicas; :meth:`apply_reward` is safe to retry,
+    a plain :meth:`add` is not).
     """
 
     url: str
@@ -422,6 +424,12 @@ class Store(Protocol):
         """Raise ``StoreUnavailableError`` unless the backend answers."""
         ...
 
+    def health(self) -> dict[str, Any]:
+        """Whether the store can serve now: ``{"ok": bool, ...}`` with backend details (a Redis
+        Cluster adds its ``cluster_state`` and slots served). Raises ``StoreUnavailableError``
+        when the backend cannot be reached at all."""
+        ...
+
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         ...
@@ -432,6 +440,11 @@ class Store(Protocol):
 # ---------------------------------------------------------------------------------------------
 class StoreMixin:
     """Methods every store derives from the primitive ones."""
+
+    def health(self) -> dict[str, Any]:
+        """``{"ok": True}`` when :meth:`ping` answers (a store with more to say overrides it)."""
+        self.ping()  # type: ignore[attr-defined]
+        return {"ok": True}
 
     def sweep_expired(
         self,
