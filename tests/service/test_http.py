@@ -112,6 +112,14 @@ def test_http_api_key(serve):
                    headers={"Authorization": "Bearer k3y"})
         assert r.status_code == 201
         assert c.get("/v1/bandits").status_code == 200
+        # a decision read holds the user id: the key even though reads are open
+        d = c.post("/v1/bandits/x/decisions", json={"user_id": "alice"},
+                   headers={"Authorization": "Bearer k3y"}).json()["decision_id"]
+        r = c.get(f"/v1/decisions/{d}")
+        assert r.status_code == 401 and "alice" not in r.text
+        assert r.json()["error"]["code"] == "unauthorized"
+        r = c.get(f"/v1/decisions/{d}", headers={"Authorization": "Bearer k3y"})
+        assert r.status_code == 200 and r.json()["user_id"] == "alice"
 
 
 def test_http_shared_store(serve, store_env, unique):

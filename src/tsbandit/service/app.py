@@ -46,7 +46,8 @@ log = logging.getLogger("tsbandit.service")
 _DESCRIPTION = """Thompson-sampling decision service.
 
 Every error is `{"error": {"code": "...", "detail": "..."}}` with a stable code.
-When `TSBANDIT_API_KEY` is set, mutating endpoints need `Authorization: Bearer <key>`.
+When `TSBANDIT_API_KEY` is set, mutating endpoints and reads of personal data (decisions,
+events) need `Authorization: Bearer <key>`.
 """
 
 

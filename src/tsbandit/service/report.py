@@ -400,7 +400,7 @@ def _lines(first: dict[str, Any] | None, rest: Iterator[dict[str, Any]]) -> Iter
         yield (json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-@table.route("GET", "/bandits/{name}/events", "write",
+@table.route("GET", "/bandits/{name}/events", "private",
              responses={200: {"description": "The event log, one JSON object per line, in "
                               "append order (decision, reward and expired events).",
                               "content": {"application/x-ndjson": {}}},

@@ -138,11 +138,12 @@ def decide_batch(name: Name, body: BatchDecisionRequest, engine: EngineDep,
     return {"decisions": [d.to_dict() for d in out]}
 
 
-@table.route("GET", "/decisions/{decision_id}", "read",
+@table.route("GET", "/decisions/{decision_id}", "private",
              response_model=PendingOut, responses=_err(404), tags=["decisions"])
 def get_decision(decision_id: str, engine: EngineDep) -> Any:
     """A logged decision and its status (pending, rewarded, expired...); the id names its
-    bandit."""
+    bandit. It holds the user id and the context, so it needs the API key whenever one is
+    configured (like ``/events``)."""
     try:
         return engine.pending(decision_id)
     except BanditNotFoundError:

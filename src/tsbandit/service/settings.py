@@ -40,7 +40,8 @@ class Settings(BaseSettings):
         "a Redis Cluster URL, or memory:// (one process only).",
     )
     api_key: SecretStr | None = Field(
-        default=None, description="When set, mutating endpoints need 'Authorization: Bearer <key>'."
+        default=None, description="When set, mutating endpoints and reads of personal data "
+        "(decisions, events) need 'Authorization: Bearer <key>'."
     )
     open_reads: bool = Field(
         default=True,
