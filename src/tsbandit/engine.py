@@ -37,6 +37,7 @@ from .errors import (
     DecisionNotFoundError,
     EligibilityError,
     InvalidContextError,
+    InvalidRewardError,
     LastArmError,
     SerializationError,
     UnknownArmError,
@@ -439,12 +440,23 @@ class Engine:
         r = np.array([reward], dtype=float)
         x = None if context is None else np.asarray([context], dtype=float)
         model = spec.model
-        if model.additive:
-            return dict(model.delta(len(spec.arms), a, r, x))
-        # non-additive (Laplace): the change a refit makes to the current statistics
-        after = stats.copy()
-        model.accumulate(after, a, r, x)
-        return dict(after - stats)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if model.additive:
+                deltas = dict(model.delta(len(spec.arms), a, r, x))
+            else:
+                # non-additive (Laplace): the change a refit makes to the current statistics
+                after = stats.copy()
+                model.accumulate(after, a, r, x)
+                deltas = dict(after - stats)
+        for key, value in deltas.items():
+            if not np.isfinite(value).all():
+                # a finite reward whose square (or product with the context) overflows: the
+                # reward cannot be applied, which is the reward's fault -- 422, not bad state
+                with_context = "" if context is None else " (with the decision's context)"
+                raise InvalidRewardError(
+                    f"reward {reward!r}{with_context} is too large for this model: its "
+                    f"statistic {key!r} would overflow; nothing applied")
+        return deltas
 
     def record_reward(self, decision_id: str, reward: Any) -> RewardOutcome:
         """Apply a reward to a pending decision, exactly once.

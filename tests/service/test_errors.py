@@ -117,7 +117,8 @@ def test_domain_errors(setup, method, path, body, status, code):
 
 
 @pytest.mark.parametrize(("bandit", "reward"), [("ads", 0.5), ("ads", 2), ("ads", -1),
-                                                ("ads", 1e308)])
+                                                ("ads", 1e308), ("rev", 1e308),
+                                                ("rev", -1e200)])
 def test_reward_outside_its_domain_changes_nothing(setup, bandit, reward):
     d = setup.post(f"/v1/bandits/{bandit}/decisions", json={}).json()
     before = setup.get(f"/v1/bandits/{bandit}/stats").json()
