@@ -21,6 +21,7 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     ├── DecisionNotFoundError (KeyError)           404 decision_not_found
     ├── DecisionExpiredError (ValueError)          410 decision_expired
     ├── DecisionExistsError (ValueError)           409 decision_exists
+    ├── IdempotencyConflictError (ValueError)      409 idempotency_conflict
     ├── VersionConflictError (ValueError)          409 version_conflict
     ├── StoreUnavailableError (ConnectionError)    503 store_unavailable
     ├── AuthenticationError (PermissionError)      401 unauthorized
@@ -51,6 +52,7 @@ __all__ = [
     "DecisionNotFoundError",
     "DuplicateArmError",
     "EligibilityError",
+    "IdempotencyConflictError",
     "InvalidContextError",
     "InvalidRewardError",
     "LastArmError",
@@ -170,6 +172,14 @@ class DecisionExistsError(TsbanditError, ValueError):
     """A pending decision with that id already exists (decision ids must be unique)."""
 
     code = "decision_exists"
+    http_status = 409
+
+
+class IdempotencyConflictError(TsbanditError, ValueError):
+    """An idempotency key reused for a different request (other context, arms, ``k``, users,
+    count), or whose decisions were partly purged; use a new key."""
+
+    code = "idempotency_conflict"
     http_status = 409
 
 
