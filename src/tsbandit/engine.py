@@ -67,7 +67,8 @@ from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
 from .policies.stats import Stats
 from .stores.base import ClaimedDecision, NewDecision, Snapshot, Store
 
-__all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome", "check_idempotency_key"]
+__all__ = ["IDEMPOTENCY_KEY_PATTERN", "BanditSpec", "Engine", "EngineDecision", "RewardOutcome",
+           "check_idempotency_key"]
 
 CONFIG_FORMAT = 1
 _ID_SEP = "~"

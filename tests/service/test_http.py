@@ -225,3 +225,30 @@ def test_two_workers_tutorial_with_decision_id(serve, store_env):
     with httpx.Client(base_url=server.url, timeout=10) as c:
         stats = c.get("/stats").json()
     assert {k: v["total_pulls"] for k, v in stats.items() if v["total_pulls"]} == dict(offers)
+
+
+def test_real_http_retries_across_two_workers(serve, store_env, unique):
+    """Two worker processes over one store: the same key from many clients at once, one
+    decision; every answer the same."""
+    server = serve({**store_env, "TSBANDIT_DEFAULT_BANDIT": "false"}, workers=2)
+    name = f"idem_{unique}"
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert c.post("/v1/bandits", json={"name": name, "arms": ["a", "b"]}).status_code == 201
+    n = 12
+    barrier = threading.Barrier(n)
+
+    def call(i: int) -> httpx.Response:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            barrier.wait()
+            return c.post(f"/v1/bandits/{name}/decisions", json={"user_id": "u"},
+                          headers={"Idempotency-Key": f"retry-{unique}"})
+
+    with ThreadPoolExecutor(n) as pool:
+        rs = list(pool.map(call, range(n)))
+    assert all(r.status_code == 200 for r in rs), [r.text for r in rs]
+    assert len({r.text for r in rs}) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in rs) == 1
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        events = [json.loads(line) for line in c.get(f"/v1/bandits/{name}/events").text.split()]
+        assert [e["type"] for e in events] == ["decision"]
+        c.delete(f"/v1/bandits/{name}")
