@@ -121,5 +121,6 @@ def test_every_code_of_the_service_layer_has_a_row_in_the_docs_table():
     for status, code in service_errors._HTTP_CODES.items():
         assert (status, code) in rows, (status, code)
     for status, code in [(400, "malformed_json"), (422, "invalid_request"),
-                         (500, "internal_error")]:
+                         (500, "internal_error"), (414, "uri_too_long"),
+                         (400, "malformed_request")]:
         assert (status, code) in rows, (status, code)

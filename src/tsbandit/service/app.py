@@ -130,7 +130,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       max_url_bytes=settings.max_url_bytes)
     routes.table.install(app, settings)
     report.table.install(app, settings)
     tutorial.table.install(app, settings)
