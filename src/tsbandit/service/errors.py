@@ -66,6 +66,7 @@ class ErrorResponse(BaseModel):
 _COMMON = {
     400: "Malformed JSON or invalid configuration",
     413: "Request body too large",
+    414: "Request target (path and query) too long",
     422: "Request of the wrong shape, or values outside their domain",
     503: "State store unavailable",
 }
