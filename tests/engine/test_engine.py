@@ -628,9 +628,9 @@ def test_idempotency_key_expires_with_its_decision(clock):
     first = eng.decide("offers", idempotency_key="k")
     eng.record_reward(first.decision_id, 1)
     clock.advance(50.0)
-    eng.sweep_expired()
+    eng.sweep()
     assert eng.decide("offers", idempotency_key="k") == first  # kept: still the same
     clock.advance(100.0)
-    eng.sweep_expired()  # past deadline + retention: purged, and the key with it
+    eng.sweep()  # past deadline + retention: purged, and the key with it
     fresh = eng.decide("offers", idempotency_key="k")
     assert not fresh.replayed and fresh.timestamp == clock()
