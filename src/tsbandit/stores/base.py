@@ -69,6 +69,7 @@ import numpy as np
 from ..errors import (
     ConfigurationError,
     DecisionExistsError,
+    InvalidRewardError,
     SerializationError,
     VersionConflictError,
 )
@@ -559,6 +560,33 @@ def check_deltas(deltas: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
             raise SerializationError(f"delta {key!r} contains NaN or infinite values")
         out[str(key)] = np.ascontiguousarray(arr)
     return out
+
+
+def finite_sums(stored: Mapping[str, np.ndarray], deltas: Mapping[str, np.ndarray]
+                ) -> dict[str, np.ndarray]:
+    """``stored[key] + delta`` for every delta, or :class:`~tsbandit.errors.InvalidRewardError`
+    when a total would not be finite (a float64 overflow).
+
+    Stores call it inside their atomic write, before writing anything: a finite delta that
+    overflows the stored totals is refused, nothing is written, and a decision it rewarded
+    stays pending. Shapes must have been checked.
+    """
+    out = {}
+    for key, d in deltas.items():
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = stored[key] + d
+        if not np.isfinite(total).all():
+            raise overflow_error(key)
+        out[key] = total
+    return out
+
+
+def overflow_error(key: str) -> InvalidRewardError:
+    """The error every store raises when a delta would make statistic ``key`` non-finite."""
+    return InvalidRewardError(
+        f"adding this observation would make the stored statistic {key!r} non-finite "
+        "(float64 overflow); nothing was written"
+    )
 
 
 def check_gamma(gamma: float) -> float:
