@@ -104,7 +104,7 @@ def _refuse_bad_context(x: np.ndarray) -> None:
     big = np.abs(x) > MAX_ABS_CONTEXT
     if big.any():
         raise InvalidContextError(
-            f"context entry {x[big].ravel()[0]!r} is too large: every |x_i| must be <= "
+            f"context entry {float(x[big].ravel()[0])!r} is too large: every |x_i| must be <= "
             f"{MAX_ABS_CONTEXT:g}"
         )
 
