@@ -158,3 +158,23 @@ def test_any_accepted_configuration_gives_finite_summaries(config, level, extrem
         assert np.isfinite(draws).all()
     assert b.select(x).arm in ("a", "b", "c")
     assert all(np.isfinite(v).all() for v in b.stats.values())
+
+
+@pytest.mark.parametrize("model", [
+    LinearGaussian(n_features=2, prior_precision=1e-6),
+    LinearGaussian(n_features=2, prior_precision=1e-6, unknown_noise=True),
+    LogisticLaplace(n_features=2, prior_precision=1e-6),
+])
+def test_precisions_that_rounding_leaves_indefinite_still_factor(model):
+    """Collinear contexts at the bound beside a weak prior: next to entries ~1e24 the prior's
+    1e-6 is lost to rounding and the precision is numerically indefinite (LinAlgError before);
+    the factorization adds the smallest jitter that works and everything stays finite."""
+    b = Bandit(["a"], model, seed=0)
+    x, y = np.array([1e12, 1e12]), np.array([1e12, 1e12 * (1 - 2**-52)])
+    for i in range(6):
+        b.update("a", float(i % 2), x if i % 3 else y)
+    post = b.model.posterior(b.stats)
+    assert np.isfinite(post.sqrt_cov).all() and np.isfinite(post.mean).all()
+    lo, hi = b.model.interval(post, 0.95, x)
+    assert np.isfinite(lo).all() and np.isfinite(hi).all()
+    assert np.isfinite(b.model.sample(post, np.random.default_rng(0), x, size=50)).all()
