@@ -572,12 +572,14 @@ def finite_sums(stored: Mapping[str, np.ndarray], deltas: Mapping[str, np.ndarra
     stays pending. Shapes must have been checked.
     """
     out = {}
-    for key, d in deltas.items():
-        with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        for key, d in deltas.items():
             total = stored[key] + d
-        if not np.isfinite(total).all():
-            raise overflow_error(key)
-        out[key] = total
+            # one reduction screens the common case (a finite sum means every entry is
+            # finite); only a non-finite sum pays for the element-wise check
+            if not math.isfinite(float(total.sum())) and not np.isfinite(total).all():
+                raise overflow_error(key)
+            out[key] = total
     return out
 
 
