@@ -59,6 +59,8 @@ from .errors import (
     InvalidRewardError,
     LastArmError,
     SerializationError,
+    StoreUnavailableError,
+    TsbanditError,
     UnknownArmError,
     VersionConflictError,
 )
@@ -682,7 +684,9 @@ class Engine:
 
         Every worker may call it at any time: settling is exactly-once and purging idempotent.
         Returns a :class:`SweepResult` per bandit swept (all bandits when ``bandit`` is None;
-        one deleted meanwhile is skipped).
+        one deleted meanwhile is skipped). Sweeping all, a bandit that cannot be swept (its
+        stored configuration refused, say) does not stop the others: they are swept, then its
+        error is raised, naming every bandit skipped.
 
         >>> from tsbandit.stores import MemoryStore
         >>> now = [0.0]
@@ -700,6 +704,7 @@ class Engine:
         names = [bandit] if bandit is not None else self.list_bandits()
         rounds = max(int(max_rounds), 1)
         out: dict[str, SweepResult] = {}
+        failures: list[tuple[str, TsbanditError]] = []
         for name in names:
             try:
                 settled = 0
@@ -721,7 +726,23 @@ class Engine:
                     raise
                 self._cache.pop(name, None)
                 continue  # deleted while we swept
+            except StoreUnavailableError:
+                raise
+            except TsbanditError as exc:
+                # one bandit that cannot be swept (a configuration stored by an older version
+                # outside today's bounds, a pending reward that would overflow) must not stop
+                # the sweep of the others: go on, then report it
+                if bandit is not None:
+                    raise
+                failures.append((name, exc))
+                continue
             out[name] = SweepResult(settled, purged, trimmed)
+        if failures:
+            first, exc = failures[0]
+            raise type(exc)(
+                f"the sweep skipped {len(failures)} bandit(s) "
+                f"{[n for n, _ in failures]} (the others were swept); {first!r}: {exc}"
+            ) from exc
         return out
 
     # ----- arms ---------------------------------------------------------------------------

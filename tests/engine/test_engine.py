@@ -93,6 +93,27 @@ def test_expiry_sweep_applies_default_reward_once(store, clock):
         eng.record_reward(ds[1].decision_id, 1)
 
 
+def test_a_bandit_that_cannot_be_swept_does_not_stop_the_others(clock):
+    """A configuration stored by an older version with a prior outside today's bounds is
+    refused on load; sweeping all bandits still sweeps the others, then names it."""
+    from tsbandit.errors import ConfigurationError
+    from tsbandit.stores.memory import MemoryStore
+
+    store = MemoryStore()
+    eng = Engine(store, seed=0, clock=clock)
+    bad = beta_spec(reward_window=1, default_reward=0.0).to_config()
+    bad["name"] = "legacy"
+    bad["model"] = {**bad["model"], "alpha0": 1e308}
+    store.create_bandit("legacy", bad, {"successes": np.zeros(3), "failures": np.zeros(3)})
+    eng.create_bandit(beta_spec(reward_window=1, default_reward=0.0))
+    eng.decide_batch("offers", n=4)
+    clock.advance(2)
+    with pytest.raises(ConfigurationError, match=r"skipped 1 bandit\(s\) \['legacy'\]"):
+        eng.sweep()
+    assert eng.sweep("offers") == {"offers": SweepResult(0, 0, 0)}  # settled by the first
+    assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 4.0
+
+
 def test_sweep_settles_purges_and_trims_every_store(backend, clock):
     store = backend.open(retention=100.0, events_maxlen=30)
     eng = Engine(store, seed=1, clock=clock)

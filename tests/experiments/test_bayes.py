@@ -166,7 +166,7 @@ def test_normal_posteriors_constructors_agree():
     np.testing.assert_allclose(a.means(), [x.mean() for x in xs], rtol=1e-6)
 
 
-@pytest.mark.parametrize("alpha0", [0.25, 0.5])
+@pytest.mark.parametrize("alpha0", [0.5])  # the smallest shape a model accepts (df = 1)
 def test_heavy_tailed_posteriors_without_a_mean(alpha0):
     # df = 2 alpha_n <= 1 before much data: no mean, infinite expected loss; the lift interval
     # still exists and the report stays JSON-safe (regression: the solver started at NaN)

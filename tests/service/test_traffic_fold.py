@@ -144,7 +144,20 @@ def test_traffic_endpoint_folds_new_events(client, monkeypatch):
     assert sum(again["totals"]["decisions"]) == 12
 
 
-@pytest.mark.parametrize("bad", [{"buckets": 0}, {"window": -1}])
+@pytest.mark.parametrize("bad", [{"buckets": 0}, {"window": -1},
+                                 {"window": 1.7976931348623157e308}, {"window": 1.00001e10}])
 def test_traffic_endpoint_bad_query(client, bad):
     client.post("/v1/bandits", json={"name": "ads", "arms": ["a", "b"]})
-    assert client.get("/v1/bandits/ads/traffic", params=bad).status_code == 422
+    r = client.get("/v1/bandits/ads/traffic", params=bad)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+
+
+def test_traffic_endpoint_longest_window(client):
+    """The largest window (1e10 s) reaches back before the epoch: every event counts."""
+    client.post("/v1/bandits", json={"name": "ads", "arms": ["a", "b"]})
+    for _ in range(3):
+        client.post("/v1/bandits/ads/decisions", json={})
+    r = client.get("/v1/bandits/ads/traffic", params={"window": 1e10, "buckets": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert sum(body["totals"]["decisions"]) == 3 and len(body["times"]) <= 5 + 1

@@ -15,6 +15,7 @@ from tsbandit.errors import (
     ConfigurationError,
     DecisionExpiredError,
     DecisionNotFoundError,
+    InvalidRewardError,
     SerializationError,
 )
 from tsbandit.stores import (
@@ -372,6 +373,39 @@ def test_failed_reward_leaves_decision_rewardable(store: Store, bandit: str) -> 
     assert store.get_pending(bandit, "d1").status == "pending"
     assert store.read(bandit).version == 0
     assert store.apply_reward(bandit, "d1", one_hot(0), None, now=1.0).status == "applied"
+
+
+def test_overflowing_deltas_are_refused_and_change_nothing(store: Store, bandit: str) -> None:
+    """A finite delta whose sum with the stored totals is not finite (two squares of 1.3e154)
+    is refused inside the atomic write: nothing written, the decision stays pending."""
+    big = one_hot(1, value=1.3e154)
+    big["A"][1] = [[1.7e308, 0.0], [0.0, 1.0]]  # finite; twice that is not
+    store.add(bandit, big)
+    before = store.read(bandit)
+    store.put_pending(bandit, "d1", {"arm": 1}, 100.0)
+    # the overflow is in the last statistic only: the earlier sums (finite) are not written
+    # either
+    with pytest.raises(InvalidRewardError, match="'A'"):
+        store.add(bandit, big)
+    with pytest.raises(InvalidRewardError, match="non-finite"):
+        store.apply_reward(bandit, "d1", big, {"type": "reward"}, now=1.0)
+    assert store.get_pending(bandit, "d1").status == "pending"
+    (claim,) = store.claim_expired(bandit, 200.0)
+    with pytest.raises(InvalidRewardError):
+        store.settle_expired(bandit, claim, big, {"type": "expired"})
+    assert store.get_pending(bandit, "d1").status == "claimed"
+    after = store.read(bandit)
+    assert after.version == before.version
+    for key, v in before.arrays.items():
+        np.testing.assert_array_equal(after.arrays[key], v)
+    assert list(store.iter_events(bandit)) == []
+    # negative overflow too; a delta that stays finite still goes through
+    neg = one_hot(1, value=0.0)
+    neg["b"][1] = [-1.7e308, 0.0]
+    store.add(bandit, neg)
+    with pytest.raises(InvalidRewardError, match="'b'"):
+        store.add(bandit, neg)
+    assert store.settle_expired(bandit, claim, one_hot(0), None) is True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,10 @@ def sqrt_covariance(precision: np.ndarray) -> np.ndarray:
     ``dtrtri`` rather than ``dtrtrs``: for small ``d`` it stays in level-2 BLAS, which never
     wakes OpenBLAS's thread pool (waking it costs milliseconds on a loaded machine).
     """
-    chol = np.linalg.cholesky(precision)
+    try:
+        chol = np.linalg.cholesky(precision)
+    except np.linalg.LinAlgError:
+        chol = _cholesky_jittered(precision)
     d = precision.shape[-1]
     flat = chol.reshape(-1, d, d)
     linv = np.empty_like(flat)
@@ -41,6 +44,54 @@ def sqrt_covariance(precision: np.ndarray) -> np.ndarray:
         if info != 0:  # pragma: no cover - impossible after a successful Cholesky
             raise np.linalg.LinAlgError(f"triangular solve failed (info {info})")
     return np.swapaxes(linv.reshape(precision.shape), -1, -2)
+
+
+def _cholesky_jittered(precision: np.ndarray) -> np.ndarray:
+    """Cholesky factors of a stack whose float64 rounding left some matrix not positive
+    definite (contexts spanning many orders of magnitude beside a weak prior: the prior's
+    diagonal is lost next to entries ~1e16 times larger).
+
+    Each failing matrix gets the smallest diagonal jitter ``delta * I`` (from 1e-15 times its
+    largest diagonal entry, times 10 per try) that makes it factor: the precision of exact
+    arithmetic is positive definite, so this only restores what rounding took away, and the
+    posterior stays finite. Matrices that factor are untouched. Non-finite input still raises.
+    """
+    d = precision.shape[-1]
+    flat = precision.reshape(-1, d, d)
+    out = np.empty_like(flat)
+    eye = np.eye(d)
+    for i in range(flat.shape[0]):
+        p = flat[i]
+        try:
+            out[i] = np.linalg.cholesky(p)
+            continue
+        except np.linalg.LinAlgError:
+            pass
+        sym = 0.5 * (p + p.T)
+        delta = 1e-15 * max(float(np.max(np.abs(np.diag(sym)))), 1e-300)
+        for _ in range(30):
+            try:
+                out[i] = np.linalg.cholesky(sym + delta * eye)
+                break
+            except np.linalg.LinAlgError:
+                delta *= 10.0
+        else:
+            raise np.linalg.LinAlgError("precision matrix is not positive definite")
+    return out.reshape(precision.shape)
+
+
+def solve_spd(precision: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``precision^{-1} rhs`` for a stack of SPD matrices by LU (``np.linalg.solve``); a stack
+    that rounding made singular is solved through :func:`sqrt_covariance` (``S S^T rhs``), which
+    jitters what it must. ``rhs`` is ``(..., d, k)``."""
+    try:
+        out = np.linalg.solve(precision, rhs)
+        if np.isfinite(out).all():
+            return out
+    except np.linalg.LinAlgError:
+        pass
+    S = sqrt_covariance(precision)
+    return S @ (np.swapaxes(S, -1, -2) @ rhs)
 
 
 def project(contexts: np.ndarray, mean: np.ndarray, sqrt_cov: np.ndarray

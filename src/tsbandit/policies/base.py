@@ -23,11 +23,90 @@ import numpy as np
 from ..errors import ConfigurationError, InvalidContextError, InvalidRewardError
 from .stats import Stats
 
-__all__ = ["Posterior", "RewardModel", "check_positive", "check_unit_interval"]
+__all__ = [
+    "MAX_ABS_CONTEXT",
+    "MAX_ABS_REWARD",
+    "MAX_FEATURES",
+    "PRIOR_MAX",
+    "PRIOR_MIN",
+    "SHAPE_MIN",
+    "VARIANCE_MAX",
+    "VARIANCE_MIN",
+    "Posterior",
+    "RewardModel",
+    "check_in_range",
+    "check_n_features",
+    "check_positive",
+    "check_unit_interval",
+]
 
 Posterior = Any  # each model defines its own small dataclass of arrays
 
 _F64 = np.dtype(np.float64)
+
+# ----- bounds that keep every statistic and posterior summary finite ------------------------
+# Statistics are float64 sums of r, r^2, r x, x x^T over observations. With |r|, |x_i| <= 1e12 one
+# observation adds at most 1e24 to any total, so ~1e284 observations would be needed to overflow
+# (the stores still refuse a sum that would, see tsbandit.stores.base.finite_sums). Pseudo-counts
+# and prior precisions in [1e-6, 1e6] keep posterior precisions >= 1e-6 (variances <= 1e6) and
+# prior shares like kappa0 * mu0^2 <= 1e30; variance-like priors in [1e-12, 1e12] do the same for
+# noise scales. An inverse-gamma shape >= 0.5 gives Student-t marginals with >= 1 degree of
+# freedom, whose quantiles stay finite at every level < 1 (and whose prior draws do not
+# overflow); smaller shapes overflow both.
+#: largest accepted magnitude of a reward
+MAX_ABS_REWARD = 1e12
+#: largest accepted magnitude of a context entry
+MAX_ABS_CONTEXT = 1e12
+#: range of pseudo-counts and prior precisions (alpha0, beta0, kappa0, prior_precision)
+PRIOR_MIN, PRIOR_MAX = 1e-6, 1e6
+#: range of variance-like priors (Normal beta0, noise_variance, noise_b0)
+VARIANCE_MIN, VARIANCE_MAX = 1e-12, 1e12
+#: smallest inverse-gamma shape (Normal alpha0, noise_a0): one degree of freedom
+SHAPE_MIN = 0.5
+#: largest context dimension of a model: checked before anything is allocated (statistics hold
+#: a (d, d) matrix per arm; 1024 is 8 MiB per arm)
+MAX_FEATURES = 1024
+_MAX_CONTEXT_SQ = MAX_ABS_CONTEXT * MAX_ABS_CONTEXT
+
+
+def check_in_range(name: str, value: Any, low: float, high: float) -> float:
+    """Validate a scalar hyper-parameter within ``[low, high]``; the message names it.
+
+    >>> check_in_range("alpha0", 2, 1e-6, 1e6)
+    2.0
+    """
+    if isinstance(value, (str, bytes)):
+        raise ConfigurationError(f"{name} == {value!r}, must be a number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} == {value!r}, must be a number") from None
+    if not low <= v <= high:  # NaN fails too
+        raise ConfigurationError(
+            f"{name} == {value!r}, must be finite and between {low:g} and {high:g}"
+        )
+    return v
+
+
+def check_n_features(value: Any) -> int:
+    """A context dimension: an integer in ``[1, MAX_FEATURES]`` (checked before allocating)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigurationError(f"n_features == {value!r}, must be an integer >= 1")
+    if value > MAX_FEATURES:
+        raise ConfigurationError(f"n_features == {value!r}, must be <= {MAX_FEATURES}")
+    return int(value)
+
+
+def _refuse_bad_context(x: np.ndarray) -> None:
+    """Raise for non-finite or too large entries (the slow path behind the screens below)."""
+    if not np.isfinite(x).all():
+        raise InvalidContextError("context contains NaN or infinite values")
+    big = np.abs(x) > MAX_ABS_CONTEXT
+    if big.any():
+        raise InvalidContextError(
+            f"context entry {float(x[big].ravel()[0])!r} is too large: every |x_i| must be <= "
+            f"{MAX_ABS_CONTEXT:g}"
+        )
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -173,8 +252,12 @@ class RewardModel(ABC):
             r = float(reward)
         except (TypeError, ValueError):
             raise InvalidRewardError(f"reward {reward!r} is not a number") from None
-        if not math.isfinite(r):
-            raise InvalidRewardError(f"reward {r!r} is not finite; rewards must be finite numbers")
+        if not -MAX_ABS_REWARD <= r <= MAX_ABS_REWARD:
+            if not math.isfinite(r):
+                raise InvalidRewardError(
+                    f"reward {r!r} is not finite; rewards must be finite numbers")
+            raise InvalidRewardError(
+                f"reward {r!r} is too large: |reward| must be <= {MAX_ABS_REWARD:g}")
         return r
 
     def check_rewards(self, rewards: Any) -> np.ndarray:
@@ -185,11 +268,10 @@ class RewardModel(ABC):
             r = np.asarray(rewards, dtype=np.float64)
         except (TypeError, ValueError):
             raise InvalidRewardError(f"reward {rewards!r} is not a number") from None
-        bad = ~np.isfinite(r)
+        bad = ~(np.abs(r) <= MAX_ABS_REWARD)
         if bad.any():
-            raise InvalidRewardError(
-                f"reward {r[bad].ravel()[0]!r} is not finite; rewards must be finite numbers"
-            )
+            for v in r[bad].ravel()[:1].tolist():
+                RewardModel.check_reward(self, v)  # raises, with the scalar check's message
         return r
 
     def check_contexts(self, contexts: Any, n: int | None = None) -> np.ndarray | None:
@@ -211,9 +293,10 @@ class RewardModel(ABC):
             )
         if (type(contexts) is np.ndarray and contexts.dtype == np.float64
                 and contexts.shape == (d,) and n in (None, 1)):
-            # one float64 context (the online decision path): a single finiteness screen
-            if not math.isfinite(float(contexts @ contexts)) and not np.isfinite(contexts).all():
-                raise InvalidContextError("context contains NaN or infinite values")
+            # one float64 context (the online decision path): a single screen (|x|^2 within
+            # the bound implies every entry is; NaN or inf fail the comparison)
+            if not float(contexts @ contexts) <= _MAX_CONTEXT_SQ:
+                _refuse_bad_context(contexts)
             return contexts[None, :]
         try:
             x = np.asarray(contexts, dtype=np.float64)
@@ -227,11 +310,12 @@ class RewardModel(ABC):
             )
         if n is not None and x.shape[0] != n:
             raise InvalidContextError(f"got {x.shape[0]} contexts for {n} observations")
-        # one dot product screens the common all-finite case (NaN or inf make it non-finite);
-        # only a non-finite result (or an overflow) pays for the element-wise check
+        # one dot product screens the common case: a sum of squares within the bound implies
+        # every entry is (NaN or inf fail the comparison); only a larger sum (or an overflow)
+        # pays for the element-wise check
         flat = x.reshape(-1)
-        if not math.isfinite(float(flat @ flat)) and not np.isfinite(x).all():
-            raise InvalidContextError("context contains NaN or infinite values")
+        if not float(flat @ flat) <= _MAX_CONTEXT_SQ:
+            _refuse_bad_context(x)
         return x
 
     def check_context(self, context: Any) -> np.ndarray | None:
@@ -244,10 +328,9 @@ class RewardModel(ABC):
                 self.check_contexts(context)  # raises, naming the model
             return None
         if type(context) is np.ndarray and context.dtype is _F64 and context.shape == (d,):
-            # one dot product screens the all-finite case, as in check_contexts
-            if (not math.isfinite(float(np.dot(context, context)))
-                    and not np.isfinite(context).all()):
-                raise InvalidContextError("context contains NaN or infinite values")
+            # one dot product screens the common case, as in check_contexts
+            if not float(np.dot(context, context)) <= _MAX_CONTEXT_SQ:
+                _refuse_bad_context(context)
             return context
         x = self.check_contexts(context)
         assert x is not None

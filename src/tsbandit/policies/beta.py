@@ -12,11 +12,11 @@ from operator import add, truediv
 from typing import Any
 
 import numpy as np
-from scipy.special import betaincinv
+from scipy.special import betainc, betaincinv
 
 from ..errors import InvalidRewardError
 from . import _jit
-from .base import RewardModel, check_positive
+from .base import PRIOR_MAX, PRIOR_MIN, RewardModel, check_in_range
 from .stats import Stats
 
 __all__ = ["BetaBernoulli", "BetaPosterior"]
@@ -80,7 +80,8 @@ class BetaBernoulli(RewardModel):
     Parameters
     ----------
     alpha0, beta0
-        Prior pseudo-successes and pseudo-failures (``Beta(1, 1)`` is uniform).
+        Prior pseudo-successes and pseudo-failures (``Beta(1, 1)`` is uniform), each between
+        ``1e-6`` and ``1e6`` (:data:`~.base.PRIOR_MIN`, :data:`~.base.PRIOR_MAX`).
 
     Examples
     --------
@@ -98,8 +99,9 @@ class BetaBernoulli(RewardModel):
     kind = "beta"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "alpha0", check_positive("alpha0", self.alpha0))
-        object.__setattr__(self, "beta0", check_positive("beta0", self.beta0))
+        for name in ("alpha0", "beta0"):
+            object.__setattr__(self, name,
+                               check_in_range(name, getattr(self, name), PRIOR_MIN, PRIOR_MAX))
 
     def to_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "alpha0": self.alpha0, "beta0": self.beta0}
@@ -224,4 +226,24 @@ class BetaBernoulli(RewardModel):
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         q = (1.0 - level) / 2.0
         a, b = posterior.alpha, posterior.beta
-        return betaincinv(a, b, q), betaincinv(a, b, 1.0 - q)
+        return _beta_quantile(a, b, q), _beta_quantile(a, b, 1.0 - q)
+
+
+def _beta_quantile(a: np.ndarray, b: np.ndarray, q: float) -> np.ndarray:
+    """``betaincinv(a, b, q)``, with the entries where it fails (NaN: SciPy's inverse gives up
+    for ``a`` just above 1, ``b`` tiny and ``q`` within 1e-16 of 0) found by bisection on the
+    regularized incomplete beta function instead (80 halvings: within 1e-24 of the quantile)."""
+    x = np.asarray(betaincinv(a, b, q))
+    bad = np.isnan(x)
+    if not bad.any():
+        return x
+    aa, bb = np.broadcast_to(a, x.shape)[bad], np.broadcast_to(b, x.shape)[bad]
+    lo, hi = np.zeros(aa.shape), np.ones(aa.shape)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        below = betainc(aa, bb, mid) < q
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    x = x.copy()
+    x[bad] = 0.5 * (lo + hi)
+    return x

@@ -19,7 +19,16 @@ from typing import Any
 import numpy as np
 from scipy.special import stdtrit
 
-from .base import RewardModel, check_positive
+from .base import (
+    MAX_ABS_REWARD,
+    PRIOR_MAX,
+    PRIOR_MIN,
+    SHAPE_MIN,
+    VARIANCE_MAX,
+    VARIANCE_MIN,
+    RewardModel,
+    check_in_range,
+)
 from .beta import _scatter
 from .stats import Stats
 
@@ -48,11 +57,15 @@ class NormalInverseGamma(RewardModel):
     Parameters
     ----------
     mu0
-        Prior mean of an arm's expected reward.
+        Prior mean of an arm's expected reward, ``|mu0| <= 1e12`` (the reward bound).
     kappa0
-        Prior pseudo-observations behind ``mu0`` (small = weak prior).
+        Prior pseudo-observations behind ``mu0`` (small = weak prior), in ``[1e-6, 1e6]``.
     alpha0, beta0
-        Inverse-gamma prior of the reward variance (prior mean variance ``beta0/(alpha0-1)``).
+        Inverse-gamma prior of the reward variance (prior mean variance ``beta0/(alpha0-1)``):
+        ``alpha0`` in ``[0.5, 1e6]`` (the marginal of the mean is a Student-t with at least one
+        degree of freedom, so its quantiles and draws stay finite), ``beta0`` in
+        ``[1e-12, 1e12]``. These bounds keep every posterior summary finite
+        (:mod:`~.base`).
 
     Examples
     --------
@@ -72,14 +85,10 @@ class NormalInverseGamma(RewardModel):
     kind = "gaussian"
 
     def __post_init__(self) -> None:
-        mu0 = float(self.mu0)
-        if not np.isfinite(mu0):
-            from ..errors import ConfigurationError
-
-            raise ConfigurationError(f"mu0 == {self.mu0!r}, must be finite")
-        object.__setattr__(self, "mu0", mu0)
-        for name in ("kappa0", "alpha0", "beta0"):
-            object.__setattr__(self, name, check_positive(name, getattr(self, name)))
+        bounds = {"mu0": (-MAX_ABS_REWARD, MAX_ABS_REWARD), "kappa0": (PRIOR_MIN, PRIOR_MAX),
+                  "alpha0": (SHAPE_MIN, PRIOR_MAX), "beta0": (VARIANCE_MIN, VARIANCE_MAX)}
+        for name, (low, high) in bounds.items():
+            object.__setattr__(self, name, check_in_range(name, getattr(self, name), low, high))
 
     def to_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "mu0": self.mu0, "kappa0": self.kappa0,
@@ -134,6 +143,8 @@ class NormalInverseGamma(RewardModel):
 
     def interval(self, posterior: NIGPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        t = stdtrit(2.0 * posterior.alpha, 0.5 + level / 2.0)
+        # the lower tail's quantile, negated: (1 - level) / 2 is exact where 0.5 + level / 2
+        # rounds to 1 (and an infinite quantile) for levels within 1e-16 of 1
+        t = -stdtrit(2.0 * posterior.alpha, (1.0 - level) / 2.0)
         half = t * posterior.scale
         return posterior.mu - half, posterior.mu + half

@@ -28,7 +28,16 @@ from scipy.special import ndtri, stdtrit
 from ..errors import ConfigurationError, InvalidContextError
 from . import _jit
 from ._factor import potter_update, potter_update_many, project, sqrt_covariance
-from .base import RewardModel, check_positive
+from .base import (
+    PRIOR_MAX,
+    PRIOR_MIN,
+    SHAPE_MIN,
+    VARIANCE_MAX,
+    VARIANCE_MIN,
+    RewardModel,
+    check_in_range,
+    check_n_features,
+)
 from .beta import _scatter
 from .stats import Stats
 
@@ -73,13 +82,20 @@ class LinearPosterior:
 
 
 def _prior_diag(value: Any, d: int, name: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
+    """A prior precision as its ``(d,)`` diagonal, every entry in ``[PRIOR_MIN, PRIOR_MAX]``
+    (``d`` must have been checked: this allocates)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} == {value!r}, must be a number or a list of numbers"
+                                 ) from None
     if arr.ndim == 0:
         arr = np.full(d, float(arr))
     if arr.shape != (d,):
         raise ConfigurationError(f"{name} has shape {arr.shape}, expected a scalar or ({d},)")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ConfigurationError(f"{name} == {value!r}, every entry must be finite and > 0")
+    if not np.all((arr >= PRIOR_MIN) & (arr <= PRIOR_MAX)):
+        raise ConfigurationError(f"{name} == {value!r}, every entry must be finite and between "
+                                 f"{PRIOR_MIN:g} and {PRIOR_MAX:g}")
     return arr
 
 
@@ -90,18 +106,21 @@ class LinearGaussian(RewardModel):
     Parameters
     ----------
     n_features
-        Context dimension ``d``.
+        Context dimension ``d``, at most :data:`~.base.MAX_FEATURES` (1024; checked before
+        anything is allocated).
     prior_precision
         Precision of the zero-mean Gaussian weight prior: a scalar (isotropic) or ``(d,)``
-        diagonal. ``1 / prior_variance`` in the tutorial's terms.
+        diagonal, every entry in ``[1e-6, 1e6]``. ``1 / prior_variance`` in the tutorial's terms.
     noise_variance
         Reward noise variance ``s2`` (known-noise model), or the prior guess of it when
         ``unknown_noise`` is set (it then sets ``noise_b0 = noise_a0 * noise_variance``
-        unless ``noise_b0`` is given).
+        unless ``noise_b0`` is given); in ``[1e-12, 1e12]``.
     unknown_noise
         Learn the noise variance with a conjugate inverse-gamma prior (Normal-Inverse-Gamma).
     noise_a0, noise_b0
-        Inverse-gamma prior of the noise variance (unknown-noise model only).
+        Inverse-gamma prior of the noise variance (unknown-noise model only): ``noise_a0`` in
+        ``[0.5, 1e6]`` (Student-t predictive with at least one degree of freedom), ``noise_b0``
+        in ``[1e-12, 1e12]``. The bounds keep every posterior summary finite (:mod:`~.base`).
     refresh_every
         Exact refactorization from the statistics after this many O(d^2) online updates
         (bounds floating-point drift).
@@ -129,17 +148,16 @@ class LinearGaussian(RewardModel):
     contextual = True
 
     def __post_init__(self) -> None:
-        d = self.n_features
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-            raise ConfigurationError(f"n_features == {d!r}, must be an integer >= 1")
-        object.__setattr__(self, "n_features", int(d))
-        object.__setattr__(self, "_lam", _prior_diag(self.prior_precision, int(d),
-                                                     "prior_precision"))
-        object.__setattr__(self, "noise_variance",
-                           check_positive("noise_variance", self.noise_variance))
-        object.__setattr__(self, "noise_a0", check_positive("noise_a0", self.noise_a0))
+        d = check_n_features(self.n_features)  # before _prior_diag allocates (d,)
+        object.__setattr__(self, "n_features", d)
+        object.__setattr__(self, "_lam", _prior_diag(self.prior_precision, d, "prior_precision"))
+        object.__setattr__(self, "noise_variance", check_in_range(
+            "noise_variance", self.noise_variance, VARIANCE_MIN, VARIANCE_MAX))
+        object.__setattr__(self, "noise_a0",
+                           check_in_range("noise_a0", self.noise_a0, SHAPE_MIN, PRIOR_MAX))
         if self.noise_b0 is not None:
-            object.__setattr__(self, "noise_b0", check_positive("noise_b0", self.noise_b0))
+            object.__setattr__(self, "noise_b0", check_in_range(
+                "noise_b0", self.noise_b0, VARIANCE_MIN, VARIANCE_MAX))
         if int(self.refresh_every) < 1:
             raise ConfigurationError(f"refresh_every == {self.refresh_every!r}, must be >= 1")
 
@@ -420,12 +438,14 @@ class LinearGaussian(RewardModel):
     def interval(self, posterior: LinearPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         mu, var = self._predictive(posterior, contexts)
-        q = 0.5 + level / 2.0
+        # the lower tail's quantile, negated: (1 - level) / 2 is exact where 0.5 + level / 2
+        # rounds to 1 (and an infinite quantile) for levels within 1e-16 of 1
+        p = (1.0 - level) / 2.0
         if self.unknown_noise:
             a, b = posterior.noise()
-            half = stdtrit(2.0 * a, q) * np.sqrt(var * b / a)
+            half = -stdtrit(2.0 * a, p) * np.sqrt(var * b / a)
         else:
-            half = ndtri(q) * np.sqrt(var)
+            half = -ndtri(p) * np.sqrt(var)
         return mu - half, mu + half
 
     # ----- weights ------------------------------------------------------------------------
@@ -446,11 +466,11 @@ class LinearGaussian(RewardModel):
                         ) -> tuple[np.ndarray, np.ndarray]:
         """Marginal credible interval of every weight, two arrays ``(*batch, K, d)``."""
         sd = np.sqrt(np.einsum("...ij,...ij->...i", posterior.sqrt_cov, posterior.sqrt_cov))
-        q = 0.5 + level / 2.0
+        p = (1.0 - level) / 2.0  # lower tail, as in interval
         if self.unknown_noise:
             na, nb = posterior.noise()
             a, b = na[..., None], nb[..., None]
-            half = stdtrit(2.0 * a, q) * sd * np.sqrt(b / a)
+            half = -stdtrit(2.0 * a, p) * sd * np.sqrt(b / a)
         else:
-            half = ndtri(q) * sd
+            half = -ndtri(p) * sd
         return posterior.mean - half, posterior.mean + half

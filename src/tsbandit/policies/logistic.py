@@ -24,8 +24,8 @@ import numpy as np
 from scipy.special import expit, ndtri
 
 from ..errors import ConfigurationError, InvalidContextError
-from ._factor import project, sqrt_covariance
-from .base import RewardModel, check_positive
+from ._factor import project, solve_spd, sqrt_covariance
+from .base import RewardModel, check_n_features, check_positive
 from .beta import BetaBernoulli
 from .linear import LinearPosterior, _prior_diag
 
@@ -41,11 +41,13 @@ class LogisticLaplace(RewardModel):
     Parameters
     ----------
     n_features
-        Context dimension ``d`` (include a constant feature for an intercept).
+        Context dimension ``d`` (include a constant feature for an intercept), at most
+        :data:`~.base.MAX_FEATURES` (1024).
     prior_precision
-        Precision of the zero-mean Gaussian weight prior (scalar or ``(d,)``).
+        Precision of the zero-mean Gaussian weight prior (scalar or ``(d,)``), every entry in
+        ``[1e-6, 1e6]``.
     max_newton_steps, tol
-        Newton iterations per batch refit and the step-size tolerance.
+        Newton iterations per batch refit (1 to 1000) and the step-size tolerance.
 
     Examples
     --------
@@ -68,15 +70,12 @@ class LogisticLaplace(RewardModel):
     additive = False
 
     def __post_init__(self) -> None:
-        d = self.n_features
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-            raise ConfigurationError(f"n_features == {d!r}, must be an integer >= 1")
-        object.__setattr__(self, "n_features", int(d))
-        object.__setattr__(self, "_lam", _prior_diag(self.prior_precision, int(d),
-                                                     "prior_precision"))
-        if int(self.max_newton_steps) < 1:
+        d = check_n_features(self.n_features)  # before _prior_diag allocates (d,)
+        object.__setattr__(self, "n_features", d)
+        object.__setattr__(self, "_lam", _prior_diag(self.prior_precision, d, "prior_precision"))
+        if not 1 <= int(self.max_newton_steps) <= 1000:  # bounds the time of one refit
             raise ConfigurationError(
-                f"max_newton_steps == {self.max_newton_steps!r}, must be >= 1")
+                f"max_newton_steps == {self.max_newton_steps!r}, must be between 1 and 1000")
         check_positive("tol", self.tol)
 
     def to_config(self) -> dict[str, Any]:
@@ -144,7 +143,7 @@ class LogisticLaplace(RewardModel):
         m = stats["m"][index]                       # (n, d)
         H = stats["H"][index]                       # (n, d, d)
         P = self._full_precision(H)
-        u = np.linalg.solve(P, X[..., None])[..., 0]  # P^{-1} x
+        u = solve_spd(P, X[..., None])[..., 0]  # P^{-1} x
         mu = np.einsum("nd,nd->n", X, m)
         s = np.einsum("nd,nd->n", X, u)
         # the mode is m + t u with t = c (r - sigmoid(mu + t s)); Newton on t
@@ -169,7 +168,7 @@ class LogisticLaplace(RewardModel):
             p = expit(X @ w)
             grad = P0 @ (w - m0) + X.T @ (c * (p - r))
             hess = P0 + (X * (c * p * (1.0 - p))[:, None]).T @ X
-            step = np.linalg.solve(hess, grad)
+            step = solve_spd(hess, grad[:, None])[:, 0]
             w -= step
             if float(np.max(np.abs(step))) < self.tol:
                 break

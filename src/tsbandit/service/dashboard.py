@@ -127,14 +127,20 @@ def _fold(engine: Any, name: str) -> TrafficFold:
         return fold
 
 
+#: largest ``window`` of the traffic route, seconds (~317 years: ``now - window`` and the bucket
+#: arithmetic stay ordinary floats; 1.8e308 answered 500)
+MAX_WINDOW = 1e10
+
+
 @table.route("GET", "/bandits/{name}/traffic", "read", response_model=TrafficOut,
              responses={404: {"model": ErrorResponse, "description": "Unknown bandit"}})
 def traffic(
     name: Annotated[str, Path(description="Bandit name")],
     engine: EngineDep,
     buckets: Annotated[int, Query(ge=1, le=1000, description="At most this many buckets.")] = 60,
-    window: Annotated[float | None, Query(gt=0, allow_inf_nan=False,
-                                          description="Only the last this many seconds.")] = None,
+    window: Annotated[float | None, Query(gt=0, le=MAX_WINDOW, allow_inf_nan=False,
+                                          description="Only the last this many seconds "
+                                                      "(at most 1e10, ~317 years).")] = None,
 ) -> Any:
     """Traffic over time: decisions and rewards per arm, bucketed, from the event log (the
     same answer from every worker). Each worker folds the log incrementally (only the events

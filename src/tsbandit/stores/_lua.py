@@ -120,8 +120,11 @@ local function parse_deltas(state, i, expected_cver)
   return nil, parsed
 end
 
--- write the sums (one HSET) and bump the version; returns the new version
+-- write the sums (one HSET) and bump the version; returns the new version, or nil and
+-- {'overflow', name} when a sum is not finite (a float64 overflow): every sum is computed and
+-- checked before the first write, so then nothing is written
 local function apply_deltas(state, parsed)
+  local huge = math.huge
   local args = {}
   for _, p in ipairs(parsed) do
     local name, blob, rows = p[1], p[2], p[3]
@@ -134,7 +137,11 @@ local function apply_deltas(state, parsed)
       parts[#parts + 1] = string.sub(blob, pos, off - 1)
       local a = unpack_doubles(blob, off, n)
       local b = unpack_doubles(r[2], 1, n)
-      for j = 1, n do a[j] = a[j] + b[j] end
+      for j = 1, n do
+        local v = a[j] + b[j]
+        if v ~= v or v == huge or v == -huge then return nil, {'overflow', name} end
+        a[j] = v
+      end
       parts[#parts + 1] = pack_doubles(a, n)
       pos = off + row_bytes
     end
@@ -214,7 +221,9 @@ return with_state(KEYS[1])
 ADD = r"""
 local err, parsed = parse_deltas(KEYS[1], 2, ARGV[1])
 if err then return err end
-return {'ok', apply_deltas(KEYS[1], parsed)}
+local version, overflow = apply_deltas(KEYS[1], parsed)
+if overflow then return overflow end
+return {'ok', version}
 """
 
 _SCALE_BODY = r"""
@@ -316,7 +325,8 @@ if status == 'r' then return {'duplicate', redis.call('HGET', KEYS[1], 'version'
 if status == 'x' or tonumber(ARGV[2]) > tonumber(dl) then return {'expired', dl} end
 local err, parsed = parse_deltas(KEYS[1], 7, ARGV[4])
 if err then return err end
-local version = apply_deltas(KEYS[1], parsed)
+local version, overflow = apply_deltas(KEYS[1], parsed)
+if overflow then return overflow end  -- nothing written: the decision stays pending
 redis.call('HSET', KEYS[3], id, 'r|' .. dl)
 redis.call('ZREM', KEYS[4], id)
 redis.call('ZADD', KEYS[5], tonumber(dl) + tonumber(ARGV[3]), id)
@@ -360,7 +370,10 @@ local status, dl, token = string.match(st, '^(.)|([^|]+)|?(.*)$')
 if status ~= 'c' or token ~= ARGV[2] then return {'lost'} end
 local err, parsed = parse_deltas(KEYS[1], 7, ARGV[4])
 if err then return err end
-if tonumber(ARGV[7]) > 0 then apply_deltas(KEYS[1], parsed) end  -- deltas given
+if tonumber(ARGV[7]) > 0 then  -- deltas given
+  local _, overflow = apply_deltas(KEYS[1], parsed)
+  if overflow then return overflow end  -- nothing written: the claim stays as it was
+end
 redis.call('HSET', KEYS[3], id, 'x|' .. dl)
 redis.call('ZREM', KEYS[4], id)
 redis.call('ZADD', KEYS[5], tonumber(dl) + tonumber(ARGV[3]), id)

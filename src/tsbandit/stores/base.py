@@ -73,6 +73,7 @@ import numpy as np
 from ..errors import (
     ConfigurationError,
     DecisionExistsError,
+    InvalidRewardError,
     SerializationError,
     VersionConflictError,
 )
@@ -621,6 +622,35 @@ def check_events_maxlen(events_maxlen: int | None) -> int | None:
             or events_maxlen < 1):
         raise ConfigurationError(f"events_maxlen == {events_maxlen!r}, must be an int >= 1")
     return int(events_maxlen)
+
+
+def finite_sums(stored: Mapping[str, np.ndarray], deltas: Mapping[str, np.ndarray]
+                ) -> dict[str, np.ndarray]:
+    """``stored[key] + delta`` for every delta, or :class:`~tsbandit.errors.InvalidRewardError`
+    when a total would not be finite (a float64 overflow).
+
+    Stores call it inside their atomic write, before writing anything: a finite delta that
+    overflows the stored totals is refused, nothing is written, and a decision it rewarded
+    stays pending. Shapes must have been checked.
+    """
+    out = {}
+    with np.errstate(over="ignore", invalid="ignore"):
+        for key, d in deltas.items():
+            total = stored[key] + d
+            # one reduction screens the common case (a finite sum means every entry is
+            # finite); only a non-finite sum pays for the element-wise check
+            if not math.isfinite(float(total.sum())) and not np.isfinite(total).all():
+                raise overflow_error(key)
+            out[key] = total
+    return out
+
+
+def overflow_error(key: str) -> InvalidRewardError:
+    """The error every store raises when a delta would make statistic ``key`` non-finite."""
+    return InvalidRewardError(
+        f"adding this observation would make the stored statistic {key!r} non-finite "
+        "(float64 overflow); nothing was written"
+    )
 
 
 def check_gamma(gamma: float) -> float:

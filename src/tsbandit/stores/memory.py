@@ -50,6 +50,7 @@ from .base import (
     decay_factor,
     dumps,
     encode_new_decisions,
+    finite_sums,
     readonly,
 )
 
@@ -139,8 +140,9 @@ class MemoryStore(StoreMixin):
                 )
 
     def _apply(self, b: _Bandit, deltas: Mapping[str, np.ndarray]) -> None:
-        for key, d in deltas.items():
-            b.arrays[key] += d
+        # every total is computed and checked before any is stored (all or nothing)
+        for key, total in finite_sums(b.arrays, deltas).items():
+            b.arrays[key] = total
         b.version += 1
 
     def _append(self, b: _Bandit, event_json: str | None) -> None:

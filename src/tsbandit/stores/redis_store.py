@@ -98,6 +98,7 @@ from .base import (
     check_time,
     dumps,
     encode_new_decisions,
+    overflow_error,
 )
 
 __all__ = ["RedisStore"]
@@ -508,6 +509,8 @@ class RedisStore(StoreMixin):
             raise VersionConflictError(f"config_version is stale, the bandit is at {int(reply[1])}")
         if status == "shape":
             raise SerializationError(reply[1].decode())
+        if status == "overflow":
+            raise overflow_error(reply[1].decode())
         if status != "ok":  # pragma: no cover - a script answering something unexpected
             raise RuntimeError(f"unexpected reply from the store: {reply!r}")
 

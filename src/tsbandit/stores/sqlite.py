@@ -64,6 +64,7 @@ from .base import (
     decay_factor,
     dumps,
     encode_new_decisions,
+    finite_sums,
 )
 
 __all__ = ["SQLiteStore", "parse_sqlite_url"]
@@ -307,9 +308,10 @@ class SQLiteStore(StoreMixin):
                     raise SerializationError(
                         f"delta {key!r} has shape {d.shape}, stored {arrays[key].shape}"
                     )
+            totals = finite_sums(arrays, deltas)  # refuses an overflow before any write
             c.executemany(
                 "UPDATE stats SET data = ? WHERE bandit = ? AND name = ?",
-                [((arrays[k] + d).tobytes(), name, k) for k, d in deltas.items()],
+                [(v.tobytes(), name, k) for k, v in totals.items()],
             )
         c.execute("UPDATE bandits SET version = version + 1 WHERE name = ?", (name,))
 
