@@ -738,11 +738,11 @@ class Engine:
                 continue
             out[name] = SweepResult(settled, purged, trimmed)
         if failures:
-            first, exc = failures[0]
-            raise type(exc)(
+            first, error = failures[0]
+            raise type(error)(
                 f"the sweep skipped {len(failures)} bandit(s) "
-                f"{[n for n, _ in failures]} (the others were swept); {first!r}: {exc}"
-            ) from exc
+                f"{[n for n, _ in failures]} (the others were swept); {first!r}: {error}"
+            ) from error
         return out
 
     # ----- arms ---------------------------------------------------------------------------
