@@ -2,7 +2,7 @@
 
 >>> from fastapi.testclient import TestClient
 >>> from tsbandit.service import Settings, create_app
->>> app = create_app(Settings(store="memory://", seed=0))
+>>> app = create_app(Settings(store="memory://", seed=0, log_format="none"))
 >>> with TestClient(app) as client:
 ...     offer = client.get("/recommend/cust_1").json()["offer"]
 ...     client.post("/reward", json={"customer_id": "cust_1", "arm": offer, "reward": 1}).json()[
