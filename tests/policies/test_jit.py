@@ -342,3 +342,35 @@ def test_a_subclass_with_its_own_posterior_update_is_not_bypassed():
     for _ in range(3):
         b.update(b.select(x).arm, 0.5, x)
     assert len(calls) == 3
+
+
+def test_the_disk_cache_lives_in_the_user_cache_directory(tmp_path):
+    """Compiled kernels are cached under ``$TSBANDIT_CACHE_DIR`` (else the user's cache
+    directory), never beside the installed sources (site-packages may be read-only)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(TSBANDIT_CACHE_DIR=str(cache), TSBANDIT_JIT="1")
+    code = ("from tsbandit.policies import _jit\n"
+            "_jit.kernels(); print(_jit.status)\n"
+            "print(_jit._beta_argmax._cache._impl.locator.get_cache_path())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    status, where = out.stdout.split("\n")[:2]
+    assert status == "on"
+    assert Path(where).is_relative_to(cache)
+    names = {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
+    assert {"_jit._beta_argmax", "_jit._linear_argmax", "_jit._linear_observe"} <= names
+    assert not Path(where).is_relative_to(Path(_jit.__file__).parent)
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("TSBANDIT_CACHE_DIR", str(tmp_path / "x"))
+    assert _jit.cache_dir() == str(tmp_path / "x")
+    monkeypatch.delenv("TSBANDIT_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _jit.cache_dir() == str(tmp_path / "xdg" / "tsbandit" / "numba")

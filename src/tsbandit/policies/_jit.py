@@ -18,8 +18,10 @@ numba is installed these kernels do the same work in one compiled call each. The
 
 ``TSBANDIT_JIT=0`` (or ``false``/``no``/``off``) disables the kernels; without numba everything
 runs on NumPy as before. Nothing is imported or compiled until a fast path first asks
-(:func:`kernels`); compiled code is cached on disk (``cache=True``), so later processes only
-load it.
+(:func:`kernels`); compiled code is cached on disk, so later processes only load it. The cache
+lives in the user's cache directory (``$TSBANDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/tsbandit``,
+else ``~/.cache/tsbandit``; numba's own ``NUMBA_CACHE_DIR`` wins when set), never beside the
+installed sources: site-packages may be read-only, and files written there outlive an uninstall.
 
 The kernel bodies below are plain Python over arrays; :func:`_load` compiles them in place.
 """
@@ -397,7 +399,7 @@ def _load() -> None:
             for name in _KERNELS:
                 fn = g[name]
                 if not hasattr(fn, "py_func"):
-                    g[name] = numba.njit(cache=True, error_model="numpy")(fn)
+                    g[name] = _cached_njit(numba, fn)
             # the checks' first calls compile the kernels (or load them from the disk cache)
             beta = g["_beta_argmax"] if _check_beta(g["_beta_argmax"]) else None
             lin_ok = _check_linear(g["_linear_argmax"], g["_linear_observe"])
@@ -413,6 +415,43 @@ def _load() -> None:
         status = "on" if not off else f"on, except {off} (does not reproduce NumPy here)"
     finally:
         _loaded = True
+
+
+def cache_dir() -> str:
+    """Where the compiled kernels are cached: ``$TSBANDIT_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/tsbandit/numba``, else ``~/.cache/tsbandit/numba``."""
+    explicit = os.environ.get("TSBANDIT_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tsbandit", "numba")
+
+
+def _cached_njit(numba: Any, fn: Any) -> Any:
+    """``numba.njit`` of ``fn`` with its on-disk cache in :func:`cache_dir` (numba's
+    ``NUMBA_CACHE_DIR`` first when set). An unwritable cache directory only means no cache: the
+    kernels then compile in every process."""
+    disp = numba.njit(error_model="numpy")(fn)
+    try:
+        from numba.core import caching
+
+        root = cache_dir()
+
+        class _UserCacheLocator(caching.UserWideCacheLocator):
+            def __init__(self, py_func: Any, py_file: str) -> None:
+                super().__init__(py_func, py_file)
+                self._cache_path = os.path.join(root, self.get_suitable_cache_subpath(py_file))
+
+        class _UserCacheImpl(caching.CompileResultCacheImpl):
+            _locator_classes = [caching.UserProvidedCacheLocator, _UserCacheLocator]  # noqa: RUF012
+
+        class _UserCache(caching.FunctionCache):
+            _impl_class = _UserCacheImpl
+
+        disp._cache = _UserCache(fn)
+    except Exception:  # another numba's internals, or no writable directory: no disk cache
+        pass
+    return disp
 
 
 def _make_bitgen_intrinsic() -> Any:
