@@ -175,3 +175,34 @@ def test_export_then_evaluate_with_the_exported_state(tmp_path):
     assert result.exit_code == 1 and "nope" in result.output
     result = runner.invoke(app, ["export", "offers", "--store", "ftp://x"])
     assert result.exit_code == 2 and "ftp" in result.output
+
+
+def _modules_loaded_by(code: str) -> list[str]:
+    probe = (f"{code}\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] == "
+             "'scipy' or m.startswith(('tsbandit.lab', 'tsbandit.experiments', "
+             "'tsbandit.evaluation', 'tsbandit.service'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_import_tsbandit_loads_no_scipy_and_no_extras():
+    """`import tsbandit` stays light: SciPy is imported on the first interval or refit."""
+    assert _modules_loaded_by("import tsbandit") == []
+
+
+def test_help_imports_no_sub_command():
+    """`tsbandit --help` lists the lazy sub-commands without importing them (or SciPy)."""
+    code = ("from tsbandit.cli import app\ntry:\n    app(['--help'])\n"
+            "except SystemExit:\n    pass")
+    assert _modules_loaded_by(code) == []
+
+
+def test_a_lazy_sub_command_parses_its_own_options_and_exit_codes():
+    result = runner.invoke(app, ["simulate", "--help"])
+    assert result.exit_code == 0 and "Scenario name" in result.stdout
+    result = runner.invoke(app, ["abtest", "--no-such-option"])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["simulate", "no-such-scenario"])
+    assert result.exit_code != 0 and "unknown scenario" in result.output

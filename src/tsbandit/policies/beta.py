@@ -12,10 +12,10 @@ from operator import add, truediv
 from typing import Any
 
 import numpy as np
-from scipy.special import betaincinv
 
 from ..errors import InvalidRewardError
 from . import _jit
+from ._scipy import betaincinv
 from .base import RewardModel, check_positive
 from .stats import Stats
 
