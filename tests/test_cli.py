@@ -206,3 +206,11 @@ def test_a_lazy_sub_command_parses_its_own_options_and_exit_codes():
     assert result.exit_code == 2
     result = runner.invoke(app, ["simulate", "no-such-scenario"])
     assert result.exit_code != 0 and "unknown scenario" in result.output
+
+
+def test_the_lazy_one_line_helps_are_the_commands_own():
+    from tsbandit.cli import _LAZY, _load_command
+
+    for name, (_, _, short) in _LAZY.items():
+        real = _load_command(name)
+        assert " ".join((real.help or "").split()).startswith(" ".join(short.split())), name

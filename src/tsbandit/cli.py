@@ -11,10 +11,9 @@ import importlib
 import sys
 from typing import Any
 
-import click
 import numpy as np
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 #: sub-commands imported on first use: name -> (module, attribute, one-line help). The attribute
 #: is a Typer app (a command group) or a command function.
@@ -32,7 +31,7 @@ _LAZY: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _load_command(name: str) -> click.Command:
+def _load_command(name: str) -> Any:
     """The real click command of a lazy sub-command (imports its module)."""
     module, attribute, _ = _LAZY[name]
     target = getattr(importlib.import_module(module), attribute)
@@ -45,7 +44,7 @@ def _load_command(name: str) -> click.Command:
     return command
 
 
-class _LazyCommand(click.Command):
+class _LazyCommand(TyperCommand):
     """A placeholder listed in the help; running it parses the arguments with the real
     command (``--help`` included), imported only then."""
 
@@ -55,7 +54,7 @@ class _LazyCommand(click.Command):
                                            "allow_extra_args": True,
                                            "allow_interspersed_args": False})
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         assert self.name is not None
         real = _load_command(self.name)
         with real.make_context(ctx.info_name, list(ctx.args), parent=ctx.parent) as sub:
@@ -65,10 +64,10 @@ class _LazyCommand(click.Command):
 class _Group(TyperGroup):
     """The root group: its own commands, then the lazy ones."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is None and cmd_name in _LAZY:
             command = _LazyCommand(cmd_name, _LAZY[cmd_name][2])
