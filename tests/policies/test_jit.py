@@ -374,3 +374,43 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("TSBANDIT_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert _jit.cache_dir() == str(tmp_path / "xdg" / "tsbandit" / "numba")
+
+
+def test_background_loading_keeps_the_numpy_path_until_the_kernels_are_ready(fresh_jit):
+    """While the kernels load in the background, ``kernels()`` does not wait (the NumPy path,
+    same decisions); once loaded they are used. The service starts them this way so its port
+    opens without waiting for numba."""
+    import threading
+
+    ready = threading.Event()
+    gate = threading.Event()
+    real_load = _jit._load
+
+    def slow_load() -> None:
+        gate.wait(30)  # hold the load until the test has looked
+        real_load()
+
+    _jit._load = slow_load  # type: ignore[assignment]
+    try:
+        thread = _jit.load_in_background(on_ready=ready.set)
+        assert thread is not None
+        assert _jit.load_in_background() is None  # one load at a time
+        assert _jit.kernels() is None  # loading: no waiting, the NumPy path
+        during = _play(Bandit(["a", "b", "c"], BetaBernoulli(), ThompsonSampling(), seed=5))
+        gate.set()
+        thread.join(60)
+    finally:
+        _jit._load = real_load  # type: ignore[assignment]
+    assert ready.is_set()
+    assert _jit.kernels() is not None and _jit.status == "on"
+    after = _play(Bandit(["a", "b", "c"], BetaBernoulli(), ThompsonSampling(), seed=5))
+    assert after == during  # same stream, same choices, with the kernels now
+
+
+def _play(bandit: Bandit, rounds: int = 40) -> list[str]:
+    arms = []
+    for _ in range(rounds):
+        arm = bandit.select().arm
+        bandit.update(arm, 1 if arm == "c" else 0)
+        arms.append(arm)
+    return arms

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ._scipy import trtri as _trtri
+from .._scipy import trtri as _trtri
 
 __all__ = ["potter_update", "project", "sqrt_covariance"]
 

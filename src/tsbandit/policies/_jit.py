@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -332,6 +333,8 @@ _saved: JitKernels | None = None  # the kernels while use(False) has them switch
 _saved_status = ""
 #: why the kernels (or one of them) are not used, for notes and tests
 status = "not loaded"
+#: the thread of :func:`load_in_background` while it runs
+_background: threading.Thread | None = None
 
 
 def disabled_by_env() -> bool:
@@ -343,14 +346,50 @@ def kernels() -> JitKernels | None:
     """The compiled kernels, or ``None`` (numba absent, disabled, or not reproducing NumPy).
 
     The first call imports numba and loads (or compiles) the kernels; later calls are a global
-    read.
+    read. While :func:`load_in_background` is loading them, it returns ``None`` at once (the
+    NumPy path, which gives the same results) instead of waiting.
     """
     if _loaded:
         return _kernels
+    if _background is not None:
+        return None
     with _lock:
         if not _loaded:
             _load()
     return _kernels
+
+
+def load_in_background(on_ready: Callable[[], None] | None = None) -> threading.Thread | None:
+    """Load (or compile) the kernels in a daemon thread; until they are ready every fast path
+    runs on NumPy (same draws, same decisions), then switches to them. ``on_ready`` runs in
+    that thread once loading is over (whatever :data:`status` says). Returns the thread, or
+    ``None`` when the kernels are already loaded or loading. A service calls this at start-up
+    so that compiling (~3 s the first time, ~0.2-1 s from the disk cache) is off the path
+    that opens its port.
+    """
+    global _background
+    if _loaded or _background is not None:  # (the loading thread holds the lock)
+        return None
+    with _lock:
+        if _loaded or _background is not None:
+            return None
+        thread = threading.Thread(target=_load_then, args=(on_ready,), daemon=True,
+                                  name="tsbandit-jit-load")
+        _background = thread
+    thread.start()
+    return thread
+
+
+def _load_then(on_ready: Callable[[], None] | None) -> None:
+    global _background
+    try:
+        with _lock:
+            if not _loaded:
+                _load()
+    finally:
+        _background = None
+    if on_ready is not None:
+        on_ready()
 
 
 def use(on: bool) -> bool:
@@ -372,9 +411,10 @@ def use(on: bool) -> bool:
 def reset() -> None:
     """Forget the loaded state so the next :func:`kernels` call decides again (reads
     ``TSBANDIT_JIT`` anew; tests use it to exercise both paths)."""
-    global _loaded, _kernels, _saved, status
+    global _loaded, _kernels, _saved, status, _background
     with _lock:
         _loaded, _kernels, _saved, status = False, None, None, "not loaded"
+        _background = None
 
 
 def _load() -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .._scipy import betaincinv
 from ..errors import InvalidRewardError
 from . import _jit
-from ._scipy import betaincinv
 from .base import RewardModel, check_positive
 from .stats import Stats
 

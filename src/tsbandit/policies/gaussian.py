@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._scipy import stdtrit
+from .._scipy import stdtrit
 from .base import RewardModel, check_positive
 from .beta import _scatter
 from .stats import Stats

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .._scipy import ndtri, stdtrit
 from ..errors import ConfigurationError, InvalidContextError
 from . import _jit
 from ._factor import potter_update, potter_update_many, project, sqrt_covariance
-from ._scipy import ndtri, stdtrit
 from .base import RewardModel, check_positive
 from .beta import _scatter
 from .stats import Stats

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from .._scipy import expit, ndtri
 from ..errors import ConfigurationError, InvalidContextError
 from ._factor import project, sqrt_covariance
-from ._scipy import expit, ndtri
 from .base import RewardModel, check_positive
 from .beta import BetaBernoulli
 from .linear import LinearPosterior, _prior_diag

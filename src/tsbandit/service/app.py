@@ -84,13 +84,23 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         loop.set_default_executor(executor)
         blas = limit_blas_threads(settings.blas_threads)  # see service/threads.py
 
-        def start() -> None:
-            # the optional compiled kernels (tsbandit[fast]) load or compile now, not on the
-            # first decision (0.2-3 s), and before gc.freeze below
+        frozen = settings.gc_freeze
+
+        def kernels_ready() -> None:
             from ..policies import _jit
 
-            _jit.kernels()
             log.info("compiled kernels: %s", _jit.status)
+            if frozen:
+                gc.freeze()  # the kernels' long-lived objects too (see below)
+
+        def start() -> None:
+            # The optional compiled kernels (tsbandit[fast]) load, or compile, in a background
+            # thread (0.2-1 s from the disk cache, ~3 s or more the first time): the port opens
+            # without waiting, decisions run on the NumPy path meanwhile (the same draws and
+            # choices) and take the kernels once they are ready.
+            from ..policies import _jit
+
+            _jit.load_in_background(on_ready=kernels_ready)
             try:
                 runtime.engine  # noqa: B018 -- open the store now, not on the first request
                 if settings.default_bandit:
@@ -99,7 +109,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 log.warning("store unavailable at start-up (%s); will retry on use", exc)
 
         await loop.run_in_executor(None, start)
-        frozen = settings.gc_freeze
         if frozen:
             # Everything alive now (modules, the app, the store's client) lives as long as the
             # worker: move it out of the cyclic collector's reach, so that the collections the
