@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs else None,
+        docs_url=None,  # /docs and /redoc with local assets: service/docs.py
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None,
     )
@@ -143,6 +143,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     report.table.install(app, settings)
     tutorial.table.install(app, settings)
     served: dict[str, set[str]] = {"/healthz": {"GET"}}
+    if settings.docs:
+        from .docs import install_docs
+
+        served.update((p, {"GET"}) for p in install_docs(app, "/openapi.json", "tsbandit"))
     tables = [routes.table, report.table, tutorial.table]
     if metrics is not None:  # /metrics and the timing middleware (outermost)
         from .metrics import install_metrics
