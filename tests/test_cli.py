@@ -222,3 +222,42 @@ def test_sweep_settles_purges_and_trims(tmp_path):
     assert result.exit_code == 1 and "nope" in result.output
     result = runner.invoke(app, ["sweep", "--store", "bogus://x"])
     assert result.exit_code == 2
+
+
+def _modules_loaded_by(code: str) -> list[str]:
+    probe = (f"{code}\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] == "
+             "'scipy' or m.startswith(('tsbandit.lab', 'tsbandit.experiments', "
+             "'tsbandit.evaluation', 'tsbandit.service'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_import_tsbandit_loads_no_scipy_and_no_extras():
+    """`import tsbandit` stays light: SciPy is imported on the first interval or refit."""
+    assert _modules_loaded_by("import tsbandit") == []
+
+
+def test_help_imports_no_sub_command():
+    """`tsbandit --help` lists the lazy sub-commands without importing them (or SciPy)."""
+    code = ("from tsbandit.cli import app\ntry:\n    app(['--help'])\n"
+            "except SystemExit:\n    pass")
+    assert _modules_loaded_by(code) == []
+
+
+def test_a_lazy_sub_command_parses_its_own_options_and_exit_codes():
+    result = runner.invoke(app, ["simulate", "--help"])
+    assert result.exit_code == 0 and "Scenario name" in result.stdout
+    result = runner.invoke(app, ["abtest", "--no-such-option"])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["simulate", "no-such-scenario"])
+    assert result.exit_code != 0 and "unknown scenario" in result.output
+
+
+def test_the_lazy_one_line_helps_are_the_commands_own():
+    from tsbandit.cli import _LAZY, _load_command
+
+    for name, (_, _, short) in _LAZY.items():
+        real = _load_command(name)
+        assert " ".join((real.help or "").split()).startswith(" ".join(short.split())), name

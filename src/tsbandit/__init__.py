@@ -12,12 +12,7 @@ True
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tsbandit")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
+from typing import Any
 
 from .bandit import ArmSummary, Bandit, BatchDecision, Decision
 from .errors import *  # noqa: F403
@@ -38,6 +33,22 @@ __all__ = [
     "DiscountedThompsonSampling",
     "SlidingWindowThompsonSampling",
     "ThompsonSamplingBandit",
-    "__version__",
+    "__version__",  # noqa: F405 - module __getattr__, read on first use
     *_errors_all,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``__version__`` reads the installed metadata on first use: importlib.metadata costs tens
+    # of milliseconds to import, and most imports of tsbandit never ask for the version
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("tsbandit")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without install
+            value = "0.0.0+unknown"
+        globals()["__version__"] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -1,22 +1,85 @@
 """The ``tsbandit`` command line (Typer): a thin shell over the library, lab and service.
 
-Sub-commands import what they need lazily, so ``tsbandit --help`` stays fast.
+Sub-commands import what they need lazily, so ``tsbandit --help`` stays fast: the lab, A/B and
+OPE commands live in their own packages and are imported only when one of them runs (the help
+lists them from the short descriptions in ``_LAZY``).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import numpy as np
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-from . import __version__
+#: sub-commands imported on first use: name -> (module, attribute, one-line help). The attribute
+#: is a Typer app (a command group) or a command function.
+_LAZY: dict[str, tuple[str, str, str]] = {
+    "scenarios": ("tsbandit.lab.cli", "scenarios",
+                  "List the named scenarios, their defaults and the policies they accept."),
+    "simulate": ("tsbandit.lab.cli", "simulate",
+                 "Run a scenario: print a table, write DIR/results.json and the plots."),
+    "abtest": ("tsbandit.experiments.cli", "app",
+               "Bayesian A/B/n tests: analyse counts (--arm NAME=SUCCESSES/TRIALS) or simulate "
+               "designs."),
+    "evaluate": ("tsbandit.evaluation.cli", "app",
+                 "Off-policy evaluation: estimate how a policy would have done on logged "
+                 "decisions."),
+}
+
+
+def _load_command(name: str) -> Any:
+    """The real click command of a lazy sub-command (imports its module)."""
+    module, attribute, _ = _LAZY[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if not isinstance(target, typer.Typer):
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        target = single
+    command = typer.main.get_command(target)
+    command.name = name
+    return command
+
+
+class _LazyCommand(TyperCommand):
+    """A placeholder listed in the help; running it parses the arguments with the real
+    command (``--help`` included), imported only then."""
+
+    def __init__(self, name: str, short_help: str) -> None:
+        super().__init__(name, help=short_help, short_help=short_help, add_help_option=False,
+                         context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True,
+                                           "allow_interspersed_args": False})
+
+    def invoke(self, ctx: Any) -> Any:
+        assert self.name is not None
+        real = _load_command(self.name)
+        with real.make_context(ctx.info_name, list(ctx.args), parent=ctx.parent) as sub:
+            return real.invoke(sub)
+
+
+class _Group(TyperGroup):
+    """The root group: its own commands, then the lazy ones."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _LAZY:
+            command = _LazyCommand(cmd_name, _LAZY[cmd_name][2])
+        return command
+
 
 app = typer.Typer(
     name="tsbandit",
     help="Thompson-sampling personalization engine: policies, simulation lab, decision service.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_Group,
 )
 
 TUTORIAL_OFFERS = (
@@ -31,6 +94,8 @@ TUTORIAL_RATES = (0.030, 0.045, 0.028, 0.015, 0.060)
 
 def _version_callback(value: bool) -> None:
     if value:
+        from . import __version__
+
         print(f"tsbandit {__version__}")
         raise typer.Exit()
 
@@ -61,6 +126,7 @@ def serve(
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Run the decision service (FastAPI on uvicorn); settings also from TSBANDIT_* variables."""
+    from . import __version__
     from .service.server import serve as _serve
 
     print(f"tsbandit {__version__}: API on http://{host}:{port} (docs /docs), "
@@ -232,21 +298,6 @@ def _demo_in_process(rounds: int, seed: int) -> None:
     print(f"Traffic to the best offer ({best}): {share:.1%}")
     print(f"Applications: {applied} (always-best oracle expects {oracle:.0f}, "
           f"uniform random {np.mean(TUTORIAL_RATES) * rounds:.0f})")
-
-
-def _mount_subcommands() -> None:
-    """The lab, A/B and OPE commands; their modules import their heavy parts lazily."""
-    from .evaluation.cli import app as evaluate_app
-    from .experiments.cli import app as abtest_app
-    from .lab.cli import scenarios, simulate
-
-    app.command("scenarios")(scenarios)
-    app.command("simulate")(simulate)
-    app.add_typer(abtest_app, name="abtest")
-    app.add_typer(evaluate_app, name="evaluate")
-
-
-_mount_subcommands()
 
 
 def main() -> None:

@@ -29,6 +29,19 @@ def test_find_obd_dir_from_the_environment(tmp_path, monkeypatch):
     assert find_obd_dir(tmp_path / "repo") == fake  # ../shared/data/obd beside the root
 
 
+def test_find_obd_dir_from_the_working_directory(tmp_path, monkeypatch):
+    """Without a start (an installed wheel: no repository around the module), the working
+    directory and its parents are searched."""
+    fake = tmp_path / "shared" / "data" / "obd"
+    (fake / "random").mkdir(parents=True)
+    (fake / "bts").mkdir()
+    monkeypatch.delenv("TSBANDIT_SHARED_DATA", raising=False)
+    deep = tmp_path / "work" / "project" / "runs"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert find_obd_dir() == fake
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(InvalidLogError, match="no Open Bandit Dataset log"):
         load_obd(tmp_path, "random", "all")

@@ -342,3 +342,75 @@ def test_a_subclass_with_its_own_posterior_update_is_not_bypassed():
     for _ in range(3):
         b.update(b.select(x).arm, 0.5, x)
     assert len(calls) == 3
+
+
+def test_the_disk_cache_lives_in_the_user_cache_directory(tmp_path):
+    """Compiled kernels are cached under ``$TSBANDIT_CACHE_DIR`` (else the user's cache
+    directory), never beside the installed sources (site-packages may be read-only)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(TSBANDIT_CACHE_DIR=str(cache), TSBANDIT_JIT="1")
+    code = ("from tsbandit.policies import _jit\n"
+            "_jit.kernels(); print(_jit.status)\n"
+            "print(_jit._beta_argmax._cache._impl.locator.get_cache_path())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    status, where = out.stdout.split("\n")[:2]
+    assert status == "on"
+    assert Path(where).is_relative_to(cache)
+    names = {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
+    assert {"_jit._beta_argmax", "_jit._linear_argmax", "_jit._linear_observe"} <= names
+    assert not Path(where).is_relative_to(Path(_jit.__file__).parent)
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("TSBANDIT_CACHE_DIR", str(tmp_path / "x"))
+    assert _jit.cache_dir() == str(tmp_path / "x")
+    monkeypatch.delenv("TSBANDIT_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _jit.cache_dir() == str(tmp_path / "xdg" / "tsbandit" / "numba")
+
+
+def test_background_loading_keeps_the_numpy_path_until_the_kernels_are_ready(fresh_jit):
+    """While the kernels load in the background, ``kernels()`` does not wait (the NumPy path,
+    same decisions); once loaded they are used. The service starts them this way so its port
+    opens without waiting for numba."""
+    import threading
+
+    ready = threading.Event()
+    gate = threading.Event()
+    real_load = _jit._load
+
+    def slow_load() -> None:
+        gate.wait(30)  # hold the load until the test has looked
+        real_load()
+
+    _jit._load = slow_load  # type: ignore[assignment]
+    try:
+        thread = _jit.load_in_background(on_ready=ready.set)
+        assert thread is not None
+        assert _jit.load_in_background() is None  # one load at a time
+        assert _jit.kernels() is None  # loading: no waiting, the NumPy path
+        during = _play(Bandit(["a", "b", "c"], BetaBernoulli(), ThompsonSampling(), seed=5))
+        gate.set()
+        thread.join(60)
+    finally:
+        _jit._load = real_load  # type: ignore[assignment]
+    assert ready.is_set()
+    assert _jit.kernels() is not None and _jit.status == "on"
+    after = _play(Bandit(["a", "b", "c"], BetaBernoulli(), ThompsonSampling(), seed=5))
+    assert after == during  # same stream, same choices, with the kernels now
+
+
+def _play(bandit: Bandit, rounds: int = 40) -> list[str]:
+    arms = []
+    for _ in range(rounds):
+        arm = bandit.select().arm
+        bandit.update(arm, 1 if arm == "c" else 0)
+        arms.append(arm)
+    return arms

@@ -263,3 +263,41 @@ def test_dashboard_asks_for_the_key_when_reads_need_it(browser, serve, tmp_path)
     watch.errors = [e for e in watch.errors if "status of 401" not in e]
     watch.check()
     page.close()
+
+
+def test_api_docs_render_with_no_network(browser, serve, tmp_path):
+    """/docs (Swagger UI) and /redoc draw the API from assets the service serves itself, with
+    every request that would leave the machine aborted. The one such request is ReDoc's footer
+    logo (cdn.redoc.ly), which ReDoc drops from the page when it cannot load."""
+    server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'docs.db'}",
+                    "TSBANDIT_LOG_FORMAT": "none"})
+    base = server.url
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+               else route.abort())
+    watch = Watch(page, base)
+    page.goto(base + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+    assert "tsbandit" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    paths = page.eval_on_selector_all(
+        ".opblock-summary-path", "els => els.map(e => e.getAttribute('data-path'))")
+    assert "/v1/bandits/{name}/decisions" in paths and "/recommend/{customer_id}" in paths
+    shot = tmp_path / "docs-swagger.png"
+    page.screenshot(path=str(shot))
+    _artifact(shot)
+    page.goto(base + "/redoc")
+    page.wait_for_selector("h1", timeout=20_000)
+    assert "tsbandit" in page.inner_text("h1")
+    page.wait_for_function(
+        "() => document.body.innerText.includes('/v1/bandits/{name}/decisions')",
+        timeout=20_000)
+    shot = tmp_path / "docs-redoc.png"
+    page.screenshot(path=str(shot))
+    _artifact(shot)
+    logo = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+    assert watch.foreign in ([], [logo])
+    assert set(watch.errors) <= {"Failed to load resource: net::ERR_FAILED"}
+    assert page.locator("img[alt='redocly logo']").count() == 0  # dropped, not broken
+    assert watch.failed == []
+    page.close()

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
 
+from .._scipy import ndtri
 from ..errors import ConfigurationError
 
 __all__ = [

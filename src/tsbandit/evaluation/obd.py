@@ -38,16 +38,27 @@ N_POSITIONS = 3
 def find_obd_dir(start: str | Path | None = None) -> Path | None:
     """The OBD directory, if one can be found, else ``None``.
 
-    Looks at ``$TSBANDIT_SHARED_DATA`` (the shared data directory, or its parent) and then at
-    ``../shared/data/obd`` beside the repository root (the parent of ``src/``, or ``start``).
+    Looks at ``$TSBANDIT_SHARED_DATA`` (the shared data directory, or its parent), then at
+    ``shared/data/obd`` beside ``start`` (a repository root). Without ``start``: beside the
+    current directory or any of its parents, and beside the source checkout this module runs
+    from (only when it is one: a ``pyproject.toml`` above ``src/``; an installed wheel has no
+    repository around it).
     """
     candidates: list[Path] = []
     env = os.environ.get("TSBANDIT_SHARED_DATA")
     if env:
         base = Path(env)
         candidates += [base / "obd", base / "data" / "obd", base]
-    root = Path(start) if start is not None else Path(__file__).resolve().parents[3]
-    candidates.append(root.parent / "shared" / "data" / "obd")
+    if start is not None:
+        roots = [Path(start)]
+    else:
+        cwd = Path.cwd()
+        roots = [cwd, *cwd.parents]
+        checkout = Path(__file__).resolve().parents[3]
+        if (checkout / "pyproject.toml").is_file():
+            roots.append(checkout)
+    for root in roots:
+        candidates += [root / "shared" / "data" / "obd", root.parent / "shared" / "data" / "obd"]
     for c in candidates:
         if (c / "random").is_dir() and (c / "bts").is_dir():
             return c

@@ -13,8 +13,8 @@ through the exact scalar path instead.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betainc, betaincinv, betaln
 
+from .._scipy import betainc, betaincinv, betaln
 from ._marginals import BetaMarginal, beta_prob_greater_sum, prob_greater_quad
 
 __all__ = ["beta_expected_loss_batch", "beta_prob_greater_batch"]

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy.integrate import IntegrationWarning, quad
-from scipy.optimize import brentq
-from scipy.special import betainc, betaincinv, betaln, ndtr, stdtr, stdtrit
+
+from .._scipy import betainc, betaincinv, betaln, brentq, ndtr, stdtr, stdtrit
 
 __all__ = [
     "BetaMarginal",
@@ -179,6 +178,8 @@ def _integrate_over(m: Marginal, f: Callable[[float], float]) -> float:
         if not math.isfinite(x):  # pragma: no cover - inverse CDF failure deep in a tail
             return 0.0
         return math.exp(-0.5 * z * z) * _INV_SQRT_2PI * f(x)
+
+    from scipy.integrate import IntegrationWarning, quad  # ~0.3 s to import: on first use
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", IntegrationWarning)

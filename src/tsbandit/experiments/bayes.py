@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
 
+from .._scipy import ndtri
 from ..errors import ConfigurationError
 from ..policies.base import check_unit_interval
 from ._marginals import Marginal, diff_cdf, expected_shortfall, ratio_cdf, solve_quantile

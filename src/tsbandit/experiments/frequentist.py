@@ -32,8 +32,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
+from .._scipy import ndtr, ndtri
 from ..errors import ConfigurationError
 
 __all__ = ["power_two_proportions", "sample_size_two_proportions", "two_proportion_ztest"]

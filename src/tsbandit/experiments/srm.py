@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import chdtrc
 
+from .._scipy import chdtrc
 from ..errors import ConfigurationError
 
 __all__ = ["SRMResult", "srm_check", "srm_check_adaptive", "srm_check_allocation"]

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import stdtrit
 
+from .._scipy import stdtrit
 from .runner import PolicyRun, SimulationResult
 
 __all__ = [

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg.lapack import dtrtri as _trtri
+
+from .._scipy import trtri as _trtri
 
 __all__ = ["potter_update", "project", "sqrt_covariance"]
 

@@ -18,8 +18,10 @@ numba is installed these kernels do the same work in one compiled call each. The
 
 ``TSBANDIT_JIT=0`` (or ``false``/``no``/``off``) disables the kernels; without numba everything
 runs on NumPy as before. Nothing is imported or compiled until a fast path first asks
-(:func:`kernels`); compiled code is cached on disk (``cache=True``), so later processes only
-load it.
+(:func:`kernels`); compiled code is cached on disk, so later processes only load it. The cache
+lives in the user's cache directory (``$TSBANDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/tsbandit``,
+else ``~/.cache/tsbandit``; numba's own ``NUMBA_CACHE_DIR`` wins when set), never beside the
+installed sources: site-packages may be read-only, and files written there outlive an uninstall.
 
 The kernel bodies below are plain Python over arrays; :func:`_load` compiles them in place.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -330,6 +333,8 @@ _saved: JitKernels | None = None  # the kernels while use(False) has them switch
 _saved_status = ""
 #: why the kernels (or one of them) are not used, for notes and tests
 status = "not loaded"
+#: the thread of :func:`load_in_background` while it runs
+_background: threading.Thread | None = None
 
 
 def disabled_by_env() -> bool:
@@ -341,14 +346,50 @@ def kernels() -> JitKernels | None:
     """The compiled kernels, or ``None`` (numba absent, disabled, or not reproducing NumPy).
 
     The first call imports numba and loads (or compiles) the kernels; later calls are a global
-    read.
+    read. While :func:`load_in_background` is loading them, it returns ``None`` at once (the
+    NumPy path, which gives the same results) instead of waiting.
     """
     if _loaded:
         return _kernels
+    if _background is not None:
+        return None
     with _lock:
         if not _loaded:
             _load()
     return _kernels
+
+
+def load_in_background(on_ready: Callable[[], None] | None = None) -> threading.Thread | None:
+    """Load (or compile) the kernels in a daemon thread; until they are ready every fast path
+    runs on NumPy (same draws, same decisions), then switches to them. ``on_ready`` runs in
+    that thread once loading is over (whatever :data:`status` says). Returns the thread, or
+    ``None`` when the kernels are already loaded or loading. A service calls this at start-up
+    so that compiling (~3 s the first time, ~0.2-1 s from the disk cache) is off the path
+    that opens its port.
+    """
+    global _background
+    if _loaded or _background is not None:  # (the loading thread holds the lock)
+        return None
+    with _lock:
+        if _loaded or _background is not None:
+            return None
+        thread = threading.Thread(target=_load_then, args=(on_ready,), daemon=True,
+                                  name="tsbandit-jit-load")
+        _background = thread
+    thread.start()
+    return thread
+
+
+def _load_then(on_ready: Callable[[], None] | None) -> None:
+    global _background
+    try:
+        with _lock:
+            if not _loaded:
+                _load()
+    finally:
+        _background = None
+    if on_ready is not None:
+        on_ready()
 
 
 def use(on: bool) -> bool:
@@ -370,9 +411,10 @@ def use(on: bool) -> bool:
 def reset() -> None:
     """Forget the loaded state so the next :func:`kernels` call decides again (reads
     ``TSBANDIT_JIT`` anew; tests use it to exercise both paths)."""
-    global _loaded, _kernels, _saved, status
+    global _loaded, _kernels, _saved, status, _background
     with _lock:
         _loaded, _kernels, _saved, status = False, None, None, "not loaded"
+        _background = None
 
 
 def _load() -> None:
@@ -397,7 +439,7 @@ def _load() -> None:
             for name in _KERNELS:
                 fn = g[name]
                 if not hasattr(fn, "py_func"):
-                    g[name] = numba.njit(cache=True, error_model="numpy")(fn)
+                    g[name] = _cached_njit(numba, fn)
             # the checks' first calls compile the kernels (or load them from the disk cache)
             beta = g["_beta_argmax"] if _check_beta(g["_beta_argmax"]) else None
             lin_ok = _check_linear(g["_linear_argmax"], g["_linear_observe"])
@@ -413,6 +455,43 @@ def _load() -> None:
         status = "on" if not off else f"on, except {off} (does not reproduce NumPy here)"
     finally:
         _loaded = True
+
+
+def cache_dir() -> str:
+    """Where the compiled kernels are cached: ``$TSBANDIT_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/tsbandit/numba``, else ``~/.cache/tsbandit/numba``."""
+    explicit = os.environ.get("TSBANDIT_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tsbandit", "numba")
+
+
+def _cached_njit(numba: Any, fn: Any) -> Any:
+    """``numba.njit`` of ``fn`` with its on-disk cache in :func:`cache_dir` (numba's
+    ``NUMBA_CACHE_DIR`` first when set). An unwritable cache directory only means no cache: the
+    kernels then compile in every process."""
+    disp = numba.njit(error_model="numpy")(fn)
+    try:
+        from numba.core import caching
+
+        root = cache_dir()
+
+        class _UserCacheLocator(caching.UserWideCacheLocator):
+            def __init__(self, py_func: Any, py_file: str) -> None:
+                super().__init__(py_func, py_file)
+                self._cache_path = os.path.join(root, self.get_suitable_cache_subpath(py_file))
+
+        class _UserCacheImpl(caching.CompileResultCacheImpl):
+            _locator_classes = [caching.UserProvidedCacheLocator, _UserCacheLocator]  # noqa: RUF012
+
+        class _UserCache(caching.FunctionCache):
+            _impl_class = _UserCacheImpl
+
+        disp._cache = _UserCache(fn)
+    except Exception:  # another numba's internals, or no writable directory: no disk cache
+        pass
+    return disp
 
 
 def _make_bitgen_intrinsic() -> Any:

@@ -12,8 +12,8 @@ from operator import add, truediv
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaincinv
 
+from .._scipy import betainc, betaincinv
 from ..errors import InvalidRewardError
 from . import _jit
 from .base import PRIOR_MAX, PRIOR_MIN, RewardModel, check_in_range

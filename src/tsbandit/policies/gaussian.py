@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import stdtrit
 
+from .._scipy import stdtrit
 from .base import (
     MAX_ABS_REWARD,
     PRIOR_MAX,

@@ -23,8 +23,8 @@ from operator import add, mul
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri, stdtrit
 
+from .._scipy import ndtri, stdtrit
 from ..errors import ConfigurationError, InvalidContextError
 from . import _jit
 from ._factor import potter_update, potter_update_many, project, sqrt_covariance

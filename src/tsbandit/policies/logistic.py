@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, ndtri
 
+from .._scipy import expit, ndtri
 from ..errors import ConfigurationError, InvalidContextError
 from ._factor import project, solve_spd, sqrt_covariance
 from .base import RewardModel, check_n_features, check_positive

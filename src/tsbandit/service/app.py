@@ -2,7 +2,7 @@
 
 >>> from fastapi.testclient import TestClient
 >>> from tsbandit.service import Settings, create_app
->>> app = create_app(Settings(store="memory://", seed=0))
+>>> app = create_app(Settings(store="memory://", seed=0, log_format="none"))
 >>> with TestClient(app) as client:
 ...     offer = client.get("/recommend/cust_1").json()["offer"]
 ...     client.post("/reward", json={"customer_id": "cust_1", "arm": offer, "reward": 1}).json()[
@@ -86,13 +86,23 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         loop.set_default_executor(executor)
         blas = limit_blas_threads(settings.blas_threads)  # see service/threads.py
 
-        def start() -> None:
-            # the optional compiled kernels (tsbandit[fast]) load or compile now, not on the
-            # first decision (0.2-3 s), and before gc.freeze below
+        frozen = settings.gc_freeze
+
+        def kernels_ready() -> None:
             from ..policies import _jit
 
-            _jit.kernels()
             log.info("compiled kernels: %s", _jit.status)
+            if frozen:
+                gc.freeze()  # the kernels' long-lived objects too (see below)
+
+        def start() -> None:
+            # The optional compiled kernels (tsbandit[fast]) load, or compile, in a background
+            # thread (0.2-1 s from the disk cache, ~3 s or more the first time): the port opens
+            # without waiting, decisions run on the NumPy path meanwhile (the same draws and
+            # choices) and take the kernels once they are ready.
+            from ..policies import _jit
+
+            _jit.load_in_background(on_ready=kernels_ready)
             try:
                 runtime.engine  # noqa: B018 -- open the store now, not on the first request
                 if settings.default_bandit:
@@ -109,7 +119,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                               limit=settings.sweep_limit, purge=settings.sweep_purge)
             sweeper.start()
         app.state.sweeper = sweeper
-        frozen = settings.gc_freeze
         if frozen:
             # Everything alive now (modules, the app, the store's client) lives as long as the
             # worker: move it out of the cyclic collector's reach, so that the collections the
@@ -135,7 +144,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs else None,
+        docs_url=None,  # /docs and /redoc with local assets: service/docs.py
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None,
     )
@@ -147,6 +156,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     report.table.install(app, settings)
     tutorial.table.install(app, settings)
     served: dict[str, set[str]] = {"/healthz": {"GET"}}
+    if settings.docs:
+        from .docs import install_docs
+
+        served.update((p, {"GET"}) for p in install_docs(app, "/openapi.json", "tsbandit"))
     tables = [routes.table, report.table, tutorial.table]
     if metrics is not None:  # /metrics and the timing middleware (outermost)
         from .metrics import install_metrics
