@@ -29,6 +29,7 @@ from .results import (
 __all__ = ["AsyncClient", "AsyncRewardBuffer"]
 
 T = TypeVar("T")
+_sleep = asyncio.sleep  # between attempts (tests replace it)
 
 
 class AsyncClient:
@@ -60,7 +61,7 @@ class AsyncClient:
             try:
                 response = await self._http.send(call.request(self._http), stream=stream)
             except httpx.TransportError as exc:
-                await asyncio.sleep(plan.after_error(exc))
+                await _sleep(plan.after_error(exc))
                 continue
             if stream and response.status_code not in call.ok:
                 await response.aread()
@@ -68,7 +69,7 @@ class AsyncClient:
             if wait is None:
                 return plan, response
             await response.aclose()
-            await asyncio.sleep(wait)
+            await _sleep(wait)
 
     async def _run(self, call: Call[T]) -> T:
         plan, response = await self._send(call)

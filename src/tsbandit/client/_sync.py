@@ -28,6 +28,7 @@ from .results import (
 __all__ = ["Client", "RewardBuffer"]
 
 T = TypeVar("T")
+_sleep = time.sleep  # between attempts (tests replace it)
 
 
 class Client:
@@ -79,7 +80,7 @@ class Client:
             try:
                 response = self._http.send(call.request(self._http), stream=stream)
             except httpx.TransportError as exc:
-                time.sleep(plan.after_error(exc))
+                _sleep(plan.after_error(exc))
                 continue
             if stream and response.status_code not in call.ok:
                 response.read()
@@ -87,7 +88,7 @@ class Client:
             if wait is None:
                 return plan, response
             response.close()
-            time.sleep(wait)
+            _sleep(wait)
 
     def _run(self, call: Call[T]) -> T:
         plan, response = self._send(call)
