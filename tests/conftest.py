@@ -29,6 +29,8 @@ from stores.backends import (  # noqa: E402, F401
     Backend,
     make_backend,
     redis_cluster,
+    redis_ha_cluster,
+    redis_ha_session,
     redis_server,
     redis_url,
 )

@@ -30,7 +30,8 @@ def test_version():
 def test_help_lists_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "demo", "export", "scenarios", "simulate", "abtest", "evaluate"):
+    for command in ("serve", "demo", "export", "sweep", "scenarios", "simulate", "abtest",
+                    "evaluate"):
         assert command in result.stdout
 
 
@@ -175,3 +176,49 @@ def test_export_then_evaluate_with_the_exported_state(tmp_path):
     assert result.exit_code == 1 and "nope" in result.output
     result = runner.invoke(app, ["export", "offers", "--store", "ftp://x"])
     assert result.exit_code == 2 and "ftp" in result.output
+
+
+def test_sweep_settles_purges_and_trims(tmp_path):
+    """`tsbandit sweep` on a SQLite file: expired decisions settled with the default reward,
+    then (with a retention of 0) every consumed decision purged and the log trimmed."""
+    import time
+
+    from tsbandit.engine import BanditSpec, Engine
+    from tsbandit.stores import open_store
+
+    url = f"sqlite:///{tmp_path / 'sw.db'}"
+    store = open_store(url)
+    past = time.time() - 1000.0  # the decisions' windows ended long ago
+    engine = Engine(store, seed=1, clock=lambda: past)
+    engine.create_bandit(BanditSpec(name="offers", arms=["a", "b"], reward_window=10,
+                                    default_reward=0))
+    engine.create_bandit(BanditSpec(name="quiet", arms=["a"]))
+    ds = engine.decide_batch("offers", n=7)
+    engine.record_reward(ds[0].decision_id, 1)
+    store.close()
+
+    result = runner.invoke(app, ["sweep", "--store", url, "--no-purge", "--limit", "4"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:3]}
+    assert rows == {"offers": ["6", "0", "0"], "quiet": ["0", "0", "0"]}
+    assert "2 bandits: 6 decisions settled, 0 purged, 0 events trimmed" in result.stdout
+
+    result = runner.invoke(app, ["sweep", "--store", url, "--bandit", "offers",
+                                 "--retention", "0", "--events-maxlen", "5"])
+    assert result.exit_code == 0, result.output
+    # 7 consumed decisions purged; 7 decisions + 1 reward + 6 expiries = 14 events, 5 kept
+    assert result.stdout.splitlines()[1].split() == ["offers", "0", "7", "9"]
+
+    store = open_store(url)
+    try:
+        engine = Engine(store)
+        arms = engine.stats("offers")["arms"]
+        assert sum(r["pulls"] for r in arms) == 7 and sum(r["rewards"] for r in arms) == 1
+        assert len(list(store.iter_events("offers"))) == 5
+    finally:
+        store.close()
+
+    result = runner.invoke(app, ["sweep", "--store", url, "--bandit", "nope"])
+    assert result.exit_code == 1 and "nope" in result.output
+    result = runner.invoke(app, ["sweep", "--store", "bogus://x"])
+    assert result.exit_code == 2

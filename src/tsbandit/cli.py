@@ -162,6 +162,55 @@ def export(
         print(f"bandit {name!r} written to {out}", file=sys.stderr)
 
 
+@app.command()
+def sweep(
+    store: str = typer.Option("sqlite:///tsbandit.db", help="Store URL (as for serve)."),
+    bandit: str | None = typer.Option(None, help="Sweep only this bandit (default: all)."),
+    limit: int = typer.Option(1000, min=1, help="Expired decisions claimed per round."),
+    purge: bool = typer.Option(
+        True, "--purge/--no-purge",
+        help="Also delete consumed decisions past their retention and trim the event log."),
+    retention: float | None = typer.Option(
+        None, min=0, help="Seconds a consumed decision is kept after its deadline (default: "
+        "the URL's retention=, else 7 days)."),
+    events_maxlen: int | None = typer.Option(
+        None, min=1, help="Keep this many newest events per bandit (default: the URL's "
+        "events_maxlen=, else all)."),
+) -> None:
+    """Settle decisions past their reward window (default reward, exactly once), purge
+    consumed decisions past their retention and trim event logs; print what was done.
+
+    `tsbandit serve` does this in the background (TSBANDIT_SWEEP_INTERVAL); run this from cron
+    when the service's sweeper is off, or to catch up once.
+    """
+    from .engine import Engine
+    from .errors import TsbanditError
+    from .stores import open_store
+
+    options = {k: v for k, v in (("retention", retention), ("events_maxlen", events_maxlen))
+               if v is not None}
+    try:
+        st = open_store(store, **options)
+    except TsbanditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    try:
+        results = Engine(st).sweep(bandit, limit=limit, purge=purge)
+    except TsbanditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    finally:
+        st.close()
+    width = max([len("bandit"), *(len(n) for n in results)])
+    print(f"{'bandit':<{width}}  {'settled':>9}  {'purged':>9}  {'trimmed':>9}")
+    for name, r in results.items():
+        print(f"{name:<{width}}  {r.settled:>9}  {r.purged:>9}  {r.trimmed:>9}")
+    total = [sum(getattr(r, f) for r in results.values())
+             for f in ("settled", "purged", "trimmed")]
+    print(f"{len(results)} bandits: {total[0]} decisions settled, {total[1]} purged, "
+          f"{total[2]} events trimmed")
+
+
 def _demo_in_process(rounds: int, seed: int) -> None:
     from .tutorial import ThompsonSamplingBandit
 

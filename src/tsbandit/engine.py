@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import IO, Any, Literal
 
 import numpy as np
@@ -48,7 +49,7 @@ from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
 from .policies.stats import Stats
 from .stores.base import ClaimedDecision, NewDecision, Snapshot, Store
 
-__all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome"]
+__all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome", "SweepResult"]
 
 CONFIG_FORMAT = 1
 _ID_SEP = "~"
@@ -74,6 +75,11 @@ class BanditSpec:
         Seconds for the statistics' weight to halve (non-stationary bandits), or ``None``.
     propensity_draws
         Monte-Carlo draws for Thompson-sampling propensities.
+    arm_since
+        Arm -> the configuration version at which it was last (re-)added (arms absent: 0, there
+        from the start). A decision made at an older configuration version was made for an
+        earlier incarnation of the arm (retired since): its reward is consumed, not learned.
+        Kept by :meth:`Engine.add_arm` / :meth:`Engine.retire_arm`.
     """
 
     name: str
@@ -84,9 +90,13 @@ class BanditSpec:
     default_reward: float | None = None
     half_life: float | None = None
     propensity_draws: int = 1000
+    arm_since: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arms", tuple(_check_names(self.arms)))
+        since = {str(a): int(v) for a, v in dict(self.arm_since).items()
+                 if a in self.arms and int(v) > 0}
+        object.__setattr__(self, "arm_since", MappingProxyType(since))
         check_positive("reward_window", self.reward_window)
         if self.half_life is not None:
             check_positive("half_life", self.half_life)
@@ -111,6 +121,7 @@ class BanditSpec:
             "default_reward": self.default_reward,
             "half_life": self.half_life,
             "propensity_draws": int(self.propensity_draws),
+            **({"arm_since": dict(self.arm_since)} if self.arm_since else {}),
         }
 
     @classmethod
@@ -124,7 +135,15 @@ class BanditSpec:
             rule=rule_from_config(config["rule"]), reward_window=config["reward_window"],
             default_reward=config.get("default_reward"), half_life=config.get("half_life"),
             propensity_draws=config.get("propensity_draws", 1000),
+            arm_since=config.get("arm_since") or {},
         )
+
+    def learns(self, arm: str, config_version: int | None) -> bool:
+        """Whether a decision for ``arm`` made at ``config_version`` still teaches this bandit:
+        the arm exists and was not retired (and re-added) since the decision was made."""
+        if arm not in self.arms:
+            return False
+        return int(config_version or 0) >= self.arm_since.get(arm, 0)
 
 
 @dataclass(frozen=True)
@@ -151,18 +170,30 @@ class EngineDecision:
 
 @dataclass(frozen=True)
 class RewardOutcome:
-    """What :meth:`Engine.record_reward` did: ``"applied"`` or ``"duplicate"``."""
+    """What :meth:`Engine.record_reward` did: ``"applied"`` (learned), ``"duplicate"``
+    (already consumed; nothing changed) or ``"arm_retired"`` (the decision's arm was retired
+    after the decision -- perhaps re-added since: the reward is consumed, not learned)."""
 
     decision_id: str
     bandit: str
     arm: str
-    status: Literal["applied", "duplicate"]
+    status: Literal["applied", "duplicate", "arm_retired"]
     model_version: int
 
     @property
     def duplicate(self) -> bool:
         """True when the decision had already been rewarded (nothing changed)."""
         return self.status == "duplicate"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What :meth:`Engine.sweep` did to one bandit: decisions ``settled`` by the expiry sweep,
+    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log."""
+
+    settled: int = 0
+    purged: int = 0
+    trimmed: int = 0
 
 
 @dataclass
@@ -432,8 +463,9 @@ class Engine:
 
     # ----- rewards ------------------------------------------------------------------------
     def _deltas(self, spec: BanditSpec, stats: Stats, arm: str, reward: float,
-                context: list[float] | None) -> dict[str, np.ndarray] | None:
-        if arm not in spec.arms:
+                context: list[float] | None, config_version: int | None
+                ) -> dict[str, np.ndarray] | None:
+        if not spec.learns(arm, config_version):
             return None  # the arm was retired after the decision: nothing to learn
         a = np.array([spec.arms.index(arm)])
         r = np.array([reward], dtype=float)
@@ -474,12 +506,16 @@ class Engine:
         r = spec.model.check_reward(reward)
         pending = self.store.get_pending(bandit, decision_id)
         payload = pending.payload
+        made_at = payload.get("config_version")
         for _attempt in range(3):
-            deltas = self._deltas(spec, state.stats, payload["arm"], r, payload.get("context"))
+            deltas = self._deltas(spec, state.stats, payload["arm"], r, payload.get("context"),
+                                  made_at)
             now = self.clock()
             event = {"type": "reward", "decision_id": decision_id, "timestamp": now,
                      "bandit": bandit, "arm": payload["arm"], "reward": r,
                      "context": payload.get("context"), "propensity": payload.get("propensity")}
+            if deltas is None:
+                event["arm_retired"] = True  # consumed, not learned
             self._maybe_decay(spec)
             try:
                 res = self.store.apply_reward(
@@ -490,7 +526,10 @@ class Engine:
                 state = self._state(bandit, fresh=True)
                 spec = state.spec
                 continue
-            return RewardOutcome(decision_id, bandit, payload["arm"], res.status, res.version)
+            status: Literal["applied", "duplicate", "arm_retired"] = res.status
+            if deltas is None and status == "applied":
+                status = "arm_retired"
+            return RewardOutcome(decision_id, bandit, payload["arm"], status, res.version)
         raise VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
 
     def sweep_expired(self, bandit: str | None = None, *, limit: int = 1000) -> int:
@@ -512,14 +551,68 @@ class Engine:
                          "timestamp": self.clock(), "bandit": spec.name, "arm": p["arm"],
                          "reward": spec.default_reward, "context": p.get("context"),
                          "propensity": p.get("propensity")}
+                if not spec.learns(p["arm"], p.get("config_version")):
+                    event["arm_retired"] = True
+                    return None, event
                 if spec.default_reward is None:
                     return None, event
                 return (self._deltas(spec, stats, p["arm"], float(spec.default_reward),
-                                     p.get("context")), event)
+                                     p.get("context"), p.get("config_version")), event)
 
             total += self.store.sweep_expired(name, self.clock(), deltas_fn, limit=limit,
                                               config_version=state.snapshot.config_version)
         return total
+
+    def sweep(self, bandit: str | None = None, *, limit: int = 1000, purge: bool = True,
+              max_rounds: int = 100) -> dict[str, SweepResult]:
+        """Keep the store bounded: settle every expired decision (:meth:`sweep_expired`, in
+        rounds of ``limit`` until one comes back short, at most ``max_rounds``), then, with
+        ``purge``, delete consumed decisions past the store's retention and trim the event log
+        to its ``events_maxlen`` (:meth:`Store.purge <tsbandit.stores.base.Store.purge>`).
+
+        Every worker may call it at any time: settling is exactly-once and purging idempotent.
+        Returns a :class:`SweepResult` per bandit swept (all bandits when ``bandit`` is None;
+        one deleted meanwhile is skipped).
+
+        >>> from tsbandit.stores import MemoryStore
+        >>> now = [0.0]
+        >>> engine = Engine(MemoryStore(retention=10.0), seed=0, clock=lambda: now[0])
+        >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"], reward_window=1,
+        ...                                     default_reward=0))
+        >>> _ = engine.decide_batch("ads", n=3)
+        >>> now[0] = 2.0
+        >>> engine.sweep()  # settled now; purged once deadline + retention has passed
+        {'ads': SweepResult(settled=3, purged=0, trimmed=0)}
+        >>> now[0] = 12.0
+        >>> engine.sweep()
+        {'ads': SweepResult(settled=0, purged=3, trimmed=0)}
+        """
+        names = [bandit] if bandit is not None else self.list_bandits()
+        rounds = max(int(max_rounds), 1)
+        out: dict[str, SweepResult] = {}
+        for name in names:
+            try:
+                settled = 0
+                for _ in range(rounds):
+                    n = self.sweep_expired(name, limit=limit)
+                    settled += n
+                    if n < limit:
+                        break
+                purged = trimmed = 0
+                if purge:
+                    for _ in range(rounds):
+                        res = self.store.purge(name, self.clock(), limit=10 * limit)
+                        purged += res.decisions
+                        trimmed += res.events
+                        if res.decisions < 10 * limit:
+                            break
+            except BanditNotFoundError:
+                if bandit is not None:
+                    raise
+                self._cache.pop(name, None)
+                continue  # deleted while we swept
+            out[name] = SweepResult(settled, purged, trimmed)
+        return out
 
     # ----- arms ---------------------------------------------------------------------------
     def _change_arms(self, bandit: str,
@@ -530,7 +623,12 @@ class Engine:
             state = self._state(bandit, fresh=True)
             spec = state.spec
             arms, stats = edit(spec, Stats(state.snapshot.arrays))
-            new = BanditSpec.from_config({**spec.to_config(), "arms": arms})
+            # an arm that is new in the layout is a new incarnation from the next version on:
+            # decisions made for an earlier arm of that name no longer teach it
+            after = state.snapshot.config_version + 1
+            since = {a: spec.arm_since.get(a, 0) if a in spec.arms else after for a in arms}
+            new = BanditSpec.from_config({**spec.to_config(), "arms": arms,
+                                          "arm_since": since})
             try:
                 self.store.replace(bandit, new.to_config(), dict(stats),
                                    expected_config_version=state.snapshot.config_version)
@@ -545,7 +643,9 @@ class Engine:
             [*spec.arms, arm], stats.append_arms(spec.model.init_stats(1))))
 
     def retire_arm(self, bandit: str, arm: str) -> BanditSpec:
-        """Remove an arm and its statistics; pending rewards for it are consumed, not learned."""
+        """Remove an arm and its statistics. Its pending decisions are consumed, not learned:
+        a later reward for one answers ``"arm_retired"`` (then ``"duplicate"``), also after the
+        arm is added again, and the sweep settles them without the default reward."""
         def edit(spec: BanditSpec, stats: Stats) -> tuple[list[str], Stats]:
             if arm not in spec.arms:
                 raise UnknownArmError(f"unknown arm {arm!r}; known arms: {list(spec.arms)}")
@@ -614,6 +714,11 @@ class Engine:
             arms.append(row)
         return {"bandit": bandit, "model_version": state.snapshot.version, "level": level,
                 "arms": arms}
+
+    def health(self) -> dict[str, Any]:
+        """The store's health: ``{"ok": bool, ...}`` (see :meth:`Store.health`); raises
+        ``StoreUnavailableError`` when the store cannot be reached."""
+        return self.store.health()
 
     def export_events(self, bandit: str, fp: IO[str]) -> int:
         """Write the bandit's event log as JSON Lines (for off-policy evaluation)."""

@@ -181,7 +181,9 @@ class VersionConflictError(TsbanditError, ValueError):
 
 
 class StoreUnavailableError(TsbanditError, ConnectionError):
-    """The state store cannot be reached; nothing was written."""
+    """The state store cannot be reached or cannot take writes now; nothing was written (except:
+    a Redis store with ``min_replicas`` also raises it for a write the primary applied but not
+    enough replicas acknowledged -- retry a reward with the same decision id)."""
 
     code = "store_unavailable"
     http_status = 503

@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from tsbandit.engine import BanditSpec, Engine
+from tsbandit.engine import BanditSpec, Engine, SweepResult
 from tsbandit.errors import (
     BanditExistsError,
+    BanditNotFoundError,
     ConfigurationError,
     DecisionExpiredError,
     DecisionNotFoundError,
@@ -92,6 +93,43 @@ def test_expiry_sweep_applies_default_reward_once(store, clock):
         eng.record_reward(ds[1].decision_id, 1)
 
 
+def test_sweep_settles_purges_and_trims_every_store(backend, clock):
+    store = backend.open(retention=100.0, events_maxlen=30)
+    eng = Engine(store, seed=1, clock=clock)
+    eng.create_bandit(beta_spec(reward_window=10, default_reward=0.0))
+    ds = eng.decide_batch("offers", n=25)
+    rewarded = ds[0].decision_id
+    assert eng.record_reward(rewarded, 1).status == "applied"
+    clock.advance(11)
+    # 24 expired: settled in rounds of 10 (10, 10, 4); nothing is past its retention yet;
+    # 50 events (25 decisions, 1 reward, 24 expiries) trimmed to the newest 30
+    out = eng.sweep("offers", limit=10)["offers"]
+    assert (out.settled, out.purged) == (24, 0)
+    assert 0 <= out.trimmed <= 20  # Memory trims at each append, Redis about (~) at each one
+    kinds = [e["type"] for e in store.iter_events("offers")]
+    assert kinds == ["decision"] * 5 + ["reward"] + ["expired"] * 24  # the newest 30
+    assert eng.sweep() == {"offers": SweepResult(0, 0, 0)}
+    assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 25.0
+    # within the retention a repeat is still a duplicate
+    assert eng.record_reward(rewarded, 1).duplicate
+    clock.advance(100)  # past deadline + retention: all 25 consumed decisions go
+    assert eng.sweep(limit=10) == {"offers": SweepResult(0, 25, 0)}
+    with pytest.raises(DecisionNotFoundError):
+        eng.record_reward(rewarded, 1)  # purged: not found (404 in the service)
+    with pytest.raises(DecisionNotFoundError):
+        eng.pending(ds[1].decision_id)
+    # the statistics are untouched by purging
+    assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 25.0
+    # purge off: settles only
+    d = eng.decide("offers")
+    eng.record_reward(d.decision_id, 0)
+    clock.advance(1000)
+    assert eng.sweep(purge=False) == {"offers": SweepResult(0, 0, 0)}
+    assert eng.pending(d.decision_id)["status"] == "rewarded"
+    with pytest.raises(BanditNotFoundError):
+        eng.sweep("nope")
+
+
 def test_workers_share_the_bandit(store, clock):
     w1, w2 = Engine(store, seed=1, clock=clock), Engine(store, seed=2, clock=clock)
     w1.create_bandit(beta_spec())
@@ -167,9 +205,42 @@ def test_reward_for_retired_arm_is_consumed_not_learned(store, clock):
     eng.create_bandit(beta_spec())
     d = eng.decide("offers", eligible=["a"])
     eng.retire_arm("offers", "a")
-    assert eng.record_reward(d.decision_id, 1).status == "applied"
+    assert eng.record_reward(d.decision_id, 1).status == "arm_retired"
     assert eng.record_reward(d.decision_id, 1).duplicate
     assert sum(r["pulls"] for r in eng.stats("offers")["arms"]) == 0.0
+    rewards = [e for e in eng.store.iter_events("offers") if e["type"] == "reward"]
+    assert [e.get("arm_retired") for e in rewards] == [True]
+
+
+def test_re_added_arm_does_not_learn_its_old_incarnations_rewards(store, clock):
+    eng = Engine(store, seed=7, clock=clock)
+    eng.create_bandit(beta_spec(reward_window=60, default_reward=1))
+    old = eng.decide("offers", eligible=["b"])
+    silent = eng.decide("offers", eligible=["b"])  # never rewarded: the sweep settles it
+    eng.retire_arm("offers", "b")
+    eng.add_arm("offers", "b")  # a new arm of the same name, at another position
+    assert eng.get_bandit("offers").arms == ("a", "c", "b")
+    new = eng.decide("offers", eligible=["b"])
+    assert eng.record_reward(old.decision_id, 1).status == "arm_retired"
+    assert eng.record_reward(old.decision_id, 1).status == "duplicate"
+    assert eng.pending(old.decision_id)["status"] == "rewarded"  # consumed once
+    assert eng.record_reward(new.decision_id, 0).status == "applied"
+    b = next(r for r in eng.stats("offers")["arms"] if r["arm"] == "b")
+    assert (b["alpha"], b["beta"]) == (1.0, 2.0)  # only the new incarnation's reward
+    clock.advance(61)
+    assert eng.sweep_expired("offers") == 1  # the silent one: consumed, no default reward
+    assert eng.pending(silent.decision_id)["status"] == "expired"
+    b = next(r for r in eng.stats("offers")["arms"] if r["arm"] == "b")
+    assert (b["alpha"], b["beta"]) == (1.0, 2.0)
+    expired = [e for e in eng.store.iter_events("offers") if e["type"] == "expired"]
+    assert [(e["decision_id"], e.get("arm_retired")) for e in expired] == [
+        (silent.decision_id, True)]
+    # arm_since survives another arm change, and a decision for the new b still learns
+    eng.add_arm("offers", "d")
+    assert eng.get_bandit("offers").arm_since == {"b": 2, "d": 3}
+    again = eng.decide("offers", eligible=["b"])
+    clock.advance(1)
+    assert eng.record_reward(again.decision_id, 1).status == "applied"
 
 
 def test_half_life_decay(store, clock):

@@ -144,6 +144,32 @@ def test_add_and_retire_arms(client):
     assert r.status_code == 409 and r.json()["error"]["code"] == "last_arm"
 
 
+def test_retired_arm_pending_reward_is_consumed_not_learned_after_re_add(client):
+    create(client, arms=["a", "b"])
+    d = client.post("/v1/bandits/ads/decisions", json={"eligible_arms": ["b"]}).json()
+    assert client.delete("/v1/bandits/ads/arms/b").status_code == 200
+    assert client.get(f"/v1/decisions/{d['decision_id']}").json()["status"] == "pending"
+    assert client.post("/v1/bandits/ads/arms", json={"arm": "b"}).status_code == 201
+    body = {"decision_id": d["decision_id"], "reward": 1}
+    r = client.post("/v1/bandits/ads/rewards", json=body)
+    assert r.status_code == 200 and r.json()["status"] == "arm_retired", r.text
+    assert r.json()["duplicate"] is False
+    r = client.post("/v1/bandits/ads/rewards", json=body)
+    assert r.json()["status"] == "duplicate" and r.json()["duplicate"] is True
+    b = next(a for a in client.get("/v1/bandits/ads/stats").json()["arms"] if a["arm"] == "b")
+    assert b["pulls"] == 0 and b["alpha"] == 1.0
+
+
+@pytest.mark.parametrize("path", ["x/y", "x%2Fy"])
+def test_arm_names_with_a_slash_can_be_retired(client, path):
+    create(client, arms=["a", "x/y"])
+    r = client.delete(f"/v1/bandits/ads/arms/{path}")
+    assert r.status_code == 200, r.text
+    assert r.json()["arms"] == ["a"]
+    r = client.delete("/v1/bandits/ads/arms/no/such")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_arm"
+
+
 def test_arm_count_is_bounded(make_client):
     client = make_client(max_arms=2)
     r = client.post("/v1/bandits", json={"name": "big", "arms": ["a", "b", "c"]})

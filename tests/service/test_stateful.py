@@ -41,6 +41,7 @@ class ApiMachine(RuleBasedStateMachine):
                                                    "reward_window": WINDOW})
         assert r.status_code == 201
         self.arms: dict[str, list[int]] = {"a": [0, 0], "b": [0, 0]}  # arm -> [pulls, wins]
+        self.incarnation: dict[str, int] = {"a": 0, "b": 0}  # bumped when an arm is re-added
         self.rewarded: set[str] = set()
         self.exists = True
         self.generation = 0  # bumped when the bandit is deleted: older decisions are gone
@@ -67,7 +68,8 @@ class ApiMachine(RuleBasedStateMachine):
         assert r.status_code == 200
         d = r.json()
         assert d["arm"] in self.arms and len(d["ranking"]) == k
-        return (d["decision_id"], d["arm"], d["deadline"], self.generation)
+        return (d["decision_id"], d["arm"], d["deadline"], self.generation,
+                self.incarnation[d["arm"]])
 
     @rule(d=decisions, reward=st.sampled_from([0, 1, 1.0, 0.5, 2, -1]))
     def reward(self, d, reward) -> None:
@@ -75,7 +77,7 @@ class ApiMachine(RuleBasedStateMachine):
             r = self.call("POST", "/v1/bandits/b/rewards", {"decision_id": d, "reward": 1})
             assert r.status_code == 404
             return
-        did, arm, deadline, generation = d
+        did, arm, deadline, generation, incarnation = d
         r = self.call("POST", "/v1/bandits/b/rewards", {"decision_id": did, "reward": reward})
         if not self.exists:
             assert r.status_code == 404
@@ -88,11 +90,13 @@ class ApiMachine(RuleBasedStateMachine):
         elif self.clock() > deadline:
             assert r.status_code == 410
         else:
-            assert r.status_code == 200 and r.json()["status"] == "applied", r.text
             self.rewarded.add(did)
-            if arm in self.arms:  # a retired arm's reward is consumed, not learned
+            if arm in self.arms and self.incarnation[arm] == incarnation:
+                assert r.status_code == 200 and r.json()["status"] == "applied", r.text
                 self.arms[arm][0] += 1
                 self.arms[arm][1] += int(reward)
+            else:  # retired since the decision (maybe re-added): consumed, not learned
+                assert r.status_code == 200 and r.json()["status"] == "arm_retired", r.text
 
     @rule(arm=ARM_NAMES)
     def add_arm(self, arm: str) -> None:
@@ -104,6 +108,7 @@ class ApiMachine(RuleBasedStateMachine):
         else:
             assert r.status_code == 201
             self.arms[arm] = [0, 0]
+            self.incarnation[arm] = self.incarnation.get(arm, 0) + 1
 
     @rule(arm=ARM_NAMES)
     def retire_arm(self, arm: str) -> None:
@@ -132,6 +137,7 @@ class ApiMachine(RuleBasedStateMachine):
         assert r.status_code == 201
         self.exists = True
         self.arms = {"a": [0, 0], "b": [0, 0]}
+        self.incarnation = {"a": 0, "b": 0}
         self.rewarded = set()
         self.generation += 1
 

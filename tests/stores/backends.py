@@ -70,6 +70,27 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_ha_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real Redis Cluster of 3 primaries with one replica each (node timeout 1 s), started
+    once for the tests that kill nodes; use it through ``redis_ha_cluster``."""
+    redis_module()
+    if redis_binaries() is None:
+        skip_or_fail("redis-server / redis-cli not found on PATH")
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-ha"), replicas=1, node_timeout=1000)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_ha_cluster(redis_ha_session: RedisCluster) -> Iterator[RedisCluster]:
+    """The 3+3 cluster, healthy; a test may kill nodes: they are started again afterwards
+    (they rejoin as replicas, or as the primaries they were when no replica took over)."""
+    redis_ha_session.wait_healthy()
+    yield redis_ha_session
+    redis_ha_session.restart_dead()
+
+
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A private standalone redis-server (to kill or pause) for one test."""

@@ -68,11 +68,13 @@ def _wait(predicate, what: str, timeout: float = 20.0) -> None:  # type: ignore[
 class RedisServer:
     """One ``redis-server`` without persistence on a free port, in ``workdir``."""
 
-    def __init__(self, workdir: Path, port: int | None = None, *, cluster: bool = False) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, cluster: bool = False,
+                 node_timeout: int = 2000) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port(bus=cluster)
         self.cluster = cluster
+        self.node_timeout = node_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -95,7 +97,8 @@ class RedisServer:
             args += [
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", f"nodes-{self.port}.conf",
-                "--cluster-node-timeout", "2000",
+                "--cluster-node-timeout", str(self.node_timeout),
+                "--repl-diskless-sync-delay", "0",  # a (re)joining replica syncs at once
             ]  # fmt: skip
         log = open(self.workdir / f"redis-{self.port}.log", "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -125,16 +128,23 @@ class RedisServer:
 
 
 class RedisCluster:
-    """A real Redis Cluster of ``n`` primaries (no replicas) on free ports."""
+    """A real Redis Cluster of ``n`` primaries with ``replicas`` replicas each, on free ports.
 
-    def __init__(self, workdir: Path, n: int = 3) -> None:
+    ``node_timeout`` (ms) is how long a node may be silent before it is failing: with replicas,
+    a killed primary's replica takes over about 2-3 node timeouts later.
+    """
+
+    def __init__(self, workdir: Path, n: int = 3, *, replicas: int = 0,
+                 node_timeout: int = 2000) -> None:
         self.nodes: list[RedisServer] = []
+        self.replicas = replicas
         try:
-            for i in range(n):
-                self.nodes.append(RedisServer(Path(workdir) / f"node{i}", cluster=True))
+            for i in range(n * (1 + replicas)):
+                self.nodes.append(RedisServer(Path(workdir) / f"node{i}", cluster=True,
+                                              node_timeout=node_timeout))
             hosts = [f"127.0.0.1:{s.port}" for s in self.nodes]
             create = ["redis-cli", "--cluster", "create", *hosts]
-            create += ["--cluster-replicas", "0", "--cluster-yes"]
+            create += ["--cluster-replicas", str(replicas), "--cluster-yes"]
             out = subprocess.run(
                 create,
                 capture_output=True,
@@ -144,7 +154,7 @@ class RedisCluster:
             )
             if out.returncode != 0:
                 raise RuntimeError(f"redis-cli --cluster create failed: {out.stdout}{out.stderr}")
-            _wait(self._ok, "cluster_state:ok on every node", timeout=30)
+            self.wait_healthy()
         except BaseException:
             self.stop()
             raise
@@ -156,6 +166,76 @@ class RedisCluster:
             if "cluster_state:ok" not in info or known not in info:
                 return False
         return True
+
+    def _healthy(self) -> bool:
+        if not self._ok():
+            return False
+        if self.replicas == 0:
+            return True
+        primaries = 0
+        for s in self.nodes:
+            info = s.cli("info", "replication")
+            if "role:master" in info:
+                primaries += 1
+                if f"connected_slaves:{self.replicas}" not in info:
+                    return False
+            elif "master_link_status:up" not in info:
+                return False
+        return primaries * (1 + self.replicas) == len(self.nodes)
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Wait until every node is up, ``cluster_state:ok`` and every primary has its
+        replicas in sync."""
+        _wait(self._healthy, "a healthy cluster", timeout=timeout)
+
+    def primary_of(self, key: str) -> RedisServer:
+        """The node that serves ``key``'s slot now."""
+        node = self.serving(key)
+        if node is None:
+            raise RuntimeError(f"no live primary serves the slot of {key!r}")
+        return node
+
+    def serving(self, key: str) -> RedisServer | None:
+        """The live primary that serves ``key``'s slot, if one does."""
+        live = next(s for s in self.nodes if s.proc is not None)
+        slot = int(live.cli("cluster", "keyslot", key).strip())
+        for s in self.nodes:
+            if s.proc is None:
+                continue
+            for line in s.cli("cluster", "nodes").splitlines():
+                f = line.split()
+                if "myself" not in f[2] or "master" not in f[2]:
+                    continue
+                for r in f[8:]:
+                    lo, _, hi = r.partition("-")
+                    if r[0].isdigit() and int(lo) <= slot <= int(hi or lo):
+                        return s
+        return None
+
+    def replicas_of(self, primary: RedisServer) -> list[RedisServer]:
+        """The live replicas of ``primary``."""
+        out = []
+        for s in self.nodes:
+            if s is primary or s.proc is None:
+                continue
+            info = s.cli("info", "replication")
+            if "role:slave" in info and f"master_port:{primary.port}" in info:
+                out.append(s)
+        return out
+
+    def wait_state(self, state: str, timeout: float = 30.0) -> None:
+        """Wait until every live node reports ``cluster_state:<state>``."""
+        live = [s for s in self.nodes if s.proc is not None]
+        _wait(lambda: all(f"cluster_state:{state}" in s.cli("cluster", "info") for s in live),
+              f"cluster_state:{state}", timeout=timeout)
+
+    def restart_dead(self, timeout: float = 30.0) -> None:
+        """Start the killed nodes again (they rejoin from their nodes.conf) and wait until
+        the cluster is healthy."""
+        for s in self.nodes:
+            if s.proc is None:
+                s.start()
+        self.wait_healthy(timeout)
 
     @property
     def url(self) -> str:

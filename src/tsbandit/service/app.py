@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.routing import compile_path
 
 from .. import __version__
@@ -31,11 +32,11 @@ from ..engine import Engine
 from ..errors import StoreUnavailableError
 from . import report, routes, tutorial
 from .deps import RuntimeDep, offloaded
-from .errors import ErrorResponse, error_json, install_error_handlers
+from .errors import error_json, install_error_handlers
 from .logs import install_logging
 from .middleware import BodyLimitMiddleware
 from .runtime import Runtime
-from .schemas import HealthOut
+from .schemas import HealthOut, HealthUnavailableOut
 from .settings import Settings
 from .threads import limit_blas_threads
 
@@ -99,6 +100,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 log.warning("store unavailable at start-up (%s); will retry on use", exc)
 
         await loop.run_in_executor(None, start)
+        sweeper = None
+        if settings.sweep_interval > 0:  # settle expired decisions, purge, trim (sweeper.py)
+            from .sweeper import Sweeper
+
+            sweeper = Sweeper(lambda: runtime.engine, settings.sweep_interval,
+                              limit=settings.sweep_limit, purge=settings.sweep_purge)
+            sweeper.start()
+        app.state.sweeper = sweeper
         frozen = settings.gc_freeze
         if frozen:
             # Everything alive now (modules, the app, the store's client) lives as long as the
@@ -113,6 +122,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             if frozen:
                 gc.unfreeze()  # back to the collector (an app built and stopped in a process
                 # that goes on -- tests -- leaves nothing pinned)
+            if sweeper is not None:
+                sweeper.stop()
             runtime.close()
             executor.shutdown(wait=False, cancel_futures=True)
             if blas is not None:
@@ -152,16 +163,32 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             served.setdefault(path, set()).update(methods)
     app.state.allowed = [(compile_path(p)[0], m) for p, m in served.items()]
 
-    @app.get("/healthz", response_model=HealthOut, tags=["health"],
-             responses={503: {"model": ErrorResponse, "description": "Store unreachable"}})
+    @app.get("/healthz", response_model=HealthOut, response_model_exclude_none=True,
+             tags=["health"],
+             responses={503: {"model": HealthUnavailableOut,
+                              "description": "Store unreachable, or a Redis Cluster not ok"}})
     @offloaded
     def healthz(runtime: RuntimeDep) -> Any:
-        """Liveness and store reachability: 200 when the store answers, 503 otherwise."""
+        """Liveness and store health: 200 when the store can serve, 503 otherwise (on a Redis
+        Cluster: every node that answers reports ``cluster_state:ok`` and 16384 slots served,
+        and every primary answers; the cluster's state is in the body either way)."""
         try:
-            runtime.engine.store.ping()
+            health = runtime.engine.health()
         except StoreUnavailableError as exc:
-            return error_json(503, exc.code, str(exc))
-        return {"status": "ok", "store": _backend(settings.store), "reachable": True}
+            return error_json(503, exc.code, str(exc), {"Retry-After": "1"})
+        cluster = ({k: v for k, v in health.items() if k != "ok"}
+                   if "cluster_state" in health else None)
+        if not health.get("ok", False):
+            detail = "the store answers but cannot serve every request"
+            if cluster is not None:
+                detail = (f"Redis Cluster not ok: cluster_state:{cluster['cluster_state']}, "
+                          f"{cluster['cluster_slots_ok']} of 16384 slots served, "
+                          f"{cluster['primaries_unreachable']} primaries unreachable")
+            return JSONResponse({"error": {"code": StoreUnavailableError.code, "detail": detail},
+                                 "cluster": cluster}, status_code=503,
+                                headers={"Retry-After": "1"})
+        return {"status": "ok", "store": _backend(settings.store), "reachable": True,
+                "cluster": cluster}
     return app
 
 

@@ -14,6 +14,10 @@ reward for another arm than recommended        409     ``arm_mismatch``
 unknown route / method                         404/405 ``not_found`` / ``method_not_allowed``
 anything unexpected (a bug)                    500     ``internal_error``
 =============================================  ======  ===========================
+
+A 503 ``store_unavailable`` carries ``Retry-After: 1``. No exception escapes to the server: a
+bug answers its 500 like any other error, and the keep-alive connection stays open (uvicorn
+closes the connection of a request whose exception reaches it).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import (
     ArmMismatchError,
@@ -42,6 +47,7 @@ __all__ = [
     "ErrorBody",
     "ErrorResponse",
     "PayloadTooLargeError",
+    "UnhandledErrorMiddleware",
     "error_json",
     "install_error_handlers",
 ]
@@ -81,9 +87,14 @@ def error_json(status: int, code: str, detail: str,
                         headers=headers)
 
 
+#: extra headers of domain errors by status: how to authenticate; when to try again (a store
+#: outage or failover lasts seconds)
+_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
+
+
 def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TsbanditError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    headers = _HEADERS.get(exc.http_status)
     return error_json(exc.http_status, exc.code, str(exc), headers)
 
 
@@ -140,12 +151,49 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_json(500, "internal_error", "internal error; see the service log")
 
 
+class UnhandledErrorMiddleware:
+    """Answer any exception no handler took with the 500 ``internal_error`` JSON, and keep the
+    connection.
+
+    Starlette's handler for ``Exception`` (in its outermost middleware) sends the 500 and then
+    re-raises, so that the server logs it; uvicorn then closes the keep-alive connection
+    without a ``Connection: close``, and a client that reuses it fails its next request. This
+    middleware sits just outside the routes' exception handlers: it logs and answers instead.
+    An exception after the response started still reaches the server (nothing else can be
+    done then).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            await _unexpected(Request(scope), exc)(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every exception to the JSON error shape, in this one place."""
+    """Map every exception to the JSON error shape, in this one place (call it before adding
+    other middleware, so that :class:`UnhandledErrorMiddleware` is the innermost)."""
     app.add_exception_handler(TsbanditError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(UnhandledErrorMiddleware)
 
 
 def bad_request(detail: str) -> ConfigurationError:

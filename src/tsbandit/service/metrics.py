@@ -5,7 +5,8 @@ metric                                                 type       labels
 =====================================================  =========  ===============================
 ``tsbandit_decisions_total``                           counter    bandit, arm (first slot)
 ``tsbandit_rewards_total``                             counter    bandit, arm, status
-                                                                  (``applied`` / ``duplicate``)
+                                                                  (``applied`` / ``duplicate``
+                                                                  / ``arm_retired``)
 ``tsbandit_rewards_refused_total``                     counter    bandit, reason (``expired``:
                                                                   arrived after the window)
 ``tsbandit_decisions_expired_total``                   counter    bandit, arm (settled by the
@@ -264,11 +265,12 @@ class InstrumentedStore:
             raise
         ev = event or {}
         arm = str(ev.get("arm"))
-        self.metrics.child(self.metrics.rewards, name, arm, res.status).inc()
+        status = "arm_retired" if res.status == "applied" and ev.get("arm_retired") else res.status
+        self.metrics.child(self.metrics.rewards, name, arm, status).inc()
         if event_log.isEnabledFor(20):
             emit(event_log, "reward", {
                 "event": "reward", "bandit": name, "decision_id": decision_id, "arm": arm,
-                "reward": ev.get("reward"), "status": res.status,
+                "reward": ev.get("reward"), "status": status,
                 "model_version": res.version})
         return res
 

@@ -98,10 +98,13 @@ def add_arm(name: Name, body: AddArmRequest, engine: EngineDep, settings: Settin
     return _bandit_out(engine.add_arm(name, body.arm))
 
 
-@table.route("DELETE", "/bandits/{name}/arms/{arm}", "write",
+@table.route("DELETE", "/bandits/{name}/arms/{arm:path}", "write",
              response_model=BanditOut, responses=_err(404, 409), tags=["arms"])
 def retire_arm(name: Name, arm: str, engine: EngineDep) -> Any:
-    """Retire an arm; its pending decisions are consumed, not learned (409 ``last_arm``)."""
+    """Retire an arm; its pending decisions are consumed, not learned: a later reward for one
+    answers ``arm_retired``, also once an arm of that name is added again (409 ``last_arm``).
+    The arm is the rest of the path, so names with ``/`` can be retired (``a/b`` or
+    ``a%2Fb``)."""
     return _bandit_out(engine.retire_arm(name, arm))
 
 

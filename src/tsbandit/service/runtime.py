@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..engine import BanditSpec, Engine
 from ..errors import BanditExistsError
@@ -19,9 +19,10 @@ __all__ = ["CustomerJoin", "JoinEntry", "Runtime", "open_store"]
 log = logging.getLogger("tsbandit.service")
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, **options: Any) -> Store:
     """The store for ``url`` (see :func:`tsbandit.stores.open_store`; ``memory`` and
-    ``memory:`` are accepted as spellings of ``memory://``).
+    ``memory:`` are accepted as spellings of ``memory://``); ``options`` (``retention``,
+    ``events_maxlen``) go to the store's constructor.
 
     Raises
     ------
@@ -30,7 +31,7 @@ def open_store(url: str) -> Store:
     """
     if url in ("memory", "memory:"):
         url = "memory://"
-    return _open_store(url)
+    return _open_store(url, **options)
 
 
 class JoinEntry(NamedTuple):
@@ -100,7 +101,10 @@ class Runtime:
             with self._lock:
                 if self._engine is None:
                     s = self.settings
-                    self._engine = Engine(open_store(s.store), seed=s.seed,
+                    options = {k: v for k, v in (("retention", s.retention),
+                                                 ("events_maxlen", s.events_maxlen))
+                               if v is not None}
+                    self._engine = Engine(open_store(s.store, **options), seed=s.seed,
                                           max_staleness_ms=s.max_staleness_ms)
                 engine = self._engine
         return engine

@@ -20,9 +20,11 @@ __all__ = [
     "BanditOut",
     "BatchDecisionRequest",
     "BatchDecisionResponse",
+    "ClusterHealth",
     "DecisionOut",
     "DecisionRequest",
     "HealthOut",
+    "HealthUnavailableOut",
     "PendingOut",
     "RecommendOut",
     "RewardOut",
@@ -302,12 +304,14 @@ class RewardRequest(_In):
 
 
 class RewardOut(_Out):
-    """``applied`` the first time; a repeat answers ``duplicate`` and changes nothing."""
+    """``applied`` the first time; a repeat answers ``duplicate`` and changes nothing;
+    ``arm_retired``: the decision's arm was retired after the decision (perhaps added again
+    since), so the reward is consumed once and learned by no arm."""
 
     decision_id: str
     bandit: str
     arm: str
-    status: Literal["applied", "duplicate"]
+    status: Literal["applied", "duplicate", "arm_retired"]
     duplicate: bool
     model_version: int
 
@@ -336,12 +340,40 @@ class StatsOut(_Out):
     arms: list[ArmStats]
 
 
+class ClusterHealth(_Out):
+    """A Redis Cluster's state as its nodes report it (``CLUSTER INFO``)."""
+
+    cluster_state: Literal["ok", "fail"] = Field(
+        description="ok when every node that answers says cluster_state:ok.")
+    cluster_slots_ok: int = Field(description="Slots served (16384 when all are); the least "
+                                              "any node reports.")
+    nodes_answered: int
+    primaries_unreachable: int = Field(
+        description="Primaries the service routes to that do not answer (after one topology "
+                    "refresh).")
+
+
 class HealthOut(_Out):
     """Liveness and store reachability (503 with the error shape when the store is down)."""
 
     status: Literal["ok"]
     store: str = Field(description="Store backend (sqlite, redis, memory...).")
     reachable: bool
+    cluster: ClusterHealth | None = Field(
+        default=None, description="On a Redis Cluster: its state (200 only when it is ok).")
+
+
+class _ErrorBody(_Out):
+    code: str
+    detail: str
+
+
+class HealthUnavailableOut(_Out):
+    """``/healthz``'s 503: the error shape, plus the cluster's state when the store is a
+    Redis Cluster that answers but cannot serve every slot."""
+
+    error: _ErrorBody
+    cluster: ClusterHealth | None = None
 
 
 # ----- the tutorial's endpoints ----------------------------------------------------------------
@@ -363,9 +395,10 @@ class TutorialRewardRequest(_In):
 
 
 class TutorialRewardOut(_Out):
-    """``updated`` the first time, ``duplicate`` for a repeat."""
+    """``updated`` the first time, ``duplicate`` for a repeat, ``arm_retired`` when the offer
+    was retired after it was shown (consumed, not learned)."""
 
-    status: Literal["updated", "duplicate"]
+    status: Literal["updated", "duplicate", "arm_retired"]
     customer_id: str
     arm: str
     decision_id: str

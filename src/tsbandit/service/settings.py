@@ -96,6 +96,28 @@ class Settings(BaseSettings):
         default=1, ge=0, le=1024,
         description="BLAS threads per worker (0: the library's default). Decisions use tiny "
         "matrices, where more threads only add overhead and oversubscribe the cores.")
+    # ----- store lifecycle (service/sweeper.py) -----
+    sweep_interval: float = Field(
+        default=30.0, ge=0.0,
+        description="Seconds between two runs of this worker's background sweeper: it settles "
+        "decisions past their reward window (default reward, exactly once however many "
+        "workers sweep), purges consumed decisions past their retention and trims the event "
+        "log. 0 disables it (then run `tsbandit sweep` yourself).")
+    sweep_limit: int = Field(
+        default=1000, ge=1, le=100_000,
+        description="Expired decisions claimed per round of a sweep (rounds repeat until one "
+        "comes back short).")
+    sweep_purge: bool = Field(
+        default=True, description="Let the sweeper purge and trim (False: settle only).")
+    retention: float | None = Field(
+        default=None, ge=0.0,
+        description="Seconds a consumed decision is remembered after its deadline (a repeated "
+        "reward answers duplicate; afterwards the sweep purges it and a reward for it answers "
+        "404 decision_not_found). Unset: 7 days. A retention= in the store URL wins.")
+    events_maxlen: int | None = Field(
+        default=None, ge=1,
+        description="Keep about this many newest events per bandit (the sweep trims the rest; "
+        "Redis also at each append). Unset: all. An events_maxlen= in the store URL wins.")
     # ----- observability (service/metrics.py, service/logs.py, service/dashboard.py) -----
     metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics "
                           "and count decisions, rewards, latencies.")

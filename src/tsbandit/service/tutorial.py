@@ -85,7 +85,8 @@ def reward(body: TutorialRewardRequest, engine: EngineDep, runtime: RuntimeDep) 
         raise ArmMismatchError(f"customer {body.customer_id!r} was recommended {entry.arm!r}, "
                                f"not {body.arm!r}; nothing applied")
     out = engine.record_reward(entry.decision_id, body.reward)
-    return {"status": "duplicate" if out.duplicate else "updated",
+    status = {"duplicate": "duplicate", "arm_retired": "arm_retired"}.get(out.status, "updated")
+    return {"status": status,
             "customer_id": body.customer_id, "arm": out.arm, "decision_id": out.decision_id}
 
 

@@ -22,7 +22,8 @@ Layout (prefix ``P``, bandit ``B``)::
     P{B}:ds       hash    decision id -> "p|<deadline>" | "c|<deadline>|<token>"
                           | "r|<deadline>" | "x|<deadline>"
     P{B}:due      zset    unconsumed decisions, score = deadline (or lease end while claimed)
-    P{B}:purge    zset    consumed decisions, score = deadline + retention
+    P{B}:purge    zset    consumed decisions, score = deadline + the ``retention`` argument
+                          (the client passes 0: ``purge`` compares with now - retention)
     P{B}:events   stream  field "e" = event JSON
     Pbandits      set     names of all bandits (the registry; not in the bandit's slot)
 
@@ -326,12 +327,6 @@ return {'ok', version}
 # KEYS: state, dec, ds, due, purge. ARGV: now, limit, lease_until, token.
 CLAIM_EXPIRED = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 1000)
-for _, id in ipairs(old) do
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-  redis.call('ZREM', KEYS[5], id)
-end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[1], 'LIMIT', 0,
                        tonumber(ARGV[2]))
 local out = {'ok'}
@@ -373,6 +368,29 @@ add_event(KEYS[6], ARGV[5], ARGV[6])
 return {'ok'}
 """
 
+# KEYS: state, dec, ds, purge, events. ARGV: cutoff (now - retention), limit, maxlen or ''.
+# Consumed decisions whose retention ended (score < cutoff), oldest first,
+# then the event stream trimmed to exactly maxlen entries. Returns {'ok', decisions, events}.
+PURGE = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[1], 'LIMIT', 0,
+                       tonumber(ARGV[2]))
+local n = #old
+local i = 1
+while i <= n do  -- HDEL / ZREM of up to 1000 ids at a time (unpack's stack limit)
+  local j = math.min(i + 999, n)
+  redis.call('HDEL', KEYS[2], unpack(old, i, j))
+  redis.call('HDEL', KEYS[3], unpack(old, i, j))
+  redis.call('ZREM', KEYS[4], unpack(old, i, j))
+  i = j + 1
+end
+local trimmed = 0
+if ARGV[3] ~= '' then
+  trimmed = redis.call('XTRIM', KEYS[5], 'MAXLEN', ARGV[3])  -- exact (XADD trims with ~)
+end
+return {'ok', n, trimmed}
+"""
+
 # KEYS: state, events. ARGV: event, maxlen or ''.
 APPEND_EVENT = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
@@ -402,6 +420,7 @@ SCRIPTS = {
     "apply_reward": APPLY_REWARD,
     "claim_expired": CLAIM_EXPIRED,
     "settle_expired": SETTLE_EXPIRED,
+    "purge": PURGE,
     "append_event": APPEND_EVENT,
     "delete": DELETE,
 }

@@ -9,7 +9,8 @@ A store knows nothing about Bayes. Per bandit it keeps
 * the **pending-decision log**: one JSON payload per decision id, with a deadline, consumed exactly
   once, either by a reward (:meth:`Store.apply_reward`) or by the expiry sweep
   (:meth:`Store.claim_expired` + :meth:`Store.settle_expired`);
-* an append-only **event log** of JSON objects (decisions and rewards), in append order.
+* an append-only **event log** of JSON objects (decisions and rewards), in append order,
+  optionally bounded to the newest ``events_maxlen`` events (see :meth:`Store.purge`).
 
 Every method is atomic: it either fully happens or raises and changes nothing. A read returns a
 consistent :class:`Snapshot` in one round trip.
@@ -25,7 +26,10 @@ Decision lifecycle (``now`` is always passed in by the caller, as float epoch se
 ``apply_reward`` raises :class:`~tsbandit.errors.DecisionNotFoundError` for an unknown id and
 :class:`~tsbandit.errors.DecisionExpiredError` once the deadline has passed or the decision was
 settled by the sweep. Consumed decisions are remembered (so repeats answer "duplicate") until
-``deadline + retention``; after that they are purged and a reward for them is "not found".
+``deadline + retention``; after that :meth:`Store.purge` deletes them and a reward for them is
+"not found" (``DecisionNotFoundError``). Unconsumed decisions are never purged: the sweep settles
+them first. ``purge`` also trims the event log to ``events_maxlen``, so a store that is swept
+and purged regularly stays the same size under a steady load.
 
 Expiry with several workers sweeping at once stays Bayes-free and exactly-once: a sweeper
 *claims* a batch of expired decisions (each claim has a random token and a lease), computes the
@@ -81,6 +85,7 @@ __all__ = [
     "EventPage",
     "NewDecision",
     "PendingDecision",
+    "PurgeResult",
     "RewardResult",
     "Snapshot",
     "Store",
@@ -187,6 +192,22 @@ class RewardResult:
         return self.status == "duplicate"
 
 
+class PurgeResult(NamedTuple):
+    """What :meth:`Store.purge` deleted: consumed decisions past their retention, and events
+    trimmed from the event log (beyond ``events_maxlen``).
+
+    >>> PurgeResult(3, 10).merge(PurgeResult(1, 0))
+    PurgeResult(decisions=4, events=10)
+    """
+
+    decisions: int
+    events: int
+
+    def merge(self, other: PurgeResult) -> PurgeResult:
+        """Field-wise sum."""
+        return PurgeResult(self.decisions + other.decisions, self.events + other.events)
+
+
 #: ``deltas_fn(claim) -> (deltas or None, event or None)`` used by :meth:`Store.sweep_expired`.
 DeltasFn = Callable[
     [ClaimedDecision], "tuple[Mapping[str, np.ndarray] | None, Mapping[str, Any] | None]"
@@ -203,7 +224,9 @@ class Store(Protocol):
     Every method raises :class:`~tsbandit.errors.BanditNotFoundError` for an unknown bandit and
     :class:`~tsbandit.errors.StoreUnavailableError` when the backend cannot be reached (in which
     case nothing was written, except that a write whose *reply* was lost may have been applied
-    in full; :meth:`apply_reward` is safe to retry, a plain :meth:`add` is not).
+    in full, and that a Redis store with ``min_replicas`` raises it for a write applied on the
+    primary but not known to have reached the replicas; :meth:`apply_reward` is safe to retry,
+    a plain :meth:`add` is not).
     """
 
     url: str
@@ -331,7 +354,17 @@ class Store(Protocol):
         """Claim up to ``limit`` unconsumed decisions whose deadline is before ``now``.
 
         Claims last ``lease`` seconds; an unsettled claim whose lease lapsed can be claimed
-        again (with a new token). Also purges consumed decisions older than their retention.
+        again (with a new token). Purging is :meth:`purge`'s job.
+        """
+        ...
+
+    def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
+        """Delete up to ``limit`` consumed (rewarded or expired) decisions whose retention
+        ended (``deadline + retention < now``, with the store's ``retention`` when purge runs;
+        oldest first) and trim the event log to the newest ``events_maxlen`` events (when set).
+
+        Pending and claimed decisions are never purged. A reward for a purged decision raises
+        :class:`~tsbandit.errors.DecisionNotFoundError`. Safe with several callers at once.
         """
         ...
 
@@ -391,6 +424,12 @@ class Store(Protocol):
         """Raise ``StoreUnavailableError`` unless the backend answers."""
         ...
 
+    def health(self) -> dict[str, Any]:
+        """Whether the store can serve now: ``{"ok": bool, ...}`` with backend details (a Redis
+        Cluster adds its ``cluster_state`` and slots served). Raises ``StoreUnavailableError``
+        when the backend cannot be reached at all."""
+        ...
+
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         ...
@@ -401,6 +440,11 @@ class Store(Protocol):
 # ---------------------------------------------------------------------------------------------
 class StoreMixin:
     """Methods every store derives from the primitive ones."""
+
+    def health(self) -> dict[str, Any]:
+        """``{"ok": True}`` when :meth:`ping` answers (a store with more to say overrides it)."""
+        self.ping()  # type: ignore[attr-defined]
+        return {"ok": True}
 
     def sweep_expired(
         self,
@@ -559,6 +603,24 @@ def check_deltas(deltas: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
             raise SerializationError(f"delta {key!r} contains NaN or infinite values")
         out[str(key)] = np.ascontiguousarray(arr)
     return out
+
+
+def check_retention(retention: float) -> float:
+    """Seconds a consumed decision is remembered after its deadline: finite and >= 0."""
+    r = check_time("retention", retention)
+    if r < 0:
+        raise ConfigurationError(f"retention == {retention!r}, must be >= 0")
+    return r
+
+
+def check_events_maxlen(events_maxlen: int | None) -> int | None:
+    """Most events kept per bandit: None (keep all) or an int >= 1."""
+    if events_maxlen is None:
+        return None
+    if (isinstance(events_maxlen, bool) or not isinstance(events_maxlen, (int, np.integer))
+            or events_maxlen < 1):
+        raise ConfigurationError(f"events_maxlen == {events_maxlen!r}, must be an int >= 1")
+    return int(events_maxlen)
 
 
 def check_gamma(gamma: float) -> float:

@@ -31,6 +31,7 @@ from .base import (
     EventPage,
     NewDecision,
     PendingDecision,
+    PurgeResult,
     RewardResult,
     Snapshot,
     StoreMixin,
@@ -38,11 +39,13 @@ from .base import (
     check_arrays,
     check_decision_id,
     check_deltas,
+    check_events_maxlen,
     check_gamma,
     check_half_life,
     check_int_cursor,
     check_limit,
     check_name,
+    check_retention,
     check_time,
     decay_factor,
     dumps,
@@ -83,15 +86,16 @@ class MemoryStore(StoreMixin):
     retention
         Seconds a consumed decision is remembered after its deadline.
     events_maxlen
-        Keep at most this many events per bandit (oldest dropped); ``None`` keeps all.
+        Keep at most this many events per bandit (oldest dropped at each append); ``None``
+        keeps all.
     """
 
     def __init__(
         self, *, retention: float = DEFAULT_RETENTION, events_maxlen: int | None = None
     ) -> None:
         self.url = "memory://"
-        self.retention = float(retention)
-        self.events_maxlen = events_maxlen
+        self.retention = check_retention(retention)
+        self.events_maxlen = check_events_maxlen(events_maxlen)
         self._lock = threading.Lock()
         self._bandits: dict[str, _Bandit] = {}
         #: event sequence numbers, store-wide: cursors grow across delete and re-create
@@ -323,13 +327,6 @@ class MemoryStore(StoreMixin):
         out: list[ClaimedDecision] = []
         with self._lock:
             b = self._get(name)
-            purge = [
-                k
-                for k, d in b.pending.items()
-                if d.status in "rx" and d.deadline + self.retention < t
-            ]
-            for k in purge:
-                del b.pending[k]
             due = [
                 (d.lease_until if d.status == "c" else d.deadline, k)
                 for k, d in b.pending.items()
@@ -366,6 +363,25 @@ class MemoryStore(StoreMixin):
             d.token = ""
             self._append(b, e)
             return True
+
+    def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
+        t = check_time("now", now)
+        limit = check_limit(limit)
+        with self._lock:
+            b = self._get(name)
+            old = sorted(
+                (d.deadline, k)
+                for k, d in b.pending.items()
+                if d.status in "rx" and d.deadline + self.retention < t
+            )[:limit]
+            for _, k in old:
+                del b.pending[k]
+            trimmed = 0
+            if self.events_maxlen is not None:
+                while len(b.events) > self.events_maxlen:
+                    b.events.popleft()
+                    trimmed += 1
+            return PurgeResult(len(old), trimmed)
 
     # -- events -----------------------------------------------------------------------------
     def append_event(self, name: str, event: Mapping[str, Any]) -> None:

@@ -13,6 +13,14 @@ URLs (see :func:`tsbandit.stores.open_store`)::
     redis+cluster://host:port[,host:port...][?...] Redis Cluster (also rediss+cluster://,
     redis://host:port?cluster=true)                or the ``cluster=true`` query flag
 
+Durability: Redis replicates asynchronously, so by default a write is acknowledged when the
+primary has it, and a failover right after can lose it (the replica that takes over may not
+have it yet). ``?min_replicas=N`` makes every write that acknowledges something (a decision, a
+reward, an arm change...) wait (``WAIT N wait_timeout_ms``, on the same connection, on the node
+of the bandit's slot) until N replicas have it; fewer within ``wait_timeout_ms`` (default 200)
+raise :class:`~tsbandit.errors.StoreUnavailableError` ("not known to be durable"): the write
+may or may not survive a failover, and retrying a reward with the same decision id is safe.
+
 Failures: a refused or timed-out connection raises
 :class:`~tsbandit.errors.StoreUnavailableError` quickly (defaults: 0.25 s to connect, 0.5 s per
 reply, no automatic retry, so an unreachable server fails well within 1 s). Commands are never
@@ -37,13 +45,19 @@ import numpy as np
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import (
-    ConnectionError as RedisConnectionError,
-)
-from redis.exceptions import (
+    AskError,
+    ClusterError,
+    MovedError,
     NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
     RedisClusterException,
     RedisError,
     ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
 )
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
@@ -67,6 +81,7 @@ from .base import (
     EventPage,
     NewDecision,
     PendingDecision,
+    PurgeResult,
     RewardResult,
     Snapshot,
     StoreMixin,
@@ -74,10 +89,12 @@ from .base import (
     check_arrays,
     check_decision_id,
     check_deltas,
+    check_events_maxlen,
     check_gamma,
     check_half_life,
     check_limit,
     check_name,
+    check_retention,
     check_time,
     dumps,
     encode_new_decisions,
@@ -86,18 +103,63 @@ from .base import (
 __all__ = ["RedisStore"]
 
 _STREAM_ID = re.compile(r"\A\d+-\d+\Z")
+#: scripts that never write (no WAIT after them)
+_READ_ONLY_SCRIPTS = frozenset({"get_pending"})
 _STATUS = {"p": "pending", "c": "claimed", "r": "rewarded", "x": "expired"}
-_UNAVAILABLE_REPLIES = (
-    "OOM",
-    "BUSY",
-    "LOADING",
-    "MASTERDOWN",
-    "CLUSTERDOWN",
-    "TRYAGAIN",
-    "READONLY",
-    "NOREPLICAS",
-    "MISCONF",
+#: Errors that mean the store cannot take the command *now* (an outage, a failover under way,
+#: a full memory, a loading or read-only node), not a bug or a bad request: they become
+#: ``StoreUnavailableError`` (503). Matched by class, because redis-py strips the code of the
+#: replies it knows from the message (``-OOM command not allowed...`` arrives as
+#: ``OutOfMemoryError("command not allowed...")``, ``-CLUSTERDOWN`` as ``ClusterDownError``),
+#: also when the error comes from a command inside a Lua script. ``ConnectionError`` covers
+#: ``BusyLoadingError`` (LOADING), ``ClusterError`` covers ``ClusterDownError`` and
+#: ``MasterDownError``.
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    AskError,  # and MovedError: a slot moving still after a topology refresh
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TryAgainError,
+    RedisClusterException,
+    OSError,
 )
+#: Reply codes of the same kind that redis-py has no class for: such a reply keeps its code as
+#: the first word of the message (and redis-py >= 8 also puts it in ``status_code``).
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "OOM",
+        "BUSY",
+        "LOADING",
+        "MASTERDOWN",
+        "CLUSTERDOWN",
+        "TRYAGAIN",
+        "READONLY",
+        "NOREPLICAS",
+        "MISCONF",
+    }
+)
+
+_WRAPPED_CODE = re.compile(r"@user_script:[\s\d:@a-z_]*-([A-Z]+) ")
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """Whether a redis-py error means "unavailable now" rather than a bug (see above)."""
+    if isinstance(exc, _UNAVAILABLE_ERRORS):
+        return True
+    if isinstance(exc, ResponseError):
+        code = getattr(exc, "status_code", None)
+        if code is None:
+            words = str(exc).split(maxsplit=1)
+            code = words[0] if words else None
+        if code in _UNAVAILABLE_CODES:
+            return True
+        # Redis < 7 wraps the error of a command inside a script: "ERR Error running script
+        # (call to f_...): @user_script:137: -OOM command not allowed..."
+        wrapped = _WRAPPED_CODE.search(str(exc))
+        return wrapped is not None and wrapped.group(1) in _UNAVAILABLE_CODES
+    return isinstance(exc, RedisError)  # InvalidResponse, DataError...: the link is suspect
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -149,7 +211,8 @@ class RedisStore(StoreMixin):
         ``redis://``, ``rediss://``, ``redis+cluster://`` or ``rediss+cluster://`` URL; redis-py
         connection options may be given as query parameters (``socket_timeout``,
         ``max_connections``, ``ssl_cert_reqs``...). ``prefix``, ``retention``,
-        ``events_maxlen`` and ``cluster`` in the query set the arguments below.
+        ``events_maxlen``, ``cluster``, ``min_replicas`` and ``wait_timeout_ms`` in the query
+        set the arguments below.
     prefix
         Prefix of every key (isolates deployments and tests). Must not contain braces.
     cluster
@@ -157,9 +220,17 @@ class RedisStore(StoreMixin):
     retention
         Seconds a consumed decision is remembered after its deadline.
     events_maxlen
-        Trim each event stream to about this many entries (``XADD MAXLEN ~``); None keeps all.
+        Trim each event stream to about this many entries (``XADD MAXLEN ~`` at each append,
+        exactly this many after each :meth:`purge`); None keeps all.
     socket_timeout, socket_connect_timeout
         Seconds to wait for a reply / a connection before ``StoreUnavailableError``.
+    min_replicas
+        After every write that acknowledges something, wait until this many replicas have it
+        (``WAIT``); 0 (default) does not wait, and an acknowledged write can be lost if the
+        primary fails before it replicated.
+    wait_timeout_ms
+        How long a write waits for ``min_replicas`` (must be below ``socket_timeout``); fewer
+        replicas by then raise ``StoreUnavailableError`` ("not known to be durable").
     **redis_options
         Passed to ``redis.Redis`` / ``redis.cluster.RedisCluster``.
     """
@@ -174,6 +245,8 @@ class RedisStore(StoreMixin):
         events_maxlen: int | None = None,
         socket_timeout: float = 0.5,
         socket_connect_timeout: float = 0.25,
+        min_replicas: int = 0,
+        wait_timeout_ms: int = 200,
         **redis_options: Any,
     ) -> None:
         parts = urlsplit(url)
@@ -189,19 +262,34 @@ class RedisStore(StoreMixin):
             )
         if retention is None:
             retention = DEFAULT_RETENTION
-        retention = float(query.pop("retention", retention))
-        maxlen_q = query.pop("events_maxlen", None)
-        if maxlen_q is not None:
-            events_maxlen = int(maxlen_q)
+        try:
+            retention = float(query.pop("retention", retention))
+            maxlen_q = query.pop("events_maxlen", None)
+            if maxlen_q is not None:
+                events_maxlen = int(maxlen_q)
+            min_replicas = int(query.pop("min_replicas", min_replicas))
+            wait_timeout_ms = int(query.pop("wait_timeout_ms", wait_timeout_ms))
+        except ValueError:
+            raise ConfigurationError(
+                f"bad retention, events_maxlen, min_replicas or wait_timeout_ms in Redis URL "
+                f"{_redact(url)!r}") from None
+        if min_replicas < 0:
+            raise ConfigurationError(f"min_replicas == {min_replicas!r}, must be >= 0")
+        if wait_timeout_ms < 1 or wait_timeout_ms / 1000 >= float(socket_timeout):
+            raise ConfigurationError(
+                f"wait_timeout_ms == {wait_timeout_ms!r}, must be >= 1 and below "
+                f"socket_timeout ({float(socket_timeout)} s)")
         if "{" in prefix or "}" in prefix:
             raise ConfigurationError(f"prefix == {prefix!r}, must not contain braces")
-        if events_maxlen is not None and events_maxlen < 1:
-            raise ConfigurationError(f"events_maxlen == {events_maxlen!r}, must be >= 1")
+        retention = check_retention(retention)
+        events_maxlen = check_events_maxlen(events_maxlen)
         self.url = _redact(url)
         self.prefix = prefix
         self.cluster = bool(cluster)
         self.retention = retention
         self.events_maxlen = events_maxlen
+        self.min_replicas = min_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._maxlen_arg = "" if events_maxlen is None else str(int(events_maxlen))
         base_scheme = scheme.split("+")[0]
         hosts = parts.netloc.rsplit("@", 1)
@@ -266,21 +354,18 @@ class RedisStore(StoreMixin):
             self._client_obj = client
             return client
 
-    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
-        return StoreUnavailableError(f"Redis at {self.url} unavailable: {exc}")
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        why = getattr(exc, "status_code", None) or type(exc).__name__
+        return StoreUnavailableError(f"Redis at {self.url} unavailable ({why}): {exc}")
 
     def _run(self, fn: Any) -> Any:
         """Run ``fn(client)``, mapping connection failures to ``StoreUnavailableError``."""
         try:
             return fn(self._client())
-        except (RedisConnectionError, RedisTimeoutError, RedisClusterException, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        except ResponseError as exc:
-            if str(exc).startswith(_UNAVAILABLE_REPLIES):
+        except (RedisError, RedisClusterException, OSError) as exc:
+            if _is_outage(exc):
                 raise self._unavailable(exc) from exc
-            raise
-        except RedisError as exc:  # ClusterDownError, SlotNotCoveredError, ...
-            raise self._unavailable(exc) from exc
+            raise  # a reply that is an answer (a script error: a bug), not an outage
 
     def _send(self, client: Any, args: tuple[Any, ...]) -> Any:
         """One command on this thread's own connection of ``client``'s pool (standalone).
@@ -293,18 +378,85 @@ class RedisStore(StoreMixin):
         (``HGETALL`` a flat list); error replies raise as they do through the client, and a
         broken or timed-out connection is disconnected by redis-py and reconnects next time.
         """
+        conn = self._held(client)
+        conn.send_packed_command(conn.pack_command(*args), check_health=False)
+        return conn.read_response()
+
+    def _held(self, client: Any) -> Any:
         held = getattr(self._local, "held", None)
         if held is None or held[0] is not client or held[1] != os.getpid():
             held = (client, os.getpid(), client.connection_pool.get_connection())
             self._local.held = held
-        conn = held[2]
-        conn.send_packed_command(conn.pack_command(*args), check_health=False)
-        return conn.read_response()
+        return held[2]
+
+    # -- durability (min_replicas) ------------------------------------------------------------
+    def _with_wait(self, client: Any, key: str, args: tuple[Any, ...]) -> tuple[Any, int]:
+        """Send ``args`` then ``WAIT min_replicas wait_timeout_ms`` on one connection to the
+        node of ``key`` (WAIT counts the replicas that have this connection's writes); the
+        command's reply (an error reply raised) and the number of replicas that have it."""
+        wait = ("WAIT", self.min_replicas, self.wait_timeout_ms)
+        if not self.cluster:
+            conn = self._held(client)
+            conn.send_packed_command(conn.pack_commands([args, wait]), check_health=False)
+            replies: list[Any] = []
+            for _ in range(2):  # read both replies, even after an error reply
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+        else:
+            for attempt in range(2):
+                try:
+                    node = client.get_node_from_key(key)
+                    pipe = client.get_redis_connection(node).pipeline(transaction=False)
+                    pipe.execute_command(*args)
+                    pipe.execute_command(*wait)
+                    replies = pipe.execute(raise_on_error=False)
+                except (RedisConnectionError, RedisTimeoutError, RedisClusterException):
+                    self._refresh_topology(client)  # a failover: find the new primary
+                    raise
+                if not isinstance(replies[0], MovedError) or attempt:
+                    break
+                self._refresh_topology(client)  # the command did not run: once more
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        if isinstance(replies[1], Exception):
+            raise replies[1]
+        return replies[0], int(replies[1])
+
+    @staticmethod
+    def _refresh_topology(client: Any) -> None:
+        try:
+            client.nodes_manager.initialize()
+        except (RedisError, RedisClusterException, OSError):
+            pass  # nothing answers: the next command fails (and refreshes) again
+
+    def _not_durable(self, acked: int) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"Redis at {self.url}: the write reached {acked} of min_replicas="
+            f"{self.min_replicas} replicas within {self.wait_timeout_ms} ms, so it is not known "
+            "to be durable (a failover may lose it); retry with the same decision id")
+
+    def _fence(self, key: str) -> None:
+        """Make sure earlier writes to ``key``'s node have reached ``min_replicas`` (a retried
+        reward answered "duplicate" wrote nothing, and WAIT covers only this connection's own
+        writes: one small expiring write to the bandit's slot, then WAIT, covers them all)."""
+        fence = ("SET", key + ":fence", "1", "PX", "60000")
+        _, acked = self._run(lambda c: self._with_wait(c, key, fence))
+        if acked < self.min_replicas:
+            raise self._not_durable(acked)
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         sha = self._shas[name]
 
+        durable = self.min_replicas > 0 and name not in _READ_ONLY_SCRIPTS
+        acked = [self.min_replicas]
+
         def evalsha(client: Any) -> Any:
+            if durable:
+                reply, acked[0] = self._with_wait(
+                    client, keys[0], ("EVALSHA", sha, len(keys), *keys, *args))
+                return reply
             if self.cluster:  # routed by the keys' slot
                 return client.evalsha(sha, len(keys), *keys, *args)
             return self._send(client, ("EVALSHA", sha, len(keys), *keys, *args))
@@ -317,8 +469,14 @@ class RedisStore(StoreMixin):
                 client.script_load(self._texts[name])
                 return evalsha(client)
 
-        reply = self._run(call)
-        return list(reply)
+        reply = list(self._run(call))
+        if durable:
+            status = self._status(reply)
+            if status == "ok" and acked[0] < self.min_replicas:
+                raise self._not_durable(acked[0])
+            if status == "duplicate":  # acknowledged before: is it durable now?
+                self._fence(keys[0])
+        return reply
 
     # -- keys -------------------------------------------------------------------------------
     def _keys(self, name: str) -> list[str]:
@@ -552,7 +710,7 @@ class RedisStore(StoreMixin):
         reply = self._script(
             "apply_reward",
             self._keys(name),
-            [decision_id, _fstr(t), _fstr(self.retention), expected, e, self._maxlen_arg, *args],
+            [decision_id, _fstr(t), "0", expected, e, self._maxlen_arg, *args],
         )
         status = self._status(reply)
         if status == "nodecision":
@@ -605,7 +763,7 @@ class RedisStore(StoreMixin):
             [
                 claim.decision_id,
                 claim.token,
-                _fstr(self.retention),
+                "0",  # the purge zset scores the deadline; purge() subtracts the retention
                 expected,
                 e,
                 self._maxlen_arg,
@@ -616,6 +774,17 @@ class RedisStore(StoreMixin):
             return False
         self._raise_common(name, reply)
         return True
+
+    def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
+        t = check_time("now", now)
+        limit = check_limit(limit)
+        k = self._keys(name)
+        # the :purge zset scores each consumed decision with its deadline (the scripts that
+        # consume add a retention of "0"): the retention in effect now decides
+        reply = self._script("purge", [k[0], k[1], k[2], k[4], k[5]],
+                             [_fstr(t - self.retention), limit, self._maxlen_arg])
+        self._raise_common(name, reply)
+        return PurgeResult(int(reply[1]), int(reply[2]))
 
     # -- events -----------------------------------------------------------------------------
     def append_event(self, name: str, event: Mapping[str, Any]) -> None:
@@ -642,6 +811,58 @@ class RedisStore(StoreMixin):
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:
         self._run(lambda c: c.ping())
+
+    def health(self) -> dict[str, Any]:
+        """``{"ok": True}`` when Redis answers; on a Cluster, the cluster's own view.
+
+        Every node the client knows is asked for ``CLUSTER INFO``; the cluster is ok when every
+        node that answers says ``cluster_state:ok`` with all 16384 slots served, and every
+        primary the client routes to answers. A primary that does not answer triggers one
+        topology refresh first (after a failover the replica that took over is the primary).
+        Details: ``cluster_state``, ``cluster_slots_ok`` (the least any node reports),
+        ``nodes_answered`` and ``primaries_unreachable``.
+        """
+        if not self.cluster:
+            self.ping()
+            return {"ok": True}
+        client = self._run(lambda c: c)
+        report = self._cluster_report(client)
+        if report["primaries_unreachable"]:
+            try:
+                client.nodes_manager.initialize()
+            except (RedisError, RedisClusterException, OSError):
+                pass  # no node answers the refresh: report what was seen
+            else:
+                report = self._cluster_report(client)
+        if not report["nodes_answered"]:
+            raise StoreUnavailableError(f"no node of the Redis Cluster at {self.url} answers")
+        return report
+
+    @staticmethod
+    def _cluster_report(client: Any) -> dict[str, Any]:
+        states: list[str] = []
+        slots: list[int] = []
+        unreachable = 0
+        for node in client.get_nodes():
+            try:
+                info = client.get_redis_connection(node).execute_command("CLUSTER INFO")
+            except (RedisError, RedisClusterException, OSError):
+                unreachable += node.server_type == "primary"
+                continue
+            if isinstance(info, bytes | str):  # without redis-py's parser: "key:value" lines
+                text = info.decode() if isinstance(info, bytes) else info
+                info = dict(line.split(":", 1) for line in text.split() if ":" in line)
+            states.append(str(info.get("cluster_state", "")))
+            slots.append(int(info.get("cluster_slots_ok", 0)))
+        state = "ok" if states and all(x == "ok" for x in states) else "fail"
+        slots_ok = min(slots) if slots else 0
+        return {
+            "ok": state == "ok" and slots_ok == 16384 and not unreachable,
+            "cluster_state": state,
+            "cluster_slots_ok": slots_ok,
+            "nodes_answered": len(states),
+            "primaries_unreachable": unreachable,
+        }
 
     def close(self) -> None:
         with self._lock:

@@ -8,7 +8,9 @@ shape as text (``"5,11,11"``). Each thread (and each forked process) uses its ow
 
 Tables: ``bandits`` (config, versions), ``stats`` (one BLOB per statistic), ``decisions`` (the
 pending-decision log; ``due`` is the deadline, or the lease end while claimed, NULL once consumed;
-``purge_at`` is set when consumed) and ``events`` (JSON text, autoincrement id = append order).
+``purge_at`` is set to the deadline when consumed, and :meth:`SQLiteStore.purge` deletes the rows
+with ``purge_at + retention < now``, the retention in effect when it runs) and ``events`` (JSON
+text, autoincrement id = append order; ``purge`` keeps the newest ``events_maxlen``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from .base import (
     EventPage,
     NewDecision,
     PendingDecision,
+    PurgeResult,
     RewardResult,
     Snapshot,
     StoreMixin,
@@ -50,11 +53,13 @@ from .base import (
     check_arrays,
     check_decision_id,
     check_deltas,
+    check_events_maxlen,
     check_gamma,
     check_half_life,
     check_int_cursor,
     check_limit,
     check_name,
+    check_retention,
     check_time,
     decay_factor,
     dumps,
@@ -115,7 +120,7 @@ def _unavailable(exc: sqlite3.Error) -> bool:
 def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
     """``sqlite:///rel.db`` -> ``"rel.db"``, ``sqlite:////abs.db`` -> ``"/abs.db"`` (the
     SQLAlchemy convention), with the query options ``busy_timeout``, ``synchronous``,
-    ``retention``.
+    ``retention``, ``events_maxlen``.
 
     >>> parse_sqlite_url("sqlite:////tmp/x.db?busy_timeout=2")
     ('/tmp/x.db', {'busy_timeout': 2.0})
@@ -130,7 +135,8 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
         raise ConfigurationError(f"SQLite URL {url!r} has no path")
     query = dict(parse_qsl(parts.query))
     options: dict[str, Any] = {}
-    for key, conv in (("busy_timeout", float), ("retention", float), ("synchronous", str)):
+    for key, conv in (("busy_timeout", float), ("retention", float), ("synchronous", str),
+                      ("events_maxlen", int)):
         if key in query:
             try:
                 options[key] = conv(query.pop(key))
@@ -164,6 +170,9 @@ class SQLiteStore(StoreMixin):
         process crash, the last commits may be lost on power failure) or ``"FULL"``.
     retention
         Seconds a consumed decision is remembered after its deadline.
+    events_maxlen
+        Keep about this many events per bandit: :meth:`purge` (run by every sweep) deletes the
+        older ones; ``None`` keeps all. Between purges the log may grow past it.
     """
 
     def __init__(
@@ -173,12 +182,14 @@ class SQLiteStore(StoreMixin):
         busy_timeout: float = 5.0,
         synchronous: str = "NORMAL",
         retention: float = DEFAULT_RETENTION,
+        events_maxlen: int | None = None,
     ) -> None:
         if str(path).startswith("sqlite:"):
             path, query = parse_sqlite_url(str(path))
             busy_timeout = query.get("busy_timeout", busy_timeout)
             synchronous = query.get("synchronous", synchronous)
             retention = query.get("retention", retention)
+            events_maxlen = query.get("events_maxlen", events_maxlen)
         self.path = str(path)
         if self.path == ":memory:" or self.path.startswith("file:"):
             raise ConfigurationError("an SQLite store needs a file path; use memory:// instead")
@@ -186,7 +197,8 @@ class SQLiteStore(StoreMixin):
             raise ConfigurationError(f"synchronous == {synchronous!r}, must be NORMAL or FULL")
         self.synchronous = synchronous.upper()
         self.busy_timeout = check_time("busy_timeout", busy_timeout)
-        self.retention = float(retention)
+        self.retention = check_retention(retention)
+        self.events_maxlen = check_events_maxlen(events_maxlen)
         self.url = "sqlite:///" + self.path
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
@@ -515,7 +527,7 @@ class SQLiteStore(StoreMixin):
             c.execute(
                 "UPDATE decisions SET status = 'r', token = NULL, due = NULL, purge_at = ?"
                 " WHERE bandit = ? AND id = ?",
-                (deadline + self.retention, name, decision_id),
+                (deadline, name, decision_id),
             )
             self._event(c, name, e)
             return RewardResult("applied", int(version) + 1)
@@ -528,10 +540,6 @@ class SQLiteStore(StoreMixin):
         token = uuid.uuid4().hex
         with self._tx(write=True) as c:
             self._bandit_row(c, name)
-            c.execute(
-                "DELETE FROM decisions WHERE bandit = ? AND purge_at IS NOT NULL AND purge_at < ?",
-                (name, t),
-            )
             rows = c.execute(
                 "SELECT id, payload, deadline FROM decisions WHERE bandit = ? AND due IS NOT NULL"
                 " AND due < ? ORDER BY due LIMIT ?",
@@ -568,10 +576,31 @@ class SQLiteStore(StoreMixin):
             c.execute(
                 "UPDATE decisions SET status = 'x', token = NULL, due = NULL, purge_at = ?"
                 " WHERE bandit = ? AND id = ?",
-                (row[0] + self.retention, name, claim.decision_id),
+                (row[0], name, claim.decision_id),
             )
             self._event(c, name, e)
             return True
+
+    def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
+        t = check_time("now", now)
+        limit = check_limit(limit)
+        with self._tx(write=True) as c:
+            self._bandit_row(c, name)
+            decisions = c.execute(
+                "DELETE FROM decisions WHERE bandit = ? AND id IN (SELECT id FROM decisions"
+                " WHERE bandit = ? AND purge_at IS NOT NULL AND purge_at < ?"
+                " ORDER BY purge_at LIMIT ?)",
+                (name, name, t - self.retention, limit),
+            ).rowcount
+            events = 0
+            if self.events_maxlen is not None:
+                # everything up to the newest event beyond the newest events_maxlen
+                events = c.execute(
+                    "DELETE FROM events WHERE bandit = ? AND id <= (SELECT id FROM events"
+                    " WHERE bandit = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (name, name, self.events_maxlen),
+                ).rowcount
+        return PurgeResult(max(decisions, 0), max(events, 0))
 
     # -- events -----------------------------------------------------------------------------
     def append_event(self, name: str, event: Mapping[str, Any]) -> None:
