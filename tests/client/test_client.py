@@ -105,6 +105,18 @@ def test_rankings_batches_and_arms(client: Client, name: str):
         client.retire_arm(name, "zzz")
 
 
+def test_arm_names_are_one_path_segment_and_retired_arms_answer_so(client: Client, name: str):
+    odd = ("a/b", "50% off", "x?y#z", "%41")
+    for arm in odd:
+        assert client.add_arm(name, arm).arms[-1] == arm
+    d = client.decide(name, eligible_arms=["50% off"])
+    assert d.arm == "50% off"
+    for i, arm in enumerate(odd):
+        assert client.retire_arm(name, arm).arms == ("a", "b", "c", *odd[i + 1:])
+    out = client.reward(d, 1)  # its arm is gone: consumed, learned by no arm
+    assert out.status == "arm_retired" and not out.duplicate
+
+
 def test_contextual_bandit(client: Client):
     bandit = f"lin_{uuid.uuid4().hex[:8]}"
     client.create(bandit, ["x", "y"], model="linear", n_features=2)

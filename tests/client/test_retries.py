@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -84,6 +86,15 @@ def client_for(script: Callable[[httpx.Request], httpx.Response], **kwargs) -> C
 
 def conn_error() -> httpx.ConnectError:
     return httpx.ConnectError("connection refused")
+
+
+def test_the_client_imports_neither_fastapi_nor_pydantic():
+    code = ("import sys, tsbandit.client; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'fastapi', 'pydantic', 'starlette', 'uvicorn'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
 
 
 # ----- decisions: retried under one Idempotency-Key -------------------------------------------

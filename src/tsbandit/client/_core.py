@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -289,6 +290,11 @@ def _reward_result(r: httpx.Response, attempts: int) -> RewardResult:
     return RewardResult.from_json(r.json(), attempts=attempts)
 
 
+def _q(segment: str) -> str:
+    """A path segment, percent-encoded (an arm named ``a/b`` or ``50%`` stays one segment)."""
+    return quote(str(segment), safe="")
+
+
 def _drop_none(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -326,7 +332,7 @@ class Calls:
 
     @staticmethod
     def get(name: str) -> Call[BanditInfo]:
-        return Call("GET", f"/v1/bandits/{name}", _json(BanditInfo), safe=True)
+        return Call("GET", f"/v1/bandits/{_q(name)}", _json(BanditInfo), safe=True)
 
     @staticmethod
     def list_bandits() -> Call[list[str]]:
@@ -334,16 +340,16 @@ class Calls:
 
     @staticmethod
     def delete(name: str) -> Call[None]:
-        return Call("DELETE", f"/v1/bandits/{name}", _nothing, ok=(204,))
+        return Call("DELETE", f"/v1/bandits/{_q(name)}", _nothing, ok=(204,))
 
     @staticmethod
     def add_arm(name: str, arm: str) -> Call[BanditInfo]:
-        return Call("POST", f"/v1/bandits/{name}/arms", _json(BanditInfo), json={"arm": arm},
+        return Call("POST", f"/v1/bandits/{_q(name)}/arms", _json(BanditInfo), json={"arm": arm},
                     ok=(201,))
 
     @staticmethod
     def retire_arm(name: str, arm: str) -> Call[BanditInfo]:
-        return Call("DELETE", f"/v1/bandits/{name}/arms/{arm}", _json(BanditInfo))
+        return Call("DELETE", f"/v1/bandits/{_q(name)}/arms/{_q(arm)}", _json(BanditInfo))
 
     @staticmethod
     def decide(name: str, context: Iterable[float] | None, eligible_arms: Sequence[str] | None,
@@ -353,7 +359,7 @@ class Calls:
                           eligible_arms=None if eligible_arms is None else list(eligible_arms))
         if k != 1:
             body["k"] = k
-        return Call("POST", f"/v1/bandits/{name}/decisions", _decision(key), json=body,
+        return Call("POST", f"/v1/bandits/{_q(name)}/decisions", _decision(key), json=body,
                     headers={"Idempotency-Key": key}, safe=True)
 
     @staticmethod
@@ -367,35 +373,36 @@ class Calls:
                           user_ids=None if user_ids is None else list(user_ids))
         if k != 1:
             body["k"] = k
-        return Call("POST", f"/v1/bandits/{name}/decisions/batch", _decisions(key), json=body,
+        return Call("POST", f"/v1/bandits/{_q(name)}/decisions/batch", _decisions(key), json=body,
                     headers={"Idempotency-Key": key}, safe=True)
 
     @staticmethod
     def decision(decision_id: str) -> Call[DecisionStatus]:
-        return Call("GET", f"/v1/decisions/{decision_id}", _json(DecisionStatus), safe=True)
+        return Call("GET", f"/v1/decisions/{_q(decision_id)}", _json(DecisionStatus), safe=True)
 
     @staticmethod
     def reward(decision: Decision | str, reward: float) -> Call[RewardResult]:
         bandit, did = bandit_of(decision)
         # safe: a reward is applied once per decision id; a repeat answers "duplicate"
-        return Call("POST", f"/v1/bandits/{bandit}/rewards", _reward_result,
+        return Call("POST", f"/v1/bandits/{_q(bandit)}/rewards", _reward_result,
                     json={"decision_id": did, "reward": reward}, safe=True)
 
     @staticmethod
     def stats(name: str, context: Iterable[float] | None, level: float) -> Call[Stats]:
         params: list[tuple[str, Any]] = [("level", level)]
         params += [("context", v) for v in _seq(context) or []]
-        return Call("GET", f"/v1/bandits/{name}/stats", _json(Stats), params=params, safe=True)
+        return Call("GET", f"/v1/bandits/{_q(name)}/stats", _json(Stats), params=params, safe=True)
 
     @staticmethod
     def report(name: str, options: dict[str, Any]) -> Call[Report]:
         params = {k: (str(v).lower() if isinstance(v, bool) else v)
                   for k, v in options.items() if v is not None}
-        return Call("GET", f"/v1/bandits/{name}/report", _json(Report), params=params, safe=True)
+        return Call("GET", f"/v1/bandits/{_q(name)}/report", _json(Report), params=params,
+                    safe=True)
 
     @staticmethod
     def events(name: str) -> Call[None]:
-        return Call("GET", f"/v1/bandits/{name}/events", _nothing, safe=True)
+        return Call("GET", f"/v1/bandits/{_q(name)}/events", _nothing, safe=True)
 
 
 def event_lines(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

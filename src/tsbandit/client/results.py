@@ -124,16 +124,17 @@ class RewardResult:
     """The answer to a reward: applied exactly once, whatever the number of attempts.
 
     ``status`` is what the service said to the *last* attempt: ``"applied"`` (this attempt
-    applied it) or ``"duplicate"`` (it was applied before). Rewards are idempotent by decision
-    id, so the client retries them; ``status == "duplicate"`` with ``retried`` true means an
-    earlier attempt of this same call most likely applied it (its answer was lost), or an
-    earlier call did. Either way the reward counts once; nothing is applied twice.
+    applied it), ``"duplicate"`` (it was applied before) or ``"arm_retired"`` (the decision's
+    arm was retired since: the reward is consumed, learned by no arm). Rewards are idempotent
+    by decision id, so the client retries them; ``status == "duplicate"`` with ``retried``
+    true means an earlier attempt of this same call most likely applied it (its answer was
+    lost), or an earlier call did. Either way the reward counts once; nothing is applied twice.
     """
 
     decision_id: str
     bandit: str
     arm: str
-    status: Literal["applied", "duplicate"]
+    status: Literal["applied", "duplicate", "arm_retired"]
     model_version: int
     attempts: int = 1
 
