@@ -352,6 +352,20 @@ def test_reward_many_keeps_each_outcome():
     assert isinstance(out[3].error, errors_module.DecisionNotFoundError)
 
 
+def test_an_answer_that_is_not_the_services_json_is_a_service_error():
+    with pytest.raises(ServiceError, match="unexpected answer") as info:
+        client_for(Script(httpx.Response(200, text="<html>portal</html>"))).reward(DID, 1)
+    assert info.value.code == "invalid_response"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        did = json.loads(request.content)["decision_id"]
+        return (httpx.Response(200, json={"unexpected": True}) if did == ids(2)[1]
+                else httpx.Response(200, json=reward_json(did)))
+
+    out = client_for(handler).reward_many([(did, 1) for did in ids(2)])
+    assert out[0].ok and isinstance(out[1].error, ServiceError)
+
+
 def test_buffer_validates_its_parameters():
     client = client_for(RewardServer())
     with pytest.raises(ValueError, match="max_size"):

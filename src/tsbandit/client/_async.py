@@ -155,7 +155,7 @@ class AsyncClient:
                 try:
                     return RewardOutcome(decision_id_of(decision), reward,
                                          result=await self.reward(decision, reward))
-                except TsbanditError as exc:
+                except Exception as exc:  # one reward's failure is its outcome, never lost
                     return RewardOutcome(decision_id_of(decision), reward, error=exc)
 
         return list(await asyncio.gather(*(one(d, r) for d, r in rewards)))

@@ -249,7 +249,13 @@ class Attempts(Generic[T]):
         """The parsed result of a final ``response``, or raise its error."""
         if response.status_code not in self.call.ok:
             raise error_from_response(response)
-        return self.call.parse(response, self.attempt)
+        try:
+            return self.call.parse(response, self.attempt)
+        except (ValueError, KeyError, TypeError) as exc:  # not the service's JSON (a proxy?)
+            raise ServiceError(
+                f"unexpected answer to {self.call.method} {self.call.path} "
+                f"(HTTP {response.status_code}): {type(exc).__name__}: {exc}",
+                status=response.status_code, code="invalid_response") from exc
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -189,7 +189,7 @@ class Client:
         try:
             return RewardOutcome(decision_id_of(decision), reward,
                                  result=self.reward(decision, reward))
-        except TsbanditError as exc:
+        except Exception as exc:  # one reward's failure is its outcome, never lost
             return RewardOutcome(decision_id_of(decision), reward, error=exc)
 
     def reward_buffer(self, *, max_size: int = 100, max_wait: float | None = 1.0,
