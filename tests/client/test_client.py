@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from service.conftest import Server
@@ -19,6 +21,7 @@ from tsbandit.client import (
     ServiceConnectionError,
     ServiceTimeoutError,
 )
+from tsbandit.client import _sync as sync_module
 from tsbandit.errors import (
     AuthenticationError,
     BanditExistsError,
@@ -210,6 +213,57 @@ def test_async_client(server: Server, client: Client, name: str):
     assert [e["type"] for e in events].count("reward") == 4
     assert sum(r.pulls for r in stats.arms) == 4 and sum(r.rewards for r in stats.arms) == 1
     assert client.decision(d.decision_id).status == "rewarded"
+
+
+class LossyTransport(httpx.BaseTransport):
+    """A real transport whose first answer is lost after the server handled the request."""
+
+    def __init__(self) -> None:
+        self.real = httpx.HTTPTransport()
+        self.keys: list[str | None] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.real.handle_request(request)
+        self.keys.append(request.headers.get("Idempotency-Key"))
+        if len(self.keys) == 1:
+            response.read()
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+
+def test_a_reward_whose_answer_was_lost_is_retried_and_counted_once(server: Server,
+                                                                    client: Client, name: str,
+                                                                    monkeypatch):
+    monkeypatch.setattr(sync_module, "_sleep", lambda seconds: None)
+    d = client.decide(name)
+    lossy = LossyTransport()
+    with Client(server.url, api_key=KEY, transport=lossy, retry=Retry(attempts=3)) as c:
+        out = c.reward(d, 1)
+    # the first attempt applied it; the retry is told so, and the result says it was a retry
+    assert (out.status, out.attempts, out.retried) == ("duplicate", 2, True)
+    row = client.stats(name)[d.arm]
+    assert (row.pulls, row.rewards) == (1.0, 1.0)
+
+
+def _has_idempotency_keys(url: str) -> bool:
+    return "Idempotency-Key" in httpx.get(url + "/openapi.json").text
+
+
+def test_a_decision_whose_answer_was_lost_is_replayed(server: Server, client: Client,
+                                                      name: str, monkeypatch):
+    """Needs the service's Idempotency-Key (the h4-api branch); skipped on a service without."""
+    if not _has_idempotency_keys(server.url):
+        pytest.skip("this service ignores Idempotency-Key (before the h4-api merge)")
+    monkeypatch.setattr(sync_module, "_sleep", lambda seconds: None)
+    lossy = LossyTransport()
+    with Client(server.url, api_key=KEY, transport=lossy, retry=Retry(attempts=3)) as c:
+        d = c.decide(name)
+        assert d.replayed and lossy.keys == [d.idempotency_key] * 2
+        again = c.decide_batch(name, 2, idempotency_key="batch-" + d.decision_id[-8:])
+        replayed = c.decide_batch(name, 2, idempotency_key=again[0].idempotency_key)
+        assert replayed == [dataclasses.replace(x, replayed=True) for x in again]
+    decided = [e for e in client.events(name) if e["type"] == "decision"]
+    assert len(decided) == 3  # one decision for two attempts, one batch of two for two calls
 
 
 # ----- timeouts and unreachable services --------------------------------------------------------
