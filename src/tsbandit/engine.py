@@ -17,10 +17,26 @@ needs only the decision id; the store applies each reward **exactly once**.
 'duplicate'
 
 Decision ids are ``<bandit>~<32 hex digits>``: the reward call finds its bandit from the id.
+
+**Idempotent decisions.** ``decide(..., idempotency_key="k")`` (and ``decide_batch``) make a
+retry safe: the decision id is derived from the key (``sha256``), so the store's atomic
+"insert unless the id exists" (``put_pending_many``) is also the key -> decision mapping, on
+every store and across workers, and it lives and expires with the decision (its reward window,
+then the store's retention). A retry with the same key and the same request returns the
+recorded decision (same id, arm, propensity; ``replayed=True``); the same key with another
+request raises :class:`~tsbandit.errors.IdempotencyConflictError`.
+
+>>> first = engine.decide("offers", idempotency_key="order-42")
+>>> again = engine.decide("offers", idempotency_key="order-42")
+>>> (again.decision_id, again.arm, again.replayed) == (first.decision_id, first.arm, True)
+True
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import threading
 import time
 import uuid
@@ -35,9 +51,12 @@ from .bandit import Bandit, _check_names, make_generators
 from .errors import (
     BanditNotFoundError,
     ConfigurationError,
+    DecisionExistsError,
     DecisionNotFoundError,
     EligibilityError,
+    IdempotencyConflictError,
     InvalidContextError,
+    InvalidRewardError,
     LastArmError,
     SerializationError,
     UnknownArmError,
@@ -49,7 +68,8 @@ from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
 from .policies.stats import Stats
 from .stores.base import ClaimedDecision, NewDecision, Snapshot, Store
 
-__all__ = ["BanditSpec", "Engine", "EngineDecision", "RewardOutcome", "SweepResult"]
+__all__ = ["IDEMPOTENCY_KEY_PATTERN", "BanditSpec", "Engine", "EngineDecision", "RewardOutcome",
+           "SweepResult", "check_idempotency_key"]
 
 CONFIG_FORMAT = 1
 _ID_SEP = "~"
@@ -159,10 +179,13 @@ class EngineDecision:
     model_version: int
     timestamp: float
     deadline: float
+    #: True when an idempotency key found this decision already recorded (not in ``to_dict``)
+    replayed: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""
         d = dict(self.__dict__)
+        del d["replayed"]
         d["ranking"] = list(self.ranking)
         d["position_propensities"] = list(self.position_propensities)
         return d
@@ -211,6 +234,26 @@ class _Cached:
 
 _FIRST_SLOT_KEYS = 64  # eligible sets remembered per model version
 _LOGGED_ALLOCATION_ARMS = 64  # decision events carry every arm's probability up to this many arms
+
+
+#: An idempotency key: 1-255 printable ASCII characters, no spaces (the service's header).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def check_idempotency_key(key: Any) -> str:
+    """``key`` if it is 1-255 printable ASCII characters without spaces, else
+    :class:`ConfigurationError`."""
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY_RE.match(key):
+        raise ConfigurationError(f"idempotency key == {key!r}, must be 1-255 printable ASCII "
+                                 "characters without spaces")
+    return key
+
+
+def _keyed_tokens(key: str, count: int) -> list[str]:
+    """Decision-id tokens (32 hex digits) derived from an idempotency key, one per decision."""
+    return [hashlib.sha256(f"tsbandit-idempotency\0{key}\0{i}".encode()).hexdigest()[:32]
+            for i in range(count)]
 
 
 def split_decision_id(decision_id: str) -> tuple[str, str]:
@@ -354,20 +397,33 @@ class Engine:
         return True
 
     def decide(self, bandit: str, context: Any = None, eligible: Iterable[str] | None = None,
-               k: int = 1, user_id: str | None = None) -> EngineDecision:
-        """Choose an arm (or rank ``k`` arms) for one user and record the pending decision."""
+               k: int = 1, user_id: str | None = None, *,
+               idempotency_key: str | None = None) -> EngineDecision:
+        """Choose an arm (or rank ``k`` arms) for one user and record the pending decision.
+
+        With ``idempotency_key`` a retry of the same request returns the recorded decision
+        instead of making a new one (see the module docstring).
+        """
         return self.decide_batch(bandit, None if context is None else [context], eligible, k,
-                                 None if user_id is None else [user_id], n=1)[0]
+                                 None if user_id is None else [user_id], n=1,
+                                 idempotency_key=idempotency_key)[0]
 
     def decide_batch(self, bandit: str, contexts: Any = None,
                      eligible: Iterable[str] | None = None, k: int = 1,
                      user_ids: Sequence[str | None] | None = None,
-                     n: int | None = None) -> list[EngineDecision]:
+                     n: int | None = None, *,
+                     idempotency_key: str | None = None) -> list[EngineDecision]:
         """Decisions for many users in one call (one store read, vectorized choice, one
         store write of all the pending decisions: all are recorded, or none).
 
         Give ``contexts`` ``(n, d)`` for a contextual model, or ``n`` for a context-free one.
+        With ``idempotency_key`` a retry of the same request (same contexts, eligible arms,
+        ``k``, user ids and count) returns the decisions recorded by the first (``replayed``)
+        instead of new ones, as long as they are kept (reward window + retention); the same
+        key with another request raises :class:`IdempotencyConflictError`.
         """
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         state = self._state(bandit)
         spec = state.spec
         model = spec.model
@@ -407,15 +463,28 @@ class Engine:
         deadline = now + spec.reward_window
         out = []
         items = []
+        keyed: dict[str, Any] = {}
+        tokens: list[str] = []
+        if idempotency_key is not None:
+            tokens = _keyed_tokens(idempotency_key, count)
+            request = json.dumps(
+                [count, None if x is None else x.tolist(), k,
+                 None if mask is None else [a for a, m in zip(spec.arms, mask, strict=True)
+                                            if m],
+                 None if user_ids is None else list(user_ids)], separators=(",", ":"))
+            keyed["request"] = hashlib.sha256(request.encode()).hexdigest()[:32]
+            keyed["model_version"] = state.snapshot.version
         for i in range(count):
             ranking = tuple(spec.arms[j] for j in chosen[i])
-            did = f"{bandit}{_ID_SEP}{uuid.uuid4().hex}"
+            did = f"{bandit}{_ID_SEP}{tokens[i] if tokens else uuid.uuid4().hex}"
             ctx = None if x is None else [float(v) for v in x[i]]
             pp = tuple(float(p) for p in probs[i])
             payload = {"arm": ranking[0], "ranking": list(ranking), "context": ctx,
                        "propensity": pp[0], "timestamp": now,
                        "user_id": None if user_ids is None else user_ids[i],
                        "config_version": state.snapshot.config_version}
+            if keyed:  # what a replay needs to answer the same decision, and the request's hash
+                payload.update(keyed, position_propensities=list(pp))
             event = {"type": "decision", "decision_id": did, "timestamp": now,
                      "bandit": bandit, "context": ctx, "arm": ranking[0],
                      "ranking": list(ranking), "propensity": pp[0],
@@ -427,7 +496,37 @@ class Engine:
             out.append(EngineDecision(did, bandit, ranking[0], ranking, pp[0], pp,
                                       state.snapshot.version, now, deadline))
         # one round trip for the whole batch, all or nothing
-        self.store.put_pending_many(bandit, items)
+        try:
+            self.store.put_pending_many(bandit, items)
+        except DecisionExistsError:
+            if idempotency_key is None:
+                raise
+            # the key's decisions are recorded already (a retry, or a concurrent twin that
+            # won the insert): answer those
+            return self._replay(bandit, idempotency_key, [it.decision_id for it in items],
+                                keyed["request"])
+        return out
+
+    def _replay(self, bandit: str, key: str, ids: list[str], request: str
+                ) -> list[EngineDecision]:
+        """The decisions an idempotency key recorded, if they were made for ``request``."""
+        out = []
+        for did in ids:
+            try:
+                p = self.store.get_pending(bandit, did)
+            except DecisionNotFoundError:
+                raise IdempotencyConflictError(
+                    f"idempotency key {key!r}: some of its decisions on {bandit!r} are no "
+                    "longer kept; use a new key") from None
+            pl = p.payload
+            if pl.get("request") != request:
+                raise IdempotencyConflictError(
+                    f"idempotency key {key!r} was used on {bandit!r} for another request "
+                    "(context, eligible arms, k, user ids or count differ); use a new key")
+            out.append(EngineDecision(
+                did, bandit, pl["arm"], tuple(pl["ranking"]), float(pl["propensity"]),
+                tuple(float(v) for v in pl["position_propensities"]),
+                int(pl["model_version"]), float(pl["timestamp"]), p.deadline, replayed=True))
         return out
 
     def _first_slot(self, state: _Cached, mask: np.ndarray | None
@@ -471,12 +570,23 @@ class Engine:
         r = np.array([reward], dtype=float)
         x = None if context is None else np.asarray([context], dtype=float)
         model = spec.model
-        if model.additive:
-            return dict(model.delta(len(spec.arms), a, r, x))
-        # non-additive (Laplace): the change a refit makes to the current statistics
-        after = stats.copy()
-        model.accumulate(after, a, r, x)
-        return dict(after - stats)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if model.additive:
+                deltas = dict(model.delta(len(spec.arms), a, r, x))
+            else:
+                # non-additive (Laplace): the change a refit makes to the current statistics
+                after = stats.copy()
+                model.accumulate(after, a, r, x)
+                deltas = dict(after - stats)
+        for key, value in deltas.items():
+            if not np.isfinite(value).all():
+                # a finite reward whose square (or product with the context) overflows: the
+                # reward cannot be applied, which is the reward's fault -- 422, not bad state
+                with_context = "" if context is None else " (with the decision's context)"
+                raise InvalidRewardError(
+                    f"reward {reward!r}{with_context} is too large for this model: its "
+                    f"statistic {key!r} would overflow; nothing applied")
+        return deltas
 
     def record_reward(self, decision_id: str, reward: Any) -> RewardOutcome:
         """Apply a reward to a pending decision, exactly once.

@@ -21,6 +21,7 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     ├── DecisionNotFoundError (KeyError)           404 decision_not_found
     ├── DecisionExpiredError (ValueError)          410 decision_expired
     ├── DecisionExistsError (ValueError)           409 decision_exists
+    ├── IdempotencyConflictError (ValueError)      409 idempotency_conflict
     ├── VersionConflictError (ValueError)          409 version_conflict
     ├── StoreUnavailableError (ConnectionError)    503 store_unavailable
     ├── AuthenticationError (PermissionError)      401 unauthorized
@@ -51,6 +52,7 @@ __all__ = [
     "DecisionNotFoundError",
     "DuplicateArmError",
     "EligibilityError",
+    "IdempotencyConflictError",
     "InvalidContextError",
     "InvalidRewardError",
     "LastArmError",
@@ -173,6 +175,14 @@ class DecisionExistsError(TsbanditError, ValueError):
     http_status = 409
 
 
+class IdempotencyConflictError(TsbanditError, ValueError):
+    """An idempotency key reused for a different request (other context, arms, ``k``, users,
+    count), or whose decisions were partly purged; use a new key."""
+
+    code = "idempotency_conflict"
+    http_status = 409
+
+
 class VersionConflictError(TsbanditError, ValueError):
     """The bandit's configuration changed since the caller read it; re-read and retry."""
 
@@ -181,9 +191,11 @@ class VersionConflictError(TsbanditError, ValueError):
 
 
 class StoreUnavailableError(TsbanditError, ConnectionError):
-    """The state store cannot be reached or cannot take writes now; nothing was written (except:
-    a Redis store with ``min_replicas`` also raises it for a write the primary applied but not
-    enough replicas acknowledged -- retry a reward with the same decision id)."""
+    """The state store cannot be reached or cannot take writes now. On a write the outcome is
+    "not known to be applied": a timeout may strike after the store applied it, and a Redis
+    store with ``min_replicas`` raises it for a write the primary applied but not enough
+    replicas acknowledged. Retry: a reward with the same decision id, a decision with the same
+    idempotency key (both are applied at most once)."""
 
     code = "store_unavailable"
     http_status = 503

@@ -480,3 +480,157 @@ def test_single_decisions_choose_as_the_vectorized_rule_does(contextual):
                                                size=None if contextual else 1)[0, 0])]
             for x in xs]
     assert got == want
+
+
+@pytest.mark.parametrize(("model", "context", "reward"), [
+    ({"kind": "gaussian"}, None, 1e308),
+    ({"kind": "gaussian"}, None, -1e200),
+    ({"kind": "linear", "n_features": 2}, [1e100, 1.0], 1e250),
+])
+def test_reward_whose_statistics_overflow_is_an_invalid_reward(store, clock, model, context,
+                                                                reward):
+    from tsbandit.policies.registry import model_from_config
+
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(BanditSpec("offers", ["a", "b"], model=model_from_config(model)))
+    d = eng.decide("offers", context)
+    before = snapshot(store)
+    with pytest.raises(InvalidRewardError, match="overflow"):
+        eng.record_reward(d.decision_id, reward)
+    assert snapshot(store) == before
+    assert eng.pending(d.decision_id)["status"] == "pending"
+    assert eng.record_reward(d.decision_id, 1.0).status == "applied"
+
+
+# ----- idempotent decisions ------------------------------------------------------------------
+def decision_events(store, name="offers"):
+    return [e for e in store.iter_events(name) if e.get("type") == "decision"]
+
+
+def test_idempotency_key_replays_the_same_decision(store, clock):
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(beta_spec())
+    first = eng.decide("offers", eligible=["a", "c"], user_id="u1", idempotency_key="order-42")
+    assert not first.replayed
+    clock.advance(5.0)
+    for _ in range(3):
+        again = eng.decide("offers", eligible=["c", "a"], user_id="u1",
+                           idempotency_key="order-42")
+        assert again.replayed
+        assert again == first and again.to_dict() == first.to_dict()
+    assert [e["decision_id"] for e in decision_events(store)] == [first.decision_id]
+    # another key, or none, is another decision
+    other = eng.decide("offers", eligible=["a", "c"], user_id="u1", idempotency_key="order-43")
+    assert other.decision_id != first.decision_id and not other.replayed
+    assert eng.decide("offers").decision_id not in (first.decision_id, other.decision_id)
+    # a rewarded decision still replays (and the reward is not applied twice)
+    assert eng.record_reward(first.decision_id, 1).status == "applied"
+    assert eng.decide("offers", eligible=["a", "c"], user_id="u1",
+                      idempotency_key="order-42") == first
+    assert eng.record_reward(first.decision_id, 1).status == "duplicate"
+
+
+def test_idempotency_key_is_per_bandit(store, clock):
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(beta_spec())
+    eng.create_bandit(BanditSpec(name="other", arms=["x", "y"]))
+    a = eng.decide("offers", idempotency_key="k")
+    b = eng.decide("other", idempotency_key="k")
+    assert a.bandit == "offers" and b.bandit == "other" and not b.replayed
+
+
+@pytest.mark.parametrize("change", [
+    {"eligible": ["a"]}, {"k": 2}, {"user_id": "u2"}, {"user_id": None},
+])
+def test_idempotency_key_reused_for_another_request_is_a_conflict(store, clock, change):
+    from tsbandit.errors import IdempotencyConflictError
+
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(beta_spec())
+    base = {"eligible": ["a", "b"], "k": 1, "user_id": "u1"}
+    first = eng.decide("offers", **base, idempotency_key="key-1")
+    before = snapshot(store), len(list(store.iter_events("offers")))
+    with pytest.raises(IdempotencyConflictError, match="key-1"):
+        eng.decide("offers", **{**base, **change}, idempotency_key="key-1")
+    assert (snapshot(store), len(list(store.iter_events("offers")))) == before
+    assert eng.decide("offers", **base, idempotency_key="key-1") == first
+
+
+def test_idempotency_key_contextual_and_batch(store, clock):
+    from tsbandit.errors import IdempotencyConflictError
+
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(BanditSpec("offers", ["a", "b", "c"], model=LinearGaussian(n_features=2)))
+    ctx = [[0.5, 1.0], [-1.0, 0.25], [0.0, 0.0]]
+    first = eng.decide_batch("offers", ctx, user_ids=["u1", None, "u3"], idempotency_key="b-1")
+    assert len({d.decision_id for d in first}) == 3
+    again = eng.decide_batch("offers", ctx, user_ids=["u1", None, "u3"], idempotency_key="b-1")
+    assert again == first and all(d.replayed for d in again)
+    assert len(decision_events(store)) == 3
+    with pytest.raises(IdempotencyConflictError):  # another context
+        eng.decide_batch("offers", [[0.5, 1.0], [-1.0, 0.25], [0.0, 1e-9]],
+                         user_ids=["u1", None, "u3"], idempotency_key="b-1")
+    with pytest.raises(IdempotencyConflictError):  # the first of the batch alone
+        eng.decide("offers", ctx[0], user_id="u1", idempotency_key="b-1")
+    one = eng.decide("offers", ctx[0], idempotency_key="single")
+    assert eng.decide("offers", [0.5, 1.0], idempotency_key="single") == one
+    assert len(decision_events(store)) == 4
+
+
+def test_idempotency_key_across_workers(store, clock):
+    """Two engines (two workers, two seeds) over one store answer the key's one decision."""
+    workers = [Engine(store, seed=s, clock=clock) for s in (1, 2)]
+    workers[0].create_bandit(BanditSpec("offers", [f"arm{i}" for i in range(20)]))
+    first = workers[0].decide("offers", idempotency_key="req-7")
+    assert workers[1].decide("offers", idempotency_key="req-7") == first
+    assert len(decision_events(store)) == 1
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "é", "tab\there", 7])
+def test_bad_idempotency_keys(store, clock, key):
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(beta_spec())
+    with pytest.raises(ConfigurationError, match="idempotency key"):
+        eng.decide("offers", idempotency_key=key)
+    assert decision_events(store) == []
+
+
+def test_concurrent_retries_record_one_decision(shared_backend, clock):
+    """Threads, each with its own engine and client (workers), send the same key at once."""
+    import threading
+
+    Engine(shared_backend.open(), seed=0, clock=clock).create_bandit(beta_spec())
+    n = 6
+    engines = [Engine(shared_backend.open(), seed=i, clock=clock) for i in range(n)]
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def work(i: int) -> None:
+        barrier.wait()
+        results[i] = engines[i].decide("offers", idempotency_key="same-key")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(r == results[0] for r in results)
+    assert sum(not r.replayed for r in results) == 1
+    assert len(decision_events(engines[0].store)) == 1
+
+
+def test_idempotency_key_expires_with_its_decision(clock):
+    from tsbandit.stores.memory import MemoryStore
+
+    store = MemoryStore(retention=100.0)
+    eng = Engine(store, seed=0, clock=clock)
+    eng.create_bandit(beta_spec(reward_window=10.0))
+    first = eng.decide("offers", idempotency_key="k")
+    eng.record_reward(first.decision_id, 1)
+    clock.advance(50.0)
+    eng.sweep_expired()
+    assert eng.decide("offers", idempotency_key="k") == first  # kept: still the same
+    clock.advance(100.0)
+    eng.sweep_expired()  # past deadline + retention: purged, and the key with it
+    fresh = eng.decide("offers", idempotency_key="k")
+    assert not fresh.replayed and fresh.timestamp == clock()

@@ -118,3 +118,58 @@ def test_key_from_the_environment(monkeypatch, engine):
         assert client.post("/v1/bandits", json={"name": "x", "arms": ["a"]}).status_code == 401
         assert client.post("/v1/bandits", json={"name": "x", "arms": ["a"]},
                            headers=AUTH).status_code == 201
+
+
+# ----- reads of personal data: the key whenever one is set, open_reads or not -------------
+def _decided(client):
+    """A decision with a user id and a context, made with the key."""
+    assert client.post("/v1/bandits", json={"name": "lin", "arms": ["a", "b"], "model": "linear",
+                                            "n_features": 2}, headers=AUTH).status_code == 201
+    r = client.post("/v1/bandits/lin/decisions", json={"context": [0.5, -1.0],
+                                                       "user_id": "alice"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    return r.json()["decision_id"]
+
+
+PRIVATE = ["/v1/decisions/{id}", "/v1/bandits/lin/events"]
+
+
+@pytest.mark.parametrize("open_reads", [True, False])
+@pytest.mark.parametrize("path", PRIVATE)
+@pytest.mark.parametrize("headers", [None, {"Authorization": "Bearer wrong"}])
+def test_personal_data_needs_the_key_even_with_open_reads(make_client, open_reads, path,
+                                                          headers):
+    client = make_client(api_key=KEY, open_reads=open_reads)
+    url = path.format(id=_decided(client))
+    r = client.get(url, headers=headers or {})
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "unauthorized"
+    assert "alice" not in r.text and "0.5" not in r.text
+    ok = client.get(url, headers=AUTH)
+    assert ok.status_code == 200 and "alice" in ok.text
+
+
+@pytest.mark.parametrize("path", PRIVATE)
+def test_personal_data_is_open_without_a_key(client, path):
+    url = path.format(id=_decided(client))
+    r = client.get(url)
+    assert r.status_code == 200 and "alice" in r.text
+
+
+def test_decision_read_documents_its_401(make_client):
+    spec = make_client(api_key=KEY).get("/openapi.json").json()
+    assert "401" in spec["paths"]["/v1/decisions/{decision_id}"]["get"]["responses"]
+    assert "401" not in spec["paths"]["/v1/bandits/{name}/stats"]["get"]["responses"]
+    open_spec = make_client().get("/openapi.json").json()
+    assert "401" not in open_spec["paths"]["/v1/decisions/{decision_id}"]["get"]["responses"]
+
+
+def test_other_reads_carry_no_personal_data(secured):
+    """The reads left open (aggregates, configuration) never echo a user id or a context."""
+    secured.post("/v1/bandits/ads/decisions", json={"user_id": "bob-the-user"}, headers=AUTH)
+    secured.get("/recommend/carol-the-customer", headers=AUTH)
+    for method, path, body in [*READS, ("GET", "/v1/bandits/ads/report", None),
+                               ("GET", "/v1/bandits/ads/traffic", None)]:
+        r = call(secured, method, path, body)
+        assert r.status_code == 200, (path, r.text)
+        assert "bob-the-user" not in r.text and "carol-the-customer" not in r.text, path

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
+import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -62,3 +66,61 @@ def test_service_maps_each_error_to_its_status_and_code(cls):
         r = client.get("/raise")
     assert r.status_code == cls.http_status
     assert r.json() == {"error": {"code": cls.code, "detail": f"a {cls.__name__} for the test"}}
+
+
+# ----- every code the service can answer has a row in docs/service.md's error table ---------
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "service.md"
+
+
+def documented_codes() -> set[tuple[int, str]]:
+    """(status, code) of every row of the table under '### Errors' in docs/service.md."""
+    text = DOCS.read_text()
+    section = text[text.index("### Errors"):]
+    section = section[:section.index("\n#", 1)]
+    out: set[tuple[int, str]] = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0][:3].isdigit():
+            continue
+        statuses = [int(s) for s in re.findall(r"\d{3}", cells[0])]
+        codes = re.findall(r"`([a-z_]+)`", cells[1])
+        out |= {(s, c) for s in statuses for c in codes}
+    return out
+
+
+def service_error_classes() -> list[type[TsbanditError]]:
+    """Every class of the tree once the whole service is imported (all it can raise)."""
+    import tsbandit.service
+
+    for mod in pkgutil.iter_modules(tsbandit.service.__path__):
+        importlib.import_module(f"tsbandit.service.{mod.name}")
+
+    def walk(cls: type[TsbanditError]) -> list[type[TsbanditError]]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *walk(sub))]
+
+    return [c for c in walk(TsbanditError) if "code" in vars(c)]
+
+
+def test_the_docs_table_parses():
+    rows = documented_codes()
+    assert (422, "invalid_request") in rows and (400, "malformed_json") in rows
+    assert (404, "not_found") in rows and (405, "method_not_allowed") in rows
+
+
+@pytest.mark.parametrize("cls", service_error_classes(), ids=lambda c: c.__name__)
+def test_every_error_class_has_a_row_in_the_docs_table(cls):
+    assert (cls.http_status, cls.code) in documented_codes(), (
+        f"{cls.__name__} ({cls.http_status} {cls.code}) is missing from the error table of "
+        "docs/service.md")
+
+
+def test_every_code_of_the_service_layer_has_a_row_in_the_docs_table():
+    from tsbandit.service import errors as service_errors
+
+    rows = documented_codes()
+    for status, code in service_errors._HTTP_CODES.items():
+        assert (status, code) in rows, (status, code)
+    for status, code in [(400, "malformed_json"), (422, "invalid_request"),
+                         (500, "internal_error"), (414, "uri_too_long"),
+                         (400, "malformed_request")]:
+        assert (status, code) in rows, (status, code)

@@ -117,7 +117,8 @@ def test_domain_errors(setup, method, path, body, status, code):
 
 
 @pytest.mark.parametrize(("bandit", "reward"), [("ads", 0.5), ("ads", 2), ("ads", -1),
-                                                ("ads", 1e308)])
+                                                ("ads", 1e308), ("rev", 1e308),
+                                                ("rev", -1e200)])
 def test_reward_outside_its_domain_changes_nothing(setup, bandit, reward):
     d = setup.post(f"/v1/bandits/{bandit}/decisions", json={}).json()
     before = setup.get(f"/v1/bandits/{bandit}/stats").json()
@@ -198,3 +199,17 @@ def test_no_500_for_unexpected_engine_failures(make_client, engine, monkeypatch)
     with TestClient(app, raise_server_exceptions=False) as client:
         monkeypatch.setattr(engine, "list_bandits", lambda: 1 / 0)
         err(client.get("/v1/bandits"), 500, "internal_error")
+
+
+def test_long_request_targets_are_414_json(make_client):
+    client = make_client()
+    client.post("/v1/bandits", json={"name": "u", "arms": ["a", "b"]})
+    path = "/v1/bandits/u/stats?pad="
+    assert client.get(path + "x" * (8192 - len(path))).status_code == 200
+    detail = err(client.get(path + "x" * (8193 - len(path))), 414, "uri_too_long")
+    assert "8193" in detail and "8192" in detail
+    err(client.get("/v1/bandits/" + "u" * 9000), 414, "uri_too_long")  # the path alone
+    err(client.post("/v1/bandits/u/rewards?" + "x" * 9000, json={}), 414, "uri_too_long")
+    small = make_client(max_url_bytes=100)
+    err(small.get("/v1/bandits?" + "x" * 100), 414, "uri_too_long")
+    assert small.get("/v1/bandits?" + "x" * 80).status_code == 200

@@ -30,7 +30,8 @@ def _app():
     engine.create_bandit(BanditSpec(name="ads", arms=["a", "b", "c"]))
     engine.create_bandit(BanditSpec(name="lin", arms=["a", "b"],
                                     model=model_from_config({"kind": "linear", "n_features": 2})))
-    return create_app(Settings(store="memory://", seed=0, max_body_bytes=50_000_000), engine=engine)
+    return create_app(Settings(store="memory://", seed=0, max_body_bytes=50_000_000,
+                               max_url_bytes=65_535), engine=engine)
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())

@@ -85,6 +85,52 @@ def test_serve_function_memory(serve):
         assert c.get("/recommend/c1", headers={"Authorization": "Bearer k"}).status_code == 200
 
 
+def _raw_http(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read the whole answer (the server closes): status, headers, body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("via_serve", [True, False], ids=["serve", "uvicorn-cli"])
+def test_http_every_error_is_json_even_before_the_app(serve, via_serve):
+    """Long URLs (over max_url_bytes: the app's 414; over what the parser takes: the
+    protocol's 414) and unparseable requests answer JSON with a stable code."""
+    server = serve({"TSBANDIT_STORE": "memory://", "TSBANDIT_DEFAULT_BANDIT": "false"},
+                   via_serve=via_serve)
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert c.post("/v1/bandits", json={"name": "u", "arms": ["a", "b"]}).status_code == 201
+        path = "/v1/bandits/u/stats?level=0.9&pad="
+        ok = c.get(path + "x" * (8192 - len(path)))  # exactly the limit: served
+        assert ok.status_code == 200, ok.text
+        for n in (8193 - len(path), 60_000):  # over max_url_bytes: the app answers
+            r = c.get(path + "x" * n)
+            assert r.status_code == 414, r.text
+            assert r.json()["error"]["code"] == "uri_too_long"
+    status, headers, body = _raw_http(
+        server.port, b"GET /v1/bandits?" + b"q" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    if via_serve:  # over the parser's 65,535 bytes: the protocol answers, in JSON too
+        assert (status, headers["content-type"]) == (414, "application/json"), body
+        assert json.loads(body)["error"]["code"] == "uri_too_long"
+    else:  # the bare uvicorn command line without --http: its plain text (documented)
+        assert status == 400
+    status, headers, body = _raw_http(server.port, b"NOT HTTP AT ALL\r\n\r\n")
+    assert status == 400
+    if via_serve:
+        assert headers["content-type"] == "application/json"
+        assert json.loads(body)["error"]["code"] == "malformed_request"
+    with httpx.Client(base_url=server.url, timeout=10) as c:  # the server is still fine
+        assert c.get("/healthz").status_code == 200
+
+
 def test_http_oversize_bodies_are_413(serve):
     server = serve({"TSBANDIT_STORE": "memory://", "TSBANDIT_MAX_BODY_BYTES": "2000"})
     big = json.dumps({"name": "x", "arms": [f"arm_{i}" for i in range(500)]}).encode()
@@ -112,6 +158,14 @@ def test_http_api_key(serve):
                    headers={"Authorization": "Bearer k3y"})
         assert r.status_code == 201
         assert c.get("/v1/bandits").status_code == 200
+        # a decision read holds the user id: the key even though reads are open
+        d = c.post("/v1/bandits/x/decisions", json={"user_id": "alice"},
+                   headers={"Authorization": "Bearer k3y"}).json()["decision_id"]
+        r = c.get(f"/v1/decisions/{d}")
+        assert r.status_code == 401 and "alice" not in r.text
+        assert r.json()["error"]["code"] == "unauthorized"
+        r = c.get(f"/v1/decisions/{d}", headers={"Authorization": "Bearer k3y"})
+        assert r.status_code == 200 and r.json()["user_id"] == "alice"
 
 
 def test_http_shared_store(serve, store_env, unique):
@@ -217,3 +271,30 @@ def test_two_workers_tutorial_with_decision_id(serve, store_env):
     with httpx.Client(base_url=server.url, timeout=10) as c:
         stats = c.get("/stats").json()
     assert {k: v["total_pulls"] for k, v in stats.items() if v["total_pulls"]} == dict(offers)
+
+
+def test_real_http_retries_across_two_workers(serve, store_env, unique):
+    """Two worker processes over one store: the same key from many clients at once, one
+    decision; every answer the same."""
+    server = serve({**store_env, "TSBANDIT_DEFAULT_BANDIT": "false"}, workers=2)
+    name = f"idem_{unique}"
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert c.post("/v1/bandits", json={"name": name, "arms": ["a", "b"]}).status_code == 201
+    n = 12
+    barrier = threading.Barrier(n)
+
+    def call(i: int) -> httpx.Response:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            barrier.wait()
+            return c.post(f"/v1/bandits/{name}/decisions", json={"user_id": "u"},
+                          headers={"Idempotency-Key": f"retry-{unique}"})
+
+    with ThreadPoolExecutor(n) as pool:
+        rs = list(pool.map(call, range(n)))
+    assert all(r.status_code == 200 for r in rs), [r.text for r in rs]
+    assert len({r.text for r in rs}) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in rs) == 1
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        events = [json.loads(line) for line in c.get(f"/v1/bandits/{name}/events").text.split()]
+        assert [e["type"] for e in events] == ["decision"]
+        c.delete(f"/v1/bandits/{name}")

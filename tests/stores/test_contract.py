@@ -464,6 +464,64 @@ def test_put_pending_many_large_and_concurrent(store: Store, bandit: str) -> Non
     assert len(store.claim_expired(bandit, 2000.0, limit=10_000)) == n_threads * size
 
 
+def test_put_pending_many_same_ids_concurrently_one_wins(backend, bandit: str) -> None:
+    """Idempotency keys rely on this: many clients insert the same ids at once, exactly one
+    batch is stored (with its events), the others get DecisionExistsError."""
+    n = 6
+    stores = [backend.open() for _ in range(n)]
+    barrier = threading.Barrier(n)
+    won: list[int] = []
+    refused: list[int] = []
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        items = [NewDecision(f"key-{j}", {"arm": j % K, "writer": t}, 100.0,
+                             {"id": f"key-{j}", "writer": t}) for j in range(3)]
+        barrier.wait()
+        try:
+            stores[t].put_pending_many(bandit, items)
+            won.append(t)
+        except DecisionExistsError:
+            refused.append(t)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert errors == [] and len(won) == 1 and sorted(won + refused) == list(range(n))
+    for j in range(3):  # every id holds the winner's payload; only the winner's events
+        assert stores[0].get_pending(bandit, f"key-{j}").payload["writer"] == won[0]
+    assert [(e["id"], e["writer"]) for e in stores[0].iter_events(bandit)] == [
+        (f"key-{j}", won[0]) for j in range(3)]
+
+
+def test_consumed_ids_stay_taken_until_purged(backend) -> None:
+    """A rewarded or expired decision's id cannot be inserted again while it is kept (a
+    retry with its idempotency key finds it); once purged, it can."""
+    store = backend.open(retention=100.0)
+    store.create_bandit("b1", {}, arrays())
+    store.put_pending("b1", "r", {"arm": 0}, 10.0)
+    store.put_pending("b1", "x", {"arm": 1}, 10.0)
+    store.apply_reward("b1", "r", one_hot(0), None, now=5.0)
+    claims = {c.decision_id: c for c in store.claim_expired("b1", 50.0)}
+    assert store.settle_expired("b1", claims["x"], None, None)
+    for did, status in (("r", "rewarded"), ("x", "expired")):
+        for put in (lambda d: store.put_pending("b1", d, {"arm": 2}, 500.0),
+                    lambda d: store.put_pending_many("b1", [NewDecision(d, {"arm": 2}, 500.0)])):
+            with pytest.raises(DecisionExistsError):
+                put(did)
+        p = store.get_pending("b1", did)
+        assert (p.status, p.payload["arm"]) == (status, 0 if did == "r" else 1)
+    store.claim_expired("b1", 111.0)  # past deadline + retention: purged
+    store.put_pending_many("b1", [NewDecision("r", {"arm": 2}, 500.0),
+                                  NewDecision("x", {"arm": 2}, 500.0)])
+    assert store.get_pending("b1", "r").status == "pending"
+    assert store.get_pending("b1", "x").payload == {"arm": 2}
+
+
 def test_claim_and_settle(store: Store, bandit: str) -> None:
     for i, dl in enumerate([30.0, 10.0, 20.0, 500.0]):
         store.put_pending(bandit, f"d{i}", {"arm": i % K}, dl)

@@ -47,7 +47,8 @@ log = logging.getLogger("tsbandit.service")
 _DESCRIPTION = """Thompson-sampling decision service.
 
 Every error is `{"error": {"code": "...", "detail": "..."}}` with a stable code.
-When `TSBANDIT_API_KEY` is set, mutating endpoints need `Authorization: Bearer <key>`.
+When `TSBANDIT_API_KEY` is set, mutating endpoints and reads of personal data (decisions,
+events) need `Authorization: Bearer <key>`.
 """
 
 
@@ -140,7 +141,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       max_url_bytes=settings.max_url_bytes)
     routes.table.install(app, settings)
     report.table.install(app, settings)
     tutorial.table.install(app, settings)

@@ -97,8 +97,15 @@ class DecisionCoalescer:
 
     async def decide(self, engine: Engine, bandit: str, context: Any = None,
                      eligible: Sequence[str] | None = None, k: int = 1,
-                     user_id: str | None = None) -> EngineDecision:
-        """One decision, as ``engine.decide(bandit, context, eligible, k, user_id)``."""
+                     user_id: str | None = None, *,
+                     idempotency_key: str | None = None) -> EngineDecision:
+        """One decision, as ``engine.decide(bandit, context, eligible, k, user_id,
+        idempotency_key=...)``. A request with an idempotency key is never coalesced: its
+        decision id comes from the key, and it may be a replay (served alone, as is)."""
+        if idempotency_key is not None:
+            return await self._call(functools.partial(
+                engine.decide, bandit, context, eligible, k, user_id,
+                idempotency_key=idempotency_key))
         alone = functools.partial(engine.decide, bandit, context, eligible, k, user_id)
         if not self.enabled:
             return await self._call(alone)

@@ -70,8 +70,8 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 
 _bearer = HTTPBearer(
     auto_error=False,
-    description="Needed on mutating endpoints when TSBANDIT_API_KEY is set "
-    "(and on reads when TSBANDIT_OPEN_READS=false).",
+    description="Needed on mutating endpoints and on reads of personal data (user ids, "
+    "contexts) when TSBANDIT_API_KEY is set (and on every read when TSBANDIT_OPEN_READS=false).",
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -98,12 +98,14 @@ async def require_read(settings: SettingsDep, cred: Credentials) -> None:
         _check(settings, cred)
 
 
-Access = Literal["read", "write"]
+#: ``read``: open unless ``open_reads`` is off; ``write``: mutates, needs the key; ``private``:
+#: a read that returns personal data (user ids, contexts), which needs the key like a write.
+Access = Literal["read", "write", "private"]
 
 
 def needs_key(settings: Settings, access: Access) -> bool:
     """Whether an endpoint of this kind needs the API key under these settings."""
-    return settings.api_key is not None and (access == "write" or not settings.open_reads)
+    return settings.api_key is not None and (access != "read" or not settings.open_reads)
 
 
 def auth(settings: Settings, access: Access) -> dict[str, Any]:
@@ -111,7 +113,7 @@ def auth(settings: Settings, access: Access) -> dict[str, Any]:
     document) only where a key is needed, so the spec says exactly what the service does."""
     if not needs_key(settings, access):
         return {"dependencies": []}
-    dep = require_write if access == "write" else require_read
+    dep = require_read if access == "read" else require_write
     return {"dependencies": [Depends(dep)],
             "responses": {401: {"model": ErrorResponse, "description": "Missing or wrong API key"}}}
 

@@ -10,6 +10,7 @@ body that is not JSON (or has NaN / Infinity)  400     ``malformed_json``
 body of the wrong shape or types               422     ``invalid_request``
 missing or wrong API key                       401     ``unauthorized``
 body over ``max_body_bytes``                   413     ``payload_too_large``
+URL (path and query) over ``max_url_bytes``    414     ``uri_too_long``
 reward for another arm than recommended        409     ``arm_mismatch``
 unknown route / method                         404/405 ``not_found`` / ``method_not_allowed``
 anything unexpected (a bug)                    500     ``internal_error``
@@ -71,6 +72,7 @@ class ErrorResponse(BaseModel):
 _COMMON = {
     400: "Malformed JSON or invalid configuration",
     413: "Request body too large",
+    414: "Request target (path and query) too long",
     422: "Request of the wrong shape, or values outside their domain",
     503: "State store unavailable",
 }

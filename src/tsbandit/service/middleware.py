@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: refuse oversize bodies with 413 before anything parses them."""
+"""Pure-ASGI middleware: refuse oversize bodies with 413 and oversize URLs with 414 before
+anything parses them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ __all__ = ["BodyLimitMiddleware"]
 
 
 class BodyLimitMiddleware:
-    """Answer 413 (JSON error) to a request body larger than ``max_bytes``.
+    """Answer 413 (JSON error) to a request body larger than ``max_bytes``, and 414 to a
+    request target (path and query string, as sent) longer than ``max_url_bytes``.
 
     A declared ``Content-Length`` over the limit is refused at once, unread. A body without one
     (chunked) is read up to the limit and refused as soon as it passes it; within the limit it is
@@ -18,14 +20,23 @@ class BodyLimitMiddleware:
     header lookup.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_url_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
+        self.max_url_bytes = None if max_url_bytes is None else int(max_url_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.max_url_bytes is not None:
+            query = scope.get("query_string", b"")
+            target = len(scope.get("raw_path") or scope["path"].encode())
+            target += len(query) + 1 if query else 0
+            if target > self.max_url_bytes:
+                await _json_error(send, 414, "uri_too_long", f"request target of {target} "
+                                  f"bytes is over the limit of {self.max_url_bytes} bytes")
+                return
         length: bytes | None = None
         chunked = False
         for key, value in scope["headers"]:
@@ -76,9 +87,13 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _refuse(send: Send, detail: str) -> None:
-        body = json.dumps({"error": {"code": "payload_too_large", "detail": detail}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await _json_error(send, 413, "payload_too_large", detail)
+
+
+async def _json_error(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"error": {"code": code, "detail": detail}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -54,6 +54,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import Path, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -163,17 +164,21 @@ class ReportOut(_Out):
 
 
 # ----- the report ------------------------------------------------------------------------------
+def _bad_split(text: str, why: str) -> RequestValidationError:
+    """A bad ``split`` is a bad query value: 422 ``invalid_request``, like the other ones."""
+    return RequestValidationError([{"type": "value_error", "loc": ("query", "split"),
+                                    "msg": f"split == {text!r}: {why}", "input": text}])
+
+
 def _parse_split(text: str, n_arms: int) -> list[float]:
     try:
         weights = [float(w) for w in text.split(",")]
     except ValueError:
-        raise ConfigurationError(
-            f"split == {text!r}: expected comma-separated numbers, one per arm") from None
+        raise _bad_split(text, "expected comma-separated numbers, one per arm") from None
     if len(weights) != n_arms:
-        raise ConfigurationError(
-            f"split == {text!r} has {len(weights)} weights for {n_arms} arms")
+        raise _bad_split(text, f"{len(weights)} weights for {n_arms} arms")
     if not all(np.isfinite(w) and w > 0 for w in weights):
-        raise ConfigurationError(f"split == {text!r}: weights must be finite and > 0")
+        raise _bad_split(text, "weights must be finite and > 0")
     return weights
 
 
@@ -319,7 +324,8 @@ def bandit_report(engine: Engine, name: str, *, rule: StoppingRule | None = None
 
     Raises :class:`~tsbandit.errors.BanditNotFoundError` for an unknown bandit and
     :class:`~tsbandit.errors.ConfigurationError` for a contextual model (no per-arm
-    posterior to compare), fewer than two arms, or a malformed ``split``. ``rng`` draws the
+    posterior to compare) or fewer than two arms; a malformed ``split`` raises FastAPI's
+    ``RequestValidationError`` (a bad query value: 422 ``invalid_request``). ``rng`` draws the
     Monte-Carlo estimates of bandits with more than two arms (fresh entropy when ``None``).
     """
     spec, stats, version = engine.statistics(name)
@@ -400,7 +406,7 @@ def _lines(first: dict[str, Any] | None, rest: Iterator[dict[str, Any]]) -> Iter
         yield (json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-@table.route("GET", "/bandits/{name}/events", "write",
+@table.route("GET", "/bandits/{name}/events", "private",
              responses={200: {"description": "The event log, one JSON object per line, in "
                               "append order (decision, reward and expired events).",
                               "content": {"application/x-ndjson": {}}},

@@ -22,6 +22,7 @@ from .schemas import (
     BatchDecisionResponse,
     DecisionOut,
     DecisionRequest,
+    IdempotencyKey,
     PendingOut,
     RewardOut,
     RewardRequest,
@@ -32,7 +33,8 @@ __all__ = ["table"]
 
 
 def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {404: "Unknown bandit, arm or decision", 409: "Conflict (exists, last arm...)",
+    text = {404: "Unknown bandit, arm or decision",
+            409: "Conflict (exists, last arm, idempotency key reused...)",
             410: "Decision past its reward window"}
     return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
 
@@ -109,10 +111,20 @@ def retire_arm(name: Name, arm: str, engine: EngineDep) -> Any:
 
 
 # ----- decisions ------------------------------------------------------------------------------
+#: on an answer an Idempotency-Key found recorded already (as Stripe's API does)
+_REPLAYED = {"Idempotent-Replayed": "true"}
+
+
 @table.route("POST", "/bandits/{name}/decisions", "write",
-             response_model=DecisionOut, responses=_err(404), tags=["decisions"])
-async def decide(name: Name, body: DecisionRequest, request: Request) -> Any:
-    """Choose an arm (or rank ``k`` arms) for one user and record the pending decision."""
+             response_model=DecisionOut, responses=_err(404, 409), tags=["decisions"])
+async def decide(name: Name, body: DecisionRequest, request: Request,
+                 idempotency_key: IdempotencyKey = None) -> Any:
+    """Choose an arm (or rank ``k`` arms) for one user and record the pending decision.
+
+    With an ``Idempotency-Key`` header a retry answers the decision the first request
+    recorded (``Idempotent-Replayed: true``); the same key with another request is 409
+    ``idempotency_conflict``.
+    """
     # Concurrent requests of one bandit share a batch (service/coalesce.py), which runs the
     # engine in the executor unless offload is off. The coalescer and the engine are taken
     # from the request's runtime, not through dependencies: each sub-dependency costs FastAPI
@@ -121,31 +133,41 @@ async def decide(name: Name, body: DecisionRequest, request: Request) -> Any:
     decisions: DecisionCoalescer = runtime.decisions
     engine = runtime.engine
     d = await decisions.decide(engine, name, body.context, body.eligible_arms, body.k,
-                               body.user_id)
+                               body.user_id, idempotency_key=idempotency_key)
     # EngineDecision.to_dict() has exactly DecisionOut's fields and JSON types: serialized
     # directly, without FastAPI validating it against the response model a second time
     # (tests/service/test_fuzz.py checks every response against the schema)
-    return JSONResponse(d.to_dict())
+    return JSONResponse(d.to_dict(), headers=_REPLAYED if d.replayed else None)
 
 
 @table.route("POST", "/bandits/{name}/decisions/batch", "write",
-             response_model=BatchDecisionResponse, responses=_err(404), tags=["decisions"])
+             response_model=BatchDecisionResponse, responses=_err(404, 409),
+             tags=["decisions"])
 def decide_batch(name: Name, body: BatchDecisionRequest, engine: EngineDep,
-                 settings: SettingsDep) -> Any:
-    """Decisions for many users in one request (one store read, vectorized choice)."""
+                 settings: SettingsDep, response: Response,
+                 idempotency_key: IdempotencyKey = None) -> Any:
+    """Decisions for many users in one request (one store read, vectorized choice).
+
+    ``Idempotency-Key`` works as for a single decision: a retry answers the whole batch the
+    first request recorded.
+    """
     n = body.count()
     if n > settings.max_batch:
         raise ConfigurationError(f"{n} decisions in one batch, at most {settings.max_batch}")
     out = engine.decide_batch(name, body.contexts, body.eligible_arms, body.k, body.user_ids,
-                              n=None if body.contexts is not None else n)
+                              n=None if body.contexts is not None else n,
+                              idempotency_key=idempotency_key)
+    if out and out[0].replayed:
+        response.headers.update(_REPLAYED)
     return {"decisions": [d.to_dict() for d in out]}
 
 
-@table.route("GET", "/decisions/{decision_id}", "read",
+@table.route("GET", "/decisions/{decision_id}", "private",
              response_model=PendingOut, responses=_err(404), tags=["decisions"])
 def get_decision(decision_id: str, engine: EngineDep) -> Any:
     """A logged decision and its status (pending, rewarded, expired...); the id names its
-    bandit."""
+    bandit. It holds the user id and the context, so it needs the API key whenever one is
+    configured (like ``/events``)."""
     try:
         return engine.pending(decision_id)
     except BanditNotFoundError:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..engine import IDEMPOTENCY_KEY_PATTERN
 
 __all__ = [
     "AddArmRequest",
@@ -43,6 +46,13 @@ Finite = float  # NaN and infinities are refused by every model's config
 Vector = Annotated[list[float], Field(min_length=1, max_length=4096)]
 UserId = Annotated[str, Field(min_length=1, max_length=256)]
 DecisionId = Annotated[str, Field(min_length=1, max_length=300)]
+#: The ``Idempotency-Key`` header of the decision endpoints (see docs/service.md).
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, max_length=255,
+    description="Makes a retry safe: the same key and request answer the decision(s) the "
+    "first recorded (header Idempotent-Replayed: true) instead of new ones; the same key "
+    "with another request is 409 idempotency_conflict. 1-255 printable ASCII characters, no "
+    "spaces; kept as long as its decisions (reward window + retention), per bandit.")]
 
 
 class _In(BaseModel):

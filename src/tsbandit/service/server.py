@@ -69,9 +69,14 @@ def serve(
     blas_env(settings.blas_threads)  # worker processes start with that many BLAS threads
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigurationError(f"workers == {workers!r}, must be an integer >= 1")
+    from .protocol import protocol_options
+
     with _multiprocess_metrics(workers):
+        # uvicorn's protocol, but what it refuses before the app (a 100,000-byte URL) is
+        # answered in the service's JSON error shape too (service/protocol.py)
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=access_log, lifespan="on")
+                    log_level=log_level, access_log=access_log, lifespan="on",
+                    **protocol_options())
 
 
 @contextlib.contextmanager

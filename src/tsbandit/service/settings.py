@@ -40,7 +40,8 @@ class Settings(BaseSettings):
         "a Redis Cluster URL, or memory:// (one process only).",
     )
     api_key: SecretStr | None = Field(
-        default=None, description="When set, mutating endpoints need 'Authorization: Bearer <key>'."
+        default=None, description="When set, mutating endpoints and reads of personal data "
+        "(decisions, events) need 'Authorization: Bearer <key>'."
     )
     open_reads: bool = Field(
         default=True,
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
         default=1_048_576, ge=1,
         description="Larger request bodies are refused with 413 before parsing."
     )
+    max_url_bytes: int = Field(
+        default=8192, ge=1, le=65_535,
+        description="Longer request targets (path and query) are refused with 414 "
+        "uri_too_long before routing (at most 65,535: what uvicorn's parser takes).")
     max_staleness_ms: float = Field(
         default=0.0, ge=0.0,
         description="A worker may reuse a bandit snapshot this old (0: always read)."

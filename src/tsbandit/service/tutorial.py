@@ -13,14 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Path
+from fastapi import Path, Response
 
 from ..engine import Engine, split_decision_id
 from ..errors import ArmMismatchError, BanditNotFoundError, DecisionNotFoundError
 from .deps import EngineDep, RouteTable, RuntimeDep
 from .errors import ERROR_RESPONSES, ErrorResponse
 from .runtime import JoinEntry, Runtime
-from .schemas import RecommendOut, TutorialArmStats, TutorialRewardOut, TutorialRewardRequest
+from .schemas import (
+    IdempotencyKey,
+    RecommendOut,
+    TutorialArmStats,
+    TutorialRewardOut,
+    TutorialRewardRequest,
+)
 
 __all__ = ["table"]
 
@@ -43,15 +49,23 @@ def _on_default(runtime: Runtime, call: Callable[[], T]) -> T:
 
 
 @table.route("GET", "/recommend/{customer_id}", "write", response_model=RecommendOut,
-             responses=_404)
+             responses={**_404, 409: {"model": ErrorResponse,
+                                      "description": "Idempotency key reused"}})
 def recommend(
     customer_id: Annotated[str, Path(min_length=1, max_length=256)],
     engine: EngineDep,
     runtime: RuntimeDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """Select the best offer for this customer via Thompson sampling (records a decision)."""
+    """Select the best offer for this customer via Thompson sampling (records a decision).
+
+    ``Idempotency-Key`` makes a retry answer the same recommendation (same decision)."""
     name = runtime.settings.default_bandit_name
-    d = _on_default(runtime, lambda: engine.decide(name, user_id=customer_id))
+    d = _on_default(runtime, lambda: engine.decide(name, user_id=customer_id,
+                                                   idempotency_key=idempotency_key))
+    if d.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     runtime.join.remember(name, customer_id, JoinEntry(d.decision_id, d.arm))
     return {"customer_id": customer_id, "offer": d.arm, "decision_id": d.decision_id}
 
