@@ -28,6 +28,7 @@ from tsbandit.errors import (
     BanditNotFoundError,
     DecisionNotFoundError,
     DuplicateArmError,
+    IdempotencyConflictError,
     InvalidContextError,
     InvalidRewardError,
     UnknownArmError,
@@ -245,15 +246,9 @@ def test_a_reward_whose_answer_was_lost_is_retried_and_counted_once(server: Serv
     assert (row.pulls, row.rewards) == (1.0, 1.0)
 
 
-def _has_idempotency_keys(url: str) -> bool:
-    return "Idempotency-Key" in httpx.get(url + "/openapi.json").text
-
-
 def test_a_decision_whose_answer_was_lost_is_replayed(server: Server, client: Client,
                                                       name: str, monkeypatch):
-    """Needs the service's Idempotency-Key (the h4-api branch); skipped on a service without."""
-    if not _has_idempotency_keys(server.url):
-        pytest.skip("this service ignores Idempotency-Key (before the h4-api merge)")
+    """The service records one decision per Idempotency-Key; the client reuses it on retries."""
     monkeypatch.setattr(sync_module, "_sleep", lambda seconds: None)
     lossy = LossyTransport()
     with Client(server.url, api_key=KEY, transport=lossy, retry=Retry(attempts=3)) as c:
@@ -264,6 +259,8 @@ def test_a_decision_whose_answer_was_lost_is_replayed(server: Server, client: Cl
         assert replayed == [dataclasses.replace(x, replayed=True) for x in again]
     decided = [e for e in client.events(name) if e["type"] == "decision"]
     assert len(decided) == 3  # one decision for two attempts, one batch of two for two calls
+    with pytest.raises(IdempotencyConflictError):  # the key of another request
+        client.decide(name, k=2, idempotency_key=d.idempotency_key)
 
 
 # ----- timeouts and unreachable services --------------------------------------------------------
