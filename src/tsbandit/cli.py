@@ -159,6 +159,7 @@ def demo(
         return
     import httpx
 
+    from .errors import TsbanditError
     from .service.demo import LocalService, run_demo
 
     try:
@@ -169,7 +170,7 @@ def demo(
             with LocalService(store) as service:
                 print(f"Service up at {service.base_url}; serving {customers} customers ...")
                 result = run_demo(service.base_url, customers=customers, seed=seed)
-    except (httpx.HTTPError, RuntimeError) as exc:
+    except (httpx.HTTPError, RuntimeError, TsbanditError) as exc:
         print(f"error: demo failed: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None
     print(result.table())

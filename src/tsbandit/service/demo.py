@@ -1,10 +1,12 @@
 """The demo behind ``tsbandit demo``: simulated customers served by a live decision service.
 
-:func:`run_demo` talks to a running service over HTTP exactly as an application would: it
-(re)creates a bandit of the tutorial's five credit-card offers, asks for decisions in batches
-of customers (``POST /v1/bandits/{name}/decisions/batch``), answers each decision with the
-customer's simulated response (``POST /v1/bandits/{name}/rewards``, one per decision, after
-the batch -- delayed feedback, as in production) and finally reads ``/stats``. The true
+:func:`run_demo` talks to a running service over HTTP exactly as an application would,
+through :class:`tsbandit.client.Client`: it (re)creates a bandit of the tutorial's five
+credit-card offers, asks for decisions in batches of customers (``POST
+/v1/bandits/{name}/decisions/batch``), answers each decision with the customer's simulated
+response (``POST /v1/bandits/{name}/rewards``, one per decision, sent concurrently from a
+reward buffer after the batch -- delayed feedback, as in production) and finally reads
+``/stats``. The true
 application rates are hidden from the service; the demo only uses them to simulate customers.
 
 :class:`LocalService` starts ``tsbandit serve`` in a subprocess on a free port and stops it.
@@ -21,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -41,9 +43,10 @@ DEMO_BANDIT = "demo_credit_card_offers"
 class DemoResult:
     """What the demo did and what the service learned.
 
-    ``stats`` is the service's ``/v1/bandits/{name}/stats`` answer; ``shown`` counts the offers
-    the service chose, ``applications`` the simulated customers who applied; ``requests`` and
-    ``seconds`` are the HTTP requests made and the wall time they took.
+    ``stats`` is the service's ``/v1/bandits/{name}/stats`` answer (the client's
+    :class:`~tsbandit.client.Stats` as a dict); ``shown`` counts the offers the service chose,
+    ``applications`` the simulated customers who applied; ``requests`` and ``seconds`` are
+    the HTTP requests made and the wall time they took.
     """
 
     base_url: str
@@ -86,49 +89,50 @@ def run_demo(base_url: str, *, customers: int = 2000, seed: int = 42, batch: int
              rates: dict[str, float] | None = None, timeout: float = 10.0) -> DemoResult:
     """Serve ``customers`` simulated customers through the service at ``base_url``.
 
+    It talks to the service through :class:`tsbandit.client.Client`, as an application
+    would: batched decisions, then each batch's rewards from a reward buffer (sent
+    concurrently, all applied before the next batch is decided).
     The bandit ``bandit`` is deleted first if it exists, so every run starts from the prior.
     Customers' responses are drawn from ``rates`` (default :data:`DEMO_RATES`) with ``seed``.
 
     Raises
     ------
-    httpx.HTTPError
-        The service could not be reached or refused a request (with its JSON error).
+    tsbandit.errors.TsbanditError
+        The service could not be reached (``ServiceConnectionError``) or refused a request
+        (the exception its error ``code`` names).
     """
-    import httpx
+    from ..client import Client
+    from ..errors import BanditNotFoundError
 
     if customers < 1 or batch < 1:
         raise ValueError(f"customers == {customers!r} and batch == {batch!r}, both must be >= 1")
     truth = dict(DEMO_RATES if rates is None else rates)
     rng = np.random.default_rng(seed)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     start = time.perf_counter()
     shown = dict.fromkeys(truth, 0)
     applications = 0
-    with httpx.Client(base_url=base_url, headers=headers, timeout=timeout) as http:
-        gone = http.delete(f"/v1/bandits/{bandit}")
-        if gone.status_code not in (204, 404):
-            gone.raise_for_status()
-        http.post("/v1/bandits", json={"name": bandit, "arms": list(truth)}).raise_for_status()
+    with Client(base_url, api_key=api_key, timeout=timeout) as client:
+        try:
+            client.delete(bandit)
+        except BanditNotFoundError:
+            pass
+        client.create(bandit, list(truth))
         served = 0
-        while served < customers:
-            n = min(batch, customers - served)
-            users = [f"customer_{served + i}" for i in range(n)]
-            answer = http.post(f"/v1/bandits/{bandit}/decisions/batch",
-                               json={"n": n, "user_ids": users})
-            answer.raise_for_status()
-            decisions = answer.json()["decisions"]
-            applied = rng.random(n) < np.array([truth[d["arm"]] for d in decisions])
-            for d, r in zip(decisions, applied, strict=True):
-                shown[d["arm"]] += 1
-                http.post(f"/v1/bandits/{bandit}/rewards",
-                          json={"decision_id": d["decision_id"], "reward": int(r)}
-                          ).raise_for_status()
-            applications += int(applied.sum())
-            served += n
-        stats = http.get(f"/v1/bandits/{bandit}/stats")
-        stats.raise_for_status()
+        with client.reward_buffer(max_size=batch, max_wait=None) as rewards:
+            while served < customers:
+                n = min(batch, customers - served)
+                users = [f"customer_{served + i}" for i in range(n)]
+                decisions = client.decide_batch(bandit, n, user_ids=users)
+                applied = rng.random(n) < np.array([truth[d.arm] for d in decisions])
+                for d, r in zip(decisions, applied, strict=True):
+                    shown[d.arm] += 1
+                    rewards.add(d, int(r))
+                rewards.flush()  # delayed feedback: the batch's rewards before the next batch
+                applications += int(applied.sum())
+                served += n
+        stats = client.stats(bandit)
     requests = 3 + customers + -(-customers // batch)  # delete, create, stats; batches
-    return DemoResult(base_url, bandit, customers, applications, shown, stats.json(),
+    return DemoResult(base_url, bandit, customers, applications, shown, asdict(stats),
                       time.perf_counter() - start, requests, truth)
 
 

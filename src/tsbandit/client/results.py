@@ -1,0 +1,328 @@
+"""Typed answers of the decision service: small frozen dataclasses built from its JSON.
+
+Each class has ``from_json`` (the service's JSON object -> the dataclass); unknown fields are
+ignored, so a newer service with more fields still parses.
+
+>>> d = Decision.from_json({"decision_id": "offers~" + "0" * 32, "bandit": "offers",
+...                         "arm": "b", "ranking": ["b"], "propensity": 0.5,
+...                         "position_propensities": [0.5], "model_version": 3,
+...                         "timestamp": 0.0, "deadline": 86400.0})
+>>> d.arm, d.ranking, d.replayed
+('b', ('b',), False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "ArmStats",
+    "BanditInfo",
+    "Decision",
+    "DecisionStatus",
+    "Health",
+    "Report",
+    "ReportArm",
+    "ReportDecision",
+    "ReportLift",
+    "ReportSRM",
+    "RewardOutcome",
+    "RewardResult",
+    "Stats",
+]
+
+Json = Mapping[str, Any]
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class BanditInfo:
+    """A bandit's stored configuration (``POST /v1/bandits``, ``GET /v1/bandits/{name}``)."""
+
+    name: str
+    arms: tuple[str, ...]
+    model: dict[str, Any]
+    rule: dict[str, Any]
+    reward_window: float
+    default_reward: float | None
+    half_life: float | None
+    propensity_draws: int
+
+    @classmethod
+    def from_json(cls, data: Json) -> BanditInfo:
+        """Parse the service's JSON."""
+        return cls(str(data["name"]), tuple(data["arms"]), dict(data["model"]),
+                   dict(data["rule"]), float(data["reward_window"]),
+                   _opt_float(data.get("default_reward")), _opt_float(data.get("half_life")),
+                   int(data["propensity_draws"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A recorded decision; reward it with :meth:`Client.reward` (its ``decision_id``).
+
+    ``arm`` is the chosen arm (the first of ``ranking`` when ``k > 1``), ``propensity`` the
+    probability the policy chose it, ``deadline`` the epoch second after which a reward is
+    refused. ``replayed`` is true when the service answered a decision recorded earlier under
+    the same ``idempotency_key`` (a retry); ``idempotency_key`` is the key the client sent.
+    """
+
+    decision_id: str
+    bandit: str
+    arm: str
+    ranking: tuple[str, ...]
+    propensity: float
+    position_propensities: tuple[float, ...]
+    model_version: int
+    timestamp: float
+    deadline: float
+    replayed: bool = False
+    idempotency_key: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Json, *, replayed: bool = False,
+                  idempotency_key: str | None = None) -> Decision:
+        """Parse the service's JSON."""
+        return cls(str(data["decision_id"]), str(data["bandit"]), str(data["arm"]),
+                   tuple(data["ranking"]), float(data["propensity"]),
+                   tuple(float(p) for p in data["position_propensities"]),
+                   int(data["model_version"]), float(data["timestamp"]),
+                   float(data["deadline"]), replayed, idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionStatus:
+    """A logged decision and where it stands (``GET /v1/decisions/{id}``)."""
+
+    decision_id: str
+    status: Literal["pending", "claimed", "rewarded", "expired"]
+    arm: str
+    ranking: tuple[str, ...]
+    propensity: float
+    timestamp: float
+    deadline: float
+    context: tuple[float, ...] | None
+    user_id: str | None
+
+    @classmethod
+    def from_json(cls, data: Json) -> DecisionStatus:
+        """Parse the service's JSON."""
+        ctx = data.get("context")
+        return cls(str(data["decision_id"]), data["status"], str(data["arm"]),
+                   tuple(data["ranking"]), float(data["propensity"]), float(data["timestamp"]),
+                   float(data["deadline"]), None if ctx is None else tuple(map(float, ctx)),
+                   data.get("user_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class RewardResult:
+    """The answer to a reward: applied exactly once, whatever the number of attempts.
+
+    ``status`` is what the service said to the *last* attempt: ``"applied"`` (this attempt
+    applied it), ``"duplicate"`` (it was applied before) or ``"arm_retired"`` (the decision's
+    arm was retired since: the reward is consumed, learned by no arm). Rewards are idempotent
+    by decision id, so the client retries them; ``status == "duplicate"`` with ``retried``
+    true means an earlier attempt of this same call most likely applied it (its answer was
+    lost), or an earlier call did. Either way the reward counts once; nothing is applied twice.
+    """
+
+    decision_id: str
+    bandit: str
+    arm: str
+    status: Literal["applied", "duplicate", "arm_retired"]
+    model_version: int
+    attempts: int = 1
+
+    @property
+    def duplicate(self) -> bool:
+        """The service had this decision's reward already."""
+        return self.status == "duplicate"
+
+    @property
+    def retried(self) -> bool:
+        """More than one attempt was sent (after a 503 or a lost connection)."""
+        return self.attempts > 1
+
+    @classmethod
+    def from_json(cls, data: Json, *, attempts: int = 1) -> RewardResult:
+        """Parse the service's JSON."""
+        return cls(str(data["decision_id"]), str(data["bandit"]), str(data["arm"]),
+                   data["status"], int(data["model_version"]), attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class RewardOutcome:
+    """One reward of a batch (:meth:`Client.reward_many`, a reward buffer's flush).
+
+    Exactly one of ``result`` (the service's answer) and ``error`` (the exception the single
+    call would have raised, e.g. :class:`~tsbandit.errors.DecisionExpiredError`) is set.
+    """
+
+    decision_id: str
+    reward: float
+    result: RewardResult | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The reward is recorded (applied now or before)."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class ArmStats:
+    """Posterior summary of one arm (``alpha``/``beta`` for Beta models, else None)."""
+
+    arm: str
+    mean: float
+    lower: float
+    upper: float
+    pulls: float
+    rewards: float
+    prob_best: float
+    alpha: float | None = None
+    beta: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Json) -> ArmStats:
+        """Parse the service's JSON."""
+        return cls(str(data["arm"]), float(data["mean"]), float(data["lower"]),
+                   float(data["upper"]), float(data["pulls"]), float(data["rewards"]),
+                   float(data["prob_best"]), _opt_float(data.get("alpha")),
+                   _opt_float(data.get("beta")))
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Posterior summary of every arm (``GET /v1/bandits/{name}/stats``); ``stats["a"]``
+    is arm ``a``'s row."""
+
+    bandit: str
+    model_version: int
+    level: float
+    arms: tuple[ArmStats, ...]
+
+    def __getitem__(self, arm: str) -> ArmStats:
+        for row in self.arms:
+            if row.arm == arm:
+                return row
+        raise KeyError(arm)
+
+    @classmethod
+    def from_json(cls, data: Json) -> Stats:
+        """Parse the service's JSON."""
+        return cls(str(data["bandit"]), int(data["model_version"]), float(data["level"]),
+                   tuple(ArmStats.from_json(row) for row in data["arms"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportArm:
+    """One arm of the experiment report."""
+
+    name: str
+    n: float
+    mean: float | None
+    interval: tuple[float | None, float | None]
+    prob_best: float
+    expected_loss: float | None
+
+    @classmethod
+    def from_json(cls, data: Json) -> ReportArm:
+        """Parse the service's JSON."""
+        low, high = data["interval"]
+        return cls(str(data["name"]), float(data["n"]), _opt_float(data.get("mean")),
+                   (_opt_float(low), _opt_float(high)), float(data["prob_best"]),
+                   _opt_float(data.get("expected_loss")))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportDecision:
+    """The stopping rule's verdict: ``winner`` is None unless ``stop``."""
+
+    stop: bool
+    winner: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLift:
+    """Credible interval of the lift of ``treatment`` over ``control`` (two arms only)."""
+
+    control: str
+    treatment: str
+    level: float
+    low: float | None
+    median: float | None
+    high: float | None
+    prob_positive: float | None
+    relative: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSRM:
+    """Sample-ratio-mismatch status (``"ok"``, ``"mismatch"`` or ``"not_checked"``)."""
+
+    status: Literal["ok", "mismatch", "not_checked"]
+    method: str | None
+    reason: str
+    threshold: float
+    p_value: float | None = None
+    decisions: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A bandit read as a Bayesian A/B/n experiment (``GET /v1/bandits/{name}/report``).
+
+    ``raw`` keeps the whole JSON answer (the rule, the SRM counts...).
+    """
+
+    bandit: str
+    model_version: int
+    metric: str
+    level: float
+    method: str
+    arms: tuple[ReportArm, ...]
+    decision: ReportDecision
+    lift: ReportLift | None
+    srm: ReportSRM
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Json) -> Report:
+        """Parse the service's JSON."""
+        d, lift, srm = data["decision"], data.get("lift"), data["srm"]
+        return cls(
+            str(data["bandit"]), int(data["model_version"]), str(data["metric"]),
+            float(data["level"]), str(data["method"]),
+            tuple(ReportArm.from_json(a) for a in data["arms"]),
+            ReportDecision(bool(d["stop"]), d.get("winner"), str(d["reason"])),
+            None if lift is None else ReportLift(
+                lift["control"], lift["treatment"], float(lift["level"]),
+                _opt_float(lift.get("low")), _opt_float(lift.get("median")),
+                _opt_float(lift.get("high")), _opt_float(lift.get("prob_positive")),
+                bool(lift["relative"])),
+            ReportSRM(srm["status"], srm.get("method"), str(srm["reason"]),
+                      float(srm["threshold"]), _opt_float(srm.get("p_value")),
+                      int(srm.get("decisions", 0)), int(srm.get("skipped", 0))),
+            dict(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """``GET /healthz``: the store backend and whether it answers."""
+
+    status: str
+    store: str
+    reachable: bool
+
+    @classmethod
+    def from_json(cls, data: Json) -> Health:
+        """Parse the service's JSON."""
+        return cls(str(data["status"]), str(data["store"]), bool(data["reachable"]))
