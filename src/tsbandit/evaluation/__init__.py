@@ -6,8 +6,9 @@ expected reward per round come out, each with a confidence interval and an effec
 
 - Logs: :class:`LoggedData`; :func:`load_event_log` (the service's JSON Lines export),
   :func:`load_obd` / :func:`load_obd_csv` / :func:`load_obd_prior` (Open Bandit Dataset).
-- Estimators: :class:`Replay`, :class:`IPS`, :class:`SNIPS`, :class:`DM`, :class:`DR` (reward
-  model :class:`RidgeRewardModel`), each with normal and bootstrap intervals.
+- Estimators: :class:`Replay`, :class:`IPS`, :class:`SNIPS`, :class:`DM`, :class:`DR`,
+  :class:`SNDR`, :class:`SwitchDR` (reward model :class:`RidgeRewardModel`, or any scikit-learn
+  estimator through :class:`SklearnRewardModel`), each with normal and bootstrap intervals.
 - Target policies: :class:`UniformPolicy`, :class:`FixedPolicy`, :func:`thompson_policy`,
   :func:`greedy_policy` (replayed on the log, tsbandit's Beta-Bernoulli model),
   :func:`bandit_policy` (a saved :class:`~tsbandit.bandit.Bandit`), or any model and selection
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from .base import Estimator, action_dist_rows
 from .data import InvalidLogError, LoggedData
-from .direct import DM, DR
+from .direct import DM, DR, SNDR, SwitchDR
 from .intervals import Estimate, effective_sample_size
 from .ipw import IPS, SNIPS, importance_weights
 from .jsonl import load_event_log
@@ -41,6 +42,7 @@ from .obd import load_obd, load_obd_csv, load_obd_prior
 from .replay import Replay
 from .report import EvaluationReport, evaluate, make_estimators
 from .reward_model import RidgeRewardModel
+from .sklearn_model import SklearnRewardModel, make_reward_model
 from .targets import (
     FixedPolicy,
     ReplayedPolicy,
@@ -55,6 +57,7 @@ __all__ = [
     "DM",
     "DR",
     "IPS",
+    "SNDR",
     "SNIPS",
     "Estimate",
     "Estimator",
@@ -65,6 +68,8 @@ __all__ = [
     "Replay",
     "ReplayedPolicy",
     "RidgeRewardModel",
+    "SklearnRewardModel",
+    "SwitchDR",
     "TargetPolicy",
     "UniformPolicy",
     "action_dist_rows",
@@ -78,5 +83,6 @@ __all__ = [
     "load_obd_csv",
     "load_obd_prior",
     "make_estimators",
+    "make_reward_model",
     "thompson_policy",
 ]

@@ -22,22 +22,26 @@ import numpy as np
 from ..errors import ConfigurationError
 from .base import Estimator
 from .data import LoggedData
-from .direct import DM, DR
+from .direct import DM, DR, SNDR, SwitchDR
 from .intervals import Estimate, normal_interval
 from .ipw import IPS, SNIPS
 from .replay import Replay
-from .reward_model import RidgeRewardModel
 from .targets import TargetPolicy
 
-__all__ = ["ESTIMATOR_NAMES", "EvaluationReport", "evaluate", "make_estimators"]
+__all__ = ["DEFAULT_ESTIMATORS", "ESTIMATOR_NAMES", "EvaluationReport", "evaluate",
+           "make_estimators"]
 
-ESTIMATOR_NAMES = ("replay", "ips", "snips", "dm", "dr")
+#: every estimator :func:`make_estimators` knows
+ESTIMATOR_NAMES = ("replay", "ips", "snips", "dm", "dr", "sndr", "switch-dr")
+#: the ones :func:`evaluate` runs when none are given
+DEFAULT_ESTIMATORS = ("replay", "ips", "snips", "dm", "dr")
 
 
-def make_estimators(names: Sequence[str] = ESTIMATOR_NAMES, *, clip: float | None = None,
-                    model: RidgeRewardModel | None = None, n_folds: int = 5
+def make_estimators(names: Sequence[str] = DEFAULT_ESTIMATORS, *, clip: float | None = None,
+                    model: Any = None, n_folds: int = 5, tau: float = float("inf")
                     ) -> list[Estimator]:
-    """Estimators by name (``clip`` applies to IPS, SNIPS and DR; ``model`` to DM and DR)."""
+    """Estimators by name (``clip`` applies to IPS, SNIPS and the DR family; ``model`` and
+    ``n_folds`` to DM and the DR family; ``tau`` to Switch-DR)."""
     out: list[Estimator] = []
     for name in names:
         if name == "replay":
@@ -47,9 +51,13 @@ def make_estimators(names: Sequence[str] = ESTIMATOR_NAMES, *, clip: float | Non
         elif name == "snips":
             out.append(SNIPS(clip))
         elif name == "dm":
-            out.append(DM(model))
+            out.append(DM(model, n_folds))
         elif name == "dr":
             out.append(DR(model, clip, n_folds))
+        elif name == "sndr":
+            out.append(SNDR(model, clip, n_folds))
+        elif name == "switch-dr":
+            out.append(SwitchDR(model, tau, clip, n_folds))
         else:
             raise ConfigurationError(
                 f"unknown estimator {name!r}; known: {list(ESTIMATOR_NAMES)}")
