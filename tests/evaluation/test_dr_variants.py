@@ -16,7 +16,7 @@ from .test_estimators import random_log
 
 
 def case(seed=3, n=600, k=4):
-    log, pi_b = random_log(seed, n, k)
+    log, _ = random_log(seed, n, k)
     pi_e = np.random.default_rng(seed + 1).dirichlet(np.ones(k) * 0.3, size=n)
     return log, pi_e
 

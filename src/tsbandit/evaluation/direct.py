@@ -207,7 +207,10 @@ class SwitchDR(DR):
         v = q_pi + kept * resid
         n = data.n_rounds
         events = int(np.count_nonzero(kept * data.rewards))
-        influence, resample = v, (lambda c: c @ v / n)
+        def resample(c: np.ndarray) -> np.ndarray:
+            return c @ v / n
+
+        influence = v
         if isinstance(self.model, RidgeRewardModel) and (raw > self.tau).any():
             # rounds past tau rest on the model alone: add its estimation error, as DM does.
             # The value is linear in q with the signed weights pi(a|i) - kept_i 1{a = a_i}.
@@ -217,6 +220,8 @@ class SwitchDR(DR):
             kept_r = kept * data.rewards
             influence = model_part + kept_r
             refit = _refit_resample(self.model, data, signed)
-            resample = (lambda c: refit(c) + c @ kept_r / n)
+
+            def resample(c: np.ndarray) -> np.ndarray:
+                return refit(c) + c @ kept_r / n
         return Terms(float(v.mean()), influence, resample, effective_sample_size(w),
                      float(kept.max()), events)

@@ -19,7 +19,8 @@ Examples
 >>> from tsbandit.evaluation import DR, LoggedData
 >>> rng = np.random.default_rng(0)
 >>> a = rng.integers(0, 2, 400)
->>> log = LoggedData(a, rng.normal(a, 1.0), np.full(400, 0.5), 2, contexts=rng.normal(size=(400, 2)))
+>>> x = rng.normal(size=(400, 2))
+>>> log = LoggedData(a, rng.normal(a, 1.0), np.full(400, 0.5), 2, contexts=x)
 >>> est = DR(SklearnRewardModel(LinearRegression()), n_folds=3).estimate(log, np.array([0, 1.0]))
 >>> round(est.value, 2)
 1.01
