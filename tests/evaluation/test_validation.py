@@ -20,8 +20,10 @@ from tsbandit.evaluation import (
     LoggedData,
     Replay,
     RidgeRewardModel,
+    SklearnRewardModel,
     SwitchDR,
 )
+from tsbandit.evaluation.report import make_estimators
 from tsbandit.evaluation.synthetic import SyntheticBandit, epsilon_greedy_table, softmax_table
 
 N_LOGS = 100
@@ -100,6 +102,16 @@ def test_dr_survives_a_wrong_reward_model_that_ruins_dm(world):
     sw_values, _, _ = run(SwitchDR(blind, tau=5.0), logs, targets)
     sw_bias = sw_values.mean() - truth
     assert 4 * sw_values.std(ddof=1) / np.sqrt(N_LOGS) < abs(sw_bias) < abs(dm_bias)
+
+
+@pytest.mark.parametrize("name", ["dr", "sndr"])
+def test_sklearn_reward_models_cross_fitted(world, name):
+    # a linear regression on [context, action one-hot] is misspecified here (the action
+    # effects depend on the context), and DR and SNDR with it stay unbiased
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    _, logs, targets, truth = world
+    est = make_estimators([name], model=SklearnRewardModel(linear_model.LinearRegression()))[0]
+    check(*run(est, logs, targets), truth)
 
 
 def test_clipping_biases_down_and_shrinks_the_spread(world):
