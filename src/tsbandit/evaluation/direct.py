@@ -8,8 +8,9 @@ weights ``w_i = pi_e(a_i | x_i) / p_i`` and ``q_pi(i) = sum_a pi_e(a | x_i) q(x_
 - DM ``= mean_i q_pi(i)`` — low variance, biased when ``q`` is wrong. With the ridge model its
   normal interval includes the model's estimation error (influence function), and its bootstrap
   refits the model on every resample (cheap: the statistics of a resample are one matrix product).
-  With a scikit-learn model ``q`` is cross-fitted and the interval is that of the mean of
-  ``q_pi`` (it does not include the model's estimation error).
+  With a scikit-learn model ``q`` is cross-fitted and the interval uses DR's per-round terms
+  (the influence function of a nonparametric model: the spread of ``q_pi`` alone would ignore
+  the model's estimation error and be far too narrow).
 - DR ``= mean_i [q_pi(i) + w_i (r_i - q(x_i, a_i))]`` — unbiased when the propensities are
   right, whatever ``q`` is; ``q`` only reduces the variance. ``q`` is cross-fitted (round ``i``
   predicted by a model that did not see it), so the per-round terms are nearly independent and
@@ -70,13 +71,36 @@ class DM(Estimator):
     def terms(self, data: LoggedData, pi_rows: np.ndarray,
               rng: np.random.Generator | None = None) -> Terms:
         if not isinstance(self.model, RidgeRewardModel):
-            v = (pi_rows * self.model.cross_fit_predict(data, self.n_folds)).sum(axis=1)
-            m = data.n_rounds
-            return Terms(float(v.mean()), v, lambda c: c @ v / m, float(m),
+            q = self.model.cross_fit_predict(data, self.n_folds)
+            v = (pi_rows * q).sum(axis=1)
+            value = float(v.mean())
+            influence, resample = _nonparametric_terms(data, pi_rows, q, value)
+            return Terms(value, influence, resample, float(data.n_rounds),
                          n_events=int(np.count_nonzero(data.rewards)))
         value, influence = self.model.dm_influence(data, pi_rows)
         return Terms(value, influence, _refit_resample(self.model, data, pi_rows),
                      float(data.n_rounds), n_events=int(np.count_nonzero(data.rewards)))
+
+
+def _nonparametric_terms(data: LoggedData, pi_rows: np.ndarray, q: np.ndarray, value: float
+                         ) -> tuple[np.ndarray, Any]:
+    """Influence terms and a bootstrap for an estimate resting on a scikit-learn ``q``.
+
+    The model's estimation error cannot be linearized for an arbitrary estimator, so the
+    interval uses the influence function of a nonparametric regression, ``q_pi(i) + w_i
+    (r_i - q(x_i, a_i))`` (DR's per-round terms): as wide as DR's interval, conservative for a
+    model that is right. The bootstrap resamples these terms around ``value``.
+    """
+    rows = np.arange(data.n_rounds)
+    w = importance_weights(data, pi_rows)
+    psi = (pi_rows * q).sum(axis=1) + w * (data.rewards - q[rows, data.actions])
+    centred = psi - psi.mean()
+    n = data.n_rounds
+
+    def resample(c: np.ndarray) -> np.ndarray:
+        return value + c @ centred / n
+
+    return psi, resample
 
 
 def _refit_resample(model: RidgeRewardModel, data: LoggedData, pi_rows: np.ndarray
@@ -120,17 +144,18 @@ class DR(Estimator):
         self.n_folds = _check_folds(n_folds)
 
     def parts(self, data: LoggedData, pi_rows: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(q_pi, w, residual)``, each ``(n,)``: the model's value of the target at each
-        round, the (clipped) weights and ``r_i - q(x_i, a_i)`` with cross-fitted ``q``."""
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(q, q_pi, w, residual)``: the cross-fitted ``(n, K)`` predictions, and ``(n,)``
+        the model's value of the target at each round, the (clipped) weights and
+        ``r_i - q(x_i, a_i)``."""
         q = self.model.cross_fit_predict(data, min(self.n_folds, data.n_rounds))
         w = importance_weights(data, pi_rows, self.clip)
         rows = np.arange(data.n_rounds)
-        return (pi_rows * q).sum(axis=1), w, data.rewards - q[rows, data.actions]
+        return q, (pi_rows * q).sum(axis=1), w, data.rewards - q[rows, data.actions]
 
     def terms(self, data: LoggedData, pi_rows: np.ndarray,
               rng: np.random.Generator | None = None) -> Terms:
-        q_pi, w, resid = self.parts(data, pi_rows)
+        _, q_pi, w, resid = self.parts(data, pi_rows)
         v = q_pi + w * resid
         n = data.n_rounds
         events = int(np.count_nonzero(w * data.rewards))
@@ -150,7 +175,7 @@ class SNDR(DR):
 
     def terms(self, data: LoggedData, pi_rows: np.ndarray,
               rng: np.random.Generator | None = None) -> Terms:
-        q_pi, w, resid = self.parts(data, pi_rows)
+        _, q_pi, w, resid = self.parts(data, pi_rows)
         n = data.n_rounds
         total = float(w.sum())
         we = w * resid
@@ -185,8 +210,8 @@ class SwitchDR(DR):
     With the ridge model, once a round is switched its intervals add the model's estimation
     error as DM's do: the normal interval through DM's influence function with the signed
     weights ``pi_e(a | x_i) - w_i 1{a = a_i, w_i <= tau}``, the bootstrap by refitting the
-    (whole-log) model on each resample. With a scikit-learn model they do not (the intervals
-    are those of the mean of the per-round terms, too narrow when many rounds switch).
+    (whole-log) model on each resample. With a scikit-learn model they use DR's per-round
+    terms instead (the influence function of a nonparametric model; conservative).
     """
 
     name = "switch-dr"
@@ -201,7 +226,7 @@ class SwitchDR(DR):
 
     def terms(self, data: LoggedData, pi_rows: np.ndarray,
               rng: np.random.Generator | None = None) -> Terms:
-        q_pi, w, resid = self.parts(data, pi_rows)
+        q, q_pi, w, resid = self.parts(data, pi_rows)
         raw = importance_weights(data, pi_rows)
         kept = np.where(raw <= self.tau, w, 0.0)
         v = q_pi + kept * resid
@@ -211,7 +236,9 @@ class SwitchDR(DR):
             return c @ v / n
 
         influence = v
-        if isinstance(self.model, RidgeRewardModel) and (raw > self.tau).any():
+        if (raw > self.tau).any() and not isinstance(self.model, RidgeRewardModel):
+            influence, resample = _nonparametric_terms(data, pi_rows, q, float(v.mean()))
+        elif (raw > self.tau).any():
             # rounds past tau rest on the model alone: add its estimation error, as DM does.
             # The value is linear in q with the signed weights pi(a|i) - kept_i 1{a = a_i}.
             signed = pi_rows.copy()
