@@ -143,3 +143,17 @@ def test_objects_that_are_not_models():
         DR(Broken()).estimate(log, pi_b)
     with pytest.raises(ConfigurationError, match="NaN"):
         DM(Nan()).estimate(log, pi_b)
+
+
+def test_estimators_sharing_a_model_on_one_log_fit_it_once():
+    from tsbandit.evaluation.report import make_estimators
+
+    log = unique_context_log()
+    model = SklearnRewardModel(Memorizer())
+    Memorizer.fits = 0
+    ests = make_estimators(["dm", "dr", "sndr", "switch-dr"], model=model, n_folds=3, tau=1.0)
+    for est in ests:
+        est.estimate(log, np.full(3, 1 / 3))
+    assert Memorizer.fits == 3
+    est.estimate(unique_context_log(), np.full(3, 1 / 3))  # another log object: refitted
+    assert Memorizer.fits == 6

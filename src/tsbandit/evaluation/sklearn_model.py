@@ -107,6 +107,8 @@ class SklearnRewardModel:
                 f"reward model {type(estimator).__name__} needs fit() and predict() or "
                 "predict_proba()")
         self.estimator = estimator
+        # the last (log, folds, predictions): DM and the DR family on one log fit once
+        self._last: tuple[LoggedData, int, np.ndarray] | None = None
         self.use_context, self.use_position = use_context, use_position
 
     @property
@@ -154,8 +156,11 @@ class SklearnRewardModel:
     def cross_fit_predict(self, data: LoggedData, n_folds: int = 5) -> np.ndarray:
         """``(n, K)`` out-of-fold predictions ``q(x_i, a, k_i)`` for every action ``a``:
         round ``i`` is predicted by a copy fitted without fold ``i mod n_folds`` (capped at
-        the number of rounds; at least 2)."""
+        the number of rounds; at least 2). The last result is kept, so several estimators
+        sharing this model on the same log object fit it once."""
         folds = min(int(n_folds), data.n_rounds)
+        if self._last is not None and self._last[0] is data and self._last[1] == folds:
+            return self._last[2].copy()
         if folds < 2:
             raise ConfigurationError(
                 f"n_folds == {folds}; a scikit-learn reward model is cross-fitted, need >= 2")
@@ -185,7 +190,8 @@ class SklearnRewardModel:
         if not np.isfinite(q).all():
             raise ConfigurationError(
                 f"reward model {type(self.estimator).__name__} predicted NaN or infinity")
-        return q
+        self._last = (data, folds, q)
+        return q.copy()
 
 
 class _Constant:
