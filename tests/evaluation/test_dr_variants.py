@@ -59,6 +59,9 @@ def test_switch_dr_between_the_limits_drops_the_corrections_above_tau():
     est = SwitchDR(tau=tau).estimate(log, pi_e)
     assert est.value == pytest.approx(expected, rel=1e-12)
     assert est.max_weight == pytest.approx(w[w <= tau].max())
+    kept = np.where(w <= tau, w, 0.0)
+    assert est.ess == pytest.approx(kept.sum() ** 2 / (kept**2).sum(), rel=1e-12)
+    assert est.ess > DR().estimate(log, pi_e).ess  # the heavy rows are the ones it drops
     assert est.low < est.value < est.high
 
 
@@ -84,6 +87,7 @@ def test_switch_dr_with_zero_tau_is_dm():
     sw = SwitchDR(tau=0.0, n_folds=1).estimate(log, pi_e)
     assert sw.value == pytest.approx(dm.value, rel=1e-12)
     assert sw.std_error == pytest.approx(dm.std_error, rel=1e-9)
+    assert sw.ess == dm.ess == log.n_rounds
     boot = {e.estimator: e for e in (
         est.estimate(log, pi_e, interval="bootstrap", n_bootstrap=300,
                      rng=np.random.default_rng(1))

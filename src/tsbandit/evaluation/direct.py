@@ -207,6 +207,8 @@ class SwitchDR(DR):
     model, clip, n_folds
         As in :class:`DR` (``clip`` caps the weights of the rounds that are kept).
 
+    Its effective sample size is that of the weights it keeps (``n`` when it keeps none).
+
     With the ridge model, once a round is switched its intervals add the model's estimation
     error as DM's do: the normal interval through DM's influence function with the signed
     weights ``pi_e(a | x_i) - w_i 1{a = a_i, w_i <= tau}``, the bootstrap by refitting the
@@ -250,5 +252,6 @@ class SwitchDR(DR):
 
             def resample(c: np.ndarray) -> np.ndarray:
                 return refit(c) + c @ kept_r / n
-        return Terms(float(v.mean()), influence, resample, effective_sample_size(w),
-                     float(kept.max()), events)
+        # the rounds it reweights are those it keeps; keeping none, it is DM (ESS n)
+        ess = effective_sample_size(kept) if kept.any() else float(n)
+        return Terms(float(v.mean()), influence, resample, ess, float(kept.max()), events)

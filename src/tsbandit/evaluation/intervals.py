@@ -49,7 +49,7 @@ class Estimate:
         ``interval == "bootstrap"``).
     ess
         Effective sample size: Kish's ``(sum w)^2 / sum w^2`` of the importance weights (``n``
-        for DM, the accepted rounds for replay).
+        for DM, the accepted rounds for replay, the weights it keeps for Switch-DR).
     n_rounds
         Rounds in the log.
     interval, level
