@@ -283,3 +283,19 @@ def test_obd_csv_elsewhere_takes_prior_file_and_campaign(obd_dir, tmp_path):
     direct = runner.invoke(root, ["evaluate", str(obd_dir / "random" / "men"),
                                   *base[2:], "--prior", "obd"])
     assert json.loads(res.output)["estimates"] == json.loads(direct.output)["estimates"]
+
+
+def test_a_parquet_log_gives_the_csv_numbers(table_log, tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="pyarrow not installed (optional: [parquet])")
+    import pyarrow.parquet as pq
+
+    header, *rows = (line.split(",") for line in table_log.read_text().split())
+    cols = list(zip(*rows, strict=True))
+    pq.write_table(pa.table({h: [float(v) for v in c] if h != "arm" else list(c)
+                             for h, c in zip(header, cols, strict=True)}),
+                   tmp_path / "log.parquet")
+    args = [*TABLE, "--policy", "uniform", "--seed", "0", "--json", "--estimators", "ips,dr"]
+    outs = [json.loads(runner.invoke(root, ["evaluate", str(p), *args]).output)
+            for p in (table_log, tmp_path / "log.parquet")]
+    assert outs[1]["format"] == "parquet"
+    assert outs[0]["estimates"] == outs[1]["estimates"]
