@@ -201,6 +201,11 @@ def test_policy_file_errors_exit_2(table_log, tmp_path):
     res = runner.invoke(root, ["evaluate", str(table_log), *TABLE, "--policy", "uniform",
                                "--policy-file", str(tmp_path / "short.npy")])
     assert res.exit_code == 2 and "give one target policy" in res.output
+    (tmp_path / "state.json").write_text("{}")
+    res = runner.invoke(root, ["evaluate", str(table_log), *TABLE, "--state",
+                               str(tmp_path / "state.json"), "--policy-file",
+                               str(tmp_path / "short.npy")])
+    assert res.exit_code == 2 and "give one target policy" in res.output
 
 
 def test_sndr_switch_dr_and_a_scikit_learn_reward_model(table_log):

@@ -285,6 +285,8 @@ def _run(opts: Options) -> tuple[str, EvaluationReport]:
                           arms=[a.strip() for a in opts.arms.split(",")] if opts.arms else None)
     else:
         data = _load_jsonl(opts)
+    if opts.policy_file is not None and opts.state is not None:
+        raise ConfigurationError("--policy-file and --state: give one target policy")
     if opts.policy_file is not None and opts.policy not in (None, PolicyName.file):
         raise ConfigurationError(
             f"--policy-file and --policy {opts.policy.value}: give one target policy")
