@@ -234,24 +234,26 @@ class SwitchDR(DR):
         v = q_pi + kept * resid
         n = data.n_rounds
         events = int(np.count_nonzero(kept * data.rewards))
-        def resample(c: np.ndarray) -> np.ndarray:
-            return c @ v / n
-
-        influence = v
-        if (raw > self.tau).any() and not isinstance(self.model, RidgeRewardModel):
-            influence, resample = _nonparametric_terms(data, pi_rows, q, float(v.mean()))
-        elif (raw > self.tau).any():
-            # rounds past tau rest on the model alone: add its estimation error, as DM does.
-            # The value is linear in q with the signed weights pi(a|i) - kept_i 1{a = a_i}.
-            signed = pi_rows.copy()
-            signed[np.arange(n), data.actions] -= kept
-            _, model_part = self.model.dm_influence(data, signed)
-            kept_r = kept * data.rewards
-            influence = model_part + kept_r
-            refit = _refit_resample(self.model, data, signed)
-
-            def resample(c: np.ndarray) -> np.ndarray:
-                return refit(c) + c @ kept_r / n
+        influence, resample = _switch_terms(self.model, data, pi_rows, q, v, kept,
+                                            bool((raw > self.tau).any()))
         # the rounds it reweights are those it keeps; keeping none, it is DM (ESS n)
         ess = effective_sample_size(kept) if kept.any() else float(n)
         return Terms(float(v.mean()), influence, resample, ess, float(kept.max()), events)
+
+
+def _switch_terms(model: Any, data: LoggedData, pi_rows: np.ndarray, q: np.ndarray,
+                  v: np.ndarray, kept: np.ndarray, switched: bool) -> tuple[np.ndarray, Any]:
+    """Switch-DR's influence terms and bootstrap statistic (see :class:`SwitchDR`)."""
+    n = data.n_rounds
+    if not switched:  # DR exactly
+        return v, lambda c: c @ v / n
+    if not isinstance(model, RidgeRewardModel):
+        return _nonparametric_terms(data, pi_rows, q, float(v.mean()))
+    # rounds past tau rest on the model alone: add its estimation error, as DM does. The
+    # value is linear in q with the signed weights pi(a|i) - kept_i 1{a = a_i}.
+    signed = pi_rows.copy()
+    signed[np.arange(n), data.actions] -= kept
+    _, model_part = model.dm_influence(data, signed)
+    kept_r = kept * data.rewards
+    refit = _refit_resample(model, data, signed)
+    return model_part + kept_r, lambda c: refit(c) + c @ kept_r / n
