@@ -12,16 +12,19 @@ from tsbandit.evaluation import (
     DM,
     DR,
     IPS,
+    SNDR,
     SNIPS,
     LoggedData,
     Replay,
     RidgeRewardModel,
+    SwitchDR,
     action_dist_rows,
     effective_sample_size,
     importance_weights,
 )
 
-ESTIMATORS = [Replay(), IPS(), SNIPS(), DM(), DR(), IPS(clip=3.0), SNIPS(clip=3.0), DR(clip=3.0)]
+ESTIMATORS = [Replay(), IPS(), SNIPS(), DM(), DR(), IPS(clip=3.0), SNIPS(clip=3.0), DR(clip=3.0),
+              SNDR(), SwitchDR(tau=3.0)]
 
 
 def random_log(seed: int, n: int, k: int, reward: str = "binary"):
@@ -93,7 +96,7 @@ def test_effective_sample_size_bounds(weights):
 def test_intervals_contain_the_estimate_and_grow_with_level(case, seed):
     log, _ = case
     pi_e = np.random.default_rng(seed).dirichlet(np.ones(log.n_actions), size=log.n_rounds)
-    for est in (IPS(), SNIPS(), DM(), DR()):
+    for est in (IPS(), SNIPS(), DM(), DR(), SNDR(), SwitchDR(tau=2.0)):
         lo = est.estimate(log, pi_e, level=0.8)
         hi = est.estimate(log, pi_e, level=0.99)
         assert lo.low <= lo.value <= lo.high

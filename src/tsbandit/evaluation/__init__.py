@@ -5,13 +5,16 @@ Bandit Dataset) and a target policy's action probabilities go in; estimates of t
 expected reward per round come out, each with a confidence interval and an effective sample size.
 
 - Logs: :class:`LoggedData`; :func:`load_event_log` (the service's JSON Lines export),
-  :func:`load_obd` / :func:`load_obd_csv` / :func:`load_obd_prior` (Open Bandit Dataset).
-- Estimators: :class:`Replay`, :class:`IPS`, :class:`SNIPS`, :class:`DM`, :class:`DR` (reward
-  model :class:`RidgeRewardModel`), each with normal and bootstrap intervals.
+  :func:`load_obd` / :func:`load_obd_csv` / :func:`load_obd_prior` (Open Bandit Dataset),
+  :func:`load_table` (any CSV or Parquet table with named columns).
+- Estimators: :class:`Replay`, :class:`IPS`, :class:`SNIPS`, :class:`DM`, :class:`DR`,
+  :class:`SNDR`, :class:`SwitchDR` (reward model :class:`RidgeRewardModel`, or any scikit-learn
+  estimator through :class:`SklearnRewardModel`), each with normal and bootstrap intervals.
 - Target policies: :class:`UniformPolicy`, :class:`FixedPolicy`, :func:`thompson_policy`,
   :func:`greedy_policy` (replayed on the log, tsbandit's Beta-Bernoulli model),
-  :func:`bandit_policy` (a saved :class:`~tsbandit.bandit.Bandit`), or any model and selection
-  rule through :class:`ReplayedPolicy`.
+  :func:`bandit_policy` (a saved :class:`~tsbandit.bandit.Bandit`), any model and selection
+  rule through :class:`ReplayedPolicy`, or per-round probabilities from a file
+  (:class:`FilePolicy`).
 - :func:`evaluate` runs them together; ``tsbandit evaluate`` is its command line
   (:mod:`tsbandit.evaluation.cli`); :mod:`tsbandit.evaluation.synthetic` has environments with
   exact answers for validation.
@@ -33,14 +36,17 @@ from __future__ import annotations
 
 from .base import Estimator, action_dist_rows
 from .data import InvalidLogError, LoggedData
-from .direct import DM, DR
+from .direct import DM, DR, SNDR, SwitchDR
 from .intervals import Estimate, effective_sample_size
 from .ipw import IPS, SNIPS, importance_weights
 from .jsonl import load_event_log
 from .obd import load_obd, load_obd_csv, load_obd_prior
+from .policy_file import FilePolicy
 from .replay import Replay
 from .report import EvaluationReport, evaluate, make_estimators
 from .reward_model import RidgeRewardModel
+from .sklearn_model import SklearnRewardModel, make_reward_model
+from .tabular import load_table
 from .targets import (
     FixedPolicy,
     ReplayedPolicy,
@@ -55,16 +61,20 @@ __all__ = [
     "DM",
     "DR",
     "IPS",
+    "SNDR",
     "SNIPS",
     "Estimate",
     "Estimator",
     "EvaluationReport",
+    "FilePolicy",
     "FixedPolicy",
     "InvalidLogError",
     "LoggedData",
     "Replay",
     "ReplayedPolicy",
     "RidgeRewardModel",
+    "SklearnRewardModel",
+    "SwitchDR",
     "TargetPolicy",
     "UniformPolicy",
     "action_dist_rows",
@@ -77,6 +87,8 @@ __all__ = [
     "load_obd",
     "load_obd_csv",
     "load_obd_prior",
+    "load_table",
     "make_estimators",
+    "make_reward_model",
     "thompson_policy",
 ]

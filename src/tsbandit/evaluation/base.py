@@ -27,7 +27,14 @@ import numpy as np
 
 from ..errors import ConfigurationError
 from .data import LoggedData
-from .intervals import Estimate, bootstrap_interval, check_level, normal_interval
+from .intervals import (
+    Estimate,
+    bootstrap_interval,
+    check_level,
+    clip_to_range,
+    normal_interval,
+    reward_range,
+)
 
 __all__ = ["Estimator", "Terms", "action_dist_rows", "check_clip"]
 
@@ -113,6 +120,7 @@ class Estimator(ABC):
         level: float = 0.95,
         rng: np.random.Generator | None = None,
         n_bootstrap: int = 1000,
+        bounds: str | tuple[float, float] | None = "auto",
     ) -> Estimate:
         """Estimate the target policy's expected reward per round, with an interval.
 
@@ -129,7 +137,13 @@ class Estimator(ABC):
             Nominal coverage of the interval.
         rng
             Generator for the bootstrap (and the replay's rejection sampling); required then.
+        bounds
+            The reward range the interval is cut to (an expected reward cannot leave it):
+            ``"auto"`` (``[0, 1]`` for 0/1 rewards, else the logged rewards' min and max; see
+            :func:`~.intervals.reward_range`), ``(low, high)``, or ``None`` (no cut).
+            ``Estimate.clipped`` says when it cut.
         """
+        limits = _check_bounds(bounds, data)
         if interval not in ("normal", "bootstrap"):
             raise ConfigurationError(f"interval == {interval!r}, must be 'normal' or 'bootstrap'")
         check_level(level)
@@ -156,5 +170,26 @@ class Estimator(ABC):
             low, high, se = bootstrap_interval(
                 t.resample, m, rng=boot_rng, n_bootstrap=n_bootstrap, level=level
             )
+        clipped = False
+        if limits is not None:
+            low, high, clipped = clip_to_range(float(t.value), low, high, limits)
         return Estimate(self.name, float(t.value), low, high, se, float(t.ess), data.n_rounds,
-                        interval, float(level), float(t.max_weight), int(t.n_events))
+                        interval, float(level), float(t.max_weight), int(t.n_events), clipped)
+
+
+def _check_bounds(bounds: str | tuple[float, float] | None, data: LoggedData
+                  ) -> tuple[float, float] | None:
+    if bounds is None:
+        return None
+    if isinstance(bounds, str):
+        if bounds != "auto":
+            raise ConfigurationError(f"bounds == {bounds!r}, must be 'auto', (low, high) or None")
+        return reward_range(data.rewards)
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"bounds == {bounds!r}, must be 'auto', (low, high) or None") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ConfigurationError(f"bounds == {bounds!r}: need finite low <= high")
+    return lo, hi

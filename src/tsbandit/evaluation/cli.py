@@ -15,6 +15,7 @@ for machines). Heavy imports happen inside the command.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -41,8 +42,11 @@ app = typer.Typer(
 class LogFormat(str, Enum):
     """Log file formats."""
 
+    auto = "auto"
     jsonl = "jsonl"
     obd = "obd"
+    csv = "csv"
+    parquet = "parquet"
 
 
 class PolicyName(str, Enum):
@@ -52,6 +56,7 @@ class PolicyName(str, Enum):
     thompson = "thompson"
     greedy = "greedy"
     bandit = "bandit"
+    file = "file"
 
 
 class Interval(str, Enum):
@@ -61,24 +66,71 @@ class Interval(str, Enum):
     bootstrap = "bootstrap"
 
 
-def _obd_csv(path: Path) -> Path:
-    if path.is_dir():
-        return path / f"{path.name}.csv"
-    return path
+@dataclass(frozen=True)
+class Options:
+    """Every option of the command, as parsed (``_run`` reads them)."""
+
+    log: Path
+    fmt: LogFormat
+    policy: PolicyName | None
+    policy_file: Path | None
+    state: Path | None
+    prior: str
+    prior_file: Path | None
+    campaign: str | None
+    learn: bool
+    batch_size: int | None
+    n_sim: int
+    estimators: str
+    clip: float | None
+    ridge: str
+    reward_model: str
+    folds: int
+    tau: float
+    interval: str
+    n_bootstrap: int
+    level: float
+    reward_range: str
+    seed: int
+    bandit: str | None
+    arms: str | None
+    missing_reward: str
+    context: str
+    action_col: str
+    reward_col: str
+    propensity_col: str
+    context_cols: str | None
+    position_col: str | None
 
 
 @app.callback(invoke_without_command=True)
 def evaluate(
     log: Annotated[Path, typer.Argument(
-        help="Event log (JSON Lines), or an Open Bandit Dataset CSV file or its folder.")],
-    fmt: Annotated[LogFormat, typer.Option("--format", help="Log format.")] = LogFormat.jsonl,
+        help="Event log (JSON Lines), CSV/Parquet table, or an Open Bandit Dataset CSV or "
+             "folder.")],
+    fmt: Annotated[LogFormat, typer.Option(
+        "--format", help="Log format [auto: a folder or a CSV with OBD columns is obd, other "
+                         ".csv is csv, .parquet/.pq parquet, anything else jsonl].")
+    ] = LogFormat.auto,
     policy: Annotated[PolicyName | None, typer.Option(
-        help="Target policy [default: bandit with --state, else thompson].")] = None,
+        help="Target policy [default: file with --policy-file, bandit with --state, else "
+             "thompson].")] = None,
+    policy_file: Annotated[Path | None, typer.Option(
+        help="Per-round target action probabilities: .npy/.npz (n_rounds, n_actions[, "
+             "n_positions]) or JSON Lines (one list per round), in the log's row order.")
+    ] = None,
     state: Annotated[Path | None, typer.Option(
         help="A saved bandit (Bandit.to_dict() JSON) to evaluate; arms matched by name.")] = None,
     prior: Annotated[str, typer.Option(
         help="Beta prior of thompson/greedy: 'uniform' (Beta(1,1)) or 'obd' (the production "
              "BTS priors of the OBD campaign).")] = "uniform",
+    prior_file: Annotated[Path | None, typer.Option(
+        help="OBD: the prior_bts.yaml to read for --prior obd [default: bts_prior/"
+             "prior_bts.yaml in the nearest folder above the log].")] = None,
+    campaign: Annotated[str | None, typer.Option(
+        help="OBD: the campaign all|men|women (of the prior; and of the log when LOG is a "
+             "behaviour folder), or BEHAVIOR/CAMPAIGN (e.g. random/all) when LOG is the "
+             "dataset root.")] = None,
     learn: Annotated[bool, typer.Option(
         help="Replay the policy learning from the log in time order (batches).")] = True,
     batch_size: Annotated[int | None, typer.Option(
@@ -86,24 +138,47 @@ def evaluate(
     n_sim: Annotated[int, typer.Option(
         min=1, help="Monte-Carlo draws per action distribution.")] = 10_000,
     estimators: Annotated[str, typer.Option(
-        help="Comma-separated estimators.")] = "replay,ips,snips,dm,dr",
+        help="Comma-separated estimators: replay, ips, snips, dm, dr, sndr, switch-dr.")
+    ] = "replay,ips,snips,dm,dr",
     clip: Annotated[float | None, typer.Option(
-        help="Cap on importance weights (IPS, SNIPS, DR).")] = None,
+        help="Cap on importance weights (IPS, SNIPS, DR, SNDR, Switch-DR).")] = None,
     ridge: Annotated[str, typer.Option(
-        help="Shrinkage of the DM/DR reward model in pseudo-rounds, or 'auto'.")] = "1",
+        help="Shrinkage of the ridge reward model in pseudo-rounds, or 'auto'.")] = "1",
+    reward_model: Annotated[str, typer.Option(
+        help="Reward model of DM and the DR family: ridge (tsbandit's, no extra needed), "
+             "logistic, random-forest, gradient-boosting (scikit-learn, cross-fitted).")
+    ] = "ridge",
+    folds: Annotated[int, typer.Option(
+        min=1, help="Cross-fitting folds of the reward model (DR family; DM with a "
+                    "scikit-learn model).")] = 5,
+    tau: Annotated[float, typer.Option(
+        help="Switch-DR: rounds with an importance weight above tau use the model alone "
+             "[inf: Switch-DR is DR].")] = float("inf"),
     interval: Annotated[Interval, typer.Option(help="Interval kind.")] = Interval.normal,
     n_bootstrap: Annotated[int, typer.Option(min=2, help="Bootstrap resamples.")] = 1000,
     level: Annotated[float, typer.Option(help="Interval coverage.")] = 0.95,
+    reward_range: Annotated[str, typer.Option(
+        help="Intervals are cut to this range: 'auto' ([0,1] for 0/1 rewards, else the "
+             "logged min,max), 'LOW,HIGH', or 'none'.")] = "auto",
     seed: Annotated[int | None, typer.Option(
         help="Seed (default: fresh entropy, printed so the run can be repeated).")] = None,
     bandit: Annotated[str | None, typer.Option(
         help="JSONL: the bandit to evaluate when the log holds several.")] = None,
     arms: Annotated[str | None, typer.Option(
-        help="JSONL: comma-separated action set, in order [default: arms seen].")] = None,
+        help="JSONL/CSV/Parquet: comma-separated action set, in order [default: arms seen].")
+    ] = None,
     missing_reward: Annotated[str, typer.Option(
         help="JSONL: 'drop' decisions without a reward, or a number to give them.")] = "drop",
     context: Annotated[str, typer.Option(
         help="OBD: context features none|user|affinity|user+affinity.")] = "none",
+    action_col: Annotated[str, typer.Option(help="CSV/Parquet: action column.")] = "action",
+    reward_col: Annotated[str, typer.Option(help="CSV/Parquet: reward column.")] = "reward",
+    propensity_col: Annotated[str, typer.Option(
+        help="CSV/Parquet: logging propensity column.")] = "propensity",
+    context_cols: Annotated[str | None, typer.Option(
+        help="CSV/Parquet: context columns 'a,b,c', or a prefix 'x_*'.")] = None,
+    position_col: Annotated[str | None, typer.Option(
+        help="CSV/Parquet: slot column of a slate log.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")
                        ] = False,
 ) -> None:
@@ -113,84 +188,182 @@ def evaluate(
     from ..errors import TsbanditError
 
     entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+    opts = Options(log, fmt, policy, policy_file, state, prior, prior_file, campaign, learn,
+                   batch_size, n_sim, estimators, clip, ridge, reward_model, folds, tau,
+                   interval.value, n_bootstrap, level, reward_range, entropy, bandit, arms,
+                   missing_reward, context, action_col, reward_col, propensity_col,
+                   context_cols, position_col)
     try:
-        report = _run(log, fmt, policy, state, prior, learn, batch_size, n_sim, estimators,
-                      clip, ridge, interval.value, n_bootstrap, level, entropy, bandit, arms,
-                      missing_reward, context)
+        kind, report = _run(opts)
     except (TsbanditError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(json.dumps({**report.to_dict(), "seed": entropy}, indent=2))
+        typer.echo(json.dumps({**report.to_dict(), "format": kind, "seed": entropy}, indent=2))
         return
     d = report.log
-    typer.echo(f"log: {log} ({fmt.value}) - {d['n_rounds']} rounds, {d['n_actions']} actions, "
+    typer.echo(f"log: {log} ({kind}) - {d['n_rounds']} rounds, {d['n_actions']} actions, "
                f"{d['n_positions']} position(s), mean reward {d['reward_mean']:.5g}, "
                f"propensities in [{d['propensity_min']:.3g}, {d['propensity_max']:.3g}]")
     typer.echo(f"target policy: {report.policy}; seed: {entropy}")
     typer.echo(report.table())
 
 
-def _run(log: Path, fmt: LogFormat, policy: PolicyName | None, state: Path | None, prior: str,
-         learn: bool, batch_size: int | None, n_sim: int, estimators: str, clip: float | None,
-         ridge: str, interval: str, n_bootstrap: int, level: float, seed: int,
-         bandit: str | None, arms: str | None, missing_reward: str, context: str,
-         ) -> EvaluationReport:
+_OBD_COLUMNS = ("item_id", "position", "click", "propensity_score")
+
+
+def _detect(log: Path) -> LogFormat:
+    """The format ``--format auto`` picks for ``log``."""
+    from .tabular import PARQUET_SUFFIXES, table_columns
+
+    if log.is_dir():
+        return LogFormat.obd
+    suffix = log.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return LogFormat.parquet
+    if suffix in (".csv", ".tsv"):
+        columns = table_columns(log)
+        return LogFormat.obd if all(c in columns for c in _OBD_COLUMNS) else LogFormat.csv
+    return LogFormat.jsonl
+
+
+def _load_jsonl(opts: Options) -> LoggedData:
+    from ..errors import ConfigurationError
+    from .data import InvalidLogError
+    from .jsonl import load_event_log
+
+    fill: str | float = opts.missing_reward
+    if opts.missing_reward != "drop":
+        fill = _number("--missing-reward", opts.missing_reward,
+                       "'drop' or a number")
+    arm_list = [a.strip() for a in opts.arms.split(",")] if opts.arms else None
+    try:
+        return load_event_log(opts.log, bandit=opts.bandit, arms=arm_list, missing_reward=fill)
+    except InvalidLogError as exc:
+        if str(exc).startswith("line 1: not JSON") and _looks_like_csv(opts.log):
+            raise ConfigurationError(
+                f"{opts.log} is not JSON Lines, it looks like CSV: use --format csv (name the "
+                "columns with --action-col, --reward-col, --propensity-col, --context-cols) "
+                "or --format obd for an Open Bandit Dataset file") from None
+        raise
+
+
+def _looks_like_csv(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fp:
+            first = fp.readline()
+    except OSError:
+        return False
+    return "," in first and not first.lstrip().startswith(("{", "["))
+
+
+def _run(opts: Options) -> tuple[str, EvaluationReport]:
     import numpy as np
 
     from ..errors import ConfigurationError
-    from .jsonl import load_event_log
-    from .obd import load_obd_csv, load_obd_prior
+    from .obd import find_obd_prior, load_obd_csv, read_bts_prior, resolve_obd_log
+    from .policy_file import FilePolicy
     from .report import evaluate as run_evaluation
     from .report import make_estimators
     from .reward_model import RidgeRewardModel
+    from .sklearn_model import make_reward_model
+    from .tabular import load_table
     from .targets import UniformPolicy, bandit_policy, greedy_policy, thompson_policy
 
-    csv_path = _obd_csv(log)
+    fmt = _detect(opts.log) if opts.fmt == LogFormat.auto else opts.fmt
+    obd_campaign: str | None = None
     data: LoggedData
     if fmt == LogFormat.obd:
-        data = load_obd_csv(csv_path, context=context)
+        csv_path, obd_campaign = resolve_obd_log(opts.log, opts.campaign)
+        data = load_obd_csv(csv_path, context=opts.context)
+    elif opts.campaign is not None:
+        raise ConfigurationError("--campaign is for Open Bandit Dataset logs (--format obd)")
+    elif fmt in (LogFormat.csv, LogFormat.parquet):
+        data = load_table(opts.log, action_col=opts.action_col, reward_col=opts.reward_col,
+                          propensity_col=opts.propensity_col, context_cols=opts.context_cols,
+                          position_col=opts.position_col,
+                          arms=[a.strip() for a in opts.arms.split(",")] if opts.arms else None)
     else:
-        fill: str | float = missing_reward
-        if missing_reward != "drop":
-            try:
-                fill = float(missing_reward)
-            except ValueError:
-                raise ConfigurationError(
-                    f"--missing-reward {missing_reward!r}: 'drop' or a number") from None
-        arm_list = [a.strip() for a in arms.split(",")] if arms else None
-        data = load_event_log(log, bandit=bandit, arms=arm_list, missing_reward=fill)
-    name = policy.value if policy is not None else ("bandit" if state else "thompson")
+        data = _load_jsonl(opts)
+    if opts.policy_file is not None and opts.state is not None:
+        raise ConfigurationError("--policy-file and --state: give one target policy")
+    if opts.policy_file is not None and opts.policy not in (None, PolicyName.file):
+        raise ConfigurationError(
+            f"--policy-file and --policy {opts.policy.value}: give one target policy")
+    if opts.policy == PolicyName.file and opts.policy_file is None:
+        raise ConfigurationError("--policy file needs --policy-file PATH")
+    name = (opts.policy.value if opts.policy is not None
+            else "file" if opts.policy_file else "bandit" if opts.state else "thompson")
     alpha: object = 1.0
     beta: object = 1.0
+    prior = "obd" if opts.prior_file is not None and opts.prior == "uniform" else opts.prior
     if prior == "obd":
         if fmt != LogFormat.obd:
             raise ConfigurationError("--prior obd needs --format obd")
-        alpha, beta = load_obd_prior(csv_path.parents[2], csv_path.parent.name)
+        prior_path = opts.prior_file or find_obd_prior(csv_path.parent)
+        if prior_path is None:
+            raise ConfigurationError(
+                f"--prior obd: no bts_prior/prior_bts.yaml in a folder above {csv_path}; "
+                "give it with --prior-file")
+        if obd_campaign is None:
+            raise ConfigurationError(
+                f"--prior obd: which campaign is {csv_path.name}? pass --campaign all|men|women")
+        alpha, beta = read_bts_prior(prior_path, obd_campaign)
+        if len(alpha) != data.n_actions:
+            raise ConfigurationError(
+                f"the {obd_campaign!r} prior has {len(alpha)} items, the log "
+                f"{data.n_actions} actions: is --campaign right?")
     elif prior != "uniform":
         raise ConfigurationError(f"--prior {prior!r}: 'uniform' or 'obd'")
     target: TargetPolicy
-    if name == "uniform":
+    if name == "file":
+        assert opts.policy_file is not None
+        target = FilePolicy(opts.policy_file)
+    elif name == "uniform":
         target = UniformPolicy()
     elif name == "thompson":
-        target = thompson_policy(alpha, beta, learn=learn, batch_size=batch_size, n_sim=n_sim)
+        target = thompson_policy(alpha, beta, learn=opts.learn, batch_size=opts.batch_size,
+                                 n_sim=opts.n_sim)
     elif name == "greedy":
-        target = greedy_policy(alpha, beta, learn=learn, batch_size=batch_size)
+        target = greedy_policy(alpha, beta, learn=opts.learn, batch_size=opts.batch_size)
     else:
-        if state is None:
+        if opts.state is None:
             raise ConfigurationError("--policy bandit needs --state FILE (Bandit.to_dict() JSON)")
-        target = bandit_policy(state, data, learn=learn, batch_size=batch_size, n_sim=n_sim)
-    lam: float | str = ridge if ridge == "auto" else _number("--ridge", ridge)
-    ests = make_estimators([e.strip() for e in estimators.split(",") if e.strip()], clip=clip,
-                           model=RidgeRewardModel(ridge=lam))
-    return run_evaluation(data, target, estimators=ests, interval=interval, level=level,
-                          n_bootstrap=n_bootstrap, rng=np.random.default_rng(seed))
+        target = bandit_policy(opts.state, data, learn=opts.learn, batch_size=opts.batch_size,
+                               n_sim=opts.n_sim)
+    model: object
+    if opts.reward_model == "ridge":
+        lam: float | str = opts.ridge if opts.ridge == "auto" else _number("--ridge", opts.ridge)
+        model = RidgeRewardModel(ridge=lam)
+    else:
+        model = make_reward_model(opts.reward_model, random_state=opts.seed % 2**32)
+    ests = make_estimators([e.strip() for e in opts.estimators.split(",") if e.strip()],
+                           clip=opts.clip, model=model, n_folds=opts.folds, tau=opts.tau)
+    report = run_evaluation(data, target, estimators=ests, interval=opts.interval,
+                            level=opts.level, n_bootstrap=opts.n_bootstrap,
+                            rng=np.random.default_rng(opts.seed),
+                            bounds=_bounds(opts.reward_range))
+    if any(e.name == "switch-dr" for e in ests) and opts.tau == float("inf"):
+        report.notes.append("switch-dr with --tau inf is DR: set --tau to switch")
+    return fmt.value, report
 
 
-def _number(option: str, text: str) -> float:
+def _bounds(text: str) -> str | tuple[float, float] | None:
+    from ..errors import ConfigurationError
+
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ConfigurationError(f"--reward-range {text!r}: 'auto', 'none' or 'LOW,HIGH'")
+    return (_number("--reward-range", parts[0], "'auto', 'none' or 'LOW,HIGH'"),
+            _number("--reward-range", parts[1], "'auto', 'none' or 'LOW,HIGH'"))
+
+
+def _number(option: str, text: str, expected: str = "a number") -> float:
     from ..errors import ConfigurationError
 
     try:
         return float(text)
     except ValueError:
-        raise ConfigurationError(f"{option} {text!r} is not a number") from None
+        raise ConfigurationError(f"{option} {text!r}: expected {expected}") from None

@@ -24,8 +24,10 @@ __all__ = [
     "Estimate",
     "bootstrap_counts",
     "bootstrap_interval",
+    "clip_to_range",
     "effective_sample_size",
     "normal_interval",
+    "reward_range",
     "wilson_interval",
 ]
 
@@ -47,7 +49,7 @@ class Estimate:
         ``interval == "bootstrap"``).
     ess
         Effective sample size: Kish's ``(sum w)^2 / sum w^2`` of the importance weights (``n``
-        for DM, the accepted rounds for replay).
+        for DM, the accepted rounds for replay, the weights it keeps for Switch-DR).
     n_rounds
         Rounds in the log.
     interval, level
@@ -60,6 +62,8 @@ class Estimate:
         rewards (clicks) this, not ``n_rounds``, is what the precision rests on; a normal
         interval built on a handful of events (or none, which gives zero width) is not to be
         trusted.
+    clipped
+        True when the interval was cut to the reward range (see :func:`clip_to_range`).
     """
 
     estimator: str
@@ -73,6 +77,7 @@ class Estimate:
     level: float
     max_weight: float = float("nan")
     n_events: int = 0
+    clipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the fields."""
@@ -86,6 +91,43 @@ def check_level(level: float) -> float:
     if not 0.0 < lv < 1.0:
         raise ConfigurationError(f"level == {level!r}, must be in (0, 1)")
     return lv
+
+
+def reward_range(rewards: np.ndarray) -> tuple[float, float]:
+    """The range a policy's expected reward lies in, judged from the logged rewards:
+    ``(0, 1)`` when every reward is 0 or 1, else ``(min, max)`` of the rewards.
+
+    >>> reward_range(np.array([0.0, 1.0, 0.0]))
+    (0.0, 1.0)
+    >>> reward_range(np.array([2.5, -1.0]))
+    (-1.0, 2.5)
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    if r.size == 0 or np.isin(r, (0.0, 1.0)).all():
+        return 0.0, 1.0
+    return float(r.min()), float(r.max())
+
+
+def clip_to_range(value: float, low: float, high: float, bounds: tuple[float, float]
+                  ) -> tuple[float, float, bool]:
+    """``(low, high, clipped)``: the interval intersected with ``bounds``, widened again to
+    contain ``value`` itself when the estimate lies outside the range (IPS can).
+
+    An expected reward cannot leave the reward range, so cutting an interval to it never loses
+    coverage; it matters when the effective sample size is tiny and a normal interval reaches
+    below 0 for click rates.
+
+    >>> clip_to_range(0.2, -0.1, 0.5, (0.0, 1.0))
+    (0.0, 0.5, True)
+    >>> clip_to_range(1.3, 0.4, 2.0, (0.0, 1.0))
+    (0.4, 1.3, True)
+    """
+    lo_b, hi_b = bounds
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return low, high, False
+    new_low = max(low, min(lo_b, value))
+    new_high = min(high, max(hi_b, value))
+    return float(new_low), float(new_high), bool(new_low != low or new_high != high)
 
 
 def effective_sample_size(weights: np.ndarray) -> float:

@@ -27,7 +27,15 @@ from ..errors import ConfigurationError
 from .data import InvalidLogError, LoggedData
 from .jsonl import parse_timestamp
 
-__all__ = ["find_obd_dir", "load_obd", "load_obd_csv", "load_obd_prior"]
+__all__ = [
+    "find_obd_dir",
+    "find_obd_prior",
+    "load_obd",
+    "load_obd_csv",
+    "load_obd_prior",
+    "read_bts_prior",
+    "resolve_obd_log",
+]
 
 BEHAVIORS = ("random", "bts")
 CAMPAIGNS = ("all", "men", "women")
@@ -171,13 +179,77 @@ def _item_context(path: Path) -> tuple[list[int], np.ndarray] | None:
 
 
 def load_obd_prior(root: str | Path, campaign: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """The production BTS priors ``(alpha, beta)``, each ``(n_items,)``, of a campaign, from
+    ``<root>/bts_prior/prior_bts.yaml`` (see :func:`read_bts_prior`)."""
+    return read_bts_prior(Path(root) / "bts_prior" / "prior_bts.yaml", campaign)
+
+
+def find_obd_prior(start: str | Path) -> Path | None:
+    """``bts_prior/prior_bts.yaml`` in ``start`` or the nearest folder above it, else ``None``.
+
+    The dataset keeps it at its root, two levels above a campaign's log."""
+    here = Path(start).resolve()
+    for folder in [here, *here.parents]:
+        candidate = folder / "bts_prior" / "prior_bts.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _split_campaign(spec: str) -> tuple[str | None, str]:
+    behavior, _, campaign = spec.strip().strip("/").rpartition("/")
+    if behavior:
+        _check_choice("behavior", behavior, BEHAVIORS)
+    _check_choice("campaign", campaign, CAMPAIGNS)
+    return behavior or None, campaign
+
+
+def resolve_obd_log(path: str | Path, campaign: str | None = None) -> tuple[Path, str | None]:
+    """The log file an OBD path means, and its campaign name (``None`` if unknown).
+
+    ``path`` may be the log CSV, its campaign folder (``obd/random/all``), a behaviour folder
+    (``obd/random``, with ``campaign="all"``) or the dataset root (``obd``, with
+    ``campaign="random/all"``). ``campaign`` (``"all"``, ``"men"``, ``"women"``, optionally
+    prefixed by the behaviour ``"random/"`` or ``"bts/"``) also names the campaign of a log
+    whose folder does not.
+    """
+    p = Path(path)
+    behavior, name = _split_campaign(campaign) if campaign else (None, None)
+    if p.is_dir() and (p / f"{p.name}.csv").is_file():
+        p = p / f"{p.name}.csv"
+    elif p.is_dir() and all((p / b).is_dir() for b in BEHAVIORS):
+        if behavior is None or name is None:
+            raise ConfigurationError(
+                f"{p} is the Open Bandit Dataset root; pick a log with --campaign "
+                f"BEHAVIOR/CAMPAIGN, e.g. --campaign random/all (behaviors {list(BEHAVIORS)}, "
+                f"campaigns {list(CAMPAIGNS)})")
+        p = p / behavior / name / f"{name}.csv"
+    elif p.is_dir() and any((p / c).is_dir() for c in CAMPAIGNS):
+        if name is None:
+            raise ConfigurationError(
+                f"{p} holds campaign folders; pick one with --campaign {'|'.join(CAMPAIGNS)}")
+        if behavior is not None and behavior != p.name:
+            raise ConfigurationError(f"--campaign {campaign!r} but {p} is the {p.name!r} folder")
+        p = p / name / f"{name}.csv"
+    elif p.is_dir():
+        raise InvalidLogError(f"{p} is a folder without an Open Bandit Dataset log "
+                              "(<campaign>/<campaign>.csv)")
+    if name is None:
+        for guess in (p.parent.name, p.stem):
+            if guess in CAMPAIGNS:
+                name = guess
+                break
+    return p, name
+
+
+def read_bts_prior(path: str | Path, campaign: str = "all") -> tuple[np.ndarray, np.ndarray]:
     """The production BTS priors ``(alpha, beta)``, each ``(n_items,)``, of a campaign.
 
-    Reads ``bts_prior/prior_bts.yaml`` with a small parser for its fixed layout (campaign ->
+    Reads a ``prior_bts.yaml`` with a small parser for its fixed layout (campaign ->
     ``alpha``/``beta`` -> list of numbers), so PyYAML is not needed.
     """
     _check_choice("campaign", campaign, CAMPAIGNS)
-    path = Path(root) / "bts_prior" / "prior_bts.yaml"
+    path = Path(path)
     if not path.is_file():
         raise InvalidLogError(f"no BTS prior file at {path}")
     table: dict[str, dict[str, list[float]]] = {}

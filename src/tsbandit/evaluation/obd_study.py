@@ -30,7 +30,11 @@ from .obd import CAMPAIGNS, find_obd_dir, load_obd, load_obd_prior
 from .report import evaluate, make_estimators
 from .targets import UniformPolicy, thompson_policy
 
-__all__ = ["run_study", "to_markdown"]
+__all__ = ["ESTIMATORS", "SWITCH_TAU", "run_study", "to_markdown"]
+
+#: the estimators of the study; Switch-DR falls back on the model above this weight
+ESTIMATORS = ("replay", "ips", "snips", "dm", "dr", "sndr", "switch-dr")
+SWITCH_TAU = 10.0
 
 
 def _z(e: Estimate, truth: Estimate) -> float:
@@ -55,7 +59,8 @@ def run_study(root: str | Path, *, campaigns: Sequence[str] = CAMPAIGNS, seed: i
             ("random -> bts, learning on the log", rnd, learned, bts, s_learn),
         ]
         for direction, log, policy, other, rng in runs:
-            rep = evaluate(log, policy, estimators=make_estimators(), rng=rng)
+            rep = evaluate(log, policy, estimators=make_estimators(ESTIMATORS, tau=SWITCH_TAU),
+                           rng=rng)
             truth = evaluate(other, UniformPolicy(), estimators=[], rng=rng).logged_value
             for e in rep.estimates:
                 rows.append({"campaign": campaign, "direction": direction, **e.to_dict(),

@@ -22,22 +22,26 @@ import numpy as np
 from ..errors import ConfigurationError
 from .base import Estimator
 from .data import LoggedData
-from .direct import DM, DR
-from .intervals import Estimate, normal_interval
+from .direct import DM, DR, SNDR, SwitchDR
+from .intervals import Estimate, clip_to_range, normal_interval, reward_range
 from .ipw import IPS, SNIPS
 from .replay import Replay
-from .reward_model import RidgeRewardModel
 from .targets import TargetPolicy
 
-__all__ = ["ESTIMATOR_NAMES", "EvaluationReport", "evaluate", "make_estimators"]
+__all__ = ["DEFAULT_ESTIMATORS", "ESTIMATOR_NAMES", "EvaluationReport", "evaluate",
+           "make_estimators"]
 
-ESTIMATOR_NAMES = ("replay", "ips", "snips", "dm", "dr")
+#: every estimator :func:`make_estimators` knows
+ESTIMATOR_NAMES = ("replay", "ips", "snips", "dm", "dr", "sndr", "switch-dr")
+#: the ones :func:`evaluate` runs when none are given
+DEFAULT_ESTIMATORS = ("replay", "ips", "snips", "dm", "dr")
 
 
-def make_estimators(names: Sequence[str] = ESTIMATOR_NAMES, *, clip: float | None = None,
-                    model: RidgeRewardModel | None = None, n_folds: int = 5
+def make_estimators(names: Sequence[str] = DEFAULT_ESTIMATORS, *, clip: float | None = None,
+                    model: Any = None, n_folds: int = 5, tau: float = float("inf")
                     ) -> list[Estimator]:
-    """Estimators by name (``clip`` applies to IPS, SNIPS and DR; ``model`` to DM and DR)."""
+    """Estimators by name (``clip`` applies to IPS, SNIPS and the DR family; ``model`` and
+    ``n_folds`` to DM and the DR family; ``tau`` to Switch-DR)."""
     out: list[Estimator] = []
     for name in names:
         if name == "replay":
@@ -47,9 +51,13 @@ def make_estimators(names: Sequence[str] = ESTIMATOR_NAMES, *, clip: float | Non
         elif name == "snips":
             out.append(SNIPS(clip))
         elif name == "dm":
-            out.append(DM(model))
+            out.append(DM(model, n_folds))
         elif name == "dr":
             out.append(DR(model, clip, n_folds))
+        elif name == "sndr":
+            out.append(SNDR(model, clip, n_folds))
+        elif name == "switch-dr":
+            out.append(SwitchDR(model, tau, clip, n_folds))
         else:
             raise ConfigurationError(
                 f"unknown estimator {name!r}; known: {list(ESTIMATOR_NAMES)}")
@@ -77,9 +85,9 @@ class EvaluationReport:
         pct = f"{self.logged_value.level:.0%}"
         head = (f"{'estimator':<10}{'value':>11}{pct + ' interval':>27}{'std err':>11}"
                 f"{'ESS':>10}{'events':>8}{'max w':>9}")
-        lines = [head, "-" * len(head)]
+        lines = [head, "-" * len(head)]  # '*': interval cut to the reward range
         for e in [*self.estimates, self.logged_value]:
-            interval = f"[{e.low:.5g}, {e.high:.5g}]"
+            interval = f"[{e.low:.5g}, {e.high:.5g}]" + ("*" if e.clipped else "")
             maxw = "" if np.isnan(e.max_weight) else f"{e.max_weight:.3g}"
             lines.append(f"{e.estimator:<10}{e.value:>11.5g}{interval:>27}{e.std_error:>11.3g}"
                          f"{e.ess:>10.1f}{e.n_events:>8d}{maxw:>9}")
@@ -90,8 +98,9 @@ def _logged_value(data: LoggedData, level: float) -> Estimate:
     r = data.rewards
     mean = float(r.mean())
     low, high, se = normal_interval(mean, r - mean, level)
+    low, high, clipped = clip_to_range(mean, low, high, reward_range(r))
     return Estimate("logged", mean, low, high, se, float(data.n_rounds), data.n_rounds,
-                    "normal", level, n_events=int(np.count_nonzero(r)))
+                    "normal", level, n_events=int(np.count_nonzero(r)), clipped=clipped)
 
 
 def evaluate(
@@ -103,11 +112,18 @@ def evaluate(
     level: float = 0.95,
     n_bootstrap: int = 1000,
     rng: np.random.Generator,
+    bounds: str | tuple[float, float] | None = "auto",
 ) -> EvaluationReport:
     """Estimate a target policy's expected reward per round with several estimators.
 
     ``rng`` is split into independent streams: one for the target policy's Monte Carlo, one
-    per estimator (so adding an estimator never changes the others' numbers).
+    per estimator (so adding an estimator never changes the others' numbers). ``bounds`` is
+    the reward range intervals are cut to (see :meth:`Estimator.estimate`).
+
+    The report's notes say which intervals were cut to the reward range, which estimates rest
+    on fewer than 10 events, and which have an effective sample size below 10 (a handful of
+    rows decide the estimate; neither interval kind can be trusted then) or below 1% of the
+    log.
     """
     if not isinstance(rng, np.random.Generator):
         raise ConfigurationError("evaluate needs rng=np.random.default_rng(seed)")
@@ -119,14 +135,34 @@ def evaluate(
     else:
         name, pi_e = "given", np.asarray(policy, dtype=np.float64)
     results = [e.estimate(data, pi_e, interval=interval, level=level, rng=r,
-                          n_bootstrap=n_bootstrap) for e, r in zip(ests, est_rngs, strict=True)]
+                          n_bootstrap=n_bootstrap, bounds=bounds)
+               for e, r in zip(ests, est_rngs, strict=True)]
+    return EvaluationReport(name, data.describe(), _logged_value(data, level), results,
+                            _notes(data, results, bounds))
+
+
+def _notes(data: LoggedData, results: list[Estimate],
+           bounds: str | tuple[float, float] | None) -> list[str]:
     notes = []
+    cut = [e.estimator for e in results if e.clipped]
+    if cut:
+        lo, hi = (reward_range(data.rewards) if isinstance(bounds, str)
+                  else tuple(float(b) for b in bounds or (0.0, 0.0)))
+        notes.append(f"{', '.join(cut)}: interval cut to the reward range [{lo:.5g}, {hi:.5g}] "
+                     "(marked *; an expected reward cannot leave it)")
     few = [e.estimator for e in results if e.n_events < 10]
     if few:
         notes.append(f"{', '.join(few)}: fewer than 10 rounds carry a non-zero weighted "
                      "reward; the interval is unreliable (zero width means no events, not "
                      "certainty)")
-    low_ess = [e.estimator for e in results if e.ess < 0.01 * data.n_rounds]
+    tiny = [e for e in results if e.estimator not in ("dm", "replay") and e.ess < 10]
+    if tiny:
+        notes.append(f"{', '.join(f'{e.estimator} (ESS {e.ess:.1f})' for e in tiny)}: "
+                     "effective sample size below 10, a handful of rows decide the estimate; "
+                     "neither the normal nor the bootstrap interval can be trusted (try --clip "
+                     "or --estimators switch-dr --tau)")
+    low_ess = [e.estimator for e in results
+               if e.ess < 0.01 * data.n_rounds and e not in tiny and e.estimator != "dm"]
     if low_ess:
         notes.append(f"{', '.join(low_ess)}: effective sample size below 1% of the log")
-    return EvaluationReport(name, data.describe(), _logged_value(data, level), results, notes)
+    return notes
