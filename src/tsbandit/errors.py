@@ -26,7 +26,13 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     ├── StoreUnavailableError (ConnectionError)    503 store_unavailable
     ├── AuthenticationError (PermissionError)      401 unauthorized
     ├── PayloadTooLargeError (ValueError)          413 payload_too_large
-    └── ArmMismatchError (ValueError)              409 arm_mismatch
+    ├── ArmMismatchError (ValueError)              409 arm_mismatch
+    └── ClientError                                raised by tsbandit.client only, never answered
+        ├── ServiceError                           an answer whose code names no class above
+        │   └── InvalidRequestError (ValueError)   the service refused the request's shape
+        ├── ServiceConnectionError (ConnectionError)   no answer (connection_error)
+        │   └── ServiceTimeoutError (TimeoutError)     no answer in time (timeout)
+        └── RewardFlushError                       buffered rewards not recorded
 
 Examples
 --------
@@ -40,12 +46,16 @@ unknown arm 'x'; known arms: ['a', 'b']
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = [
     "ArmError",
     "ArmMismatchError",
     "AuthenticationError",
     "BanditExistsError",
     "BanditNotFoundError",
+    "ClientError",
     "ConfigurationError",
     "DecisionExistsError",
     "DecisionExpiredError",
@@ -54,10 +64,15 @@ __all__ = [
     "EligibilityError",
     "IdempotencyConflictError",
     "InvalidContextError",
+    "InvalidRequestError",
     "InvalidRewardError",
     "LastArmError",
     "PayloadTooLargeError",
+    "RewardFlushError",
     "SerializationError",
+    "ServiceConnectionError",
+    "ServiceError",
+    "ServiceTimeoutError",
     "StoreUnavailableError",
     "TsbanditError",
     "UnknownArmError",
@@ -225,3 +240,51 @@ class ArmMismatchError(TsbanditError, ValueError):
 # Short aliases used in the issue texts and the engine's docs.
 DecisionNotFound = DecisionNotFoundError
 DecisionExpired = DecisionExpiredError
+
+
+# ----- the Python client's side (tsbandit.client) -------------------------------------------
+class ClientError(TsbanditError):
+    """Raised by :mod:`tsbandit.client` only: what happened between the client and the
+    service. The service never answers with these (they have no row in its error table)."""
+
+    code = "client_error"
+
+
+class ServiceError(ClientError):
+    """An error answer whose ``code`` names no class of this tree (``internal_error``,
+    ``not_found``, a proxy's 502...); ``http_status`` and ``code`` are the answer's."""
+
+    def __init__(self, detail: str, *, status: int, code: str) -> None:
+        super().__init__(detail)
+        self.http_status = status
+        self.code = code
+
+
+class InvalidRequestError(ServiceError, ValueError):
+    """The service refused the request's shape (``invalid_request``, ``malformed_json``...)."""
+
+
+class ServiceConnectionError(ClientError, ConnectionError):
+    """The service could not be reached (after the retries that were safe)."""
+
+    code = "connection_error"
+
+
+class ServiceTimeoutError(ServiceConnectionError, TimeoutError):
+    """The service did not answer within the client's timeout."""
+
+    code = "timeout"
+
+
+class RewardFlushError(ClientError):
+    """Rewards of a buffer that the service refused or never got; ``failures`` holds them
+    (:class:`tsbandit.client.RewardOutcome` records)."""
+
+    code = "reward_flush_failed"
+
+    def __init__(self, failures: Sequence[Any]) -> None:
+        first = failures[0]
+        super().__init__(f"{len(failures)} buffered reward(s) not recorded; first: "
+                         f"{first.decision_id}: {first.error}")
+        self.failures = list(failures)
+

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import tsbandit.errors as errors_module
-from tsbandit.errors import TsbanditError
+from tsbandit.errors import ClientError, TsbanditError
 from tsbandit.service import Settings, create_app
 
 BUILTINS = (ValueError, KeyError, ConnectionError, PermissionError)
@@ -20,10 +20,12 @@ STATUSES = {400, 401, 404, 409, 410, 413, 422, 503}
 
 
 def leaves() -> list[type[TsbanditError]]:
-    """Every concrete error class of the tree (the ones with their own code)."""
+    """Every concrete error class of the tree the service answers with (the ones with their
+    own code; the client's branch is raised by tsbandit.client only)."""
     out = []
     for _, cls in inspect.getmembers(errors_module, inspect.isclass):
-        if issubclass(cls, TsbanditError) and cls is not TsbanditError and "code" in vars(cls):
+        if (issubclass(cls, TsbanditError) and cls is not TsbanditError and "code" in vars(cls)
+                and not issubclass(cls, ClientError)):
             out.append(cls)
     return sorted(set(out), key=lambda c: c.__name__)
 
@@ -98,7 +100,23 @@ def service_error_classes() -> list[type[TsbanditError]]:
     def walk(cls: type[TsbanditError]) -> list[type[TsbanditError]]:
         return [c for sub in cls.__subclasses__() for c in (sub, *walk(sub))]
 
-    return [c for c in walk(TsbanditError) if "code" in vars(c)]
+    return [c for c in walk(TsbanditError) if "code" in vars(c) and not issubclass(c, ClientError)]
+
+
+def test_every_error_class_lives_in_errors_py():
+    """The one tree: every TsbanditError subclass of the package (service, stores, client...)
+    is defined in tsbandit/errors.py and drawn in its docstring."""
+    import tsbandit.client  # noqa: F401 - its errors too
+
+    service_error_classes()
+
+    def walk(cls: type[TsbanditError]) -> list[type[TsbanditError]]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *walk(sub))]
+
+    for cls in walk(TsbanditError):
+        if cls.__module__.startswith("tsbandit."):
+            assert cls.__module__ == "tsbandit.errors", cls
+            assert re.search(rf"── {cls.__name__}\b", errors_module.__doc__), cls.__name__
 
 
 def test_the_docs_table_parses():

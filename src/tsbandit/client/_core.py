@@ -18,7 +18,16 @@ from urllib.parse import quote
 
 import httpx
 
-from ..errors import ConfigurationError, TsbanditError
+from ..errors import (
+    ClientError,
+    ConfigurationError,
+    InvalidRequestError,
+    RewardFlushError,
+    ServiceConnectionError,
+    ServiceError,
+    ServiceTimeoutError,
+    TsbanditError,
+)
 from .results import (
     BanditInfo,
     Decision,
@@ -45,43 +54,7 @@ T = TypeVar("T")
 
 
 # ----- errors -------------------------------------------------------------------------------
-class ServiceError(TsbanditError):
-    """An error answer whose ``code`` names no class of :mod:`tsbandit.errors`
-    (``internal_error``, ``not_found``, a proxy's 502...); ``status`` and ``code`` are the
-    service's."""
-
-    def __init__(self, detail: str, *, status: int, code: str) -> None:
-        super().__init__(detail)
-        self.http_status = status
-        self.code = code
-
-
-class InvalidRequestError(ServiceError, ValueError):
-    """The service refused the request's shape (``invalid_request``, ``malformed_json``...)."""
-
-
-class ServiceConnectionError(TsbanditError, ConnectionError):
-    """The service could not be reached (after the retries that were safe)."""
-
-    code = "connection_error"
-
-
-class ServiceTimeoutError(ServiceConnectionError, TimeoutError):
-    """The service did not answer within the client's timeout."""
-
-    code = "timeout"
-
-
-class RewardFlushError(TsbanditError):
-    """Rewards of a buffer that the service refused or never got; ``failures`` holds them."""
-
-    code = "reward_flush_failed"
-
-    def __init__(self, failures: Sequence[RewardOutcome]) -> None:
-        first = failures[0]
-        super().__init__(f"{len(failures)} buffered reward(s) not recorded; first: "
-                         f"{first.decision_id}: {first.error}")
-        self.failures = list(failures)
+# the client's own errors live in the one tree, tsbandit/errors.py (the ClientError branch)
 
 
 def _codes() -> dict[str, type[TsbanditError]]:
@@ -93,7 +66,7 @@ def _codes() -> dict[str, type[TsbanditError]]:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
         if (cls is not TsbanditError and cls.__module__ == "tsbandit.errors"
-                and "code" in vars(cls)):
+                and "code" in vars(cls) and not issubclass(cls, ClientError)):
             out[cls.code] = cls
     return out
 
