@@ -16,6 +16,7 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     │   ├── EligibilityError (ValueError)          422 invalid_eligible_arms
     │   └── LastArmError (ValueError)              409 last_arm
     ├── SerializationError (ValueError)            400 invalid_state
+    │   └── InvalidLogError                        400 invalid_log
     ├── BanditNotFoundError (KeyError)             404 bandit_not_found
     ├── BanditExistsError (ValueError)             409 bandit_exists
     ├── DecisionNotFoundError (KeyError)           404 decision_not_found
@@ -64,6 +65,7 @@ __all__ = [
     "EligibilityError",
     "IdempotencyConflictError",
     "InvalidContextError",
+    "InvalidLogError",
     "InvalidRequestError",
     "InvalidRewardError",
     "LastArmError",
@@ -153,6 +155,13 @@ class SerializationError(TsbanditError, ValueError):
 
     code = "invalid_state"
     http_status = 400
+
+
+class InvalidLogError(SerializationError):
+    """A logged-data file or array that off-policy evaluation cannot use: malformed records,
+    impossible propensities, unequal lengths (library and ``tsbandit evaluate``)."""
+
+    code = "invalid_log"
 
 
 class BanditNotFoundError(TsbanditError, KeyError):

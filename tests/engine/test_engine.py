@@ -506,17 +506,19 @@ def test_single_decisions_choose_as_the_vectorized_rule_does(contextual):
 @pytest.mark.parametrize(("model", "context", "reward"), [
     ({"kind": "gaussian"}, None, 1e308),
     ({"kind": "gaussian"}, None, -1e200),
-    ({"kind": "linear", "n_features": 2}, [1e100, 1.0], 1e250),
+    ({"kind": "linear", "n_features": 2}, [1e6, 1.0], 1e250),
 ])
 def test_reward_whose_statistics_overflow_is_an_invalid_reward(store, clock, model, context,
                                                                 reward):
+    """Refused (by the model's bound on rewards, |r| <= 1e12, before the engine's and the
+    store's overflow checks), nothing written, the decision still pending."""
     from tsbandit.policies.registry import model_from_config
 
     eng = Engine(store, seed=0, clock=clock)
     eng.create_bandit(BanditSpec("offers", ["a", "b"], model=model_from_config(model)))
     d = eng.decide("offers", context)
     before = snapshot(store)
-    with pytest.raises(InvalidRewardError, match="overflow"):
+    with pytest.raises(InvalidRewardError, match="reward"):
         eng.record_reward(d.decision_id, reward)
     assert snapshot(store) == before
     assert eng.pending(d.decision_id)["status"] == "pending"

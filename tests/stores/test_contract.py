@@ -549,7 +549,7 @@ def test_consumed_ids_stay_taken_until_purged(backend) -> None:
                 put(did)
         p = store.get_pending("b1", did)
         assert (p.status, p.payload["arm"]) == (status, 0 if did == "r" else 1)
-    store.claim_expired("b1", 111.0)  # past deadline + retention: purged
+    store.purge("b1", 111.0)  # past deadline + retention: purged
     store.put_pending_many("b1", [NewDecision("r", {"arm": 2}, 500.0),
                                   NewDecision("x", {"arm": 2}, 500.0)])
     assert store.get_pending("b1", "r").status == "pending"

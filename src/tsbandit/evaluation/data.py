@@ -22,18 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidContextError, InvalidRewardError, SerializationError
+from ..errors import InvalidContextError, InvalidLogError, InvalidRewardError
 
 __all__ = ["InvalidLogError", "LoggedData"]
-
-
-class InvalidLogError(SerializationError):
-    """A log that cannot be used: malformed records, impossible propensities, unequal lengths.
-
-    A ``ValueError`` (through :class:`~tsbandit.errors.SerializationError`).
-    """
-
-    code = "invalid_log"
 
 
 def _vector(name: str, value: Any, n: int | None, dtype: Any) -> np.ndarray:

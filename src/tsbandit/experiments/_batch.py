@@ -3,11 +3,13 @@
 ``P(X_2 > X_1)`` is ``int f_out(x) F_in(x) dx`` with ``out`` the narrower of the two Betas,
 computed with a fixed 32-node Gauss-Legendre rule on ``out``'s ``[1e-10, 1 - 1e-10]`` quantile
 window, at about 1/1000 of the cost of adaptive quadrature. The rule needs smooth densities:
-when every parameter is an integer or ``>= 2`` its error against the exact value is below 1e-6
-(below 1e-9 for the counts of a typical A/B test; checked in ``tests/experiments``), far below
-what a stopping threshold can see. Elements with a non-integer parameter below 2 (a Jeffreys
-prior before any data, say) have densities with singular derivatives at 0 or 1; those few go
-through the exact scalar path instead.
+a non-integer parameter ``c`` puts ``x^(c-1)`` or ``(1-x)^(c-1)`` in the density, whose higher
+derivatives are singular at the end of the window, and the rule's error grows as ``c`` falls
+(measured over 20,000 random parameter sets in ``[0.3, 400]``: up to 1.3e-5 with non-integers
+down to 2, 3.0e-7 down to 3, 9e-9 down to 4). So elements whose parameters are all integers or
+``>= 4`` take the rule (error below 1e-8; below 1e-9 for the counts of a typical A/B test;
+checked in ``tests/experiments``), far below what a stopping threshold can see, and the few
+others (a Jeffreys prior before much data, say) go through the exact scalar path.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ __all__ = ["beta_expected_loss_batch", "beta_prob_greater_batch"]
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
 _TAIL = 1e-10
+#: non-integer parameters below this go through the exact scalar path (see the module notes)
+_SMOOTH = 4.0
 
 
 def _var(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -35,7 +39,7 @@ def beta_prob_greater_batch(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray,
                                            for v in (a1, b1, a2, b2)))
     rough = np.zeros(a1.shape, dtype=bool)
     for v in (a1, b1, a2, b2):
-        rough |= (v < 2.0) & (v != np.floor(v))
+        rough |= (v < _SMOOTH) & (v != np.floor(v))
     if rough.any():
         shape = a1.shape
         f1, g1, f2, g2, bad = (v.ravel() for v in (a1, b1, a2, b2, rough))
