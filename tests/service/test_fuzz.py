@@ -41,9 +41,15 @@ except ModuleNotFoundError:  # pragma: no cover - the dev extra installs it
     pytest.skip("schemathesis is not installed (pip install -e '.[dev]')",
                 allow_module_level=True)
 
-#: statuses a schema-valid request may get (Schemathesis' defaults plus the domain refusals)
-ACCEPTED = ["2xx", "3xx", "400", "401", "403", "404", "409", "410", "422", "429", "5xx"]
-CONFIG = {"checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}}}
+#: statuses a schema-valid request may get (Schemathesis' defaults plus the domain refusals;
+#: 414: a schema-valid query can be longer than the longest target the service reads, 64 KiB)
+ACCEPTED = ["2xx", "3xx", "400", "401", "403", "404", "409", "410", "414", "422", "429", "5xx"]
+#: statuses that reject a schema-violating request (Schemathesis' defaults plus 414 for one
+#: whose target is also over the URL limit: refused before its values are read)
+REJECTED = ["400", "401", "403", "404", "405", "406", "409", "413", "414", "415", "422", "428",
+            "429", "5xx"]
+CONFIG = {"checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED},
+                     "negative_data_rejection": {"expected-statuses": REJECTED}}}
 #: examples per operation and generation mode
 EXAMPLES = 10
 BOUNDED = dict(deadline=None, derandomize=True, database=None,
