@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo serve test bench lint install install-dev clean
+.PHONY: demo serve test bench lint install install-dev install-wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,9 +13,18 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 
-# Adds the test and lint tools.
+# Adds the test and lint tools (editable: for working on the code).
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+# The wheel and sdist built from this tree into dist/, and the wheel installed (not -e) with
+# the dev extra: what `make test` tests.
+install-wheel: $(BIN)/python
+	rm -rf dist
+	$(BIN)/python -m pip install --quiet 'build>=1.0'
+	$(BIN)/python -m build --sdist --wheel --outdir dist . >/dev/null
+	$(BIN)/python -m pip install --quiet "$$(ls dist/tsbandit-*.whl)[dev]"
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps dist/tsbandit-*.whl
 
 # The main job: starts `tsbandit serve` on the embedded SQLite store (./tsbandit.db), sends
 # simulated customers through its HTTP API, prints what it learned, and stops it.
@@ -26,9 +35,9 @@ demo: install
 serve: install
 	$(BIN)/tsbandit serve
 
-# The whole test suite (the same command CI runs).
-test: install-dev
-	$(BIN)/python -m pytest
+# The whole test suite (the same command CI runs), against the installed wheel.
+test: install-wheel
+	TSBANDIT_TEST_DIST=dist $(BIN)/python -m pytest
 
 bench: install-dev
 	$(BIN)/python benchmarks/bench_core.py

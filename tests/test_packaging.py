@@ -41,18 +41,36 @@ def test_other_import_errors_are_not_hidden():
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The sdist and the wheel, built from this tree by `python -m build` (isolated)."""
-    try:
-        import build  # noqa: F401
-    except ImportError:
-        pytest.skip("the build package is not installed (pip install -e '.[dev]')")
-    out = tmp_path_factory.mktemp("dist")
-    res = _run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out),
-                str(ROOT)], timeout=600)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    """The sdist and the wheel: the ones `make test` built into ``$TSBANDIT_TEST_DIST`` (and
+    installed), else built here from this tree by `python -m build` (isolated)."""
+    given = os.environ.get("TSBANDIT_TEST_DIST")
+    if given:
+        out = Path(given)
+        if not out.is_absolute():
+            out = ROOT / out
+    else:
+        try:
+            import build  # noqa: F401
+        except ImportError:
+            pytest.skip("the build package is not installed (pip install -e '.[dev]')")
+        out = tmp_path_factory.mktemp("dist")
+        res = _run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out),
+                    str(ROOT)], timeout=600)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     wheel = next(out.glob("tsbandit-*.whl"))
     sdist = next(out.glob("tsbandit-*.tar.gz"))
     return {"wheel": wheel, "sdist": sdist}
+
+
+def test_the_suite_tests_the_installed_package_when_make_test_runs_it():
+    """Under `make test` (which sets TSBANDIT_TEST_DIST) tsbandit is imported from the
+    installed wheel, not from this tree's src/."""
+    if not os.environ.get("TSBANDIT_TEST_DIST"):
+        pytest.skip("not run by `make test` (an editable install imports src/)")
+    import tsbandit
+
+    assert ROOT / "src" not in Path(tsbandit.__file__).resolve().parents
+    assert "site-packages" in Path(tsbandit.__file__).parts
 
 
 @pytest.mark.slow
