@@ -35,6 +35,7 @@ from .deps import RuntimeDep, offloaded
 from .errors import error_json, install_error_handlers
 from .logs import install_logging
 from .middleware import BodyLimitMiddleware
+from .openapi import install_openapi
 from .runtime import Runtime
 from .schemas import HealthOut, HealthUnavailableOut
 from .settings import Settings
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     routes.table.install(app, settings)
     report.table.install(app, settings)
     tutorial.table.install(app, settings)
+    install_openapi(app, settings)  # the settings' limits in the document (service/openapi.py)
     served: dict[str, set[str]] = {"/healthz": {"GET"}}
     if settings.docs:
         from .docs import install_docs
@@ -179,7 +181,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.allowed = [(compile_path(p)[0], m) for p, m in served.items()]
 
     @app.get("/healthz", response_model=HealthOut, response_model_exclude_none=True,
-             tags=["health"],
+             tags=["health"], operation_id="get_health",
              responses={503: {"model": HealthUnavailableOut,
                               "description": "Store unreachable, or a Redis Cluster not ok"}})
     @offloaded

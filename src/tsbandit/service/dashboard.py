@@ -132,7 +132,8 @@ def _fold(engine: Any, name: str) -> TrafficFold:
 MAX_WINDOW = 1e10
 
 
-@table.route("GET", "/bandits/{name}/traffic", "read", response_model=TrafficOut,
+@table.route("GET", "/bandits/{name}/traffic", "read", operation_id="get_traffic",
+             response_model=TrafficOut,
              responses={404: {"model": ErrorResponse, "description": "Unknown bandit"}})
 def traffic(
     name: Annotated[str, Path(description="Bandit name")],
@@ -181,7 +182,8 @@ def install_dashboard(app: FastAPI, settings: Settings) -> None:
                         headers={"Cache-Control": "public, max-age=300"})
 
     app.add_api_route("/dashboard", dashboard, methods=["GET"], tags=["dashboard"],
-                      summary="The dashboard (HTML)", response_class=HTMLResponse)
+                      summary="The dashboard (HTML)", response_class=HTMLResponse,
+                      operation_id="get_dashboard")
     app.add_api_route("/dashboard/static/{name}", asset, methods=["GET"],
                       include_in_schema=False)
     table.install(app, settings)

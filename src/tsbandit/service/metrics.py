@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI, Response
+from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import DecisionExpiredError, StoreUnavailableError, TsbanditError
@@ -334,7 +335,11 @@ def install_metrics(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
+    options = auth(settings, "read")
+    responses = {200: {"description": "The Prometheus text exposition format.",
+                       "content": {"text/plain": {"schema": {"type": "string"}}}},
+                 **options.pop("responses", {})}
     app.add_api_route("/metrics", endpoint, methods=["GET"], tags=["observability"],
-                      summary="Prometheus metrics", response_class=Response,
-                      **auth(settings, "read"))
+                      summary="Prometheus metrics", operation_id="get_metrics",
+                      response_class=PlainTextResponse, responses=responses, **options)
     app.add_middleware(MetricsMiddleware, metrics=metrics, log_requests=settings.log_requests)

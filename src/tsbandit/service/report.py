@@ -71,6 +71,7 @@ from ..experiments import (
 from ..policies.rules import SelectionRule
 from .deps import EngineDep, RouteTable
 from .errors import ERROR_RESPONSES, ErrorResponse
+from .schemas import EventLine
 
 __all__ = ["NDJSONResponse", "ReportOut", "bandit_report", "table"]
 
@@ -348,7 +349,8 @@ def bandit_report(engine: Engine, name: str, *, rule: StoppingRule | None = None
 Name = Annotated[str, Path(description="Bandit name", examples=["credit_card_offers"])]
 
 
-@table.route("GET", "/bandits/{name}/report", "read", response_model=ReportOut,
+@table.route("GET", "/bandits/{name}/report", "read", operation_id="get_report",
+             response_model=ReportOut,
              responses={404: {"model": ErrorResponse, "description": "Unknown bandit"}},
              tags=["experiments"])
 def report(
@@ -406,10 +408,13 @@ def _lines(first: dict[str, Any] | None, rest: Iterator[dict[str, Any]]) -> Iter
         yield (json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-@table.route("GET", "/bandits/{name}/events", "private",
-             responses={200: {"description": "The event log, one JSON object per line, in "
-                              "append order (decision, reward and expired events).",
-                              "content": {"application/x-ndjson": {}}},
+@table.route("GET", "/bandits/{name}/events", "private", operation_id="list_events",
+             response_class=NDJSONResponse,
+             responses={200: {"model": EventLine,
+                              "description": "The event log as JSON Lines "
+                              "(application/x-ndjson): one JSON object per line, in append "
+                              "order (decision, reward and expired events); the schema is "
+                              "that of one line. No events: an empty body."},
                         404: {"model": ErrorResponse, "description": "Unknown bandit"}},
              tags=["experiments"])
 def events(name: Name, engine: EngineDep) -> Any:

@@ -48,7 +48,7 @@ def _bandit_out(spec: BanditSpec) -> dict[str, Any]:
 
 
 # ----- bandits --------------------------------------------------------------------------------
-@table.route("POST", "/bandits", "write",
+@table.route("POST", "/bandits", "write", operation_id="create_bandit",
              status_code=status.HTTP_201_CREATED, response_model=BanditOut, responses=_err(409),
              tags=["bandits"])
 def create_bandit(body: BanditCreate, engine: EngineDep, settings: SettingsDep) -> Any:
@@ -66,21 +66,21 @@ def create_bandit(body: BanditCreate, engine: EngineDep, settings: SettingsDep) 
     return _bandit_out(engine.create_bandit(spec))
 
 
-@table.route("GET", "/bandits", "read",
+@table.route("GET", "/bandits", "read", operation_id="list_bandits",
              response_model=BanditList, tags=["bandits"])
 def list_bandits(engine: EngineDep) -> Any:
     """Names of all bandits."""
     return {"bandits": engine.list_bandits()}
 
 
-@table.route("GET", "/bandits/{name}", "read",
+@table.route("GET", "/bandits/{name}", "read", operation_id="get_bandit",
              response_model=BanditOut, responses=_err(404), tags=["bandits"])
 def get_bandit(name: Name, engine: EngineDep) -> Any:
     """A bandit's configuration."""
     return _bandit_out(engine.get_bandit(name))
 
 
-@table.route("DELETE", "/bandits/{name}", "write",
+@table.route("DELETE", "/bandits/{name}", "write", operation_id="delete_bandit",
              status_code=status.HTTP_204_NO_CONTENT, responses=_err(404), tags=["bandits"])
 def delete_bandit(name: Name, engine: EngineDep, runtime: RuntimeDep) -> Response:
     """Delete a bandit with its statistics, pending decisions and events."""
@@ -90,7 +90,7 @@ def delete_bandit(name: Name, engine: EngineDep, runtime: RuntimeDep) -> Respons
 
 
 # ----- arms -----------------------------------------------------------------------------------
-@table.route("POST", "/bandits/{name}/arms", "write",
+@table.route("POST", "/bandits/{name}/arms", "write", operation_id="add_arm",
              status_code=status.HTTP_201_CREATED, response_model=BanditOut,
              responses=_err(404, 409), tags=["arms"])
 def add_arm(name: Name, body: AddArmRequest, engine: EngineDep, settings: SettingsDep) -> Any:
@@ -100,7 +100,7 @@ def add_arm(name: Name, body: AddArmRequest, engine: EngineDep, settings: Settin
     return _bandit_out(engine.add_arm(name, body.arm))
 
 
-@table.route("DELETE", "/bandits/{name}/arms/{arm:path}", "write",
+@table.route("DELETE", "/bandits/{name}/arms/{arm:path}", "write", operation_id="retire_arm",
              response_model=BanditOut, responses=_err(404, 409), tags=["arms"])
 def retire_arm(name: Name, arm: str, engine: EngineDep) -> Any:
     """Retire an arm; its pending decisions are consumed, not learned: a later reward for one
@@ -115,7 +115,7 @@ def retire_arm(name: Name, arm: str, engine: EngineDep) -> Any:
 _REPLAYED = {"Idempotent-Replayed": "true"}
 
 
-@table.route("POST", "/bandits/{name}/decisions", "write",
+@table.route("POST", "/bandits/{name}/decisions", "write", operation_id="decide",
              response_model=DecisionOut, responses=_err(404, 409), tags=["decisions"])
 async def decide(name: Name, body: DecisionRequest, request: Request,
                  idempotency_key: IdempotencyKey = None) -> Any:
@@ -140,7 +140,7 @@ async def decide(name: Name, body: DecisionRequest, request: Request,
     return JSONResponse(d.to_dict(), headers=_REPLAYED if d.replayed else None)
 
 
-@table.route("POST", "/bandits/{name}/decisions/batch", "write",
+@table.route("POST", "/bandits/{name}/decisions/batch", "write", operation_id="decide_batch",
              response_model=BatchDecisionResponse, responses=_err(404, 409),
              tags=["decisions"])
 def decide_batch(name: Name, body: BatchDecisionRequest, engine: EngineDep,
@@ -162,7 +162,7 @@ def decide_batch(name: Name, body: BatchDecisionRequest, engine: EngineDep,
     return {"decisions": [d.to_dict() for d in out]}
 
 
-@table.route("GET", "/decisions/{decision_id}", "private",
+@table.route("GET", "/decisions/{decision_id}", "private", operation_id="get_decision",
              response_model=PendingOut, responses=_err(404), tags=["decisions"])
 def get_decision(decision_id: str, engine: EngineDep) -> Any:
     """A logged decision and its status (pending, rewarded, expired...); the id names its
@@ -180,7 +180,7 @@ def _same_bandit(name: str, decision_id: str) -> None:
 
 
 # ----- rewards --------------------------------------------------------------------------------
-@table.route("POST", "/bandits/{name}/rewards", "write",
+@table.route("POST", "/bandits/{name}/rewards", "write", operation_id="record_reward",
              response_model=RewardOut, responses=_err(404, 409, 410), tags=["rewards"])
 def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
     """Apply a reward exactly once: a repeat answers 200 with ``duplicate: true``.
@@ -195,7 +195,7 @@ def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
 
 
 # ----- stats ----------------------------------------------------------------------------------
-@table.route("GET", "/bandits/{name}/stats", "read",
+@table.route("GET", "/bandits/{name}/stats", "read", operation_id="get_stats",
              response_model=StatsOut, responses=_err(404), tags=["stats"])
 def stats(
     name: Name,

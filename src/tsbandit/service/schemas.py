@@ -14,6 +14,7 @@ from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..engine import IDEMPOTENCY_KEY_PATTERN
+from .errors import ErrorBody
 
 __all__ = [
     "AddArmRequest",
@@ -26,6 +27,7 @@ __all__ = [
     "ClusterHealth",
     "DecisionOut",
     "DecisionRequest",
+    "EventLine",
     "HealthOut",
     "HealthUnavailableOut",
     "PendingOut",
@@ -56,11 +58,17 @@ IdempotencyKey = Annotated[str | None, Header(
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    # json_schema_serialization_defaults_required: a model also used in answers (the bandit
+    # configuration) gets an output schema with every field required (it is always sent)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
+                              json_schema_serialization_defaults_required=True)
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(allow_inf_nan=True)
+    # A float field of an answer is never NaN or infinite (those would reach the wire as
+    # null, which the schema's ``number`` does not allow): fields that can be undefined are
+    # ``float | None`` and declared ``anyOf: [number, null]``.
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
 # ----- bandit configuration -------------------------------------------------------------------
@@ -92,6 +100,8 @@ class LinearModel(_In):
     unknown_noise: bool = False
     noise_a0: Positive = 2.0
     noise_b0: Positive | None = None
+    refresh_every: int = Field(1000, ge=1, le=2**31 - 1, description=(
+        "Online rank-1 updates between two full refactorizations of the posterior."))
 
 
 class LogisticModel(_In):
@@ -100,6 +110,9 @@ class LogisticModel(_In):
     kind: Literal["logistic"]
     n_features: int | None = Field(None, ge=1, description="Or give n_features at top level.")
     prior_precision: Positive | Annotated[list[Positive], Field(min_length=1)] = 1.0
+    max_newton_steps: int = Field(25, ge=1, le=1000,
+                                  description="Most Newton steps of one Laplace refit.")
+    tol: Positive = Field(1e-8, description="A refit stops when no coefficient moves more.")
 
 
 ModelConfig = Annotated[
@@ -207,12 +220,13 @@ class BanditCreate(_In):
 
 
 class BanditOut(_Out):
-    """A bandit's stored configuration."""
+    """A bandit's stored configuration: ``model`` and ``rule`` in the objects creating one
+    takes, every parameter given (defaults filled in)."""
 
     name: str
     arms: list[str]
-    model: dict[str, Any]
-    rule: dict[str, Any]
+    model: ModelConfig
+    rule: RuleConfig
     reward_window: float
     default_reward: float | None
     half_life: float | None
@@ -305,6 +319,33 @@ class PendingOut(_Out):
     user_id: str | None
 
 
+class EventLine(_Out):
+    """One line of ``GET /v1/bandits/{name}/events`` (JSON Lines: one such object per line):
+    a decision, its reward, or its expiry past the reward window. Fields a type does not
+    carry are absent; later versions may add fields."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="allow")
+
+    type: Literal["decision", "reward", "expired"]
+    decision_id: str
+    timestamp: float = Field(description="Epoch seconds.")
+    bandit: str
+    arm: str = Field(description="The arm chosen (first slot of the ranking).")
+    context: list[float] | None = None
+    propensity: float | None = Field(None, description="Probability the policy chose the arm.")
+    ranking: list[str] | None = Field(None, description="decision: the arms shown, in order.")
+    position_propensities: list[float] | None = Field(None, description="decision.")
+    user_id: str | None = Field(None, description="decision.")
+    model_version: int | None = Field(None, description="decision.")
+    arm_probabilities: dict[str, float] | None = Field(
+        None, description="decision (context-free, one arm, up to 64 arms): every arm's "
+        "probability of being chosen.")
+    reward: float | None = Field(None, description="reward; expired: the default reward "
+                                 "(null: none).")
+    arm_retired: bool | None = Field(None, description="reward, expired: the arm was retired "
+                                     "after the decision (consumed, not learned).")
+
+
 # ----- rewards --------------------------------------------------------------------------------
 class RewardRequest(_In):
     """A reward for a decision (0 or 1 for binary models; any finite number for Gaussian)."""
@@ -373,16 +414,11 @@ class HealthOut(_Out):
         default=None, description="On a Redis Cluster: its state (200 only when it is ok).")
 
 
-class _ErrorBody(_Out):
-    code: str
-    detail: str
-
-
 class HealthUnavailableOut(_Out):
     """``/healthz``'s 503: the error shape, plus the cluster's state when the store is a
     Redis Cluster that answers but cannot serve every slot."""
 
-    error: _ErrorBody
+    error: ErrorBody
     cluster: ClusterHealth | None = None
 
 

@@ -48,7 +48,8 @@ def _on_default(runtime: Runtime, call: Callable[[], T]) -> T:
         return call()
 
 
-@table.route("GET", "/recommend/{customer_id}", "write", response_model=RecommendOut,
+@table.route("GET", "/recommend/{customer_id}", "write", operation_id="recommend",
+             response_model=RecommendOut,
              responses={**_404, 409: {"model": ErrorResponse,
                                       "description": "Idempotency key reused"}})
 def recommend(
@@ -88,7 +89,8 @@ def _joined(engine: Engine, runtime: Runtime, body: TutorialRewardRequest) -> Jo
     return entry
 
 
-@table.route("POST", "/reward", "write", response_model=TutorialRewardOut, responses={
+@table.route("POST", "/reward", "write", operation_id="reward_offer",
+             response_model=TutorialRewardOut, responses={
                  **_404,
                  409: {"model": ErrorResponse, "description": "Arm differs from the one shown"},
                  410: {"model": ErrorResponse, "description": "Past the reward window"}})
@@ -104,7 +106,8 @@ def reward(body: TutorialRewardRequest, engine: EngineDep, runtime: RuntimeDep) 
             "customer_id": body.customer_id, "arm": out.arm, "decision_id": out.decision_id}
 
 
-@table.route("GET", "/stats", "read", response_model=dict[str, TutorialArmStats],
+@table.route("GET", "/stats", "read", operation_id="get_offer_stats",
+             response_model=dict[str, TutorialArmStats],
              responses=_404)
 def stats(engine: EngineDep, runtime: RuntimeDep) -> Any:
     """Monitoring: per offer alpha, beta, posterior mean, pulls, 95% interval, P(best)."""
