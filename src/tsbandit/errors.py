@@ -10,6 +10,7 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     ├── ConfigurationError (ValueError)            400 invalid_configuration
     ├── InvalidRewardError (ValueError)            422 invalid_reward
     ├── InvalidContextError (ValueError)           422 invalid_context
+    │   └── CustomerFieldError                     a raw customer field of the lab's offers
     ├── ArmError
     │   ├── UnknownArmError (KeyError)             404 unknown_arm
     │   ├── DuplicateArmError (ValueError)         409 duplicate_arm
@@ -58,6 +59,7 @@ __all__ = [
     "BanditNotFoundError",
     "ClientError",
     "ConfigurationError",
+    "CustomerFieldError",
     "DecisionExistsError",
     "DecisionExpiredError",
     "DecisionNotFoundError",
@@ -116,6 +118,17 @@ class InvalidContextError(TsbanditError, ValueError):
 
     code = "invalid_context"
     http_status = 422
+
+
+class CustomerFieldError(InvalidContextError):
+    """A raw customer field (the lab's credit-card offers world) is missing, unknown, not a
+    number or out of range. ``field`` names it (and ``index`` the customer, for column input).
+    """
+
+    def __init__(self, message: str, field: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.index = index
 
 
 class ArmError(TsbanditError):

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigurationError, InvalidContextError
+from ..errors import ConfigurationError, CustomerFieldError, InvalidContextError
 from .environments import Block, Environment, Episode, _check_trials
 
 __all__ = [
@@ -126,18 +126,6 @@ for _k, _offer in enumerate(OFFERS):
         _COEF[_k, _F[_feat]] = _v
 _COEF.setflags(write=False)
 _CAP = 0.25
-
-
-class CustomerFieldError(InvalidContextError):
-    """A raw customer field is missing, unknown, not a number or out of range.
-
-    ``field`` names it (and ``index`` the customer, for column input).
-    """
-
-    def __init__(self, message: str, field: str, index: int | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-        self.index = index
 
 
 def _column(name: str, value: Any, n: int | None) -> np.ndarray:
