@@ -92,8 +92,8 @@ def test_the_store_refuses_an_overflowing_sum_and_the_decision_stays_pending(
 _LEVELS = st.sampled_from([0.95, 0.999999, 1 - 2**-53])
 _MODELS = st.one_of(
     st.fixed_dictionaries({"kind": st.just("beta"),
-                           "alpha0": st.sampled_from([1e-6, 1.0, 1e6]),
-                           "beta0": st.sampled_from([1e-6, 1.0, 1e6])}),
+                           "alpha0": st.sampled_from([0.05, 1.0, 1e6]),
+                           "beta0": st.sampled_from([0.05, 1.0, 1e6])}),
     st.fixed_dictionaries({"kind": st.just("gaussian"),
                            "mu0": st.sampled_from([-1e12, 0.0, 1e12]),
                            "kappa0": st.sampled_from([1e-6, 1e6]),

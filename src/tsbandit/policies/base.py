@@ -24,6 +24,7 @@ from ..errors import ConfigurationError, InvalidContextError, InvalidRewardError
 from .stats import Stats
 
 __all__ = [
+    "BETA_SHAPE_MIN",
     "MAX_ABS_CONTEXT",
     "MAX_ABS_REWARD",
     "MAX_FEATURES",
@@ -63,6 +64,11 @@ PRIOR_MIN, PRIOR_MAX = 1e-6, 1e6
 VARIANCE_MIN, VARIANCE_MAX = 1e-12, 1e12
 #: smallest inverse-gamma shape (Normal alpha0, noise_a0): one degree of freedom
 SHAPE_MIN = 0.5
+#: smallest Beta prior pseudo-count (alpha0, beta0). A Beta draw is G_a / (G_a + G_b) with
+#: gamma draws; P(G_c < 5e-324, the smallest float) is about exp(-744.4 c), so at c = 1e-3 a draw
+#: underflows to 0 half the time and both do (0/0: NaN) a quarter of the time. At 0.05 one does
+#: with probability 7e-17, both 5e-33: never. (Beta(0.5, 0.5), Jeffreys, is well inside.)
+BETA_SHAPE_MIN = 0.05
 #: largest context dimension of a model: checked before anything is allocated (statistics hold
 #: a (d, d) matrix per arm; 1024 is 8 MiB per arm)
 MAX_FEATURES = 1024

@@ -16,7 +16,7 @@ import numpy as np
 from .._scipy import betainc, betaincinv
 from ..errors import InvalidRewardError
 from . import _jit
-from .base import PRIOR_MAX, PRIOR_MIN, RewardModel, check_in_range
+from .base import BETA_SHAPE_MIN, PRIOR_MAX, RewardModel, check_in_range
 from .stats import Stats
 
 __all__ = ["BetaBernoulli", "BetaPosterior"]
@@ -81,7 +81,8 @@ class BetaBernoulli(RewardModel):
     ----------
     alpha0, beta0
         Prior pseudo-successes and pseudo-failures (``Beta(1, 1)`` is uniform), each between
-        ``1e-6`` and ``1e6`` (:data:`~.base.PRIOR_MIN`, :data:`~.base.PRIOR_MAX`).
+        ``0.05`` and ``1e6`` (:data:`~.base.BETA_SHAPE_MIN`, :data:`~.base.PRIOR_MAX`): below
+        0.05 a Thompson draw can be ``0/0`` (both gamma draws underflow).
 
     Examples
     --------
@@ -101,7 +102,8 @@ class BetaBernoulli(RewardModel):
     def __post_init__(self) -> None:
         for name in ("alpha0", "beta0"):
             object.__setattr__(self, name,
-                               check_in_range(name, getattr(self, name), PRIOR_MIN, PRIOR_MAX))
+                               check_in_range(name, getattr(self, name), BETA_SHAPE_MIN,
+                                              PRIOR_MAX))
 
     def to_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "alpha0": self.alpha0, "beta0": self.beta0}
