@@ -64,7 +64,7 @@ def test_results_json_has_the_documented_keys() -> None:
     assert out["policies"]["ts"]["best_arm_share"] == pytest.approx(
         run.pulls[:, 1].sum() / run.pulls.sum())
     off_grid = next(r for r in range(1, 400) if r not in set(res.grid.tolist()))
-    with pytest.raises(KeyError, match="checkpoints"):
+    with pytest.raises(ConfigurationError, match="checkpoints"):
         regret_decomposition(res, "ts", [off_grid])
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._scipy import stdtrit
+from ..errors import ConfigurationError
 from .runner import PolicyRun, SimulationResult
 
 __all__ = [
@@ -73,7 +74,8 @@ def paired_difference(result: SimulationResult, a: str, b: str,
 def _at(run: PolicyRun, grid: np.ndarray, rnd: int) -> int:
     i = int(np.searchsorted(grid, rnd))
     if i >= grid.shape[0] or grid[i] != rnd:
-        raise KeyError(f"round {rnd} is not on the recorded grid; pass it in checkpoints")
+        raise ConfigurationError(
+            f"round {rnd} is not on the recorded grid; pass it in checkpoints")
     return i
 
 

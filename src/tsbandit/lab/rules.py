@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigurationError
 from ..policies.base import Posterior
 from ..policies.linear import LinearPosterior
 from ..policies.rules import ThompsonSampling
@@ -32,7 +33,7 @@ def tempered(posterior: Posterior, scale: float) -> Posterior:
     """A Gaussian-weight posterior with its square-root covariance times ``scale``."""
     if isinstance(posterior, LinearPosterior):
         return posterior.scaled(scale)
-    raise TypeError(f"cannot scale a {type(posterior).__name__} exactly")
+    raise ConfigurationError(f"cannot scale a {type(posterior).__name__} exactly")
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class LinearPosterior:
     def noise(self) -> tuple[np.ndarray, np.ndarray]:
         """``(noise_a, noise_b)`` of the unknown-noise model."""
         if self.noise_a is None or self.noise_b is None:
-            raise ValueError("this posterior has a known noise variance")
+            raise ConfigurationError("this posterior has a known noise variance")
         return self.noise_a, self.noise_b
 
 

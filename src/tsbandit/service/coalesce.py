@@ -44,7 +44,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..engine import Engine, EngineDecision
-from ..errors import BanditNotFoundError, StoreUnavailableError, TsbanditError
+from ..errors import (
+    BanditNotFoundError,
+    ConfigurationError,
+    StoreUnavailableError,
+    TsbanditError,
+)
 
 __all__ = ["DecisionCoalescer"]
 
@@ -78,7 +83,7 @@ class DecisionCoalescer:
     def __init__(self, *, offload: bool = True, max_batch: int = 1000,
                  enabled: bool = True) -> None:
         if max_batch < 1:
-            raise ValueError(f"max_batch == {max_batch!r}, must be >= 1")
+            raise ConfigurationError(f"max_batch == {max_batch!r}, must be >= 1")
         self.offload = offload
         self.max_batch = int(max_batch)
         self.enabled = enabled

@@ -32,6 +32,8 @@ import sys
 import time
 from typing import IO, Any
 
+from ..errors import ConfigurationError
+
 __all__ = ["JsonFormatter", "TextFormatter", "access_log", "emit", "event_log",
            "install_logging"]
 
@@ -130,7 +132,8 @@ def install_logging(log_format: str = "json", level: str = "INFO",
         root.propagate = True
         return None
     if log_format not in ("json", "text"):
-        raise ValueError(f"log_format == {log_format!r}, must be 'json', 'text' or 'none'")
+        raise ConfigurationError(
+            f"log_format == {log_format!r}, must be 'json', 'text' or 'none'")
     handler: logging.Handler = (_StdoutHandler() if stream is None
                                 else logging.StreamHandler(stream))
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
