@@ -426,11 +426,14 @@ class RedisStore(StoreMixin):
         return replies[0], int(replies[1])
 
     @staticmethod
-    def _refresh_topology(client: Any) -> None:
+    def _refresh_topology(client: Any) -> bool:
+        """Ask the cluster for its slots again (after a failover); False when nothing
+        answers (the next command fails, and refreshes, again)."""
         try:
             client.nodes_manager.initialize()
         except (RedisError, RedisClusterException, OSError):
-            pass  # nothing answers: the next command fails (and refreshes) again
+            return False
+        return True
 
     def _not_durable(self, acked: int) -> StoreUnavailableError:
         return StoreUnavailableError(
@@ -830,13 +833,8 @@ class RedisStore(StoreMixin):
             return {"ok": True}
         client = self._run(lambda c: c)
         report = self._cluster_report(client)
-        if report["primaries_unreachable"]:
-            try:
-                client.nodes_manager.initialize()
-            except (RedisError, RedisClusterException, OSError):
-                pass  # no node answers the refresh: report what was seen
-            else:
-                report = self._cluster_report(client)
+        if report["primaries_unreachable"] and self._refresh_topology(client):
+            report = self._cluster_report(client)  # (no refresh: report what was seen)
         if not report["nodes_answered"]:
             raise StoreUnavailableError(f"no node of the Redis Cluster at {self.url} answers")
         return report
