@@ -195,18 +195,10 @@ class RewardResult:
 
 class PurgeResult(NamedTuple):
     """What :meth:`Store.purge` deleted: consumed decisions past their retention, and events
-    trimmed from the event log (beyond ``events_maxlen``).
-
-    >>> PurgeResult(3, 10).merge(PurgeResult(1, 0))
-    PurgeResult(decisions=4, events=10)
-    """
+    trimmed from the event log (beyond ``events_maxlen``)."""
 
     decisions: int
     events: int
-
-    def merge(self, other: PurgeResult) -> PurgeResult:
-        """Field-wise sum."""
-        return PurgeResult(self.decisions + other.decisions, self.events + other.events)
 
 
 #: ``deltas_fn(claim) -> (deltas or None, event or None)`` used by :meth:`Store.sweep_expired`.
