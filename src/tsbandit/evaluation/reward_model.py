@@ -25,7 +25,21 @@ import numpy as np
 from ..errors import ConfigurationError
 from .data import LoggedData
 
-__all__ = ["FittedRewardModel", "RidgeRewardModel"]
+__all__ = ["FittedRewardModel", "RidgeRewardModel", "standardized_contexts"]
+
+
+def standardized_contexts(data: LoggedData, use_context: bool | None) -> np.ndarray | None:
+    """The log's contexts, each column centred and scaled to unit spread (constant columns
+    only centred), as reward models take them; ``None`` when contexts are not used
+    (``use_context=None``: used when the log has them)."""
+    use = data.contexts is not None if use_context is None else use_context
+    if not use:
+        return None
+    if data.contexts is None:
+        raise ConfigurationError("use_context=True but the log has no contexts")
+    x = data.contexts
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 # Added to every ridge: keeps the pooled fit defined for constant features, and gives an action
 # absent from the log the pooled prediction even with ridge=0.
@@ -97,13 +111,9 @@ class RidgeRewardModel:
         use_pos = data.n_positions > 1 if self.use_position is None else self.use_position
         if use_pos and data.n_positions > 1:
             cols.append(np.eye(data.n_positions)[data.position_index][:, 1:])
-        use_ctx = data.contexts is not None if self.use_context is None else self.use_context
-        if use_ctx:
-            if data.contexts is None:
-                raise ConfigurationError("use_context=True but the log has no contexts")
-            x = data.contexts
-            sd = x.std(axis=0)
-            cols.append((x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
+        ctx = standardized_contexts(data, self.use_context)
+        if ctx is not None:
+            cols.append(ctx)
         return np.hstack(cols)
 
     # ----- fitting ----------------------------------------------------------------------

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import ConfigurationError
 from .data import LoggedData
+from .reward_model import standardized_contexts
 
 __all__ = ["REWARD_MODELS", "SklearnRewardModel", "as_reward_model", "make_reward_model"]
 
@@ -129,14 +130,8 @@ class SklearnRewardModel:
         return copy.deepcopy(self.estimator)
 
     def _base_features(self, data: LoggedData) -> np.ndarray:
-        cols = []
-        use_ctx = data.contexts is not None if self.use_context is None else self.use_context
-        if use_ctx:
-            if data.contexts is None:
-                raise ConfigurationError("use_context=True but the log has no contexts")
-            x = data.contexts
-            sd = x.std(axis=0)
-            cols.append((x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
+        ctx = standardized_contexts(data, self.use_context)
+        cols = [] if ctx is None else [ctx]
         use_pos = data.n_positions > 1 if self.use_position is None else self.use_position
         if use_pos and data.n_positions > 1:
             cols.append(np.eye(data.n_positions)[data.position_index])
