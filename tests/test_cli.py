@@ -261,3 +261,14 @@ def test_the_lazy_one_line_helps_are_the_commands_own():
     for name, (_, _, short) in _LAZY.items():
         real = _load_command(name)
         assert " ".join((real.help or "").split()).startswith(" ".join(short.split())), name
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo"], ["export"], ["sweep"], ["simulate"],
+                                     ["scenarios"], ["abtest"], ["abtest", "simulate"],
+                                     ["evaluate"]])
+def test_a_sub_command_help_imports_no_library_layer(command):
+    """`tsbandit CMD --help` imports CMD's module of tsbandit.cli only: the service, lab, A/B
+    and OPE packages (and SciPy) are imported when the command runs."""
+    code = (f"from tsbandit.cli import app\ntry:\n    app({[*command, '--help']!r})\n"
+            "except SystemExit:\n    pass")
+    assert _modules_loaded_by(code) == []

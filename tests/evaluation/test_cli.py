@@ -1,4 +1,4 @@
-"""``tsbandit evaluate``, mounted on a root app the way src/tsbandit/cli.py mounts it."""
+"""``tsbandit evaluate``, mounted on a root app the way src/tsbandit/cli/__init__.py mounts it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from tsbandit import Bandit
-from tsbandit.evaluation.cli import app as evaluate_app
+from tsbandit.cli.evaluate import app as evaluate_app
 
 root = typer.Typer()
 

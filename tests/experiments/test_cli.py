@@ -1,4 +1,4 @@
-"""The ``abtest`` sub-app, mounted on a tiny root exactly as ``tsbandit.cli`` will mount it."""
+"""The ``abtest`` sub-app, mounted on a tiny root exactly as ``tsbandit.cli`` mounts it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tsbandit.cli.abtest import app as abtest_app
+from tsbandit.cli.abtest import parse_arms
 from tsbandit.errors import ConfigurationError
-from tsbandit.experiments.cli import app as abtest_app
-from tsbandit.experiments.cli import parse_arms
 
 root = typer.Typer()
 

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats as sps
 from typer.testing import CliRunner
 
+from tsbandit.cli.lab import app
 from tsbandit.errors import ConfigurationError
 from tsbandit.lab import (
     BernoulliArms,
@@ -24,7 +25,6 @@ from tsbandit.lab import (
     results_dict,
     simulate,
 )
-from tsbandit.lab.cli import app
 from tsbandit.lab.scenarios import SCENARIOS, run_scenario, scenario_results
 
 POLICY_KEYS = {"final_regret_mean", "final_regret_sd", "best_arm_share", "optimal_arm_rate",
@@ -121,7 +121,7 @@ def test_plots_are_written(tmp_path: Path) -> None:
 
 
 def test_importing_the_lab_does_not_import_matplotlib() -> None:
-    code = ("import sys, tsbandit.lab, tsbandit.lab.cli, tsbandit.lab.scenarios; "
+    code = ("import sys, tsbandit.lab, tsbandit.cli.lab, tsbandit.lab.scenarios; "
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -16,7 +16,7 @@ expected reward per round come out, each with a confidence interval and an effec
   rule through :class:`ReplayedPolicy`, or per-round probabilities from a file
   (:class:`FilePolicy`).
 - :func:`evaluate` runs them together; ``tsbandit evaluate`` is its command line
-  (:mod:`tsbandit.evaluation.cli`); :mod:`tsbandit.evaluation.synthetic` has environments with
+  (:mod:`tsbandit.cli.evaluate`); :mod:`tsbandit.evaluation.synthetic` has environments with
   exact answers for validation.
 
 Examples

@@ -15,7 +15,7 @@
 - :func:`experiment_report`: one JSON-safe dict of all of it (for the service).
 
 Plots live in :mod:`tsbandit.experiments.plots` (matplotlib, imported lazily); the CLI in
-:mod:`tsbandit.experiments.cli` (Typer).
+:mod:`tsbandit.cli.abtest` (Typer).
 
 Peeking: checking a probability-best threshold after every batch inflates the A/A rate of
 declaring a winner (measured by :func:`simulate_ab`; see :mod:`.stopping`).

@@ -1,6 +1,6 @@
 """``tsbandit abtest``: Bayesian A/B/n analysis and the design simulation (Typer sub-app).
 
-Mount it in the root CLI with ``app.add_typer(abtest_app, name="abtest")``. Two forms work:
+The root command mounts ``app`` as ``abtest``. Two forms work:
 
 - ``tsbandit abtest --arm A=120/1000 --arm B=150/1000`` (the group's callback, which runs when
   no subcommand is given: ``invoke_without_command=True``) prints probability best, expected
@@ -9,6 +9,8 @@ Mount it in the root CLI with ``app.add_typer(abtest_app, name="abtest")``. Two 
 - ``tsbandit abtest simulate --rates 0.030,0.036`` prints the comparison of the Bayesian
   sequential design with the fixed-horizon z-test and writes a plot and a JSON summary to
   ``--out``.
+
+:mod:`tsbandit.experiments` (SciPy) and NumPy are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -19,21 +21,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
 from ..errors import ConfigurationError, TsbanditError
-from .posteriors import ArmPosteriors, BinaryPosteriors, NormalPosteriors
+from ._options import numbers, sub_app
 
 if TYPE_CHECKING:
-    from .simulation import SimulationResult
-    from .stopping import StoppingRule
+    import numpy as np
+
+    from ..experiments.posteriors import ArmPosteriors
+    from ..experiments.simulation import SimulationResult
+    from ..experiments.stopping import StoppingRule
 
 __all__ = ["app", "parse_arms"]
 
-app = typer.Typer(
-    help="Bayesian A/B/n tests: analyse counts (--arm NAME=SUCCESSES/TRIALS) or simulate designs.",
-    add_completion=False,
+app = sub_app(
+    "Bayesian A/B/n tests: analyse counts (--arm NAME=SUCCESSES/TRIALS) or simulate designs.",
     no_args_is_help=False,
 )
 
@@ -53,6 +56,8 @@ def parse_arms(specs: list[str]) -> ArmPosteriors:
     >>> parse_arms(["A=120/1000", "B=150/1000"]).names
     ('A', 'B')
     """
+    from ..experiments.posteriors import BinaryPosteriors, NormalPosteriors
+
     if len(specs) < 2:
         raise ConfigurationError(
             f"an A/B test needs at least two --arm options, got {len(specs)} "
@@ -79,21 +84,15 @@ def parse_arms(specs: list[str]) -> ArmPosteriors:
     return NormalPosteriors.from_summary(n, mean, sd, names)
 
 
-def _floats(name: str, text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigurationError(
-            f"{name} == {text!r}, expected comma-separated numbers like 0.030,0.036") from None
-
-
 def _rule(threshold: float | None, loss: float | None, min_samples: int) -> StoppingRule:
-    from .stopping import StoppingRule
+    from ..experiments.stopping import StoppingRule
 
     return StoppingRule(prob_best=threshold, expected_loss=loss, min_samples=min_samples)
 
 
 def _rng(seed: int | None) -> tuple[np.random.Generator, int]:
+    import numpy as np
+
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     return np.random.default_rng(seed), seed
@@ -135,12 +134,12 @@ def abtest(
         raise typer.BadParameter(
             "give at least two (e.g. --arm A=120/1000 --arm B=150/1000), "
             "or run `abtest simulate --rates 0.030,0.036`", ctx, param_hint="'--arm'")
-    from .report import experiment_report
+    from ..experiments.report import experiment_report
 
     try:
         post = parse_arms(arm)
         rule = _rule(threshold, loss, min_samples)
-        weights = _floats("--split", split) if split else [1.0] * post.n_arms
+        weights = numbers("--split", split) if split else [1.0] * post.n_arms
         rng, seed = _rng(seed)
         report = experiment_report(post, rule=rule, intended_split=weights, rng=rng, level=level)
     except TsbanditError as exc:
@@ -150,7 +149,7 @@ def abtest(
     else:
         _print_report(report, post.n_arms > 2, seed)
     if out is not None:
-        from .plots import plot_posteriors
+        from ..experiments.plots import plot_posteriors
 
         out.mkdir(parents=True, exist_ok=True)
         path = plot_posteriors(post, out / "abtest_posteriors.png")
@@ -214,10 +213,10 @@ def simulate(
     plot: Annotated[bool, typer.Option(help="Write the plot (needs matplotlib).")] = True,
 ) -> None:
     """Simulate the Bayesian sequential design against the fixed-horizon z-test."""
-    from .simulation import simulate_ab
+    from ..experiments.simulation import simulate_ab
 
     try:
-        r = _floats("--rates", rates)
+        r = numbers("--rates", rates)
         rule = _rule(threshold, loss, min_samples)
         rng, seed = _rng(seed)
         with typer.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
@@ -237,7 +236,7 @@ def simulate(
     typer.echo(f"wrote {out / 'abtest_simulation.json'}")
     if plot:
         try:
-            from .plots import plot_simulation
+            from ..experiments.plots import plot_simulation
 
             typer.echo(f"wrote {plot_simulation(result, out / 'abtest_simulation.png')}")
         except ImportError:

@@ -1,12 +1,8 @@
-"""``tsbandit scenarios`` and ``tsbandit simulate``: the lab from the command line (Typer).
+"""``tsbandit scenarios`` and ``tsbandit simulate``: the lab from the command line.
 
-Mount the two commands at the top level of the root CLI::
-
-    from .lab.cli import scenarios, simulate
-    app.command("scenarios")(scenarios)
-    app.command("simulate")(simulate)
-
-(or ``app.add_typer(lab_app, name="lab")`` for ``tsbandit lab simulate ...``).
+The root command mounts the two functions at the top level; ``app`` groups them for tests and
+for embedding (``tsbandit.cli.lab.app``). The lab (NumPy-heavy, matplotlib for the plots) and
+Rich are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -18,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import TsbanditError
+from ._options import fail
 
 __all__ = ["app", "scenarios", "simulate"]
 
@@ -26,18 +22,13 @@ app = typer.Typer(help="Simulation lab: compare bandit strategies on simulated w
                   add_completion=False, no_args_is_help=True)
 
 
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
-
-
 @app.command("scenarios")
 def scenarios(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """List the named scenarios, their defaults and the policies they accept."""
-    from .policies import POLICY_HELP
-    from .scenarios import SCENARIOS
+    from ..lab.policies import POLICY_HELP
+    from ..lab.scenarios import SCENARIOS
 
     if as_json:
         rows = []
@@ -97,7 +88,8 @@ def simulate(
     """Run a scenario: print a table, write DIR/results.json and the plots."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .scenarios import run_scenario, scenario_plots, scenario_results
+    from ..errors import TsbanditError
+    from ..lab.scenarios import run_scenario, scenario_plots, scenario_results
 
     names = [p.strip() for p in policies.split(",") if p.strip()] if policies else None
     try:
@@ -112,8 +104,7 @@ def simulate(
 
             result = run_scenario(scenario, names, trials, rounds, seed, progress=progress)
     except (TsbanditError, ImportError) as exc:
-        _fail(exc)
-        return
+        fail(exc, 2)
     summary = scenario_results(result)
     typer.echo(f"{scenario}: {summary.get('title', '')}")
     typer.echo(_table(summary))

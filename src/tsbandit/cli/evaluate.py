@@ -1,7 +1,7 @@
 """``tsbandit evaluate``: off-policy evaluation of a policy on a logged file (Typer sub-app).
 
-Mount it in the root CLI with ``app.add_typer(evaluate_app, name="evaluate")``; the group's
-callback runs when no subcommand is given (``invoke_without_command=True``)::
+The root command mounts ``app`` as ``evaluate``; the group's callback runs when no subcommand
+is given (``invoke_without_command=True``)::
 
     tsbandit evaluate events.jsonl --format jsonl --policy thompson
     tsbandit evaluate ../shared/data/obd/random/all/all.csv --format obd --policy thompson \\
@@ -9,7 +9,7 @@ callback runs when no subcommand is given (``invoke_without_command=True``)::
     tsbandit evaluate events.jsonl --state bandit.json        # a saved Bandit.to_dict()
 
 It prints a table of estimates, intervals, effective sample sizes and event counts (``--json``
-for machines). Heavy imports happen inside the command.
+for machines). :mod:`tsbandit.evaluation` and NumPy are imported inside the command.
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ._options import fail, number, sub_app
+
 if TYPE_CHECKING:
-    from .data import LoggedData
-    from .report import EvaluationReport
-    from .targets import TargetPolicy
+    from ..evaluation.data import LoggedData
+    from ..evaluation.report import EvaluationReport
+    from ..evaluation.targets import TargetPolicy
 
 __all__ = ["app", "evaluate"]
 
-app = typer.Typer(
-    help="Off-policy evaluation: estimate how a policy would have done on logged decisions.",
-    add_completion=False,
+app = sub_app(
+    "Off-policy evaluation: estimate how a policy would have done on logged decisions.",
     no_args_is_help=True,
     # a group parses options only before its arguments unless told otherwise; this lets
     # ``tsbandit evaluate LOG --format obd`` work (the sub-app has no subcommands).
@@ -196,8 +197,7 @@ def evaluate(
     try:
         kind, report = _run(opts)
     except (TsbanditError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc, 2)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "format": kind, "seed": entropy}, indent=2))
         return
@@ -214,7 +214,7 @@ _OBD_COLUMNS = ("item_id", "position", "click", "propensity_score")
 
 def _detect(log: Path) -> LogFormat:
     """The format ``--format auto`` picks for ``log``."""
-    from .tabular import PARQUET_SUFFIXES, table_columns
+    from ..evaluation.tabular import PARQUET_SUFFIXES, table_columns
 
     if log.is_dir():
         return LogFormat.obd
@@ -229,12 +229,12 @@ def _detect(log: Path) -> LogFormat:
 
 def _load_jsonl(opts: Options) -> LoggedData:
     from ..errors import ConfigurationError
-    from .data import InvalidLogError
-    from .jsonl import load_event_log
+    from ..evaluation.data import InvalidLogError
+    from ..evaluation.jsonl import load_event_log
 
     fill: str | float = opts.missing_reward
     if opts.missing_reward != "drop":
-        fill = _number("--missing-reward", opts.missing_reward,
+        fill = number("--missing-reward", opts.missing_reward,
                        "'drop' or a number")
     arm_list = [a.strip() for a in opts.arms.split(",")] if opts.arms else None
     try:
@@ -261,14 +261,14 @@ def _run(opts: Options) -> tuple[str, EvaluationReport]:
     import numpy as np
 
     from ..errors import ConfigurationError
-    from .obd import find_obd_prior, load_obd_csv, read_bts_prior, resolve_obd_log
-    from .policy_file import FilePolicy
-    from .report import evaluate as run_evaluation
-    from .report import make_estimators
-    from .reward_model import RidgeRewardModel
-    from .sklearn_model import make_reward_model
-    from .tabular import load_table
-    from .targets import UniformPolicy, bandit_policy, greedy_policy, thompson_policy
+    from ..evaluation.obd import find_obd_prior, load_obd_csv, read_bts_prior, resolve_obd_log
+    from ..evaluation.policy_file import FilePolicy
+    from ..evaluation.report import evaluate as run_evaluation
+    from ..evaluation.report import make_estimators
+    from ..evaluation.reward_model import RidgeRewardModel
+    from ..evaluation.sklearn_model import make_reward_model
+    from ..evaluation.tabular import load_table
+    from ..evaluation.targets import UniformPolicy, bandit_policy, greedy_policy, thompson_policy
 
     fmt = _detect(opts.log) if opts.fmt == LogFormat.auto else opts.fmt
     obd_campaign: str | None = None
@@ -333,7 +333,7 @@ def _run(opts: Options) -> tuple[str, EvaluationReport]:
                                n_sim=opts.n_sim)
     model: object
     if opts.reward_model == "ridge":
-        lam: float | str = opts.ridge if opts.ridge == "auto" else _number("--ridge", opts.ridge)
+        lam: float | str = opts.ridge if opts.ridge == "auto" else number("--ridge", opts.ridge)
         model = RidgeRewardModel(ridge=lam)
     else:
         model = make_reward_model(opts.reward_model, random_state=opts.seed % 2**32)
@@ -356,14 +356,6 @@ def _bounds(text: str) -> str | tuple[float, float] | None:
     parts = text.split(",")
     if len(parts) != 2:
         raise ConfigurationError(f"--reward-range {text!r}: 'auto', 'none' or 'LOW,HIGH'")
-    return (_number("--reward-range", parts[0], "'auto', 'none' or 'LOW,HIGH'"),
-            _number("--reward-range", parts[1], "'auto', 'none' or 'LOW,HIGH'"))
+    return (number("--reward-range", parts[0], "'auto', 'none' or 'LOW,HIGH'"),
+            number("--reward-range", parts[1], "'auto', 'none' or 'LOW,HIGH'"))
 
-
-def _number(option: str, text: str, expected: str = "a number") -> float:
-    from ..errors import ConfigurationError
-
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigurationError(f"{option} {text!r}: expected {expected}") from None
