@@ -39,8 +39,11 @@ serve: install
 test: install-wheel
 	TSBANDIT_TEST_DIST=dist $(BIN)/python -m pytest
 
+# One benchmark (default bench_core; e.g. `make bench BENCH=bench_lab ARGS=--quick`): each
+# prints its table of side-by-side ratios (benchmarks/harness.py).
+BENCH ?= bench_core
 bench: install-dev
-	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/$(BENCH).py $(ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks

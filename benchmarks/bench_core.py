@@ -24,20 +24,20 @@ Rows:
   ``multivariate_normal`` on every call, written here from the tutorial's description) and,
   when the ``bench`` extra is installed, MABWiser's LinTS and Vowpal Wabbit's ``--cb_explore_adf``.
 
-Each figure is the median of several timed repetitions (``time.perf_counter``).
+Each figure is the median of several timed repetitions (``time.perf_counter``), taken and
+printed with ``benchmarks/harness.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 
+import harness
+from harness import Col, Table
 from tsbandit import Bandit
 from tsbandit.policies import BetaBernoulli, LinearGaussian, ThompsonSampling, _jit
 
@@ -49,14 +49,7 @@ CPU_MODE = False
 def timed(fn: Callable[[], int], repeats: int) -> float:
     """Median (``--cpu``: minimum) microseconds per operation; ``fn`` runs a loop and returns
     its op count."""
-    clock = time.process_time if CPU_MODE else time.perf_counter
-    fn()  # warm-up
-    per_op = []
-    for _ in range(repeats):
-        t0 = clock()
-        n = fn()
-        per_op.append((clock() - t0) / n * 1e6)
-    return min(per_op) if CPU_MODE else statistics.median(per_op)
+    return harness.pick(harness.measure(fn, repeats, cpu=CPU_MODE, per_op=True), CPU_MODE)
 
 
 def timed_pair(make: Callable[[], Callable[[], int]], repeats: int
@@ -66,26 +59,15 @@ def timed_pair(make: Callable[[], Callable[[], int]], repeats: int
     Two instances of the case (same seeds), one per path; repetitions alternate between the
     paths so that both see the same load. Without kernels only the NumPy figure is measured.
     """
-    clock = time.process_time if CPU_MODE else time.perf_counter
     _jit.use(False)
     slow = make()
     have_jit = _jit.use(True)
     fast = make() if have_jit else None
-    runs: list[tuple[Callable[[], int], bool, list[float]]] = [(slow, False, [])]
-    if fast is not None:
-        runs.append((fast, True, []))
-    for fn, on, _ in runs:  # warm-up
-        _jit.use(on)
-        fn()
-    for _ in range(repeats):
-        for fn, on, per_op in runs:
-            _jit.use(on)
-            t0 = clock()
-            n = fn()
-            per_op.append((clock() - t0) / n * 1e6)
+    fns = [slow] if fast is None else [slow, fast]
+    samples = harness.alternate(fns, repeats, cpu=CPU_MODE, per_op=True,
+                                before=lambda i: _jit.use(i == 1))
     _jit.use(True)
-    pick = min if CPU_MODE else statistics.median
-    ours = [pick(r[2]) for r in runs]
+    ours = [harness.pick(s, CPU_MODE) for s in samples]
     same = None
     if fast is not None and hasattr(slow, "bandit"):
         same = (json.dumps(slow.bandit.to_dict(), sort_keys=True)  # type: ignore[attr-defined]
@@ -289,20 +271,15 @@ def main() -> None:
     reps = 3 if args.quick else 7
     n = 2000 if args.quick else 5000
 
-    try:  # one BLAS thread, as a service worker runs (and no oversubscription on 2 cores)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1)
-        blas = "1 BLAS thread (threadpoolctl)"
-    except ImportError:
-        blas = "BLAS threads: library default"
+    # one BLAS thread, as a service worker runs (and no oversubscription on 2 cores)
+    blas = ("1 BLAS thread (threadpoolctl)" if harness.limit_blas(1)
+            else "BLAS threads: library default")
     clock = "CPU time, best of the repetitions" if CPU_MODE else "wall time, median"
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {blas}; "
-          f"{clock}")
+    print(f"load average before: {harness.load_average()}; {blas}; {clock}")
 
-    t0 = time.perf_counter()
-    kernels = _jit.kernels()
-    first = time.perf_counter() - t0
+    with harness.Stopwatch() as first_call:
+        kernels = _jit.kernels()
+    first = first_call.wall
     print(f"compiled kernels (numba): {_jit.status}; first call {first:.2f} s "
           "(import, load from the on-disk cache or compile, self-check against NumPy)")
 
@@ -351,17 +328,18 @@ def main() -> None:
                  max(3, reps // 2))
 
     width = max(len(r[0]) for r in rows)
-    print(f"{'case':<{width}}  {'NumPy µs':>9}  {'numba µs':>9}  {'NumPy/numba':>11}  "
-          "same state  note")
+    table = Table(Col("case", width, align="<"), Col("NumPy µs", 9, ".1f"),
+                  Col("numba µs", 9, ".1f"), Col("NumPy/numba", 11), Col("same state", 10),
+                  Col("note", align="<"), sep="  ")
+    print(table.header())
     print("-" * (width + 60))
     for name, slow_us, fast_us, same, note in rows:
-        f_txt = f"{fast_us:>9.1f}" if fast_us is not None else f"{'-':>9}"
-        r_txt = f"x{slow_us / fast_us:.2f}" if fast_us else "-"
-        s_txt = {None: "-", True: "yes", False: "NO"}[same]
-        print(f"{name:<{width}}  {slow_us:>9.1f}  {f_txt}  {r_txt:>11}  {s_txt:>10}  {note}")
+        print(table.row(name, slow_us, fast_us,
+                        harness.ratio(slow_us, fast_us, prefix=True) if fast_us else None,
+                        {None: None, True: "yes", False: "NO"}[same], note))
     if kernels is None:
         print("(no compiled kernels: pip install '.[fast]' for the numba column)")
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average after: {harness.load_average()}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """How much do the exact two-arm formulas and the vectorized simulation path cost?
 
-Prints one table: seconds per call and ratios. Run: ``python benchmarks/bench_experiments.py``.
+Prints one table: seconds per call (the best of a few calls, no warm-up call: the first call
+counts) and ratios. Run: ``python benchmarks/bench_experiments.py``.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+import harness
+from harness import Col, Table
 from tsbandit.experiments import (
     BinaryPosteriors,
     NormalPosteriors,
@@ -22,12 +23,12 @@ from tsbandit.experiments._marginals import BetaMarginal, prob_greater_quad
 
 
 def timed(fn, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return min(harness.measure(fn, repeat, warmup=0))
+
+
+def table(title: str, ratio_title: str) -> Table:
+    return Table(Col(title, 44, align="<"), Col("seconds", 12, ".2e"),
+                 Col(ratio_title, 15, ".1f"), sep="")
 
 
 def main() -> None:
@@ -54,9 +55,10 @@ def main() -> None:
     rows.append(("simulate_ab, 1000 reps x 56 looks x 2", timed(
         lambda: simulate_ab((0.03, 0.036), rng=np.random.default_rng(1), reps=1000), 1)))
     base = rows[0][1]
-    print(f"{'operation':<44}{'seconds':>12}{'x closed form':>15}")
+    out = table("operation", "x closed form")
+    print(out.header())
     for name, sec in rows:
-        print(f"{name:<44}{sec:>12.2e}{sec / base:>15.1f}")
+        print(out.row(name, sec, sec / base))
 
 
 def report_cost() -> None:
@@ -83,7 +85,8 @@ def report_cost() -> None:
                                       "model_version": 0})
         return engine
 
-    print(f"\n{'/report (in process)':<44}{'seconds':>12}{'x srm=false':>15}")
+    out = table("/report (in process)", "x srm=false")
+    print("\n" + out.header())
     with tempfile.TemporaryDirectory() as tmp:
         cases = [("memory", 10_000, MemoryStore()), ("memory", 100_000, MemoryStore()),
                  ("sqlite", 10_000, SQLiteStore(f"sqlite:///{Path(tmp) / 'b.db'}"))]
@@ -91,8 +94,8 @@ def report_cost() -> None:
             engine = filled(store, n)
             bare = timed(lambda e=engine: bandit_report(e, "ab", srm=False), 3)
             full = timed(lambda e=engine: bandit_report(e, "ab"), 3)
-            print(f"{f'{kind}, {n:,} decisions, srm=false':<44}{bare:>12.2e}{1.0:>15.1f}")
-            print(f"{f'{kind}, {n:,} decisions, srm check':<44}{full:>12.2e}{full / bare:>15.1f}")
+            print(out.row(f"{kind}, {n:,} decisions, srm=false", bare, 1.0))
+            print(out.row(f"{kind}, {n:,} decisions, srm check", full, full / bare))
             store.close()
 
 

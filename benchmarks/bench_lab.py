@@ -20,7 +20,8 @@ Rows:
   1,000 trials, for the contextual policies, through the fast paths and through the generic
   model API.
 
-Each lab figure is the median of several runs (``time.perf_counter``). The part6 lab row is
+Each lab figure is the median of several runs (``time.perf_counter``, through
+``benchmarks/harness.py``). The part6 lab row is
 timed with the optional compiled kernels (numba, the ``fast`` extra) and on the NumPy path, the
 repetitions alternating, in the same run (the two paths make bit-identical decisions).
 """
@@ -28,14 +29,13 @@ repetitions alternating, in the same run (the two paths make bit-identical decis
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
 
+import harness
+from harness import Col, Stopwatch, Table
 from tsbandit import Bandit
 from tsbandit.lab import OfferWorld, make_policy, mean_ci, simulate
 from tsbandit.lab.scenarios import PART6_RATES, run_scenario
@@ -124,40 +124,35 @@ def tutorial_loop() -> float:
         "UCB1": lambda: TutorialUCB1(5, rng),
         "Thompson": lambda: TutorialThompson(5, rng),
     }
-    t0 = time.perf_counter()
-    for name, factory in factories.items():
-        regrets = np.zeros(N_ROUNDS)
-        for _ in range(N_TRIALS):
-            run = tutorial_simulate(factory(), rates, N_ROUNDS, rng)
-            regrets += run
-            FINAL.setdefault(name, []).append(float(run[-1]))
-    return time.perf_counter() - t0
+    with Stopwatch() as sw:
+        for name, factory in factories.items():
+            regrets = np.zeros(N_ROUNDS)
+            for _ in range(N_TRIALS):
+                run = tutorial_simulate(factory(), rates, N_ROUNDS, rng)
+                regrets += run
+                FINAL.setdefault(name, []).append(float(run[-1]))
+    return sw.wall
 
 
 def bandit_loop() -> float:
     rates = np.array(PART6_RATES)
     rng = np.random.default_rng(42)
     rules = [EpsilonGreedy(0.1), UCB1(), ThompsonSampling()]
-    t0 = time.perf_counter()
-    for rule in rules:
-        for trial in range(N_TRIALS):
-            bandit = Bandit([f"offer{i}" for i in range(5)], BetaBernoulli(), rule, seed=trial)
-            regret = 0.0
-            for _ in range(N_ROUNDS):
-                d = bandit.select()
-                bandit.update(d.index, 1.0 if rng.random() < rates[d.index] else 0.0)
-                regret += rates.max() - rates[d.index]
-    return time.perf_counter() - t0
+    with Stopwatch() as sw:
+        for rule in rules:
+            for trial in range(N_TRIALS):
+                bandit = Bandit([f"offer{i}" for i in range(5)], BetaBernoulli(), rule,
+                                seed=trial)
+                regret = 0.0
+                for _ in range(N_ROUNDS):
+                    d = bandit.select()
+                    bandit.update(d.index, 1.0 if rng.random() < rates[d.index] else 0.0)
+                    regret += rates.max() - rates[d.index]
+    return sw.wall
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return harness.pick(harness.measure(fn, repeats))
 
 
 def median_time_both(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -165,18 +160,9 @@ def median_time_both(fn: Callable[[], object], repeats: int) -> tuple[float, flo
     repetitions alternating between the two; ``nan`` for "on" when the kernels did not load."""
     if _jit.kernels() is None:
         return float("nan"), median_time(fn, repeats)
-    times: dict[bool, list[float]] = {True: [], False: []}
-    for on in (True, False):
-        _jit.use(on)
-        fn()  # warm-up
-    for _ in range(repeats):
-        for on in (True, False):
-            _jit.use(on)
-            t0 = time.perf_counter()
-            fn()
-            times[on].append(time.perf_counter() - t0)
+    on, off = harness.alternate([fn, fn], repeats, before=lambda i: _jit.use(i == 0))
     _jit.use(True)
-    return statistics.median(times[True]), statistics.median(times[False])
+    return harness.pick(on), harness.pick(off)
 
 
 def main() -> None:
@@ -184,24 +170,27 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one repetition of each row")
     args = ap.parse_args()
     reps = 1 if args.quick else 5
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average before: {harness.load_average()}")
 
-    t0 = time.perf_counter()
-    _jit.kernels()
-    print(f"compiled kernels (numba): {_jit.status}; first call {time.perf_counter() - t0:.2f} s")
+    with Stopwatch() as sw:
+        _jit.kernels()
+    print(f"compiled kernels (numba): {_jit.status}; first call {sw.wall:.2f} s")
     lab_on, lab_np = median_time_both(
         lambda: run_scenario("tutorial-part6", seed=0, policies=PART6_POLICIES), reps)
     lab = lab_np if lab_on != lab_on else lab_on  # the path a default install takes
-    tut = tutorial_loop() if args.quick else statistics.median(tutorial_loop() for _ in range(2))
+    tut = tutorial_loop() if args.quick else harness.pick(tutorial_loop() for _ in range(2))
     bnd = bandit_loop()
     print(f"tutorial-part6: 3 policies x {N_TRIALS} trials x {N_ROUNDS} rounds")
-    print(f"{'runner':58s} {'seconds':>9s} {'lab speed-up':>13s}")
-    print(f"{'lab runner (lock-step arrays, with decomposition)':58s} {lab:9.3f} {'1.0x':>13s}")
-    print(f"{'  the same on the NumPy path (TSBANDIT_JIT=0 or no numba)':58s} {lab_np:9.3f} "
-          f"{lab_np / lab:12.2f}x   (tutorial loop / NumPy path: {tut / lab_np:.1f}x)")
-    print(f"{'per-trial loop, the tutorial classes (NumPy)':58s} {tut:9.3f} "
-          f"{tut / lab:12.1f}x")
-    print(f"{'per-trial loop, tsbandit Bandit objects':58s} {bnd:9.3f} {bnd / lab:12.1f}x")
+    table = Table(Col("runner", 58, align="<"), Col("seconds", 9, ".3f"),
+                  Col("lab speed-up", 13))
+    print(table.header())
+    print(table.row("lab runner (lock-step arrays, with decomposition)", lab, "1.0x"))
+    print(table.row("  the same on the NumPy path (TSBANDIT_JIT=0 or no numba)", lab_np,
+                    harness.ratio(lab_np, lab))
+          + f"   (tutorial loop / NumPy path: {tut / lab_np:.1f}x)")
+    print(table.row("per-trial loop, the tutorial classes (NumPy)", tut,
+                    harness.ratio(tut, lab, 1)))
+    print(table.row("per-trial loop, tsbandit Bandit objects", bnd, harness.ratio(bnd, lab, 1)))
     print("\nfinal regret of the tutorial's own classes in those loops (all runs, mean and "
           "95% CI):")
     for name, vals in FINAL.items():
@@ -209,26 +198,26 @@ def main() -> None:
         print(f"  {name:20s} {m:7.1f} [{lo:.1f}, {hi:.1f}]  ({len(vals)} runs)")
     big = median_time(lambda: run_scenario("tutorial-part6", trials=10 * N_TRIALS, seed=0,
                                            policies=PART6_POLICIES), 1 if args.quick else 3)
-    print(f"{'lab runner, 200 trials':58s} {big:9.3f}")
-    print(f"{'per-trial loop, tutorial classes, 200 trials (10 x the above)':58s} "
-          f"{10 * tut:9.3f} {10 * tut / big:12.1f}x")
+    print(table.row("lab runner, 200 trials", big, "").rstrip())
+    print(table.row("per-trial loop, tutorial classes, 200 trials (10 x the above)", 10 * tut,
+                    harness.ratio(10 * tut, big, 1)))
 
     env = OfferWorld()
     n, T = 1000, 1000
     print(f"\noffers (Part 8): {n} trials x {T} rounds, microseconds per trial-round")
-    print(f"{'policy':22s} {'fast path':>10s} {'model API':>10s}")
+    offers = Table(Col("policy", 22, align="<"), Col("fast path", 10, ".2f"),
+                   Col("model API", 10, ".2f"))
+    print(offers.header())
     for name in ("linear-ts", "nig-ts", "ts", "logistic-ts", "tutorial-linear-ts"):
         pol = [make_policy(name, env)]
         fast = median_time(lambda pol=pol: simulate(env, pol, n, T, seed=0),
                            1 if args.quick else 3) / (n * T) * 1e6
-        if name == "tutorial-linear-ts":
-            generic = "-"
-        else:
-            g = median_time(lambda pol=pol: simulate(env, pol, n, T // 4, seed=0, fast=False),
-                            1) / (n * T // 4) * 1e6
-            generic = f"{g:.2f}"
-        print(f"{name:22s} {fast:10.2f} {generic:>10s}")
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        generic = None
+        if name != "tutorial-linear-ts":
+            generic = median_time(lambda pol=pol: simulate(env, pol, n, T // 4, seed=0,
+                                                           fast=False), 1) / (n * T // 4) * 1e6
+        print(offers.row(name, fast, generic))
+    print(f"load average after: {harness.load_average()}")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,11 @@ Peers run one Python call per decision, so this script takes a few minutes.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+import harness
+from harness import Stopwatch
 from tsbandit.lab import SupervisedBandit
 from tsbandit.lab.scenarios import run_scenario
 from tsbandit.lab.supervised import DATASETS
@@ -81,8 +82,7 @@ def main() -> None:
     ap.add_argument("datasets", nargs="*", default=list(DATASETS))
     ap.add_argument("--seeds", type=int, default=10)
     args = ap.parse_args()
-    print("| policy | " + " | ".join(args.datasets) + " |")
-    print("|---|" + "---|" * len(args.datasets))
+    print(harness.markdown_header("policy", *args.datasets))
     rows: dict[str, list[str]] = {}
     for ds in args.datasets:
         res = run_scenario(f"bakeoff-{ds}", policies=["ts", "greedy"], trials=args.seeds,
@@ -92,17 +92,17 @@ def main() -> None:
             rows.setdefault(f"tsbandit {p}", []).append(f"{rr.mean():.3f} ± {rr.std(ddof=1):.3f}")
         X, y, K, _T = stream(ds, 0, args.seeds)
         for name, fn in (("VW squarecb -q sa", vw_reward), ("MABWiser LinTS", mabwiser_reward)):
-            t0 = time.perf_counter()
             try:
-                vals = [fn(X[:, i], y[:, i], K, i) for i in range(args.seeds)]
+                with Stopwatch() as sw:
+                    vals = [fn(X[:, i], y[:, i], K, i) for i in range(args.seeds)]
             except ImportError:
                 rows.setdefault(name, []).append("not installed")
                 continue
             rows.setdefault(name, []).append(
-                f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f} "
-                f"({time.perf_counter() - t0:.0f} s)")
+                f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f} ({sw.wall:.0f} s)")
     for name, cells in rows.items():
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        print(harness.markdown_row(name, *cells))
+    print(f"\n(load average {harness.load_average()})")
 
 
 if __name__ == "__main__":

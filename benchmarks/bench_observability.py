@@ -18,6 +18,7 @@ under three settings, measured interleaved in the same run (the minimum of the r
 
 Then the cost of the dashboard's traffic series: a whole-log read beside the incremental fold
 (its first read, then an update after 1,000 new decisions, as the dashboard makes them).
+Clocks, pinning and tables: ``benchmarks/harness.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+import harness
+from harness import Col, Stopwatch, Table
 
 warnings.filterwarnings("ignore")
 
@@ -63,15 +67,14 @@ async def per_request_us(app: Any, path: str, bodies: list[bytes]) -> tuple[floa
         if message["type"] == "http.response.start":
             statuses.add(message["status"])
 
-    t0, c0 = time.perf_counter(), time.process_time()
-    for body in bodies:
-        async def receive(body: bytes = body) -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
+    with Stopwatch() as sw:
+        for body in bodies:
+            async def receive(body: bytes = body) -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
 
-        await app(scope(path, body), receive, send)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            await app(scope(path, body), receive, send)
     assert statuses == {200}, statuses
-    return wall / len(bodies) * 1e6, cpu / len(bodies) * 1e6
+    return sw.wall / len(bodies) * 1e6, sw.cpu / len(bodies) * 1e6
 
 
 def variants(engine: Engine) -> dict[str, Any]:
@@ -144,22 +147,19 @@ def measure_traffic(tmp: Path, sizes: list[int]) -> list[tuple[int, float, float
             k = min(1000, size - done)
             engine.decide_batch("t", n=k)
             done += k
-        t0 = time.perf_counter()
-        out = traffic_series(store.iter_events("t"), OFFERS, now=time.time(), buckets=60)
-        full = time.perf_counter() - t0
+        with Stopwatch() as full:
+            out = traffic_series(store.iter_events("t"), OFFERS, now=time.time(), buckets=60)
         assert sum(out["totals"]["decisions"]) == size
         fold = TrafficFold()
-        t0 = time.perf_counter()
-        fold.update(store, "t")
-        fold.series(OFFERS, now=time.time(), buckets=60)
-        first = time.perf_counter() - t0
+        with Stopwatch() as first:
+            fold.update(store, "t")
+            fold.series(OFFERS, now=time.time(), buckets=60)
         engine.decide_batch("t", n=1000)
-        t0 = time.perf_counter()
-        fold.update(store, "t")
-        out = fold.series(OFFERS, now=time.time(), buckets=60)
-        update = time.perf_counter() - t0
+        with Stopwatch() as update:
+            fold.update(store, "t")
+            out = fold.series(OFFERS, now=time.time(), buckets=60)
         assert sum(out["totals"]["decisions"]) == size + 1000
-        rows.append((size, full, first, update))
+        rows.append((size, full.wall, first.wall, update.wall))
         store.close()
     return rows
 
@@ -170,37 +170,39 @@ def main() -> None:
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = ap.parse_args()
     n, reps = (300, 3) if args.quick else (500, 9)
-    affinity = os.sched_getaffinity(0)
-    if CORE in affinity:
-        os.sched_setaffinity(0, {CORE})
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         stores = {"memory": "memory://", "sqlite": f"sqlite:///{tmp / 'obs.db'}",
                   "redis": args.redis}
         print(f"per request, us: wall / CPU time of the process (min of {reps} x {n} "
-              "requests, in process, 1 core)")
-        print(f"{'store':7s} {'request':7s} {'off':>13s} {'metrics':>13s} {'+event log':>13s}"
-              f" {'+access log':>13s}   CPU ratio to off: {'m':>5s} {'+ev':>5s} {'+acc':>5s}")
-        for label, url in stores.items():
-            try:
-                res = measure_store(url, n, reps)
-            except Exception as exc:  # e.g. no Redis here
-                print(f"{label:8s} skipped: {exc}")
-                continue
-            got = {(op, v): (w, c) for op, v, w, c in res}
-            for op in ("decide", "reward"):
-                cols = [got[(op, v)] for v in ("off", "metrics", "events", "metrics+logs")]
-                cells = " ".join(f"{w:6.0f} /{c:5.0f}" for w, c in cols)
-                ratios = " ".join(f"{c / cols[0][1]:5.2f}" for _, c in cols[1:])
-                print(f"{label:7s} {op:7s} {cells}                     {ratios}")
-        os.sched_setaffinity(0, affinity)
+              f"requests, in process, 1 core); load average {harness.load_average()}")
+        table = Table(Col("store", 7, align="<"), Col("request", 7, align="<"), Col("off", 13),
+                      Col("metrics", 13), Col("+event log", 13), Col("+access log", 13),
+                      Col("CPU ratio to off:", 19), Col("m", 5, ".2f"), Col("+ev", 5, ".2f"),
+                      Col("+acc", 5, ".2f"))
+        print(table.header())
+        with harness.pinned(CORE):
+            for label, url in stores.items():
+                try:
+                    res = measure_store(url, n, reps)
+                except Exception as exc:  # e.g. no Redis here
+                    print(f"{label:8s} skipped: {exc}")
+                    continue
+                got = {(op, v): (w, c) for op, v, w, c in res}
+                for op in ("decide", "reward"):
+                    cols = [got[(op, v)] for v in ("off", "metrics", "events", "metrics+logs")]
+                    print(table.row(label, op, *(f"{w:6.0f} /{c:5.0f}" for w, c in cols), "",
+                                    *(c / cols[0][1] for _, c in cols[1:])))
         sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 300_000]
         print("\ndashboard traffic series over the SQLite event log, seconds")
-        print(f"{'events':>9s} {'whole log':>10s} {'us/event':>9s} {'fold, 1st':>10s} "
-              f"{'fold, +1000':>12s} {'whole/+1000':>12s}")
+        traffic = Table(Col("events", 9, "d"), Col("whole log", 10, ".3f"),
+                        Col("us/event", 9, ".2f"), Col("fold, 1st", 10, ".3f"),
+                        Col("fold, +1000", 12, ".4f"), Col("whole/+1000", 12))
+        print(traffic.header())
         for size, full, first, update in measure_traffic(tmp, sizes):
-            print(f"{size:9d} {full:10.3f} {full / size * 1e6:9.2f} {first:10.3f} "
-                  f"{update:12.4f} {full / update:11.0f}x")
+            print(traffic.row(size, full, full / size * 1e6, first, update,
+                              harness.ratio(full, update, 0)))
+        print(f"load average after: {harness.load_average()}")
     sys.stdout.flush()
 
 

@@ -6,15 +6,14 @@ Starts real ``redis-server`` processes here (redis-server and redis-cli on PATH)
 primary with one replica, and a Redis Cluster of 3 primaries with one replica each. On each, one
 client times ``apply_reward`` (the decision's ``put_pending`` is done before, untimed) ``n``
 times on a Beta bandit with 5 arms, with and without ``min_replicas=1``, and prints p50 / p90 in
-microseconds and the ratio of the p50s.
+microseconds and the ratio of the p50s (``benchmarks/harness.py``: percentiles interpolate
+linearly, as ``numpy.percentile``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import statistics
 import tempfile
 import time
 import uuid
@@ -23,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+import harness
+from harness import Col, Table
 from tsbandit.stores import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,14 +44,9 @@ def time_rewards(url: str, n: int) -> list[float]:
     store = open_store(url + ("&" if "?" in url else "?") + f"prefix=bw{uuid.uuid4().hex[:8]}:")
     store.create_bandit("b", {}, {"s": np.zeros(5), "f": np.zeros(5)})
     delta = {"s": np.array([0, 1.0, 0, 0, 0]), "f": np.zeros(5)}
-    out = []
-    for i in range(n + 20):
-        d = f"d{i}"
-        store.put_pending("b", d, {"arm": 1}, 1e12)
-        t0 = time.perf_counter()
-        store.apply_reward("b", d, delta, None, 1.0)
-        if i >= 20:
-            out.append(time.perf_counter() - t0)
+    out, _ = harness.per_call(
+        n, lambda i: store.apply_reward("b", f"d{i}", delta, None, 1.0), warmup=20,
+        setup=lambda i: store.put_pending("b", f"d{i}", {"arm": 1}, 1e12))
     store.delete_bandit("b")
     store.close()
     return out
@@ -80,25 +76,24 @@ def main() -> None:
                 for m in (0, 1):
                     option = "" if m == 0 else "?min_replicas=1"
                     secs = time_rewards(url + option, args.n)
-                    q = statistics.quantiles(secs, n=10)
-                    rows.append({"setup": name, "min_replicas": m,
-                                 "p50_us": statistics.median(secs) * 1e6,
-                                 "p90_us": q[8] * 1e6, "n": len(secs)})
+                    lat = harness.latency(secs)
+                    rows.append({"setup": name, "min_replicas": m, "p50_us": lat["p50_us"],
+                                 "p90_us": lat["p90_us"], "n": len(secs)})
         finally:
             primary.stop()
             replica.stop()
             if cluster is not None:
                 cluster.stop()
-    print(f"{'setup':<24} {'min_replicas':>12} {'p50 us':>9} {'p90 us':>9} {'p50 ratio':>10}")
+    table = Table(Col("setup", 24, align="<"), Col("min_replicas", 12), Col("p50 us", 9, ".0f"),
+                  Col("p90 us", 9, ".0f"), Col("p50 ratio", 10, ".2f"))
+    print(table.header())
     base: dict[str, float] = {}
     for r in rows:
         if r["min_replicas"] == 0:
             base[r["setup"]] = r["p50_us"]
         ratio = r["p50_us"] / base[r["setup"]]
-        print(f"{r['setup']:<24} {r['min_replicas']:>12} {r['p50_us']:>9.0f} "
-              f"{r['p90_us']:>9.0f} {ratio:>10.2f}")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        print(table.row(r["setup"], r["min_replicas"], r["p50_us"], r["p90_us"], ratio))
+    harness.write_json(args.json, rows)
 
 
 if __name__ == "__main__":

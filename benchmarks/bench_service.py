@@ -24,19 +24,18 @@ Targets, measured under the same load in the same run:
 
 Closed-loop load (wrk keeps ``c`` requests in flight): by Little's law the mean latency is
 ``c / throughput``, so latency figures mean something only next to the throughput.
+Clocks, pinning, the tables and the JSON file: ``benchmarks/harness.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,9 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel
+
+import harness
+from harness import Stopwatch
 
 HERE = Path(__file__).resolve()
 PY = sys.executable
@@ -389,15 +391,14 @@ async def _asgi_us(app: Any, method: str, path: str, body: bytes,
             await app(dict(scope), receive, send)
 
     await loop(200)
-    t0, c0 = time.perf_counter(), time.process_time()
-    if concurrency == 1:
-        await loop(n)
-    else:
-        n = n // concurrency * concurrency
-        await asyncio.gather(*(loop(n // concurrency) for _ in range(concurrency)))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    with Stopwatch() as sw:
+        if concurrency == 1:
+            await loop(n)
+        else:
+            n = n // concurrency * concurrency
+            await asyncio.gather(*(loop(n // concurrency) for _ in range(concurrency)))
     assert statuses == {200}, statuses
-    return wall / n * 1e6, cpu / n * 1e6
+    return sw.wall / n * 1e6, sw.cpu / n * 1e6
 
 
 def _store_module(store: Any) -> str:
@@ -411,6 +412,12 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
     (py-spy sampling of the server under load was tried first: in wall-clock mode it charges
     GIL waits to whatever line a thread waits on, and ``--gil`` missed the executor threads.)
     """
+    # on one core, like the served benchmark (a thread hop across cores costs twice as much)
+    with harness.pinned(int(SERVICE_CORE)):
+        return _breakdown(store_url, n)
+
+
+def _breakdown(store_url: str, n: int) -> list[tuple[str, float, float]]:
     import asyncio
     import cProfile
     import pstats
@@ -421,9 +428,6 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
     from tsbandit.service import Settings, create_app
     from tsbandit.service.runtime import open_store
 
-    # on one core, like the served benchmark (a thread hop across cores costs twice as much)
-    affinity = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {int(SERVICE_CORE)})
     store = open_store(store_url)
     engine = Engine(store, seed=0)
     name = f"bench_prof_{os.getpid()}"
@@ -466,11 +470,11 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
                     await _asgi_us(real_app, "POST", path, b"{}", n, concurrency=64))
 
         def engine_us(eng: Engine) -> tuple[float, float]:
-            t0, c0 = time.perf_counter(), time.process_time()
-            for _ in range(n // 2):
-                eng.decide(name)
             m = n // 2
-            return ((time.perf_counter() - t0) / m * 1e6, (time.process_time() - c0) / m * 1e6)
+            with Stopwatch() as sw:
+                for _ in range(m):
+                    eng.decide(name)
+            return sw.wall / m * 1e6, sw.cpu / m * 1e6
 
         # the minimum of 5 repetitions: the cost itself, with the least noise from neighbours
         try:  # the loop uvicorn runs on (uvicorn[standard])
@@ -536,7 +540,6 @@ def breakdown(store_url: str, n: int = 2000) -> list[tuple[str, float, float]]:
         engine.delete_bandit(name)
         store.close()
         bare.store.close()
-        os.sched_setaffinity(0, affinity)
 
 
 # ----- the run --------------------------------------------------------------------------------
@@ -570,13 +573,15 @@ def measure(target: Target, scenarios: list[str], concurrencies: list[int], dura
 
 def table(results: list[Result]) -> str:
     ref = {(r.concurrency): r for r in results if r.scenario == "ref_recommend"}
-    lines = ["| target | scenario | c | req/s | p50 ms | p99 ms | vs reference req/s | errors |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [harness.markdown_header("target", "scenario", "c", "req/s", "p50 ms", "p99 ms",
+                                     "vs reference req/s", "errors",
+                                     align=["---", "---", *["---:"] * 6])]
     for r in results:
         base = ref.get(r.concurrency)
-        ratio = f"{r.rps / base.rps:.2f}x" if base and base.rps else ""
-        lines.append(f"| {r.target} | {r.scenario} | {r.concurrency} | {r.rps:,.0f} | "
-                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {ratio} | {r.errors} |")
+        ratio = harness.ratio(r.rps, base.rps) if base and base.rps else ""
+        lines.append(harness.markdown_row(r.target, r.scenario, r.concurrency, f"{r.rps:,.0f}",
+                                          f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", ratio,
+                                          r.errors))
     return "\n".join(lines)
 
 
@@ -630,7 +635,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d, redis_server(Path(d)) as redis_url:
         tmp = Path(d)
         print(f"wrk on core {LOAD_CORE}, service on core {SERVICE_CORE}, redis-server unpinned; "
-              f"{duration:g} s per cell")
+              f"{duration:g} s per cell; load average {harness.load_average()}")
         plans: list[tuple[Target, list[str]]] = [
             (internal("constant", "constant", redis_url), ["const"]),
             (internal("reference", "reference", redis_url), ["ref_recommend", "ref_reward"]),
@@ -676,11 +681,11 @@ def main() -> None:
               "(microseconds per request, wall and CPU):")
         for name, wall, cpu in prof:
             print(f"  {name:<58} {wall:8.1f} {cpu:8.1f}")
-    if args.json:
-        args.json.write_text(json.dumps({"results": [r.__dict__ for r in results],
-                                         "profile": prof}, indent=1))
-    medians = statistics.median(r.rps for r in results) if results else 0
-    print(f"\n(median req/s over all cells: {medians:,.0f})")
+    harness.write_json(args.json, {"results": [r.__dict__ for r in results], "profile": prof},
+                       indent=1)
+    medians = harness.pick(r.rps for r in results) if results else 0
+    print(f"\n(median req/s over all cells: {medians:,.0f}; load average "
+          f"{harness.load_average()})")
 
 
 if __name__ == "__main__":

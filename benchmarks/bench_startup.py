@@ -5,7 +5,8 @@ prints the median and best wall time and the time over `python -c pass` from the
 Goal (issue 13): `tsbandit --help` under 0.5 s over the interpreter's start; `import tsbandit`
 without SciPy.
 
-Run: ``python benchmarks/bench_startup.py [--rounds 15]``.
+Run: ``python benchmarks/bench_startup.py [--rounds 15]``. Rounds, medians and the table go
+through ``benchmarks/harness.py``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import harness
+from harness import Col, Table
 
 SCRIPT = Path(sys.executable).with_name("tsbandit")
 
@@ -33,13 +36,10 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 
 
-def run_once(cmd: list[str]) -> float:
-    t = time.perf_counter()
+def run_once(cmd: list[str]) -> None:
     out = subprocess.run(cmd, capture_output=True, check=False)
-    elapsed = time.perf_counter() - t
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {out.stderr.decode()[-500:]}")
-    return elapsed
 
 
 def _free_port() -> int:
@@ -85,20 +85,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--serve-rounds", type=int, default=5)
     args = parser.parse_args()
-    times: dict[str, list[float]] = {name: [] for name, _ in COMMANDS}
     load_start = os.getloadavg()[0]
-    for _name, cmd in COMMANDS:  # warm the file cache
-        run_once(cmd)
-    for _ in range(args.rounds):
-        for name, cmd in COMMANDS:
-            times[name].append(run_once(cmd))
-    base = statistics.median(times["python -c pass"])
+    # one round runs every command once (a first, untimed round warms the file cache)
+    samples = harness.alternate([lambda cmd=cmd: run_once(cmd) for _, cmd in COMMANDS],
+                                args.rounds)
+    times = {name: runs for (name, _), runs in zip(COMMANDS, samples, strict=True)}
+    base = harness.pick(times["python -c pass"])
     print(f"{args.rounds} interleaved rounds; load average {load_start:.2f} -> "
           f"{os.getloadavg()[0]:.2f}")
-    print(f"{'command':<38}{'median s':>10}{'best s':>10}{'over pass s':>13}")
+    table = Table(Col("command", 38, align="<"), Col("median s", 10, ".3f"),
+                  Col("best s", 10, ".3f"), Col("over pass s", 13, ".3f"), sep="")
+    print(table.header())
     for name, _ in COMMANDS:
-        med = statistics.median(times[name])
-        print(f"{name:<38}{med:>10.3f}{min(times[name]):>10.3f}{med - base:>13.3f}")
+        med = harness.pick(times[name])
+        print(table.row(name, med, min(times[name]), med - base))
     probe = subprocess.run([sys.executable, "-c", "import sys, tsbandit; "
                             "print('scipy' in sys.modules)"], capture_output=True, text=True,
                            check=True)
@@ -110,11 +110,13 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as empty:
                 cold.append(serve_once(empty))
         print(f"\n`tsbandit serve` (memory store), {args.serve_rounds} starts each, median s:")
-        print(f"{'kernel cache':<38}{'port open':>10}{'1st decision':>14}")
+        serve = Table(Col("kernel cache", 38, align="<"), Col("port open", 10, ".2f"),
+                      Col("1st decision", 14, ".2f"), sep="")
+        print(serve.header())
         for name, runs in (("warm (loaded in the background)", warm),
                            ("empty (compiled in the background)", cold)):
-            print(f"{name:<38}{statistics.median(r[0] for r in runs):>10.2f}"
-                  f"{statistics.median(r[1] for r in runs):>14.2f}")
+            print(serve.row(name, harness.pick(r[0] for r in runs),
+                            harness.pick(r[1] for r in runs)))
 
 
 if __name__ == "__main__":

@@ -18,18 +18,18 @@ with 5 arms (statistics ``s, f``: 10 floats) and linear with 5 arms and d = 11 (
 A second table compares the two ways of keeping statistics in Redis that the store could use:
 float64 blobs updated by a Lua script with ``struct`` (what RedisStore does) and one hash field
 per element updated with ``HINCRBYFLOAT`` from Lua.
+
+Timing, percentiles, tables and the JSON file go through ``benchmarks/harness.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+import harness
+from harness import Col, Table
 from tsbandit.stores import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,25 +70,12 @@ def one_arm_delta(arrays: dict[str, np.ndarray], arm: int, rng: np.random.Genera
     return out
 
 
-def percentiles(ns: list[int]) -> tuple[float, float, float]:
-    a = np.asarray(ns, dtype=float) / 1e3  # microseconds
-    return float(np.percentile(a, 50)), float(np.percentile(a, 99)), float(a.mean())
-
-
 def timed_pairs(n: int, pair: Callable[[int], object]) -> dict:
     """Call ``pair(i)`` for ``n`` timed rounds after ``max(n // 10, 20)`` warm-up rounds."""
-    warm = max(n // 10, 20)
-    for i in range(warm):
-        pair(i)
-    times: list[int] = []
-    t_start = time.perf_counter()
-    for i in range(warm, warm + n):
-        t0 = time.perf_counter_ns()
-        pair(i)
-        times.append(time.perf_counter_ns() - t0)
-    wall = time.perf_counter() - t_start
-    p50, p99, mean = percentiles(times)
-    return {"pairs_per_s": n / wall, "p50_us": p50, "p99_us": p99, "mean_us": mean}
+    times, wall = harness.per_call(n, pair, warmup=max(n // 10, 20))
+    lat = harness.latency(times, wall)
+    return {"pairs_per_s": lat["per_s"], "p50_us": lat["p50_us"], "p99_us": lat["p99_us"],
+            "mean_us": lat["mean_us"]}
 
 
 def bench_pair(store: Store, layout: dict[str, np.ndarray], workload: str, n: int) -> dict:
@@ -220,11 +209,8 @@ def main() -> None:
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS threads (1, as each service worker runs; 0: library default)")
     args = ap.parse_args()
-    if args.blas_threads > 0 and importlib.util.find_spec("threadpoolctl"):
-        import scipy.linalg  # noqa: F401 -- load scipy's BLAS so the limit reaches it
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=args.blas_threads, user_api="blas")
+    if args.blas_threads > 0:
+        harness.limit_blas(args.blas_threads, load_scipy=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-stores-"))
     cluster = None
@@ -245,13 +231,11 @@ def main() -> None:
     rtt = None
     if "redis" in stores:
         store = open_store(stores["redis"])
-        ns = []
-        for _ in range(args.n):
-            t0 = time.perf_counter_ns()
-            store.ping()
-            ns.append(time.perf_counter_ns() - t0)
+        pings, _ = harness.per_call(args.n - args.n // 10, lambda i: store.ping(),
+                                    warmup=args.n // 10)
         store.close()
-        rtt = percentiles(ns[len(ns) // 10 :])
+        lat = harness.latency(pings)
+        rtt = (lat["p50_us"], lat["p99_us"], lat["mean_us"])
     try:
         for workload in ("read+add", "decide+reward"):
             for lname, layout in layouts().items():
@@ -282,17 +266,15 @@ def main() -> None:
 
     print(f"\nLatency per pair, in process, one client, n={args.n}, BLAS threads "
           f"{args.blas_threads or 'default'} (microseconds)\n")
-    print(
-        f"{'workload':<14} {'bandit':<16} {'store':<8} {'pairs/s':>9} {'p50':>8} {'p99':>8}"
-        f" {'vs memory p50':>14}"
-    )
+    table = Table(Col("workload", 14, align="<"), Col("bandit", 16, align="<"),
+                  Col("store", 8, align="<"), Col("pairs/s", 9, ".0f"), Col("p50", 8, ".1f"),
+                  Col("p99", 8, ".1f"), Col("vs memory p50", 14))
+    print(table.header())
     base = {(r["workload"], r["bandit"]): r["p50_us"] for r in results if r["store"] == "memory"}
     for r in results:
-        ratio = r["p50_us"] / base[(r["workload"], r["bandit"])]
-        print(
-            f"{r['workload']:<14} {r['bandit']:<16} {r['store']:<8} {r['pairs_per_s']:>9.0f}"
-            f" {r['p50_us']:>8.1f} {r['p99_us']:>8.1f} {ratio:>13.1f}x"
-        )
+        print(table.row(r["workload"], r["bandit"], r["store"], r["pairs_per_s"], r["p50_us"],
+                        r["p99_us"], harness.ratio(r["p50_us"], base[(r["workload"],
+                                                                      r["bandit"])], 1)))
     if rtt is not None:
         print(
             f"\nRedis PING through the store (one round trip): p50 {rtt[0]:.1f} us,"
@@ -300,24 +282,21 @@ def main() -> None:
         )
     if alt:
         print("\nRedis statistics layout, read+add pair (microseconds)\n")
-        print(
-            f"{'bandit':<16} {'blob+struct p50':>16} {'p99':>8} {'HINCRBYFLOAT p50':>17}"
-            f" {'p99':>8} {'ratio p50':>10}"
-        )
+        layout = Table(Col("bandit", 16, align="<"), Col("blob+struct p50", 16, ".1f"),
+                       Col("p99", 8, ".1f"), Col("HINCRBYFLOAT p50", 17, ".1f"),
+                       Col("p99", 8, ".1f"), Col("ratio p50", 10))
+        print(layout.header())
         for a in alt:
             o, h = a["blob_struct"], a["hincrbyfloat"]
-            print(
-                f"{a['bandit']:<16} {o['p50_us']:>16.1f} {o['p99_us']:>8.1f}"
-                f" {h['p50_us']:>17.1f} {h['p99_us']:>8.1f} {h['p50_us'] / o['p50_us']:>9.1f}x"
-            )
+            print(layout.row(a["bandit"], o["p50_us"], o["p99_us"], h["p50_us"], h["p99_us"],
+                             harness.ratio(h["p50_us"], o["p50_us"], 1)))
     print(
         f"\n(median of per-pair times; python {sys.version.split()[0]}, "
         f"numpy {np.__version__}; stdev of memory p50s "
         f"{statistics.pstdev(base.values()):.1f} us)"
     )
-    if args.json:
-        out = {"pairs": results, "redis_layout": alt, "redis_ping_us": rtt}
-        Path(args.json).write_text(json.dumps(out, indent=2))
+    harness.write_json(args.json, {"pairs": results, "redis_layout": alt,
+                                   "redis_ping_us": rtt})
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ mean +- sd over the seeds of each seed's scenario-level mean. The bake-off scena
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+import harness
+from harness import Stopwatch
 from tsbandit.lab.metrics import mean_ci
 from tsbandit.lab.scenarios import SCENARIOS, run_scenario
 
@@ -57,19 +58,19 @@ def over_seeds(d: dict[str, np.ndarray], key: str) -> str:
 
 def show(name: str, stats: dict[str, dict[str, np.ndarray]]) -> None:
     print(f"\n### {name}\n")
-    print("| policy | final regret (mean ± sd) | 95% CI of mean | explore share | "
-          "best-arm share | optimal-arm rate | reward rate | over seeds: regret / optimal / "
-          "reward |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(harness.markdown_header("policy", "final regret (mean ± sd)", "95% CI of mean",
+                                  "explore share", "best-arm share", "optimal-arm rate",
+                                  "reward rate", "over seeds: regret / optimal / reward"))
     for p, d in stats.items():
         m, lo, hi = mean_ci(d["regret"])
         ex = d["explore"].mean() / max(m, 1e-12)
-        print(f"| {p} | {m:.1f} ± {d['regret'].std(ddof=1):.1f} | [{lo:.1f}, {hi:.1f}] | "
-              f"{ex:.0%} | {d['best'].mean():.1%} ± {d['best'].std(ddof=1):.1%} | "
-              f"{d['optimal'].mean():.1%} ± {d['optimal'].std(ddof=1):.1%} | "
-              f"{d['reward'].mean():.4f} ± {d['reward'].std(ddof=1):.4f} | "
-              f"{over_seeds(d, 'regret')} / {over_seeds(d, 'optimal')} / "
-              f"{over_seeds(d, 'reward')} |")
+        print(harness.markdown_row(
+            p, f"{m:.1f} ± {d['regret'].std(ddof=1):.1f}", f"[{lo:.1f}, {hi:.1f}]", f"{ex:.0%}",
+            f"{d['best'].mean():.1%} ± {d['best'].std(ddof=1):.1%}",
+            f"{d['optimal'].mean():.1%} ± {d['optimal'].std(ddof=1):.1%}",
+            f"{d['reward'].mean():.4f} ± {d['reward'].std(ddof=1):.4f}",
+            f"{over_seeds(d, 'regret')} / {over_seeds(d, 'optimal')} / "
+            f"{over_seeds(d, 'reward')}"))
     n = next(iter(stats.values()))["regret"].size
     print(f"\n({n} runs)")
 
@@ -80,11 +81,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=None)
     args = ap.parse_args()
+    print(f"load average {harness.load_average()}")
     for name in args.scenarios:
-        t0 = time.perf_counter()
-        pols = list(SCENARIOS[name].policies) + EXTRA.get(name, [])
-        show(name, pooled(name, args.seeds, pols, args.rounds))
-        print(f"({time.perf_counter() - t0:.0f} s)")
+        with Stopwatch() as sw:
+            pols = list(SCENARIOS[name].policies) + EXTRA.get(name, [])
+            show(name, pooled(name, args.seeds, pols, args.rounds))
+        print(f"({sw.wall:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -33,11 +33,12 @@ weights shared across offers, ``w_k = w_0 + delta_k`` (prior ``w_0 ~ N(0, s0 I)`
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 from scipy.stats import binom
 
+import harness
+from harness import markdown_header, markdown_row
 from tsbandit.lab import BernoulliArms, OfferWorld, PolicySpec, simulate
 from tsbandit.lab.bounds import top_two_value
 from tsbandit.lab.offers import (
@@ -54,12 +55,11 @@ ROUNDS, PROFILES = 3000, 4
 
 def world_table(world: OfferWorld) -> None:
     rates = world.oracle_profile_rates()
-    print("| profile | best offer | rate | runner-up | rate | margin |")
-    print("|---|---|---|---|---|---|")
+    print(markdown_header("profile", "best offer", "rate", "runner-up", "rate", "margin"))
     for name, r in zip(world.profile_names, rates, strict=True):
         o = np.argsort(r)[::-1]
-        print(f"| {name} | {OFFERS[o[0]]} | {r[o[0]]:.4f} | {OFFERS[o[1]]} | {r[o[1]]:.4f} | "
-              f"{r[o[0]] - r[o[1]]:.4f} |")
+        print(markdown_row(name, OFFERS[o[0]], f"{r[o[0]]:.4f}", OFFERS[o[1]], f"{r[o[1]]:.4f}",
+                           f"{r[o[0]] - r[o[1]]:.4f}"))
     print(f"oracle conversion {rates.max(axis=1).mean():.4f}, uniform random "
           f"{rates.mean():.4f}")
     around = OfferWorld("around")
@@ -68,12 +68,12 @@ def world_table(world: OfferWorld) -> None:
     r = np.sort(true_conversion_rates(build_features(raw)), axis=1)
     gap = r[:, -1] - r[:, -2]
     print("\nrandom customers around the profiles (200,000): margin best - runner-up")
-    print("| profile | p10 | median | p90 | share of customers with margin < 0.01 |")
-    print("|---|---|---|---|---|")
+    print(markdown_header("profile", "p10", "median", "p90",
+                          "share of customers with margin < 0.01"))
     for k, name in enumerate(world.profile_names):
         g = gap[prof == k]
-        print(f"| {name} | {np.quantile(g, 0.1):.4f} | {np.median(g):.4f} | "
-              f"{np.quantile(g, 0.9):.4f} | {np.mean(g < 0.01):.1%} |")
+        print(markdown_row(name, f"{np.quantile(g, 0.1):.4f}", f"{np.median(g):.4f}",
+                           f"{np.quantile(g, 0.9):.4f}", f"{np.mean(g < 0.01):.1%}"))
 
 
 def genie_table(world: OfferWorld) -> None:
@@ -81,8 +81,8 @@ def genie_table(world: OfferWorld) -> None:
     n_max = 900                                   # P(N_k > 900) ~ 1e-10
     w = binom.pmf(np.arange(n_max + 1), ROUNDS, 1 / PROFILES)
     total_correct, total_reward = 0.0, 0.0
-    print("| profile | p | q | optimal-arm rate (N = 750) | E over N_k | conversion |")
-    print("|---|---|---|---|---|---|")
+    print(markdown_header("profile", "p", "q", "optimal-arm rate (N = 750)", "E over N_k",
+                          "conversion"))
     for name, r in zip(world.profile_names, rates, strict=True):
         p, q = np.sort(r)[::-1][:2]
         v = top_two_value(float(p), float(q), n_max,
@@ -92,10 +92,10 @@ def genie_table(world: OfferWorld) -> None:
         reward = q * n_mean + (p - q) * correct
         total_correct += correct
         total_reward += reward
-        print(f"| {name} | {p:.4f} | {q:.4f} | {v[750] / 750:.1%} | {correct / n_mean:.1%} | "
-              f"{reward / n_mean:.4f} |")
-    print(f"| **all customers** | | | | **{total_correct / ROUNDS:.2%}** | "
-          f"**{total_reward / ROUNDS:.4f}** |")
+        print(markdown_row(name, f"{p:.4f}", f"{q:.4f}", f"{v[750] / 750:.1%}",
+                           f"{correct / n_mean:.1%}", f"{reward / n_mean:.4f}"))
+    print(markdown_row("**all customers**", "", "", "", f"**{total_correct / ROUNDS:.2%}**",
+                       f"**{total_reward / ROUNDS:.4f}**"))
 
 
 def told_profile_table(world: OfferWorld, runs: int) -> None:
@@ -114,11 +114,9 @@ def told_profile_table(world: OfferWorld, runs: int) -> None:
         for name, run in res.policies.items():
             table.setdefault(name, []).append(float(run.optimal.mean() / (ROUNDS // PROFILES)))
     print(f"optimal-arm rate, {runs} runs x {ROUNDS // PROFILES} rounds per profile")
-    print("| learner told the profile | " + " | ".join(world.profile_names) + " | average |")
-    print("|---|" + "---|" * (len(world.profile_names) + 1))
+    print(markdown_header("learner told the profile", *world.profile_names, "average"))
     for name, vals in sorted(table.items(), key=lambda kv: -np.mean(kv[1])):
-        print(f"| {name} | " + " | ".join(f"{v:.1%}" for v in vals)
-              + f" | {np.mean(vals):.1%} |")
+        print(markdown_row(name, *(f"{v:.1%}" for v in vals), f"{np.mean(vals):.1%}"))
 
 
 def true_form_run(world: OfferWorld, prior_var: float, noise: float, scale: float,
@@ -160,16 +158,16 @@ def true_form_run(world: OfferWorld, prior_var: float, noise: float, scale: floa
 def true_form_table(world: OfferWorld, seeds: int) -> None:
     print(f"per-offer linear TS on the true features, 200 trials x {ROUNDS} rounds, "
           f"{seeds} seeds (mean +- sd over seeds)")
-    print("| prior variance | noise variance | intercept prior mean | posterior scale | "
-          "optimal-arm rate | conversion |")
-    print("|---|---|---|---|---|---|")
+    print(markdown_header("prior variance", "noise variance", "intercept prior mean",
+                          "posterior scale", "optimal-arm rate", "conversion"))
     for pv, nz, base, sc in ((2.0, 0.05, 0.0, 1.0), (1.0, 0.1, 0.0, 1.0),
                              (1.0, 0.1, 0.0, 0.5), (1.0, 0.1, 0.07, 0.5),
                              (10.0, 0.1, 0.0, 0.5), (0.1, 0.1, 0.07, 0.5),
                              (1.0, 0.1, 0.0, 0.25)):
         res = np.array([true_form_run(world, pv, nz, sc, base, s) for s in range(seeds)])
-        print(f"| {pv:g} | {nz:g} | {base:g} | {sc:g} | {res[:, 0].mean():.1%} ± "
-              f"{res[:, 0].std(ddof=1) if seeds > 1 else 0:.1%} | {res[:, 1].mean():.4f} |")
+        sd = res[:, 0].std(ddof=1) if seeds > 1 else 0
+        print(markdown_row(f"{pv:g}", f"{nz:g}", f"{base:g}", f"{sc:g}",
+                           f"{res[:, 0].mean():.1%} ± {sd:.1%}", f"{res[:, 1].mean():.4f}"))
 
 
 def shared_run(world: OfferWorld, s0: float, s1: float, noise: float, scale: float,
@@ -211,14 +209,13 @@ def shared_run(world: OfferWorld, s0: float, s1: float, noise: float, scale: flo
 
 def shared_table(world: OfferWorld, seeds: int) -> None:
     print(f"shared-weights linear TS, 200 trials x {ROUNDS} rounds, {seeds} seeds")
-    print("| s0 | s1 | noise variance | posterior scale | centred | optimal-arm rate | "
-          "conversion |")
-    print("|---|---|---|---|---|---|---|")
+    print(markdown_header("s0", "s1", "noise variance", "posterior scale", "centred",
+                          "optimal-arm rate", "conversion"))
     for s0, s1, nz, sc, ce in ((1.0, 1.0, 0.05, 1.0, False), (2.0, 0.5, 0.1, 0.5, False),
                                (1.0, 1.0, 0.1, 0.5, True)):
         res = np.array([shared_run(world, s0, s1, nz, sc, ce, s) for s in range(seeds)])
-        print(f"| {s0:g} | {s1:g} | {nz:g} | {sc:g} | {'yes' if ce else 'no'} | "
-              f"{res[:, 0].mean():.1%} | {res[:, 1].mean():.4f} |")
+        print(markdown_row(f"{s0:g}", f"{s1:g}", f"{nz:g}", f"{sc:g}", "yes" if ce else "no",
+                           f"{res[:, 0].mean():.1%}", f"{res[:, 1].mean():.4f}"))
 
 
 def main() -> None:
@@ -228,7 +225,7 @@ def main() -> None:
     ap.add_argument("--shared", action="store_true", help="add the shared-weights table")
     args = ap.parse_args()
     world = OfferWorld()
-    print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
+    print(f"load average: {harness.load_average()}\n")
     print("### 1. the world\n")
     world_table(world)
     print("\n### 2. top-two genie (exact Bayes-optimal)\n")
@@ -240,7 +237,7 @@ def main() -> None:
     if args.shared:
         print("\n### 5. generic learner with weights shared across offers\n")
         shared_table(world, args.seeds)
-    print(f"\nload average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"\nload average: {harness.load_average()}")
 
 
 if __name__ == "__main__":

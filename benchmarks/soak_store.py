@@ -31,7 +31,6 @@ import argparse
 import shutil
 import sqlite3
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+import harness
+from harness import Col, Stopwatch, Table
 from tsbandit.engine import BanditSpec, Engine
 from tsbandit.stores import Store, open_store
 
@@ -106,25 +107,24 @@ def run(kind: str, url: str, n: int, sweep: bool, seed: int = 0) -> list[dict[st
     made = 0
     second = 0
     step = max(n // 10, 1)
-    start = time.perf_counter()
     try:
-        while made < n:
-            count = min(BATCH, n - made)
-            out = engine.decide_batch(name, n=count)
-            made += count
-            chosen = [d.decision_id for d in out if rng.random() < REWARD_SHARE]
-            due.setdefault(second + REWARD_DELAY, []).extend(chosen)
-            for did in due.pop(second, []):
-                engine.record_reward(did, int(rng.random() < 0.1))
-            if sweep and second % SWEEP_EVERY == 0:
-                engine.sweep(name)
-            if made % step == 0:
-                samples.append({"decisions_made": made, **measure()})
-            second += 1
-            clock.t += 1.0
-        seconds = time.perf_counter() - start
+        with Stopwatch() as sw:
+            while made < n:
+                count = min(BATCH, n - made)
+                out = engine.decide_batch(name, n=count)
+                made += count
+                chosen = [d.decision_id for d in out if rng.random() < REWARD_SHARE]
+                due.setdefault(second + REWARD_DELAY, []).extend(chosen)
+                for did in due.pop(second, []):
+                    engine.record_reward(did, int(rng.random() < 0.1))
+                if sweep and second % SWEEP_EVERY == 0:
+                    engine.sweep(name)
+                if made % step == 0:
+                    samples.append({"decisions_made": made, **measure()})
+                second += 1
+                clock.t += 1.0
         for s in samples:
-            s["run_seconds"] = seconds
+            s["run_seconds"] = sw.wall
         return samples
     finally:
         engine.delete_bandit(name)
@@ -149,7 +149,9 @@ def main() -> None:
     modes = [True] if args.no_baseline else [True, False]
     print(f"{args.decisions} decisions, {BATCH}/simulated s, {REWARD_SHARE:.0%} rewarded, "
           f"window {WINDOW:.0f} s, retention {RETENTION:.0f} s, events_maxlen {MAXLEN}, "
-          f"sweep every {SWEEP_EVERY} s")
+          f"sweep every {SWEEP_EVERY} s; load average {harness.load_average()}")
+    table = Table(Col("decisions made", 15, ","), Col("decisions held", 15, ","),
+                  Col("events held", 12, ","), Col("size", 10))
     try:
         for kind in args.stores.split(","):
             for sweep in modes:
@@ -157,13 +159,13 @@ def main() -> None:
                 samples = run(kind, url, args.decisions, sweep)
                 label = "sweep+purge" if sweep else "no sweep (before)"
                 print(f"\n{kind}, {label} ({samples[-1]['run_seconds']:.0f} s)")
-                print(f"{'decisions made':>15} {'decisions held':>15} {'events held':>12} "
-                      f"{'size':>10}")
+                print(table.header())
                 for s in samples:
-                    print(f"{s['decisions_made']:>15,} {s['decisions']:>15,} {s['events']:>12,} "
-                          f"{fmt_bytes(s['bytes']):>10}")
+                    print(table.row(s["decisions_made"], s["decisions"], s["events"],
+                                    fmt_bytes(s["bytes"])))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\nload average {harness.load_average()}")
 
 
 if __name__ == "__main__":
