@@ -31,8 +31,10 @@ printed with ``benchmarks/harness.py``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +77,13 @@ def timed_pair(make: Callable[[], Callable[[], int]], repeats: int
     return ours[0], (ours[1] if fast is not None else None), same
 
 
+def linear_world(n: int, k: int, d: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """The linear cases' generator (seed 0), after drawing ``n`` contexts ``(n, d)`` and the true
+    weights ``(k, d)`` from it: every case of a shape sees the same stream."""
+    rng = np.random.default_rng(0)
+    return rng, rng.normal(size=(n, d)), rng.normal(size=(k, d)) * 0.1
+
+
 def beta_one_at_a_time(n: int) -> Callable[[], int]:
     rng = np.random.default_rng(0)
     rates = np.array([0.03, 0.045, 0.028, 0.015, 0.06])
@@ -92,9 +101,7 @@ def beta_one_at_a_time(n: int) -> Callable[[], int]:
 
 
 def linear_one_at_a_time(n: int, k: int, d: int) -> Callable[[], int]:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(k, d)) * 0.1
+    _rng, X, W = linear_world(n, k, d)
     bandit = Bandit([f"a{i}" for i in range(k)],
                     LinearGaussian(n_features=d, prior_precision=1.0, noise_variance=0.25),
                     ThompsonSampling(), seed=1)
@@ -111,9 +118,7 @@ def linear_one_at_a_time(n: int, k: int, d: int) -> Callable[[], int]:
 
 
 def linear_batched(batches: int, batch: int, k: int, d: int) -> Callable[[], int]:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(batch, d))
-    W = rng.normal(size=(k, d)) * 0.1
+    _, X, W = linear_world(batch, k, d)
     bandit = Bandit([f"a{i}" for i in range(k)],
                     LinearGaussian(n_features=d, prior_precision=1.0, noise_variance=0.25),
                     ThompsonSampling(), seed=1)
@@ -152,9 +157,7 @@ def linear_bare_numpy(n: int, k: int, d: int) -> Callable[[], int]:
     exact refreshes) as a bare NumPy loop, no API, no validation."""
     import math
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(k, d)) * 0.1
+    _rng, X, W = linear_world(n, k, d)
     gen = np.random.default_rng(1)
     S = np.repeat(np.eye(d)[None], k, axis=0)
     M = np.zeros((k, d))
@@ -183,9 +186,7 @@ def linear_bare_numpy(n: int, k: int, d: int) -> Callable[[], int]:
 
 def tutorial_style(n: int, k: int, d: int) -> Callable[[], int]:
     """The tutorial's algorithm as it is written there: inv + multivariate_normal each call."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(k, d)) * 0.1
+    rng, X, W = linear_world(n, k, d)
     mus = [np.zeros(d) for _ in range(k)]
     lams = [np.eye(d) for _ in range(k)]
     noise = 0.1
@@ -207,16 +208,20 @@ def tutorial_style(n: int, k: int, d: int) -> Callable[[], int]:
     return run
 
 
-def mabwiser_lints(n: int, k: int, d: int) -> Callable[[], int] | None:
+def optional(module: str) -> Any:
+    """A peer library's module, or None when the ``bench`` extra is not installed."""
     try:
-        from mabwiser.mab import MAB, LearningPolicy
+        return importlib.import_module(module)
     except ImportError:
         return None
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(k, d)) * 0.1
-    arms = list(range(k))
-    mab = MAB(arms, LearningPolicy.LinTS(alpha=1.0), seed=1)
+
+
+def mabwiser_lints(n: int, k: int, d: int) -> Callable[[], int] | None:
+    mabwiser = optional("mabwiser.mab")
+    if mabwiser is None:
+        return None
+    _rng, X, W = linear_world(n, k, d)
+    mab = mabwiser.MAB(list(range(k)), mabwiser.LearningPolicy.LinTS(alpha=1.0), seed=1)
     mab.fit(decisions=[0, 1, 2, 3, 4][:k] * 2, rewards=[0.0] * (2 * k), contexts=X[: 2 * k])
 
     def run() -> int:
@@ -230,13 +235,10 @@ def mabwiser_lints(n: int, k: int, d: int) -> Callable[[], int] | None:
 
 
 def vw_cb_explore_adf(n: int, k: int, d: int) -> Callable[[], int] | None:
-    try:
-        import vowpalwabbit
-    except ImportError:
+    vowpalwabbit = optional("vowpalwabbit")
+    if vowpalwabbit is None:
         return None
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(k, d)) * 0.1
+    rng, X, W = linear_world(n, k, d)
     vw = vowpalwabbit.Workspace("--cb_explore_adf --quiet --epsilon 0.1")
 
     def example(x: np.ndarray, label: tuple[int, float, float] | None) -> list[str]:
