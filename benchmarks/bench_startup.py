@@ -5,8 +5,11 @@ prints the median and best wall time and the time over `python -c pass` from the
 Goal (issue 13): `tsbandit --help` under 0.5 s over the interpreter's start; `import tsbandit`
 without SciPy.
 
-Run: ``python benchmarks/bench_startup.py [--rounds 15]``. Rounds, medians and the table go
-through ``benchmarks/harness.py``.
+Run: ``python benchmarks/bench_startup.py [--rounds 15]``. With ``--beside SRC`` every command
+also runs on the tree whose ``src`` folder is SRC (``PYTHONPATH=SRC``), interleaved in the same
+rounds, and the table adds its figures and the ratio (e.g. ``PYTHONPATH=src python
+benchmarks/bench_startup.py --beside ../old/src``). Rounds, medians and the table go through
+``benchmarks/harness.py``.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 
 
-def run_once(cmd: list[str]) -> None:
-    out = subprocess.run(cmd, capture_output=True, check=False)
+def run_once(cmd: list[str], env: dict[str, str] | None = None) -> None:
+    out = subprocess.run(cmd, capture_output=True, check=False, env=env)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {out.stderr.decode()[-500:]}")
 
@@ -84,21 +87,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--serve-rounds", type=int, default=5)
+    parser.add_argument("--beside", metavar="SRC", type=Path,
+                        help="also time the tree whose src folder is SRC, interleaved")
     args = parser.parse_args()
     load_start = os.getloadavg()[0]
+    trees: list[dict[str, str] | None] = [None]
+    if args.beside is not None:
+        trees.append({**os.environ, "PYTHONPATH": str(args.beside.resolve())})
+    runs = [(name, cmd, env) for name, cmd in COMMANDS for env in trees]
     # one round runs every command once (a first, untimed round warms the file cache)
-    samples = harness.alternate([lambda cmd=cmd: run_once(cmd) for _, cmd in COMMANDS],
-                                args.rounds)
-    times = {name: runs for (name, _), runs in zip(COMMANDS, samples, strict=True)}
-    base = harness.pick(times["python -c pass"])
+    samples = harness.alternate([lambda cmd=cmd, env=env: run_once(cmd, env)
+                                 for _, cmd, env in runs], args.rounds)
+    times = {(name, env is None): s for (name, _, env), s in zip(runs, samples, strict=True)}
+    base = harness.pick(times["python -c pass", True])
     print(f"{args.rounds} interleaved rounds; load average {load_start:.2f} -> "
           f"{os.getloadavg()[0]:.2f}")
-    table = Table(Col("command", 38, align="<"), Col("median s", 10, ".3f"),
-                  Col("best s", 10, ".3f"), Col("over pass s", 13, ".3f"), sep="")
+    cols = [Col("command", 38, align="<"), Col("median s", 10, ".3f"), Col("best s", 10, ".3f"),
+            Col("over pass s", 13, ".3f")]
+    if args.beside is not None:
+        cols += [Col("beside: median s", 18, ".3f"), Col("over pass s", 13, ".3f"),
+                 Col("ratio (over pass)", 19)]
+    table = Table(*cols, sep="")
     print(table.header())
     for name, _ in COMMANDS:
-        med = harness.pick(times[name])
-        print(table.row(name, med, min(times[name]), med - base))
+        med = harness.pick(times[name, True])
+        row: list[object] = [name, med, min(times[name, True]), med - base]
+        if args.beside is not None:
+            other = harness.pick(times[name, False])
+            over = other - harness.pick(times["python -c pass", False])
+            row += [other, over, harness.ratio(med - base, over) if over > 0 else None]
+        print(table.row(*row))
     probe = subprocess.run([sys.executable, "-c", "import sys, tsbandit; "
                             "print('scipy' in sys.modules)"], capture_output=True, text=True,
                            check=True)
