@@ -10,7 +10,9 @@ Rules (``LAYER_OF`` maps modules to layers, ``MAY_IMPORT`` draws the arrows):
 2. No layer imports another layer's private modules or names (``_jit``, ``_check_names``).
 3. Third-party packages stay in their layers (``EDGE_PACKAGES``), and the pure layers import
    only what ``THIRD_PARTY_ONLY`` lists (policies: NumPy/SciPy, plus numba behind the optional
-   kernels; stores: NumPy and redis; the client: httpx).
+   kernels; stores: NumPy and redis; the client: httpx; the schema: the standard library).
+   This rule is about what a layer needs installed, so imports under ``TYPE_CHECKING`` are
+   exempt from it (rules 1 and 2 count them).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ SRC = ROOT / "src"
 PACKAGE = "tsbandit"
 
 #: first name under ``tsbandit`` -> layer; a top-level module or package not named here is
-#: ``core`` (bandit.py, tutorial.py, the shared decision core). ``events`` is the one event
-#: schema module that writes and reads every event (issue 14): the engine writes events with
-#: it; evaluation, the service's dashboard and report read them with it.
+#: ``core`` (bandit.py, tutorial.py, the shared decision core). ``schema`` is the plain data
+#: every side agrees on, standard library only (issue 14): ``decision`` (the one Decision type
+#: and its ids) and ``events`` (the one module that writes and reads every event: the engine
+#: writes with it; evaluation, the service's dashboard and report read with it; the client
+#: returns the same types).
 LAYER_OF: dict[str, str] = {
     "cli": "cli", "__main__": "cli",
     "service": "service",
@@ -38,7 +42,8 @@ LAYER_OF: dict[str, str] = {
     "stores": "stores",
     "policies": "policies",
     "client": "client",
-    "events": "schema",
+    "engine_ops": "engine",
+    "decision": "schema", "events": "schema",
     "errors": "base", "_scipy": "base",
 }
 
@@ -58,7 +63,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "schema": frozenset(),
     "stores": frozenset(),
     "policies": frozenset(),
-    "client": frozenset(),
+    "client": frozenset({"schema"}),
     "base": frozenset(),
 }
 
@@ -77,6 +82,7 @@ THIRD_PARTY_ONLY: dict[str, frozenset[str]] = {
     "policies": frozenset({"numpy", "scipy", "numba"}),
     "stores": frozenset({"numpy", "redis"}),
     "client": frozenset({"httpx"}),
+    "schema": frozenset(),
     "base": frozenset({"numpy", "scipy"}),
 }
 
@@ -117,15 +123,29 @@ def _private(module: str, name: str | None) -> str | None:
     return None
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool, src: Path
-             ) -> list[tuple[int, str, str | None]]:
-    """Every import as ``(line, absolute module, imported name or None)``: for ``from M import
-    x`` the target is ``M.x`` when that is a module of the tree, else ``M`` with name ``x``."""
-    package = module if is_package else module.rpartition(".")[0]
-    out: list[tuple[int, str, str | None]] = []
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """``id`` of every node inside an ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    inside: set[int] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.If) and (
+                (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+                or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")):
+            inside.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return inside
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool, src: Path
+             ) -> list[tuple[int, str, str | None, bool]]:
+    """Every import as ``(line, absolute module, imported name or None, for type checking
+    only)``: for ``from M import x`` the target is ``M.x`` when that is a module of the tree,
+    else ``M`` with name ``x``."""
+    package = module if is_package else module.rpartition(".")[0]
+    typing_only = _type_checking_nodes(tree)
+    out: list[tuple[int, str, str | None, bool]] = []
+    for node in ast.walk(tree):
+        hint = id(node) in typing_only
         if isinstance(node, ast.Import):
-            out += [(node.lineno, alias.name, None) for alias in node.names]
+            out += [(node.lineno, alias.name, None, hint) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -137,9 +157,9 @@ def _imports(tree: ast.AST, module: str, is_package: bool, src: Path
                 sub = f"{target}.{alias.name}"
                 path = src.joinpath(*sub.split("."))
                 if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
-                    out.append((node.lineno, sub, None))
+                    out.append((node.lineno, sub, None, hint))
                 else:
-                    out.append((node.lineno, target, alias.name))
+                    out.append((node.lineno, target, alias.name, hint))
     return out
 
 
@@ -157,25 +177,26 @@ def check_tree(src: Path) -> list[Violation]:
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
     base_names = _error_names(src) | {"__version__"}
     crossings: dict[tuple[str, int, str], list[str]] = {}
-    found: list[Violation] = []
+    found: set[Violation] = set()
     for path in sorted((src / PACKAGE).rglob("*.py")):
         module, is_package = _module_name(path, src)
         layer = _layer(module)
         rel = path.relative_to(src.parent).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
-        for line, target, name in _imports(tree, module, is_package, src):
+        for line, target, name, hint in _imports(tree, module, is_package, src):
             top = target.split(".")[0]
             if top != PACKAGE:
-                if top in stdlib or not top:
+                if top in stdlib or not top or hint:  # a type hint installs nothing
                     continue
                 edge = EDGE_PACKAGES.get(top)
                 only = THIRD_PARTY_ONLY.get(layer)
                 if edge is not None and layer not in edge:
-                    found.append(Violation(rel, line, f"{layer} -> {top} ({top} belongs to "
-                                                      f"{', '.join(sorted(edge))})"))
+                    found.add(Violation(rel, line, f"{layer} -> {top} ({top} belongs to "
+                                                   f"{', '.join(sorted(edge))})"))
                 elif only is not None and top not in only:
-                    found.append(Violation(rel, line, f"{layer} -> {top} ({layer} may import "
-                                                      f"only {', '.join(sorted(only))})"))
+                    names = ", ".join(sorted(only)) or "the standard library"
+                    found.add(Violation(rel, line, f"{layer} -> {top} ({layer} may import only "
+                                                   f"{names})"))
                 continue
             to = _layer(target)
             if target == PACKAGE and name in base_names:
@@ -191,8 +212,8 @@ def check_tree(src: Path) -> list[Violation]:
             else:
                 continue
             crossings.setdefault((rel, line, arrow), []).append(shown)
-    found += [Violation(rel, line, arrow % ", ".join(names))
-              for (rel, line, arrow), names in crossings.items()]
+    found.update(Violation(rel, line, arrow % ", ".join(names))
+                 for (rel, line, arrow), names in crossings.items())
     return sorted(found, key=lambda v: (v.path, v.line, v.message))
 
 
@@ -225,6 +246,10 @@ CLEAN = {
     "lab/__init__.py": "",
     "lab/runner.py": "from ..policies import beta\nfrom ..policies.beta import BetaModel\n",
     "cli/__init__.py": "import typer\nfrom ..service import app\nfrom ..lab import runner\n",
+    "events.py": "import json\nfrom .errors import TsbanditError\n",
+    "decision.py": ("from dataclasses import dataclass\nfrom typing import TYPE_CHECKING\n"
+                    "if TYPE_CHECKING:\n    import numpy as np\n"),
+    "client/__init__.py": "import httpx\nfrom ..decision import dataclass\n",
 }
 
 
@@ -240,7 +265,10 @@ def test_the_checker_catches_planted_bad_imports(tmp_path: Path) -> None:
         # inside TYPE_CHECKING, and a private module of another layer
         "lab/runner.py": ("from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
                           "    from tsbandit.policies._jit import kernel\n"
-                          "from ..policies.beta import _helper\n"),
+                          "from ..policies.beta import _helper\n"
+                          "from rich.progress import BarColumn, Progress\n"),
+        # the event schema is plain data: the standard library only
+        "events.py": "import numpy\nimport json\n",
         # the service past the engine, absolute and relative; a core name from the front door
         "service/app.py": ("import tsbandit.stores.memory\nfrom ..policies import beta\n"
                            "from .. import Bandit\nfrom .. import __version__\n"),
@@ -252,7 +280,10 @@ def test_the_checker_catches_planted_bad_imports(tmp_path: Path) -> None:
     found = {str(v) for v in check_tree(_tree(tmp_path, planted))}
     assert found == {
         "src/tsbandit/client/__init__.py:1: client -> engine (tsbandit.engine.Engine; client may "
-        "import only base)",
+        "import only base, schema)",
+        "src/tsbandit/events.py:1: schema -> numpy (schema may import only the standard "
+        "library)",
+        "src/tsbandit/lab/runner.py:6: lab -> rich (rich belongs to cli)",
         "src/tsbandit/lab/runner.py:4: lab -> policies private _jit "
         "(tsbandit.policies._jit.kernel)",
         "src/tsbandit/lab/runner.py:5: lab -> policies private _helper "
