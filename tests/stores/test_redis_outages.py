@@ -68,7 +68,7 @@ def test_outage_replies_are_store_unavailable(reply: str) -> None:
 
     code = reply.split()[0] if not reply.startswith("ERR") else "ERR"
     with pytest.raises(StoreUnavailableError, match=code):
-        store._run(fail)  # type: ignore[attr-defined]
+        store._redis.run(fail)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("reply", ANSWERS)
@@ -82,7 +82,7 @@ def test_other_error_replies_are_not_outages(reply: str) -> None:
         raise _parsed(reply)
 
     with pytest.raises(ResponseError) as info:
-        store._run(fail)  # type: ignore[attr-defined]
+        store._redis.run(fail)  # type: ignore[attr-defined]
     assert not isinstance(info.value, StoreUnavailableError)
 
 

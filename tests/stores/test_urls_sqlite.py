@@ -66,15 +66,15 @@ def test_redis_url_parsing() -> None:
     assert isinstance(s, RedisStore) and isinstance(s, Store)
     assert not s.cluster and s.prefix == "p:" and s.events_maxlen == 5 and s.retention == 9.0
     assert "s3cret" not in s.url and "s3cret" not in repr(s)
-    pool = s._client().connection_pool
+    pool = s._redis.client().connection_pool
     assert pool.connection_kwargs["db"] == 2
     assert pool.connection_kwargs["password"] == "s3cret"
     assert pool.connection_kwargs["socket_timeout"] == 0.5
     tls = open_store("rediss://127.0.0.1:6390")
-    assert "SSL" in tls._client().connection_pool.connection_class.__name__
+    assert "SSL" in tls._redis.client().connection_pool.connection_class.__name__
     c = open_store("redis+cluster://10.0.0.1:7000,10.0.0.2:7001?prefix=q:")
-    assert c.cluster and c._extra_nodes == ["10.0.0.2:7001"]
-    assert c._client_url.startswith("redis://10.0.0.1:7000")
+    assert c.cluster and c._redis.extra_nodes == ["10.0.0.2:7001"]
+    assert c._redis.client_url.startswith("redis://10.0.0.1:7000")
     assert open_store("redis://127.0.0.1:7000?cluster=true").cluster
     assert open_store("rediss+cluster://127.0.0.1:7000").cluster
 

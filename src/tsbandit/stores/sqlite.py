@@ -6,11 +6,9 @@ reward is applied fully or not at all even if its process is killed mid-write, a
 survives restarts. Arrays are stored as raw little-endian float64 BLOBs (never pickle) with their
 shape as text (``"5,11,11"``). Each thread (and each forked process) uses its own connection.
 
-Tables: ``bandits`` (config, versions), ``stats`` (one BLOB per statistic), ``decisions`` (the
-pending-decision log; ``due`` is the deadline, or the lease end while claimed, NULL once consumed;
-``purge_at`` is set to the deadline when consumed, and :meth:`SQLiteStore.purge` deletes the rows
-with ``purge_at + retention < now``, the retention in effect when it runs) and ``events`` (JSON
-text, autoincrement id = append order; ``purge`` keeps the newest ``events_maxlen``).
+The tables and their migrations are in :mod:`tsbandit.stores.sqlite_schema`; validation,
+encoding and the public methods are :class:`~tsbandit.stores.base.BaseStore`'s. Here are only
+the primitives, each one transaction.
 """
 
 from __future__ import annotations
@@ -20,132 +18,49 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
 from ..errors import (
     BanditExistsError,
-    BanditNotFoundError,
     ConfigurationError,
-    DecisionExpiredError,
-    DecisionNotFoundError,
-    SerializationError,
+    DecisionExistsError,
     StoreUnavailableError,
 )
-from .base import (
+from .base import BaseStore, bandit_not_found, holds_claim, not_found, reward_verdict
+from .records import (
+    CLAIMED,
     DEFAULT_RETENTION,
+    EXPIRED,
+    PENDING,
+    REWARDED,
+    STATUS_NAMES,
     ClaimedDecision,
-    DecisionExistsError,
-    EventPage,
-    NewDecision,
+    EncodedDecision,
     PendingDecision,
     PurgeResult,
     RewardResult,
     Snapshot,
-    StoreMixin,
-    VersionConflictError,
-    check_arrays,
-    check_decision_id,
-    check_deltas,
-    check_events_maxlen,
-    check_gamma,
-    check_half_life,
+)
+from .sqlite_schema import connect, parse_sqlite_url, unavailable
+from .validation import (
+    check_config_version,
     check_int_cursor,
-    check_limit,
-    check_name,
-    check_retention,
+    check_shapes,
     check_time,
     decay_factor,
-    dumps,
-    encode_new_decisions,
     finite_sums,
 )
 
 __all__ = ["SQLiteStore", "parse_sqlite_url"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS bandits (
-    name TEXT PRIMARY KEY,
-    config TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    config_version INTEGER NOT NULL,
-    decayed_at REAL,
-    created_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stats (
-    bandit TEXT NOT NULL,
-    name TEXT NOT NULL,
-    pos INTEGER NOT NULL,
-    shape TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (bandit, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS decisions (
-    bandit TEXT NOT NULL,
-    id TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    deadline REAL NOT NULL,
-    status TEXT NOT NULL,
-    token TEXT,
-    due REAL,
-    purge_at REAL,
-    PRIMARY KEY (bandit, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS decisions_due ON decisions (bandit, due) WHERE due IS NOT NULL;
-CREATE INDEX IF NOT EXISTS decisions_purge ON decisions (bandit, purge_at)
-    WHERE purge_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    bandit TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_bandit ON events (bandit, id);
-"""
-_SCHEMA_VERSION = 1
-_STATUS = {"p": "pending", "c": "claimed", "r": "rewarded", "x": "expired"}
-# OperationalError messages that mean "cannot use the database now", not a bug
-_UNAVAILABLE = ("locked", "busy", "i/o", "unable to open", "readonly", "full", "disk")
-
-
-def _unavailable(exc: sqlite3.Error) -> bool:
-    msg = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and any(w in msg for w in _UNAVAILABLE)
-
-
-def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
-    """``sqlite:///rel.db`` -> ``"rel.db"``, ``sqlite:////abs.db`` -> ``"/abs.db"`` (the
-    SQLAlchemy convention), with the query options ``busy_timeout``, ``synchronous``,
-    ``retention``, ``events_maxlen``.
-
-    >>> parse_sqlite_url("sqlite:////tmp/x.db?busy_timeout=2")
-    ('/tmp/x.db', {'busy_timeout': 2.0})
-    """
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "sqlite" or parts.netloc:
-        raise ConfigurationError(
-            f"SQLite URL {url!r} must look like sqlite:///relative.db or sqlite:////abs.db"
-        )
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    if not path:
-        raise ConfigurationError(f"SQLite URL {url!r} has no path")
-    query = dict(parse_qsl(parts.query))
-    options: dict[str, Any] = {}
-    for key, conv in (("busy_timeout", float), ("retention", float), ("synchronous", str),
-                      ("events_maxlen", int)):
-        if key in query:
-            try:
-                options[key] = conv(query.pop(key))
-            except ValueError:
-                raise ConfigurationError(f"bad {key} in SQLite URL {url!r}") from None
-    if query:
-        raise ConfigurationError(f"unknown SQLite URL options: {sorted(query)}")
-    return path, options
+_INSERT_EVENT = "INSERT INTO events (bandit, data) VALUES (?, ?)"
+_UPDATE_STAT = "UPDATE stats SET data = ? WHERE bandit = ? AND name = ?"
+_BUMP_VERSION = "UPDATE bandits SET version = version + 1 WHERE name = ?"
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -156,8 +71,9 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return tuple(int(n) for n in text.split(","))
 
 
-class SQLiteStore(StoreMixin):
-    """:class:`~tsbandit.stores.base.Store` on one SQLite file, shared by processes and threads.
+class SQLiteStore(BaseStore):
+    """:class:`~tsbandit.stores.protocol.Store` on one SQLite file, shared by processes and
+    threads.
 
     Parameters
     ----------
@@ -198,8 +114,7 @@ class SQLiteStore(StoreMixin):
             raise ConfigurationError(f"synchronous == {synchronous!r}, must be NORMAL or FULL")
         self.synchronous = synchronous.upper()
         self.busy_timeout = check_time("busy_timeout", busy_timeout)
-        self.retention = check_retention(retention)
-        self.events_maxlen = check_events_maxlen(events_maxlen)
+        super().__init__(retention=retention, events_maxlen=events_maxlen)
         self.url = "sqlite:///" + self.path
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
@@ -207,7 +122,7 @@ class SQLiteStore(StoreMixin):
         self._closed = False
         if not Path(self.path).parent.exists():
             raise ConfigurationError(f"directory of {self.path!r} does not exist")
-        self._conn()  # fail fast, create the schema
+        self._conn()  # fail fast, create or migrate the schema
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -220,29 +135,7 @@ class SQLiteStore(StoreMixin):
             return conn
         if self._closed:
             raise StoreUnavailableError("the SQLite store was closed")
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            if conn.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
-                # executescript commits any open transaction first, so the script holds its own
-                try:
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {_SCHEMA_VERSION};COMMIT;"
-                    )
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        conn = connect(self.path, self.busy_timeout, self.synchronous)
         local.conn, local.pid = conn, os.getpid()
         with self._conns_lock:
             self._conns.append(conn)
@@ -256,7 +149,7 @@ class SQLiteStore(StoreMixin):
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.Error as exc:
-            if _unavailable(exc):
+            if unavailable(exc):
                 raise StoreUnavailableError(f"SQLite store busy or unavailable: {exc}") from exc
             raise
         try:
@@ -265,11 +158,11 @@ class SQLiteStore(StoreMixin):
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error) and _unavailable(exc):
+            if isinstance(exc, sqlite3.Error) and unavailable(exc):
                 raise StoreUnavailableError(f"SQLite store error: {exc}") from exc
             raise
 
-    # -- helpers ----------------------------------------------------------------------------
+    # -- helpers (called inside a transaction) ------------------------------------------------
     @staticmethod
     def _bandit_row(c: sqlite3.Connection, name: str) -> tuple[Any, ...]:
         row = c.execute(
@@ -277,7 +170,7 @@ class SQLiteStore(StoreMixin):
             (name,),
         ).fetchone()
         if row is None:
-            raise BanditNotFoundError(f"no bandit named {name!r}")
+            raise bandit_not_found(name)
         return row
 
     @staticmethod
@@ -290,33 +183,24 @@ class SQLiteStore(StoreMixin):
             for k, shape, data in rows
         }
 
-    @staticmethod
-    def _check_version(stored: int, config_version: int | None) -> None:
-        if config_version is not None and config_version != stored:
-            raise VersionConflictError(
-                f"config_version {config_version} is stale, the bandit is at {stored}"
-            )
+    def _read(self, c: sqlite3.Connection, name: str) -> Snapshot:
+        config, version, cver, decayed_at = self._bandit_row(c, name)
+        return Snapshot(name, json.loads(config), self._arrays(c, name), version, cver, decayed_at)
 
-    def _add(self, c: sqlite3.Connection, name: str, deltas: Mapping[str, np.ndarray]) -> None:
-        """Add deltas (validated first, then written) and bump the version."""
+    def _add_to(self, c: sqlite3.Connection, name: str, stored_cver: int,
+                deltas: dict[str, np.ndarray], cver: int | None) -> None:
+        """Check the version and shapes, add the sums (all checked before the first write)
+        and bump the version."""
+        check_config_version(stored_cver, cver)
         if deltas:
             arrays = self._arrays(c, name)
-            for key, d in deltas.items():
-                if key not in arrays:
-                    raise SerializationError(f"unknown statistic {key!r}; known: {sorted(arrays)}")
-                if d.shape != arrays[key].shape:
-                    raise SerializationError(
-                        f"delta {key!r} has shape {d.shape}, stored {arrays[key].shape}"
-                    )
-            totals = finite_sums(arrays, deltas)  # refuses an overflow before any write
-            c.executemany(
-                "UPDATE stats SET data = ? WHERE bandit = ? AND name = ?",
-                [(v.tobytes(), name, k) for k, v in totals.items()],
-            )
-        c.execute("UPDATE bandits SET version = version + 1 WHERE name = ?", (name,))
+            check_shapes(arrays, deltas)
+            totals = finite_sums(arrays, deltas)
+            c.executemany(_UPDATE_STAT, [(v.tobytes(), name, k) for k, v in totals.items()])
+        c.execute(_BUMP_VERSION, (name,))
 
     @staticmethod
-    def _write_arrays(c: sqlite3.Connection, name: str, arrays: Mapping[str, np.ndarray]) -> None:
+    def _write_arrays(c: sqlite3.Connection, name: str, arrays: dict[str, np.ndarray]) -> None:
         c.execute("DELETE FROM stats WHERE bandit = ?", (name,))
         c.executemany(
             "INSERT INTO stats (bandit, name, pos, shape, data) VALUES (?, ?, ?, ?, ?)",
@@ -326,39 +210,34 @@ class SQLiteStore(StoreMixin):
             ],
         )
 
-    def _scale(self, c: sqlite3.Connection, name: str, g: float) -> None:
+    def _scale_all(self, c: sqlite3.Connection, name: str, g: float) -> None:
         arrays = self._arrays(c, name)
-        c.executemany(
-            "UPDATE stats SET data = ? WHERE bandit = ? AND name = ?",
-            [((v * g).tobytes(), name, k) for k, v in arrays.items()],
-        )
-        c.execute("UPDATE bandits SET version = version + 1 WHERE name = ?", (name,))
+        c.executemany(_UPDATE_STAT, [((v * g).tobytes(), name, k) for k, v in arrays.items()])
+        c.execute(_BUMP_VERSION, (name,))
 
     @staticmethod
-    def _event(c: sqlite3.Connection, name: str, event_json: str | None) -> None:
-        if event_json is not None:
-            c.execute("INSERT INTO events (bandit, data) VALUES (?, ?)", (name, event_json))
-
-    def _read(self, c: sqlite3.Connection, name: str) -> Snapshot:
-        config, version, cver, decayed_at = self._bandit_row(c, name)
-        return Snapshot(name, json.loads(config), self._arrays(c, name), version, cver, decayed_at)
+    def _consume(c: sqlite3.Connection, name: str, decision_id: str, status: str,
+                 deadline: float, event: str | None) -> None:
+        """Mark a decision rewarded or expired (due for purge after its retention) and log."""
+        c.execute(
+            "UPDATE decisions SET status = ?, token = NULL, due = NULL, consumed_deadline = ?"
+            " WHERE bandit = ? AND id = ?",
+            (status, deadline, name, decision_id),
+        )
+        if event is not None:
+            c.execute(_INSERT_EVENT, (name, event))
 
     # -- bandits ----------------------------------------------------------------------------
-    def create_bandit(
-        self, name: str, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
-    ) -> Snapshot:
-        check_name(name)
-        cfg = dumps(config, "config")
-        arrs = check_arrays(arrays)
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> Snapshot:
         with self._tx(write=True) as c:
             if c.execute("SELECT 1 FROM bandits WHERE name = ?", (name,)).fetchone():
                 raise BanditExistsError(f"a bandit named {name!r} already exists")
             c.execute(
                 "INSERT INTO bandits (name, config, version, config_version, decayed_at,"
                 " created_at) VALUES (?, ?, 0, 0, NULL, ?)",
-                (name, cfg, time.time()),
+                (name, config, time.time()),
             )
-            self._write_arrays(c, name, arrs)
+            self._write_arrays(c, name, arrays)
             return self._read(c, name)
 
     def exists(self, name: str) -> bool:
@@ -384,106 +263,60 @@ class SQLiteStore(StoreMixin):
         with self._tx(write=False) as c:
             return self._read(c, name)
 
-    def replace(
-        self,
-        name: str,
-        config: Mapping[str, Any],
-        arrays: Mapping[str, np.ndarray] | None = None,
-        *,
-        expected_config_version: int | None = None,
-    ) -> Snapshot:
-        cfg = dumps(config, "config")
-        arrs = None if arrays is None else check_arrays(arrays)
+    def _replace(self, name: str, config: str, arrays: dict[str, np.ndarray] | None,
+                 expected: int | None) -> Snapshot:
         with self._tx(write=True) as c:
-            _, _, cver, _ = self._bandit_row(c, name)
-            self._check_version(cver, expected_config_version)
+            check_config_version(self._bandit_row(c, name)[2], expected)
             c.execute(
                 "UPDATE bandits SET config = ?, config_version = config_version + 1,"
                 " version = version + 1 WHERE name = ?",
-                (cfg, name),
+                (config, name),
             )
-            if arrs is not None:
-                self._write_arrays(c, name, arrs)
+            if arrays is not None:
+                self._write_arrays(c, name, arrays)
             return self._read(c, name)
 
     # -- statistics -------------------------------------------------------------------------
-    def add(
-        self,
-        name: str,
-        deltas: Mapping[str, np.ndarray],
-        *,
-        config_version: int | None = None,
-    ) -> int:
-        ds = check_deltas(deltas)
+    def _add(self, name: str, deltas: dict[str, np.ndarray], cver: int | None) -> int:
         with self._tx(write=True) as c:
-            _, version, cver, _ = self._bandit_row(c, name)
-            self._check_version(cver, config_version)
-            self._add(c, name, ds)
+            _, version, stored_cver, _ = self._bandit_row(c, name)
+            self._add_to(c, name, stored_cver, deltas, cver)
             return int(version) + 1
 
-    def scale(self, name: str, gamma: float) -> int:
-        g = check_gamma(gamma)
+    def _scale(self, name: str, gamma: float) -> int:
         with self._tx(write=True) as c:
-            _, version, _, _ = self._bandit_row(c, name)
-            self._scale(c, name, g)
+            version = self._bandit_row(c, name)[1]
+            self._scale_all(c, name, gamma)
             return int(version) + 1
 
-    def decay(self, name: str, half_life: float, now: float) -> float:
-        h = check_half_life(half_life)
-        t = check_time("now", now)
+    def _decay(self, name: str, half_life: float, now: float) -> float:
         with self._tx(write=True) as c:
-            _, _, _, decayed_at = self._bandit_row(c, name)
-            g = decay_factor(decayed_at, h, t)
-            if decayed_at is None or t > decayed_at:
-                c.execute("UPDATE bandits SET decayed_at = ? WHERE name = ?", (t, name))
+            decayed_at = self._bandit_row(c, name)[3]
+            g = decay_factor(decayed_at, half_life, now)
+            if decayed_at is None or now > decayed_at:
+                c.execute("UPDATE bandits SET decayed_at = ? WHERE name = ?", (now, name))
             if g != 1.0:
-                self._scale(c, name, g)
+                self._scale_all(c, name, g)
             return g
 
     # -- pending decisions ------------------------------------------------------------------
-    def put_pending(
-        self,
-        name: str,
-        decision_id: str,
-        payload: Mapping[str, Any],
-        deadline: float,
-        *,
-        event: Mapping[str, Any] | None = None,
-    ) -> None:
-        check_decision_id(decision_id)
-        p = dumps(payload, "payload")
-        e = None if event is None else dumps(event, "event")
-        dl = check_time("deadline", deadline)
+    def _put_pending(self, name: str, rows: list[EncodedDecision]) -> None:
         with self._tx(write=True) as c:
             self._bandit_row(c, name)
-            try:
-                c.execute(
-                    "INSERT INTO decisions (bandit, id, payload, deadline, status, due)"
-                    " VALUES (?, ?, ?, ?, 'p', ?)",
-                    (name, decision_id, p, dl, dl),
-                )
-            except sqlite3.IntegrityError:
-                raise DecisionExistsError(f"decision {decision_id!r} already exists") from None
-            self._event(c, name, e)
-
-    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
-        rows = encode_new_decisions(items)
-        if not rows:
-            return
-        with self._tx(write=True) as c:
-            self._bandit_row(c, name)
-            for did, p, dl, _ in rows:
+            for row in rows:
                 try:
                     c.execute(
                         "INSERT INTO decisions (bandit, id, payload, deadline, status, due)"
-                        " VALUES (?, ?, ?, ?, 'p', ?)",
-                        (name, did, p, dl, dl),
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (name, row.decision_id, row.payload, row.deadline, PENDING,
+                         row.deadline),
                     )
                 except sqlite3.IntegrityError:  # the transaction rolls back: nothing written
-                    raise DecisionExistsError(f"decision {did!r} already exists") from None
-            events = [(name, e) for _, _, _, e in rows if e is not None]
+                    raise DecisionExistsError(
+                        f"decision {row.decision_id!r} already exists") from None
+            events = [(name, row.event) for row in rows if row.event is not None]
             if events:
-                c.executemany("INSERT INTO events (bandit, data) VALUES (?, ?)", events)
+                c.executemany(_INSERT_EVENT, events)
 
     def get_pending(self, name: str, decision_id: str) -> PendingDecision:
         with self._tx(write=False) as c:
@@ -493,106 +326,64 @@ class SQLiteStore(StoreMixin):
                 (name, decision_id),
             ).fetchone()
         if row is None:
-            raise DecisionNotFoundError(f"no decision {decision_id!r} in bandit {name!r}")
-        return PendingDecision(decision_id, json.loads(row[0]), row[1], _STATUS[row[2]])  # type: ignore[arg-type]
+            raise not_found(name, decision_id)
+        return PendingDecision(decision_id, json.loads(row[0]), row[1], STATUS_NAMES[row[2]])
 
-    def apply_reward(
-        self,
-        name: str,
-        decision_id: str,
-        deltas: Mapping[str, np.ndarray],
-        event: Mapping[str, Any] | None,
-        now: float,
-        *,
-        config_version: int | None = None,
-    ) -> RewardResult:
-        ds = check_deltas(deltas)
-        e = None if event is None else dumps(event, "event")
-        t = check_time("now", now)
+    def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
+                      event: str | None, now: float, cver: int | None) -> RewardResult:
         with self._tx(write=True) as c:
-            _, version, cver, _ = self._bandit_row(c, name)
-            row = c.execute(
-                "SELECT deadline, status FROM decisions WHERE bandit = ? AND id = ?",
+            _, version, stored_cver, _ = self._bandit_row(c, name)
+            found = c.execute(
+                "SELECT status, deadline FROM decisions WHERE bandit = ? AND id = ?",
                 (name, decision_id),
             ).fetchone()
-            if row is None:
-                raise DecisionNotFoundError(f"no decision {decision_id!r} in bandit {name!r}")
-            deadline, status = row
-            if status == "r":
+            if not reward_verdict(name, decision_id, found, now):
                 return RewardResult("duplicate", int(version))
-            if status == "x" or t > deadline:
-                raise DecisionExpiredError(
-                    f"decision {decision_id!r} expired at {deadline} (now {t})"
-                )
-            self._check_version(cver, config_version)
-            self._add(c, name, ds)
-            c.execute(
-                "UPDATE decisions SET status = 'r', token = NULL, due = NULL, purge_at = ?"
-                " WHERE bandit = ? AND id = ?",
-                (deadline, name, decision_id),
-            )
-            self._event(c, name, e)
+            self._add_to(c, name, stored_cver, deltas, cver)
+            self._consume(c, name, decision_id, REWARDED, found[1], event)
             return RewardResult("applied", int(version) + 1)
 
-    def claim_expired(
-        self, name: str, now: float, *, limit: int = 100, lease: float = 30.0
-    ) -> list[ClaimedDecision]:
-        t = check_time("now", now)
-        lease_until = t + check_time("lease", lease)
-        token = uuid.uuid4().hex
+    def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
+                       token: str) -> list[ClaimedDecision]:
         with self._tx(write=True) as c:
             self._bandit_row(c, name)
             rows = c.execute(
                 "SELECT id, payload, deadline FROM decisions WHERE bandit = ? AND due IS NOT NULL"
                 " AND due < ? ORDER BY due LIMIT ?",
-                (name, t, max(int(limit), 0)),
+                (name, now, limit),
             ).fetchall()
             c.executemany(
-                "UPDATE decisions SET status = 'c', token = ?, due = ? WHERE bandit = ? AND id = ?",
-                [(token, lease_until, name, r[0]) for r in rows],
+                "UPDATE decisions SET status = ?, token = ?, due = ? WHERE bandit = ? AND id = ?",
+                [(CLAIMED, token, lease_until, name, r[0]) for r in rows],
             )
         return [ClaimedDecision(i, json.loads(p), dl, token) for i, p, dl in rows]
 
-    def settle_expired(
-        self,
-        name: str,
-        claim: ClaimedDecision,
-        deltas: Mapping[str, np.ndarray] | None,
-        event: Mapping[str, Any] | None,
-        *,
-        config_version: int | None = None,
-    ) -> bool:
-        ds = check_deltas(deltas)
-        e = None if event is None else dumps(event, "event")
+    def _settle_expired(self, name: str, claim: ClaimedDecision,
+                        deltas: dict[str, np.ndarray], event: str | None,
+                        cver: int | None) -> bool:
         with self._tx(write=True) as c:
-            _, _, cver, _ = self._bandit_row(c, name)
+            stored_cver = self._bandit_row(c, name)[2]
             row = c.execute(
-                "SELECT deadline, status, token FROM decisions WHERE bandit = ? AND id = ?",
+                "SELECT status, token, deadline FROM decisions WHERE bandit = ? AND id = ?",
                 (name, claim.decision_id),
             ).fetchone()
-            if row is None or row[1] != "c" or row[2] != claim.token:
+            if not holds_claim(row and row[:2], claim):
                 return False
-            self._check_version(cver, config_version)
-            if ds:
-                self._add(c, name, ds)
-            c.execute(
-                "UPDATE decisions SET status = 'x', token = NULL, due = NULL, purge_at = ?"
-                " WHERE bandit = ? AND id = ?",
-                (row[0], name, claim.decision_id),
-            )
-            self._event(c, name, e)
+            if deltas:
+                self._add_to(c, name, stored_cver, deltas, cver)
+            else:
+                check_config_version(stored_cver, cver)
+            self._consume(c, name, claim.decision_id, EXPIRED, row[2], event)
             return True
 
-    def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
-        t = check_time("now", now)
-        limit = check_limit(limit)
+    def _purge(self, name: str, cutoff: float, limit: int) -> PurgeResult:
         with self._tx(write=True) as c:
             self._bandit_row(c, name)
             decisions = c.execute(
                 "DELETE FROM decisions WHERE bandit = ? AND id IN (SELECT id FROM decisions"
-                " WHERE bandit = ? AND purge_at IS NOT NULL AND purge_at < ?"
-                " ORDER BY purge_at LIMIT ?)",
-                (name, name, t - self.retention, limit),
+                " WHERE bandit = ? AND consumed_deadline IS NOT NULL AND consumed_deadline < ?"
+                " ORDER BY consumed_deadline LIMIT ?)",
+                (name, name, cutoff, limit),
             ).rowcount
             events = 0
             if self.events_maxlen is not None:
@@ -605,15 +396,15 @@ class SQLiteStore(StoreMixin):
         return PurgeResult(max(decisions, 0), max(events, 0))
 
     # -- events -----------------------------------------------------------------------------
-    def append_event(self, name: str, event: Mapping[str, Any]) -> None:
-        e = dumps(event, "event")
+    def _append_event(self, name: str, event: str) -> None:
         with self._tx(write=True) as c:
             self._bandit_row(c, name)
-            self._event(c, name, e)
+            c.execute(_INSERT_EVENT, (name, event))
 
-    def read_events(self, name: str, *, after: str | None = None,
-                    limit: int = 1000) -> EventPage:
-        start, limit = check_int_cursor(after), check_limit(limit)
+    def _cursor(self, after: str | None) -> int:
+        return check_int_cursor(after)
+
+    def _read_events(self, name: str, start: int, limit: int) -> tuple[list[str], str | None]:
         with self._tx(write=False) as c:
             self._bandit_row(c, name)
             rows = c.execute(
@@ -621,8 +412,8 @@ class SQLiteStore(StoreMixin):
                 (name, start, limit),
             ).fetchall()
         if not rows:
-            return EventPage([], after)
-        return EventPage([json.loads(data) for _, data in rows], str(rows[-1][0]))
+            return [], None
+        return [data for _, data in rows], str(rows[-1][0])
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:
