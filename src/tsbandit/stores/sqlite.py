@@ -6,9 +6,9 @@ reward is applied fully or not at all even if its process is killed mid-write, a
 survives restarts. Arrays are stored as raw little-endian float64 BLOBs (never pickle) with their
 shape as text (``"5,11,11"``). Each thread (and each forked process) uses its own connection.
 
-The tables and their migrations are in :mod:`tsbandit.stores.sqlite_schema`; validation,
-encoding and the public methods are :class:`~tsbandit.stores.base.BaseStore`'s. Here are only
-the primitives, each one transaction.
+The tables, their migrations and the connections are in :mod:`tsbandit.stores.sqlite_file`;
+validation, encoding and the public methods are :class:`~tsbandit.stores.base.BaseStore`'s.
+Here are only the primitives, each one transaction.
 """
 
 from __future__ import annotations
@@ -16,21 +16,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import (
-    BanditExistsError,
-    ConfigurationError,
-    DecisionExistsError,
-    StoreUnavailableError,
-)
+from ..errors import BanditExistsError, ConfigurationError, DecisionExistsError
 from .base import BaseStore, bandit_not_found, holds_claim, not_found, reward_verdict
 from .records import (
     CLAIMED,
@@ -46,7 +38,7 @@ from .records import (
     RewardResult,
     Snapshot,
 )
-from .sqlite_schema import connect, parse_sqlite_url, unavailable
+from .sqlite_file import Connections, parse_sqlite_url
 from .validation import (
     check_config_version,
     check_int_cursor,
@@ -69,6 +61,76 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 def _parse_shape(text: str) -> tuple[int, ...]:
     return tuple(int(n) for n in text.split(","))
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers, called inside a transaction
+# ---------------------------------------------------------------------------------------------
+def _bandit_row(c: sqlite3.Connection, name: str) -> tuple[Any, ...]:
+    row = c.execute(
+        "SELECT config, version, config_version, decayed_at FROM bandits WHERE name = ?",
+        (name,),
+    ).fetchone()
+    if row is None:
+        raise bandit_not_found(name)
+    return row
+
+
+def _arrays(c: sqlite3.Connection, name: str) -> dict[str, np.ndarray]:
+    rows = c.execute(
+        "SELECT name, shape, data FROM stats WHERE bandit = ? ORDER BY pos", (name,)
+    ).fetchall()
+    return {
+        k: np.frombuffer(data, dtype="<f8").reshape(_parse_shape(shape))
+        for k, shape, data in rows
+    }
+
+
+def _read(c: sqlite3.Connection, name: str) -> Snapshot:
+    config, version, cver, decayed_at = _bandit_row(c, name)
+    return Snapshot(name, json.loads(config), _arrays(c, name), version, cver, decayed_at)
+
+
+def _add_to(c: sqlite3.Connection, name: str, stored_cver: int,
+            deltas: dict[str, np.ndarray], cver: int | None) -> None:
+    """Check the version and shapes, add the sums (all checked before the first write)
+    and bump the version."""
+    check_config_version(stored_cver, cver)
+    if deltas:
+        arrays = _arrays(c, name)
+        check_shapes(arrays, deltas)
+        totals = finite_sums(arrays, deltas)
+        c.executemany(_UPDATE_STAT, [(v.tobytes(), name, k) for k, v in totals.items()])
+    c.execute(_BUMP_VERSION, (name,))
+
+
+def _write_arrays(c: sqlite3.Connection, name: str, arrays: dict[str, np.ndarray]) -> None:
+    c.execute("DELETE FROM stats WHERE bandit = ?", (name,))
+    c.executemany(
+        "INSERT INTO stats (bandit, name, pos, shape, data) VALUES (?, ?, ?, ?, ?)",
+        [
+            (name, k, i, _shape_text(v.shape), v.tobytes())
+            for i, (k, v) in enumerate(arrays.items())
+        ],
+    )
+
+
+def _scale_all(c: sqlite3.Connection, name: str, g: float) -> None:
+    arrays = _arrays(c, name)
+    c.executemany(_UPDATE_STAT, [((v * g).tobytes(), name, k) for k, v in arrays.items()])
+    c.execute(_BUMP_VERSION, (name,))
+
+
+def _consume(c: sqlite3.Connection, name: str, decision_id: str, status: str,
+             deadline: float, event: str | None) -> None:
+    """Mark a decision rewarded or expired (due for purge after its retention) and log."""
+    c.execute(
+        "UPDATE decisions SET status = ?, token = NULL, due = NULL, consumed_deadline = ?"
+        " WHERE bandit = ? AND id = ?",
+        (status, deadline, name, decision_id),
+    )
+    if event is not None:
+        c.execute(_INSERT_EVENT, (name, event))
 
 
 class SQLiteStore(BaseStore):
@@ -116,120 +178,17 @@ class SQLiteStore(BaseStore):
         self.busy_timeout = check_time("busy_timeout", busy_timeout)
         super().__init__(retention=retention, events_maxlen=events_maxlen)
         self.url = "sqlite:///" + self.path
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._conns_lock = threading.Lock()
-        self._closed = False
         if not Path(self.path).parent.exists():
             raise ConfigurationError(f"directory of {self.path!r} does not exist")
-        self._conn()  # fail fast, create or migrate the schema
+        self._db = Connections(self.path, self.busy_timeout, self.synchronous)
+        self._db.conn()  # fail fast, create or migrate the schema
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
-    # -- connections and transactions -------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        local = self._local
-        conn = getattr(local, "conn", None)
-        if conn is not None and local.pid == os.getpid():
-            return conn
-        if self._closed:
-            raise StoreUnavailableError("the SQLite store was closed")
-        conn = connect(self.path, self.busy_timeout, self.synchronous)
-        local.conn, local.pid = conn, os.getpid()
-        with self._conns_lock:
-            self._conns.append(conn)
-        return conn
-
-    @contextmanager
-    def _tx(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction: ``BEGIN IMMEDIATE`` for writes (takes the write lock up front, so
-        no deadlock-prone lock upgrade), a plain ``BEGIN`` (a consistent snapshot) for reads."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        except sqlite3.Error as exc:
-            if unavailable(exc):
-                raise StoreUnavailableError(f"SQLite store busy or unavailable: {exc}") from exc
-            raise
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error) and unavailable(exc):
-                raise StoreUnavailableError(f"SQLite store error: {exc}") from exc
-            raise
-
-    # -- helpers (called inside a transaction) ------------------------------------------------
-    @staticmethod
-    def _bandit_row(c: sqlite3.Connection, name: str) -> tuple[Any, ...]:
-        row = c.execute(
-            "SELECT config, version, config_version, decayed_at FROM bandits WHERE name = ?",
-            (name,),
-        ).fetchone()
-        if row is None:
-            raise bandit_not_found(name)
-        return row
-
-    @staticmethod
-    def _arrays(c: sqlite3.Connection, name: str) -> dict[str, np.ndarray]:
-        rows = c.execute(
-            "SELECT name, shape, data FROM stats WHERE bandit = ? ORDER BY pos", (name,)
-        ).fetchall()
-        return {
-            k: np.frombuffer(data, dtype="<f8").reshape(_parse_shape(shape))
-            for k, shape, data in rows
-        }
-
-    def _read(self, c: sqlite3.Connection, name: str) -> Snapshot:
-        config, version, cver, decayed_at = self._bandit_row(c, name)
-        return Snapshot(name, json.loads(config), self._arrays(c, name), version, cver, decayed_at)
-
-    def _add_to(self, c: sqlite3.Connection, name: str, stored_cver: int,
-                deltas: dict[str, np.ndarray], cver: int | None) -> None:
-        """Check the version and shapes, add the sums (all checked before the first write)
-        and bump the version."""
-        check_config_version(stored_cver, cver)
-        if deltas:
-            arrays = self._arrays(c, name)
-            check_shapes(arrays, deltas)
-            totals = finite_sums(arrays, deltas)
-            c.executemany(_UPDATE_STAT, [(v.tobytes(), name, k) for k, v in totals.items()])
-        c.execute(_BUMP_VERSION, (name,))
-
-    @staticmethod
-    def _write_arrays(c: sqlite3.Connection, name: str, arrays: dict[str, np.ndarray]) -> None:
-        c.execute("DELETE FROM stats WHERE bandit = ?", (name,))
-        c.executemany(
-            "INSERT INTO stats (bandit, name, pos, shape, data) VALUES (?, ?, ?, ?, ?)",
-            [
-                (name, k, i, _shape_text(v.shape), v.tobytes())
-                for i, (k, v) in enumerate(arrays.items())
-            ],
-        )
-
-    def _scale_all(self, c: sqlite3.Connection, name: str, g: float) -> None:
-        arrays = self._arrays(c, name)
-        c.executemany(_UPDATE_STAT, [((v * g).tobytes(), name, k) for k, v in arrays.items()])
-        c.execute(_BUMP_VERSION, (name,))
-
-    @staticmethod
-    def _consume(c: sqlite3.Connection, name: str, decision_id: str, status: str,
-                 deadline: float, event: str | None) -> None:
-        """Mark a decision rewarded or expired (due for purge after its retention) and log."""
-        c.execute(
-            "UPDATE decisions SET status = ?, token = NULL, due = NULL, consumed_deadline = ?"
-            " WHERE bandit = ? AND id = ?",
-            (status, deadline, name, decision_id),
-        )
-        if event is not None:
-            c.execute(_INSERT_EVENT, (name, event))
-
     # -- bandits ----------------------------------------------------------------------------
     def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> Snapshot:
-        with self._tx(write=True) as c:
+        with self._db.tx(write=True) as c:
             if c.execute("SELECT 1 FROM bandits WHERE name = ?", (name,)).fetchone():
                 raise BanditExistsError(f"a bandit named {name!r} already exists")
             c.execute(
@@ -237,20 +196,20 @@ class SQLiteStore(BaseStore):
                 " created_at) VALUES (?, ?, 0, 0, NULL, ?)",
                 (name, config, time.time()),
             )
-            self._write_arrays(c, name, arrays)
-            return self._read(c, name)
+            _write_arrays(c, name, arrays)
+            return _read(c, name)
 
     def exists(self, name: str) -> bool:
-        with self._tx(write=False) as c:
+        with self._db.tx(write=False) as c:
             return c.execute("SELECT 1 FROM bandits WHERE name = ?", (name,)).fetchone() is not None
 
     def list_bandits(self) -> list[str]:
-        with self._tx(write=False) as c:
+        with self._db.tx(write=False) as c:
             return [r[0] for r in c.execute("SELECT name FROM bandits ORDER BY name")]
 
     def delete_bandit(self, name: str) -> None:
-        with self._tx(write=True) as c:
-            self._bandit_row(c, name)
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
             for table, col in (
                 ("bandits", "name"),
                 ("stats", "bandit"),
@@ -260,49 +219,49 @@ class SQLiteStore(BaseStore):
                 c.execute(f"DELETE FROM {table} WHERE {col} = ?", (name,))
 
     def read(self, name: str) -> Snapshot:
-        with self._tx(write=False) as c:
-            return self._read(c, name)
+        with self._db.tx(write=False) as c:
+            return _read(c, name)
 
     def _replace(self, name: str, config: str, arrays: dict[str, np.ndarray] | None,
                  expected: int | None) -> Snapshot:
-        with self._tx(write=True) as c:
-            check_config_version(self._bandit_row(c, name)[2], expected)
+        with self._db.tx(write=True) as c:
+            check_config_version(_bandit_row(c, name)[2], expected)
             c.execute(
                 "UPDATE bandits SET config = ?, config_version = config_version + 1,"
                 " version = version + 1 WHERE name = ?",
                 (config, name),
             )
             if arrays is not None:
-                self._write_arrays(c, name, arrays)
-            return self._read(c, name)
+                _write_arrays(c, name, arrays)
+            return _read(c, name)
 
     # -- statistics -------------------------------------------------------------------------
     def _add(self, name: str, deltas: dict[str, np.ndarray], cver: int | None) -> int:
-        with self._tx(write=True) as c:
-            _, version, stored_cver, _ = self._bandit_row(c, name)
-            self._add_to(c, name, stored_cver, deltas, cver)
+        with self._db.tx(write=True) as c:
+            _, version, stored_cver, _ = _bandit_row(c, name)
+            _add_to(c, name, stored_cver, deltas, cver)
             return int(version) + 1
 
     def _scale(self, name: str, gamma: float) -> int:
-        with self._tx(write=True) as c:
-            version = self._bandit_row(c, name)[1]
-            self._scale_all(c, name, gamma)
+        with self._db.tx(write=True) as c:
+            version = _bandit_row(c, name)[1]
+            _scale_all(c, name, gamma)
             return int(version) + 1
 
     def _decay(self, name: str, half_life: float, now: float) -> float:
-        with self._tx(write=True) as c:
-            decayed_at = self._bandit_row(c, name)[3]
+        with self._db.tx(write=True) as c:
+            decayed_at = _bandit_row(c, name)[3]
             g = decay_factor(decayed_at, half_life, now)
             if decayed_at is None or now > decayed_at:
                 c.execute("UPDATE bandits SET decayed_at = ? WHERE name = ?", (now, name))
             if g != 1.0:
-                self._scale_all(c, name, g)
+                _scale_all(c, name, g)
             return g
 
     # -- pending decisions ------------------------------------------------------------------
     def _put_pending(self, name: str, rows: list[EncodedDecision]) -> None:
-        with self._tx(write=True) as c:
-            self._bandit_row(c, name)
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
             for row in rows:
                 try:
                     c.execute(
@@ -319,8 +278,8 @@ class SQLiteStore(BaseStore):
                 c.executemany(_INSERT_EVENT, events)
 
     def get_pending(self, name: str, decision_id: str) -> PendingDecision:
-        with self._tx(write=False) as c:
-            self._bandit_row(c, name)
+        with self._db.tx(write=False) as c:
+            _bandit_row(c, name)
             row = c.execute(
                 "SELECT payload, deadline, status FROM decisions WHERE bandit = ? AND id = ?",
                 (name, decision_id),
@@ -331,22 +290,22 @@ class SQLiteStore(BaseStore):
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
                       event: str | None, now: float, cver: int | None) -> RewardResult:
-        with self._tx(write=True) as c:
-            _, version, stored_cver, _ = self._bandit_row(c, name)
+        with self._db.tx(write=True) as c:
+            _, version, stored_cver, _ = _bandit_row(c, name)
             found = c.execute(
                 "SELECT status, deadline FROM decisions WHERE bandit = ? AND id = ?",
                 (name, decision_id),
             ).fetchone()
             if not reward_verdict(name, decision_id, found, now):
                 return RewardResult("duplicate", int(version))
-            self._add_to(c, name, stored_cver, deltas, cver)
-            self._consume(c, name, decision_id, REWARDED, found[1], event)
+            _add_to(c, name, stored_cver, deltas, cver)
+            _consume(c, name, decision_id, REWARDED, found[1], event)
             return RewardResult("applied", int(version) + 1)
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
                        token: str) -> list[ClaimedDecision]:
-        with self._tx(write=True) as c:
-            self._bandit_row(c, name)
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
             rows = c.execute(
                 "SELECT id, payload, deadline FROM decisions WHERE bandit = ? AND due IS NOT NULL"
                 " AND due < ? ORDER BY due LIMIT ?",
@@ -361,8 +320,8 @@ class SQLiteStore(BaseStore):
     def _settle_expired(self, name: str, claim: ClaimedDecision,
                         deltas: dict[str, np.ndarray], event: str | None,
                         cver: int | None) -> bool:
-        with self._tx(write=True) as c:
-            stored_cver = self._bandit_row(c, name)[2]
+        with self._db.tx(write=True) as c:
+            stored_cver = _bandit_row(c, name)[2]
             row = c.execute(
                 "SELECT status, token, deadline FROM decisions WHERE bandit = ? AND id = ?",
                 (name, claim.decision_id),
@@ -370,15 +329,15 @@ class SQLiteStore(BaseStore):
             if not holds_claim(row and row[:2], claim):
                 return False
             if deltas:
-                self._add_to(c, name, stored_cver, deltas, cver)
+                _add_to(c, name, stored_cver, deltas, cver)
             else:
                 check_config_version(stored_cver, cver)
-            self._consume(c, name, claim.decision_id, EXPIRED, row[2], event)
+            _consume(c, name, claim.decision_id, EXPIRED, row[2], event)
             return True
 
     def _purge(self, name: str, cutoff: float, limit: int) -> PurgeResult:
-        with self._tx(write=True) as c:
-            self._bandit_row(c, name)
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
             decisions = c.execute(
                 "DELETE FROM decisions WHERE bandit = ? AND id IN (SELECT id FROM decisions"
                 " WHERE bandit = ? AND consumed_deadline IS NOT NULL AND consumed_deadline < ?"
@@ -397,16 +356,16 @@ class SQLiteStore(BaseStore):
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:
-        with self._tx(write=True) as c:
-            self._bandit_row(c, name)
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
             c.execute(_INSERT_EVENT, (name, event))
 
     def _cursor(self, after: str | None) -> int:
         return check_int_cursor(after)
 
     def _read_events(self, name: str, start: int, limit: int) -> tuple[list[str], str | None]:
-        with self._tx(write=False) as c:
-            self._bandit_row(c, name)
+        with self._db.tx(write=False) as c:
+            _bandit_row(c, name)
             rows = c.execute(
                 "SELECT id, data FROM events WHERE bandit = ? AND id > ? ORDER BY id LIMIT ?",
                 (name, start, limit),
@@ -417,16 +376,8 @@ class SQLiteStore(BaseStore):
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:
-        with self._tx(write=False) as c:
+        with self._db.tx(write=False) as c:
             c.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
-        self._closed = True
-        with self._conns_lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:  # pragma: no cover - closing is best effort
-                pass
-        self._local = threading.local()
+        self._db.close()

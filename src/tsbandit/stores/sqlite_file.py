@@ -1,4 +1,4 @@
-"""The SQLite store's file: its tables, their migrations, and how a connection is opened.
+"""The SQLite store's file: its tables, their migrations, its connections and transactions.
 
 Tables (schema version 2, kept in ``PRAGMA user_version``):
 
@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailableError
 
-__all__ = ["SCHEMA_VERSION", "connect", "parse_sqlite_url", "unavailable"]
+__all__ = ["SCHEMA_VERSION", "Connections", "connect", "parse_sqlite_url", "unavailable"]
 
 SCHEMA_VERSION = 2
 
@@ -174,3 +177,62 @@ def _upgrade(conn: sqlite3.Connection, path: str | os.PathLike[str]) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+class Connections:
+    """Each thread's (and each forked process's) own connection to one file, and the
+    transactions the store runs on them."""
+
+    def __init__(self, path: str, busy_timeout: float, synchronous: str) -> None:
+        self.path, self.busy_timeout, self.synchronous = path, busy_timeout, synchronous
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened, and the file created or migrated, on first use)."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is not None and local.pid == os.getpid():
+            return conn
+        if self._closed:
+            raise StoreUnavailableError("the SQLite store was closed")
+        conn = connect(self.path, self.busy_timeout, self.synchronous)
+        local.conn, local.pid = conn, os.getpid()
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def tx(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction: ``BEGIN IMMEDIATE`` for writes (takes the write lock up front, so
+        no deadlock-prone lock upgrade), a plain ``BEGIN`` (a consistent snapshot) for reads."""
+        conn = self.conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as exc:
+            if unavailable(exc):
+                raise StoreUnavailableError(f"SQLite store busy or unavailable: {exc}") from exc
+            raise
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and unavailable(exc):
+                raise StoreUnavailableError(f"SQLite store error: {exc}") from exc
+            raise
+
+    def close(self) -> None:
+        """Close every connection; later use raises ``StoreUnavailableError``."""
+        self._closed = True
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:  # pragma: no cover - closing is best effort
+                pass
+        self._local = threading.local()
