@@ -28,14 +28,14 @@ lease_until, limit, token)``
 deltas, event, cver)``
 ``_purge(name, cutoff, limit)``     ``cutoff = now - retention``, a limit >= 1
 ``_append_event(name, event)``      event JSON
-``_read_events(name, start,         the backend's own cursor (``_cursor(after)``), limit >= 1
-limit)``
+``_read_events(name, start,         the backend's position (``_cursor(after)``: a row number
+limit)``                            unless the backend says otherwise), a limit >= 1
 ==================================  ===========================================================
 
 plus the methods that need no validation: ``read``, ``exists``, ``list_bandits``,
-``delete_bandit``, ``get_pending``, ``ping`` and ``close``. The rules of a decision's lifecycle
-(:func:`reward_verdict`, :func:`holds_claim`) and their errors are here too, so the backends that
-run them in Python share one copy (the Redis scripts state the same rules in Lua).
+``delete_bandit``, ``get_pending``, ``ping`` and ``close``. The rules a primitive applies inside
+its atomic step (is this reward a repeat? is this claim still mine?) are in
+:mod:`tsbandit.stores.lifecycle`.
 
 >>> from tsbandit.stores import MemoryStore
 >>> isinstance(MemoryStore(), BaseStore)
@@ -53,19 +53,11 @@ from typing import IO, Any
 import numpy as np
 
 # DecisionExistsError and VersionConflictError live in tsbandit.errors; re-exported here.
-from ..errors import (
-    BanditNotFoundError,
-    DecisionExistsError,
-    DecisionExpiredError,
-    DecisionNotFoundError,
-    VersionConflictError,
-)
+from ..errors import DecisionExistsError, VersionConflictError
+from .lifecycle import bandit_not_found
 from .protocol import Store
 from .records import (
-    CLAIMED,
     DEFAULT_RETENTION,
-    EXPIRED,
-    REWARDED,
     ClaimedDecision,
     DeltasFn,
     EncodedDecision,
@@ -83,6 +75,7 @@ from .validation import (
     check_events_maxlen,
     check_gamma,
     check_half_life,
+    check_int_cursor,
     check_limit,
     check_name,
     check_retention,
@@ -92,61 +85,11 @@ from .validation import (
     encode_new_decisions,
 )
 
-__all__ = [
-    "DEFAULT_RETENTION",
-    "BaseStore",
-    "ClaimedDecision",
-    "DecisionExistsError",
-    "DeltasFn",
-    "EventPage",
-    "NewDecision",
-    "PendingDecision",
-    "PurgeResult",
-    "RewardResult",
-    "Snapshot",
-    "Store",
-    "StoreMixin",
-    "VersionConflictError",
+__all__ = [  # the records and the protocol are re-exported: they used to live here
+    "DEFAULT_RETENTION", "BaseStore", "ClaimedDecision", "DecisionExistsError", "DeltasFn",
+    "EventPage", "NewDecision", "PendingDecision", "PurgeResult", "RewardResult", "Snapshot",
+    "Store", "StoreMixin", "VersionConflictError",
 ]
-
-
-# ---------------------------------------------------------------------------------------------
-# The rules of a decision's lifecycle (pending -> rewarded | claimed -> expired)
-# ---------------------------------------------------------------------------------------------
-def not_found(name: str, decision_id: str) -> DecisionNotFoundError:
-    """The error for a decision id the bandit does not know (never issued, or purged)."""
-    return DecisionNotFoundError(f"no decision {decision_id!r} in bandit {name!r}")
-
-
-def bandit_not_found(name: str) -> BanditNotFoundError:
-    """The error for an unknown bandit."""
-    return BanditNotFoundError(f"no bandit named {name!r}")
-
-
-def reward_verdict(name: str, decision_id: str, found: tuple[str, float] | None,
-                   now: float) -> bool:
-    """Whether a reward applies to a decision found as ``(status, deadline)``: True to apply
-    it, False for a repeat ("duplicate", nothing changes). An unknown decision raises
-    :class:`~tsbandit.errors.DecisionNotFoundError`; one settled by the sweep or past its
-    deadline :class:`~tsbandit.errors.DecisionExpiredError`.
-
-    >>> reward_verdict("b", "d1", ("p", 10.0), now=5.0), reward_verdict("b", "d1", ("r", 10.0), 5.0)
-    (True, False)
-    """
-    if found is None:
-        raise not_found(name, decision_id)
-    status, deadline = found
-    if status == REWARDED:
-        return False
-    if status == EXPIRED or now > deadline:
-        raise DecisionExpiredError(f"decision {decision_id!r} expired at {deadline} (now {now})")
-    return True
-
-
-def holds_claim(found: tuple[str, str | None] | None, claim: ClaimedDecision) -> bool:
-    """Whether a decision found as ``(status, token)`` is still claimed by ``claim``'s token
-    (not taken over after its lease lapsed, not rewarded meanwhile)."""
-    return found is not None and found[0] == CLAIMED and found[1] == claim.token
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,10 +236,12 @@ class BaseStore(StoreMixin, ABC):
     def read_events(self, name: str, *, after: str | None = None,
                     limit: int = 1000) -> EventPage:
         start = self._cursor(after)
-        texts, cursor = self._read_events(name, start, check_limit(limit))
-        if not texts:
+        rows = self._read_events(name, start, check_limit(limit))
+        if not rows:
             return EventPage([], after)
-        return EventPage([json.loads(e) for e in texts], cursor)
+        last = rows[-1][0]
+        cursor = last.decode() if isinstance(last, bytes) else str(last)
+        return EventPage([json.loads(e) for _, e in rows], cursor)
 
     # -- the primitives ---------------------------------------------------------------------
     @abstractmethod
@@ -349,7 +294,8 @@ class BaseStore(StoreMixin, ABC):
     @abstractmethod
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
                       event: str | None, now: float, cver: int | None) -> RewardResult:
-        """:func:`reward_verdict`, then add, mark rewarded and append, all or nothing."""
+        """:func:`~tsbandit.stores.lifecycle.reward_verdict`, then add, mark rewarded and
+        append, all or nothing."""
 
     @abstractmethod
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
@@ -360,7 +306,8 @@ class BaseStore(StoreMixin, ABC):
     def _settle_expired(self, name: str, claim: ClaimedDecision,
                         deltas: dict[str, np.ndarray], event: str | None,
                         cver: int | None) -> bool:
-        """:func:`holds_claim`, then add, mark expired and append, all or nothing."""
+        """:func:`~tsbandit.stores.lifecycle.holds_claim`, then add, mark expired and append,
+        all or nothing."""
 
     @abstractmethod
     def _purge(self, name: str, cutoff: float, limit: int) -> PurgeResult:
@@ -370,11 +317,12 @@ class BaseStore(StoreMixin, ABC):
     def _append_event(self, name: str, event: str) -> None:
         """Append one event (JSON text)."""
 
-    @abstractmethod
     def _cursor(self, after: str | None) -> Any:
-        """The backend's position for a cursor (``ConfigurationError`` for a foreign one)."""
+        """The backend's position for a cursor (``ConfigurationError`` for a foreign one): a
+        row number by default."""
+        return check_int_cursor(after)
 
     @abstractmethod
     def _read_events(self, name: str, start: Any, limit: int
-                     ) -> tuple[Sequence[str | bytes], str | None]:
-        """Up to ``limit`` event texts after ``start`` and the cursor of the last one."""
+                     ) -> Sequence[tuple[Any, str | bytes]]:
+        """Up to ``limit`` events after ``start``, oldest first: ``(cursor, JSON text)``."""

@@ -16,24 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import BanditExistsError, DecisionExistsError
-from .base import BaseStore, bandit_not_found, holds_claim, not_found, reward_verdict
-from .records import (
-    CLAIMED,
-    DEFAULT_RETENTION,
-    EXPIRED,
-    PENDING,
-    REWARDED,
-    STATUS_NAMES,
-    ClaimedDecision,
-    EncodedDecision,
-    PendingDecision,
-    PurgeResult,
-    RewardResult,
-    Snapshot,
-)
+from . import lifecycle, records
+from .base import BaseStore
+from .records import CLAIMED, EXPIRED, PENDING, REWARDED
 from .validation import (
     check_config_version,
-    check_int_cursor,
     check_shapes,
     decay_factor,
     finite_sums,
@@ -76,7 +63,7 @@ class MemoryStore(BaseStore):
     """
 
     def __init__(
-        self, *, retention: float = DEFAULT_RETENTION, events_maxlen: int | None = None
+        self, *, retention: float = records.DEFAULT_RETENTION, events_maxlen: int | None = None
     ) -> None:
         super().__init__(retention=retention, events_maxlen=events_maxlen)
         self.url = "memory://"
@@ -93,11 +80,11 @@ class MemoryStore(BaseStore):
         try:
             return self._bandits[name]
         except KeyError:
-            raise bandit_not_found(name) from None
+            raise lifecycle.bandit_not_found(name) from None
 
     @staticmethod
-    def _snapshot(name: str, b: _Bandit) -> Snapshot:
-        return Snapshot(
+    def _snapshot(name: str, b: _Bandit) -> records.Snapshot:
+        return records.Snapshot(
             name=name,
             config=json.loads(b.config),
             arrays={k: readonly(v.copy()) for k, v in b.arrays.items()},
@@ -140,7 +127,7 @@ class MemoryStore(BaseStore):
         return n
 
     # -- bandits ----------------------------------------------------------------------------
-    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> Snapshot:
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> records.Snapshot:
         arrs = {k: v.copy() for k, v in arrays.items()}
         with self._lock:
             if name in self._bandits:
@@ -161,12 +148,12 @@ class MemoryStore(BaseStore):
             self._get(name)
             del self._bandits[name]
 
-    def read(self, name: str) -> Snapshot:
+    def read(self, name: str) -> records.Snapshot:
         with self._lock:
             return self._snapshot(name, self._get(name))
 
     def _replace(self, name: str, config: str, arrays: dict[str, np.ndarray] | None,
-                 expected: int | None) -> Snapshot:
+                 expected: int | None) -> records.Snapshot:
         arrs = None if arrays is None else {k: v.copy() for k, v in arrays.items()}
         with self._lock:
             b = self._get(name)
@@ -202,7 +189,7 @@ class MemoryStore(BaseStore):
             return g
 
     # -- pending decisions ------------------------------------------------------------------
-    def _put_pending(self, name: str, rows: list[EncodedDecision]) -> None:
+    def _put_pending(self, name: str, rows: list[records.EncodedDecision]) -> None:
         with self._lock:
             b = self._get(name)
             for row in rows:
@@ -212,28 +199,27 @@ class MemoryStore(BaseStore):
                 b.pending[row.decision_id] = _Decision(row.payload, row.deadline)
                 self._append(b, row.event)
 
-    def get_pending(self, name: str, decision_id: str) -> PendingDecision:
+    def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         with self._lock:
             d = self._get(name).pending.get(decision_id)
             if d is None:
-                raise not_found(name, decision_id)
-            return PendingDecision(decision_id, json.loads(d.payload), d.deadline,
-                                   STATUS_NAMES[d.status])
+                raise lifecycle.not_found(name, decision_id)
+            return lifecycle.pending_record(decision_id, d.payload, d.deadline, d.status)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> RewardResult:
+                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
         with self._lock:
             b = self._get(name)
             d = b.pending.get(decision_id)
             found = None if d is None else (d.status, d.deadline)
-            if not reward_verdict(name, decision_id, found, now) or d is None:
-                return RewardResult("duplicate", b.version)
+            if not lifecycle.reward_verdict(name, decision_id, found, now) or d is None:
+                return records.RewardResult("duplicate", b.version)
             self._add_to(b, deltas, cver)
             self._consume(b, d, REWARDED, event)
-            return RewardResult("applied", b.version)
+            return records.RewardResult("applied", b.version)
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
-                       token: str) -> list[ClaimedDecision]:
+                       token: str) -> list[records.ClaimedDecision]:
         with self._lock:
             b = self._get(name)
             due = sorted(
@@ -246,16 +232,16 @@ class MemoryStore(BaseStore):
             for _, k in due[:limit]:
                 d = b.pending[k]
                 d.status, d.token, d.lease_until = CLAIMED, token, lease_until
-                out.append(ClaimedDecision(k, json.loads(d.payload), d.deadline, token))
+                out.append(lifecycle.claim_record(k, d.payload, d.deadline, token))
             return out
 
-    def _settle_expired(self, name: str, claim: ClaimedDecision,
+    def _settle_expired(self, name: str, claim: records.ClaimedDecision,
                         deltas: dict[str, np.ndarray], event: str | None,
                         cver: int | None) -> bool:
         with self._lock:
             b = self._get(name)
             d = b.pending.get(claim.decision_id)
-            if d is None or not holds_claim((d.status, d.token), claim):
+            if d is None or not lifecycle.holds_claim((d.status, d.token), claim):
                 return False
             if deltas:
                 self._add_to(b, deltas, cver)
@@ -264,7 +250,7 @@ class MemoryStore(BaseStore):
             self._consume(b, d, EXPIRED, event)
             return True
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
         with self._lock:
             b = self._get(name)
             old = sorted(
@@ -275,17 +261,14 @@ class MemoryStore(BaseStore):
                 del b.pending[k]
             trimmed = 0 if self.events_maxlen is None else self._trim(b.events,
                                                                       self.events_maxlen)
-            return PurgeResult(len(old), trimmed)
+            return records.PurgeResult(len(old), trimmed)
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:
         with self._lock:
             self._append(self._get(name), event)
 
-    def _cursor(self, after: str | None) -> int:
-        return check_int_cursor(after)
-
-    def _read_events(self, name: str, start: int, limit: int) -> tuple[list[str], str | None]:
+    def _read_events(self, name: str, start: int, limit: int) -> list[tuple[int, str]]:
         with self._lock:
             events = self._get(name).events
             if not events or events[0][0] > start:  # all of it is new: from the left
@@ -297,9 +280,7 @@ class MemoryStore(BaseStore):
                         break
                     new.append(item)
                 page = new[::-1][:limit]
-        if not page:
-            return [], None
-        return [e for _, e in page], str(page[-1][0])
+        return page
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:

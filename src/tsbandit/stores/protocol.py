@@ -65,16 +65,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .records import (
-    ClaimedDecision,
-    DeltasFn,
-    EventPage,
-    NewDecision,
-    PendingDecision,
-    PurgeResult,
-    RewardResult,
-    Snapshot,
-)
+from . import records
 
 __all__ = ["Store"]
 
@@ -96,7 +87,7 @@ class Store(Protocol):
     # -- bandits ------------------------------------------------------------------------------
     def create_bandit(
         self, name: str, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
-    ) -> Snapshot:
+    ) -> records.Snapshot:
         """Create a bandit (version 0, config_version 0); ``BanditExistsError`` if present."""
         ...
 
@@ -112,7 +103,7 @@ class Store(Protocol):
         """Delete a bandit with its statistics, pending decisions and events."""
         ...
 
-    def read(self, name: str) -> Snapshot:
+    def read(self, name: str) -> records.Snapshot:
         """Configuration, arrays and versions, consistent, in one round trip."""
         ...
 
@@ -123,7 +114,7 @@ class Store(Protocol):
         arrays: Mapping[str, np.ndarray] | None = None,
         *,
         expected_config_version: int | None = None,
-    ) -> Snapshot:
+    ) -> records.Snapshot:
         """Atomically replace the configuration and (if given) all arrays.
 
         Raises :class:`VersionConflictError` when ``expected_config_version`` is given and
@@ -177,7 +168,7 @@ class Store(Protocol):
         """
         ...
 
-    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
+    def put_pending_many(self, name: str, items: Sequence[records.NewDecision]) -> None:
         """Record many decisions at once: :meth:`put_pending` for each item, all or nothing.
 
         One round trip (one transaction, one script) however many items; the events are
@@ -188,7 +179,7 @@ class Store(Protocol):
         """
         ...
 
-    def get_pending(self, name: str, decision_id: str) -> PendingDecision:
+    def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         """The stored decision (any status); ``DecisionNotFoundError`` when unknown."""
         ...
 
@@ -201,7 +192,7 @@ class Store(Protocol):
         now: float,
         *,
         config_version: int | None = None,
-    ) -> RewardResult:
+    ) -> records.RewardResult:
         """Consume the decision, add ``deltas`` and append ``event``, all or nothing.
 
         Unknown -> ``DecisionNotFoundError``; already rewarded -> ``RewardResult("duplicate")``
@@ -212,7 +203,7 @@ class Store(Protocol):
 
     def claim_expired(
         self, name: str, now: float, *, limit: int = 100, lease: float = 30.0
-    ) -> list[ClaimedDecision]:
+    ) -> list[records.ClaimedDecision]:
         """Claim up to ``limit`` unconsumed decisions whose deadline is before ``now``.
 
         Claims last ``lease`` seconds; an unsettled claim whose lease lapsed can be claimed
@@ -220,7 +211,7 @@ class Store(Protocol):
         """
         ...
 
-    def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
+    def purge(self, name: str, now: float, *, limit: int = 10_000) -> records.PurgeResult:
         """Delete up to ``limit`` consumed (rewarded or expired) decisions whose retention
         ended (``deadline + retention < now``, with the store's ``retention`` when purge runs;
         oldest first) and trim the event log to the newest ``events_maxlen`` events (when set).
@@ -233,7 +224,7 @@ class Store(Protocol):
     def settle_expired(
         self,
         name: str,
-        claim: ClaimedDecision,
+        claim: records.ClaimedDecision,
         deltas: Mapping[str, np.ndarray] | None,
         event: Mapping[str, Any] | None,
         *,
@@ -250,7 +241,7 @@ class Store(Protocol):
         self,
         name: str,
         now: float,
-        deltas_fn: DeltasFn,
+        deltas_fn: records.DeltasFn,
         *,
         limit: int = 1000,
         lease: float = 30.0,
@@ -269,7 +260,7 @@ class Store(Protocol):
         ...
 
     def read_events(self, name: str, *, after: str | None = None,
-                    limit: int = 1000) -> EventPage:
+                    limit: int = 1000) -> records.EventPage:
         """At most ``limit`` events appended after the cursor ``after`` (from the start when
         None), oldest first, and the cursor to continue from: an incremental reader folds only
         what is new instead of rescanning the log. Cursors of one store only ever grow, also

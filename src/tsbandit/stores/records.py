@@ -76,12 +76,17 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class PendingDecision:
-    """A logged decision, as :meth:`Store.get_pending` returns it."""
-
+class _LoggedDecision:
     decision_id: str
     payload: dict[str, Any]
     deadline: float
+
+
+@dataclass(frozen=True)
+class PendingDecision(_LoggedDecision):
+    """A logged decision, as :meth:`Store.get_pending` returns it (``status`` one of
+    ``"pending"``, ``"claimed"``, ``"rewarded"``, ``"expired"``)."""
+
     status: StatusName
 
 
@@ -120,12 +125,10 @@ class EventPage(NamedTuple):
 
 
 @dataclass(frozen=True)
-class ClaimedDecision:
-    """An expired decision claimed by one sweeper; settle it with :meth:`Store.settle_expired`."""
+class ClaimedDecision(_LoggedDecision):
+    """An expired decision claimed by one sweeper; settle it with :meth:`Store.settle_expired`
+    (``token`` proves the claim)."""
 
-    decision_id: str
-    payload: dict[str, Any]
-    deadline: float
     token: str
 
 

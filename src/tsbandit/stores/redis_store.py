@@ -50,16 +50,9 @@ from ..errors import (
     StoreUnavailableError,
     VersionConflictError,
 )
-from .base import BaseStore, bandit_not_found, not_found
-from .records import (
-    STATUS_NAMES,
-    ClaimedDecision,
-    EncodedDecision,
-    PendingDecision,
-    PurgeResult,
-    RewardResult,
-    Snapshot,
-)
+from . import records
+from .base import BaseStore
+from .lifecycle import bandit_not_found, claim_record, not_found, pending_record
 from .redis_cluster import ClusterConnection
 from .redis_conn import RedisConnection, parse_redis_url, reply_status
 from .validation import overflow_error
@@ -112,7 +105,7 @@ def _array_args(arrays: Mapping[str, np.ndarray]) -> list[Any]:
     return args
 
 
-def _snapshot(name: str, fields: Mapping[bytes, bytes]) -> Snapshot:
+def _snapshot(name: str, fields: Mapping[bytes, bytes]) -> records.Snapshot:
     names = fields[b"names"].decode()
     arrays = {}
     for k in names.split(",") if names else []:
@@ -120,7 +113,7 @@ def _snapshot(name: str, fields: Mapping[bytes, bytes]) -> Snapshot:
             _parse_shape(fields[b"h:" + k.encode()])
         )
     decayed = fields.get(b"decayed_at")
-    return Snapshot(
+    return records.Snapshot(
         name=name,
         config=json.loads(fields[b"config"]),
         arrays=arrays,
@@ -130,7 +123,7 @@ def _snapshot(name: str, fields: Mapping[bytes, bytes]) -> Snapshot:
     )
 
 
-def _snapshot_from_list(name: str, flat: list[Any]) -> Snapshot:
+def _snapshot_from_list(name: str, flat: list[Any]) -> records.Snapshot:
     return _snapshot(name, dict(zip(flat[0::2], flat[1::2], strict=True)))
 
 
@@ -235,7 +228,7 @@ class RedisStore(BaseStore):
         return [k[0], k[1], k[2], k[3], k[5]]
 
     # -- bandits ----------------------------------------------------------------------------
-    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> Snapshot:
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> records.Snapshot:
         status, reply = self._script("create", name, self._keys(name)[:1],
                                      [config, *_array_args(arrays)], answers=("exists",))
         # The registry set lives in another slot, so it is updated after the script. A crash in
@@ -267,14 +260,14 @@ class RedisStore(BaseStore):
         self._script("delete", name, self._keys(name), [])
         self._redis.run(lambda c: c.srem(self._registry, name))
 
-    def read(self, name: str) -> Snapshot:
+    def read(self, name: str) -> records.Snapshot:
         fields = self._redis.hgetall(self._keys(name)[0])
         if not fields:
             raise bandit_not_found(name)
         return _snapshot(name, fields)
 
     def _replace(self, name: str, config: str, arrays: dict[str, np.ndarray] | None,
-                 expected: int | None) -> Snapshot:
+                 expected: int | None) -> records.Snapshot:
         args: list[Any] = [_cver_arg(expected), config]
         args += ["0"] if arrays is None else ["1", *_array_args(arrays)]
         _, reply = self._script("replace", name, self._keys(name)[:1], args)
@@ -296,7 +289,7 @@ class RedisStore(BaseStore):
         return float(reply[1])
 
     # -- pending decisions ------------------------------------------------------------------
-    def _put_pending(self, name: str, rows: list[EncodedDecision]) -> None:
+    def _put_pending(self, name: str, rows: list[records.EncodedDecision]) -> None:
         args: list[Any] = [self._maxlen_arg]
         for did, payload, deadline, event in rows:
             args += [did, payload, _fstr(deadline), "" if event is None else event]
@@ -305,17 +298,16 @@ class RedisStore(BaseStore):
         if status == "exists":
             raise DecisionExistsError(f"decision {reply[1].decode()!r} already exists")
 
-    def get_pending(self, name: str, decision_id: str) -> PendingDecision:
+    def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         status, reply = self._script("get_pending", name, self._keys(name)[:3], [decision_id],
                                      answers=("nodecision",))
         if status == "nodecision":
             raise not_found(name, decision_id)
-        st = reply[2].decode().split("|")
-        return PendingDecision(decision_id, json.loads(reply[1]), float(st[1]),
-                               STATUS_NAMES[st[0]])
+        status_code, deadline = reply[2].decode().split("|")[:2]
+        return pending_record(decision_id, reply[1], float(deadline), status_code)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> RewardResult:
+                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
         status, reply = self._script(
             "apply_reward", name, self._keys(name),
             [decision_id, _fstr(now), _cver_arg(cver), event or "", self._maxlen_arg,
@@ -328,18 +320,20 @@ class RedisStore(BaseStore):
             raise DecisionExpiredError(
                 f"decision {decision_id!r} expired at {float(reply[1])} (now {now})"
             )
-        return RewardResult("duplicate" if status == "duplicate" else "applied", int(reply[1]))
+        if status == "duplicate":
+            return records.RewardResult("duplicate", int(reply[1]))
+        return records.RewardResult("applied", int(reply[1]))
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
-                       token: str) -> list[ClaimedDecision]:
+                       token: str) -> list[records.ClaimedDecision]:
         _, reply = self._script("claim_expired", name, self._keys(name)[:5],
                                 [_fstr(now), limit, _fstr(lease_until), token])
         return [
-            ClaimedDecision(i.decode(), json.loads(p), float(dl), token)
+            claim_record(i.decode(), p, float(dl), token)
             for i, dl, p in zip(reply[1::3], reply[2::3], reply[3::3], strict=True)
         ]
 
-    def _settle_expired(self, name: str, claim: ClaimedDecision,
+    def _settle_expired(self, name: str, claim: records.ClaimedDecision,
                         deltas: dict[str, np.ndarray], event: str | None,
                         cver: int | None) -> bool:
         status, _ = self._script(
@@ -350,13 +344,13 @@ class RedisStore(BaseStore):
         )
         return status == "ok"
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
         k = self._keys(name)
         # the :purge zset scores each consumed decision with its deadline: the retention in
         # effect now decides
         _, reply = self._script("purge", name, [k[0], k[1], k[2], k[4], k[5]],
                                 [_fstr(cutoff), limit, self._maxlen_arg])
-        return PurgeResult(int(reply[1]), int(reply[2]))
+        return records.PurgeResult(int(reply[1]), int(reply[2]))
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:
@@ -368,14 +362,13 @@ class RedisStore(BaseStore):
             raise ConfigurationError(f"cursor {after!r} is not a cursor of this store")
         return "-" if after is None else "(" + after
 
-    def _read_events(self, name: str, start: str, limit: int) -> tuple[list[bytes], str | None]:
+    def _read_events(self, name: str, start: str, limit: int) -> list[tuple[bytes, bytes]]:
         key = self._keys(name)[5]
         entries = self._redis.run(lambda c: c.xrange(key, start, "+", count=limit))
         if not entries:  # nothing new -- or no such bandit: only then one more round trip
             if not self.exists(name):
                 raise bandit_not_found(name)
-            return [], None
-        return [fields[b"e"] for _, fields in entries], entries[-1][0].decode()
+        return [(i, fields[b"e"]) for i, fields in entries]
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:

@@ -23,25 +23,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import BanditExistsError, ConfigurationError, DecisionExistsError
-from .base import BaseStore, bandit_not_found, holds_claim, not_found, reward_verdict
-from .records import (
-    CLAIMED,
-    DEFAULT_RETENTION,
-    EXPIRED,
-    PENDING,
-    REWARDED,
-    STATUS_NAMES,
-    ClaimedDecision,
-    EncodedDecision,
-    PendingDecision,
-    PurgeResult,
-    RewardResult,
-    Snapshot,
-)
+from . import lifecycle, records
+from .base import BaseStore
+from .records import CLAIMED, EXPIRED, PENDING, REWARDED
 from .sqlite_file import Connections, parse_sqlite_url
 from .validation import (
     check_config_version,
-    check_int_cursor,
     check_shapes,
     check_time,
     decay_factor,
@@ -72,7 +59,7 @@ def _bandit_row(c: sqlite3.Connection, name: str) -> tuple[Any, ...]:
         (name,),
     ).fetchone()
     if row is None:
-        raise bandit_not_found(name)
+        raise lifecycle.bandit_not_found(name)
     return row
 
 
@@ -86,9 +73,9 @@ def _arrays(c: sqlite3.Connection, name: str) -> dict[str, np.ndarray]:
     }
 
 
-def _read(c: sqlite3.Connection, name: str) -> Snapshot:
+def _read(c: sqlite3.Connection, name: str) -> records.Snapshot:
     config, version, cver, decayed_at = _bandit_row(c, name)
-    return Snapshot(name, json.loads(config), _arrays(c, name), version, cver, decayed_at)
+    return records.Snapshot(name, json.loads(config), _arrays(c, name), version, cver, decayed_at)
 
 
 def _add_to(c: sqlite3.Connection, name: str, stored_cver: int,
@@ -160,7 +147,7 @@ class SQLiteStore(BaseStore):
         *,
         busy_timeout: float = 5.0,
         synchronous: str = "NORMAL",
-        retention: float = DEFAULT_RETENTION,
+        retention: float = records.DEFAULT_RETENTION,
         events_maxlen: int | None = None,
     ) -> None:
         if str(path).startswith("sqlite:"):
@@ -187,7 +174,7 @@ class SQLiteStore(BaseStore):
         return f"SQLiteStore({self.path!r})"
 
     # -- bandits ----------------------------------------------------------------------------
-    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> Snapshot:
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> records.Snapshot:
         with self._db.tx(write=True) as c:
             if c.execute("SELECT 1 FROM bandits WHERE name = ?", (name,)).fetchone():
                 raise BanditExistsError(f"a bandit named {name!r} already exists")
@@ -218,12 +205,12 @@ class SQLiteStore(BaseStore):
             ):
                 c.execute(f"DELETE FROM {table} WHERE {col} = ?", (name,))
 
-    def read(self, name: str) -> Snapshot:
+    def read(self, name: str) -> records.Snapshot:
         with self._db.tx(write=False) as c:
             return _read(c, name)
 
     def _replace(self, name: str, config: str, arrays: dict[str, np.ndarray] | None,
-                 expected: int | None) -> Snapshot:
+                 expected: int | None) -> records.Snapshot:
         with self._db.tx(write=True) as c:
             check_config_version(_bandit_row(c, name)[2], expected)
             c.execute(
@@ -259,7 +246,7 @@ class SQLiteStore(BaseStore):
             return g
 
     # -- pending decisions ------------------------------------------------------------------
-    def _put_pending(self, name: str, rows: list[EncodedDecision]) -> None:
+    def _put_pending(self, name: str, rows: list[records.EncodedDecision]) -> None:
         with self._db.tx(write=True) as c:
             _bandit_row(c, name)
             for row in rows:
@@ -277,7 +264,7 @@ class SQLiteStore(BaseStore):
             if events:
                 c.executemany(_INSERT_EVENT, events)
 
-    def get_pending(self, name: str, decision_id: str) -> PendingDecision:
+    def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         with self._db.tx(write=False) as c:
             _bandit_row(c, name)
             row = c.execute(
@@ -285,25 +272,25 @@ class SQLiteStore(BaseStore):
                 (name, decision_id),
             ).fetchone()
         if row is None:
-            raise not_found(name, decision_id)
-        return PendingDecision(decision_id, json.loads(row[0]), row[1], STATUS_NAMES[row[2]])
+            raise lifecycle.not_found(name, decision_id)
+        return lifecycle.pending_record(decision_id, *row)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> RewardResult:
+                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
         with self._db.tx(write=True) as c:
             _, version, stored_cver, _ = _bandit_row(c, name)
             found = c.execute(
                 "SELECT status, deadline FROM decisions WHERE bandit = ? AND id = ?",
                 (name, decision_id),
             ).fetchone()
-            if not reward_verdict(name, decision_id, found, now):
-                return RewardResult("duplicate", int(version))
+            if not lifecycle.reward_verdict(name, decision_id, found, now):
+                return records.RewardResult("duplicate", int(version))
             _add_to(c, name, stored_cver, deltas, cver)
             _consume(c, name, decision_id, REWARDED, found[1], event)
-            return RewardResult("applied", int(version) + 1)
+            return records.RewardResult("applied", int(version) + 1)
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
-                       token: str) -> list[ClaimedDecision]:
+                       token: str) -> list[records.ClaimedDecision]:
         with self._db.tx(write=True) as c:
             _bandit_row(c, name)
             rows = c.execute(
@@ -315,9 +302,9 @@ class SQLiteStore(BaseStore):
                 "UPDATE decisions SET status = ?, token = ?, due = ? WHERE bandit = ? AND id = ?",
                 [(CLAIMED, token, lease_until, name, r[0]) for r in rows],
             )
-        return [ClaimedDecision(i, json.loads(p), dl, token) for i, p, dl in rows]
+        return [lifecycle.claim_record(i, p, dl, token) for i, p, dl in rows]
 
-    def _settle_expired(self, name: str, claim: ClaimedDecision,
+    def _settle_expired(self, name: str, claim: records.ClaimedDecision,
                         deltas: dict[str, np.ndarray], event: str | None,
                         cver: int | None) -> bool:
         with self._db.tx(write=True) as c:
@@ -326,7 +313,7 @@ class SQLiteStore(BaseStore):
                 "SELECT status, token, deadline FROM decisions WHERE bandit = ? AND id = ?",
                 (name, claim.decision_id),
             ).fetchone()
-            if not holds_claim(row and row[:2], claim):
+            if not lifecycle.holds_claim(row and row[:2], claim):
                 return False
             if deltas:
                 _add_to(c, name, stored_cver, deltas, cver)
@@ -335,7 +322,7 @@ class SQLiteStore(BaseStore):
             _consume(c, name, claim.decision_id, EXPIRED, row[2], event)
             return True
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
         with self._db.tx(write=True) as c:
             _bandit_row(c, name)
             decisions = c.execute(
@@ -352,7 +339,7 @@ class SQLiteStore(BaseStore):
                     " WHERE bandit = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                     (name, name, self.events_maxlen),
                 ).rowcount
-        return PurgeResult(max(decisions, 0), max(events, 0))
+        return records.PurgeResult(max(decisions, 0), max(events, 0))
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:
@@ -360,19 +347,13 @@ class SQLiteStore(BaseStore):
             _bandit_row(c, name)
             c.execute(_INSERT_EVENT, (name, event))
 
-    def _cursor(self, after: str | None) -> int:
-        return check_int_cursor(after)
-
-    def _read_events(self, name: str, start: int, limit: int) -> tuple[list[str], str | None]:
+    def _read_events(self, name: str, start: int, limit: int) -> list[tuple[int, str]]:
         with self._db.tx(write=False) as c:
             _bandit_row(c, name)
-            rows = c.execute(
+            return c.execute(
                 "SELECT id, data FROM events WHERE bandit = ? AND id > ? ORDER BY id LIMIT ?",
                 (name, start, limit),
             ).fetchall()
-        if not rows:
-            return [], None
-        return [data for _, data in rows], str(rows[-1][0])
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:

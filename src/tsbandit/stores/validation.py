@@ -112,12 +112,17 @@ def check_int_cursor(after: str | None) -> int:
     return int(after)
 
 
+def _finite_at_least(label: str, value: float, low: float, strict: bool = False) -> float:
+    """A finite float ``>= low`` (``> low`` when ``strict``), its message naming ``label``."""
+    v = check_time(label, value)
+    if v < low or (strict and v == low):
+        raise ConfigurationError(f"{label} == {value!r}, must be {'>' if strict else '>='} {low:g}")
+    return v
+
+
 def check_retention(retention: float) -> float:
     """Seconds a consumed decision is remembered after its deadline: finite and >= 0."""
-    r = check_time("retention", retention)
-    if r < 0:
-        raise ConfigurationError(f"retention == {retention!r}, must be >= 0")
-    return r
+    return _finite_at_least("retention", retention, 0.0)
 
 
 def check_events_maxlen(events_maxlen: int | None) -> int | None:
@@ -132,18 +137,12 @@ def check_events_maxlen(events_maxlen: int | None) -> int | None:
 
 def check_gamma(gamma: float) -> float:
     """A finite, non-negative scale factor."""
-    g = check_time("gamma", gamma)
-    if g < 0:
-        raise ConfigurationError(f"gamma == {gamma!r}, must be >= 0")
-    return g
+    return _finite_at_least("gamma", gamma, 0.0)
 
 
 def check_half_life(half_life: float) -> float:
     """A finite, positive half-life in seconds."""
-    h = check_time("half_life", half_life)
-    if h <= 0:
-        raise ConfigurationError(f"half_life == {half_life!r}, must be > 0")
-    return h
+    return _finite_at_least("half_life", half_life, 0.0, strict=True)
 
 
 def decay_factor(decayed_at: float | None, half_life: float, now: float) -> float:
