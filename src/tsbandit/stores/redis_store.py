@@ -127,6 +127,20 @@ def _snapshot_from_list(name: str, flat: list[Any]) -> records.Snapshot:
     return _snapshot(name, dict(zip(flat[0::2], flat[1::2], strict=True)))
 
 
+def _error(name: str, status: str, reply: list[Any]) -> Exception:
+    """The error for a script's status that is not the caller's to read."""
+    if status == "notfound":
+        return bandit_not_found(name)
+    if status == "conflict":
+        return VersionConflictError(f"config_version is stale, the bandit is at {int(reply[1])}")
+    if status == "shape":
+        return SerializationError(reply[1].decode())
+    if status == "overflow":
+        return overflow_error(reply[1].decode())
+    # a script answering something this code does not know (another version's script?)
+    return StoreUnavailableError(f"unexpected reply from the Redis store: {reply!r}")
+
+
 class RedisStore(BaseStore):
     """:class:`~tsbandit.stores.protocol.Store` on Redis or a Redis Cluster.
 
@@ -210,16 +224,7 @@ class RedisStore(BaseStore):
         status = reply_status(reply)
         if status == "ok" or status in answers:
             return status, reply
-        if status == "notfound":
-            raise bandit_not_found(name)
-        if status == "conflict":
-            raise VersionConflictError(f"config_version is stale, the bandit is at {int(reply[1])}")
-        if status == "shape":
-            raise SerializationError(reply[1].decode())
-        if status == "overflow":
-            raise overflow_error(reply[1].decode())
-        # pragma: no cover - a script answering something this code does not know
-        raise StoreUnavailableError(f"unexpected reply from the Redis store: {reply!r}")
+        raise _error(name, status, reply)
 
     def _consume_keys(self, name: str) -> list[str]:
         """The keys of the scripts that add a decision or an event: state, dec, ds, due,
