@@ -274,7 +274,7 @@ return {'ok', scale_all(KEYS[1], tonumber(ARGV[1]))}
 """
 )
 
-# KEYS: state. ARGV: half_life, now. Same arithmetic as tsbandit.stores.base.decay_factor.
+# KEYS: state. ARGV: half_life, now. Same arithmetic as tsbandit.stores.validation.decay_factor.
 DECAY = (
     _SCALE_BODY
     + r"""
