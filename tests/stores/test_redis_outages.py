@@ -86,6 +86,16 @@ def test_other_error_replies_are_not_outages(reply: str) -> None:
     assert not isinstance(info.value, StoreUnavailableError)
 
 
+def test_an_unknown_script_reply_is_an_error_of_the_tree() -> None:
+    """A script status this code does not know (another version's script?) raises the tree's
+    StoreUnavailableError, not a builtin."""
+    redis_module()
+    from tsbandit.stores.redis_store import _error
+
+    exc = _error("b", "weird", [b"weird", b"1"])
+    assert isinstance(exc, StoreUnavailableError) and "weird" in str(exc)
+
+
 def _prefix() -> str:
     return f"outage-{uuid.uuid4().hex[:8]}:"
 
