@@ -80,7 +80,7 @@ def sizer(kind: str, store: Store, name: str) -> Callable[[], dict[str, Any]]:
     import redis
 
     keys = store._keys(name)  # type: ignore[attr-defined]
-    client = redis.Redis.from_url(store._client_url)  # type: ignore[attr-defined]
+    client = redis.Redis.from_url(store._redis.client_url)  # type: ignore[attr-defined]
 
     def measure() -> dict[str, Any]:
         used = sum(client.memory_usage(k, samples=0) or 0 for k in keys)

@@ -115,7 +115,7 @@ def test_killed_cluster_node(redis_cluster, tmp_path) -> None:
         for n in names:
             store.create_bandit(n, {}, layout())
         victim = cluster.nodes[1]
-        client = store._client()
+        client = store._redis.client()
         owned = [
             n for n in names if client.get_node_from_key(store._keys(n)[0]).port == victim.port
         ]
@@ -204,13 +204,13 @@ def test_registry_heals_after_a_crash_between_script_and_sadd(shared_redis_backe
 
     store = shared_redis_backend.open()
     store.create_bandit("h", {}, layout())
-    store._run(lambda c: c.srem(store._registry, "h"))  # as if we crashed before the SADD
+    store._redis.run(lambda c: c.srem(store._registry, "h"))  # as if we crashed before the SADD
     assert store.list_bandits() == [] and store.exists("h")
     with pytest.raises(BanditExistsError):
         store.create_bandit("h", {}, layout())
     assert store.list_bandits() == ["h"]
     # and a registered name whose keys are gone (crash between DEL and SREM) is not listed
-    store._run(lambda c: c.sadd(store._registry, "ghost"))
+    store._redis.run(lambda c: c.sadd(store._registry, "ghost"))
     assert store.list_bandits() == ["h"]
 
 
@@ -234,15 +234,15 @@ def test_held_connections_one_per_thread_and_fork_safe(redis_url) -> None:
         for t in threads:
             t.join()
         work()
-        pool = store._client().connection_pool
+        pool = store._redis.client().connection_pool
         assert len(pool._in_use_connections) + len(pool._available_connections) <= 5
         assert store.read("h").arrays["n"][1] == 500
 
-        parent_conn = store._local.held[2]
+        parent_conn = store._redis._local.held[2]
 
         def child() -> None:
             work()
-            held = store._local.held
+            held = store._redis._local.held
             assert held[1] == os.getpid() and held[2] is not parent_conn
 
         ctx = mp.get_context("fork")

@@ -68,7 +68,7 @@ def test_outage_replies_are_store_unavailable(reply: str) -> None:
 
     code = reply.split()[0] if not reply.startswith("ERR") else "ERR"
     with pytest.raises(StoreUnavailableError, match=code):
-        store._run(fail)  # type: ignore[attr-defined]
+        store._redis.run(fail)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("reply", ANSWERS)
@@ -82,8 +82,18 @@ def test_other_error_replies_are_not_outages(reply: str) -> None:
         raise _parsed(reply)
 
     with pytest.raises(ResponseError) as info:
-        store._run(fail)  # type: ignore[attr-defined]
+        store._redis.run(fail)  # type: ignore[attr-defined]
     assert not isinstance(info.value, StoreUnavailableError)
+
+
+def test_an_unknown_script_reply_is_an_error_of_the_tree() -> None:
+    """A script status this code does not know (another version's script?) raises the tree's
+    StoreUnavailableError, not a builtin."""
+    redis_module()
+    from tsbandit.stores.redis_store import _error
+
+    exc = _error("b", "weird", [b"weird", b"1"])
+    assert isinstance(exc, StoreUnavailableError) and "weird" in str(exc)
 
 
 def _prefix() -> str:

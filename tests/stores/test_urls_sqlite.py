@@ -66,15 +66,15 @@ def test_redis_url_parsing() -> None:
     assert isinstance(s, RedisStore) and isinstance(s, Store)
     assert not s.cluster and s.prefix == "p:" and s.events_maxlen == 5 and s.retention == 9.0
     assert "s3cret" not in s.url and "s3cret" not in repr(s)
-    pool = s._client().connection_pool
+    pool = s._redis.client().connection_pool
     assert pool.connection_kwargs["db"] == 2
     assert pool.connection_kwargs["password"] == "s3cret"
     assert pool.connection_kwargs["socket_timeout"] == 0.5
     tls = open_store("rediss://127.0.0.1:6390")
-    assert "SSL" in tls._client().connection_pool.connection_class.__name__
+    assert "SSL" in tls._redis.client().connection_pool.connection_class.__name__
     c = open_store("redis+cluster://10.0.0.1:7000,10.0.0.2:7001?prefix=q:")
-    assert c.cluster and c._extra_nodes == ["10.0.0.2:7001"]
-    assert c._client_url.startswith("redis://10.0.0.1:7000")
+    assert c.cluster and c._redis.extra_nodes == ["10.0.0.2:7001"]
+    assert c._redis.client_url.startswith("redis://10.0.0.1:7000")
     assert open_store("redis://127.0.0.1:7000?cluster=true").cluster
     assert open_store("rediss+cluster://127.0.0.1:7000").cluster
 
@@ -183,3 +183,85 @@ def test_store_object_survives_fork(kind: str, request, tmp_path) -> None:
         assert store.read("f").arrays["n"].tolist() == [1.0, 1.0, 1.0, 0.0]
     finally:
         backend.close()
+
+
+# A file as tsbandit wrote it at schema version 1 (before ``purge_at`` became
+# ``consumed_deadline``): the tables, and the rows of a bandit with one rewarded, one expired
+# and one pending decision and two events, written the way version 1 wrote them.
+_SCHEMA_V1 = """
+CREATE TABLE bandits (name TEXT PRIMARY KEY, config TEXT NOT NULL, version INTEGER NOT NULL,
+    config_version INTEGER NOT NULL, decayed_at REAL, created_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE stats (bandit TEXT NOT NULL, name TEXT NOT NULL, pos INTEGER NOT NULL,
+    shape TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (bandit, name)) WITHOUT ROWID;
+CREATE TABLE decisions (bandit TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL,
+    deadline REAL NOT NULL, status TEXT NOT NULL, token TEXT, due REAL, purge_at REAL,
+    PRIMARY KEY (bandit, id)) WITHOUT ROWID;
+CREATE INDEX decisions_due ON decisions (bandit, due) WHERE due IS NOT NULL;
+CREATE INDEX decisions_purge ON decisions (bandit, purge_at) WHERE purge_at IS NOT NULL;
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, bandit TEXT NOT NULL,
+    data TEXT NOT NULL);
+CREATE INDEX events_bandit ON events (bandit, id);
+PRAGMA user_version = 1;
+"""
+
+
+def _write_v1_file(path) -> None:
+    raw = sqlite3.connect(path)
+    raw.executescript(_SCHEMA_V1)
+    n = np.array([0.0, 2.0, 0.0, 0.0])
+    raw.execute("INSERT INTO bandits VALUES ('b', '{\"arms\":4}', 2, 0, NULL, 0.0)")
+    for pos, (key, arr) in enumerate({"n": n, "s": n, "A": np.zeros((4, 2, 2))}.items()):
+        shape = ",".join(map(str, arr.shape))
+        raw.execute("INSERT INTO stats VALUES ('b', ?, ?, ?, ?)", (key, pos, shape, arr.tobytes()))
+    raw.executemany(
+        "INSERT INTO decisions VALUES ('b', ?, ?, ?, ?, NULL, ?, ?)",
+        [("r1", '{"arm":1}', 100.0, "r", None, 100.0),
+         ("x1", '{"arm":1}', 200.0, "x", None, 200.0),
+         ("p1", '{"arm":0}', 1e12, "p", 1e12, None)],
+    )
+    raw.executemany("INSERT INTO events (bandit, data) VALUES ('b', ?)",
+                    [('{"t":"decision"}',), ('{"t":"reward"}',)])
+    raw.commit()
+    raw.close()
+
+
+def test_sqlite_file_of_schema_version_1_is_migrated_and_keeps_everything(tmp_path) -> None:
+    path = tmp_path / "v1.db"
+    _write_v1_file(path)
+    store = SQLiteStore(path, retention=10.0)
+    snap = store.read("b")
+    assert (snap.config, snap.version) == ({"arms": 4}, 2)
+    assert snap.arrays["n"].tolist() == [0.0, 2.0, 0.0, 0.0]
+    assert store.get_pending("b", "r1").status == "rewarded"
+    assert store.get_pending("b", "x1").status == "expired"
+    assert store.apply_reward("b", "r1", reward_delta(1, 1), None, 50.0).duplicate
+    assert list(store.iter_events("b")) == [{"t": "decision"}, {"t": "reward"}]
+    # the consumed decisions' deadlines moved to consumed_deadline: purge still finds them
+    assert store.purge("b", 205.0).decisions == 1  # r1 (100 + 10 < 205), not x1 (200 + 10)
+    assert store.purge("b", 215.0).decisions == 1
+    assert store.apply_reward("b", "p1", reward_delta(0, 1), None, 1.0).status == "applied"
+    store.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    columns = [r[1] for r in raw.execute("PRAGMA table_info(decisions)")]
+    assert "consumed_deadline" in columns and "purge_at" not in columns
+    indexes = {r[1] for r in raw.execute("PRAGMA index_list(decisions)")}
+    assert "decisions_consumed" in indexes and "decisions_purge" not in indexes
+    raw.close()
+    again = SQLiteStore(path)  # a migrated file opens as it is
+    assert again.get_pending("b", "p1").status == "rewarded"
+    again.close()
+
+
+def test_sqlite_file_of_a_newer_schema_is_refused_unchanged(tmp_path) -> None:
+    path = tmp_path / "new.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE future (x)")
+    raw.execute("PRAGMA user_version = 99")
+    raw.commit()
+    raw.close()
+    with pytest.raises(ConfigurationError, match="schema version 99"):
+        SQLiteStore(path)
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 99
+    raw.close()

@@ -1,6 +1,6 @@
 """State stores: where bandit statistics, pending decisions and events live between requests.
 
-:class:`Store` is the protocol (see :mod:`tsbandit.stores.base` for the semantics);
+:class:`Store` is the protocol (see :mod:`tsbandit.stores.protocol` for the semantics);
 :class:`MemoryStore`, :class:`SQLiteStore` and :class:`RedisStore` (standalone and Cluster)
 implement it. :func:`open_store` builds one from a URL. ``RedisStore`` imports ``redis`` only when
 first used, so ``import tsbandit.stores`` works without the ``[redis]`` extra.

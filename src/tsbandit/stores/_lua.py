@@ -22,10 +22,13 @@ Layout (prefix ``P``, bandit ``B``)::
     P{B}:ds       hash    decision id -> "p|<deadline>" | "c|<deadline>|<token>"
                           | "r|<deadline>" | "x|<deadline>"
     P{B}:due      zset    unconsumed decisions, score = deadline (or lease end while claimed)
-    P{B}:purge    zset    consumed decisions, score = deadline + the ``retention`` argument
-                          (the client passes 0: ``purge`` compares with now - retention)
+    P{B}:purge    zset    consumed decisions, score = deadline (``purge`` compares it with
+                          now - retention, the retention in effect when it runs)
     P{B}:events   stream  field "e" = event JSON
     Pbandits      set     names of all bandits (the registry; not in the bandit's slot)
+
+The rules of a decision's lifecycle are those of :func:`tsbandit.stores.base.reward_verdict`
+and :func:`tsbandit.stores.base.holds_claim`, stated here in Lua so that they run atomically.
 
 Deltas are passed as ``n_stats`` then, per statistic, ``name, shape, n_rows`` and ``n_rows``
 pairs ``arm, row-bytes`` with arms in increasing order.
@@ -174,6 +177,24 @@ local function with_state(state)
   table.insert(r, 1, 'ok')
   return r
 end
+
+-- KEYS of the scripts that consume a decision: state, dec, ds, due, purge, events.
+-- The status entry of decision id ("p|<deadline>"...), or nil and the reply: {'notfound'}
+-- without the bandit, else {missing}.
+local function decision_entry(id, missing)
+  local st = redis.call('HGET', KEYS[3], id)
+  if st then return st end
+  if redis.call('EXISTS', KEYS[1]) == 0 then return nil, {'notfound'} end
+  return nil, {missing}
+end
+
+-- mark decision id consumed (status 'r' or 'x'), due for purge, and log its event
+local function consume(id, status, dl, event, maxlen)
+  redis.call('HSET', KEYS[3], id, status .. '|' .. dl)
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('ZADD', KEYS[5], dl, id)
+  add_event(KEYS[6], event, maxlen)
+end
 """
 
 # KEYS: state. ARGV: config, names, then (shape, blob) per name.
@@ -253,7 +274,7 @@ return {'ok', scale_all(KEYS[1], tonumber(ARGV[1]))}
 """
 )
 
-# KEYS: state. ARGV: half_life, now. Same arithmetic as tsbandit.stores.base.decay_factor.
+# KEYS: state. ARGV: half_life, now. Same arithmetic as tsbandit.stores.validation.decay_factor.
 DECAY = (
     _SCALE_BODY
     + r"""
@@ -273,19 +294,9 @@ return {'ok', string.format('%.17g', g)}
 """
 )
 
-# KEYS: state, dec, ds, due, events. ARGV: id, payload, deadline, event or '', maxlen or ''.
-PUT_PENDING = r"""
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return {'exists'} end
-redis.call('HSET', KEYS[3], ARGV[1], 'p|' .. ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-add_event(KEYS[5], ARGV[4], ARGV[5])
-return {'ok'}
-"""
-
 # KEYS: state, dec, ds, due, events. ARGV: maxlen or '', then per decision: id, payload,
 # deadline, event or ''. Every id is checked before the first write (all or nothing).
-PUT_PENDING_MANY = r"""
+PUT_PENDING = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
 local seen = {}
 for i = 2, #ARGV, 4 do
@@ -312,25 +323,19 @@ return {'ok', p, st}
 """
 
 # KEYS: state, dec, ds, due, purge, events.
-# ARGV: id, now, retention, expected cver or '', event or '', maxlen or '', deltas...
+# ARGV: id, now, expected cver or '', event or '', maxlen or '', deltas...
 APPLY_REWARD = r"""
 local id = ARGV[1]
-local st = redis.call('HGET', KEYS[3], id)
-if not st then
-  if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-  return {'nodecision'}
-end
+local st, missing = decision_entry(id, 'nodecision')
+if not st then return missing end
 local status, dl = string.match(st, '^(.)|([^|]+)')
 if status == 'r' then return {'duplicate', redis.call('HGET', KEYS[1], 'version')} end
 if status == 'x' or tonumber(ARGV[2]) > tonumber(dl) then return {'expired', dl} end
-local err, parsed = parse_deltas(KEYS[1], 7, ARGV[4])
+local err, parsed = parse_deltas(KEYS[1], 6, ARGV[3])
 if err then return err end
 local version, overflow = apply_deltas(KEYS[1], parsed)
 if overflow then return overflow end  -- nothing written: the decision stays pending
-redis.call('HSET', KEYS[3], id, 'r|' .. dl)
-redis.call('ZREM', KEYS[4], id)
-redis.call('ZADD', KEYS[5], tonumber(dl) + tonumber(ARGV[3]), id)
-add_event(KEYS[6], ARGV[5], ARGV[6])
+consume(id, 'r', dl, ARGV[4], ARGV[5])
 return {'ok', version}
 """
 
@@ -358,26 +363,20 @@ return out
 """
 
 # KEYS: state, dec, ds, due, purge, events.
-# ARGV: id, token, retention, expected cver or '', event or '', maxlen or '', deltas...
+# ARGV: id, token, expected cver or '', event or '', maxlen or '', deltas...
 SETTLE_EXPIRED = r"""
 local id = ARGV[1]
-local st = redis.call('HGET', KEYS[3], id)
-if not st then
-  if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-  return {'lost'}
-end
+local st, missing = decision_entry(id, 'lost')
+if not st then return missing end
 local status, dl, token = string.match(st, '^(.)|([^|]+)|?(.*)$')
 if status ~= 'c' or token ~= ARGV[2] then return {'lost'} end
-local err, parsed = parse_deltas(KEYS[1], 7, ARGV[4])
+local err, parsed = parse_deltas(KEYS[1], 6, ARGV[3])
 if err then return err end
-if tonumber(ARGV[7]) > 0 then  -- deltas given
+if tonumber(ARGV[6]) > 0 then  -- deltas given
   local _, overflow = apply_deltas(KEYS[1], parsed)
   if overflow then return overflow end  -- nothing written: the claim stays as it was
 end
-redis.call('HSET', KEYS[3], id, 'x|' .. dl)
-redis.call('ZREM', KEYS[4], id)
-redis.call('ZADD', KEYS[5], tonumber(dl) + tonumber(ARGV[3]), id)
-add_event(KEYS[6], ARGV[5], ARGV[6])
+consume(id, 'x', dl, ARGV[4], ARGV[5])
 return {'ok'}
 """
 
@@ -428,7 +427,6 @@ SCRIPTS = {
     "scale": SCALE,
     "decay": DECAY,
     "put_pending": PUT_PENDING,
-    "put_pending_many": PUT_PENDING_MANY,
     "get_pending": GET_PENDING,
     "apply_reward": APPLY_REWARD,
     "claim_expired": CLAIM_EXPIRED,

@@ -1,7 +1,8 @@
 """In-process store: dicts behind one lock. For tests, notebooks and single-process use.
 
 JSON documents are kept as JSON text, so the memory store refuses exactly what the persistent
-stores refuse and never aliases a caller's objects.
+stores refuse and never aliases a caller's objects. Only the primitives are here; validation,
+encoding and the public methods are :class:`~tsbandit.stores.base.BaseStore`'s.
 """
 
 from __future__ import annotations
@@ -9,61 +10,31 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from ..errors import (
-    BanditExistsError,
-    BanditNotFoundError,
-    DecisionExpiredError,
-    DecisionNotFoundError,
-    SerializationError,
-)
-from .base import (
-    DEFAULT_RETENTION,
-    ClaimedDecision,
-    DecisionExistsError,
-    EventPage,
-    NewDecision,
-    PendingDecision,
-    PurgeResult,
-    RewardResult,
-    Snapshot,
-    StoreMixin,
-    VersionConflictError,
-    check_arrays,
-    check_decision_id,
-    check_deltas,
-    check_events_maxlen,
-    check_gamma,
-    check_half_life,
-    check_int_cursor,
-    check_limit,
-    check_name,
-    check_retention,
-    check_time,
+from ..errors import BanditExistsError, DecisionExistsError
+from . import lifecycle, records
+from .base import BaseStore
+from .records import CLAIMED, EXPIRED, PENDING, REWARDED
+from .validation import (
+    check_config_version,
+    check_shapes,
     decay_factor,
-    dumps,
-    encode_new_decisions,
     finite_sums,
     readonly,
 )
 
 __all__ = ["MemoryStore"]
 
-_STATUS = {"p": "pending", "c": "claimed", "r": "rewarded", "x": "expired"}
-
 
 @dataclass
 class _Decision:
     payload: str
     deadline: float
-    status: str = "p"  # p pending, c claimed, r rewarded, x expired
+    status: str = PENDING
     token: str = ""
     lease_until: float = 0.0
 
@@ -79,8 +50,8 @@ class _Bandit:
     events: deque[tuple[int, str]] = field(default_factory=deque)  # (sequence, JSON)
 
 
-class MemoryStore(StoreMixin):
-    """Thread-safe in-process :class:`~tsbandit.stores.base.Store`.
+class MemoryStore(BaseStore):
+    """Thread-safe in-process :class:`~tsbandit.stores.protocol.Store`.
 
     Parameters
     ----------
@@ -92,11 +63,10 @@ class MemoryStore(StoreMixin):
     """
 
     def __init__(
-        self, *, retention: float = DEFAULT_RETENTION, events_maxlen: int | None = None
+        self, *, retention: float = records.DEFAULT_RETENTION, events_maxlen: int | None = None
     ) -> None:
+        super().__init__(retention=retention, events_maxlen=events_maxlen)
         self.url = "memory://"
-        self.retention = check_retention(retention)
-        self.events_maxlen = check_events_maxlen(events_maxlen)
         self._lock = threading.Lock()
         self._bandits: dict[str, _Bandit] = {}
         #: event sequence numbers, store-wide: cursors grow across delete and re-create
@@ -105,15 +75,16 @@ class MemoryStore(StoreMixin):
     def __repr__(self) -> str:
         return f"MemoryStore(bandits={len(self._bandits)})"
 
-    # -- helpers ----------------------------------------------------------------------------
+    # -- helpers (called with the lock held) --------------------------------------------------
     def _get(self, name: str) -> _Bandit:
         try:
             return self._bandits[name]
         except KeyError:
-            raise BanditNotFoundError(f"no bandit named {name!r}") from None
+            raise lifecycle.bandit_not_found(name) from None
 
-    def _snapshot(self, name: str, b: _Bandit) -> Snapshot:
-        return Snapshot(
+    @staticmethod
+    def _snapshot(name: str, b: _Bandit) -> records.Snapshot:
+        return records.Snapshot(
             name=name,
             config=json.loads(b.config),
             arrays={k: readonly(v.copy()) for k, v in b.arrays.items()},
@@ -123,47 +94,45 @@ class MemoryStore(StoreMixin):
         )
 
     @staticmethod
-    def _check_version(b: _Bandit, config_version: int | None) -> None:
-        if config_version is not None and config_version != b.config_version:
-            raise VersionConflictError(
-                f"config_version {config_version} is stale, the bandit is at {b.config_version}"
-            )
-
-    @staticmethod
-    def _check_shapes(b: _Bandit, deltas: Mapping[str, np.ndarray]) -> None:
-        for key, d in deltas.items():
-            if key not in b.arrays:
-                raise SerializationError(f"unknown statistic {key!r}; known: {sorted(b.arrays)}")
-            if d.shape != b.arrays[key].shape:
-                raise SerializationError(
-                    f"delta {key!r} has shape {d.shape}, stored {b.arrays[key].shape}"
-                )
-
-    def _apply(self, b: _Bandit, deltas: Mapping[str, np.ndarray]) -> None:
-        # every total is computed and checked before any is stored (all or nothing)
-        for key, total in finite_sums(b.arrays, deltas).items():
-            b.arrays[key] = total
+    def _add_to(b: _Bandit, deltas: dict[str, np.ndarray], cver: int | None) -> None:
+        """Check the version and shapes, then add (every total checked before any is kept)."""
+        check_config_version(b.config_version, cver)
+        check_shapes(b.arrays, deltas)
+        b.arrays.update(finite_sums(b.arrays, deltas))
         b.version += 1
 
-    def _append(self, b: _Bandit, event_json: str | None) -> None:
-        if event_json is None:
+    @staticmethod
+    def _scale_all(b: _Bandit, g: float) -> None:
+        for v in b.arrays.values():
+            v *= g
+        b.version += 1
+
+    def _consume(self, b: _Bandit, d: _Decision, status: str, event: str | None) -> None:
+        d.status, d.token = status, ""
+        self._append(b, event)
+
+    def _append(self, b: _Bandit, event: str | None) -> None:
+        if event is None:
             return
-        b.events.append((next(self._event_seq), event_json))
+        b.events.append((next(self._event_seq), event))
         if self.events_maxlen is not None:
-            while len(b.events) > self.events_maxlen:
-                b.events.popleft()
+            self._trim(b.events, self.events_maxlen)
+
+    @staticmethod
+    def _trim(events: deque[tuple[int, str]], maxlen: int) -> int:
+        n = 0
+        while len(events) > maxlen:
+            events.popleft()
+            n += 1
+        return n
 
     # -- bandits ----------------------------------------------------------------------------
-    def create_bandit(
-        self, name: str, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
-    ) -> Snapshot:
-        check_name(name)
-        cfg = dumps(config, "config")
-        arrs = {k: v.copy() for k, v in check_arrays(arrays).items()}
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> records.Snapshot:
+        arrs = {k: v.copy() for k, v in arrays.items()}
         with self._lock:
             if name in self._bandits:
                 raise BanditExistsError(f"a bandit named {name!r} already exists")
-            b = self._bandits[name] = _Bandit(cfg, arrs)
+            b = self._bandits[name] = _Bandit(config, arrs)
             return self._snapshot(name, b)
 
     def exists(self, name: str) -> bool:
@@ -179,24 +148,17 @@ class MemoryStore(StoreMixin):
             self._get(name)
             del self._bandits[name]
 
-    def read(self, name: str) -> Snapshot:
+    def read(self, name: str) -> records.Snapshot:
         with self._lock:
             return self._snapshot(name, self._get(name))
 
-    def replace(
-        self,
-        name: str,
-        config: Mapping[str, Any],
-        arrays: Mapping[str, np.ndarray] | None = None,
-        *,
-        expected_config_version: int | None = None,
-    ) -> Snapshot:
-        cfg = dumps(config, "config")
-        arrs = None if arrays is None else {k: v.copy() for k, v in check_arrays(arrays).items()}
+    def _replace(self, name: str, config: str, arrays: dict[str, np.ndarray] | None,
+                 expected: int | None) -> records.Snapshot:
+        arrs = None if arrays is None else {k: v.copy() for k, v in arrays.items()}
         with self._lock:
             b = self._get(name)
-            self._check_version(b, expected_config_version)
-            b.config = cfg
+            check_config_version(b.config_version, expected)
+            b.config = config
             if arrs is not None:
                 b.arrays = arrs
             b.config_version += 1
@@ -204,196 +166,109 @@ class MemoryStore(StoreMixin):
             return self._snapshot(name, b)
 
     # -- statistics -------------------------------------------------------------------------
-    def add(
-        self,
-        name: str,
-        deltas: Mapping[str, np.ndarray],
-        *,
-        config_version: int | None = None,
-    ) -> int:
-        ds = check_deltas(deltas)
+    def _add(self, name: str, deltas: dict[str, np.ndarray], cver: int | None) -> int:
         with self._lock:
             b = self._get(name)
-            self._check_version(b, config_version)
-            self._check_shapes(b, ds)
-            self._apply(b, ds)
+            self._add_to(b, deltas, cver)
             return b.version
 
-    def scale(self, name: str, gamma: float) -> int:
-        g = check_gamma(gamma)
+    def _scale(self, name: str, gamma: float) -> int:
         with self._lock:
             b = self._get(name)
-            for v in b.arrays.values():
-                v *= g
-            b.version += 1
+            self._scale_all(b, gamma)
             return b.version
 
-    def decay(self, name: str, half_life: float, now: float) -> float:
-        h = check_half_life(half_life)
-        t = check_time("now", now)
+    def _decay(self, name: str, half_life: float, now: float) -> float:
         with self._lock:
             b = self._get(name)
-            g = decay_factor(b.decayed_at, h, t)
-            if b.decayed_at is None or t > b.decayed_at:
-                b.decayed_at = t
+            g = decay_factor(b.decayed_at, half_life, now)
+            if b.decayed_at is None or now > b.decayed_at:
+                b.decayed_at = now
             if g != 1.0:
-                for v in b.arrays.values():
-                    v *= g
-                b.version += 1
+                self._scale_all(b, g)
             return g
 
     # -- pending decisions ------------------------------------------------------------------
-    def put_pending(
-        self,
-        name: str,
-        decision_id: str,
-        payload: Mapping[str, Any],
-        deadline: float,
-        *,
-        event: Mapping[str, Any] | None = None,
-    ) -> None:
-        check_decision_id(decision_id)
-        p = dumps(payload, "payload")
-        e = None if event is None else dumps(event, "event")
-        dl = check_time("deadline", deadline)
+    def _put_pending(self, name: str, rows: list[records.EncodedDecision]) -> None:
         with self._lock:
             b = self._get(name)
-            if decision_id in b.pending:
-                raise DecisionExistsError(f"decision {decision_id!r} already exists")
-            b.pending[decision_id] = _Decision(p, dl)
-            self._append(b, e)
+            for row in rows:
+                if row.decision_id in b.pending:
+                    raise DecisionExistsError(f"decision {row.decision_id!r} already exists")
+            for row in rows:
+                b.pending[row.decision_id] = _Decision(row.payload, row.deadline)
+                self._append(b, row.event)
 
-    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
-        rows = encode_new_decisions(items)
-        if not rows:
-            return
-        with self._lock:
-            b = self._get(name)
-            for decision_id, _, _, _ in rows:
-                if decision_id in b.pending:
-                    raise DecisionExistsError(f"decision {decision_id!r} already exists")
-            for decision_id, p, dl, e in rows:
-                b.pending[decision_id] = _Decision(p, dl)
-                self._append(b, e)
-
-    def get_pending(self, name: str, decision_id: str) -> PendingDecision:
+    def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         with self._lock:
             d = self._get(name).pending.get(decision_id)
             if d is None:
-                raise DecisionNotFoundError(f"no decision {decision_id!r} in bandit {name!r}")
-            return PendingDecision(
-                decision_id,
-                json.loads(d.payload),
-                d.deadline,
-                _STATUS[d.status],  # type: ignore[arg-type]
-            )
+                raise lifecycle.not_found(name, decision_id)
+            return lifecycle.pending_record(decision_id, d.payload, d.deadline, d.status)
 
-    def apply_reward(
-        self,
-        name: str,
-        decision_id: str,
-        deltas: Mapping[str, np.ndarray],
-        event: Mapping[str, Any] | None,
-        now: float,
-        *,
-        config_version: int | None = None,
-    ) -> RewardResult:
-        ds = check_deltas(deltas)
-        e = None if event is None else dumps(event, "event")
-        t = check_time("now", now)
+    def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
+                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
         with self._lock:
             b = self._get(name)
             d = b.pending.get(decision_id)
-            if d is None:
-                raise DecisionNotFoundError(f"no decision {decision_id!r} in bandit {name!r}")
-            if d.status == "r":
-                return RewardResult("duplicate", b.version)
-            if d.status == "x" or t > d.deadline:
-                raise DecisionExpiredError(
-                    f"decision {decision_id!r} expired at {d.deadline} (now {t})"
-                )
-            self._check_version(b, config_version)
-            self._check_shapes(b, ds)
-            self._apply(b, ds)
-            d.status = "r"
-            d.token = ""
-            self._append(b, e)
-            return RewardResult("applied", b.version)
+            found = None if d is None else (d.status, d.deadline)
+            if not lifecycle.reward_verdict(name, decision_id, found, now) or d is None:
+                return records.RewardResult("duplicate", b.version)
+            self._add_to(b, deltas, cver)
+            self._consume(b, d, REWARDED, event)
+            return records.RewardResult("applied", b.version)
 
-    def claim_expired(
-        self, name: str, now: float, *, limit: int = 100, lease: float = 30.0
-    ) -> list[ClaimedDecision]:
-        t = check_time("now", now)
-        lease_until = t + check_time("lease", lease)
-        token = uuid.uuid4().hex
-        out: list[ClaimedDecision] = []
+    def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
+                       token: str) -> list[records.ClaimedDecision]:
         with self._lock:
             b = self._get(name)
-            due = [
-                (d.lease_until if d.status == "c" else d.deadline, k)
+            due = sorted(
+                (d.lease_until if d.status == CLAIMED else d.deadline, k)
                 for k, d in b.pending.items()
-                if (d.status == "p" and d.deadline < t) or (d.status == "c" and d.lease_until < t)
-            ]
-            due.sort()
-            for _, k in due[: max(int(limit), 0)]:
+                if (d.status == PENDING and d.deadline < now)
+                or (d.status == CLAIMED and d.lease_until < now)
+            )
+            out = []
+            for _, k in due[:limit]:
                 d = b.pending[k]
-                d.status, d.token, d.lease_until = "c", token, lease_until
-                out.append(ClaimedDecision(k, json.loads(d.payload), d.deadline, token))
-        return out
+                d.status, d.token, d.lease_until = CLAIMED, token, lease_until
+                out.append(lifecycle.claim_record(k, d.payload, d.deadline, token))
+            return out
 
-    def settle_expired(
-        self,
-        name: str,
-        claim: ClaimedDecision,
-        deltas: Mapping[str, np.ndarray] | None,
-        event: Mapping[str, Any] | None,
-        *,
-        config_version: int | None = None,
-    ) -> bool:
-        ds = check_deltas(deltas)
-        e = None if event is None else dumps(event, "event")
+    def _settle_expired(self, name: str, claim: records.ClaimedDecision,
+                        deltas: dict[str, np.ndarray], event: str | None,
+                        cver: int | None) -> bool:
         with self._lock:
             b = self._get(name)
             d = b.pending.get(claim.decision_id)
-            if d is None or d.status != "c" or d.token != claim.token:
+            if d is None or not lifecycle.holds_claim((d.status, d.token), claim):
                 return False
-            self._check_version(b, config_version)
-            self._check_shapes(b, ds)
-            if ds:
-                self._apply(b, ds)
-            d.status = "x"
-            d.token = ""
-            self._append(b, e)
+            if deltas:
+                self._add_to(b, deltas, cver)
+            else:
+                check_config_version(b.config_version, cver)
+            self._consume(b, d, EXPIRED, event)
             return True
 
-    def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
-        t = check_time("now", now)
-        limit = check_limit(limit)
+    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
         with self._lock:
             b = self._get(name)
             old = sorted(
-                (d.deadline, k)
-                for k, d in b.pending.items()
-                if d.status in "rx" and d.deadline + self.retention < t
+                (d.deadline, k) for k, d in b.pending.items()
+                if d.status in (REWARDED, EXPIRED) and d.deadline < cutoff
             )[:limit]
             for _, k in old:
                 del b.pending[k]
-            trimmed = 0
-            if self.events_maxlen is not None:
-                while len(b.events) > self.events_maxlen:
-                    b.events.popleft()
-                    trimmed += 1
-            return PurgeResult(len(old), trimmed)
+            trimmed = 0 if self.events_maxlen is None else self._trim(b.events,
+                                                                      self.events_maxlen)
+            return records.PurgeResult(len(old), trimmed)
 
     # -- events -----------------------------------------------------------------------------
-    def append_event(self, name: str, event: Mapping[str, Any]) -> None:
-        e = dumps(event, "event")
+    def _append_event(self, name: str, event: str) -> None:
         with self._lock:
-            self._append(self._get(name), e)
+            self._append(self._get(name), event)
 
-    def read_events(self, name: str, *, after: str | None = None,
-                    limit: int = 1000) -> EventPage:
-        start, limit = check_int_cursor(after), check_limit(limit)
+    def _read_events(self, name: str, start: int, limit: int) -> list[tuple[int, str]]:
         with self._lock:
             events = self._get(name).events
             if not events or events[0][0] > start:  # all of it is new: from the left
@@ -405,9 +280,7 @@ class MemoryStore(StoreMixin):
                         break
                     new.append(item)
                 page = new[::-1][:limit]
-        if not page:
-            return EventPage([], after)
-        return EventPage([json.loads(e) for _, e in page], str(page[-1][0]))
+        return page
 
     # -- lifecycle --------------------------------------------------------------------------
     def ping(self) -> None:

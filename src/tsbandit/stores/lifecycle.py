@@ -1,0 +1,85 @@
+"""The rules of a decision's lifecycle, written once for the backends that run them in Python.
+
+::
+
+    put_pending ──► pending ──apply_reward(now <= deadline)──► rewarded  (repeat: "duplicate")
+                       │
+                       └─claim_expired(now > deadline)──► claimed ──settle_expired──► expired
+
+:func:`reward_verdict` and :func:`holds_claim` decide, inside a backend's atomic step, whether a
+reward or a settlement applies; the errors they raise and the records built from stored rows are
+here too, so every backend words them alike. The Redis scripts (:mod:`tsbandit.stores._lua`)
+state the same rules in Lua, because there they must run inside the script.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import BanditNotFoundError, DecisionExpiredError, DecisionNotFoundError
+from .records import (
+    CLAIMED,
+    EXPIRED,
+    REWARDED,
+    STATUS_NAMES,
+    ClaimedDecision,
+    PendingDecision,
+)
+
+__all__ = [
+    "bandit_not_found",
+    "claim_record",
+    "holds_claim",
+    "not_found",
+    "pending_record",
+    "reward_verdict",
+]
+
+
+def not_found(name: str, decision_id: str) -> DecisionNotFoundError:
+    """The error for a decision id the bandit does not know (never issued, or purged)."""
+    return DecisionNotFoundError(f"no decision {decision_id!r} in bandit {name!r}")
+
+
+def bandit_not_found(name: str) -> BanditNotFoundError:
+    """The error for an unknown bandit."""
+    return BanditNotFoundError(f"no bandit named {name!r}")
+
+
+def reward_verdict(name: str, decision_id: str, found: tuple[str, float] | None,
+                   now: float) -> bool:
+    """Whether a reward applies to a decision found as ``(status, deadline)``: True to apply
+    it, False for a repeat ("duplicate", nothing changes). An unknown decision raises
+    :class:`~tsbandit.errors.DecisionNotFoundError`; one settled by the sweep or past its
+    deadline :class:`~tsbandit.errors.DecisionExpiredError`.
+
+    >>> reward_verdict("b", "d1", ("p", 10.0), now=5.0), reward_verdict("b", "d1", ("r", 10.0), 5.0)
+    (True, False)
+    """
+    if found is None:
+        raise not_found(name, decision_id)
+    status, deadline = found
+    if status == REWARDED:
+        return False
+    if status == EXPIRED or now > deadline:
+        raise DecisionExpiredError(f"decision {decision_id!r} expired at {deadline} (now {now})")
+    return True
+
+
+def pending_record(decision_id: str, payload: str | bytes, deadline: float,
+                   status: str) -> PendingDecision:
+    """A :class:`PendingDecision` from what a backend stores (payload JSON, status code)."""
+    return PendingDecision(decision_id, json.loads(payload), float(deadline),
+                           STATUS_NAMES[status])
+
+
+def claim_record(decision_id: str, payload: str | bytes, deadline: float,
+                 token: str) -> ClaimedDecision:
+    """A :class:`ClaimedDecision` from what a backend stores (payload JSON)."""
+    return ClaimedDecision(decision_id, json.loads(payload), float(deadline), token)
+
+
+def holds_claim(found: tuple[str, str | None] | None, claim: ClaimedDecision) -> bool:
+    """Whether a decision found as ``(status, token)`` is still claimed by ``claim``'s token
+    (not taken over after its lease lapsed, not rewarded meanwhile)."""
+    return found is not None and found[0] == CLAIMED and found[1] == claim.token
