@@ -281,7 +281,8 @@ DecisionExpired = DecisionExpiredError
 # ----- the Python client's side (tsbandit.client) -------------------------------------------
 class ClientError(TsbanditError):
     """Raised on the client's side (:mod:`tsbandit.client`, the demo's local service): what
-    happened between the client and the service. The service never answers with these (they have no row in its error table)."""
+    happened between the client and the service. The service never answers with these (they
+    have no row in its error table)."""
 
     code = "client_error"
 

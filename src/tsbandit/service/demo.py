@@ -112,7 +112,8 @@ def run_demo(base_url: str, *, customers: int = 2000, seed: int = 42, batch: int
     from ..client import Client
 
     if customers < 1 or batch < 1:
-        raise ConfigurationError(f"customers == {customers!r} and batch == {batch!r}, both must be >= 1")
+        raise ConfigurationError(
+            f"customers == {customers!r} and batch == {batch!r}, both must be >= 1")
     truth = dict(DEMO_RATES if rates is None else rates)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
@@ -171,7 +172,11 @@ class LocalService:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalService:
-        """Start the service and wait until ``/healthz`` answers."""
+        """Start the service and wait until ``/healthz`` answers.
+
+        Raises :class:`~tsbandit.errors.ServiceConnectionError` when the service exits first,
+        :class:`~tsbandit.errors.ServiceTimeoutError` when it does not answer in
+        ``ready_timeout`` seconds."""
         import httpx
 
         cmd = [sys.executable, "-m", "tsbandit", "serve", "--host", self.host,
@@ -182,7 +187,8 @@ class LocalService:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServiceConnectionError(f"the service exited with code {self.process.returncode}")
+                raise ServiceConnectionError(
+                    f"the service exited with code {self.process.returncode}")
             try:
                 if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
                     return self
