@@ -7,8 +7,8 @@ through thin methods and functions (``Engine.open``, ``engine.observed``, ``band
 >>> from tsbandit.engine import Engine, bandit_spec
 >>> engine = Engine.open("memory://", seed=0)
 >>> spec = engine.create_bandit(bandit_spec("ads", ["a", "b"], model={"kind": "gaussian"}))
->>> type(spec.model).__name__, engine.decide("ads").arm in spec.arms
-('Gaussian', True)
+>>> spec.model.kind, engine.decide("ads").arm in spec.arms
+('gaussian', True)
 """
 
 from __future__ import annotations
