@@ -40,10 +40,10 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -67,10 +67,15 @@ from .policies.base import RewardModel, check_positive
 from .policies.registry import model_from_config, rule_from_config
 from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
 from .policies.stats import Stats
-from .stores.base import ClaimedDecision, NewDecision, Snapshot, Store
+from .stores.base import ClaimedDecision, EventPage, NewDecision, Snapshot, Store
+from .stores.observed import StoreObserver
+
+if TYPE_CHECKING:
+    from .experiments.stopping import StoppingRule
 
 __all__ = ["IDEMPOTENCY_KEY_PATTERN", "BanditSpec", "Engine", "EngineDecision", "RewardOutcome",
-           "SweepResult", "check_idempotency_key"]
+           "StoreObserver", "SweepResult", "bandit_spec", "check_idempotency_key",
+           "kernels_status", "load_kernels", "open_store"]
 
 CONFIG_FORMAT = 1
 _ID_SEP = "~"
@@ -853,3 +858,89 @@ class Engine:
         p = self.store.get_pending(bandit, decision_id)
         return {"decision_id": p.decision_id, "status": p.status, "deadline": p.deadline,
                 **p.payload}
+
+    # ----- the service's door (issue 14 item 3): thin delegates, real code elsewhere -------
+    @classmethod
+    def open(cls, url: str, *, observer: StoreObserver | None = None,
+             seed: int | np.random.SeedSequence | None = None,
+             clock: Callable[[], float] = time.time, max_staleness_ms: float = 0.0,
+             **store_options: Any) -> Engine:
+        """An engine over the store at ``url`` (``memory://``, ``sqlite:///path``,
+        ``redis://...``; ``store_options`` such as ``retention`` go to the store), with every
+        store call reported to ``observer`` when one is given (see
+        :mod:`tsbandit.stores.observed`). The other parameters are the constructor's."""
+        from .engine_ops import open_store
+
+        return cls(open_store(url, observer=observer, **store_options), seed=seed, clock=clock,
+                   max_staleness_ms=max_staleness_ms)
+
+    def observed(self, observer: StoreObserver) -> Engine:
+        """This engine with its store calls reported to ``observer``: a twin sharing the
+        store, streams and cache (see :func:`tsbandit.engine_ops.observed`)."""
+        from .engine_ops import observed
+
+        return observed(self, observer)
+
+    def close(self) -> None:
+        """Close the store (release its connections)."""
+        self.store.close()
+
+    def events(self, bandit: str) -> Iterator[dict[str, Any]]:
+        """The bandit's event log, oldest first, read lazily in pages
+        (``BanditNotFoundError`` now for an unknown bandit)."""
+        if not self.store.exists(bandit):
+            raise BanditNotFoundError(f"no bandit named {bandit!r}")
+        return self.store.iter_events(bandit)
+
+    def read_events(self, bandit: str, *, after: str | None = None,
+                    limit: int = 1000) -> EventPage:
+        """At most ``limit`` events after the cursor ``after``, and the cursor to continue
+        from (see :meth:`Store.read_events <tsbandit.stores.base.Store.read_events>`)."""
+        return self.store.read_events(bandit, after=after, limit=limit)
+
+    def report(self, bandit: str, *, rule: StoppingRule | None = None, level: float = 0.95,
+               split: str | Sequence[float] | None = None, srm: bool = True,
+               srm_threshold: float = 0.001, draws: int = 100_000,
+               rng: np.random.Generator | None = None) -> dict[str, Any]:
+        """The bandit read as a Bayesian A/B/n experiment, with the SRM check of its event
+        log: :func:`tsbandit.experiments.bandit_report.bandit_report` (``rule``: a
+        :class:`~tsbandit.experiments.StoppingRule`) over one fresh read."""
+        from .experiments.bandit_report import bandit_report
+
+        spec, stats, version = self.statistics(bandit)
+        return bandit_report(bandit, spec, stats, version,
+                             lambda: self.store.iter_events(bandit), rule=rule, level=level,
+                             split=split, srm=srm, srm_threshold=srm_threshold, draws=draws,
+                             rng=rng)
+
+
+def open_store(url: str, *, observer: StoreObserver | None = None, **options: Any) -> Store:
+    """The store at ``url``, observed when an ``observer`` is given
+    (:func:`tsbandit.engine_ops.open_store`)."""
+    from .engine_ops import open_store as open_
+
+    return open_(url, observer=observer, **options)
+
+
+def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | None = None,
+                rule: Mapping[str, Any] | None = None, max_features: int | None = None,
+                **options: Any) -> BanditSpec:
+    """A :class:`BanditSpec` from the model's and the rule's configuration dicts
+    (:func:`tsbandit.engine_ops.bandit_spec`)."""
+    from .engine_ops import bandit_spec as build
+
+    return build(name, arms, model=model, rule=rule, max_features=max_features, **options)
+
+
+def kernels_status() -> str:
+    """What the optional compiled kernels are doing (``"on"``, ``"not loaded"``...)."""
+    from .engine_ops import kernels_status as status
+
+    return status()
+
+
+def load_kernels(on_ready: Callable[[], None] | None = None) -> None:
+    """Load the optional compiled kernels in the background (decisions meanwhile on NumPy)."""
+    from .engine_ops import load_kernels as load
+
+    load(on_ready)

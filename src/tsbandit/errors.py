@@ -8,6 +8,7 @@ catch either. The service maps each class to one HTTP status and one stable ``co
 
     TsbanditError
     ├── ConfigurationError (ValueError)            400 invalid_configuration
+    │   └── InvalidSplitError                      a report's intended split (the service: 422)
     ├── InvalidRewardError (ValueError)            422 invalid_reward
     ├── InvalidContextError (ValueError)           422 invalid_context
     │   └── CustomerFieldError                     a raw customer field of the lab's offers
@@ -29,7 +30,8 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     ├── AuthenticationError (PermissionError)      401 unauthorized
     ├── PayloadTooLargeError (ValueError)          413 payload_too_large
     ├── ArmMismatchError (ValueError)              409 arm_mismatch
-    └── ClientError                                raised by tsbandit.client only, never answered
+    ├── SchemaError (KeyError)                     the OpenAPI document lost a field (a bug)
+    └── ClientError                                raised client-side (tsbandit.client, the demo)
         ├── ServiceError                           an answer whose code names no class above
         │   └── InvalidRequestError (ValueError)   the service refused the request's shape
         ├── ServiceConnectionError (ConnectionError)   no answer (connection_error)
@@ -70,9 +72,11 @@ __all__ = [
     "InvalidLogError",
     "InvalidRequestError",
     "InvalidRewardError",
+    "InvalidSplitError",
     "LastArmError",
     "PayloadTooLargeError",
     "RewardFlushError",
+    "SchemaError",
     "SerializationError",
     "ServiceConnectionError",
     "ServiceError",
@@ -104,6 +108,11 @@ class ConfigurationError(TsbanditError, ValueError):
 
     code = "invalid_configuration"
     http_status = 400
+
+
+class InvalidSplitError(ConfigurationError):
+    """The intended split of an experiment report is malformed (not one finite weight > 0 per
+    arm). The service answers it as the bad query value it is: 422 ``invalid_request``."""
 
 
 class InvalidRewardError(TsbanditError, ValueError):
@@ -259,6 +268,11 @@ class ArmMismatchError(TsbanditError, ValueError):
     http_status = 409
 
 
+class SchemaError(TsbanditError, KeyError):
+    """The OpenAPI document lacks a schema or field the service writes its limits into: a
+    request model changed shape (a bug, raised when the document is built)."""
+
+
 # Short aliases used in the issue texts and the engine's docs.
 DecisionNotFound = DecisionNotFoundError
 DecisionExpired = DecisionExpiredError
@@ -266,8 +280,9 @@ DecisionExpired = DecisionExpiredError
 
 # ----- the Python client's side (tsbandit.client) -------------------------------------------
 class ClientError(TsbanditError):
-    """Raised by :mod:`tsbandit.client` only: what happened between the client and the
-    service. The service never answers with these (they have no row in its error table)."""
+    """Raised on the client's side (:mod:`tsbandit.client`, the demo's local service): what
+    happened between the client and the service. The service never answers with these (they
+    have no row in its error table)."""
 
     code = "client_error"
 

@@ -197,7 +197,8 @@ def test_no_500_for_unexpected_engine_failures(make_client, engine, monkeypatch)
 
     app = create_app(Settings(store="memory://"), engine=engine)
     with TestClient(app, raise_server_exceptions=False) as client:
-        monkeypatch.setattr(engine, "list_bandits", lambda: 1 / 0)
+        # the app's engine: with metrics on, the observed twin of ``engine``
+        monkeypatch.setattr(app.state.runtime.engine, "list_bandits", lambda: 1 / 0)
         err(client.get("/v1/bandits"), 500, "internal_error")
 
 

@@ -107,8 +107,12 @@ def test_expired_rewards_and_swept_decisions(client, engine, clock):
     assert value(snap, "tsbandit_rewards_refused_total", bandit="ads", reason="expired") == 1
     assert value(snap, "tsbandit_rewards_total", bandit="ads", arm=late["arm"],
                  status="applied") == 0
-    # the sweep settles the 3 silent ones (and the late one: its reward was refused)
-    assert engine.sweep_expired("ads") == 4
+    # the sweep settles the 3 silent ones (and the late one: its reward was refused); it runs
+    # through the app's engine, the observed twin of ``engine`` (what the sweeper uses), so the
+    # observed store counts each settlement; ``engine`` itself stays unobserved
+    app_engine = client.app.state.runtime.engine
+    assert app_engine is not engine and app_engine.store.inner is engine.store
+    assert app_engine.sweep_expired("ads") == 4
     snap = samples(client)
     expected = Counter(d["arm"] for d in [*swept, late])
     for arm in ("a", "b", "c"):

@@ -176,7 +176,8 @@ def test_a_bug_answers_500_and_the_connection_stays_open(engine, monkeypatch):
     import uvicorn
 
     app = create_app(Settings(store="memory://", default_bandit=False), engine=engine)
-    monkeypatch.setattr(engine, "list_bandits", lambda: 1 / 0)
+    # the app's engine: with metrics on, the observed twin of ``engine``
+    monkeypatch.setattr(app.state.runtime.engine, "list_bandits", lambda: 1 / 0)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
                                            access_log=False))

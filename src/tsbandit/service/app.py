@@ -28,10 +28,10 @@ from fastapi.responses import JSONResponse
 from starlette.routing import compile_path
 
 from .. import __version__
-from ..engine import Engine
+from ..engine import Engine, kernels_status, load_kernels
 from ..errors import StoreUnavailableError
 from . import report, routes, tutorial
-from .deps import RuntimeDep, offloaded
+from .deps import EngineDep, offloaded
 from .errors import error_json, install_error_handlers
 from .logs import install_logging
 from .middleware import BodyLimitMiddleware
@@ -66,18 +66,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         Service settings (default: read from ``TSBANDIT_*`` environment variables).
     engine
         An engine to use instead of opening ``settings.store`` (tests: a fake clock, a
-        MemoryStore). The app does not close a store it was given.
+        MemoryStore). The app does not close a store it was given. With metrics on, the app
+        uses the engine's observed twin (``engine.observed(...)``): calls made through
+        ``engine`` itself are not counted.
     """
     settings = Settings() if settings is None else settings
     install_logging(settings.log_format, settings.log_level)
     metrics = None
-    if settings.metrics:  # counts decisions/rewards in a wrapper around the engine's store
-        from .metrics import ObservedRuntime, ServiceMetrics
+    observer = None
+    if settings.metrics:  # the engine's store is observed: counts decisions, rewards, timings
+        from .metrics import MetricsObserver, ServiceMetrics
 
         metrics = ServiceMetrics()
-        runtime: Runtime = ObservedRuntime(settings, engine, metrics)
-    else:
-        runtime = Runtime(settings, engine)
+        observer = MetricsObserver(metrics)
+    runtime = Runtime(settings, engine, observer=observer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,9 +92,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         frozen = settings.gc_freeze
 
         def kernels_ready() -> None:
-            from ..policies import _jit
-
-            log.info("compiled kernels: %s", _jit.status)
+            log.info("compiled kernels: %s", kernels_status())
             if frozen:
                 gc.freeze()  # the kernels' long-lived objects too (see below)
 
@@ -101,9 +101,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             # thread (0.2-1 s from the disk cache, ~3 s or more the first time): the port opens
             # without waiting, decisions run on the NumPy path meanwhile (the same draws and
             # choices) and take the kernels once they are ready.
-            from ..policies import _jit
-
-            _jit.load_in_background(on_ready=kernels_ready)
+            load_kernels(on_ready=kernels_ready)
             try:
                 runtime.engine  # noqa: B018 -- open the store now, not on the first request
                 if settings.default_bandit:
@@ -185,12 +183,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
              responses={503: {"model": HealthUnavailableOut,
                               "description": "Store unreachable, or a Redis Cluster not ok"}})
     @offloaded
-    def healthz(runtime: RuntimeDep) -> Any:
+    def healthz(engine: EngineDep) -> Any:
         """Liveness and store health: 200 when the store can serve, 503 otherwise (on a Redis
         Cluster: every node that answers reports ``cluster_state:ok`` and 16384 slots served,
         and every primary answers; the cluster's state is in the body either way)."""
         try:
-            health = runtime.engine.health()
+            health = engine.health()
         except StoreUnavailableError as exc:
             return error_json(503, exc.code, str(exc), {"Retry-After": "1"})
         cluster = ({k: v for k, v in health.items() if k != "ok"}

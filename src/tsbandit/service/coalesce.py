@@ -25,8 +25,7 @@ own answer. An error of the batch as a whole -- the store down (503), the bandit
 
 >>> import asyncio
 >>> from tsbandit.engine import BanditSpec, Engine
->>> from tsbandit.stores import MemoryStore
->>> engine = Engine(MemoryStore(), seed=0)
+>>> engine = Engine.open("memory://", seed=0)
 >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"]))
 >>> async def many():
 ...     c = DecisionCoalescer(offload=True, max_batch=100)

@@ -151,7 +151,7 @@ def traffic(
         spec = engine.get_bandit(name)
         now = engine.clock()
         fold = _fold(engine, name)
-        fold.update(engine.store, name)
+        fold.update(engine, name)
         series = fold.series(spec.arms, now=now, buckets=buckets, window=window)
         return {"bandit": name, "computed_at": now, **series}
 

@@ -29,6 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import (
+    BanditNotFoundError,
+    ConfigurationError,
+    ServiceConnectionError,
+    ServiceTimeoutError,
+)
 from .settings import TUTORIAL_ARMS
 
 __all__ = ["DEMO_BANDIT", "DEMO_RATES", "DemoResult", "LocalService", "run_demo"]
@@ -97,15 +103,17 @@ def run_demo(base_url: str, *, customers: int = 2000, seed: int = 42, batch: int
 
     Raises
     ------
+    tsbandit.errors.ConfigurationError
+        ``customers`` or ``batch`` below 1.
     tsbandit.errors.TsbanditError
         The service could not be reached (``ServiceConnectionError``) or refused a request
         (the exception its error ``code`` names).
     """
     from ..client import Client
-    from ..errors import BanditNotFoundError
 
     if customers < 1 or batch < 1:
-        raise ValueError(f"customers == {customers!r} and batch == {batch!r}, both must be >= 1")
+        raise ConfigurationError(
+            f"customers == {customers!r} and batch == {batch!r}, both must be >= 1")
     truth = dict(DEMO_RATES if rates is None else rates)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
@@ -164,7 +172,11 @@ class LocalService:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalService:
-        """Start the service and wait until ``/healthz`` answers."""
+        """Start the service and wait until ``/healthz`` answers.
+
+        Raises :class:`~tsbandit.errors.ServiceConnectionError` when the service exits first,
+        :class:`~tsbandit.errors.ServiceTimeoutError` when it does not answer in
+        ``ready_timeout`` seconds."""
         import httpx
 
         cmd = [sys.executable, "-m", "tsbandit", "serve", "--host", self.host,
@@ -175,7 +187,8 @@ class LocalService:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited with code {self.process.returncode}")
+                raise ServiceConnectionError(
+                    f"the service exited with code {self.process.returncode}")
             try:
                 if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
                     return self
@@ -183,7 +196,7 @@ class LocalService:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"the service did not answer on {self.base_url} within "
+        raise ServiceTimeoutError(f"the service did not answer on {self.base_url} within "
                            f"{self.ready_timeout:.0f} s")
 
     def stop(self) -> None:

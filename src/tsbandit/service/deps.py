@@ -183,7 +183,8 @@ class RouteTable:
         """Add every declared endpoint to ``app`` with the auth these settings call for.
 
         Routes go straight onto the app's router (not through ``include_router``): one level
-        of route matching per request instead of two.
+        of route matching per request instead of two. They honour the app's
+        ``dependency_overrides`` (tests replace ``get_engine`` there).
         """
         prefix = self.router_kwargs.get("prefix", "")
         common = self.router_kwargs.get("responses", {})
@@ -195,7 +196,8 @@ class RouteTable:
                        "tags": kwargs.get("tags", tags)}
             app.router.routes.append(StrictJSONRoute(
                 prefix + path, offloaded(func, settings.offload), methods=[method],
-                dependencies=extra["dependencies"], **options))
+                dependencies=extra["dependencies"], dependency_overrides_provider=app,
+                **options))
 
 
 # ----- strict JSON ------------------------------------------------------------------------------

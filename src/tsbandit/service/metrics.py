@@ -18,10 +18,12 @@ metric                                                 type       labels
 ``tsbandit_store_errors_total``                        counter    operation, error
 =====================================================  =========  ===============================
 
-Decisions and rewards are counted where they become durable: :class:`InstrumentedStore` wraps
-the engine's store, so a count moves only when the store committed the write, whatever route
-(``/v1``, the tutorial's ``/recommend``, batches) made it. The same wrapper writes the JSON log
-line of each decision and reward, with its ``decision_id``.
+Decisions and rewards are counted where they become durable: the engine is built over an
+observed store (:mod:`tsbandit.stores.observed`, ``Engine.open(url, observer=...)``) that
+reports to a :class:`MetricsObserver`, so a count moves only when the store committed the
+write, whatever route (``/v1``, the tutorial's ``/recommend``, batches) or the sweeper made it.
+The same observer writes the JSON log line of each decision and reward, with its
+``decision_id``.
 
 Several workers (``tsbandit serve --workers N``) are separate processes, each with its own
 counters. ``serve()`` then turns on prometheus-client's multiprocess mode (it sets
@@ -44,29 +46,22 @@ True
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import DecisionExpiredError, StoreUnavailableError, TsbanditError
-from ..stores.base import NewDecision
+from ..engine import StoreObserver
 from .logs import access_log, emit, event_log
-from .runtime import Runtime
 
 if TYPE_CHECKING:
-    from ..engine import Engine
-    from ..stores.base import ClaimedDecision, DeltasFn, RewardResult, Store
     from .settings import Settings
 
-__all__ = ["InstrumentedStore", "MetricsMiddleware", "ObservedRuntime", "ServiceMetrics",
-           "install_metrics", "multiprocess_dir"]
-
-T = TypeVar("T")
+__all__ = ["MetricsMiddleware", "MetricsObserver", "ServiceMetrics", "install_metrics",
+           "multiprocess_dir"]
 
 #: Request latencies: 250 us to 10 s (an in-process decision is ~0.5-1 ms).
 HTTP_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -183,66 +178,29 @@ class MetricsMiddleware:
 
 
 # ----- the store -------------------------------------------------------------------------------
-class InstrumentedStore:
-    """A :class:`~tsbandit.stores.base.Store` that times every call and counts (and logs)
-    the decisions, rewards and expiries that the wrapped store committed.
+class MetricsObserver(StoreObserver):
+    """The service's side of the observed store: store timings and errors into the histograms
+    and counters, each decision, reward, refusal and expiry counted and logged (JSON line with
+    its ``decision_id``) once the store committed it."""
 
-    Everything else is delegated unchanged; errors propagate as they were raised.
-    """
-
-    def __init__(self, inner: Store, metrics: ServiceMetrics) -> None:
-        self.inner = inner
+    def __init__(self, metrics: ServiceMetrics) -> None:
         self.metrics = metrics
 
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self.inner, name)
-        if name.startswith("_") or not callable(value):
-            return value
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            return self._call(name, value, *args, **kwargs)
-
-        timed.__name__ = name
-        return timed
-
-    def _call(self, op: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def timed(self, operation: str, seconds: float) -> None:
         m = self.metrics
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        except StoreUnavailableError:
-            m.child(m.store_errors, op, "unavailable").inc()
-            raise
-        except TsbanditError:
-            raise  # an answer (not found, expired, conflict...), not a failure of the store
-        except Exception as exc:
-            m.child(m.store_errors, op, type(exc).__name__).inc()
-            raise
-        finally:
-            m.child(m.store, op).observe(time.perf_counter() - start)
+        m.child(m.store, operation).observe(seconds)
 
-    # the calls that are counted as well as timed
-    def read(self, name: str) -> Any:
-        return self._call("read", self.inner.read, name)
+    def failed(self, operation: str, error: str) -> None:
+        m = self.metrics
+        m.child(m.store_errors, operation, error).inc()
 
-    def put_pending(self, name: str, decision_id: str, payload: Mapping[str, Any],
-                    deadline: float, *, event: Mapping[str, Any] | None = None) -> None:
-        self._call("put_pending", self.inner.put_pending, name, decision_id, payload, deadline,
-                   event=event)
-        self._decided(name, decision_id, payload, event)
-
-    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
-        self._call("put_pending_many", self.inner.put_pending_many, name, items)
-        for item in items:
-            d = NewDecision(*item)
-            self._decided(name, d.decision_id, d.payload, d.event)
-
-    def _decided(self, name: str, decision_id: str, payload: Mapping[str, Any],
-                 event: Mapping[str, Any] | None) -> None:
+    def decided(self, bandit: str, decision_id: str, payload: Mapping[str, Any],
+                event: Mapping[str, Any] | None) -> None:
         arm = str(payload.get("arm"))
-        self.metrics.child(self.metrics.decisions, name, arm).inc()
+        m = self.metrics
+        m.child(m.decisions, bandit, arm).inc()
         if event_log.isEnabledFor(20):
-            fields: dict[str, Any] = {"event": "decision", "bandit": name,
+            fields: dict[str, Any] = {"event": "decision", "bandit": bandit,
                                       "decision_id": decision_id, "arm": arm,
                                       "propensity": payload.get("propensity")}
             ranking = payload.get("ranking")
@@ -252,78 +210,28 @@ class InstrumentedStore:
                 fields["model_version"] = event["model_version"]
             emit(event_log, "decision", fields)
 
-    def apply_reward(self, name: str, decision_id: str, deltas: Mapping[str, Any],
-                     event: Mapping[str, Any] | None, now: float, *,
-                     config_version: int | None = None) -> RewardResult:
-        try:
-            res = self._call("apply_reward", self.inner.apply_reward, name, decision_id, deltas,
-                             event, now, config_version=config_version)
-        except DecisionExpiredError:
-            self.metrics.child(self.metrics.refused, name, "expired").inc()
-            event_log.info("reward refused", extra={"fields": {
-                "event": "reward_refused", "reason": "expired", "bandit": name,
-                "decision_id": decision_id}})
-            raise
-        ev = event or {}
-        arm = str(ev.get("arm"))
-        status = "arm_retired" if res.status == "applied" and ev.get("arm_retired") else res.status
-        self.metrics.child(self.metrics.rewards, name, arm, status).inc()
+    def rewarded(self, bandit: str, decision_id: str, arm: str, status: str, reward: Any,
+                 model_version: int) -> None:
+        m = self.metrics
+        m.child(m.rewards, bandit, arm, status).inc()
         if event_log.isEnabledFor(20):
             emit(event_log, "reward", {
-                "event": "reward", "bandit": name, "decision_id": decision_id, "arm": arm,
-                "reward": ev.get("reward"), "status": status,
-                "model_version": res.version})
-        return res
+                "event": "reward", "bandit": bandit, "decision_id": decision_id, "arm": arm,
+                "reward": reward, "status": status, "model_version": model_version})
 
-    def settle_expired(self, name: str, claim: ClaimedDecision, deltas: Any, event: Any, *,
-                       config_version: int | None = None) -> bool:
-        done = self._call("settle_expired", self.inner.settle_expired, name, claim, deltas,
-                          event, config_version=config_version)
-        if done:
-            arm = str(claim.payload.get("arm"))
-            self.metrics.child(self.metrics.expired, name, arm).inc()
-            event_log.info("expired", extra={"fields": {
-                "event": "expired", "bandit": name, "decision_id": claim.decision_id,
-                "arm": arm, "reward": None if event is None else event.get("reward")}})
-        return bool(done)
+    def refused(self, bandit: str, decision_id: str, reason: str) -> None:
+        m = self.metrics
+        m.child(m.refused, bandit, reason).inc()
+        event_log.info("reward refused", extra={"fields": {
+            "event": "reward_refused", "reason": reason, "bandit": bandit,
+            "decision_id": decision_id}})
 
-    def sweep_expired(self, name: str, now: float, deltas_fn: DeltasFn, *, limit: int = 1000,
-                      lease: float = 30.0, config_version: int | None = None) -> int:
-        # the loop of StoreMixin.sweep_expired, through this wrapper so each expiry is counted
-        settled = 0
-        for claim in self._call("claim_expired", self.inner.claim_expired, name, now,
-                                limit=limit, lease=lease):
-            deltas, event = deltas_fn(claim)
-            if self.settle_expired(name, claim, deltas, event, config_version=config_version):
-                settled += 1
-        return settled
-
-    def iter_events(self, name: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-        return self._call("iter_events", self.inner.iter_events, name, batch_size=batch_size)
-
-
-class ObservedRuntime(Runtime):
-    """A :class:`Runtime` whose engine's store is an :class:`InstrumentedStore`.
-
-    The store is wrapped when the engine is first used -- also the store of an engine given to
-    ``create_app`` (that engine's ``store`` attribute is replaced by the wrapper; an engine
-    shared by two apps is counted by the first one that used it).
-    """
-
-    def __init__(self, settings: Settings, engine: Engine | None, metrics: ServiceMetrics
-                 ) -> None:
-        super().__init__(settings, engine)
-        self.metrics = metrics
-        self._wrap_lock = threading.Lock()
-
-    @property
-    def engine(self) -> Engine:
-        engine = super().engine
-        if not isinstance(engine.store, InstrumentedStore):
-            with self._wrap_lock:
-                if not isinstance(engine.store, InstrumentedStore):
-                    engine.store = InstrumentedStore(engine.store, self.metrics)
-        return engine
+    def settled(self, bandit: str, decision_id: str, arm: str, reward: Any) -> None:
+        m = self.metrics
+        m.child(m.expired, bandit, arm).inc()
+        event_log.info("expired", extra={"fields": {
+            "event": "expired", "bandit": bandit, "decision_id": decision_id, "arm": arm,
+            "reward": reward}})
 
 
 def install_metrics(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -> None:

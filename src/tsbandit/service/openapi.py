@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from ..errors import SchemaError
 from .settings import Settings
 
 __all__ = ["apply_limits", "install_openapi"]
@@ -34,7 +35,7 @@ def _bound(prop: dict[str, Any], key: str, value: int, note: str) -> None:
     branches = [b for b in prop.get("anyOf", [prop]) if b.get("type") != "null"]
     typed = [b for b in branches if b.get("type") == _KEY_TYPE[key]]
     if not typed:  # a model changed shape: fail loudly (tests build the document)
-        raise KeyError(f"no {_KEY_TYPE[key]} in {prop!r} to bound with {key}")
+        raise SchemaError(f"no {_KEY_TYPE[key]} in {prop!r} to bound with {key}")
     for branch in typed:
         branch[key] = min(value, branch.get(key, value))
     text = prop.get("description", "")
@@ -45,7 +46,7 @@ def _schema(schemas: dict[str, Any], name: str) -> dict[str, Any]:
     """A request model's component (``Name-Input`` when FastAPI split it in two)."""
     found: dict[str, Any] = schemas.get(f"{name}-Input", schemas.get(name))  # type: ignore[assignment]
     if found is None:
-        raise KeyError(f"no schema {name!r} in the OpenAPI document")
+        raise SchemaError(f"no schema {name!r} in the OpenAPI document")
     return found
 
 

@@ -7,31 +7,14 @@ import threading
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
-from ..engine import BanditSpec, Engine
+from ..engine import BanditSpec, Engine, StoreObserver, open_store
 from ..errors import BanditExistsError
-from ..stores import open_store as _open_store
-from ..stores.base import Store
 from .coalesce import DecisionCoalescer
 from .settings import TUTORIAL_ARMS, Settings
 
 __all__ = ["CustomerJoin", "JoinEntry", "Runtime", "open_store"]
 
 log = logging.getLogger("tsbandit.service")
-
-
-def open_store(url: str, **options: Any) -> Store:
-    """The store for ``url`` (see :func:`tsbandit.stores.open_store`; ``memory`` and
-    ``memory:`` are accepted as spellings of ``memory://``); ``options`` (``retention``,
-    ``events_maxlen``) go to the store's constructor.
-
-    Raises
-    ------
-    ConfigurationError
-        Unknown scheme or malformed URL.
-    """
-    if url in ("memory", "memory:"):
-        url = "memory://"
-    return _open_store(url, **options)
 
 
 class JoinEntry(NamedTuple):
@@ -79,13 +62,20 @@ class Runtime:
     decision coalescer.
 
     The engine (and with it the store) is opened on first use, so building an app does no I/O;
-    the app's lifespan opens it eagerly and closes it at shutdown.
+    the app's lifespan opens it eagerly and closes it at shutdown. With an ``observer`` (the
+    service's metrics) the engine is built over an observed store (``Engine.open(...,
+    observer=...)``); an engine given here is used through its observed twin
+    (``engine.observed(observer)``: calls made through the given object itself are not
+    observed).
     """
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None = None, *,
+                 observer: StoreObserver | None = None) -> None:
         self.settings = settings
-        self._engine = engine
+        self.observer = observer
         self._owns_store = engine is None
+        self._engine = (engine if engine is None or observer is None
+                        else engine.observed(observer))
         self._lock = threading.Lock()
         self.join = CustomerJoin(settings.tutorial_join_capacity)
         #: single decisions, coalesced under concurrency (see service/coalesce.py)
@@ -101,11 +91,11 @@ class Runtime:
             with self._lock:
                 if self._engine is None:
                     s = self.settings
-                    options = {k: v for k, v in (("retention", s.retention),
-                                                 ("events_maxlen", s.events_maxlen))
-                               if v is not None}
-                    self._engine = Engine(open_store(s.store, **options), seed=s.seed,
-                                          max_staleness_ms=s.max_staleness_ms)
+                    options: dict[str, Any] = {
+                        k: v for k, v in (("retention", s.retention),
+                                          ("events_maxlen", s.events_maxlen)) if v is not None}
+                    self._engine = Engine.open(s.store, observer=self.observer, seed=s.seed,
+                                               max_staleness_ms=s.max_staleness_ms, **options)
                 engine = self._engine
         return engine
 
@@ -126,5 +116,5 @@ class Runtime:
         """Close the store if this runtime opened it."""
         with self._lock:
             if self._engine is not None and self._owns_store:
-                self._engine.store.close()
+                self._engine.close()
                 self._engine = None

@@ -207,7 +207,7 @@ class BanditCreate(_In):
         return self
 
     def model_config_dict(self) -> dict[str, Any]:
-        """``{"kind": ..., ...}`` for :func:`tsbandit.policies.registry.model_from_config`."""
+        """``{"kind": ..., ...}``: the ``model`` of :func:`tsbandit.engine.bandit_spec`."""
         cfg: dict[str, Any] = ({"kind": self.model} if isinstance(self.model, str)
                                else self.model.model_dump(exclude_none=True))
         if self.n_features is not None:
@@ -215,7 +215,7 @@ class BanditCreate(_In):
         return cfg
 
     def rule_config_dict(self) -> dict[str, Any]:
-        """``{"kind": ..., ...}`` for :func:`tsbandit.policies.registry.rule_from_config`."""
+        """``{"kind": ..., ...}``: the ``rule`` of :func:`tsbandit.engine.bandit_spec`."""
         return {"kind": self.rule} if isinstance(self.rule, str) else self.rule.model_dump()
 
 

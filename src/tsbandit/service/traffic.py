@@ -5,8 +5,9 @@ and rewards per arm in equal time buckets. (Per-process counters would show one 
 traffic only.) Reading the whole log costs about 10 us per event on SQLite, 1 s per 100,000
 events (``benchmarks/bench_observability.py``), so the endpoint (``service/dashboard.py``) keeps
 a :class:`TrafficFold` per bandit: counts per (time bin, kind, arm), folded from the log
-incrementally through the store's cursor (:meth:`~tsbandit.stores.base.Store.read_events`):
-each request reads only the events appended since the last one.
+incrementally through the event log's cursor (:meth:`Engine.read_events
+<tsbandit.engine.Engine.read_events>`): each request reads only the events appended since the
+last one.
 
 >>> events = [{"type": "decision", "timestamp": 10.0, "arm": "a"},
 ...           {"type": "decision", "timestamp": 11.0, "arm": "b"},
@@ -22,11 +23,17 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from ..stores.base import Store
+__all__ = ["EventReader", "TrafficFold", "nice_bucket", "traffic_series"]
 
-__all__ = ["TrafficFold", "nice_bucket", "traffic_series"]
+
+class EventReader(Protocol):
+    """What a :class:`TrafficFold` reads: an :class:`~tsbandit.engine.Engine` (or a store)."""
+
+    def read_events(self, name: str, *, after: str | None = None, limit: int = 1000) -> Any:
+        """A page of events after the cursor ``after``: ``.events`` and ``.cursor``."""
+        ...
 
 _NICE = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
          86400, 172800, 604800)
@@ -131,7 +138,7 @@ def _series(rows: Iterable[tuple[float, int, str, int, float]], arms: Sequence[s
 
 class TrafficFold:
     """One bandit's event log folded into counts and reward sums per (time bin, kind, arm),
-    kept up to date through the store's cursor: :meth:`update` reads only the events appended
+    kept up to date through the log's cursor: :meth:`update` reads only the events appended
     since the last call, so a series costs what is new, not the length of the log.
 
     Bins are 1 s wide until there are more than ``max_bins`` of them; then they merge into
@@ -141,14 +148,18 @@ class TrafficFold:
     bandit was deleted and re-created, or the store trimmed its log (``events_maxlen``) -- the
     fold starts over from what the log holds now. Thread-safe.
 
-    >>> from tsbandit.stores import MemoryStore
-    >>> store = MemoryStore(); _ = store.create_bandit("b", {}, {})
-    >>> for t, arm in [(10.0, "a"), (11.0, "b"), (70.0, "b")]:
-    ...     store.append_event("b", {"type": "decision", "timestamp": t, "arm": arm})
-    >>> fold = TrafficFold(); fold.update(store, "b")
+    >>> from tsbandit.engine import BanditSpec, Engine
+    >>> now = [10.0]
+    >>> engine = Engine.open("memory://", seed=0, clock=lambda: now[0])
+    >>> _ = engine.create_bandit(BanditSpec(name="b", arms=["a", "b"]))
+    >>> arms = []
+    >>> for now[0] in (10.0, 11.0, 70.0):
+    ...     arms.append(engine.decide("b").arm)
+    >>> fold = TrafficFold(); fold.update(engine, "b")
     3
-    >>> fold.series(["a", "b"], now=70.0, buckets=2)["decisions"]
-    [[1, 1], [0, 0], [0, 1]]
+    >>> fold.series(["a", "b"], now=70.0, buckets=2)["totals"]["decisions"] == [
+    ...     arms.count("a"), arms.count("b")]
+    True
     """
 
     RESOLUTIONS = (1, 60, 3600, 86400)
@@ -167,8 +178,9 @@ class TrafficFold:
         self.last = -math.inf
         self.events = 0
 
-    def update(self, store: Store, name: str) -> int:
-        """Fold the events appended since the last update; return how many were folded."""
+    def update(self, store: EventReader, name: str) -> int:
+        """Fold the events appended since the last update (read from ``store``: the engine,
+        or a store); return how many were folded."""
         with self._lock:
             head = store.read_events(name, limit=1).cursor
             if head != self.head:

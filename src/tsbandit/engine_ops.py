@@ -1,0 +1,99 @@
+"""What the engine offers its callers beyond deciding and learning: opening a store by URL
+(observed or not), building a bandit's specification from configuration dicts, the optional
+compiled kernels. :class:`~tsbandit.engine.Engine` and :mod:`tsbandit.engine` expose these
+through thin methods and functions (``Engine.open``, ``engine.observed``, ``bandit_spec``,
+``kernels_status``...), so that the service needs no import of ``stores`` or ``policies``.
+
+>>> from tsbandit.engine import Engine, bandit_spec
+>>> engine = Engine.open("memory://", seed=0)
+>>> spec = engine.create_bandit(bandit_spec("ads", ["a", "b"], model={"kind": "gaussian"}))
+>>> spec.model.kind, engine.decide("ads").arm in spec.arms
+('gaussian', True)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError
+from .policies.registry import model_from_config, rule_from_config
+from .stores import open_store as _open_store
+from .stores.base import Store
+from .stores.observed import ObservedStore, StoreObserver
+
+if TYPE_CHECKING:
+    from .engine import BanditSpec, Engine
+
+__all__ = ["bandit_spec", "kernels_status", "load_kernels", "observed", "open_store"]
+
+
+def open_store(url: str, *, observer: StoreObserver | None = None, **options: Any) -> Store:
+    """The store for ``url`` (see :func:`tsbandit.stores.open_store`; ``memory`` and
+    ``memory:`` are accepted as spellings of ``memory://``), wrapped in an
+    :class:`~tsbandit.stores.observed.ObservedStore` when an ``observer`` is given.
+    ``options`` (``retention``, ``events_maxlen``) go to the store's constructor.
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown scheme or malformed URL.
+    """
+    if url in ("memory", "memory:"):
+        url = "memory://"
+    store = _open_store(url, **options)
+    return store if observer is None else ObservedStore(store, observer)
+
+
+def observed(engine: Engine, observer: StoreObserver) -> Engine:
+    """A twin of ``engine`` whose store calls are reported to ``observer``: the same store
+    (under an :class:`~tsbandit.stores.observed.ObservedStore`), clock, staleness, decision
+    streams, cache and lock -- one engine with two doors, so decisions made through either
+    continue the same random streams. Calls made through ``engine`` itself are not observed.
+    """
+    twin = copy.copy(engine)
+    twin.store = ObservedStore(engine.store, observer)
+    return twin
+
+
+def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | None = None,
+                rule: Mapping[str, Any] | None = None, max_features: int | None = None,
+                **options: Any) -> BanditSpec:
+    """A :class:`~tsbandit.engine.BanditSpec` from configuration dicts: ``model``
+    (``{"kind": "beta", ...}``, default Beta-Bernoulli) and ``rule`` (``{"kind":
+    "thompson", ...}``, default Thompson sampling); ``options`` are the spec's other fields
+    (``reward_window``, ``default_reward``, ``half_life``, ``propensity_draws``).
+
+    Raises :class:`ConfigurationError` for an invalid model or rule, and for a contextual
+    model with more than ``max_features`` features (checked before the rule is built).
+    """
+    from .engine import BanditSpec
+
+    if model is not None:
+        built = model_from_config(dict(model))
+        if (max_features is not None and built.n_features is not None
+                and built.n_features > max_features):
+            raise ConfigurationError(f"n_features == {built.n_features}, at most "
+                                     f"{max_features} allowed")
+        options["model"] = built
+    if rule is not None:
+        options["rule"] = rule_from_config(dict(rule))
+    return BanditSpec(name=name, arms=arms, **options)
+
+
+def kernels_status() -> str:
+    """What the optional compiled kernels (``tsbandit[fast]``) are doing: ``"on"``, ``"not
+    loaded"``, ``"numba not available (...)"``..."""
+    from .policies import _jit
+
+    return str(_jit.status)
+
+
+def load_kernels(on_ready: Callable[[], None] | None = None) -> None:
+    """Load (or compile) the optional compiled kernels in a background thread; decisions run
+    on NumPy (the same draws and choices) until they are ready, then take them. ``on_ready``
+    runs in that thread once loading is over."""
+    from .policies import _jit
+
+    _jit.load_in_background(on_ready=on_ready)
