@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from tsbandit import __version__
 from tsbandit.cli import app
-from tsbandit.service.demo import DEMO_RATES, LocalService, run_demo
+from tsbandit.cli.demo import DEMO_RATES, LocalService, run_demo
 
 runner = CliRunner()
 

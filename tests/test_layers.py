@@ -49,11 +49,12 @@ LAYER_OF: dict[str, str] = {
 
 #: layer -> the other layers it may import (every layer may import itself and ``base``). The
 #: cli is the composition root: besides the four shells it mounts it opens stores and engines
-#: (``export``, ``sweep``) and runs the tutorial's class (``demo --in-process``); it reaches
-#: the policies and the client only through them.
+#: (``export``, ``sweep``), runs the tutorial's class (``demo --in-process``) and drives a
+#: live service through the client (``demo``, cli/demo.py); it reaches the policies only
+#: through them.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "cli": frozenset({"lab", "service", "experiments", "evaluation", "engine", "stores",
-                      "core", "schema"}),
+                      "core", "schema", "client"}),
     "service": frozenset({"engine", "schema"}),
     "engine": frozenset({"policies", "stores", "experiments", "core", "schema"}),
     "core": frozenset({"policies", "schema"}),

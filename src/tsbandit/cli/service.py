@@ -71,7 +71,7 @@ def demo(
     import numpy as np
 
     from ..errors import TsbanditError
-    from ..service.demo import LocalService, run_demo
+    from .demo import LocalService, run_demo
 
     try:
         if url is not None:

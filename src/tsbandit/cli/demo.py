@@ -11,7 +11,7 @@ application rates are hidden from the service; the demo only uses them to simula
 
 :class:`LocalService` starts ``tsbandit serve`` in a subprocess on a free port and stops it.
 
->>> from tsbandit.service.demo import DEMO_RATES
+>>> from tsbandit.cli.demo import DEMO_RATES
 >>> max(DEMO_RATES, key=DEMO_RATES.__getitem__)
 'premium_rewards_500bonus'
 """
@@ -35,7 +35,7 @@ from ..errors import (
     ServiceConnectionError,
     ServiceTimeoutError,
 )
-from .settings import TUTORIAL_ARMS
+from ..service.settings import TUTORIAL_ARMS
 
 __all__ = ["DEMO_BANDIT", "DEMO_RATES", "DemoResult", "LocalService", "run_demo"]
 
