@@ -31,7 +31,7 @@ import numpy as np
 
 from .core import DecisionCore, check_names, make_generators
 from .decision import ArmSummary, BatchDecision, Decision
-from .errors import ConfigurationError, LastArmError, SerializationError
+from .errors import LastArmError, SerializationError
 from .online import MemoryStatistics
 from .policies.base import RewardModel
 from .policies.registry import model_from_config, rule_from_config
@@ -154,7 +154,7 @@ class Bandit:
         2
         """
         if k == 1 and eligible is None:
-            return self._select_one(context, propensity)
+            return self.select(context, propensity=propensity)
         mem = self._memory
         return self._core.decide(mem.posterior, mem.stats, self._rng, self._side_rng, context,
                                  eligible, k, propensity=propensity)
@@ -162,16 +162,12 @@ class Bandit:
     def select(self, context: Any = None, eligible: Iterable[str | int] | None = None,
                *, propensity: bool = False) -> Decision:
         """Choose one arm for one user; see :meth:`rank`."""
-        if eligible is None:
-            return self._select_one(context, propensity)
-        return self.rank(1, context, eligible, propensity=propensity)
-
-    def _select_one(self, context: Any, propensity: bool) -> Decision:
-        core = self._core
+        if eligible is not None:
+            return self.rank(1, context, eligible, propensity=propensity)
+        core, mem = self._core, self._memory
         xs = core.model.check_context(context)
         if xs is not None and xs is context:
             self._seen = (xs, xs.tobytes())
-        mem = self._memory
         return core.decide_one(mem.posterior, mem.stats, self._rng, self._side_rng, xs,
                                propensity)
 
@@ -183,19 +179,9 @@ class Bandit:
         Give ``contexts`` ``(n, d)`` for a contextual model, or ``n`` for a context-free one.
         Each user gets independent posterior draws.
         """
-        core, mem = self._core, self._memory
-        mask = core.eligible(eligible, k)
-        x = core.model.check_contexts(contexts)
-        size = None
-        if not core.model.contextual:
-            if n is None or isinstance(n, bool) or int(n) < 1:
-                raise ConfigurationError(f"n == {n!r}, must be an integer >= 1")
-            x, size = None, int(n)
-        chosen = core.choose(mem.posterior, mem.stats, self._rng, x, mask, k, size)
-        probs = None
-        if propensity:
-            probs = core.propensities(mem.posterior, mem.stats, chosen, self._side_rng, x, mask)
-        return BatchDecision(chosen, core.arms, probs)
+        mem = self._memory
+        return self._core.decide_batch(mem.posterior, mem.stats, self._rng, self._side_rng,
+                                       contexts, n, eligible, k, propensity=propensity)
 
     def action_probabilities(self, contexts: Any = None,
                              eligible: Iterable[str | int] | None = None) -> np.ndarray:
@@ -230,15 +216,9 @@ class Bandit:
     def update_batch(self, arms: Sequence[str | int], rewards: Any, contexts: Any = None) -> None:
         """Learn from many observations at once (statistics summed; order-free for additive
         models, sequential discounting when ``discount`` is set). All-or-nothing on errors."""
-        core = self._core
-        idx = core.arm_indices(arms)
-        r = core.model.check_rewards(rewards).reshape(-1)
-        if r.shape[0] != idx.shape[0]:
-            raise ConfigurationError(f"got {idx.shape[0]} arms and {r.shape[0]} rewards")
-        n = idx.shape[0]
-        if n == 0:
-            return
-        self._memory.observe_batch(idx, r, core.model.check_contexts(contexts, n))
+        idx, r, x = self._core.observations(arms, rewards, contexts)
+        if idx.shape[0]:
+            self._memory.observe_batch(idx, r, x)
 
     def decay(self, gamma: float) -> None:
         """Multiply all statistics by ``gamma`` in (0, 1] (e.g. time-based forgetting)."""
@@ -289,21 +269,7 @@ class Bandit:
         >>> Bandit.from_dict(b.to_dict()).posterior_mean() == b.posterior_mean()
         True
         """
-        core = self._core
-        memory = self._memory.to_dict()
-        return {
-            "format": FORMAT_VERSION,
-            "type": "Bandit",
-            "arms": list(core.arms),
-            "model": core.model.to_config(),
-            "rule": core.rule.to_config(),
-            "discount": memory.pop("discount"),
-            "window": memory.pop("window"),
-            "propensity_draws": core.propensity_draws,
-            **memory,
-            "rng": {"decisions": self._rng.bit_generator.state,
-                    "side": self._side_rng.bit_generator.state},
-        }
+        return _state(self._core, self._memory, self._rng, self._side_rng)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Bandit:
@@ -333,3 +299,21 @@ class Bandit:
     def __repr__(self) -> str:
         return (f"Bandit(arms={list(self.arms)}, model={self.model!r}, rule={self.rule!r}, "
                 f"n_updates={self.n_updates})")
+
+
+def _state(core: DecisionCore, memory: MemoryStatistics, rng: np.random.Generator,
+           side_rng: np.random.Generator) -> dict[str, Any]:
+    """A bandit's ``to_dict``: its core's configuration, its statistics, its generators."""
+    learned = memory.to_dict()
+    return {
+        "format": FORMAT_VERSION,
+        "type": "Bandit",
+        "arms": list(core.arms),
+        "model": core.model.to_config(),
+        "rule": core.rule.to_config(),
+        "discount": learned.pop("discount"),
+        "window": learned.pop("window"),
+        "propensity_draws": core.propensity_draws,
+        **learned,
+        "rng": {"decisions": rng.bit_generator.state, "side": side_rng.bit_generator.state},
+    }

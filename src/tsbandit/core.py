@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .decision import ArmSummary, Decision
+from .decision import ArmSummary, BatchDecision, Decision
 from .errors import ConfigurationError, DuplicateArmError, EligibilityError, UnknownArmError
 from .policies.base import RewardModel
 from .policies.rules import SelectionRule, batch_propensities
@@ -144,6 +144,18 @@ class DecisionCore:
             return idx
         return np.array([self.arm_index(a) for a in arms], dtype=np.intp)
 
+    def observations(self, arms: Sequence[str | int] | np.ndarray, rewards: Any,
+                     contexts: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Validated observations: arm indices ``(n,)``, rewards ``(n,)`` and contexts
+        ``(n, d)`` (None for a context-free model, and when there is no observation)."""
+        idx = self.arm_indices(arms)
+        r = self.model.check_rewards(rewards).reshape(-1)
+        if r.shape[0] != idx.shape[0]:
+            raise ConfigurationError(f"got {idx.shape[0]} arms and {r.shape[0]} rewards")
+        if idx.shape[0] == 0:
+            return idx, r, None
+        return idx, r, self.model.check_contexts(contexts, idx.shape[0])
+
     def eligible(self, eligible: Iterable[str | int] | np.ndarray | None, k: int
                  ) -> np.ndarray | None:
         """The eligible-arm mask ``(K,)`` (``None``: every arm) for a top-``k`` decision, or
@@ -207,6 +219,24 @@ class DecisionCore:
                                        None, self.propensity_draws)
         p = float(np.ravel(probs)[0])
         return Decision(name, i, (name,), p, (p,))
+
+    def decide_batch(self, post: Any, stats: Stats, rng: np.random.Generator,
+                     side_rng: np.random.Generator, contexts: Any = None, n: int | None = None,
+                     eligible: Iterable[str | int] | None = None, k: int = 1, *,
+                     propensity: bool = False) -> BatchDecision:
+        """Decisions for many users: contexts ``(n, d)`` for a contextual model, or ``n``
+        context-free users; each gets independent posterior draws (propensities from
+        ``side_rng`` when asked for)."""
+        mask = self.eligible(eligible, k)
+        x = self.model.check_contexts(contexts)
+        size = None
+        if not self.model.contextual:
+            if n is None or isinstance(n, bool) or int(n) < 1:
+                raise ConfigurationError(f"n == {n!r}, must be an integer >= 1")
+            x, size = None, int(n)
+        chosen = self.choose(post, stats, rng, x, mask, k, size)
+        probs = self.propensities(post, stats, chosen, side_rng, x, mask) if propensity else None
+        return BatchDecision(chosen, self.arms, probs)
 
     def choose(self, post: Any, stats: Stats, rng: np.random.Generator,
                x: np.ndarray | None, mask: np.ndarray | None, k: int, size: int | None

@@ -53,15 +53,21 @@ EVENT_FORMAT = 1
 
 
 @dataclass(slots=True)
-class DecisionEvent:
-    """A decision was made and recorded as pending."""
-
-    type: ClassVar[str] = "decision"
+class _Event:
+    """What every event has: the decision it is about, when, in which bandit, for which arm."""
 
     decision_id: str
     timestamp: Any
     bandit: str | None
     arm: str | None
+
+
+@dataclass(slots=True)
+class DecisionEvent(_Event):
+    """A decision was made and recorded as pending."""
+
+    type: ClassVar[str] = "decision"
+
     context: list[float] | None = None
     ranking: tuple[str, ...] | None = None
     propensity: Any = None
@@ -95,15 +101,11 @@ class DecisionEvent:
 
 
 @dataclass(slots=True)
-class RewardEvent:
+class RewardEvent(_Event):
     """A reward was applied to a pending decision (exactly once)."""
 
     type: ClassVar[str] = "reward"
 
-    decision_id: str
-    timestamp: Any
-    bandit: str | None
-    arm: str | None
     reward: Any
     context: list[float] | None = None
     propensity: Any = None

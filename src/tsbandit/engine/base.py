@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 import numpy as np
@@ -31,17 +31,7 @@ __all__ = ["EngineBase"]
 class EngineBase:
     """Bandits over a :class:`~tsbandit.stores.base.Store`: configuration, arms and reads.
 
-    Parameters
-    ----------
-    store
-        Where configuration, statistics, pending decisions and events live.
-    seed
-        Seed of this worker's decision stream (``None``: fresh entropy — the right choice for
-        several workers, which must not share a stream).
-    clock
-        Returns the time in epoch seconds (tests pass a fake clock).
-    max_staleness_ms
-        A worker may reuse a snapshot this old to save a round trip (0: always read).
+    The parameters are :class:`~tsbandit.engine.Engine`'s (the class to use).
     """
 
     def __init__(self, store: Store, *, seed: int | np.random.SeedSequence | None = None,
@@ -130,6 +120,37 @@ class EngineBase:
             return [spec.arms[i] for i in keep], stats.take_arms(keep)
 
         return self._change_arms(bandit, edit)
+
+    def fits_cached(self, bandit: str, context: Any = None,
+                    eligible: Iterable[str] | None = None, k: int = 1) -> bool:
+        """Whether a decision with these arguments is valid for this worker's cached
+        configuration of ``bandit`` (no store I/O; False when nothing is cached).
+
+        The service admits a request into a shared :meth:`decide_batch` only when it fits, so
+        one bad request cannot fail the others.
+
+        >>> from tsbandit.engine import BanditSpec, Engine
+        >>> from tsbandit.stores import MemoryStore
+        >>> engine = Engine(MemoryStore(), seed=0)
+        >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"]))
+        >>> _ = engine.decide("ads")
+        >>> engine.fits_cached("ads", eligible=["a"]), engine.fits_cached("ads", k=3)
+        (True, False)
+        """
+        cached = self._cache.peek(bandit)
+        if cached is None:
+            return False
+        core = cached.spec.core
+        try:
+            core.eligible(eligible, k)
+            if not core.model.contextual:
+                return context is None
+            if context is None:
+                return False
+            core.model.check_contexts([context])
+        except (ValueError, KeyError, TypeError):  # the tree's errors derive from these
+            return False
+        return True
 
     # ----- reads --------------------------------------------------------------------------
     def statistics(self, bandit: str) -> tuple[BanditSpec, Stats, int]:

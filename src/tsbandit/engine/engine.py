@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,37 @@ class SweepResult:
     trimmed: int = 0
 
 
+def sweep_each(names: list[str], sweep: Callable[[str], SweepResult],
+               deleted: Callable[[str], None], *, one: bool) -> dict[str, SweepResult]:
+    """``sweep(name)`` of every bandit. Sweeping all (not ``one``), a bandit deleted meanwhile
+    is skipped (``deleted(name)``), and one that cannot be swept (a configuration stored by an
+    older version outside today's bounds, a pending reward that would overflow) does not stop
+    the others: they are swept, then its error is raised, naming every bandit skipped. An
+    unreachable store stops everything."""
+    out: dict[str, SweepResult] = {}
+    failures: list[tuple[str, TsbanditError]] = []
+    for name in names:
+        try:
+            out[name] = sweep(name)
+        except BanditNotFoundError:
+            if one:
+                raise
+            deleted(name)
+        except StoreUnavailableError:
+            raise
+        except TsbanditError as exc:
+            if one:
+                raise
+            failures.append((name, exc))
+    if failures:
+        first, error = failures[0]
+        raise type(error)(
+            f"the sweep skipped {len(failures)} bandit(s) "
+            f"{[n for n, _ in failures]} (the others were swept); {first!r}: {error}"
+        ) from error
+    return out
+
+
 class Engine(EngineBase):
     """Decide and learn online over a :class:`~tsbandit.stores.base.Store`.
 
@@ -59,36 +90,6 @@ class Engine(EngineBase):
     """
 
     # ----- decisions ----------------------------------------------------------------------
-    def fits_cached(self, bandit: str, context: Any = None,
-                    eligible: Iterable[str] | None = None, k: int = 1) -> bool:
-        """Whether a decision with these arguments is valid for this worker's cached
-        configuration of ``bandit`` (no store I/O; False when nothing is cached).
-
-        The service admits a request into a shared :meth:`decide_batch` only when it fits, so
-        one bad request cannot fail the others.
-
-        >>> from tsbandit.stores import MemoryStore
-        >>> engine = Engine(MemoryStore(), seed=0)
-        >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"]))
-        >>> _ = engine.decide("ads")
-        >>> engine.fits_cached("ads", eligible=["a"]), engine.fits_cached("ads", k=3)
-        (True, False)
-        """
-        cached = self._cache.peek(bandit)
-        if cached is None:
-            return False
-        core = cached.spec.core
-        try:
-            core.eligible(eligible, k)
-            if not core.model.contextual:
-                return context is None
-            if context is None:
-                return False
-            core.model.check_contexts([context])
-        except (ValueError, KeyError, TypeError):  # the tree's errors derive from these
-            return False
-        return True
-
     def decide(self, bandit: str, context: Any = None, eligible: Iterable[str] | None = None,
                k: int = 1, user_id: str | None = None, *,
                idempotency_key: str | None = None) -> RecordedDecision:
@@ -283,31 +284,8 @@ class Engine(EngineBase):
         """
         names = [bandit] if bandit is not None else self.list_bandits()
         rounds = max(int(max_rounds), 1)
-        out: dict[str, SweepResult] = {}
-        failures: list[tuple[str, TsbanditError]] = []
-        for name in names:
-            try:
-                out[name] = self._sweep_one(name, limit, purge, rounds)
-            except BanditNotFoundError:
-                if bandit is not None:
-                    raise
-                self._cache.drop(name)  # deleted while we swept
-            except StoreUnavailableError:
-                raise
-            except TsbanditError as exc:
-                # one bandit that cannot be swept (a configuration stored by an older version
-                # outside today's bounds, a pending reward that would overflow) must not stop
-                # the sweep of the others: go on, then report it
-                if bandit is not None:
-                    raise
-                failures.append((name, exc))
-        if failures:
-            first, error = failures[0]
-            raise type(error)(
-                f"the sweep skipped {len(failures)} bandit(s) "
-                f"{[n for n, _ in failures]} (the others were swept); {first!r}: {error}"
-            ) from error
-        return out
+        return sweep_each(names, lambda name: self._sweep_one(name, limit, purge, rounds),
+                          self._cache.drop, one=bandit is not None)
 
     def _sweep_one(self, name: str, limit: int, purge: bool, rounds: int) -> SweepResult:
         settled = 0
