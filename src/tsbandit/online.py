@@ -10,7 +10,7 @@ evicted observation are subtracted exactly).
 >>> mem = MemoryStatistics(BetaBernoulli(), 2, window=2)
 >>> for arm in (0, 1, 1):
 ...     mem.observe(arm, 1.0, None)
->>> mem.stats["s"].tolist(), mem.n_updates
+>>> mem.stats["successes"].tolist(), mem.n_updates
 ([0.0, 2.0], 3)
 """
 
