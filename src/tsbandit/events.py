@@ -164,33 +164,41 @@ def parse_event(data: Mapping[str, Any]) -> Event | None:
     return cls.from_dict(data)
 
 
-def iter_events(source: Iterable[str | bytes | Mapping[str, Any]]) -> Iterator[Event]:
+def iter_events(source: Iterable[str | bytes | Mapping[str, Any]], *,
+                skip_malformed: bool = False) -> Iterator[Event]:
     """The known events of a log: JSON Lines (blank lines skipped) or dicts (what
     ``Store.iter_events`` yields), in order; unknown types are skipped.
 
     :class:`~tsbandit.errors.SerializationError` names the line (1-based) of a line that is
-    not a JSON object or an event that is malformed.
+    not a JSON object or an event that is malformed -- or, with ``skip_malformed`` (a
+    dashboard that must go on), such lines are skipped.
     """
-    for _, event in numbered_events(source):
+    for _, event in numbered_events(source, skip_malformed=skip_malformed):
         yield event
 
 
-def numbered_events(source: Iterable[str | bytes | Mapping[str, Any]]
-                    ) -> Iterator[tuple[int, Event]]:
+def numbered_events(source: Iterable[str | bytes | Mapping[str, Any]], *,
+                    skip_malformed: bool = False) -> Iterator[tuple[int, Event]]:
     """:func:`iter_events` with the line number (1-based) of each event."""
     for lineno, item in enumerate(source, start=1):
-        if isinstance(item, (str, bytes)):
-            if not item.strip():
-                continue
-            try:
-                item = json.loads(item)
-            except json.JSONDecodeError as exc:
-                raise SerializationError(f"line {lineno}: not JSON ({exc.msg})") from None
-            if not isinstance(item, dict):
-                raise SerializationError(f"line {lineno}: expected a JSON object")
         try:
-            event = parse_event(item)
+            event = _parse_line(item)
         except SerializationError as exc:
+            if skip_malformed:
+                continue
             raise SerializationError(f"line {lineno}: {exc}") from None
         if event is not None:
             yield lineno, event
+
+
+def _parse_line(item: str | bytes | Mapping[str, Any]) -> Event | None:
+    if isinstance(item, (str, bytes)):
+        if not item.strip():
+            return None
+        try:
+            item = json.loads(item)
+        except json.JSONDecodeError as exc:
+            raise SerializationError(f"not JSON ({exc.msg})") from None
+        if not isinstance(item, dict):
+            raise SerializationError("expected a JSON object")
+    return parse_event(item)

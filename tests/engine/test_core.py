@@ -117,3 +117,6 @@ def test_event_schema_reads_leniently_and_refuses_what_it_cannot_read():
         list(iter_events(['{"type": "heartbeat"}', "{oops"]))
     with pytest.raises(SerializationError, match="line 1: expected a JSON object"):
         list(iter_events(["[1]"]))
+    lines = ["[1]", "{oops", '{"type": "reward"}', '{"type": "reward", "decision_id": "d", '
+             '"reward": null}']
+    assert [e.decision_id for e in iter_events(lines, skip_malformed=True)] == ["d"]
