@@ -64,25 +64,18 @@ class Bandit:
         Monte-Carlo draws for propensities and probabilities of being best.
     """
 
-    def __init__(
-        self,
-        arms: Sequence[str],
-        model: RewardModel | None = None,
-        rule: SelectionRule | None = None,
-        *,
-        seed: int | np.random.SeedSequence | np.random.Generator | None = None,
-        discount: float | None = None,
-        window: int | None = None,
-        propensity_draws: int = 1000,
-    ) -> None:
+    def __init__(self, arms: Sequence[str], model: RewardModel | None = None,
+                 rule: SelectionRule | None = None, *,
+                 seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+                 discount: float | None = None, window: int | None = None,
+                 propensity_draws: int = 1000) -> None:
         from .policies.beta import BetaBernoulli
 
         names = check_names(arms)
         model = model if model is not None else BetaBernoulli()
+        rule = rule if rule is not None else ThompsonSampling()
         self._memory = MemoryStatistics(model, len(names), discount=discount, window=window)
-        self._core = DecisionCore(names, model,
-                                  rule if rule is not None else ThompsonSampling(),
-                                  propensity_draws)
+        self._core = DecisionCore(names, model, rule, propensity_draws)
         self._rng, self._side_rng = make_generators(seed)
         #: the last context a decision validated and its bytes: the update that follows the
         #: decision skips validating it again when it is the same, unchanged array

@@ -43,8 +43,8 @@ class MemoryStatistics:
     window
         Keep only the last ``window`` observations (exact, bounded buffer; additive models).
 
-    ``stats`` and ``posterior`` are replaced, never mutated in place by readers; callers
-    treat them as read-only.
+    ``stats`` and ``posterior`` belong to the learning methods (which update or replace them);
+    callers read them only.
     """
 
     def __init__(self, model: RewardModel, n_arms: int, *, discount: float | None = None,
