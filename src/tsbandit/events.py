@@ -25,8 +25,10 @@ stays what it always was); a later format writes ``"format": n`` and :func:`pars
 refuses a format it does not know. Unknown fields are ignored and unknown event types skipped
 (``parse_event`` returns None), so a newer writer's log still reads. Readers get values as
 logged: a field that is absent is None (external logs may carry ISO 8601 timestamps, see
-:func:`tsbandit.evaluation.jsonl.parse_timestamp`); the fields without which an event means
-nothing (``decision_id``; ``reward`` of a reward or expiry) are required.
+:func:`tsbandit.evaluation.jsonl.parse_timestamp`); only a reward's or an expiry's
+``reward`` is required (null is "no reward"; absent is malformed). A reader that joins events
+checks that they have a ``decision_id`` (the engine always writes one; a reader that only
+counts needs none).
 
 >>> ev = DecisionEvent("ads~" + "0" * 32, 10.0, "ads", "a", ranking=("a",), propensity=0.5)
 >>> parse_event(ev.to_dict()) == ev
@@ -56,7 +58,7 @@ EVENT_FORMAT = 1
 class _Event:
     """What every event has: the decision it is about, when, in which bandit, for which arm."""
 
-    decision_id: str
+    decision_id: str | None
     timestamp: Any
     bandit: str | None
     arm: str | None
@@ -93,7 +95,7 @@ class DecisionEvent(_Event):
     def from_dict(cls, data: Mapping[str, Any]) -> DecisionEvent:
         """Inverse of :meth:`to_dict` (see the module docstring for what is required)."""
         ranking, pp = data.get("ranking"), data.get("position_propensities")
-        return cls(_required(data, "decision_id"), data.get("timestamp"), data.get("bandit"),
+        return cls(data.get("decision_id"), data.get("timestamp"), data.get("bandit"),
                    data.get("arm"), data.get("context"),
                    None if ranking is None else tuple(ranking), data.get("propensity"),
                    None if pp is None else tuple(pp), data.get("user_id"),
@@ -123,7 +125,7 @@ class RewardEvent(_Event):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RewardEvent:
         """Inverse of :meth:`to_dict` (see the module docstring for what is required)."""
-        return cls(_required(data, "decision_id"), data.get("timestamp"), data.get("bandit"),
+        return cls(data.get("decision_id"), data.get("timestamp"), data.get("bandit"),
                    data.get("arm"), _required(data, "reward"), data.get("context"),
                    data.get("propensity"), bool(data.get("arm_retired", False)))
 

@@ -108,8 +108,9 @@ def test_event_schema_reads_leniently_and_refuses_what_it_cannot_read():
     assert parse_event({"type": "heartbeat"}) is None
     ev = parse_event({"type": "decision", "decision_id": "x", "extra": 1})
     assert isinstance(ev, DecisionEvent) and ev.arm is None and ev.timestamp is None
+    counted = parse_event({"type": "expired", "timestamp": 3.0, "arm": "a", "reward": None})
+    assert isinstance(counted, ExpiredEvent) and counted.decision_id is None
     for data, words in [({"type": "reward", "decision_id": "x"}, "'reward'"),
-                        ({"type": "decision"}, "'decision_id'"),
                         ({"type": "decision", "decision_id": "x", "format": 2}, "format 2")]:
         with pytest.raises(SerializationError, match=words):
             parse_event(data)

@@ -161,7 +161,7 @@ def load_event_log(
             bandits.add(str(name))
         if bandit is not None and name is not None and str(name) != bandit:
             continue
-        did = str(event.decision_id)
+        did = str(_required(event.decision_id, type(event).type, "decision_id", lineno))
         if isinstance(event, DecisionEvent):
             if did in decisions:
                 raise InvalidLogError(f"line {lineno}: decision {did!r} logged twice")
