@@ -438,8 +438,9 @@ def _breakdown(store_url: str, n: int) -> list[tuple[str, float, float]]:
     try:
         class StubEngine(Engine):
             def decide(self, *args: Any, **kwargs: Any) -> EngineDecision:
-                return EngineDecision(name + "~" + "0" * 32, name, OFFERS[0], (OFFERS[0],), 0.2,
-                                      (0.2,), 0, 0.0, 1.0)
+                return EngineDecision(OFFERS[0], 0, (OFFERS[0],), 0.2, (0.2,),
+                                      decision_id=name + "~" + "0" * 32, bandit=name,
+                                      model_version=0, timestamp=0.0, deadline=1.0)
 
         const = FastAPI()
 
@@ -506,14 +507,14 @@ def _breakdown(store_url: str, n: int) -> list[tuple[str, float, float]]:
             return sum(v[3] for k, v in stats.items()
                        if k[0].replace(os.sep, "/").endswith(module) and k[2] in functions)
 
-        total = cum("tsbandit/engine.py", "decide_batch")
+        total = cum("tsbandit/engine/engine.py", "decide_batch")
         parts = {"store read (1 round trip)": cum(f"tsbandit/stores/{_store_module(store)}",
                                                   "read"),
                  "record pending decision + event (1 round trip)":
                      cum(f"tsbandit/stores/{_store_module(store)}", "put_pending",
                          "put_pending_many"),
                  "propensities (Monte Carlo, once per model version)":
-                     cum("tsbandit/engine.py", "_first_slot")
+                     cum("tsbandit/engine/state.py", "first_slot")
                      + cum("tsbandit/policies/rules/base.py", "batch_propensities")}
         # choose() also runs inside the propensity estimate: count only the engine's own call
         parts["Thompson draw + top-k"] = sum(

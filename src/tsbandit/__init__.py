@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bandit import ArmSummary, Bandit, BatchDecision, Decision
+from .bandit import Bandit
+from .decision import ArmSummary, BatchDecision, Decision, RecordedDecision, RewardResult
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
 from .tutorial import (
@@ -31,6 +32,8 @@ __all__ = [
     "ContextualThompsonSampling",
     "Decision",
     "DiscountedThompsonSampling",
+    "RecordedDecision",
+    "RewardResult",
     "SlidingWindowThompsonSampling",
     "ThompsonSamplingBandit",
     "__version__",  # noqa: F405 - module __getattr__, read on first use

@@ -64,12 +64,12 @@ class ArmView:
     @property
     def total_pulls(self) -> int:
         """Number of rewards recorded for this arm (rounded weighted count)."""
-        return round(float(self._bandit.model.counts(self._bandit._stats)[self._i]))
+        return round(float(self._bandit.model.counts(self._bandit.stats)[self._i]))
 
     @property
     def total_rewards(self) -> int:
         """Number of successes recorded for this arm."""
-        return round(float(self._bandit.model.reward_sums(self._bandit._stats)[self._i]))
+        return round(float(self._bandit.model.reward_sums(self._bandit.stats)[self._i]))
 
     def __repr__(self) -> str:
         return (f"Arm({self.name!r}: α={self.alpha:.1f}, β={self.beta:.1f}, "

@@ -80,6 +80,8 @@ def test_contexts_and_iso_timestamps(tmp_path):
         (lines(dec(1, "x")), "no decision in the log has a reward"),
         (lines({"type": "decision", "decision_id": "b:1", "arm": "x", "propensity": 0.5,
                 "timestamp": 1.0}, {"type": "reward", "decision_id": "b:1"}), "'reward'"),
+        (lines({"type": "decision", "arm": "x", "propensity": 0.5, "timestamp": 1.0}),
+         "decision event without 'decision_id'"),
     ],
 )
 def test_malformed_logs(src, words):

@@ -145,7 +145,7 @@ def test_sliding_window_keeps_exactly_the_last_w():
         s = sum(r for a, r in last if a == arm)
         f = sum(1 - r for a, r in last if a == arm)
         assert (b.arms[arm].alpha, b.arms[arm].beta) == (1 + s, 1 + f)
-    assert len(b.bandit._buffer) == w
+    assert len(b.bandit._memory.buffer) == w
 
 
 def test_sliding_window_adapts_to_a_change_point():

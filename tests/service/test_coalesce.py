@@ -269,7 +269,7 @@ def test_a_member_that_no_longer_fits_is_retried_alone():
         waiters = [_Waiter(x, f"u{i}", loop.create_future()) for i, x in enumerate(xs)]
         out = _decide_batch(engine, "lin", None, 1, waiters)
         assert [type(o).__name__ for o in out] == [
-            "EngineDecision", "InvalidContextError", "EngineDecision", "EngineDecision"]
+            "RecordedDecision", "InvalidContextError", "RecordedDecision", "RecordedDecision"]
         for i in (0, 2, 3):
             p = engine.pending(out[i].decision_id)
             assert (p["user_id"], p["context"]) == (f"u{i}", xs[i])

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..decision import split_decision_id
 from ..errors import (
     ClientError,
     ConfigurationError,
@@ -249,14 +250,14 @@ def _nothing(response: httpx.Response, attempts: int) -> None:
 
 def _decision(key: str) -> Callable[[httpx.Response, int], Decision]:
     def parse(r: httpx.Response, _: int) -> Decision:
-        return Decision.from_json(r.json(), replayed=_replayed(r), idempotency_key=key)
+        return Decision.from_dict(r.json(), replayed=_replayed(r), idempotency_key=key)
     return parse
 
 
 def _decisions(key: str) -> Callable[[httpx.Response, int], list[Decision]]:
     def parse(r: httpx.Response, _: int) -> list[Decision]:
         replayed = _replayed(r)
-        return [Decision.from_json(d, replayed=replayed, idempotency_key=key)
+        return [Decision.from_dict(d, replayed=replayed, idempotency_key=key)
                 for d in r.json()["decisions"]]
     return parse
 
@@ -266,7 +267,7 @@ def _replayed(response: httpx.Response) -> bool:
 
 
 def _reward_result(r: httpx.Response, attempts: int) -> RewardResult:
-    return RewardResult.from_json(r.json(), attempts=attempts)
+    return RewardResult.from_dict(r.json(), attempts=attempts)
 
 
 def _q(segment: str) -> str:
@@ -286,8 +287,6 @@ def bandit_of(decision: Decision | str) -> tuple[str, str]:
     """``(bandit, decision_id)`` of a decision or decision id (the id names its bandit)."""
     if isinstance(decision, Decision):
         return decision.bandit, decision.decision_id
-    from ..engine import split_decision_id  # the id format lives in the engine
-
     return split_decision_id(decision)[0], decision
 
 

@@ -1,9 +1,12 @@
 """Typed answers of the decision service: small frozen dataclasses built from its JSON.
 
-Each class has ``from_json`` (the service's JSON object -> the dataclass); unknown fields are
-ignored, so a newer service with more fields still parses.
+A decision, a reward's result and an arm's summary are the library's own types (here
+``Decision`` is :class:`~tsbandit.decision.RecordedDecision`, ``RewardResult``
+:class:`~tsbandit.decision.RewardResult`, ``ArmStats`` :class:`~tsbandit.decision.ArmSummary`),
+read with their ``from_dict``; the other classes mirror the service's answers with
+``from_json``. Unknown fields are ignored, so a newer service with more fields still parses.
 
->>> d = Decision.from_json({"decision_id": "offers~" + "0" * 32, "bandit": "offers",
+>>> d = Decision.from_dict({"decision_id": "offers~" + "0" * 32, "bandit": "offers",
 ...                         "arm": "b", "ranking": ["b"], "propensity": 0.5,
 ...                         "position_propensities": [0.5], "model_version": 3,
 ...                         "timestamp": 0.0, "deadline": 86400.0})
@@ -16,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from ..decision import ArmSummary, RecordedDecision, RewardResult
 
 __all__ = [
     "ArmStats",
@@ -34,6 +39,14 @@ __all__ = [
 ]
 
 Json = Mapping[str, Any]
+
+
+#: A decision the service recorded (the client never sees any other kind).
+Decision = RecordedDecision
+
+#: An arm's posterior summary in ``GET /v1/bandits/{name}/stats`` (``alpha``/``beta`` for Beta
+#: models, else None).
+ArmStats = ArmSummary
 
 
 def _opt_float(value: Any) -> float | None:
@@ -63,39 +76,6 @@ class BanditInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """A recorded decision; reward it with :meth:`Client.reward` (its ``decision_id``).
-
-    ``arm`` is the chosen arm (the first of ``ranking`` when ``k > 1``), ``propensity`` the
-    probability the policy chose it, ``deadline`` the epoch second after which a reward is
-    refused. ``replayed`` is true when the service answered a decision recorded earlier under
-    the same ``idempotency_key`` (a retry); ``idempotency_key`` is the key the client sent.
-    """
-
-    decision_id: str
-    bandit: str
-    arm: str
-    ranking: tuple[str, ...]
-    propensity: float
-    position_propensities: tuple[float, ...]
-    model_version: int
-    timestamp: float
-    deadline: float
-    replayed: bool = False
-    idempotency_key: str | None = None
-
-    @classmethod
-    def from_json(cls, data: Json, *, replayed: bool = False,
-                  idempotency_key: str | None = None) -> Decision:
-        """Parse the service's JSON."""
-        return cls(str(data["decision_id"]), str(data["bandit"]), str(data["arm"]),
-                   tuple(data["ranking"]), float(data["propensity"]),
-                   tuple(float(p) for p in data["position_propensities"]),
-                   int(data["model_version"]), float(data["timestamp"]),
-                   float(data["deadline"]), replayed, idempotency_key)
-
-
-@dataclass(frozen=True, slots=True)
 class DecisionStatus:
     """A logged decision and where it stands (``GET /v1/decisions/{id}``)."""
 
@@ -120,42 +100,6 @@ class DecisionStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class RewardResult:
-    """The answer to a reward: applied exactly once, whatever the number of attempts.
-
-    ``status`` is what the service said to the *last* attempt: ``"applied"`` (this attempt
-    applied it), ``"duplicate"`` (it was applied before) or ``"arm_retired"`` (the decision's
-    arm was retired since: the reward is consumed, learned by no arm). Rewards are idempotent
-    by decision id, so the client retries them; ``status == "duplicate"`` with ``retried``
-    true means an earlier attempt of this same call most likely applied it (its answer was
-    lost), or an earlier call did. Either way the reward counts once; nothing is applied twice.
-    """
-
-    decision_id: str
-    bandit: str
-    arm: str
-    status: Literal["applied", "duplicate", "arm_retired"]
-    model_version: int
-    attempts: int = 1
-
-    @property
-    def duplicate(self) -> bool:
-        """The service had this decision's reward already."""
-        return self.status == "duplicate"
-
-    @property
-    def retried(self) -> bool:
-        """More than one attempt was sent (after a 503 or a lost connection)."""
-        return self.attempts > 1
-
-    @classmethod
-    def from_json(cls, data: Json, *, attempts: int = 1) -> RewardResult:
-        """Parse the service's JSON."""
-        return cls(str(data["decision_id"]), str(data["bandit"]), str(data["arm"]),
-                   data["status"], int(data["model_version"]), attempts)
-
-
-@dataclass(frozen=True, slots=True)
 class RewardOutcome:
     """One reward of a batch (:meth:`Client.reward_many`, a reward buffer's flush).
 
@@ -172,29 +116,6 @@ class RewardOutcome:
     def ok(self) -> bool:
         """The reward is recorded (applied now or before)."""
         return self.error is None
-
-
-@dataclass(frozen=True, slots=True)
-class ArmStats:
-    """Posterior summary of one arm (``alpha``/``beta`` for Beta models, else None)."""
-
-    arm: str
-    mean: float
-    lower: float
-    upper: float
-    pulls: float
-    rewards: float
-    prob_best: float
-    alpha: float | None = None
-    beta: float | None = None
-
-    @classmethod
-    def from_json(cls, data: Json) -> ArmStats:
-        """Parse the service's JSON."""
-        return cls(str(data["arm"]), float(data["mean"]), float(data["lower"]),
-                   float(data["upper"]), float(data["pulls"]), float(data["rewards"]),
-                   float(data["prob_best"]), _opt_float(data.get("alpha")),
-                   _opt_float(data.get("beta")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +138,7 @@ class Stats:
     def from_json(cls, data: Json) -> Stats:
         """Parse the service's JSON."""
         return cls(str(data["bandit"]), int(data["model_version"]), float(data["level"]),
-                   tuple(ArmStats.from_json(row) for row in data["arms"]))
+                   tuple(ArmStats.from_dict(row) for row in data["arms"]))
 
 
 @dataclass(frozen=True, slots=True)

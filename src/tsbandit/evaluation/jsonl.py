@@ -1,8 +1,9 @@
 """Load the decision service's event log (JSON Lines) as :class:`~.data.LoggedData`.
 
 Format: one JSON object per line, as ``Engine.export_events`` writes it and a running service
-streams it (``GET /v1/bandits/{name}/events``). Blank lines are ignored. Fields read (others,
-such as ``user_id`` or ``model_version``, are ignored):
+streams it (``GET /v1/bandits/{name}/events``), read through the event schema
+(:mod:`tsbandit.events`). Blank lines are ignored. Fields read (others, such as ``user_id`` or
+``model_version``, are ignored):
 
 ``type``
     ``"decision"``, ``"reward"`` or ``"expired"`` (an expired decision settled with the bandit's
@@ -41,9 +42,8 @@ Example lines::
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +51,8 @@ from typing import IO, Any, Literal, overload
 
 import numpy as np
 
+from ..errors import SerializationError
+from ..events import DecisionEvent, RewardEvent, numbered_events
 from .data import InvalidLogError, LoggedData
 
 __all__ = ["JsonlLoadReport", "load_event_log", "parse_timestamp"]
@@ -94,27 +96,22 @@ def parse_timestamp(value: Any) -> float:
     raise InvalidLogError(f"timestamp {value!r} is neither a number nor an ISO 8601 string")
 
 
-def _records(source: str | Path | IO[str] | Iterable[str]) -> Iterable[tuple[int, dict]]:
+def _events(source: str | Path | IO[str] | Iterable[str]
+            ) -> Iterator[tuple[int, DecisionEvent | RewardEvent]]:
     if isinstance(source, (str, Path)):
         with open(source, encoding="utf-8") as fp:
-            yield from _records(list(fp))
+            yield from _events(list(fp))
         return
-    for lineno, line in enumerate(source, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidLogError(f"line {lineno}: not JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise InvalidLogError(f"line {lineno}: expected a JSON object")
-        yield lineno, obj
+    try:
+        yield from numbered_events(source)
+    except SerializationError as exc:
+        raise InvalidLogError(str(exc)) from None
 
 
-def _field(obj: dict, name: str, lineno: int) -> Any:
-    if name not in obj:
-        raise InvalidLogError(f"line {lineno}: {obj.get('type')} event without {name!r}")
-    return obj[name]
+def _required(value: Any, kind: str, name: str, lineno: int) -> Any:
+    if value is None:
+        raise InvalidLogError(f"line {lineno}: {kind} event without {name!r}")
+    return value
 
 
 @overload
@@ -154,26 +151,23 @@ def load_event_log(
     """
     if not (missing_reward == "drop" or isinstance(missing_reward, (int, float))):
         raise InvalidLogError(f"missing_reward == {missing_reward!r}, must be 'drop' or a number")
-    decisions: dict[str, tuple[int, dict]] = {}
+    decisions: dict[str, tuple[int, DecisionEvent]] = {}
     rewards: dict[str, float] = {}
     bandits: set[str] = set()
     orphans = 0
-    for lineno, obj in _records(source):
-        kind = obj.get("type")
-        if kind not in ("decision", "reward", "expired"):
-            continue
-        name = obj.get("bandit")
+    for lineno, event in _events(source):
+        name = event.bandit
         if name is not None:
             bandits.add(str(name))
         if bandit is not None and name is not None and str(name) != bandit:
             continue
-        did = str(_field(obj, "decision_id", lineno))
-        if kind == "decision":
+        did = str(_required(event.decision_id, type(event).type, "decision_id", lineno))
+        if isinstance(event, DecisionEvent):
             if did in decisions:
                 raise InvalidLogError(f"line {lineno}: decision {did!r} logged twice")
-            decisions[did] = (lineno, obj)
+            decisions[did] = (lineno, event)
             continue
-        value = _field(obj, "reward", lineno)
+        value = event.reward
         if value is None:
             continue  # expired without a default reward
         if did not in decisions:
@@ -181,11 +175,11 @@ def load_event_log(
             continue
         if did in rewards:
             raise InvalidLogError(f"line {lineno}: decision {did!r} has a second reward")
-        arm = obj.get("arm")
-        if arm is not None and arm != decisions[did][1].get("arm"):
+        chose = decisions[did][1].arm
+        if event.arm is not None and event.arm != chose:
             raise InvalidLogError(
-                f"line {lineno}: reward for arm {arm!r} but decision {did!r} chose "
-                f"{decisions[did][1].get('arm')!r}"
+                f"line {lineno}: reward for arm {event.arm!r} but decision {did!r} chose "
+                f"{chose!r}"
             )
         try:
             rewards[did] = float(value)
@@ -202,23 +196,23 @@ def load_event_log(
     return data, report
 
 
-def _build(decisions: dict[str, tuple[int, dict]], rewards: dict[str, float],
+def _build(decisions: dict[str, tuple[int, DecisionEvent]], rewards: dict[str, float],
            arms: Sequence[str] | None, missing_reward: str | float) -> LoggedData:
     rows = []
-    for did, (lineno, obj) in decisions.items():
+    for did, (lineno, event) in decisions.items():
         if did in rewards:
             r = rewards[did]
         elif missing_reward == "drop":
             continue
         else:
             r = float(missing_reward)
-        arm = _field(obj, "arm", lineno)
-        p = _field(obj, "propensity", lineno)
+        arm = _required(event.arm, "decision", "arm", lineno)
+        p = _required(event.propensity, "decision", "propensity", lineno)
         if not isinstance(p, (int, float)) or isinstance(p, bool):
             raise InvalidLogError(f"line {lineno}: propensity {p!r} is not a number")
-        ts = parse_timestamp(_field(obj, "timestamp", lineno))
-        rows.append((ts, lineno, str(arm), float(p), r, obj.get("context"),
-                     [str(a) for a in obj.get("ranking") or ()]))
+        ts = parse_timestamp(_required(event.timestamp, "decision", "timestamp", lineno))
+        rows.append((ts, lineno, str(arm), float(p), r, event.context,
+                     [str(a) for a in event.ranking or ()]))
     if not rows:
         raise InvalidLogError("no decision in the log has a reward (nothing to evaluate)")
     rows.sort(key=lambda row: (row[0], row[1]))

@@ -28,9 +28,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..engine import Engine
+from ..engine import Engine, StoppingRule
 from ..errors import InvalidSplitError
-from ..experiments import StoppingRule
 from .deps import EngineDep, RouteTable
 from .errors import ERROR_RESPONSES, ErrorResponse
 from .schemas import EventLine

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import ConfigurationError
-from .policies.registry import model_from_config, rule_from_config
-from .stores import open_store as _open_store
-from .stores.base import Store
-from .stores.observed import ObservedStore, StoreObserver
+from ..errors import ConfigurationError
+from ..policies.registry import model_from_config, rule_from_config
+from ..stores import open_store as _open_store
+from ..stores.base import Store
+from ..stores.observed import ObservedStore, StoreObserver
 
 if TYPE_CHECKING:
-    from .engine import BanditSpec, Engine
+    from .base import EngineBase
+    from .spec import BanditSpec
+
+E = TypeVar("E", bound="EngineBase")
 
 __all__ = ["bandit_spec", "kernels_status", "load_kernels", "observed", "open_store"]
 
@@ -46,7 +49,7 @@ def open_store(url: str, *, observer: StoreObserver | None = None, **options: An
     return store if observer is None else ObservedStore(store, observer)
 
 
-def observed(engine: Engine, observer: StoreObserver) -> Engine:
+def observed(engine: E, observer: StoreObserver) -> E:
     """A twin of ``engine`` whose store calls are reported to ``observer``: the same store
     (under an :class:`~tsbandit.stores.observed.ObservedStore`), clock, staleness, decision
     streams, cache and lock -- one engine with two doors, so decisions made through either
@@ -68,7 +71,7 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
     Raises :class:`ConfigurationError` for an invalid model or rule, and for a contextual
     model with more than ``max_features`` features (checked before the rule is built).
     """
-    from .engine import BanditSpec
+    from .spec import BanditSpec
 
     if model is not None:
         built = model_from_config(dict(model))
@@ -85,7 +88,7 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
 def kernels_status() -> str:
     """What the optional compiled kernels (``tsbandit[fast]``) are doing: ``"on"``, ``"not
     loaded"``, ``"numba not available (...)"``..."""
-    from .policies import _jit
+    from ..policies import _jit
 
     return str(_jit.status)
 
@@ -94,6 +97,6 @@ def load_kernels(on_ready: Callable[[], None] | None = None) -> None:
     """Load (or compile) the optional compiled kernels in a background thread; decisions run
     on NumPy (the same draws and choices) until they are ready, then take them. ``on_ready``
     runs in that thread once loading is over."""
-    from .policies import _jit
+    from ..policies import _jit
 
     _jit.load_in_background(on_ready=on_ready)

@@ -1,0 +1,305 @@
+"""The engine's deciding and learning half: decisions, exactly-once rewards, the sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..decision import RecordedDecision, RewardResult, RewardStatus, split_decision_id
+from ..errors import (
+    BanditNotFoundError,
+    ConfigurationError,
+    DecisionExistsError,
+    DecisionNotFoundError,
+    InvalidContextError,
+    StoreUnavailableError,
+    TsbanditError,
+    VersionConflictError,
+)
+from ..events import ExpiredEvent, RewardEvent
+from ..policies.stats import Stats
+from ..stores.base import ClaimedDecision
+from .base import EngineBase
+from .keys import check_idempotency_key, keyed_tokens, request_hash
+from .records import new_decisions, replay
+from .spec import BanditSpec
+
+__all__ = ["Engine", "SweepResult"]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What :meth:`Engine.sweep` did to one bandit: decisions ``settled`` by the expiry sweep,
+    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log."""
+
+    settled: int = 0
+    purged: int = 0
+    trimmed: int = 0
+
+
+def sweep_each(names: list[str], sweep: Callable[[str], SweepResult],
+               deleted: Callable[[str], None], *, one: bool) -> dict[str, SweepResult]:
+    """``sweep(name)`` of every bandit. Sweeping all (not ``one``), a bandit deleted meanwhile
+    is skipped (``deleted(name)``), and one that cannot be swept (a configuration stored by an
+    older version outside today's bounds, a pending reward that would overflow) does not stop
+    the others: they are swept, then its error is raised, naming every bandit skipped. An
+    unreachable store stops everything."""
+    out: dict[str, SweepResult] = {}
+    failures: list[tuple[str, TsbanditError]] = []
+    for name in names:
+        try:
+            out[name] = sweep(name)
+        except BanditNotFoundError:
+            if one:
+                raise
+            deleted(name)
+        except StoreUnavailableError:
+            raise
+        except TsbanditError as exc:
+            if one:
+                raise
+            failures.append((name, exc))
+    if failures:
+        first, error = failures[0]
+        raise type(error)(
+            f"the sweep skipped {len(failures)} bandit(s) "
+            f"{[n for n, _ in failures]} (the others were swept); {first!r}: {error}"
+        ) from error
+    return out
+
+
+class Engine(EngineBase):
+    """Decide and learn online over a :class:`~tsbandit.stores.base.Store`.
+
+    Parameters
+    ----------
+    store
+        Where configuration, statistics, pending decisions and events live.
+    seed
+        Seed of this worker's decision stream (``None``: fresh entropy — the right choice for
+        several workers, which must not share a stream).
+    clock
+        Returns the time in epoch seconds (tests pass a fake clock).
+    max_staleness_ms
+        A worker may reuse a snapshot this old to save a round trip (0: always read).
+
+    Bandits, arms and reads are :class:`~tsbandit.engine.base.EngineBase`'s.
+    """
+
+    # ----- decisions ----------------------------------------------------------------------
+    def decide(self, bandit: str, context: Any = None, eligible: Iterable[str] | None = None,
+               k: int = 1, user_id: str | None = None, *,
+               idempotency_key: str | None = None) -> RecordedDecision:
+        """Choose an arm (or rank ``k`` arms) for one user and record the pending decision.
+
+        With ``idempotency_key`` a retry of the same request returns the recorded decision
+        instead of making a new one (see the module docstring).
+        """
+        return self.decide_batch(bandit, None if context is None else [context], eligible, k,
+                                 None if user_id is None else [user_id], n=1,
+                                 idempotency_key=idempotency_key)[0]
+
+    def decide_batch(self, bandit: str, contexts: Any = None,
+                     eligible: Iterable[str] | None = None, k: int = 1,
+                     user_ids: Sequence[str | None] | None = None,
+                     n: int | None = None, *,
+                     idempotency_key: str | None = None) -> list[RecordedDecision]:
+        """Decisions for many users in one call (one store read, vectorized choice, one
+        store write of all the pending decisions: all are recorded, or none).
+
+        Give ``contexts`` ``(n, d)`` for a contextual model, or ``n`` for a context-free one.
+        With ``idempotency_key`` a retry of the same request (same contexts, eligible arms,
+        ``k``, user ids and count) returns the decisions recorded by the first (``replayed``)
+        instead of new ones, as long as they are kept (reward window + retention); the same
+        key with another request raises :class:`IdempotencyConflictError`.
+        """
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
+        state = self._state(bandit)
+        core = state.spec.core
+        model = core.model
+        if model.contextual:
+            x = model.check_contexts(contexts)
+            assert x is not None
+            count = x.shape[0]
+        else:
+            if contexts is not None and any(c is not None for c in contexts):
+                raise InvalidContextError(f"bandit {bandit!r} takes no context")
+            x = None
+            count = 1 if n is None else int(n)
+            if count < 1:
+                raise ConfigurationError(f"n == {n!r}, must be >= 1")
+        if user_ids is not None and len(user_ids) != count:
+            raise ConfigurationError(f"got {len(user_ids)} user ids for {count} decisions")
+        mask = core.eligible(eligible, k)
+        post, stats = state.posterior, state.stats
+        with self._lock:
+            if count == 1 and k == 1 and mask is None:
+                # one user, every arm: the rule's single-decision path (the same choice from
+                # the same random numbers; compiled kernels when tsbandit[fast] is installed)
+                one = core.rule.choose_one(model, post, stats, self._rng,
+                                           None if x is None else x[0])
+                chosen = np.array([[one]])
+            else:
+                chosen = core.choose(post, stats, self._rng, x, mask, k,
+                                     None if x is not None else count)
+            allocation = None
+            if x is None and k == 1:
+                first, allocation = state.first_slot(self._side_rng, mask)
+                probs = first[chosen]
+            else:
+                probs = core.propensities(post, stats, chosen, self._side_rng, x, mask)
+        keyed: dict[str, Any] = {}
+        tokens: list[str] = []
+        if idempotency_key is not None:
+            tokens = keyed_tokens(idempotency_key, count)
+            keyed["request"] = request_hash(
+                count, x, k, None if mask is None
+                else [a for a, m in zip(core.arms, mask, strict=True) if m], user_ids)
+            keyed["model_version"] = state.snapshot.version
+        items, out = new_decisions(state, chosen, probs, allocation, x, user_ids, self.clock(),
+                                   idempotency_key, tokens, keyed)
+        # one round trip for the whole batch, all or nothing
+        try:
+            self.store.put_pending_many(bandit, items)
+        except DecisionExistsError:
+            if idempotency_key is None:
+                raise
+            # the key's decisions are recorded already (a retry, or a concurrent twin that
+            # won the insert): answer those
+            return replay(self.store, core.arms, bandit, idempotency_key,
+                          [it.decision_id for it in items], keyed["request"])
+        return out
+
+    # ----- rewards ------------------------------------------------------------------------
+    def record_reward(self, decision_id: str, reward: Any) -> RewardResult:
+        """Apply a reward to a pending decision, exactly once.
+
+        A repeat returns ``status="duplicate"`` and changes nothing; an unknown id raises
+        :class:`DecisionNotFoundError`; a reward after the window raises
+        :class:`DecisionExpiredError`; a reward outside the model's domain raises
+        :class:`InvalidRewardError` and changes nothing.
+        """
+        bandit, _ = split_decision_id(decision_id)
+        try:
+            return self._record_reward(bandit, decision_id, reward)
+        except BanditNotFoundError:
+            self._cache.drop(bandit)
+            raise DecisionNotFoundError(f"unknown decision id {decision_id!r}") from None
+
+    def _record_reward(self, bandit: str, decision_id: str, reward: Any) -> RewardResult:
+        cached = self._cache.peek(bandit)
+        if cached is not None and cached.spec.model.additive:
+            # An additive model's delta needs only the configuration, and the write below is
+            # guarded by its version: a cached state saves the read (a changed arm layout
+            # raises VersionConflictError, and the reward is recomputed on a fresh read).
+            state = cached
+        else:
+            state = self._state(bandit)
+        spec = state.spec
+        r = spec.model.check_reward(reward)
+        pending = self.store.get_pending(bandit, decision_id)
+        payload = pending.payload
+        arm, context, made_at = payload["arm"], payload.get("context"), payload.get(
+            "config_version")
+        for _attempt in range(3):
+            deltas = (spec.deltas(state.stats, arm, r, context)
+                      if spec.learns(arm, made_at) else None)
+            now = self.clock()
+            event = RewardEvent(decision_id, now, bandit, arm, r, context,
+                                payload.get("propensity"), arm_retired=deltas is None)
+            self._maybe_decay(spec)
+            try:
+                res = self.store.apply_reward(
+                    bandit, decision_id, deltas or {}, event.to_dict(), now,
+                    config_version=state.snapshot.config_version)
+            except VersionConflictError:
+                # arms changed between our read and the write: re-read and recompute
+                state = self._state(bandit, fresh=True)
+                spec = state.spec
+                continue
+            status: RewardStatus = res.status
+            if deltas is None and status == "applied":
+                status = "arm_retired"  # consumed, not learned
+            return RewardResult(decision_id, bandit, arm, status, res.version)
+        raise VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
+
+    def sweep_expired(self, bandit: str | None = None, *, limit: int = 1000) -> int:
+        """Settle decisions whose window passed, applying the default reward (if any) once.
+
+        Safe with many workers sweeping at the same time. Returns the number settled.
+        """
+        names = [bandit] if bandit is not None else self.list_bandits()
+        total = 0
+        for name in names:
+            state = self._state(name, fresh=True)
+
+            def deltas_fn(claim: ClaimedDecision, spec: BanditSpec = state.spec,
+                          stats: Stats = state.stats
+                          ) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
+                p = claim.payload
+                arm, made_at = p["arm"], p.get("config_version")
+                learns = spec.learns(arm, made_at)
+                deltas = None
+                if learns and spec.default_reward is not None:
+                    deltas = spec.deltas(stats, arm, float(spec.default_reward),
+                                         p.get("context"))
+                event = ExpiredEvent(claim.decision_id, self.clock(), spec.name, arm,
+                                     spec.default_reward, p.get("context"),
+                                     p.get("propensity"), arm_retired=not learns)
+                return deltas, event.to_dict()
+
+            total += self.store.sweep_expired(name, self.clock(), deltas_fn, limit=limit,
+                                              config_version=state.snapshot.config_version)
+        return total
+
+    def sweep(self, bandit: str | None = None, *, limit: int = 1000, purge: bool = True,
+              max_rounds: int = 100) -> dict[str, SweepResult]:
+        """Keep the store bounded: settle every expired decision (:meth:`sweep_expired`, in
+        rounds of ``limit`` until one comes back short, at most ``max_rounds``), then, with
+        ``purge``, delete consumed decisions past the store's retention and trim the event log
+        to its ``events_maxlen`` (:meth:`Store.purge <tsbandit.stores.base.Store.purge>`).
+
+        Every worker may call it at any time: settling is exactly-once and purging idempotent.
+        Returns a :class:`SweepResult` per bandit swept (all bandits when ``bandit`` is None;
+        one deleted meanwhile is skipped). Sweeping all, a bandit that cannot be swept (its
+        stored configuration refused, say) does not stop the others: they are swept, then its
+        error is raised, naming every bandit skipped.
+
+        >>> from tsbandit.stores import MemoryStore
+        >>> now = [0.0]
+        >>> engine = Engine(MemoryStore(retention=10.0), seed=0, clock=lambda: now[0])
+        >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"], reward_window=1,
+        ...                                     default_reward=0))
+        >>> _ = engine.decide_batch("ads", n=3)
+        >>> now[0] = 2.0
+        >>> engine.sweep()  # settled now; purged once deadline + retention has passed
+        {'ads': SweepResult(settled=3, purged=0, trimmed=0)}
+        >>> now[0] = 12.0
+        >>> engine.sweep()
+        {'ads': SweepResult(settled=0, purged=3, trimmed=0)}
+        """
+        names = [bandit] if bandit is not None else self.list_bandits()
+        rounds = max(int(max_rounds), 1)
+        return sweep_each(names, lambda name: self._sweep_one(name, limit, purge, rounds),
+                          self._cache.drop, one=bandit is not None)
+
+    def _sweep_one(self, name: str, limit: int, purge: bool, rounds: int) -> SweepResult:
+        settled = 0
+        for _ in range(rounds):
+            n = self.sweep_expired(name, limit=limit)
+            settled += n
+            if n < limit:
+                break
+        purged = trimmed = 0
+        if purge:
+            for _ in range(rounds):
+                res = self.store.purge(name, self.clock(), limit=10 * limit)
+                purged += res.decisions
+                trimmed += res.events
+                if res.decisions < 10 * limit:
+                    break
+        return SweepResult(settled, purged, trimmed)

@@ -1,0 +1,138 @@
+"""A bandit's specification: everything that defines it, stored as its configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from ..core import DecisionCore, check_names, check_propensity_draws
+from ..errors import ConfigurationError, SerializationError
+from ..policies.base import RewardModel, check_positive
+from ..policies.registry import model_from_config, rule_from_config
+from ..policies.rules import SelectionRule, ThompsonSampling
+from ..policies.stats import Stats
+
+__all__ = ["CONFIG_FORMAT", "BanditSpec"]
+
+CONFIG_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BanditSpec:
+    """Everything that defines a bandit; stored as its configuration.
+
+    Parameters
+    ----------
+    name
+        Bandit name (letters, digits and ``_.:@+=-``).
+    arms
+        Arm names.
+    model, rule
+        Reward model (default Beta-Bernoulli) and selection rule (default Thompson sampling).
+    reward_window
+        Seconds a decision waits for its reward; later rewards are refused as expired.
+    default_reward
+        Reward applied to decisions whose window passed without one (``None``: nothing learned).
+    half_life
+        Seconds for the statistics' weight to halve (non-stationary bandits), or ``None``.
+    propensity_draws
+        Monte-Carlo draws for Thompson-sampling propensities.
+    arm_since
+        Arm -> the configuration version at which it was last (re-)added (arms absent: 0, there
+        from the start). A decision made at an older configuration version was made for an
+        earlier incarnation of the arm (retired since): its reward is consumed, not learned.
+        Kept by :meth:`Engine.add_arm` / :meth:`Engine.retire_arm`.
+
+    Its :attr:`core` (arms, model, rule, propensity draws) makes the decisions and summaries,
+    the same :class:`~tsbandit.core.DecisionCore` a :class:`~tsbandit.Bandit` uses.
+    """
+
+    name: str
+    arms: Sequence[str]
+    model: RewardModel = field(default_factory=lambda: model_from_config({"kind": "beta"}))
+    rule: SelectionRule = field(default_factory=ThompsonSampling)
+    reward_window: float = 86_400.0
+    default_reward: float | None = None
+    half_life: float | None = None
+    propensity_draws: int = 1000
+    arm_since: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arms", tuple(check_names(self.arms)))
+        since = {str(a): int(v) for a, v in dict(self.arm_since).items()
+                 if a in self.arms and int(v) > 0}
+        object.__setattr__(self, "arm_since", MappingProxyType(since))
+        check_positive("reward_window", self.reward_window)
+        if self.half_life is not None:
+            check_positive("half_life", self.half_life)
+            if not self.model.additive:
+                raise ConfigurationError(
+                    f"half_life needs additive statistics; {type(self.model).__name__} has none")
+        if self.default_reward is not None:
+            self.model.check_reward(self.default_reward)
+        check_propensity_draws(self.propensity_draws)
+
+    @cached_property
+    def core(self) -> DecisionCore:
+        """The decision core over this bandit's arms, model, rule and propensity draws."""
+        return DecisionCore(self.arms, self.model, self.rule, self.propensity_draws)
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-safe configuration (what the store keeps)."""
+        return {
+            "format": CONFIG_FORMAT,
+            "name": self.name,
+            "arms": list(self.arms),
+            "model": self.model.to_config(),
+            "rule": self.rule.to_config(),
+            "reward_window": float(self.reward_window),
+            "default_reward": self.default_reward,
+            "half_life": self.half_life,
+            "propensity_draws": int(self.propensity_draws),
+            **({"arm_since": dict(self.arm_since)} if self.arm_since else {}),
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> BanditSpec:
+        """Inverse of :meth:`to_config`."""
+        if config.get("format") != CONFIG_FORMAT:
+            raise SerializationError(f"unsupported bandit configuration format "
+                                     f"{config.get('format')!r}")
+        return cls(
+            name=config["name"], arms=config["arms"], model=model_from_config(config["model"]),
+            rule=rule_from_config(config["rule"]), reward_window=config["reward_window"],
+            default_reward=config.get("default_reward"), half_life=config.get("half_life"),
+            propensity_draws=config.get("propensity_draws", 1000),
+            arm_since=config.get("arm_since") or {},
+        )
+
+    def learns(self, arm: str, config_version: int | None) -> bool:
+        """Whether a decision for ``arm`` made at ``config_version`` still teaches this bandit:
+        the arm exists and was not retired (and re-added) since the decision was made."""
+        if arm not in self.arms:
+            return False
+        return int(config_version or 0) >= self.arm_since.get(arm, 0)
+
+    def deltas(self, stats: Stats, arm: str, reward: float, context: list[float] | None
+               ) -> dict[str, np.ndarray]:
+        """The change one observation of ``arm`` makes to the statistics ``stats`` (what the
+        store adds atomically); the caller checks first that the arm :meth:`learns`."""
+        a = np.array([self.arms.index(arm)])
+        r = np.array([reward], dtype=float)
+        x = None if context is None else np.asarray([context], dtype=float)
+        model = self.model
+        # No overflow check here: the model's bounds (|reward|, |x_i| <= 1e12) keep one
+        # observation's delta finite, and the store refuses, inside its atomic write, a sum
+        # with the stored totals that would not be (InvalidRewardError; a decision logged
+        # before the bounds existed is covered by that too).
+        if model.additive:
+            return dict(model.delta(len(self.arms), a, r, x))
+        # non-additive (Laplace): the change a refit makes to the current statistics
+        after = stats.copy()
+        model.accumulate(after, a, r, x)
+        return dict(after - stats)

@@ -1,0 +1,108 @@
+"""A worker's view of a bandit read from its store: configuration, statistics, posterior."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..policies.stats import Stats
+from ..stores.base import Snapshot, Store
+from .spec import BanditSpec
+
+__all__ = ["BanditState", "StateCache"]
+
+_FIRST_SLOT_KEYS = 64  # eligible sets remembered per model version
+_LOGGED_ALLOCATION_ARMS = 64  # decision events carry every arm's probability up to this many arms
+
+
+@dataclass
+class BanditState:
+    """One read of a bandit: its specification, the store's snapshot, the statistics (with the
+    decay accrued since the store applied it), the posterior, and when it was read."""
+
+    spec: BanditSpec
+    snapshot: Snapshot
+    stats: Stats
+    posterior: Any
+    read_at: float
+    #: eligible mask (bytes, or None for all arms) -> first-slot choice probabilities (K,) under
+    #: this posterior; context-free bandits only (see Engine.decide_batch)
+    first_slot_cache: dict[bytes | None, tuple[np.ndarray, dict[str, float] | None]] = field(
+        default_factory=dict)
+
+    def first_slot(self, side_rng: np.random.Generator, mask: np.ndarray | None
+                   ) -> tuple[np.ndarray, dict[str, float] | None]:
+        """Propensity of each arm being chosen first, floored like ``batch_propensities``,
+        and the unfloored probabilities as ``{arm: p}`` (arms with ``p > 0``; ``None`` past
+        64 arms) for the decision event.
+
+        For a context-free bandit it depends only on the posterior (one model version) and the
+        eligible set, so it is estimated once per version and eligible set and reused by every
+        decision made from that same posterior -- each decision's propensity is still the
+        probability of its choice under the posterior it was drawn from. (Monte Carlo with
+        ``propensity_draws`` draws for Thompson sampling; exact for deterministic rules.) The
+        event logs every arm's probability, not only the chosen one's, because that is what
+        checks the allocation of a bandit of more than two arms (the report's SRM check): a
+        Monte-Carlo estimate is unbiased before the floor, so it is logged unfloored.
+        Called with the engine lock held.
+        """
+        key = None if mask is None else mask.tobytes()
+        hit = self.first_slot_cache.get(key)
+        if hit is None:
+            core = self.spec.core
+            raw = core.action_probabilities(self.posterior, self.stats, side_rng, None, mask)
+            allocation = None if core.n_arms > _LOGGED_ALLOCATION_ARMS else {
+                a: float(p) for a, p in zip(core.arms, raw.tolist(), strict=True) if p > 0}
+            hit = (np.maximum(raw, core.propensity_floor()), allocation)
+            if len(self.first_slot_cache) < _FIRST_SLOT_KEYS:
+                self.first_slot_cache[key] = hit
+        return hit
+
+
+class StateCache:
+    """The bandits a worker has read, re-read when their snapshot is older than
+    ``max_staleness`` seconds (0: on every call) or asked ``fresh``; an unchanged version keeps
+    the statistics and posterior computed before."""
+
+    def __init__(self, store: Store, clock: Callable[[], float], max_staleness: float) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_staleness = max_staleness
+        self._states: dict[str, BanditState] = {}
+
+    def peek(self, name: str) -> BanditState | None:
+        """The cached state of ``name``, however old (None when never read)."""
+        return self._states.get(name)
+
+    def drop(self, name: str) -> None:
+        """Forget ``name`` (deleted, or found missing)."""
+        self._states.pop(name, None)
+
+    def get(self, name: str, *, fresh: bool = False) -> BanditState:
+        """The state of ``name``: cached if recent enough (and not ``fresh``), else read."""
+        now = time.monotonic()
+        cached = self._states.get(name)
+        if (not fresh and cached is not None and self.max_staleness > 0
+                and now - cached.read_at <= self.max_staleness):
+            return cached
+        snap = self.store.read(name)
+        if (cached is not None and cached.snapshot.version == snap.version
+                and cached.snapshot.config_version == snap.config_version):
+            cached.read_at = now
+            cached.snapshot = snap
+            return cached
+        spec = (cached.spec if cached is not None
+                and cached.snapshot.config_version == snap.config_version
+                else BanditSpec.from_config(snap.config))
+        stats = Stats({k: np.array(v) for k, v in snap.arrays.items()})
+        if spec.half_life is not None and snap.decayed_at is not None:
+            # the decay accrued since the store last applied it, for reading only
+            elapsed = max(self.clock() - snap.decayed_at, 0.0)
+            stats = spec.model.decay(stats, 0.5 ** (elapsed / spec.half_life))
+        state = BanditState(spec, snap, stats, spec.model.posterior(stats), now)
+        self._states[name] = state
+        return state
