@@ -59,7 +59,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "engine": frozenset({"policies", "stores", "experiments", "core", "schema"}),
     "core": frozenset({"policies", "schema"}),
     "lab": frozenset({"policies"}),
-    "experiments": frozenset({"policies"}),
+    "experiments": frozenset({"policies", "schema"}),
     # evaluation replays a saved library Bandit (targets.bandit_policy): it reads the core's
     # serialized object through the core, not by re-implementing its format
     "evaluation": frozenset({"policies", "core", "schema"}),

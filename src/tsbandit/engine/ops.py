@@ -56,7 +56,7 @@ def observed(engine: E, observer: StoreObserver) -> E:
     continue the same random streams. Calls made through ``engine`` itself are not observed.
     """
     twin = copy.copy(engine)
-    twin.store = ObservedStore(engine.store, observer)
+    twin._cache = engine._cache.sharing(ObservedStore(engine.store, observer))
     return twin
 
 

@@ -74,6 +74,13 @@ class StateCache:
         self.max_staleness = max_staleness
         self._states: dict[str, BanditState] = {}
 
+    def sharing(self, store: Store) -> StateCache:
+        """A cache over ``store`` that shares this one's states (a twin engine's: the same
+        bandits read through another door, e.g. an observed store over the same data)."""
+        twin = StateCache(store, self.clock, self.max_staleness)
+        twin._states = self._states
+        return twin
+
     def peek(self, name: str) -> BanditState | None:
         """The cached state of ``name``, however old (None when never read)."""
         return self._states.get(name)

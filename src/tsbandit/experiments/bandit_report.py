@@ -56,6 +56,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from ..errors import ConfigurationError, InvalidSplitError
+from ..events import DecisionEvent, iter_events
 from ..policies.base import RewardModel
 from ..policies.rules import SelectionRule
 from ..policies.stats import Stats
@@ -117,21 +118,23 @@ class LoggedDecisions(NamedTuple):
 def read_decisions(events: Iterable[Mapping[str, Any]], arms: Sequence[str]) -> LoggedDecisions:
     """The decision events of ``events``: chosen arm index, logged propensity, model version
     and ``arm_probabilities`` (NaN / None when absent); decisions of arms not in ``arms`` are
-    only counted (``skipped``). The one place the report parses the event schema."""
+    only counted (``skipped``). The one place the report reads events
+    (through :mod:`tsbandit.events`)."""
     index = {a: i for i, a in enumerate(arms)}
     out = LoggedDecisions([], [], [], [], 0)
     skipped = 0
-    for event in events:
-        if event.get("type") != "decision":
+    nan = float("nan")
+    for event in iter_events(events, skip_malformed=True):
+        if not isinstance(event, DecisionEvent):
             continue
-        arm = index.get(event.get("arm"))  # type: ignore[arg-type]
+        arm = index.get(event.arm)  # type: ignore[arg-type]
         if arm is None:
             skipped += 1
             continue
         out.chosen.append(arm)
-        out.propensities.append(float(event.get("propensity", float("nan"))))
-        out.versions.append(float(event.get("model_version", float("nan"))))
-        out.allocations.append(event.get("arm_probabilities"))
+        out.propensities.append(nan if event.propensity is None else float(event.propensity))
+        out.versions.append(nan if event.model_version is None else float(event.model_version))
+        out.allocations.append(event.arm_probabilities)
     return out._replace(skipped=skipped)
 
 

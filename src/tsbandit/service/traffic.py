@@ -25,6 +25,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from ..events import Event, ExpiredEvent, RewardEvent, iter_events
+
 __all__ = ["EventReader", "TrafficFold", "nice_bucket", "traffic_series"]
 
 
@@ -83,18 +85,22 @@ def traffic_series(events: Iterable[Mapping[str, Any]], arms: Sequence[str], *, 
                    last=max((r[0] for r in rows), default=now), resolution=1)
 
 
-_KINDS = {"decision": 0, "reward": 1, "expired": 2}
+def _kind(event: Event) -> int:
+    # ExpiredEvent is a RewardEvent: ask for it first
+    if isinstance(event, ExpiredEvent):
+        return 2
+    return 1 if isinstance(event, RewardEvent) else 0
 
 
 def _parse(events: Iterable[Mapping[str, Any]]) -> Iterable[tuple[float, int, str, float]]:
-    """``(timestamp, kind, arm, reward)`` of the decision, reward and expiry events."""
-    for e in events:
-        kind = _KINDS.get(e.get("type", ""))
-        t = e.get("timestamp")
-        if kind is None or not isinstance(t, (int, float)):
+    """``(timestamp, kind, arm, reward)`` of the decision, reward and expiry events (read
+    through :mod:`tsbandit.events`; malformed ones are passed over: a dashboard goes on)."""
+    for e in iter_events(events, skip_malformed=True):
+        t = e.timestamp
+        if not isinstance(t, (int, float)):
             continue
-        r = e.get("reward")
-        yield float(t), kind, str(e.get("arm")), float(r) if isinstance(r, (int, float)) else 0.0
+        r = getattr(e, "reward", None)
+        yield float(t), _kind(e), str(e.arm), float(r) if isinstance(r, (int, float)) else 0.0
 
 
 def _series(rows: Iterable[tuple[float, int, str, int, float]], arms: Sequence[str], *,
