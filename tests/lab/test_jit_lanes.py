@@ -15,6 +15,7 @@ from tsbandit.lab import BernoulliArms, DelayedFeedback, PolicySpec, make_policy
 from tsbandit.lab.learners import BetaLanes
 from tsbandit.lab.rules import TemperedThompsonSampling
 from tsbandit.policies import UCB1, BetaBernoulli, EpsilonGreedy, ThompsonSampling, _jit
+from tsbandit.policies import _beta_kernels as kb
 
 pytest.importorskip("numba", reason="the fast extra (numba) is not installed")
 
@@ -102,7 +103,7 @@ def test_switched_off_by_environment_the_numpy_path_runs(monkeypatch):
 
 
 def test_a_lanes_kernel_failing_its_check_is_not_used(monkeypatch):
-    monkeypatch.setattr(_jit, "_check_lanes_draw", lambda fn: False)
+    monkeypatch.setattr(kb, "check_lanes_draw", lambda fn: False)
     _jit.reset()
     k = _jit.kernels()
     assert k is not None and k.beta_lanes_draw is None and k.beta_lanes_book is not None
@@ -115,8 +116,8 @@ def test_a_lanes_kernel_failing_its_check_is_not_used(monkeypatch):
 def test_the_load_checks_reject_kernels_that_differ():
     k = _jit.kernels()
     assert k is not None
-    assert _jit._check_lanes_draw(k.beta_lanes_draw)
-    assert _jit._check_lanes_book(k.beta_lanes_book)
+    assert kb.check_lanes_draw(k.beta_lanes_draw)
+    assert kb.check_lanes_book(k.beta_lanes_book)
 
     def no_means(ab, denom, m, want_m, scale, out, addr):
         k.beta_lanes_draw(ab, denom, m, False, scale, out, addr)
@@ -125,8 +126,8 @@ def test_the_load_checks_reject_kernels_that_differ():
         k.beta_lanes_book(scores, ch, off, row, xf, v)
         ch[:] = scores.shape[1] - 1 - np.argmax(scores[:, ::-1], axis=1)
 
-    assert not _jit._check_lanes_draw(no_means)
-    assert not _jit._check_lanes_book(first_max_last)
+    assert not kb.check_lanes_draw(no_means)
+    assert not kb.check_lanes_book(first_max_last)
 
 
 def test_ties_and_nan_scores_pick_numpys_argmax():
