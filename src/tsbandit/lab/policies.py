@@ -38,7 +38,8 @@ from ..policies import (
 from ..policies.base import RewardModel
 from ..policies.rules import SelectionRule
 from .environments import Environment
-from .learners import Learner, ModelLearner, TutorialLinearLearner
+from .learners import Learner, ModelLearner
+from .tutorial import TutorialLinearLearner
 
 __all__ = [
     "DEFAULT_SCALE",

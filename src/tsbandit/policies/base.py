@@ -197,6 +197,16 @@ class RewardModel(ABC):
         ``weights`` (n,) scale each observation's contribution (importance weights, discounting).
         """
 
+    def lanes(self, n_lanes: int, n_arms: int) -> Any:
+        """The model's batched posterior state over ``n_lanes`` independent lanes (simulated
+        trials), updated in place one observation per lane per round, or ``None`` when the
+        model has none (the default; callers then use the statistics API above). It is the
+        same posterior math as :meth:`posterior`, :meth:`sample` and :meth:`accumulate`:
+        Beta (:class:`~.beta_lanes.BetaLanes`), linear (:class:`~.gaussian_lanes.
+        LinearLanes`) and logistic (:class:`~.logistic_lanes.LogisticLanes`) have one.
+        """
+        return None
+
     def observe_one(self, stats: Stats, posterior: Posterior, arm: int, reward: float,
                     context: np.ndarray | None = None) -> Posterior:
         """Add one (validated) observation to ``stats`` in place; return the posterior after it.

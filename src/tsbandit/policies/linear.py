@@ -175,8 +175,19 @@ class LinearGaussian(RewardModel):
         return self._lam  # type: ignore[attr-defined]
 
     @property
-    def _b0(self) -> float:
+    def effective_noise_b0(self) -> float:
+        """The noise prior's scale in effect: ``noise_b0``, else ``noise_a0 * noise_variance``."""
         return self.noise_b0 if self.noise_b0 is not None else self.noise_a0 * self.noise_variance
+
+    def lanes(self, n_lanes: int, n_arms: int) -> Any:
+        """The batched posterior state of ``n_lanes`` independent lanes
+        (:class:`~.gaussian_lanes.LinearLanes`), or ``None`` for a subclass (whose math may
+        differ)."""
+        if type(self) is not LinearGaussian:
+            return None
+        from .gaussian_lanes import LinearLanes
+
+        return LinearLanes(self, n_lanes, n_arms)
 
     # ----- statistics ---------------------------------------------------------------------
     def init_stats(self, n_arms: int, batch_shape: tuple[int, ...] = ()) -> Stats:
@@ -259,7 +270,7 @@ class LinearGaussian(RewardModel):
         unknown = bool(self.unknown_noise)
         if unknown:
             na, nb = posterior.noise_a, posterior.noise_b
-            noise, a0, b0 = 1.0, self.noise_a0, self._b0
+            noise, a0, b0 = 1.0, self.noise_a0, self.effective_noise_b0
         else:  # placeholders of the right types (the kernel does not touch them)
             na, nb, noise, a0, b0 = n, n, self.noise_variance, 0.0, 0.0
         jit.linear_observe(n, arrays["sum_r"], arrays["sum_r2"], b, arrays["A"], arm, reward, x,
@@ -293,7 +304,7 @@ class LinearGaussian(RewardModel):
             return LinearPosterior(mean, S)
         a = self.noise_a0 + 0.5 * stats["n"]
         fit = np.einsum("...i,...i->...", stats["b"], mean)
-        bn = self._b0 + 0.5 * np.maximum(stats["sum_r2"] - fit, 0.0)
+        bn = self.effective_noise_b0 + 0.5 * np.maximum(stats["sum_r2"] - fit, 0.0)
         return LinearPosterior(mean, S, a, bn)
 
     def update_posterior(self, posterior: LinearPosterior, stats: Stats, arm: int,
@@ -313,7 +324,8 @@ class LinearGaussian(RewardModel):
             assert posterior.noise_a is not None and posterior.noise_b is not None
             posterior.noise_a[arm] = self.noise_a0 + 0.5 * stats["n"][arm]
             fit = float(stats["b"][arm] @ posterior.mean[arm])
-            posterior.noise_b[arm] = self._b0 + 0.5 * max(float(stats["sum_r2"][arm]) - fit, 0.0)
+            posterior.noise_b[arm] = self.effective_noise_b0 + 0.5 * max(
+                float(stats["sum_r2"][arm]) - fit, 0.0)
         posterior.online_updates += 1
         return posterior
 
@@ -334,7 +346,8 @@ class LinearGaussian(RewardModel):
             assert posterior.noise_a is not None and posterior.noise_b is not None
             posterior.noise_a[cell] = self.noise_a0 + 0.5 * stats["n"][cell]
             fit = np.einsum("ni,ni->n", stats["b"][cell], new_m)
-            posterior.noise_b[cell] = self._b0 + 0.5 * np.maximum(stats["sum_r2"][cell] - fit, 0.0)
+            posterior.noise_b[cell] = self.effective_noise_b0 + 0.5 * np.maximum(
+                stats["sum_r2"][cell] - fit, 0.0)
         posterior.online_updates += 1
         return posterior
 
