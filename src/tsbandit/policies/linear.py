@@ -99,6 +99,16 @@ def _prior_diag(value: Any, d: int, name: str) -> np.ndarray:
     return arr
 
 
+def _add_one(stats: Stats, a: int, r: float, x: np.ndarray) -> None:
+    """One observation's statistics, added in place (the online hot path: direct additions)."""
+    stats["n"][a] += 1.0
+    stats["sum_r"][a] += r
+    stats["sum_r2"][a] += r * r
+    stats["b"][a] += r * x
+    A = stats["A"][a]
+    A += x[:, None] * x
+
+
 @dataclass(frozen=True)
 class LinearGaussian(RewardModel):
     """Bayesian linear regression per arm (Gaussian prior on the weights).
@@ -202,14 +212,7 @@ class LinearGaussian(RewardModel):
         if contexts is None:
             raise InvalidContextError("LinearGaussian needs contexts to learn from")
         if weights is None and batch_index is None and arms.shape[0] == 1:
-            # one observation: direct in-place additions (the online hot path)
-            a, r, x = int(arms[0]), float(rewards[0]), contexts[0]
-            stats["n"][a] += 1.0
-            stats["sum_r"][a] += r
-            stats["sum_r2"][a] += r * r
-            stats["b"][a] += r * x
-            A = stats["A"][a]
-            A += x[:, None] * x
+            _add_one(stats, int(arms[0]), float(rewards[0]), contexts[0])
             return
         w = np.ones_like(rewards) if weights is None else weights
         _scatter(stats["n"], batch_index, arms, w)
@@ -241,14 +244,8 @@ class LinearGaussian(RewardModel):
             if done is not None:
                 return done
         # accumulate's one-observation path, then the O(d^2) posterior update
-        r, x = reward, context
-        stats["n"][arm] += 1.0
-        stats["sum_r"][arm] += r
-        stats["sum_r2"][arm] += r * r
-        stats["b"][arm] += r * x
-        A = stats["A"][arm]
-        A += x[:, None] * x
-        return self.update_posterior(posterior, stats, arm, reward, x)
+        _add_one(stats, arm, reward, context)
+        return self.update_posterior(posterior, stats, arm, reward, context)
 
     def _observe_jit(self, jit: _jit.JitKernels, stats: Stats, posterior: LinearPosterior,
                      arm: int, reward: float, context: np.ndarray) -> LinearPosterior | None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..base import Posterior, RewardModel, check_positive
 from ..stats import Stats
-from .base import LaneScorer, SelectionRule, mask_scores, top_k
+from .base import LaneScorer, SelectionRule, mask_scores
 
 __all__ = ["RandomPolicy", "Softmax"]
 
@@ -102,13 +102,6 @@ class RandomPolicy(SelectionRule):
                 lanes.mean_into(index, m)
             np.copyto(out, pre[0][b])
         return LaneScorer(score, begin)
-
-    def choose(self, model: RewardModel, posterior: Posterior, stats: Stats,
-               rng: np.random.Generator, contexts: np.ndarray | None = None,
-               eligible: np.ndarray | None = None, k: int = 1,
-               size: int | None = None) -> np.ndarray:
-        s = mask_scores(self.scores(model, posterior, stats, rng, contexts, size), eligible)
-        return top_k(s, k, rng)
 
     def propensities(self, model: RewardModel, posterior: Posterior, stats: Stats,
                      chosen: np.ndarray, rng: np.random.Generator,
