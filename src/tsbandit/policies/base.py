@@ -230,7 +230,9 @@ class RewardModel(ABC):
         batch_index: np.ndarray | None = None,
         weights: np.ndarray | None = None,
     ) -> Stats:
-        """Statistics of a batch of observations alone (add them to any state).
+        """Statistics of a batch of observations alone (add them to any state); a
+        :class:`~tsbandit.errors.ConfigurationError` for a model whose statistics are not
+        additive.
 
         >>> import numpy as np
         >>> from tsbandit.policies import BetaBernoulli
@@ -239,7 +241,8 @@ class RewardModel(ABC):
         ([1.0, 0.0, 1.0], [0.0, 0.0, 1.0])
         """
         if not self.additive:
-            raise TypeError(f"{type(self).__name__} statistics are not additive; use accumulate")
+            raise ConfigurationError(
+                f"{type(self).__name__} statistics are not additive; use accumulate")
         out = self.init_stats(n_arms, batch_shape)
         self.accumulate(out, arms, rewards, contexts, batch_index=batch_index, weights=weights)
         return out
@@ -278,12 +281,14 @@ class RewardModel(ABC):
 
     def check_rewards(self, rewards: Any) -> np.ndarray:
         """Rewards as float64, or :class:`InvalidRewardError` naming the bad value."""
-        try:
-            if isinstance(rewards, (str, bytes)):
-                raise TypeError
-            r = np.asarray(rewards, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InvalidRewardError(f"reward {rewards!r} is not a number") from None
+        r: np.ndarray | None = None
+        if not isinstance(rewards, (str, bytes)):
+            try:
+                r = np.asarray(rewards, dtype=np.float64)
+            except (TypeError, ValueError):
+                pass
+        if r is None:
+            raise InvalidRewardError(f"reward {rewards!r} is not a number")
         bad = ~(np.abs(r) <= MAX_ABS_REWARD)
         if bad.any():
             for v in r[bad].ravel()[:1].tolist():
