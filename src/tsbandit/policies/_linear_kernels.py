@@ -5,8 +5,12 @@ NumPy operations of the method it serves bit for bit (the same draws from the ca
 generator, the same BLAS calls through ``np.dot``, NumPy's pairwise summation), which
 :func:`check_linear` verifies at load:
 
-* ``_linear_argmax``: :meth:`.LinearGaussian.sample_argmax_one`;
-* ``_linear_observe``: :meth:`.LinearGaussian.observe_one` (statistics + Potter update).
+* ``_linear_argmax``: :meth:`.LinearGaussian.sample_argmax_one` (through :func:`argmax_one`);
+* ``_linear_observe``: :meth:`.LinearGaussian.observe_one` (statistics + Potter update, through
+  :func:`observe_one`).
+
+:func:`argmax_one` and :func:`observe_one` are the glue those methods call: they check that the
+arrays are in the layout the kernels take and return ``None`` (the NumPy path) when not.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import numpy as np
 
 from ._jit import JitKernels, same
 
-__all__ = ["KERNELS", "check_linear"]
+__all__ = ["KERNELS", "argmax_one", "check_linear", "observe_one"]
+
+_F64 = np.dtype(np.float64)
 
 # names the kernels call; bound to numba objects by ``_jit._load`` (placeholders until then)
 _bitgen: Any = None
@@ -101,6 +107,78 @@ def _linear_observe(n: np.ndarray, sum_r: np.ndarray, sum_r2: np.ndarray, b: np.
 
 #: the kernels of this module, compiled in place by ``_jit._load``
 KERNELS = ("_linear_argmax", "_linear_observe")
+
+
+# ----- the glue the model's methods call ------------------------------------------------------
+def layout(posterior: Any) -> tuple[np.ndarray, ...] | None:
+    """The compiled path's arrays ``(mean, sqrt_cov, S^T view, phi buffer, draw buffer)``, kept
+    on the posterior, or ``None`` when it is not in the layout the kernels take (no batch
+    axis, C-contiguous ``mean``, ``sqrt_cov`` a transposed C-contiguous stack as
+    :func:`~._factor.sqrt_covariance` makes it)."""
+    mean, sqrt_cov = posterior.mean, posterior.sqrt_cov
+    scratch = posterior.scratch
+    if scratch is not None and scratch[0] is mean and scratch[1] is sqrt_cov:
+        return scratch
+    if mean.ndim != 2 or mean.dtype != np.float64 or not mean.flags.c_contiguous:
+        return None
+    st = sqrt_cov.transpose(0, 2, 1)  # each arm's S^T
+    if st.dtype != np.float64 or not st.flags.c_contiguous:
+        return None
+    scratch = (mean, sqrt_cov, st, np.empty(mean.shape), np.empty(mean.shape[0]))
+    posterior.scratch = scratch
+    return scratch
+
+
+def argmax_one(jit: JitKernels, model: Any, posterior: Any, rng: np.random.Generator,
+               context: np.ndarray) -> int | list[float] | None:
+    """:meth:`.LinearGaussian.sample_argmax_one` in one compiled call: ``sample_one``'s products
+    (the same BLAS calls) and the same draws; ``None`` when the arrays do not fit."""
+    scratch = layout(posterior)
+    if (scratch is None or context.ndim != 1 or context.dtype is not _F64
+            or not context.flags.c_contiguous):
+        return None
+    mean, _, st, phi, out = scratch
+    if posterior.projection is not None and posterior.projection[1] is phi:
+        phi = np.empty_like(phi)  # the buffer is still the cached projection: keep it
+    unknown = bool(model.unknown_noise)
+    na, nb = posterior.noise() if unknown else (out, out)
+    bg, addr = jit.addresses(rng)
+    with bg.lock:  # as NumPy's own samplers hold it
+        i: int = jit.linear_argmax(mean, st, context, na, nb, unknown, phi, out, addr)
+    posterior.projection = (context.tobytes(), phi)
+    return i if i >= 0 else out.tolist()
+
+
+def observe_one(jit: JitKernels, model: Any, stats: Any, posterior: Any, arm: int,
+                reward: float, context: np.ndarray) -> Any:
+    """:meth:`.LinearGaussian.observe_one` in one compiled call (the same arithmetic, the same
+    BLAS calls); ``None`` when the arrays are not in the layout the kernel takes."""
+    arrays = stats._arrays  # the statistics' dict itself (Stats.__getitem__ costs a call)
+    n, b = arrays["n"], arrays["b"]
+    x = context
+    if (n.ndim != 1 or x.ndim != 1 or x.dtype is not _F64 or not x.flags.c_contiguous
+            or not b.flags.c_contiguous):
+        return None
+    scratch = layout(posterior)
+    if scratch is None:
+        return None
+    potter = posterior.online_updates + 1 < model.refresh_every
+    memo, posterior.projection = posterior.projection, None
+    have_phi = memo is not None and memo[0] == x.tobytes()
+    phi = memo[1][arm] if have_phi else x
+    unknown = bool(model.unknown_noise)
+    if unknown:
+        na, nb = posterior.noise_a, posterior.noise_b
+        noise, a0, b0 = 1.0, model.noise_a0, model.effective_noise_b0
+    else:  # placeholders of the right types (the kernel does not touch them)
+        na, nb, noise, a0, b0 = n, n, model.noise_variance, 0.0, 0.0
+    jit.linear_observe(n, arrays["sum_r"], arrays["sum_r2"], b, arrays["A"], arm, reward, x,
+                       potter, scratch[2], scratch[0], noise, phi, have_phi, unknown,
+                       na, nb, a0, b0)
+    if not potter:
+        return model.posterior(stats)
+    posterior.online_updates += 1
+    return posterior
 
 
 def check_linear(argmax: Any, observe: Any) -> bool:

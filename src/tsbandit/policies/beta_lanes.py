@@ -5,7 +5,7 @@ keeps, for ``P`` policies (each with its own :class:`~.beta.BetaBernoulli` prior
 and ``K`` arms, the rows ``alpha``, ``beta``, ``alpha + beta`` and (when a count-based rule such
 as UCB1 runs) the pull count ``N`` and the reward sum ``S`` in one array ``X`` ``(P, R, n, K)``.
 It owns the Beta math of a lane: the Thompson draw (:meth:`thompson`), the posterior means
-(:meth:`mean_into`), and a round's arg-max plus learning (:meth:`bind_rewards`, one
+(:meth:`mean_writer`), and a round's arg-max plus learning (:meth:`bind_rewards`, one
 scatter-add for every policy at once: the flat cells ``offset(policy, row, lane) + arm`` receive
 ``r, 1 - r, 1, 1, r`` gathered from a per-block table of ``r``, ``1 - r`` and ``1``). Selection
 rules score a policy's lanes through their ``lane_scorer`` (:mod:`.rules`); the simulation lab
@@ -27,6 +27,7 @@ load-time check keeps the NumPy path.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -127,11 +128,15 @@ class BetaLanes:
 
     def means(self) -> np.ndarray:
         """``(P * n, K)`` posterior means of every lane (a new array)."""
-        return (self.X[:, 0] / self.X[:, 2]).reshape(-1, self.n_arms)
+        out = np.empty((self.n_policies, self.n_lanes, self.n_arms))
+        for i in range(self.n_policies):
+            self.mean_writer(i)(out=out[i])
+        return out.reshape(-1, self.n_arms)
 
-    def mean_into(self, i: int, out: np.ndarray) -> None:
-        """Policy ``i``'s posterior means ``alpha / (alpha + beta)`` into ``out`` ``(n, K)``."""
-        np.divide(self.X[i, 0], self.X[i, 2], out=out)
+    def mean_writer(self, i: int) -> Callable[..., np.ndarray]:
+        """``write(out=m)`` puts policy ``i``'s posterior means ``alpha / (alpha + beta)`` into
+        ``m`` ``(n, K)`` (bound once: the scorers call it every round)."""
+        return partial(np.divide, self.X[i, 0], self.X[i, 2])
 
     # ----- the Thompson draw --------------------------------------------------------------
     def thompson(self, i: int, rng: np.random.Generator, scale: float = 1.0) -> LaneScorer:
@@ -147,7 +152,7 @@ class BetaLanes:
         AB, denom, out = self.X[i, :2], self.X[i, 2], self.scores[i]
         if self._jit_draw is not None and self._jit_addr is not None:
             return LaneScorer(self._compiled_thompson(AB, denom, out, rng, scale))
-        alpha = self.X[i, 0]
+        mean_of = self.mean_writer(i)
         divide, add = np.divide, np.add
         G = np.empty_like(AB)
         g0, g1 = G[0], G[1]
@@ -156,7 +161,7 @@ class BetaLanes:
 
             def ts(b: int, m: np.ndarray | None) -> None:
                 if m is not None:
-                    divide(alpha, denom, out=m)
+                    mean_of(out=m)
                 gamma(AB, out=G)
                 divide(g0, g1, out=out)  # increasing in the draw g0 / (g0 + g1)
             return LaneScorer(ts)
@@ -164,7 +169,7 @@ class BetaLanes:
 
         def tts(b: int, m: np.ndarray | None) -> None:
             mean = own if m is None else m
-            divide(alpha, denom, out=mean)
+            mean_of(out=mean)
             gamma(AB, out=G)
             add(g0, g1, out=tmp)
             divide(g0, tmp, out=out)

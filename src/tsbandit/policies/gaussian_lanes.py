@@ -307,10 +307,9 @@ class LinearLanes(GaussianLanes):
             assert self.noise_b is not None
             row, m = self._stat[cell], blk[:, d]
             model, bi = self.model, self._bi
-            self.noise_a[bi, chosen] = model.noise_a0 + 0.5 * row[:, self._col("n").start]
-            fit = np.einsum("ni,ni->n", row[:, self._col("b")], m)
-            self.noise_b[bi, chosen] = model.effective_noise_b0 + 0.5 * np.maximum(
-                row[:, self._col("sum_r2").start] - fit, 0.0)
+            self.noise_a[bi, chosen], self.noise_b[bi, chosen] = model.noise_params(
+                row[:, self._col("n").start], np.einsum("ni,ni->n", row[:, self._col("b")], m),
+                row[:, self._col("sum_r2").start])
 
     @property
     def S(self) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._scipy import ndtri, stdtrit
 from ..errors import ConfigurationError, InvalidContextError
-from . import _jit
+from . import _jit, _linear_kernels
 from ._factor import potter_update, potter_update_many, project, sqrt_covariance
 from .base import (
     PRIOR_MAX,
@@ -40,10 +40,9 @@ from .base import (
 )
 from .beta import _scatter
 from .stats import Stats
+from .weights import GaussianWeights
 
 __all__ = ["LinearGaussian", "LinearPosterior"]
-
-_F64 = np.dtype(np.float64)
 
 
 @dataclass
@@ -110,7 +109,7 @@ def _add_one(stats: Stats, a: int, r: float, x: np.ndarray) -> None:
 
 
 @dataclass(frozen=True)
-class LinearGaussian(RewardModel):
+class LinearGaussian(GaussianWeights, RewardModel):
     """Bayesian linear regression per arm (Gaussian prior on the weights).
 
     Parameters
@@ -189,6 +188,12 @@ class LinearGaussian(RewardModel):
         """The noise prior's scale in effect: ``noise_b0``, else ``noise_a0 * noise_variance``."""
         return self.noise_b0 if self.noise_b0 is not None else self.noise_a0 * self.noise_variance
 
+    def noise_params(self, n: Any, fit: Any, sum_r2: Any) -> tuple[Any, Any]:
+        """The noise variance's inverse-gamma posterior ``(a_n, b_n)`` from the counts, the fit
+        ``b . m`` and ``sum_r2`` (arrays or scalars, computed by the caller's own products)."""
+        return (self.noise_a0 + 0.5 * n,
+                self.effective_noise_b0 + 0.5 * np.maximum(sum_r2 - fit, 0.0))
+
     def lanes(self, n_lanes: int, n_arms: int) -> Any:
         """The batched posterior state of ``n_lanes`` independent lanes
         (:class:`~.gaussian_lanes.LinearLanes`), or ``None`` for a subclass (whose math may
@@ -240,43 +245,13 @@ class LinearGaussian(RewardModel):
         jit = _jit.kernels()
         if (jit is not None and jit.linear_observe is not None
                 and type(self).update_posterior is LinearGaussian.update_posterior):
-            done = self._observe_jit(jit, stats, posterior, arm, reward, context)
+            done = _linear_kernels.observe_one(jit, self, stats, posterior, arm, reward,
+                                               context)
             if done is not None:
                 return done
         # accumulate's one-observation path, then the O(d^2) posterior update
         _add_one(stats, arm, reward, context)
         return self.update_posterior(posterior, stats, arm, reward, context)
-
-    def _observe_jit(self, jit: _jit.JitKernels, stats: Stats, posterior: LinearPosterior,
-                     arm: int, reward: float, context: np.ndarray) -> LinearPosterior | None:
-        """:meth:`observe_one` in one compiled call (the same arithmetic, the same BLAS calls);
-        ``None`` when the arrays are not in the layout the kernel takes."""
-        arrays = stats._arrays  # the statistics' dict itself (Stats.__getitem__ costs a call)
-        n, b = arrays["n"], arrays["b"]
-        x = context
-        if (n.ndim != 1 or x.ndim != 1 or x.dtype is not _F64 or not x.flags.c_contiguous
-                or not b.flags.c_contiguous):
-            return None
-        scratch = self._scratch(posterior)
-        if scratch is None:
-            return None
-        potter = posterior.online_updates + 1 < self.refresh_every
-        memo, posterior.projection = posterior.projection, None
-        have_phi = memo is not None and memo[0] == x.tobytes()
-        phi = memo[1][arm] if have_phi else x  # type: ignore[index]
-        unknown = bool(self.unknown_noise)
-        if unknown:
-            na, nb = posterior.noise_a, posterior.noise_b
-            noise, a0, b0 = 1.0, self.noise_a0, self.effective_noise_b0
-        else:  # placeholders of the right types (the kernel does not touch them)
-            na, nb, noise, a0, b0 = n, n, self.noise_variance, 0.0, 0.0
-        jit.linear_observe(n, arrays["sum_r"], arrays["sum_r2"], b, arrays["A"], arm, reward, x,
-                           potter, scratch[2], scratch[0], noise, phi, have_phi, unknown,
-                           na, nb, a0, b0)
-        if not potter:
-            return self.posterior(stats)
-        posterior.online_updates += 1
-        return posterior
 
     def counts(self, stats: Stats) -> np.ndarray:
         return stats["n"].copy()
@@ -299,9 +274,8 @@ class LinearGaussian(RewardModel):
         mean = (S @ (np.swapaxes(S, -1, -2) @ rhs[..., None]))[..., 0]
         if not self.unknown_noise:
             return LinearPosterior(mean, S)
-        a = self.noise_a0 + 0.5 * stats["n"]
-        fit = np.einsum("...i,...i->...", stats["b"], mean)
-        bn = self.effective_noise_b0 + 0.5 * np.maximum(stats["sum_r2"] - fit, 0.0)
+        a, bn = self.noise_params(stats["n"], np.einsum("...i,...i->...", stats["b"], mean),
+                                  stats["sum_r2"])
         return LinearPosterior(mean, S, a, bn)
 
     def update_posterior(self, posterior: LinearPosterior, stats: Stats, arm: int,
@@ -319,10 +293,9 @@ class LinearGaussian(RewardModel):
                       phi)
         if self.unknown_noise:
             assert posterior.noise_a is not None and posterior.noise_b is not None
-            posterior.noise_a[arm] = self.noise_a0 + 0.5 * stats["n"][arm]
-            fit = float(stats["b"][arm] @ posterior.mean[arm])
-            posterior.noise_b[arm] = self.effective_noise_b0 + 0.5 * max(
-                float(stats["sum_r2"][arm]) - fit, 0.0)
+            posterior.noise_a[arm], posterior.noise_b[arm] = self.noise_params(
+                stats["n"][arm], float(stats["b"][arm] @ posterior.mean[arm]),
+                stats["sum_r2"][arm])
         posterior.online_updates += 1
         return posterior
 
@@ -341,10 +314,9 @@ class LinearGaussian(RewardModel):
         posterior.mean[cell] = new_m
         if self.unknown_noise:
             assert posterior.noise_a is not None and posterior.noise_b is not None
-            posterior.noise_a[cell] = self.noise_a0 + 0.5 * stats["n"][cell]
-            fit = np.einsum("ni,ni->n", stats["b"][cell], new_m)
-            posterior.noise_b[cell] = self.effective_noise_b0 + 0.5 * np.maximum(
-                stats["sum_r2"][cell] - fit, 0.0)
+            posterior.noise_a[cell], posterior.noise_b[cell] = self.noise_params(
+                stats["n"][cell], np.einsum("ni,ni->n", stats["b"][cell], new_m),
+                stats["sum_r2"][cell])
         posterior.online_updates += 1
         return posterior
 
@@ -402,42 +374,16 @@ class LinearGaussian(RewardModel):
     def sample_argmax_one(self, posterior: LinearPosterior, rng: np.random.Generator,
                           context: np.ndarray | None = None) -> int | list[float] | None:
         jit = _jit.kernels()
-        if (jit is None or jit.linear_argmax is None or context is None
-                or type(self).sample_one is not LinearGaussian.sample_one):  # a subclass's draw
-            return self.sample_one(posterior, rng, context)
-        scratch = self._scratch(posterior)
-        if (scratch is None or context.ndim != 1 or context.dtype is not _F64
-                or not context.flags.c_contiguous):
-            return self.sample_one(posterior, rng, context)
-        # the compiled kernel: sample_one's products (the same BLAS calls), the same draws
-        mean, _, st, phi, out = scratch
-        if posterior.projection is not None and posterior.projection[1] is phi:
-            phi = np.empty_like(phi)  # the buffer is still the cached projection: keep it
-        na, nb = posterior.noise() if self.unknown_noise else (out, out)
-        bg, addr = jit.addresses(rng)
-        with bg.lock:  # as NumPy's own samplers hold it
-            i: int = jit.linear_argmax(mean, st, context, na, nb, bool(self.unknown_noise), phi,
-                                       out, addr)
-        posterior.projection = (context.tobytes(), phi)
-        return i if i >= 0 else out.tolist()
+        if (jit is not None and jit.linear_argmax is not None and context is not None
+                and type(self).sample_one is LinearGaussian.sample_one):  # not a subclass's
+            done = _linear_kernels.argmax_one(jit, self, posterior, rng, context)
+            if done is not None:
+                return done
+        return self.sample_one(posterior, rng, context)
 
-    @staticmethod
-    def _scratch(posterior: LinearPosterior) -> tuple[np.ndarray, ...] | None:
-        """The compiled path's arrays, or ``None`` when the posterior is not in the layout the
-        kernels take (no batch axis, C-contiguous ``mean``, ``sqrt_cov`` a transposed
-        C-contiguous stack as :func:`sqrt_covariance` makes it)."""
-        mean, sqrt_cov = posterior.mean, posterior.sqrt_cov
-        scratch = posterior.scratch
-        if scratch is not None and scratch[0] is mean and scratch[1] is sqrt_cov:
-            return scratch
-        if mean.ndim != 2 or mean.dtype != np.float64 or not mean.flags.c_contiguous:
-            return None
-        st = sqrt_cov.transpose(0, 2, 1)  # each arm's S^T
-        if st.dtype != np.float64 or not st.flags.c_contiguous:
-            return None
-        scratch = (mean, sqrt_cov, st, np.empty(mean.shape), np.empty(mean.shape[0]))
-        posterior.scratch = scratch
-        return scratch
+    def noise_posterior(self, posterior: LinearPosterior
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+        return posterior.noise() if self.unknown_noise else None
 
     def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
                       contexts: np.ndarray | None = None, size: int | None = None
@@ -458,29 +404,3 @@ class LinearGaussian(RewardModel):
             half = -ndtri(p) * np.sqrt(var)
         return mu - half, mu + half
 
-    # ----- weights ------------------------------------------------------------------------
-    def sample_weights(self, posterior: LinearPosterior, rng: np.random.Generator,
-                       size: int | None = None) -> np.ndarray:
-        """Posterior draws of the weight vectors: ``(*batch, K, d)`` or ``(size, ...)``."""
-        m, S = posterior.mean, posterior.sqrt_cov
-        shape = m.shape if size is None else (size, *m.shape)
-        z = rng.standard_normal(shape)
-        w = (S @ z[..., None])[..., 0]
-        if self.unknown_noise:
-            na, nb = posterior.noise()
-            sig2 = nb / rng.standard_gamma(np.broadcast_to(na, shape[:-1]))
-            w = w * np.sqrt(sig2)[..., None]
-        return m + w
-
-    def weight_interval(self, posterior: LinearPosterior, level: float = 0.95
-                        ) -> tuple[np.ndarray, np.ndarray]:
-        """Marginal credible interval of every weight, two arrays ``(*batch, K, d)``."""
-        sd = np.sqrt(np.einsum("...ij,...ij->...i", posterior.sqrt_cov, posterior.sqrt_cov))
-        p = (1.0 - level) / 2.0  # lower tail, as in interval
-        if self.unknown_noise:
-            na, nb = posterior.noise()
-            a, b = na[..., None], nb[..., None]
-            half = -stdtrit(2.0 * a, p) * sd * np.sqrt(b / a)
-        else:
-            half = -ndtri(p) * sd
-        return posterior.mean - half, posterior.mean + half

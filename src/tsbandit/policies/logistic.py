@@ -36,6 +36,7 @@ from ._factor import potter_rows, project, solve_spd, sqrt_covariance
 from .base import RewardModel, check_n_features, check_positive
 from .beta import BetaBernoulli
 from .linear import LinearPosterior, _prior_diag
+from .weights import GaussianWeights
 
 __all__ = ["REFRESH_EVERY", "LogisticLaplace", "laplace_factor_rows", "newton_1d"]
 
@@ -109,7 +110,7 @@ def laplace_factor_rows(blk: np.ndarray, phi: np.ndarray, s_phi: np.ndarray, s: 
 
 
 @dataclass(frozen=True)
-class LogisticLaplace(RewardModel):
+class LogisticLaplace(GaussianWeights, RewardModel):
     """Bayesian logistic regression per arm, Laplace approximation, refit on batches.
 
     Parameters
@@ -335,14 +336,6 @@ class LogisticLaplace(RewardModel):
                       ) -> np.ndarray:
         """Exact draw from the Laplace posterior with its covariance times ``scale**2``."""
         return self.sample(posterior.scaled(scale), rng, contexts, size)
-
-    def weight_interval(self, posterior: LinearPosterior, level: float = 0.95
-                        ) -> tuple[np.ndarray, np.ndarray]:
-        """Marginal credible interval of every weight (logit scale), two arrays
-        ``(*batch, K, d)``."""
-        sd = np.sqrt(np.einsum("...ij,...ij->...i", posterior.sqrt_cov, posterior.sqrt_cov))
-        half = ndtri(0.5 + level / 2.0) * sd
-        return posterior.mean - half, posterior.mean + half
 
     def interval(self, posterior: LinearPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

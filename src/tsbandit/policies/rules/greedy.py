@@ -25,7 +25,7 @@ def _mean_lane_scorer(lanes: Any, index: int,
     if not isinstance(lanes, BetaLanes):
         return None
     out = lanes.scores[index]
-    add = np.add
+    add, mean = np.add, lanes.mean_writer(index)
     pre: list[np.ndarray] = []
 
     def begin(size: int) -> None:
@@ -33,10 +33,10 @@ def _mean_lane_scorer(lanes: Any, index: int,
 
     def score(b: int, m: np.ndarray | None) -> None:
         if m is None:
-            lanes.mean_into(index, out)
+            mean(out=out)
             add(out, pre[0][b], out=out)
         else:
-            lanes.mean_into(index, m)
+            mean(out=m)
             add(m, pre[0][b], out=out)
     return LaneScorer(score, begin)
 

@@ -91,7 +91,7 @@ class RandomPolicy(SelectionRule):
                 or type(self).choose is not RandomPolicy.choose
                 or not isinstance(lanes, BetaLanes)):
             return None
-        out = lanes.scores[index]
+        out, mean = lanes.scores[index], lanes.mean_writer(index)
         pre: list[np.ndarray] = []
 
         def begin(size: int) -> None:
@@ -99,7 +99,7 @@ class RandomPolicy(SelectionRule):
 
         def score(b: int, m: np.ndarray | None) -> None:
             if m is not None:
-                lanes.mean_into(index, m)
+                mean(out=m)
             np.copyto(out, pre[0][b])
         return LaneScorer(score, begin)
 

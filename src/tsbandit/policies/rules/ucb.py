@@ -64,7 +64,7 @@ class UCB1(SelectionRule):
         out = lanes.scores[index]
         tmp = np.empty_like(out)
         N, S = lanes.counts(index)
-        divide, add = np.divide, np.add
+        divide, add, mean = np.divide, np.add, lanes.mean_writer(index)
         k = np.zeros(())  # a 0-d array: NumPy converts a Python float on every call
         tie: list[np.ndarray] = []
 
@@ -73,7 +73,7 @@ class UCB1(SelectionRule):
 
         def ucb(b: int, m: np.ndarray | None) -> None:
             if m is not None:
-                lanes.mean_into(index, m)
+                mean(out=m)
             if not ready[0] and not lanes.delayed and bool((N > 0).all()):
                 ready[0] = True  # counts only grow: every arm stays tried
             if ready[0] and not lanes.delayed:
