@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..policies import BetaBernoulli
 from ..policies.beta_lanes import BetaLanes
-from ..policies.rules.base import LaneScorer
+from ..policies.rules.base import LaneScorer, lanes_argmax
 from .learners import Learner, posterior_state
 from .policies import Policy, PolicySpec
 
@@ -50,7 +50,7 @@ class LanesLearner(Learner):
         self.scorer.begin(size)
 
     def choose(self, t: int, contexts: np.ndarray | None) -> np.ndarray:
-        return np.argmax(self.scorer.score(contexts), axis=1)
+        return lanes_argmax(self.scorer.score(contexts))
 
     def exploring(self, contexts: np.ndarray | None, chosen: np.ndarray) -> np.ndarray:
         m = self.lanes.mean_scores()

@@ -43,7 +43,7 @@ def _beta_argmax(params: np.ndarray, out: np.ndarray, addr: np.ndarray
 def _beta_lanes_draw(ab: np.ndarray, denom: np.ndarray, m: np.ndarray, want_m: bool,
                      scale: float, out: np.ndarray, addr: np.ndarray
                      ) -> None:  # pragma: no cover - compiled
-    """The lab's ``BetaLanes`` Thompson step of one policy over its ``(n, K)`` lanes.
+    """:meth:`.BetaLanes.thompson`: the Thompson step of one policy over its ``(n, K)`` lanes.
 
     ``ab`` ``(2, n, K)`` holds ``alpha`` and ``beta``, ``denom`` ``alpha + beta``. When
     ``want_m``: the posterior means ``alpha / denom`` go to ``m``. The gamma draws are those of
@@ -75,7 +75,7 @@ def _beta_lanes_draw(ab: np.ndarray, denom: np.ndarray, m: np.ndarray, want_m: b
 
 def _beta_lanes_book(scores: np.ndarray, ch: np.ndarray, off: np.ndarray, row: np.ndarray,
                      xf: np.ndarray, v: np.ndarray) -> None:  # pragma: no cover - compiled
-    """The lab's ``BetaLanes`` round bookkeeping: ``ch = scores.argmax(axis=1)`` (NumPy's
+    """:class:`.BetaLanes`' round: ``ch = lanes_argmax(scores)`` (NumPy's
     rule: the first maximum, or the first NaN), then, with ``idx = off + ch`` ``(2, R, L)``,
     ``v = row.take(idx[1], mode="clip")`` and ``xf[idx[0]] += v`` (cells are distinct)."""
     n_lanes, k_arms = scores.shape

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import _jit
 from .beta import BetaBernoulli, BetaPosterior
-from .rules.base import LaneScorer
+from .rules.base import LaneScorer, lanes_argmax
 
 __all__ = ["BetaLanes", "LaneScore"]
 
@@ -206,7 +206,7 @@ class BetaLanes:
     def choose(self) -> np.ndarray:
         """``(P * n,)`` each lane's arm: the arg-max of its row of ``scores`` (NumPy's rule:
         the first maximum, or the first NaN)."""
-        return self.scores2.argmax(axis=1)
+        return lanes_argmax(self.scores2)
 
     def bind_rewards(self, rewards: np.ndarray, learn: bool = True
                      ) -> Callable[[int, np.ndarray, np.ndarray], None]:
@@ -237,10 +237,10 @@ class BetaLanes:
             return compiled
         IDX = self._IDX
         xidx, tidx = IDX[0], IDX[1]
-        first_max, add = scores2.argmax, np.add
+        add = np.add
 
         def step(b: int, chosen: np.ndarray, v: np.ndarray) -> None:
-            first_max(axis=1, out=chosen)
+            lanes_argmax(scores2, chosen)
             add(OFF, chosen, out=IDX)
             tflat[b].take(tidx, out=v, mode="clip")
             if learn:

@@ -223,7 +223,7 @@ class GaussianLanes:
         return cell, blk, self._phi[self._bi, chosen]
 
     def _tick(self) -> bool:
-        """Count an online update; True (after refreshing) when it was time to refresh."""
+        """Count an online update; True (after refreshing from ``stats``) when it was time."""
         self._since += 1
         if self._since >= self.refresh_every:
             self._refresh()

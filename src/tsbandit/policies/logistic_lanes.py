@@ -79,8 +79,10 @@ class LogisticLanes(GaussianLanes):
         upper_outer(w[:, None] * x, x, inc[:, self._col("H")], self._outer_t)
         inc[:, self._col("sum_r").start] = rewards
         self._learn_cells(cell)
-        self._Tf[cell, d] = m
-        if self._tick():
+        self._since += 1
+        if self._since >= self.refresh_every:
+            self._Tf[cell, d] = m
+            self._refresh()
             return
         laplace_factor_rows(blk, phi, u, s, w, self._outer)
         self._Tf[cell] = blk

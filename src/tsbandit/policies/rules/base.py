@@ -25,6 +25,7 @@ __all__ = [
     "LaneScorer",
     "SelectionRule",
     "batch_propensities",
+    "lanes_argmax",
     "mask_scores",
     "position_probabilities",
     "top_k",
@@ -52,6 +53,19 @@ class LaneScorer:
 
     score: Callable[..., Any]
     begin: Callable[[int], None] = _no_block
+
+
+def lanes_argmax(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Each lane's choice: the row-wise arg-max of ``scores`` ``(L, K)`` (NumPy's rule: the
+    first maximum, or the first NaN), into ``out`` ``(L,)`` when given.
+
+    Batched lanes need no random tie-break (unlike :func:`top_k`): posterior draws tie with
+    probability 0, and the rules whose scores can tie add :data:`TIE_JITTER` drawn per block.
+
+    >>> lanes_argmax(np.array([[0.1, 0.9, 0.5], [0.7, 0.2, 0.7]])).tolist()
+    [1, 0]
+    """
+    return scores.argmax(axis=1, out=out)
 
 
 def mask_scores(scores: np.ndarray, eligible: np.ndarray | None) -> np.ndarray:
