@@ -20,41 +20,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ConfigurationError
-from .checks import (
-    BETA_SHAPE_MIN,
-    MAX_ABS_CONTEXT,
-    MAX_ABS_REWARD,
-    MAX_FEATURES,
-    PRIOR_MAX,
-    PRIOR_MIN,
-    SHAPE_MIN,
-    VARIANCE_MAX,
-    VARIANCE_MIN,
-    InputChecks,
-    check_in_range,
-    check_n_features,
-    check_positive,
-    check_unit_interval,
-)
+from . import checks as _checks
+from .checks import *  # noqa: F403 - the validation helpers, re-exported (engine, experiments)
+from .checks import InputChecks
 from .stats import Stats
 
-__all__ = [
-    "BETA_SHAPE_MIN",
-    "MAX_ABS_CONTEXT",
-    "MAX_ABS_REWARD",
-    "MAX_FEATURES",
-    "PRIOR_MAX",
-    "PRIOR_MIN",
-    "SHAPE_MIN",
-    "VARIANCE_MAX",
-    "VARIANCE_MIN",
-    "Posterior",
-    "RewardModel",
-    "check_in_range",
-    "check_n_features",
-    "check_positive",
-    "check_unit_interval",
-]
+__all__ = ["Posterior", "RewardModel", *_checks.__all__]
 
 Posterior = Any  # each model defines its own small dataclass of arrays
 

@@ -385,12 +385,6 @@ class LinearGaussian(GaussianWeights, RewardModel):
                         ) -> tuple[np.ndarray, np.ndarray] | None:
         return posterior.noise() if self.unknown_noise else None
 
-    def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
-                      contexts: np.ndarray | None = None, size: int | None = None
-                      ) -> np.ndarray:
-        """Exact draw with the weight covariance times ``scale**2`` (the noise posterior as is)."""
-        return self.sample(posterior.scaled(scale), rng, contexts, size)
-
     def interval(self, posterior: LinearPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         mu, var = self._predictive(posterior, contexts)

@@ -331,12 +331,6 @@ class LogisticLaplace(GaussianWeights, RewardModel):
         shape = mu.shape if size is None else (size, *mu.shape)
         return expit(mu + np.sqrt(var) * rng.standard_normal(shape))
 
-    def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
-                      contexts: np.ndarray | None = None, size: int | None = None
-                      ) -> np.ndarray:
-        """Exact draw from the Laplace posterior with its covariance times ``scale**2``."""
-        return self.sample(posterior.scaled(scale), rng, contexts, size)
-
     def interval(self, posterior: LinearPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         mu, var = self._predictive(posterior, contexts)

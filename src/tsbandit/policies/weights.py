@@ -25,6 +25,14 @@ class GaussianWeights:
         weight covariance, or ``None`` when the covariance is not scaled (the default)."""
         return None
 
+    def sample_scaled(self, posterior: Any, rng: np.random.Generator, scale: float,
+                      contexts: np.ndarray | None = None, size: int | None = None
+                      ) -> np.ndarray:
+        """An exact posterior draw with the weight covariance times ``scale**2`` (a learned
+        noise posterior as is): tempered Thompson sampling for Gaussian weights."""
+        model: Any = self
+        return model.sample(posterior.scaled(scale), rng, contexts, size)
+
     def sample_weights(self, posterior: Any, rng: np.random.Generator,
                        size: int | None = None) -> np.ndarray:
         """Posterior draws of the weight vectors: ``(*batch, K, d)`` or ``(size, ...)``."""
