@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..policies import BetaBernoulli
 from ..policies.beta_lanes import BetaLanes
-from ..policies.rules.base import LaneScorer, lanes_argmax
+from ..policies.rules import LaneScorer, lanes_argmax
 from .learners import Learner, posterior_state
 from .policies import Policy, PolicySpec
 

@@ -109,14 +109,6 @@ class BetaLanes:
         return self._jit_draw is not None, self._jit_book is not None
 
     # ----- views ------------------------------------------------------------------------
-    def alpha(self, i: int) -> np.ndarray:
-        """Policy ``i``'s ``alpha`` ``(n, K)`` (a view)."""
-        return self.X[i, 0]
-
-    def denominator(self, i: int) -> np.ndarray:
-        """Policy ``i``'s ``alpha + beta`` ``(n, K)`` (a view)."""
-        return self.X[i, 2]
-
     def counts(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Policy ``i``'s pull counts ``N`` and reward sums ``S`` ``(n, K)`` (views; needs
         ``counts=True``)."""
