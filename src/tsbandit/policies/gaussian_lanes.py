@@ -141,8 +141,7 @@ class GaussianLanes:
                 flat[:, self._iu, self._ju] = col
                 flat[:, self._ju, self._iu] = col
             else:
-                arr.reshape(col.shape if col.shape[1] > 1 else -1)[...] = \
-                    col if col.shape[1] > 1 else col[:, 0]
+                arr.reshape(sp.shape[0], -1)[...] = col          # (cells, width) views
 
     def _pack_stats(self) -> None:
         """Read the model's arrays (``stats``) into the packed rows."""
