@@ -61,6 +61,14 @@ MAX_FEATURES = 1024
 _MAX_CONTEXT_SQ = MAX_ABS_CONTEXT * MAX_ABS_CONTEXT
 
 
+def _as_float(name: str, value: Any) -> float:
+    """``float(value)``, or a :class:`ConfigurationError` naming the parameter."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} == {value!r}, must be a number") from None
+
+
 def check_in_range(name: str, value: Any, low: float, high: float) -> float:
     """Validate a scalar hyper-parameter within ``[low, high]``; the message names it.
 
@@ -69,10 +77,7 @@ def check_in_range(name: str, value: Any, low: float, high: float) -> float:
     """
     if isinstance(value, (str, bytes)):
         raise ConfigurationError(f"{name} == {value!r}, must be a number")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{name} == {value!r}, must be a number") from None
+    v = _as_float(name, value)
     if not low <= v <= high:  # NaN fails too
         raise ConfigurationError(
             f"{name} == {value!r}, must be finite and between {low:g} and {high:g}"
@@ -107,10 +112,7 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> floa
     >>> check_positive("alpha0", 1.0)
     1.0
     """
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{name} == {value!r}, must be a number") from None
+    v = _as_float(name, value)
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigurationError(f"{name} == {value!r}, must be finite and {bound}")
@@ -119,10 +121,7 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> floa
 
 def check_unit_interval(name: str, value: float, *, open_low: bool = False) -> float:
     """Validate a probability-like scalar in [0, 1] (or (0, 1] with ``open_low``)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{name} == {value!r}, must be a number") from None
+    v = _as_float(name, value)
     if not (0.0 <= v <= 1.0) or (open_low and v == 0.0):
         low = "> 0" if open_low else ">= 0"
         raise ConfigurationError(f"{name} == {value!r}, must be {low} and <= 1")
