@@ -27,7 +27,7 @@ import numpy as np
 from .._scipy import ndtri, stdtrit
 from ..errors import ConfigurationError, InvalidContextError
 from . import _jit, _linear_kernels
-from ._factor import potter_update, potter_update_many, project, sqrt_covariance
+from ._factor import potter_update, potter_update_many, sqrt_covariance
 from .base import (
     PRIOR_MAX,
     PRIOR_MIN,
@@ -106,6 +106,28 @@ def _add_one(stats: Stats, a: int, r: float, x: np.ndarray) -> None:
     stats["b"][a] += r * x
     A = stats["A"][a]
     A += x[:, None] * x
+
+
+def _add_many(stats: Stats, arms: np.ndarray, rewards: np.ndarray, contexts: np.ndarray,
+              batch_index: np.ndarray | None, w: np.ndarray) -> None:
+    """Weighted observations' statistics, added in place (repeated cells summed)."""
+    _scatter(stats["n"], batch_index, arms, w)
+    _scatter(stats["sum_r"], batch_index, arms, w * rewards)
+    _scatter(stats["sum_r2"], batch_index, arms, w * rewards * rewards)
+    _scatter(stats["b"], batch_index, arms, (w * rewards)[:, None] * contexts)
+    A = stats["A"]
+    if arms.shape[0] == 1 and batch_index is None:
+        x = contexts[0]
+        A[arms[0]] += w[0] * np.outer(x, x)
+    elif batch_index is None:
+        # one matrix product per arm instead of n outer products
+        for a in np.unique(arms):
+            sel = arms == a
+            xa = contexts[sel]
+            A[a] += (xa * w[sel, None]).T @ xa
+    else:
+        _scatter(A, batch_index, arms,
+                 w[:, None, None] * contexts[:, :, None] * contexts[:, None, :])
 
 
 @dataclass(frozen=True)
@@ -219,24 +241,8 @@ class LinearGaussian(GaussianWeights, RewardModel):
         if weights is None and batch_index is None and arms.shape[0] == 1:
             _add_one(stats, int(arms[0]), float(rewards[0]), contexts[0])
             return
-        w = np.ones_like(rewards) if weights is None else weights
-        _scatter(stats["n"], batch_index, arms, w)
-        _scatter(stats["sum_r"], batch_index, arms, w * rewards)
-        _scatter(stats["sum_r2"], batch_index, arms, w * rewards * rewards)
-        _scatter(stats["b"], batch_index, arms, (w * rewards)[:, None] * contexts)
-        A = stats["A"]
-        if arms.shape[0] == 1 and batch_index is None:
-            x = contexts[0]
-            A[arms[0]] += w[0] * np.outer(x, x)
-        elif batch_index is None:
-            # one matrix product per arm instead of n outer products
-            for a in np.unique(arms):
-                sel = arms == a
-                xa = contexts[sel]
-                A[a] += (xa * w[sel, None]).T @ xa
-        else:
-            _scatter(A, batch_index, arms,
-                     w[:, None, None] * contexts[:, :, None] * contexts[:, None, :])
+        _add_many(stats, arms, rewards, contexts, batch_index,
+                  np.ones_like(rewards) if weights is None else weights)
 
     def observe_one(self, stats: Stats, posterior: LinearPosterior, arm: int, reward: float,
                     context: np.ndarray | None = None) -> LinearPosterior:
@@ -319,17 +325,6 @@ class LinearGaussian(GaussianWeights, RewardModel):
                 stats["sum_r2"][cell])
         posterior.online_updates += 1
         return posterior
-
-    def _need(self, contexts: np.ndarray | None) -> np.ndarray:
-        if contexts is None:
-            raise InvalidContextError(
-                f"LinearGaussian needs a context of length {self.n_features} to score arms"
-            )
-        return contexts
-
-    def _predictive(self, posterior: LinearPosterior, contexts: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        return project(self._need(contexts), posterior.mean, posterior.sqrt_cov)
 
     def mean(self, posterior: LinearPosterior, contexts: np.ndarray | None = None) -> np.ndarray:
         return self._predictive(posterior, contexts)[0]

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._scipy import expit, ndtri
 from ..errors import ConfigurationError, InvalidContextError
-from ._factor import potter_rows, project, solve_spd, sqrt_covariance
+from ._factor import potter_rows, solve_spd, sqrt_covariance
 from .base import RewardModel, check_n_features, check_positive
 from .beta import BetaBernoulli
 from .linear import LinearPosterior, _prior_diag
@@ -306,13 +306,6 @@ class LogisticLaplace(GaussianWeights, RewardModel):
         from .logistic_lanes import LogisticLanes
 
         return LogisticLanes(self, n_lanes, n_arms, refresh_every)
-
-    def _predictive(self, posterior: LinearPosterior, contexts: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        if contexts is None:
-            raise InvalidContextError(
-                f"LogisticLaplace needs a context of length {self.n_features} to score arms")
-        return project(contexts, posterior.mean, posterior.sqrt_cov)
 
     def mean(self, posterior: LinearPosterior, contexts: np.ndarray | None = None) -> np.ndarray:
         """Posterior mean click probability (probit approximation of the logistic-normal)."""

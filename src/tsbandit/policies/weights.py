@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from .._scipy import ndtri, stdtrit
+from ..errors import InvalidContextError
+from ._factor import project
 
 __all__ = ["GaussianWeights"]
 
@@ -24,6 +26,16 @@ class GaussianWeights:
         """``(a, b)`` of the inverse-gamma posterior of the noise variance that scales the
         weight covariance, or ``None`` when the covariance is not scaled (the default)."""
         return None
+
+    def _predictive(self, posterior: Any, contexts: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive mean ``x . m`` and variance ``|S^T x|^2`` of each arm at ``contexts``
+        (:func:`~._factor.project`); a context is required."""
+        if contexts is None:
+            model: Any = self
+            raise InvalidContextError(f"{type(self).__name__} needs a context of length "
+                                      f"{model.n_features} to score arms")
+        return project(contexts, posterior.mean, posterior.sqrt_cov)
 
     def sample_scaled(self, posterior: Any, rng: np.random.Generator, scale: float,
                       contexts: np.ndarray | None = None, size: int | None = None
