@@ -129,7 +129,7 @@ class BetaGroupLearner(Learner):
             self._cap = B
             self._V = np.empty((B, self.state.R, self.n_lanes))
             self._Mb = np.empty((B, self.n_policies, self.n_trials, self.n_arms))
-        self._step = self.state.bind_rewards(if_pulled, learn=immediate)
+        self.state.bind_rewards(if_pulled, learn=immediate)
 
     def step_row(self, b: int, t: int, contexts: np.ndarray | None) -> None:
         rew, immediate = self._blk[1], self._blk[4]
@@ -140,18 +140,8 @@ class BetaGroupLearner(Learner):
     def run_rows(self, b0: int, b1: int) -> None:
         """Rows ``b0 .. b1 - 1`` of the bound block."""
         chosen, ex = self._blk[2], self._blk[3]
-        scores, step, V = self._scores, self._step, self._V
-        Mb = None if ex is None else self._Mb
-        pol = range(self.n_policies)
-        for b in range(b0, b1):
-            if Mb is None:
-                for score in scores:
-                    score(b, None)
-            else:
-                mb = Mb[b]
-                for i in pol:
-                    scores[i](b, mb[i])
-            step(b, chosen[b], V[b])
+        self.state.run_rounds(b0, b1, self._scores, chosen, self._V,
+                              None if ex is None else self._Mb)
 
     def run_block(self, size: int, start: int, contexts: np.ndarray | None) -> None:
         self.run_rows(0, size)

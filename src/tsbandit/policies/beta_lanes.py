@@ -5,11 +5,12 @@ keeps, for ``P`` policies (each with its own :class:`~.beta.BetaBernoulli` prior
 and ``K`` arms, the rows ``alpha``, ``beta``, ``alpha + beta`` and (when a count-based rule such
 as UCB1 runs) the pull count ``N`` and the reward sum ``S`` in one array ``X`` ``(P, R, n, K)``.
 It owns the Beta math of a lane: the Thompson draw (:meth:`thompson`), the posterior means
-(:meth:`mean_writer`), and a round's arg-max plus learning (:meth:`bind_rewards`, one
-scatter-add for every policy at once: the flat cells ``offset(policy, row, lane) + arm`` receive
-``r, 1 - r, 1, 1, r`` gathered from a per-block table of ``r``, ``1 - r`` and ``1``). Selection
-rules score a policy's lanes through their ``lane_scorer`` (:mod:`.rules`); the simulation lab
-drives this class and writes no posterior math of its own.
+(:meth:`mean_writer`), and the rounds of a block, each an arg-max plus learning
+(:meth:`run_rounds`, one scatter-add for every policy at once: the flat cells
+``offset(policy, row, lane) + arm`` receive ``r, 1 - r, 1, 1, r`` gathered from a per-block
+table of ``r``, ``1 - r`` and ``1``). Selection rules score a policy's lanes through their
+``lane_scorer`` (:mod:`.rules`); the simulation lab drives this class and writes no posterior
+math of its own.
 
 With the optional compiled kernels (numba, :mod:`._beta_kernels`) the Thompson step and the
 round's arg-max + scatter-add are one compiled call each, bit-identical to the NumPy calls they
@@ -88,6 +89,8 @@ class BetaLanes:
         self.scores2 = self.scores.reshape(L, K)
         self._cap = 0
         self._table = np.empty((0, 3, n, K))
+        self._tflat = self._table.reshape(0, 3 * nK)
+        self._learn = True
         #: observations learned so far in every lane (immediate feedback), and whether any came
         #: late (delayed feedback: lanes then differ)
         self.t_obs = 0.0
@@ -200,16 +203,11 @@ class BetaLanes:
         the first maximum, or the first NaN)."""
         return lanes_argmax(self.scores2)
 
-    def bind_rewards(self, rewards: np.ndarray, learn: bool = True
-                     ) -> Callable[[int, np.ndarray, np.ndarray], None]:
+    def bind_rewards(self, rewards: np.ndarray, learn: bool = True) -> None:
         """The rounds of a block: ``rewards`` ``(B, n * K)`` is what each lane would get from
-        each arm in each of ``B`` rounds (the same for every policy: common random numbers).
-
-        Returns ``step(b, chosen, v)`` for round ``b``: ``chosen`` ``(P * n,)`` receives the
-        arg-max of ``scores`` (as :meth:`choose`), ``v`` ``(R, P * n)`` the increments of each
-        lane's observation (``v[0]`` is the reward: gathered from a table ``r, 1 - r, 1``), and,
-        when ``learn``, the state learns them, every policy in one scatter-add (one compiled
-        call with the kernels)."""
+        each arm in each of ``B`` rounds (the same for every policy: common random numbers);
+        :meth:`run_rounds` then plays them, learning each round's observations when
+        ``learn`` (immediate feedback)."""
         B = rewards.shape[0]
         n, K, nK = self.n_lanes, self.n_arms, self._nK
         if B > self._cap:
@@ -219,26 +217,43 @@ class BetaLanes:
         r = rewards[:, :nK].reshape(B, n, K)
         self._table[:B, 0] = r
         np.subtract(1.0, r, out=self._table[:B, 1])
-        tflat = self._table.reshape(self._cap, 3 * nK)
-        book, scores2, OFF, Xf = self._jit_book, self.scores2, self._OFF, self._Xf
-        if learn and book is not None:
+        self._tflat = self._table.reshape(self._cap, 3 * nK)
+        self._learn = learn
 
-            def compiled(b: int, chosen: np.ndarray, v: np.ndarray) -> None:
-                book(scores2, chosen, OFF, tflat[b], Xf, v)  # argmax + gather + add
-                self.t_obs += 1.0
-            return compiled
+    def run_rounds(self, b0: int, b1: int, scores: Sequence[LaneScore], chosen: np.ndarray,
+                   v: np.ndarray, means: np.ndarray | None = None) -> None:
+        """Rows ``b0 .. b1 - 1`` of the bound block. Each round every policy's scoring step
+        ``scores[i](b, m)`` writes its lanes' scores (and, with ``means`` ``(B, P, n, K)``,
+        its posterior means into ``means[b, i]``); then ``chosen[b]`` ``(P * n,)`` receives
+        each lane's arm (:func:`~.rules.base.lanes_argmax`), ``v[b]`` ``(R, P * n)`` the
+        increments of its observation (``v[b, 0]`` is the reward, gathered from a table
+        ``r, 1 - r, 1``), and, when learning, the state adds them, every policy in one
+        scatter-add (one compiled call, argmax included, with the kernels)."""
+        tflat, learn, scores2, OFF, Xf = self._tflat, self._learn, self.scores2, self._OFF, self._Xf
+        book = self._jit_book if learn else None
         IDX = self._IDX
         xidx, tidx = IDX[0], IDX[1]
         add = np.add
-
-        def step(b: int, chosen: np.ndarray, v: np.ndarray) -> None:
-            lanes_argmax(scores2, chosen)
-            add(OFF, chosen, out=IDX)
-            tflat[b].take(tidx, out=v, mode="clip")
+        pol = range(len(scores))
+        for b in range(b0, b1):
+            if means is None:
+                for score in scores:
+                    score(b, None)
+            else:
+                mb = means[b]
+                for i in pol:
+                    scores[i](b, mb[i])
+            ch, vb = chosen[b], v[b]
+            if book is not None:
+                book(scores2, ch, OFF, tflat[b], Xf, vb)  # argmax + gather + add
+            else:
+                lanes_argmax(scores2, ch)
+                add(OFF, ch, out=IDX)
+                tflat[b].take(tidx, out=vb, mode="clip")
+                if learn:
+                    Xf[xidx] += vb
             if learn:
-                Xf[xidx] += v
                 self.t_obs += 1.0
-        return step
 
     def observe(self, chosen: np.ndarray, rewards: np.ndarray) -> None:
         """One observation per lane (``chosen``, ``rewards`` ``(P * n,)``)."""
