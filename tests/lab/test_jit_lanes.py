@@ -1,6 +1,6 @@
 """The lab's compiled Beta-lanes steps (``_jit.beta_lanes_draw`` / ``beta_lanes_book``, numba).
 
-They replace the NumPy calls of :class:`tsbandit.lab.learners.BetaLanes` (the Thompson step:
+They replace the NumPy calls of :class:`tsbandit.policies.beta_lanes.BetaLanes` (the Thompson step:
 posterior means, one ``standard_gamma`` over ``(2, n, K)``, the ratio; and the round's argmax
 and scatter-add) and must reproduce them bit for bit: the same pulls, regret curves,
 exploration regret and posteriors for the same seed, whether the kernels are on or off.
@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from tsbandit.lab import BernoulliArms, DelayedFeedback, PolicySpec, make_policy, simulate
-from tsbandit.lab.learners import BetaLanes
 from tsbandit.lab.rules import TemperedThompsonSampling
 from tsbandit.policies import UCB1, BetaBernoulli, EpsilonGreedy, ThompsonSampling, _jit
+from tsbandit.policies import _beta_kernels as kb
+from tsbandit.policies.beta_lanes import BetaLanes
 
 pytest.importorskip("numba", reason="the fast extra (numba) is not installed")
 
@@ -50,12 +51,11 @@ def test_the_lanes_kernels_load_and_are_used():
     k = _jit.kernels()
     assert k is not None and _jit.status == "on"
     assert k.beta_lanes_draw is not None and k.beta_lanes_book is not None
-    pols = [(BetaBernoulli(), ThompsonSampling(), np.random.default_rng(0))]
-    on = BetaLanes(pols, 3, 4)
-    assert on._jit_draw is not None and on._jit_book is not None
+    on = BetaLanes([BetaBernoulli()], 3, 4)
+    assert on.compiled == (True, True)
     _jit.use(False)
-    off = BetaLanes(pols, 3, 4)
-    assert off._jit_draw is None and off._jit_book is None
+    off = BetaLanes([BetaBernoulli()], 3, 4)
+    assert off.compiled == (False, False)
 
 
 @pytest.mark.parametrize(("n_arms", "n_trials", "rounds", "seed"),
@@ -96,13 +96,13 @@ def test_switched_off_by_environment_the_numpy_path_runs(monkeypatch):
     monkeypatch.setenv("TSBANDIT_JIT", "0")
     _jit.reset()
     assert _jit.kernels() is None
-    lanes = BetaLanes([(BetaBernoulli(), ThompsonSampling(), np.random.default_rng(0))], 2, 3)
-    assert lanes._jit_draw is None and lanes._jit_book is None
+    lanes = BetaLanes([BetaBernoulli()], 2, 3)
+    assert lanes.compiled == (False, False)
     _assert_same(simulate(env, [make_policy(p, env) for p in CF], 5, 300, seed=1), ref)
 
 
 def test_a_lanes_kernel_failing_its_check_is_not_used(monkeypatch):
-    monkeypatch.setattr(_jit, "_check_lanes_draw", lambda fn: False)
+    monkeypatch.setattr(kb, "check_lanes_draw", lambda fn: False)
     _jit.reset()
     k = _jit.kernels()
     assert k is not None and k.beta_lanes_draw is None and k.beta_lanes_book is not None
@@ -115,8 +115,8 @@ def test_a_lanes_kernel_failing_its_check_is_not_used(monkeypatch):
 def test_the_load_checks_reject_kernels_that_differ():
     k = _jit.kernels()
     assert k is not None
-    assert _jit._check_lanes_draw(k.beta_lanes_draw)
-    assert _jit._check_lanes_book(k.beta_lanes_book)
+    assert kb.check_lanes_draw(k.beta_lanes_draw)
+    assert kb.check_lanes_book(k.beta_lanes_book)
 
     def no_means(ab, denom, m, want_m, scale, out, addr):
         k.beta_lanes_draw(ab, denom, m, False, scale, out, addr)
@@ -125,8 +125,8 @@ def test_the_load_checks_reject_kernels_that_differ():
         k.beta_lanes_book(scores, ch, off, row, xf, v)
         ch[:] = scores.shape[1] - 1 - np.argmax(scores[:, ::-1], axis=1)
 
-    assert not _jit._check_lanes_draw(no_means)
-    assert not _jit._check_lanes_book(first_max_last)
+    assert not kb.check_lanes_draw(no_means)
+    assert not kb.check_lanes_book(first_max_last)
 
 
 def test_ties_and_nan_scores_pick_numpys_argmax():

@@ -23,7 +23,8 @@ from tsbandit.lab import (
     paired_difference,
     simulate,
 )
-from tsbandit.lab.learners import Learner, ModelLearner, TutorialLinearLearner
+from tsbandit.lab.learners import Learner, ModelLearner
+from tsbandit.lab.tutorial import TutorialLinearLearner
 from tsbandit.policies import BetaBernoulli, LinearGaussian, ThompsonSampling
 
 PART6 = [0.030, 0.045, 0.028, 0.015, 0.060]
@@ -274,11 +275,12 @@ def test_validation_errors() -> None:
 
 
 def test_fast_paths_draw_a_block_of_normals_as_one_draw_per_round() -> None:
-    # the linear and logistic fast paths draw a whole block's normals in one call: the same
+    # the linear and logistic batched states draw a whole block's normals in one call: the same
     # stream as one call per round, so they decide exactly as a learner that never pre-draws
     # (also across the square-root refresh, every 40 rounds for the linear model here)
-    from tsbandit.lab.learners import LinearTSLanes, LogisticTSLanes
+    from tsbandit.lab.lanes import LanesLearner
     from tsbandit.lab.policies import default_contextual_model
+    from tsbandit.policies.rules import ThompsonSampling as TS
 
     n, K, d, T = 6, 5, 11, 130
     models = [LinearGaussian(n_features=d, prior_precision=0.5, noise_variance=0.05,
@@ -286,11 +288,15 @@ def test_fast_paths_draw_a_block_of_normals_as_one_draw_per_round() -> None:
               LinearGaussian(n_features=d, prior_precision=1.0, noise_variance=0.25,
                              unknown_noise=True, noise_a0=1.0)]
 
-    def learners() -> list[Learner]:
-        out: list[Learner] = [LinearTSLanes(m, n, K, np.random.default_rng(5), 0.5)
-                              for m in models]
-        out.append(LogisticTSLanes(default_contextual_model(d), n, K,
-                                   np.random.default_rng(5), 0.25, refresh_every=40))
+    def learner(model, lanes, scale: float) -> LanesLearner:
+        scorer = TS(scale=scale).lane_scorer(lanes, 0, np.random.default_rng(5))
+        assert scorer is not None
+        return LanesLearner(model, lanes, scorer)
+
+    def learners() -> list[LanesLearner]:
+        out = [learner(m, m.lanes(n, K), 0.5) for m in models]
+        logistic = default_contextual_model(d)
+        out.append(learner(logistic, logistic.lanes(n, K, refresh_every=40), 0.25))
         return out
 
     env = np.random.default_rng(9)
@@ -301,40 +307,39 @@ def test_fast_paths_draw_a_block_of_normals_as_one_draw_per_round() -> None:
             if t % 17 == 0:
                 blocked.begin_block(min(17, T - t))
             a, b = blocked.choose(t, xs[t]), plain.choose(t, xs[t])
-            assert np.array_equal(a, b), (type(blocked).__name__, t)
+            assert np.array_equal(a, b), (type(blocked.lanes).__name__, t)
             r = (us[t] < 0.1 + 0.1 * a).astype(float)
             blocked.observe(a, r, xs[t])
             plain.observe(a, r, xs[t])
-        assert np.array_equal(blocked.T, plain.T)  # type: ignore[attr-defined]
+        assert np.array_equal(blocked.lanes.T, plain.lanes.T)
 
 
 def test_newton_on_the_moving_lanes_only_is_bit_identical() -> None:
-    # LogisticTSLanes runs the model's 12 Newton steps on all lanes for the first few, then
-    # only on lanes whose last step was not exactly 0; a lane at its fixed point stays there
+    # the model's Newton solve (newton_1d, used by LogisticLaplace and its batched lanes) runs
+    # its 12 steps on all cells for the first few, then only on cells whose last step was not
+    # exactly 0; a cell at its fixed point stays there
     from scipy.special import expit
 
-    from tsbandit.lab import learners
+    from tsbandit.policies import logistic
 
     rng = np.random.default_rng(11)
     n = 4000
     mu = rng.normal(-2.0, 1.5, n)
     s = rng.exponential(1.0, n)
     r = (rng.random(n) < 0.2).astype(float)
-    full = np.zeros(n)
-    learners._newton(expit, mu, s, r, full, np.empty(n), np.empty(n), np.empty(n),
-                     np.empty(n), learners._NEWTON_ITERATIONS)
-    t = np.zeros(n)
-    g = np.empty(n)
-    learners._newton(expit, mu, s, r, t, np.empty(n), np.empty(n), g, np.empty(n),
-                     learners._NEWTON_FULL)
-    live = np.flatnonzero(g)
-    assert 0 < live.size < n // 4      # most lanes are done after the first steps
-    tl = t[live]
-    m = live.size
-    learners._newton(expit, mu[live], s[live], r[live], tl, np.empty(m), np.empty(m),
-                     np.empty(m), np.empty(m), learners._NEWTON_ITERATIONS - learners._NEWTON_FULL)
-    t[live] = tl
-    assert np.array_equal(t, full)
+    for c in (None, rng.uniform(0.5, 2.0, n)):
+        full = np.zeros(n)
+        logistic._newton_steps(expit, mu, s, r, c, full, np.empty((4, n)),
+                               logistic._NEWTON_1D_STEPS)
+        t = np.zeros(n)
+        sc = np.empty((4, n))
+        logistic._newton_steps(expit, mu, s, r, c, t, sc, logistic._NEWTON_FULL)
+        live = np.flatnonzero(sc[2])
+        # most cells are done after the first steps
+        assert 0 < live.size < (n // 4 if c is None else n // 2)
+        assert np.array_equal(logistic.newton_1d(mu, s, r, c), full)
+    # the unweighted solve is the weighted one with weights 1, bit for bit
+    assert np.array_equal(logistic.newton_1d(mu, s, r), logistic.newton_1d(mu, s, r, np.ones(n)))
 
 
 def test_default_and_classic_thompson_samplers() -> None:

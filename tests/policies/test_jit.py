@@ -19,6 +19,8 @@ from scipy import stats as sps
 
 from tsbandit import Bandit
 from tsbandit.policies import BetaBernoulli, BetaPosterior, LinearGaussian, ThompsonSampling, _jit
+from tsbandit.policies import _beta_kernels as kb
+from tsbandit.policies import _linear_kernels as kl
 
 numba = pytest.importorskip("numba", reason="the fast extra (numba) is not installed")
 
@@ -199,8 +201,8 @@ def test_load_check_rejects_a_kernel_that_does_not_reproduce_numpy():
         out[:] = 0.5
         return 0
 
-    assert _jit._check_beta(_jit._beta_argmax)
-    assert not _jit._check_beta(wrong_beta)
+    assert kb.check_beta(kb._beta_argmax)
+    assert not kb.check_beta(wrong_beta)
     k = _jit.kernels()
     assert k is not None
 
@@ -208,8 +210,8 @@ def test_load_check_rejects_a_kernel_that_does_not_reproduce_numpy():
         args[7][:] = 0.0
         return 0
 
-    assert _jit._check_linear(k.linear_argmax, k.linear_observe)
-    assert not _jit._check_linear(wrong_argmax, k.linear_observe)
+    assert kl.check_linear(k.linear_argmax, k.linear_observe)
+    assert not kl.check_linear(wrong_argmax, k.linear_observe)
 
 
 def test_pairwise_sum_is_numpys_for_every_length():
@@ -358,7 +360,8 @@ def test_the_disk_cache_lives_in_the_user_cache_directory(tmp_path):
     env.update(TSBANDIT_CACHE_DIR=str(cache), TSBANDIT_JIT="1")
     code = ("from tsbandit.policies import _jit\n"
             "_jit.kernels(); print(_jit.status)\n"
-            "print(_jit._beta_argmax._cache._impl.locator.get_cache_path())")
+            "from tsbandit.policies import _beta_kernels\n"
+            "print(_beta_kernels._beta_argmax._cache._impl.locator.get_cache_path())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, timeout=300, check=False)
     assert out.returncode == 0, out.stderr
@@ -366,7 +369,8 @@ def test_the_disk_cache_lives_in_the_user_cache_directory(tmp_path):
     assert status == "on"
     assert Path(where).is_relative_to(cache)
     names = {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
-    assert {"_jit._beta_argmax", "_jit._linear_argmax", "_jit._linear_observe"} <= names
+    assert {"_beta_kernels._beta_argmax", "_linear_kernels._linear_argmax",
+            "_linear_kernels._linear_observe", "_jit._pairwise_sum"} <= names
     assert not Path(where).is_relative_to(Path(_jit.__file__).parent)
 
 

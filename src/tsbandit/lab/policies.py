@@ -38,7 +38,8 @@ from ..policies import (
 from ..policies.base import RewardModel
 from ..policies.rules import SelectionRule
 from .environments import Environment
-from .learners import Learner, ModelLearner, TutorialLinearLearner
+from .learners import Learner, ModelLearner
+from .tutorial import TutorialLinearLearner
 
 __all__ = [
     "DEFAULT_SCALE",
@@ -177,6 +178,12 @@ def _nig(d: int) -> LinearGaussian:
                           unknown_noise=True, noise_a0=1.0)
 
 
+def _ridge(env: Environment, name: str, noise_variance: float) -> LinearGaussian:
+    """Per-arm ridge regression (prior precision 1) with a known noise variance."""
+    return LinearGaussian(n_features=_d(env, name), prior_precision=1.0,
+                          noise_variance=noise_variance)
+
+
 def _d(env: Environment, name: str) -> int:
     d = env.n_features
     if d is None:
@@ -236,10 +243,7 @@ _CONTEXTUAL: dict[str, tuple[str, _Factory]] = {
                            "variance 2, noise variance 0.05",
                            lambda env, n: TutorialLinearSpec(n, _d(env, n), 2.0, 0.05)),
     "naive-ts": ("plain linear TS: prior precision 1, known noise variance 0.25",
-                 lambda env, n: PolicySpec(n, LinearGaussian(n_features=_d(env, n),
-                                                             prior_precision=1.0,
-                                                             noise_variance=0.25),
-                                           ThompsonSampling())),
+                 lambda env, n: PolicySpec(n, _ridge(env, n, 0.25), ThompsonSampling())),
     "logistic-ts": ("Bayesian logistic regression (Laplace), prior precision 3, plain TS",
                     lambda env, n: PolicySpec(n, default_contextual_model(_d(env, n)),
                                               ThompsonSampling())),
@@ -250,20 +254,11 @@ _CONTEXTUAL: dict[str, tuple[str, _Factory]] = {
                       lambda env, n: PolicySpec(n, _nig(_d(env, n)),
                                                 ThompsonSampling(scale=DEFAULT_SCALE))),
     "linucb": ("LinUCB: ridge mean + 1 posterior sd (noise variance 0.25)",
-               lambda env, n: PolicySpec(n, LinearGaussian(n_features=_d(env, n),
-                                                           prior_precision=1.0,
-                                                           noise_variance=0.25),
-                                         LinUCB(1.0))),
+               lambda env, n: PolicySpec(n, _ridge(env, n, 0.25), LinUCB(1.0))),
     "greedy": ("greedy per-arm ridge regression (lambda = 1), no exploration",
-               lambda env, n: PolicySpec(n, LinearGaussian(n_features=_d(env, n),
-                                                           prior_precision=1.0,
-                                                           noise_variance=1.0),
-                                         Greedy())),
+               lambda env, n: PolicySpec(n, _ridge(env, n, 1.0), Greedy())),
     "eps-greedy": ("epsilon-greedy (0.1) on per-arm ridge regression",
-                   lambda env, n: PolicySpec(n, LinearGaussian(n_features=_d(env, n),
-                                                               prior_precision=1.0,
-                                                               noise_variance=1.0),
-                                             EpsilonGreedy(0.1))),
+                   lambda env, n: PolicySpec(n, _ridge(env, n, 1.0), EpsilonGreedy(0.1))),
     "beta-ts": ("context-free Beta Thompson sampling (ignores the customer)",
                 lambda env, n: PolicySpec(n, BetaBernoulli(), ThompsonSampling())),
     "random": ("uniformly random arm",

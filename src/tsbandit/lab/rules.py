@@ -21,19 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
-from ..policies.base import Posterior
-from ..policies.linear import LinearPosterior
 from ..policies.rules import ThompsonSampling
 
-__all__ = ["TemperedThompsonSampling", "tempered"]
-
-
-def tempered(posterior: Posterior, scale: float) -> Posterior:
-    """A Gaussian-weight posterior with its square-root covariance times ``scale``."""
-    if isinstance(posterior, LinearPosterior):
-        return posterior.scaled(scale)
-    raise ConfigurationError(f"cannot scale a {type(posterior).__name__} exactly")
+__all__ = ["TemperedThompsonSampling"]
 
 
 @dataclass(frozen=True)

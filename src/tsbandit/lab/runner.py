@@ -26,16 +26,15 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigurationError
-from ..policies import BetaBernoulli, LinearGaussian, LogisticLaplace, ThompsonSampling
 from .environments import Environment
-from .learners import BetaLanes, Learner, LinearTSLanes, LogisticTSLanes, beta_fast_path_ok
-from .policies import Policy, PolicySpec
-from .rules import TemperedThompsonSampling
+from .lanes import build_learners
+from .learners import Learner
+from .policies import Policy
 
 __all__ = ["PolicyRun", "SimulationResult", "policy_seed", "simulate"]
 
@@ -205,20 +204,8 @@ def _max_last(a: np.ndarray) -> np.ndarray:
     return out.reshape(a.shape[:-1])
 
 
-def _ts_scale(rule: Any) -> float | None:
-    """Posterior scale of a Thompson rule (1 for plain TS), ``None`` for other rules."""
-    if type(rule) is ThompsonSampling:
-        return float(getattr(rule, "scale", 1.0))  # forward-compatible with a core ``scale``
-    if type(rule) is TemperedThompsonSampling:
-        return float(rule.scale)
-    return None
-
-
 def _build_units(policies: Sequence[Policy], env: Environment, n: int, seed: int,
                  grid: np.ndarray, fast: bool) -> list[_Unit]:
-    K = env.n_arms
-    units: list[_Unit] = []
-    beta_group: list[Policy] = []
     for spec in policies:
         if spec.contextual and not env.contextual:
             raise ConfigurationError(
@@ -227,28 +214,10 @@ def _build_units(policies: Sequence[Policy], env: Environment, n: int, seed: int
             raise ConfigurationError(
                 f"policy {spec.name!r} expects {spec.n_features} features, the environment "
                 f"has {env.n_features}")
-        rng = np.random.default_rng(policy_seed(seed, spec.name))
-        if (fast and isinstance(spec, PolicySpec) and spec.window is None
-                and spec.discount is None and beta_fast_path_ok(spec.model, spec.rule)):
-            beta_group.append(spec)
-            continue
-        learner: Learner | None = None
-        if fast and isinstance(spec, PolicySpec) and spec.window is None and \
-                spec.discount is None:
-            scale = _ts_scale(spec.rule)
-            if scale is not None and type(spec.model) is LinearGaussian:
-                learner = LinearTSLanes(spec.model, n, K, rng, scale)
-            elif scale is not None and type(spec.model) is LogisticLaplace:
-                learner = LogisticTSLanes(spec.model, n, K, rng, scale)
-        if learner is None:
-            learner = spec.make_learner(n, K, rng)
-        units.append(_Unit(learner, [spec], n, K, grid))
-    if beta_group:
-        lanes = BetaLanes([(cast(BetaBernoulli, s.model), s.rule,
-                            np.random.default_rng(policy_seed(seed, s.name)))
-                           for s in beta_group if isinstance(s, PolicySpec)], n, K)
-        units.insert(0, _Unit(lanes, beta_group, n, K, grid))
-    return units
+    K = env.n_arms
+    learners = build_learners(policies, n, K,
+                              lambda name: np.random.default_rng(policy_seed(seed, name)), fast)
+    return [_Unit(learner, specs, n, K, grid) for learner, specs in learners]
 
 
 def simulate(env: Environment, policies: Sequence[Policy], n_trials: int, n_rounds: int,
@@ -330,8 +299,8 @@ def simulate(env: Environment, policies: Sequence[Policy], n_trials: int, n_roun
         if_pulled = if_pulled.reshape(size, n * K)
         regret_if = regret_if.reshape(size, n * K)
         tiled: dict[int, np.ndarray] = {1: if_pulled}
-        for u in units:  # BetaLanes reads the one (trial, arm) table for all its policies
-            if u.P not in tiled and not isinstance(u.learner, BetaLanes):
+        for u in units:  # a Beta group reads the one (trial, arm) table for all its policies
+            if u.P not in tiled and not u.learner.shared_rewards:
                 tiled[u.P] = np.tile(if_pulled, (1, u.P))
         env_seconds += time.perf_counter() - t0
         immediate = blk.apply_at is None

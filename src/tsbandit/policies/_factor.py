@@ -18,7 +18,8 @@ import numpy as np
 
 from .._scipy import trtri as _trtri
 
-__all__ = ["potter_update", "project", "sqrt_covariance"]
+__all__ = ["linear_update_rows", "potter_rows", "potter_update", "potter_update_many", "project",
+           "sqrt_covariance"]
 
 
 def sqrt_covariance(precision: np.ndarray) -> np.ndarray:
@@ -132,15 +133,55 @@ def potter_update(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: floa
     s_phi *= 1.0 / (c * (1.0 + math.sqrt(noise / c)))
     sqrt_cov -= s_phi[:, None] * phi        # (beta s_phi) phi^T, the Potter rank-1 step
 
+def potter_rows(blk: np.ndarray, phi: np.ndarray, s_phi: np.ndarray, c: np.ndarray,
+                noise: float | np.ndarray, outer: np.ndarray) -> None:
+    """Potter's square-root step for a stack of gathered arms, in place (the batched form of
+    the factor step of :func:`potter_update`).
+
+    ``blk`` ``(n, d + 1, d)`` holds each arm's ``[S^T; m^T]``; ``phi = S^T x`` and
+    ``s_phi = S phi`` ``(n, d)`` (``s_phi`` is overwritten), ``c = |phi|^2 + noise`` ``(n,)``;
+    ``outer`` ``(n, d + 1, d)`` is scratch whose last row stays 0, so the mean row is untouched
+    and one contiguous subtraction updates every block: ``S <- S - beta (S phi) phi^T``.
+    """
+    d = phi.shape[1]
+    s_phi *= (1.0 / (c * (1.0 + np.sqrt(noise / c))))[:, None]
+    np.einsum("ni,nj->nij", phi, s_phi, out=outer[:, :d])
+    blk -= outer
+
+
+def linear_update_rows(blk: np.ndarray, phi: np.ndarray, s_phi: np.ndarray, mu: np.ndarray,
+                       y: np.ndarray, noise: float | np.ndarray, outer: np.ndarray) -> None:
+    """One linear observation ``y = x^T w + e`` (``e ~ N(0, noise)``) per gathered arm, in
+    place on ``blk`` ``(n, d + 1, d)`` = ``[S^T; m^T]``: the mean moves by the Kalman gain,
+    the factor by :func:`potter_rows`. ``phi = S^T x`` and ``s_phi = S phi`` ``(n, d)``
+    (``s_phi`` is overwritten), ``mu = m . x`` ``(n,)``; ``outer`` as in
+    :func:`potter_rows`. O(d^2) per arm.
+
+    >>> import numpy as np
+    >>> blk = np.zeros((1, 2, 1)); blk[0, 0, 0] = 1.0           # S = 1, m = 0
+    >>> linear_update_rows(blk, np.ones((1, 1)), np.ones((1, 1)), np.zeros(1), np.array([2.0]),
+    ...                    1.0, np.zeros((1, 2, 1)))
+    >>> float(blk[0, 1, 0]), round(float(blk[0, 0, 0]) ** 2, 12)   # mean 1, variance 1/2
+    (1.0, 0.5)
+    """
+    d = phi.shape[1]
+    c = np.einsum("ni,ni->n", phi, phi) + noise
+    m = blk[:, d]
+    m += s_phi * ((y - mu) / c)[:, None]
+    potter_rows(blk, phi, s_phi, c, noise, outer)
+
+
 def potter_update_many(sqrt_cov: np.ndarray, mean: np.ndarray, x: np.ndarray, y: np.ndarray,
                        noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vectorized :func:`potter_update` over a stack: ``sqrt_cov`` ``(n, d, d)``, ``mean``
-    ``(n, d)``, ``x`` ``(n, d)``, ``y`` ``(n,)``; returns the updated copies."""
-    phi = (x[:, None, :] @ sqrt_cov)[:, 0, :]
-    c = np.einsum("ni,ni->n", phi, phi) + noise
-    s_phi = (sqrt_cov @ phi[:, :, None])[:, :, 0]
-    resid = y - np.einsum("ni,ni->n", x, mean)
-    new_mean = mean + s_phi * (resid / c)[:, None]
-    beta = 1.0 / (c * (1.0 + np.sqrt(noise / c)))
-    new_s = sqrt_cov - beta[:, None, None] * s_phi[:, :, None] * phi[:, None, :]
-    return new_s, new_mean
+    ``(n, d)``, ``x`` ``(n, d)``, ``y`` ``(n,)``; returns the updated copies (through
+    :func:`linear_update_rows`)."""
+    n, d = mean.shape
+    blk = np.empty((n, d + 1, d))
+    blk[:, :d] = np.swapaxes(sqrt_cov, -1, -2)
+    blk[:, d] = mean
+    phi = (x[:, None, :] @ sqrt_cov)[:, 0, :]                    # S^T x
+    s_phi = (sqrt_cov @ phi[:, :, None])[:, :, 0]                # S phi
+    mu = np.einsum("ni,ni->n", x, mean)
+    linear_update_rows(blk, phi, s_phi, mu, y, noise, np.zeros((n, d + 1, d)))
+    return np.swapaxes(blk[:, :d], -1, -2), blk[:, d]

@@ -156,6 +156,15 @@ class BetaBernoulli(RewardModel):
         p[1, arm] = self.beta0 + f[arm]
         return posterior
 
+    def lanes(self, n_lanes: int, n_arms: int) -> Any:
+        """The batched state of ``n_lanes`` lanes (:class:`~.beta_lanes.BetaLanes`, with the
+        counts UCB1 scores from), or ``None`` for a subclass (whose draws may differ)."""
+        if type(self) is not BetaBernoulli:
+            return None
+        from .beta_lanes import BetaLanes
+
+        return BetaLanes([self], n_lanes, n_arms, counts=True)
+
     def counts(self, stats: Stats) -> np.ndarray:
         return stats["successes"] + stats["failures"]
 

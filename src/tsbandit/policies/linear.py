@@ -26,8 +26,8 @@ import numpy as np
 
 from .._scipy import ndtri, stdtrit
 from ..errors import ConfigurationError, InvalidContextError
-from . import _jit
-from ._factor import potter_update, potter_update_many, project, sqrt_covariance
+from . import _jit, _linear_kernels
+from ._factor import potter_update, potter_update_many, sqrt_covariance
 from .base import (
     PRIOR_MAX,
     PRIOR_MIN,
@@ -40,10 +40,9 @@ from .base import (
 )
 from .beta import _scatter
 from .stats import Stats
+from .weights import GaussianWeights
 
 __all__ = ["LinearGaussian", "LinearPosterior"]
-
-_F64 = np.dtype(np.float64)
 
 
 @dataclass
@@ -99,8 +98,40 @@ def _prior_diag(value: Any, d: int, name: str) -> np.ndarray:
     return arr
 
 
+def _add_one(stats: Stats, a: int, r: float, x: np.ndarray) -> None:
+    """One observation's statistics, added in place (the online hot path: direct additions)."""
+    stats["n"][a] += 1.0
+    stats["sum_r"][a] += r
+    stats["sum_r2"][a] += r * r
+    stats["b"][a] += r * x
+    A = stats["A"][a]
+    A += x[:, None] * x
+
+
+def _add_many(stats: Stats, arms: np.ndarray, rewards: np.ndarray, contexts: np.ndarray,
+              batch_index: np.ndarray | None, w: np.ndarray) -> None:
+    """Weighted observations' statistics, added in place (repeated cells summed)."""
+    _scatter(stats["n"], batch_index, arms, w)
+    _scatter(stats["sum_r"], batch_index, arms, w * rewards)
+    _scatter(stats["sum_r2"], batch_index, arms, w * rewards * rewards)
+    _scatter(stats["b"], batch_index, arms, (w * rewards)[:, None] * contexts)
+    A = stats["A"]
+    if arms.shape[0] == 1 and batch_index is None:
+        x = contexts[0]
+        A[arms[0]] += w[0] * np.outer(x, x)
+    elif batch_index is None:
+        # one matrix product per arm instead of n outer products
+        for a in np.unique(arms):
+            sel = arms == a
+            xa = contexts[sel]
+            A[a] += (xa * w[sel, None]).T @ xa
+    else:
+        _scatter(A, batch_index, arms,
+                 w[:, None, None] * contexts[:, :, None] * contexts[:, None, :])
+
+
 @dataclass(frozen=True)
-class LinearGaussian(RewardModel):
+class LinearGaussian(GaussianWeights, RewardModel):
     """Bayesian linear regression per arm (Gaussian prior on the weights).
 
     Parameters
@@ -175,8 +206,25 @@ class LinearGaussian(RewardModel):
         return self._lam  # type: ignore[attr-defined]
 
     @property
-    def _b0(self) -> float:
+    def effective_noise_b0(self) -> float:
+        """The noise prior's scale in effect: ``noise_b0``, else ``noise_a0 * noise_variance``."""
         return self.noise_b0 if self.noise_b0 is not None else self.noise_a0 * self.noise_variance
+
+    def noise_params(self, n: Any, fit: Any, sum_r2: Any) -> tuple[Any, Any]:
+        """The noise variance's inverse-gamma posterior ``(a_n, b_n)`` from the counts, the fit
+        ``b . m`` and ``sum_r2`` (arrays or scalars, computed by the caller's own products)."""
+        return (self.noise_a0 + 0.5 * n,
+                self.effective_noise_b0 + 0.5 * np.maximum(sum_r2 - fit, 0.0))
+
+    def lanes(self, n_lanes: int, n_arms: int) -> Any:
+        """The batched posterior state of ``n_lanes`` independent lanes
+        (:class:`~.gaussian_lanes.LinearLanes`), or ``None`` for a subclass (whose math may
+        differ)."""
+        if type(self) is not LinearGaussian:
+            return None
+        from .gaussian_lanes import LinearLanes
+
+        return LinearLanes(self, n_lanes, n_arms)
 
     # ----- statistics ---------------------------------------------------------------------
     def init_stats(self, n_arms: int, batch_shape: tuple[int, ...] = ()) -> Stats:
@@ -191,33 +239,10 @@ class LinearGaussian(RewardModel):
         if contexts is None:
             raise InvalidContextError("LinearGaussian needs contexts to learn from")
         if weights is None and batch_index is None and arms.shape[0] == 1:
-            # one observation: direct in-place additions (the online hot path)
-            a, r, x = int(arms[0]), float(rewards[0]), contexts[0]
-            stats["n"][a] += 1.0
-            stats["sum_r"][a] += r
-            stats["sum_r2"][a] += r * r
-            stats["b"][a] += r * x
-            A = stats["A"][a]
-            A += x[:, None] * x
+            _add_one(stats, int(arms[0]), float(rewards[0]), contexts[0])
             return
-        w = np.ones_like(rewards) if weights is None else weights
-        _scatter(stats["n"], batch_index, arms, w)
-        _scatter(stats["sum_r"], batch_index, arms, w * rewards)
-        _scatter(stats["sum_r2"], batch_index, arms, w * rewards * rewards)
-        _scatter(stats["b"], batch_index, arms, (w * rewards)[:, None] * contexts)
-        A = stats["A"]
-        if arms.shape[0] == 1 and batch_index is None:
-            x = contexts[0]
-            A[arms[0]] += w[0] * np.outer(x, x)
-        elif batch_index is None:
-            # one matrix product per arm instead of n outer products
-            for a in np.unique(arms):
-                sel = arms == a
-                xa = contexts[sel]
-                A[a] += (xa * w[sel, None]).T @ xa
-        else:
-            _scatter(A, batch_index, arms,
-                     w[:, None, None] * contexts[:, :, None] * contexts[:, None, :])
+        _add_many(stats, arms, rewards, contexts, batch_index,
+                  np.ones_like(rewards) if weights is None else weights)
 
     def observe_one(self, stats: Stats, posterior: LinearPosterior, arm: int, reward: float,
                     context: np.ndarray | None = None) -> LinearPosterior:
@@ -226,49 +251,13 @@ class LinearGaussian(RewardModel):
         jit = _jit.kernels()
         if (jit is not None and jit.linear_observe is not None
                 and type(self).update_posterior is LinearGaussian.update_posterior):
-            done = self._observe_jit(jit, stats, posterior, arm, reward, context)
+            done = _linear_kernels.observe_one(jit, self, stats, posterior, arm, reward,
+                                               context)
             if done is not None:
                 return done
         # accumulate's one-observation path, then the O(d^2) posterior update
-        r, x = reward, context
-        stats["n"][arm] += 1.0
-        stats["sum_r"][arm] += r
-        stats["sum_r2"][arm] += r * r
-        stats["b"][arm] += r * x
-        A = stats["A"][arm]
-        A += x[:, None] * x
-        return self.update_posterior(posterior, stats, arm, reward, x)
-
-    def _observe_jit(self, jit: _jit.JitKernels, stats: Stats, posterior: LinearPosterior,
-                     arm: int, reward: float, context: np.ndarray) -> LinearPosterior | None:
-        """:meth:`observe_one` in one compiled call (the same arithmetic, the same BLAS calls);
-        ``None`` when the arrays are not in the layout the kernel takes."""
-        arrays = stats._arrays  # the statistics' dict itself (Stats.__getitem__ costs a call)
-        n, b = arrays["n"], arrays["b"]
-        x = context
-        if (n.ndim != 1 or x.ndim != 1 or x.dtype is not _F64 or not x.flags.c_contiguous
-                or not b.flags.c_contiguous):
-            return None
-        scratch = self._scratch(posterior)
-        if scratch is None:
-            return None
-        potter = posterior.online_updates + 1 < self.refresh_every
-        memo, posterior.projection = posterior.projection, None
-        have_phi = memo is not None and memo[0] == x.tobytes()
-        phi = memo[1][arm] if have_phi else x  # type: ignore[index]
-        unknown = bool(self.unknown_noise)
-        if unknown:
-            na, nb = posterior.noise_a, posterior.noise_b
-            noise, a0, b0 = 1.0, self.noise_a0, self._b0
-        else:  # placeholders of the right types (the kernel does not touch them)
-            na, nb, noise, a0, b0 = n, n, self.noise_variance, 0.0, 0.0
-        jit.linear_observe(n, arrays["sum_r"], arrays["sum_r2"], b, arrays["A"], arm, reward, x,
-                           potter, scratch[2], scratch[0], noise, phi, have_phi, unknown,
-                           na, nb, a0, b0)
-        if not potter:
-            return self.posterior(stats)
-        posterior.online_updates += 1
-        return posterior
+        _add_one(stats, arm, reward, context)
+        return self.update_posterior(posterior, stats, arm, reward, context)
 
     def counts(self, stats: Stats) -> np.ndarray:
         return stats["n"].copy()
@@ -291,9 +280,8 @@ class LinearGaussian(RewardModel):
         mean = (S @ (np.swapaxes(S, -1, -2) @ rhs[..., None]))[..., 0]
         if not self.unknown_noise:
             return LinearPosterior(mean, S)
-        a = self.noise_a0 + 0.5 * stats["n"]
-        fit = np.einsum("...i,...i->...", stats["b"], mean)
-        bn = self._b0 + 0.5 * np.maximum(stats["sum_r2"] - fit, 0.0)
+        a, bn = self.noise_params(stats["n"], np.einsum("...i,...i->...", stats["b"], mean),
+                                  stats["sum_r2"])
         return LinearPosterior(mean, S, a, bn)
 
     def update_posterior(self, posterior: LinearPosterior, stats: Stats, arm: int,
@@ -311,9 +299,9 @@ class LinearGaussian(RewardModel):
                       phi)
         if self.unknown_noise:
             assert posterior.noise_a is not None and posterior.noise_b is not None
-            posterior.noise_a[arm] = self.noise_a0 + 0.5 * stats["n"][arm]
-            fit = float(stats["b"][arm] @ posterior.mean[arm])
-            posterior.noise_b[arm] = self._b0 + 0.5 * max(float(stats["sum_r2"][arm]) - fit, 0.0)
+            posterior.noise_a[arm], posterior.noise_b[arm] = self.noise_params(
+                stats["n"][arm], float(stats["b"][arm] @ posterior.mean[arm]),
+                stats["sum_r2"][arm])
         posterior.online_updates += 1
         return posterior
 
@@ -332,22 +320,11 @@ class LinearGaussian(RewardModel):
         posterior.mean[cell] = new_m
         if self.unknown_noise:
             assert posterior.noise_a is not None and posterior.noise_b is not None
-            posterior.noise_a[cell] = self.noise_a0 + 0.5 * stats["n"][cell]
-            fit = np.einsum("ni,ni->n", stats["b"][cell], new_m)
-            posterior.noise_b[cell] = self._b0 + 0.5 * np.maximum(stats["sum_r2"][cell] - fit, 0.0)
+            posterior.noise_a[cell], posterior.noise_b[cell] = self.noise_params(
+                stats["n"][cell], np.einsum("ni,ni->n", stats["b"][cell], new_m),
+                stats["sum_r2"][cell])
         posterior.online_updates += 1
         return posterior
-
-    def _need(self, contexts: np.ndarray | None) -> np.ndarray:
-        if contexts is None:
-            raise InvalidContextError(
-                f"LinearGaussian needs a context of length {self.n_features} to score arms"
-            )
-        return contexts
-
-    def _predictive(self, posterior: LinearPosterior, contexts: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        return project(self._need(contexts), posterior.mean, posterior.sqrt_cov)
 
     def mean(self, posterior: LinearPosterior, contexts: np.ndarray | None = None) -> np.ndarray:
         return self._predictive(posterior, contexts)[0]
@@ -392,48 +369,16 @@ class LinearGaussian(RewardModel):
     def sample_argmax_one(self, posterior: LinearPosterior, rng: np.random.Generator,
                           context: np.ndarray | None = None) -> int | list[float] | None:
         jit = _jit.kernels()
-        if (jit is None or jit.linear_argmax is None or context is None
-                or type(self).sample_one is not LinearGaussian.sample_one):  # a subclass's draw
-            return self.sample_one(posterior, rng, context)
-        scratch = self._scratch(posterior)
-        if (scratch is None or context.ndim != 1 or context.dtype is not _F64
-                or not context.flags.c_contiguous):
-            return self.sample_one(posterior, rng, context)
-        # the compiled kernel: sample_one's products (the same BLAS calls), the same draws
-        mean, _, st, phi, out = scratch
-        if posterior.projection is not None and posterior.projection[1] is phi:
-            phi = np.empty_like(phi)  # the buffer is still the cached projection: keep it
-        na, nb = posterior.noise() if self.unknown_noise else (out, out)
-        bg, addr = jit.addresses(rng)
-        with bg.lock:  # as NumPy's own samplers hold it
-            i: int = jit.linear_argmax(mean, st, context, na, nb, bool(self.unknown_noise), phi,
-                                       out, addr)
-        posterior.projection = (context.tobytes(), phi)
-        return i if i >= 0 else out.tolist()
+        if (jit is not None and jit.linear_argmax is not None and context is not None
+                and type(self).sample_one is LinearGaussian.sample_one):  # not a subclass's
+            done = _linear_kernels.argmax_one(jit, self, posterior, rng, context)
+            if done is not None:
+                return done
+        return self.sample_one(posterior, rng, context)
 
-    @staticmethod
-    def _scratch(posterior: LinearPosterior) -> tuple[np.ndarray, ...] | None:
-        """The compiled path's arrays, or ``None`` when the posterior is not in the layout the
-        kernels take (no batch axis, C-contiguous ``mean``, ``sqrt_cov`` a transposed
-        C-contiguous stack as :func:`sqrt_covariance` makes it)."""
-        mean, sqrt_cov = posterior.mean, posterior.sqrt_cov
-        scratch = posterior.scratch
-        if scratch is not None and scratch[0] is mean and scratch[1] is sqrt_cov:
-            return scratch
-        if mean.ndim != 2 or mean.dtype != np.float64 or not mean.flags.c_contiguous:
-            return None
-        st = sqrt_cov.transpose(0, 2, 1)  # each arm's S^T
-        if st.dtype != np.float64 or not st.flags.c_contiguous:
-            return None
-        scratch = (mean, sqrt_cov, st, np.empty(mean.shape), np.empty(mean.shape[0]))
-        posterior.scratch = scratch
-        return scratch
-
-    def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
-                      contexts: np.ndarray | None = None, size: int | None = None
-                      ) -> np.ndarray:
-        """Exact draw with the weight covariance times ``scale**2`` (the noise posterior as is)."""
-        return self.sample(posterior.scaled(scale), rng, contexts, size)
+    def noise_posterior(self, posterior: LinearPosterior
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+        return posterior.noise() if self.unknown_noise else None
 
     def interval(self, posterior: LinearPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -448,29 +393,3 @@ class LinearGaussian(RewardModel):
             half = -ndtri(p) * np.sqrt(var)
         return mu - half, mu + half
 
-    # ----- weights ------------------------------------------------------------------------
-    def sample_weights(self, posterior: LinearPosterior, rng: np.random.Generator,
-                       size: int | None = None) -> np.ndarray:
-        """Posterior draws of the weight vectors: ``(*batch, K, d)`` or ``(size, ...)``."""
-        m, S = posterior.mean, posterior.sqrt_cov
-        shape = m.shape if size is None else (size, *m.shape)
-        z = rng.standard_normal(shape)
-        w = (S @ z[..., None])[..., 0]
-        if self.unknown_noise:
-            na, nb = posterior.noise()
-            sig2 = nb / rng.standard_gamma(np.broadcast_to(na, shape[:-1]))
-            w = w * np.sqrt(sig2)[..., None]
-        return m + w
-
-    def weight_interval(self, posterior: LinearPosterior, level: float = 0.95
-                        ) -> tuple[np.ndarray, np.ndarray]:
-        """Marginal credible interval of every weight, two arrays ``(*batch, K, d)``."""
-        sd = np.sqrt(np.einsum("...ij,...ij->...i", posterior.sqrt_cov, posterior.sqrt_cov))
-        p = (1.0 - level) / 2.0  # lower tail, as in interval
-        if self.unknown_noise:
-            na, nb = posterior.noise()
-            a, b = na[..., None], nb[..., None]
-            half = -stdtrit(2.0 * a, p) * sd * np.sqrt(b / a)
-        else:
-            half = -ndtri(p) * sd
-        return posterior.mean - half, posterior.mean + half

@@ -11,8 +11,16 @@ A batch of observations refits each arm by Newton's method on
 
 the previous posterior acting as the prior, then adds the Hessian of the data at the new mode
 to ``H``. One observation per arm is a one-dimensional problem along ``P^{-1} x`` and is solved
-for all arms (and all simulated trials) at once. These statistics are **not additive**: the
-order of batches matters slightly (it is an approximation), so stores keep them under a lock.
+for all arms (and all simulated trials) at once (:func:`newton_1d`). These statistics are **not
+additive**: the order of batches matters slightly (it is an approximation), so stores keep them
+under a lock.
+
+A batch of posteriors (one per simulated trial) follows one observation per cell with an O(d^2)
+rank-one Potter update of its square-root covariance (:func:`laplace_factor_rows`; the precision
+gains ``w x x^T``, ``w = p (1 - p)`` at the new mode) and is refactored from the statistics every
+:data:`REFRESH_EVERY` updates, as the linear model does: the same posterior up to rounding, at
+O(d^2) instead of O(d^3) per round. :meth:`LogisticLaplace.lanes` keeps it in the lab's batched
+layout (:class:`~.logistic_lanes.LogisticLanes`); both use these functions.
 """
 
 from __future__ import annotations
@@ -24,18 +32,85 @@ import numpy as np
 
 from .._scipy import expit, ndtri
 from ..errors import ConfigurationError, InvalidContextError
-from ._factor import project, solve_spd, sqrt_covariance
+from ._factor import potter_rows, solve_spd, sqrt_covariance
 from .base import RewardModel, check_n_features, check_positive
 from .beta import BetaBernoulli
 from .linear import LinearPosterior, _prior_diag
+from .weights import GaussianWeights
 
-__all__ = ["LogisticLaplace"]
+__all__ = ["REFRESH_EVERY", "LogisticLaplace", "laplace_factor_rows", "newton_1d"]
 
+#: iterations of the one-dimensional Newton solve, and how many of them run on every cell (the
+#: rest run only on the cells whose last step was not exactly 0: a cell at its fixed point
+#: recomputes the same step of 0 forever, so this is the same result, bit for bit)
 _NEWTON_1D_STEPS = 12
+_NEWTON_FULL = 5
+#: online (Potter) updates of a batch of posteriors between exact refactorizations
+REFRESH_EVERY = 1000
+
+
+def _newton_steps(expit_: Any, mu: np.ndarray, s: np.ndarray, r: np.ndarray,
+                  c: np.ndarray | None, t: np.ndarray, scratch: np.ndarray,
+                  iterations: int) -> None:
+    """``iterations`` Newton steps on ``t`` in place: ``t -= (t - c (r - p)) / (1 + c s p
+    (1 - p))`` with ``p = expit(mu + t s)`` (``c`` ``None``: weight 1; ``expit_`` the ufunc);
+    ``scratch`` ``(4, n)``, whose row 2 holds the last step."""
+    a, p, g, h = scratch
+    for _ in range(iterations):
+        expit_(np.add(mu, np.multiply(t, s, out=a), out=a), out=p)
+        np.subtract(r, p, out=g)
+        if c is None:
+            np.multiply(s, p, out=h)
+        else:
+            g *= c
+            np.multiply(c, s, out=h)
+            h *= p
+        np.subtract(t, g, out=g)
+        h *= np.subtract(1.0, p, out=a)
+        h += 1.0
+        g /= h
+        t -= g
+
+
+def newton_1d(mu: np.ndarray, s: np.ndarray, r: np.ndarray, c: np.ndarray | None = None,
+              scratch: np.ndarray | None = None) -> np.ndarray:
+    """The step ``t`` of each cell's new mode ``m + t P^{-1} x`` after one observation ``r``
+    (weight ``c``, default 1): the root of ``t = c (r - expit(mu + t s))`` with
+    ``mu = x . m`` and ``s = x^T P^{-1} x``, by 12 Newton steps from 0 (after the first 5,
+    only on the cells still moving). All inputs ``(n,)``; ``scratch`` ``(4, n)`` optional.
+
+    >>> import numpy as np
+    >>> t = newton_1d(np.zeros(1), np.ones(1), np.ones(1))
+    >>> bool(abs(t[0] - (1.0 - 1.0 / (1.0 + np.exp(-t[0])))) < 1e-12)
+    True
+    """
+    from scipy.special import expit as expit_  # the ufunc (``out=``); imported by now
+
+    n = mu.shape[0]
+    t = np.zeros(n)
+    sc = np.empty((4, n)) if scratch is None else scratch
+    _newton_steps(expit_, mu, s, r, c, t, sc, _NEWTON_FULL)
+    live = np.flatnonzero(sc[2])
+    if live.size:
+        tl = t[live]
+        _newton_steps(expit_, mu[live], s[live], r[live], None if c is None else c[live], tl,
+                      np.empty((4, live.size)), _NEWTON_1D_STEPS - _NEWTON_FULL)
+        t[live] = tl
+    return t
+
+
+def laplace_factor_rows(blk: np.ndarray, phi: np.ndarray, s_phi: np.ndarray, s: np.ndarray,
+                        w: np.ndarray, outer: np.ndarray) -> None:
+    """The square-root factors of gathered cells after their precision gained ``w x x^T``
+    (Potter's step with noise ``1 / w``), in place on ``blk`` ``(n, d + 1, d)`` =
+    ``[S^T; m^T]`` (the mean row is untouched). ``phi = S^T x``, ``s_phi = S phi``
+    (overwritten), ``s = |phi|^2``; ``outer`` as in :func:`~._factor.potter_rows`."""
+    noise = 1.0 / np.maximum(w, 1e-12)
+    potter_rows(blk, phi, s_phi, s + noise, noise, outer)
 
 
 @dataclass(frozen=True)
-class LogisticLaplace(RewardModel):
+class LogisticLaplace(GaussianWeights, RewardModel):
     """Bayesian logistic regression per arm, Laplace approximation, refit on batches.
 
     Parameters
@@ -147,11 +222,7 @@ class LogisticLaplace(RewardModel):
         mu = np.einsum("nd,nd->n", X, m)
         s = np.einsum("nd,nd->n", X, u)
         # the mode is m + t u with t = c (r - sigmoid(mu + t s)); Newton on t
-        t = np.zeros_like(mu)
-        for _ in range(_NEWTON_1D_STEPS):
-            p = expit(mu + t * s)
-            g = t - c * (r - p)
-            t -= g / (1.0 + c * s * p * (1.0 - p))
+        t = newton_1d(mu, s, r, c)
         p = expit(mu + t * s)
         stats["m"][index] = m + t[:, None] * u
         stats["H"][index] = H + (c * p * (1.0 - p))[:, None, None] * X[:, :, None] * X[:, None, :]
@@ -203,20 +274,38 @@ class LogisticLaplace(RewardModel):
     def update_posterior_cells(self, posterior: LinearPosterior, stats: Any,
                                batch_index: np.ndarray, arms: np.ndarray, rewards: np.ndarray,
                                contexts: np.ndarray | None = None) -> LinearPosterior:
-        if posterior.mean.ndim != 3:
+        """The cells' new modes from ``stats``, their factors by one Potter step each
+        (:func:`laplace_factor_rows`, O(d^2)); every :data:`REFRESH_EVERY` updates, an exact
+        refactorization of every cell from the statistics."""
+        if (contexts is None or posterior.mean.ndim != 3
+                or posterior.online_updates + 1 >= REFRESH_EVERY):
             return self.posterior(stats)
         cell = (batch_index, arms)
         posterior.projection = None
-        posterior.mean[cell] = stats["m"][cell]
-        posterior.sqrt_cov[cell] = sqrt_covariance(self._full_precision(stats["H"][cell]))
+        d = self.n_features
+        m = stats["m"][cell]
+        blk = np.empty((m.shape[0], d + 1, d))
+        blk[:, :d] = np.swapaxes(posterior.sqrt_cov[cell], -1, -2)
+        blk[:, d] = m
+        x = contexts
+        phi = np.einsum("nij,nj->ni", blk[:, :d], x)                 # S^T x
+        s_phi = np.einsum("nji,nj->ni", blk[:, :d], phi)             # S phi = P^{-1} x
+        p = expit(np.einsum("ni,ni->n", x, m))
+        laplace_factor_rows(blk, phi, s_phi, np.einsum("ni,ni->n", phi, phi), p * (1.0 - p),
+                            np.zeros_like(blk))
+        posterior.sqrt_cov[cell] = np.swapaxes(blk[:, :d], -1, -2)
+        posterior.mean[cell] = m
+        posterior.online_updates += 1
         return posterior
 
-    def _predictive(self, posterior: LinearPosterior, contexts: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        if contexts is None:
-            raise InvalidContextError(
-                f"LogisticLaplace needs a context of length {self.n_features} to score arms")
-        return project(contexts, posterior.mean, posterior.sqrt_cov)
+    def lanes(self, n_lanes: int, n_arms: int, refresh_every: int = REFRESH_EVERY) -> Any:
+        """The batched posterior state of ``n_lanes`` independent lanes
+        (:class:`~.logistic_lanes.LogisticLanes`), or ``None`` for a subclass."""
+        if type(self) is not LogisticLaplace:
+            return None
+        from .logistic_lanes import LogisticLanes
+
+        return LogisticLanes(self, n_lanes, n_arms, refresh_every)
 
     def mean(self, posterior: LinearPosterior, contexts: np.ndarray | None = None) -> np.ndarray:
         """Posterior mean click probability (probit approximation of the logistic-normal)."""
@@ -234,12 +323,6 @@ class LogisticLaplace(RewardModel):
         mu, var = self._predictive(posterior, contexts)
         shape = mu.shape if size is None else (size, *mu.shape)
         return expit(mu + np.sqrt(var) * rng.standard_normal(shape))
-
-    def sample_scaled(self, posterior: LinearPosterior, rng: np.random.Generator, scale: float,
-                      contexts: np.ndarray | None = None, size: int | None = None
-                      ) -> np.ndarray:
-        """Exact draw from the Laplace posterior with its covariance times ``scale**2``."""
-        return self.sample(posterior.scaled(scale), rng, contexts, size)
 
     def interval(self, posterior: LinearPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigurationError
 from .base import RewardModel
@@ -33,19 +33,25 @@ RULES: dict[str, type[SelectionRule]] = {
 }
 
 
+def _build(table: Mapping[str, Any], config: Mapping[str, Any], what: str, noun: str) -> Any:
+    """``table[config["kind"]].from_config(config)``, or a :class:`ConfigurationError` naming
+    the unknown kind (and the known ones) or the bad parameter."""
+    kind = config.get("kind")
+    if kind not in table:
+        raise ConfigurationError(f"unknown {what} {kind!r}; known: {sorted(table)}")
+    try:
+        return table[str(kind)].from_config(config)
+    except TypeError as exc:
+        raise ConfigurationError(f"bad {kind!r} {noun} configuration: {exc}") from None
+
+
 def model_from_config(config: Mapping[str, Any]) -> RewardModel:
     """A reward model from its configuration.
 
     >>> model_from_config({"kind": "beta", "alpha0": 2.0}).alpha0
     2.0
     """
-    kind = config.get("kind")
-    if kind not in MODELS:
-        raise ConfigurationError(f"unknown model kind {kind!r}; known: {sorted(MODELS)}")
-    try:
-        return MODELS[kind].from_config(config)
-    except TypeError as exc:
-        raise ConfigurationError(f"bad {kind!r} model configuration: {exc}") from None
+    return cast(RewardModel, _build(MODELS, config, "model kind", "model"))
 
 
 def rule_from_config(config: Mapping[str, Any]) -> SelectionRule:
@@ -54,10 +60,4 @@ def rule_from_config(config: Mapping[str, Any]) -> SelectionRule:
     >>> rule_from_config({"kind": "epsilon_greedy", "epsilon": 0.2}).epsilon
     0.2
     """
-    kind = config.get("kind")
-    if kind not in RULES:
-        raise ConfigurationError(f"unknown selection rule {kind!r}; known: {sorted(RULES)}")
-    try:
-        return RULES[kind].from_config(config)
-    except TypeError as exc:
-        raise ConfigurationError(f"bad {kind!r} rule configuration: {exc}") from None
+    return cast(SelectionRule, _build(RULES, config, "selection rule", "rule"))

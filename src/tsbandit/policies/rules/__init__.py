@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from .base import (
+    LaneScorer,
     SelectionRule,
     batch_propensities,
+    lanes_argmax,
     mask_scores,
     position_probabilities,
     top_k,
@@ -18,12 +20,14 @@ __all__ = [
     "UCB1",
     "EpsilonGreedy",
     "Greedy",
+    "LaneScorer",
     "LinUCB",
     "RandomPolicy",
     "SelectionRule",
     "Softmax",
     "ThompsonSampling",
     "batch_propensities",
+    "lanes_argmax",
     "mask_scores",
     "position_probabilities",
     "top_k",

@@ -11,7 +11,8 @@ propensity never shifts the decisions).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,12 +21,51 @@ from ..base import Posterior, RewardModel
 from ..stats import Stats
 
 __all__ = [
+    "TIE_JITTER",
+    "LaneScorer",
     "SelectionRule",
     "batch_propensities",
+    "lanes_argmax",
     "mask_scores",
     "position_probabilities",
     "top_k",
 ]
+
+
+#: random tie-breaking jitter added to posterior means over batched lanes: far below the
+#: smallest difference of two distinct means a/(a+b) with counts under 10^5 (about 1e-10)
+TIE_JITTER = 1e-13
+
+
+def _no_block(size: int) -> None:
+    """A scorer that draws nothing ahead."""
+
+
+@dataclass(frozen=True)
+class LaneScorer:
+    """A rule's scoring step over one policy's lanes of a batched posterior state.
+
+    ``score`` writes (or returns) the lanes' scores, whose row-wise arg-max is the choice; its
+    arguments are those of the state's own step (:meth:`.BetaLanes.thompson`,
+    :meth:`.GaussianLanes.thompson`). ``begin(size)`` runs before each block of ``size``
+    rounds, to draw the block's randomness in one call.
+    """
+
+    score: Callable[..., Any]
+    begin: Callable[[int], None] = _no_block
+
+
+def lanes_argmax(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Each lane's choice: the row-wise arg-max of ``scores`` ``(L, K)`` (NumPy's rule: the
+    first maximum, or the first NaN), into ``out`` ``(L,)`` when given.
+
+    Batched lanes need no random tie-break (unlike :func:`top_k`): posterior draws tie with
+    probability 0, and the rules whose scores can tie add :data:`TIE_JITTER` drawn per block.
+
+    >>> lanes_argmax(np.array([[0.1, 0.9, 0.5], [0.7, 0.2, 0.7]])).tolist()
+    [1, 0]
+    """
+    return scores.argmax(axis=1, out=out)
 
 
 def mask_scores(scores: np.ndarray, eligible: np.ndarray | None) -> np.ndarray:
@@ -88,6 +128,9 @@ class SelectionRule(ABC):
     kind: ClassVar[str]
     #: True when the choice is a function of the scores (only ties are random)
     deterministic: ClassVar[bool] = False
+    #: True when the rule scores from pull counts and reward sums (batched Beta lanes then
+    #: keep them: ``BetaLanes(counts=True)``)
+    uses_counts: ClassVar[bool] = False
 
     def to_config(self) -> dict[str, Any]:
         """JSON-safe hyper-parameters, ``{"kind": ..., ...}``."""
@@ -114,6 +157,16 @@ class SelectionRule(ABC):
         """Chosen arm indices, best first: ``(*batch, k)`` (``(size, *batch, k)`` with size)."""
         s = mask_scores(self.scores(model, posterior, stats, rng, contexts, size), eligible)
         return top_k(s, k, rng)
+
+    def lane_scorer(self, lanes: Any, index: int, rng: np.random.Generator
+                    ) -> LaneScorer | None:
+        """This rule's scoring step over policy ``index``'s lanes of a batched posterior state
+        (:class:`~tsbandit.policies.beta_lanes.BetaLanes`, :class:`~tsbandit.policies.
+        gaussian_lanes.GaussianLanes`), drawing from ``rng``; ``None`` when the rule has no
+        batched form for that state (callers then use :meth:`choose`). A rule's batched form
+        is the same rule: the same law of decisions as :meth:`choose` on the same posteriors.
+        """
+        return None
 
     def choose_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
                    rng: np.random.Generator, context: np.ndarray | None = None) -> int:

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..base import Posterior, RewardModel, check_unit_interval
 from ..stats import Stats
-from .base import SelectionRule, mask_scores, position_probabilities, top_k
+from .base import TIE_JITTER, LaneScorer, SelectionRule, mask_scores, position_probabilities, top_k
 
 __all__ = ["EpsilonGreedy", "Greedy"]
+
+
+def _mean_lane_scorer(lanes: Any, index: int,
+                      draw: Callable[[int, tuple[int, int]], np.ndarray]) -> LaneScorer | None:
+    """Scores ``mean + jitter`` over Beta lanes, the jitter ``(size, n, K)`` drawn by
+    ``draw(size, (n, K))`` for each block (a random tie-break, or the exploration of
+    epsilon-greedy)."""
+    from ..beta_lanes import BetaLanes
+
+    if not isinstance(lanes, BetaLanes):
+        return None
+    out = lanes.scores[index]
+    add, mean = np.add, lanes.mean_writer(index)
+    pre: list[np.ndarray] = []
+
+    def begin(size: int) -> None:
+        pre[:] = [draw(size, out.shape)]
+
+    def score(b: int, m: np.ndarray | None) -> None:
+        if m is None:
+            mean(out=out)
+            add(out, pre[0][b], out=out)
+        else:
+            mean(out=m)
+            add(m, pre[0][b], out=out)
+    return LaneScorer(score, begin)
 
 
 def _eligible_count(eligible: np.ndarray | None, n_arms: int) -> np.ndarray | int:
@@ -53,6 +81,22 @@ class EpsilonGreedy(SelectionRule):
         s = np.where(explore[..., None], random_scores, greedy_scores)
         return top_k(s, k, rng)
 
+    def lane_scorer(self, lanes: Any, index: int, rng: np.random.Generator
+                    ) -> LaneScorer | None:
+        """Over Beta lanes: each block draws, per lane and round, whether to explore and, per
+        arm, a uniform score ``2 + u`` (above any mean) when it does, a tie-break jitter when
+        it does not."""
+        if type(self).choose is not EpsilonGreedy.choose or type(self).scores is not \
+                EpsilonGreedy.scores:
+            return None
+
+        def draw(size: int, shape: tuple[int, int]) -> np.ndarray:
+            explore = rng.random((size, shape[0])) < self.epsilon
+            rand = rng.random((size, *shape))
+            tie = rng.random((size, *shape)) * TIE_JITTER
+            return np.where(explore[:, :, None], 2.0 + rand, tie)
+        return _mean_lane_scorer(lanes, index, draw)
+
     def propensities(self, model: RewardModel, posterior: Posterior, stats: Stats,
                      chosen: np.ndarray, rng: np.random.Generator,
                      contexts: np.ndarray | None = None, eligible: np.ndarray | None = None,
@@ -86,3 +130,11 @@ class Greedy(SelectionRule):
                size: int | None = None) -> np.ndarray:
         s = model.mean(posterior, contexts)
         return s if size is None else np.broadcast_to(s, (size, *s.shape))
+
+    def lane_scorer(self, lanes: Any, index: int, rng: np.random.Generator
+                    ) -> LaneScorer | None:
+        """Over Beta lanes: the posterior means plus a tie-break jitter drawn per block."""
+        if type(self).scores is not Greedy.scores or type(self).choose is not Greedy.choose:
+            return None
+        return _mean_lane_scorer(lanes, index,
+                                 lambda size, shape: rng.random((size, *shape)) * TIE_JITTER)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..base import Posterior, RewardModel, check_positive
 from ..stats import Stats
-from .base import SelectionRule, mask_scores, top_k
+from .base import LaneScorer, SelectionRule, mask_scores
 
 __all__ = ["RandomPolicy", "Softmax"]
 
@@ -81,12 +82,26 @@ class RandomPolicy(SelectionRule):
         full = (*shape, stats.n_arms) if size is None else (size, *shape, stats.n_arms)
         return rng.random(full)
 
-    def choose(self, model: RewardModel, posterior: Posterior, stats: Stats,
-               rng: np.random.Generator, contexts: np.ndarray | None = None,
-               eligible: np.ndarray | None = None, k: int = 1,
-               size: int | None = None) -> np.ndarray:
-        s = mask_scores(self.scores(model, posterior, stats, rng, contexts, size), eligible)
-        return top_k(s, k, rng)
+    def lane_scorer(self, lanes: Any, index: int, rng: np.random.Generator
+                    ) -> LaneScorer | None:
+        """Over Beta lanes: uniform scores drawn for each block, as :meth:`scores` draws."""
+        from ..beta_lanes import BetaLanes
+
+        if (type(self).scores is not RandomPolicy.scores
+                or type(self).choose is not RandomPolicy.choose
+                or not isinstance(lanes, BetaLanes)):
+            return None
+        out, mean = lanes.scores[index], lanes.mean_writer(index)
+        pre: list[np.ndarray] = []
+
+        def begin(size: int) -> None:
+            pre[:] = [rng.random((size, *out.shape))]
+
+        def score(b: int, m: np.ndarray | None) -> None:
+            if m is not None:
+                mean(out=m)
+            np.copyto(out, pre[0][b])
+        return LaneScorer(score, begin)
 
     def propensities(self, model: RewardModel, posterior: Posterior, stats: Stats,
                      chosen: np.ndarray, rng: np.random.Generator,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ...errors import ConfigurationError
 from ..base import Posterior, RewardModel, check_positive
 from ..stats import Stats
-from .base import SelectionRule, top_k
+from .base import LaneScorer, SelectionRule, top_k
 
 __all__ = ["ThompsonSampling"]
 
@@ -63,6 +64,14 @@ class ThompsonSampling(SelectionRule):
         if self.scale == 1.0:
             return model.sample(posterior, rng, contexts, size)
         return model.sample_scaled(posterior, rng, self.scale, contexts, size)
+
+    def lane_scorer(self, lanes: Any, index: int, rng: np.random.Generator
+                    ) -> LaneScorer | None:
+        # every batched posterior state draws its own Thompson step (the model's math)
+        if type(self).scores is not ThompsonSampling.scores:  # a subclass scores differently
+            return None
+        thompson = getattr(lanes, "thompson", None)
+        return None if thompson is None else thompson(index, rng, self.scale)
 
     def choose_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
                    rng: np.random.Generator, context: np.ndarray | None = None) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..base import Posterior, RewardModel, check_positive
 from ..stats import Stats
-from .base import SelectionRule
+from .base import TIE_JITTER, LaneScorer, SelectionRule
 
 __all__ = ["UCB1", "LinUCB"]
 
@@ -30,6 +32,7 @@ class UCB1(SelectionRule):
 
     kind = "ucb1"
     deterministic = True
+    uses_counts = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "c", check_positive("c", self.c, allow_zero=True))
@@ -46,6 +49,47 @@ class UCB1(SelectionRule):
         if contexts is not None and contexts.ndim > 1:
             s = np.broadcast_to(s, (*contexts.shape[:-1], s.shape[-1]))
         return s if size is None else np.broadcast_to(s, (size, *s.shape))
+
+    def lane_scorer(self, lanes: Any, index: int, rng: np.random.Generator
+                    ) -> LaneScorer | None:
+        """The index of :meth:`scores` over Beta lanes (``BetaLanes`` with ``counts``), ties
+        broken by a pre-drawn jitter far below the resolution of the means."""
+        from ..beta_lanes import BetaLanes
+
+        if (type(self).scores is not UCB1.scores or not isinstance(lanes, BetaLanes)
+                or lanes.R < 5):
+            return None
+        c2 = 2.0 * self.c**2
+        ready = [False]
+        out = lanes.scores[index]
+        tmp = np.empty_like(out)
+        N, S = lanes.counts(index)
+        divide, add, mean = np.divide, np.add, lanes.mean_writer(index)
+        k = np.zeros(())  # a 0-d array: NumPy converts a Python float on every call
+        tie: list[np.ndarray] = []
+
+        def begin(size: int) -> None:
+            tie[:] = [rng.random((size, *out.shape)) * TIE_JITTER]
+
+        def ucb(b: int, m: np.ndarray | None) -> None:
+            if m is not None:
+                mean(out=m)
+            if not ready[0] and not lanes.delayed and bool((N > 0).all()):
+                ready[0] = True  # counts only grow: every arm stays tried
+            if ready[0] and not lanes.delayed:
+                # immediate feedback: t observations in every lane
+                k[()] = c2 * math.log(max(lanes.t_obs, 1.0))
+                divide(k, N, out=tmp)
+                np.sqrt(tmp, out=tmp)
+                divide(S, N, out=out)
+                add(out, tmp, out=out)
+            else:
+                tot = N.sum(axis=1, keepdims=True)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    val = S / N + np.sqrt(c2 * np.log(np.maximum(tot, 1.0)) / N)
+                out[...] = np.where(N > 0, val, np.inf)
+            add(out, tie[0][b], out=out)
+        return LaneScorer(ucb, begin)
 
 
 @dataclass(frozen=True)
