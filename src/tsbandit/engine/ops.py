@@ -88,15 +88,15 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
 def kernels_status() -> str:
     """What the optional compiled kernels (``tsbandit[fast]``) are doing: ``"on"``, ``"not
     loaded"``, ``"numba not available (...)"``..."""
-    from ..policies import _jit
+    from ..policies import kernels
 
-    return str(_jit.status)
+    return kernels.status()
 
 
 def load_kernels(on_ready: Callable[[], None] | None = None) -> None:
     """Load (or compile) the optional compiled kernels in a background thread; decisions run
     on NumPy (the same draws and choices) until they are ready, then take them. ``on_ready``
     runs in that thread once loading is over."""
-    from ..policies import _jit
+    from ..policies import kernels
 
-    _jit.load_in_background(on_ready=on_ready)
+    kernels.load_in_background(on_ready=on_ready)
