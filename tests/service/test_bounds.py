@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import tsbandit.policies.base as policy_base
+import tsbandit.policies.checks as policy_checks
 
 BAD_MODELS = [
     {"kind": "beta", "alpha0": 1e308},
@@ -71,7 +71,7 @@ def test_the_store_refuses_an_overflowing_sum_and_the_decision_stays_pending(
     """Past the model's bound (lifted here), the store's atomic add is the last line: the
     overflowing reward is refused with 422 ``invalid_reward``, nothing is written, and the
     decision can still be rewarded."""
-    monkeypatch.setattr(policy_base, "MAX_ABS_REWARD", float("inf"))
+    monkeypatch.setattr(policy_checks, "MAX_ABS_REWARD", float("inf"))
     client.post("/v1/bandits", json={"name": "g", "arms": ["a"],
                                      "model": {"kind": "gaussian"}})
     first, second = _decide(client, "g"), _decide(client, "g")
