@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..decision import ArmSummary, RecordedDecision, RewardResult
+from ..errors import UnknownArmError
 
 __all__ = [
     "ArmStats",
@@ -132,7 +133,7 @@ class Stats:
         for row in self.arms:
             if row.arm == arm:
                 return row
-        raise KeyError(arm)
+        raise UnknownArmError(f"no arm {arm!r} in these stats")
 
     @classmethod
     def from_json(cls, data: Json) -> Stats:
