@@ -31,11 +31,13 @@ import numpy as np
 
 from .core import DecisionCore, check_names, make_generators
 from .decision import ArmSummary, BatchDecision, Decision
-from .errors import LastArmError, SerializationError
+from .errors import ConfigurationError, LastArmError, SerializationError
 from .online import MemoryStatistics
 from .policies.base import RewardModel
+from .policies.metrics import MetricSet
 from .policies.registry import model_from_config, rule_from_config
 from .policies.rules import SelectionRule, ThompsonSampling
+from .policies.rules.constrained import ConstrainedThompson
 from .policies.stats import Stats
 
 __all__ = ["ArmSummary", "Bandit", "BatchDecision", "Decision", "make_generators"]
@@ -62,16 +64,43 @@ class Bandit:
         Keep only the last ``window`` observations (exact, bounded buffer).
     propensity_draws
         Monte-Carlo draws for propensities and probabilities of being best.
+    metrics, objective, constraints, costs, baseline
+        Several metrics per decision (instead of ``model``): ``metrics`` ``{name: model}``
+        (a metric may be ``{"model": "gaussian", "given": "apply"}``), the ``objective``
+        ``{metric: weight}``, ``constraints`` ``[{"metric": "risk", "max": 0.05}]`` (optionally
+        ``"relative_to": arm``), per-arm ``costs`` ``{arm: cost}``, the ``baseline`` arm chosen
+        when no arm passes. The rule defaults to :class:`~tsbandit.policies.rules.constrained.
+        ConstrainedThompson` when there are constraints, else Thompson sampling on the
+        objective. ``update(arm, {"apply": 1}, context)`` takes any subset of the metrics.
+
+    >>> b = Bandit(["A", "B"], metrics={"apply": "beta",
+    ...            "risk": {"model": "beta", "given": "apply"}},
+    ...            objective={"apply": 1.0}, constraints=[{"metric": "risk", "max": 0.05}],
+    ...            seed=1)
+    >>> b.select().applied in ("constrained", "most_likely")
+    True
+    >>> b.update("A", {"apply": 1}); b.update("A", {"risk": 0})
     """
 
     def __init__(self, arms: Sequence[str], model: RewardModel | None = None,
                  rule: SelectionRule | None = None, *,
                  seed: int | np.random.SeedSequence | np.random.Generator | None = None,
                  discount: float | None = None, window: int | None = None,
-                 propensity_draws: int = 1000) -> None:
+                 propensity_draws: int = 1000, metrics: Mapping[str, Any] | None = None,
+                 objective: Mapping[str, float] | None = None,
+                 constraints: Sequence[Mapping[str, Any]] | None = None,
+                 costs: Mapping[str, float] | None = None, baseline: str | None = None) -> None:
         from .policies.beta import BetaBernoulli
 
         names = check_names(arms)
+        if metrics is not None:
+            model, rule = _metric_setup(names, model, rule, metrics, objective, constraints,
+                                        costs, baseline)
+            if window is not None:
+                raise ConfigurationError("window is not supported for several metrics; "
+                                         "use discount")
+        elif objective or constraints or costs or baseline is not None:
+            raise ConfigurationError("objective, constraints, costs and baseline need metrics")
         model = model if model is not None else BetaBernoulli()
         rule = rule if rule is not None else ThompsonSampling()
         self._memory = MemoryStatistics(model, len(names), discount=discount, window=window)
@@ -190,10 +219,20 @@ class Bandit:
 
     # ----- learning -----------------------------------------------------------------------
     def update(self, arm: str | int, reward: Any, context: Any = None) -> None:
-        """Learn from one observation. Invalid input raises and leaves the bandit unchanged."""
+        """Learn from one observation. Invalid input raises and leaves the bandit unchanged.
+
+        With several metrics ``reward`` is ``{metric: value}`` (any subset of the metrics, as
+        they arrive); a metric whose ``given`` metric is 0 in the same rewards is refused
+        (:class:`~tsbandit.errors.GivenNotMetError`).
+        """
         core = self._core
         a = core.arm_index(arm)
         model = core.model
+        if isinstance(model, MetricSet):
+            rewards = model.check_metric_rewards(reward)
+            x = model.check_contexts(context, 1)
+            self._memory.observe_metrics(a, rewards, None if x is None else x[0])
+            return
         r = model.check_reward(reward)
         seen = self._seen
         xs: np.ndarray | None
@@ -219,8 +258,12 @@ class Bandit:
 
     # ----- arm management -----------------------------------------------------------------
     def add_arm(self, name: str) -> None:
-        """Add an arm with no observations (its prior only)."""
+        """Add an arm with no observations (its prior only; cost 0 with several metrics)."""
         core = self._core.with_arms([*self._core.arms, name])
+        model = core.model
+        if isinstance(model, MetricSet) and model.costs.size:
+            core = DecisionCore(core.arms, model.with_costs([*model.costs, 0.0]), core.rule,
+                                core.propensity_draws)
         self._memory.append_arm()
         self._core = core
 
@@ -230,7 +273,13 @@ class Bandit:
         arms = self._core.arms
         if len(arms) == 1:
             raise LastArmError(f"cannot remove {arms[a]!r}: it is the last arm")
-        self._core = self._core.with_arms(arms[:a] + arms[a + 1:])
+        core = self._core.with_arms(arms[:a] + arms[a + 1:])
+        model, rule = core.model, core.rule
+        if isinstance(model, MetricSet):
+            model = model.with_costs(np.delete(model.costs, a) if model.costs.size else ())
+            rule = _without_arm(rule, a, arms[a])
+            core = DecisionCore(core.arms, model, rule, core.propensity_draws)
+        self._core = core
         self._memory.remove_arm(a)
 
     # ----- summaries (never change the decision stream) ------------------------------------
@@ -252,6 +301,15 @@ class Bandit:
         mem = self._memory
         return self._core.summary(mem.posterior, mem.stats, self._side_rng, context, level,
                                   n_draws)
+
+    def summary(self, context: Any = None, level: float = 0.95,
+                n_draws: int | None = None) -> dict[str, Any]:
+        """A several-metric bandit's summary: per metric per arm (mean of ``E[metric |
+        given]``, interval, observations), the objective per arm, and each constraint's
+        probability of holding per arm (JSON-safe; Monte Carlo on the side stream)."""
+        mem = self._memory
+        return self._core.metric_summary(mem.posterior, mem.stats, self._side_rng, context,
+                                         level, n_draws)
 
     # ----- serialization ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -310,3 +368,57 @@ def _state(core: DecisionCore, memory: MemoryStatistics, rng: np.random.Generato
         **learned,
         "rng": {"decisions": rng.bit_generator.state, "side": side_rng.bit_generator.state},
     }
+
+
+def _metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRule | None,
+                  metrics: Mapping[str, Any], objective: Mapping[str, float] | None,
+                  constraints: Sequence[Mapping[str, Any]] | None,
+                  costs: Mapping[str, float] | None, baseline: str | None
+                  ) -> tuple[MetricSet, SelectionRule]:
+    """The metric set and rule of ``Bandit(arms, metrics=...)`` (arm names resolved)."""
+    if model is not None:
+        raise ConfigurationError("give either model or metrics, not both")
+    index = {a: i for i, a in enumerate(names)}
+
+    def arm(value: Any, what: str) -> int:
+        if value not in index:
+            raise ConfigurationError(f"{what} == {value!r} is not an arm; arms: {names}")
+        return index[value]
+
+    cost = np.zeros(len(names))
+    for a, c in (costs or {}).items():
+        cost[arm(a, "cost arm")] = c
+    ms = MetricSet(metrics, objective, cost if costs else ())
+    base = None if baseline is None else arm(baseline, "baseline")
+    cons = []
+    for c in constraints or ():
+        c = dict(c) if isinstance(c, Mapping) else c
+        if isinstance(c, dict) and c.get("relative_to") is not None:
+            c["relative_to"] = arm(c["relative_to"], "relative_to")
+        cons.append(c)
+    if rule is None:
+        rule = ConstrainedThompson(tuple(cons), base) if cons else ThompsonSampling()
+    elif cons or base is not None:
+        if not isinstance(rule, ConstrainedThompson):
+            raise ConfigurationError("constraints and baseline need a ConstrainedThompson rule")
+        rule = ConstrainedThompson(tuple(cons), base, rule.pool, rule.scale)
+    if isinstance(rule, ConstrainedThompson):
+        rule.check_model(ms)
+    return ms, rule
+
+
+def _without_arm(rule: SelectionRule, a: int, name: str) -> SelectionRule:
+    """A constrained rule's arm indices after arm ``a`` is removed (a baseline or a
+    ``relative_to`` arm cannot be)."""
+    if not isinstance(rule, ConstrainedThompson):
+        return rule
+    used = [rule.baseline] + [c.get("relative_to") for c in rule.constraints]
+    if a in used:
+        raise ConfigurationError(f"cannot remove {name!r}: a constraint or the baseline uses it")
+
+    def shift(i: int | None) -> int | None:
+        return None if i is None else i - (i > a)
+
+    cons = tuple({**c, **({"relative_to": shift(c["relative_to"])}
+                          if "relative_to" in c else {})} for c in rule.constraints)
+    return ConstrainedThompson(cons, shift(rule.baseline), rule.pool, rule.scale)

@@ -33,7 +33,9 @@ import numpy as np
 from .decision import ArmSummary, BatchDecision, Decision
 from .errors import ConfigurationError, DuplicateArmError, EligibilityError, UnknownArmError
 from .policies.base import RewardModel
+from .policies.metrics import MetricSet
 from .policies.rules import SelectionRule, batch_propensities
+from .policies.rules.constrained import APPLIED
 from .policies.stats import Stats
 
 __all__ = ["DecisionCore", "check_names", "make_generators"]
@@ -99,7 +101,7 @@ class DecisionCore:
     is a new core: :meth:`with_arms`).
     """
 
-    __slots__ = ("_index", "arms", "model", "propensity_draws", "rule")
+    __slots__ = ("_explains", "_index", "arms", "model", "propensity_draws", "rule")
 
     def __init__(self, arms: Iterable[str], model: RewardModel, rule: SelectionRule,
                  propensity_draws: int = 1000) -> None:
@@ -108,6 +110,7 @@ class DecisionCore:
         self.rule = rule
         self.propensity_draws = check_propensity_draws(propensity_draws)
         self._index = {a: i for i, a in enumerate(self.arms)}
+        self._explains = hasattr(rule, "explain")
 
     @property
     def n_arms(self) -> int:
@@ -194,16 +197,28 @@ class DecisionCore:
             return self.decide_one(post, stats, rng, side_rng, xs, propensity)
         mask = self.eligible(eligible, k)
         x = self.model.check_contexts(context)
-        xs = None if x is None else x[0]
-        chosen = self.rule.choose(self.model, post, stats, rng, xs, mask, k)
+        return self._decide(post, stats, rng, side_rng, None if x is None else x[0], mask, k,
+                            propensity)
+
+    def _decide(self, post: Any, stats: Stats, rng: np.random.Generator,
+                side_rng: np.random.Generator, xs: np.ndarray | None, mask: np.ndarray | None,
+                k: int, propensity: bool) -> Decision:
+        """The general path of :meth:`decide` (a validated context ``(d,)``, a mask)."""
+        explain = getattr(self.rule, "explain", None)
+        applied = None
+        if explain is not None:  # a constrained rule also says what it applied
+            chosen, how = explain(self.model, post, stats, rng, xs, mask, k)
+            applied = APPLIED[int(how)]
+        else:
+            chosen = self.rule.choose(self.model, post, stats, rng, xs, mask, k)
         arms = self.arms
         ranking = (arms[chosen[0]],) if k == 1 else tuple(arms[i] for i in chosen)
         if not propensity:
-            return Decision(ranking[0], int(chosen[0]), ranking)
+            return Decision(ranking[0], int(chosen[0]), ranking, applied=applied)
         probs = self.rule.propensities(self.model, post, stats, chosen, side_rng, xs, mask,
                                        self.propensity_draws)
         pp = tuple(float(p) for p in np.ravel(probs))
-        return Decision(ranking[0], int(chosen[0]), ranking, pp[0], pp)
+        return Decision(ranking[0], int(chosen[0]), ranking, pp[0], pp, applied)
 
     def decide_one(self, post: Any, stats: Stats, rng: np.random.Generator,
                    side_rng: np.random.Generator, xs: np.ndarray | None,
@@ -211,6 +226,8 @@ class DecisionCore:
         """The single-decision path (one user, every arm, ``k = 1``, a validated context
         ``(d,)`` or None): one arm index, no arrays in between -- the same choice from the same
         random numbers as :meth:`decide`'s general path."""
+        if self._explains:
+            return self._decide(post, stats, rng, side_rng, xs, None, 1, propensity)
         i = self.rule.choose_one(self.model, post, stats, rng, xs)
         name = self.arms[i]
         if not propensity:
@@ -304,3 +321,43 @@ class DecisionCore:
                            float(post.alpha[i]) if beta else None,
                            float(post.beta[i]) if beta else None)
                 for i, a in enumerate(self.arms)]
+
+    def metric_summary(self, post: Any, stats: Stats, side_rng: np.random.Generator,
+                       context: Any = None, level: float = 0.95,
+                       n_draws: int | None = None) -> dict[str, Any]:
+        """A several-metric bandit's summary (JSON-safe): per metric per arm the posterior mean
+        of ``E[metric | given]``, its interval and observations; the objective per arm (mean,
+        interval, probability of being best); each constraint's probability of holding per arm
+        (Monte Carlo over ``n_draws`` joint draws, on ``side_rng``)."""
+        ms = self.model
+        if not isinstance(ms, MetricSet):
+            raise ConfigurationError("metric_summary needs a bandit with several metrics")
+        x = ms.check_contexts(context)
+        xs = None if x is None else x[0]
+        metrics: dict[str, Any] = {}
+        for i, (name, m) in enumerate(zip(ms.names, ms.models, strict=True)):
+            p = post.parts[i]
+            mean = np.asarray(m.mean(p, xs))
+            lo, hi = m.interval(p, level, xs)
+            n = m.counts(ms.part(stats, i))
+            metrics[name] = {a: {"mean": float(mean[j]), "low": float(lo[j]),
+                                 "high": float(hi[j]), "n": float(n[j])}
+                             for j, a in enumerate(self.arms)}
+        objective = {s.arm: {"mean": s.mean, "low": s.lower, "high": s.upper,
+                             "probability_best": s.prob_best}
+                     for s in self.summary(post, stats, side_rng, context, level, n_draws)}
+        out: dict[str, Any] = {"metrics": metrics, "objective": objective, "constraints": []}
+        rule = self.rule
+        cons = getattr(rule, "constraints", ())
+        if cons:
+            size = n_draws or max(self.propensity_draws, 4000)
+            cpost = rule.constraint_posterior(ms, post, stats)  # type: ignore[attr-defined]
+            draws = ms.sample_metrics(cpost, side_rng, xs, size)
+            held = (rule.margins(ms, draws) >= 0).mean(axis=1)  # type: ignore[attr-defined]
+            for c, h in zip(cons, held, strict=True):
+                row = dict(c)
+                if "relative_to" in row:
+                    row["relative_to"] = self.arms[row["relative_to"]]
+                row["probability"] = {a: float(h[j]) for j, a in enumerate(self.arms)}
+                out["constraints"].append(row)
+        return out

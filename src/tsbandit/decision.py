@@ -78,6 +78,9 @@ class Decision:
     ranking: tuple[str, ...]
     propensity: float | None = None
     position_propensities: tuple[float, ...] | None = None
+    #: what a constrained rule applied: ``"constrained"`` (the argmax among arms whose drawn
+    #: constraints pass), ``"baseline"`` or ``"most_likely"`` (none passed); None otherwise
+    applied: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: ``arm``, ``ranking`` and, when known, the propensities."""
@@ -85,6 +88,8 @@ class Decision:
         if self.propensity is not None:
             out["propensity"] = self.propensity
             out["position_propensities"] = list(self.position_propensities or ())
+        if self.applied is not None:
+            out["applied"] = self.applied
         return out
 
 

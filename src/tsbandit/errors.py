@@ -10,6 +10,8 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     ├── ConfigurationError (ValueError)            400 invalid_configuration
     │   └── InvalidSplitError                      a report's intended split (the service: 422)
     ├── InvalidRewardError (ValueError)            422 invalid_reward
+    │   ├── UnknownMetricError (KeyError)          a reward names a metric the bandit lacks
+    │   └── GivenNotMetError                       a metric whose ``given`` metric was 0
     ├── InvalidContextError (ValueError)           422 invalid_context
     │   └── CustomerFieldError                     a raw customer field of the lab's offers
     ├── ArmError
@@ -67,6 +69,7 @@ __all__ = [
     "DecisionNotFoundError",
     "DuplicateArmError",
     "EligibilityError",
+    "GivenNotMetError",
     "IdempotencyConflictError",
     "InvalidContextError",
     "InvalidLogError",
@@ -84,6 +87,7 @@ __all__ = [
     "StoreUnavailableError",
     "TsbanditError",
     "UnknownArmError",
+    "UnknownMetricError",
     "VersionConflictError",
 ]
 
@@ -120,6 +124,15 @@ class InvalidRewardError(TsbanditError, ValueError):
 
     code = "invalid_reward"
     http_status = 422
+
+
+class UnknownMetricError(InvalidRewardError, KeyError):
+    """A reward (or an objective, a constraint) names a metric the bandit does not declare."""
+
+
+class GivenNotMetError(InvalidRewardError):
+    """A reward for a metric declared ``given`` another binary metric, for a decision where
+    that metric was 0: the metric is observed only when its ``given`` metric is 1."""
 
 
 class InvalidContextError(TsbanditError, ValueError):

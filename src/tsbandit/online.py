@@ -90,6 +90,26 @@ class MemoryStatistics:
             if len(self.buffer) > self.window:
                 self._evict(1)
 
+    def observe_metrics(self, a: int, rewards: Mapping[int, float],
+                        xs: np.ndarray | None) -> None:
+        """Learn one decision's validated rewards of some metrics of a
+        :class:`~tsbandit.policies.metrics.MetricSet` (``{metric index: reward}``; each
+        metric's statistics alone change, so the others may arrive later)."""
+        model: Any = self.model
+        if self.window is not None:
+            raise ConfigurationError("window is not supported for several metrics; use discount")
+        decayed = self.discount is not None and self.discount < 1.0
+        if decayed:
+            self.stats = model.decay(self.stats, self.discount)
+        a1, r1 = self._one
+        a1[0] = a
+        for i, r in rewards.items():
+            r1[0] = r
+            model.accumulate_metric(self.stats, i, a1, r1, None if xs is None else xs[None, :])
+        self.posterior = (model.posterior(self.stats) if decayed
+                          else model.refresh(self.posterior, self.stats, rewards))
+        self.n_updates += 1
+
     def observe_batch(self, idx: np.ndarray, r: np.ndarray, x: np.ndarray | None) -> None:
         """Learn ``n`` validated observations at once (statistics summed; sequential
         discounting when ``discount`` is set); all or nothing."""

@@ -21,6 +21,8 @@ from .rules import (
     Softmax,
     ThompsonSampling,
 )
+from .rules.constrained import ConstrainedThompson
+from .rules.pareto import ParetoThompson
 
 __all__ = ["MODELS", "RULES", "model_from_config", "rule_from_config"]
 
@@ -29,7 +31,8 @@ MODELS: dict[str, type[RewardModel]] = {
 }
 RULES: dict[str, type[SelectionRule]] = {
     cls.kind: cls
-    for cls in (ThompsonSampling, UCB1, LinUCB, EpsilonGreedy, Greedy, Softmax, RandomPolicy)
+    for cls in (ThompsonSampling, UCB1, LinUCB, EpsilonGreedy, Greedy, Softmax, RandomPolicy,
+                ConstrainedThompson, ParetoThompson)
 }
 
 
@@ -51,6 +54,10 @@ def model_from_config(config: Mapping[str, Any]) -> RewardModel:
     >>> model_from_config({"kind": "beta", "alpha0": 2.0}).alpha0
     2.0
     """
+    if config.get("kind") == "metrics":
+        from .metrics import MetricSet
+
+        return MetricSet.from_config(config)
     return cast(RewardModel, _build(MODELS, config, "model kind", "model"))
 
 
