@@ -12,7 +12,7 @@ constraint metric observed only ``given`` a conversion (default risk given an ap
 an arm with no data passes ``risk <= 0.05`` with probability 0.05: the prior, not data, says
 it is infeasible, and an arm that rarely converts rarely gets the data that would say
 otherwise, so plain constrained TS locks onto whichever feasible arm it learned first. With
-``pool = w > 0`` (the default, 10) a *binary* constraint metric's prior is pooled across arms
+``pool = w > 0`` (the default, 2) a *binary* constraint metric's prior is pooled across arms
 (empirical Bayes): ``Beta(w m, w (1 - m))`` with ``m`` the rate over all arms' observations
 (shrunk to the configured prior's mean), replacing the configured prior once some arm has data.
 An arm without data then passes about as often as the arms of the bandit do, and ``w`` pseudo-
@@ -93,7 +93,7 @@ class ConstrainedThompson(SelectionRule):
 
     constraints: tuple[Mapping[str, Any], ...] = ()
     baseline: int | None = None
-    pool: float = 10.0
+    pool: float = 2.0
     scale: float = 1.0
 
     kind = "constrained"
