@@ -386,13 +386,13 @@ def _metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRu
         return index[value]
 
     cost = np.zeros(len(names))
-    for a, c in (costs or {}).items():
-        cost[arm(a, "cost arm")] = c
+    for a, value in (costs or {}).items():
+        cost[arm(a, "cost arm")] = value
     ms = MetricSet(metrics, objective, cost if costs else ())
     base = None if baseline is None else arm(baseline, "baseline")
-    cons = []
-    for c in constraints or ():
-        c = dict(c) if isinstance(c, Mapping) else c
+    cons: list[Mapping[str, Any]] = []
+    for spec in constraints or ():
+        c: Any = dict(spec) if isinstance(spec, Mapping) else spec
         if isinstance(c, dict) and c.get("relative_to") is not None:
             c["relative_to"] = arm(c["relative_to"], "relative_to")
         cons.append(c)

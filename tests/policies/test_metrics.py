@@ -1,4 +1,4 @@
-"""Several metrics per decision (issue 15): MetricSet, ConstrainedThompson, ParetoThompson, Bandit."""
+"""Several metrics per decision (issue 15): metric sets, constrained and Pareto rules."""
 
 from __future__ import annotations
 

@@ -145,7 +145,8 @@ class MetricSet(RewardModel):
         """Metric indices, each after its ``given`` (a :class:`ConfigurationError` on a cycle)."""
         out: list[int] = []
         for start in range(len(self.names)):
-            chain, i = [], start
+            chain: list[int] = []
+            i: int | None = start
             while i is not None and i not in out:
                 if i in chain:
                     raise ConfigurationError(f"metrics {[self.names[j] for j in chain]} are "

@@ -31,8 +31,8 @@ __all__ = ["ParetoThompson", "pareto_rank"]
 def pareto_rank(values: np.ndarray) -> np.ndarray:
     """Front number ``(..., K)`` (0: non-dominated) of values ``(M, ..., K)``, higher better.
 
-    >>> pareto_rank(np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.4]])).tolist()
-    [0, 0, 1]
+    >>> pareto_rank(np.array([[1.0, 0.0, 0.5], [1.0, 1.0, 0.4]])).tolist()
+    [0, 1, 1]
     """
     v = np.moveaxis(values, 0, -1)                        # (..., K, M)
     ge = (v[..., None, :, :] >= v[..., :, None, :]).all(-1)  # [i, j]: j >= i everywhere
