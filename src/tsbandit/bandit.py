@@ -25,6 +25,7 @@ changes the decisions that follow.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -401,7 +402,7 @@ def _metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRu
     elif cons or base is not None:
         if not isinstance(rule, ConstrainedThompson):
             raise ConfigurationError("constraints and baseline need a ConstrainedThompson rule")
-        rule = ConstrainedThompson(tuple(cons), base, rule.pool, rule.scale)
+        rule = replace(rule, constraints=tuple(cons), baseline=base)
     if isinstance(rule, ConstrainedThompson):
         rule.check_model(ms)
     return ms, rule
@@ -421,4 +422,4 @@ def _without_arm(rule: SelectionRule, a: int, name: str) -> SelectionRule:
 
     cons = tuple({**c, **({"relative_to": shift(c["relative_to"])}
                           if "relative_to" in c else {})} for c in rule.constraints)
-    return ConstrainedThompson(cons, shift(rule.baseline), rule.pool, rule.scale)
+    return replace(rule, constraints=cons, baseline=shift(rule.baseline))

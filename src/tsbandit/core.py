@@ -227,7 +227,17 @@ class DecisionCore:
         ``(d,)`` or None): one arm index, no arrays in between -- the same choice from the same
         random numbers as :meth:`decide`'s general path."""
         if self._explains:
-            return self._decide(post, stats, rng, side_rng, xs, None, 1, propensity)
+            explain_one = getattr(self.rule, "explain_one", None)
+            if explain_one is None:
+                return self._decide(post, stats, rng, side_rng, xs, None, 1, propensity)
+            i, how = explain_one(self.model, post, stats, rng, xs)
+            name = self.arms[i]
+            if not propensity:
+                return Decision(name, i, (name,), applied=APPLIED[how])
+            probs = self.rule.propensities(self.model, post, stats, np.array([i]), side_rng,
+                                           xs, None, self.propensity_draws)
+            p = float(np.ravel(probs)[0])
+            return Decision(name, i, (name,), p, (p,), APPLIED[how])
         i = self.rule.choose_one(self.model, post, stats, rng, xs)
         name = self.arms[i]
         if not propensity:

@@ -98,16 +98,17 @@ class MemoryStatistics:
         model: Any = self.model
         if self.window is not None:
             raise ConfigurationError("window is not supported for several metrics; use discount")
-        decayed = self.discount is not None and self.discount < 1.0
-        if decayed:
+        if self.discount is not None and self.discount < 1.0:
             self.stats = model.decay(self.stats, self.discount)
-        a1, r1 = self._one
-        a1[0] = a
-        for i, r in rewards.items():
-            r1[0] = r
-            model.accumulate_metric(self.stats, i, a1, r1, None if xs is None else xs[None, :])
-        self.posterior = (model.posterior(self.stats) if decayed
-                          else model.refresh(self.posterior, self.stats, rewards))
+            a1, r1 = self._one
+            a1[0] = a
+            for i, r in rewards.items():
+                r1[0] = r
+                model.accumulate_metric(self.stats, i, a1, r1,
+                                        None if xs is None else xs[None, :])
+            self.posterior = model.posterior(self.stats)
+        else:
+            self.posterior = model.observe_one(self.stats, self.posterior, a, rewards, xs)
         self.n_updates += 1
 
     def observe_batch(self, idx: np.ndarray, r: np.ndarray, x: np.ndarray | None) -> None:

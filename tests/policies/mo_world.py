@@ -3,7 +3,7 @@
 Arms (apply rate, revenue per approved customer, default risk given approval):
 A (0.30, 100, 0.30): the highest value per offer (30) but infeasible (risk > 0.05);
 B (0.10, 250, 0.01): the best feasible arm (25), which rarely converts;
-C (0.30, 60, 0.02) and D (0.20, 50, 0.03): feasible, lower value. Revenue noise: 20% of the mean.
+C (0.30, 45, 0.02) and D (0.20, 40, 0.03): feasible, lower value. Revenue noise: 20% of the mean.
 Every seed is one lane of batched statistics (a leading batch axis); each round every lane
 decides with the rule's own ``explain`` and learns through ``MetricSet.accumulate_metric``.
 """
@@ -16,7 +16,7 @@ from tsbandit.policies.metrics import MetricSet
 from tsbandit.policies.rules.constrained import ConstrainedThompson
 
 APPLY = np.array([0.30, 0.10, 0.30, 0.20])
-REVENUE = np.array([100.0, 250.0, 60.0, 50.0])
+REVENUE = np.array([100.0, 250.0, 45.0, 40.0])
 RISK = np.array([0.30, 0.01, 0.02, 0.03])
 LIMIT = 0.05
 BEST = 1
@@ -31,11 +31,18 @@ def metric_set() -> MetricSet:
                      objective={"revenue": 1.0})
 
 
-def simulate(pool: float, seeds: int = 10, rounds: int = 3000, seed: int = 0
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Best-feasible share of the last 1000 rounds and infeasible share, per seed ``(S,)``."""
+def simulate(pool: float, seeds: int = 10, rounds: int = 3000, seed: int = 0,
+             oracle: bool = False, optimism: float = 0.0,
+             pessimism: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Best-feasible share of the last 1000 rounds and infeasible share, per seed ``(S,)``.
+
+    ``oracle``: no constraint, the infeasible arms made ineligible (Thompson sampling on the
+    objective told which arms are feasible: what is left is the objective's own difficulty).
+    """
     ms = metric_set()
-    rule = ConstrainedThompson(({"metric": "risk", "max": LIMIT},), pool=pool)
+    cons = () if oracle else ({"metric": "risk", "max": LIMIT},)
+    rule = ConstrainedThompson(cons, pool=pool, optimism=optimism, pessimism=pessimism)
+    mask = ~INFEASIBLE if oracle else None
     rng = np.random.default_rng(seed)
     world = np.random.default_rng(seed + 1)
     k = APPLY.shape[0]
@@ -44,7 +51,7 @@ def simulate(pool: float, seeds: int = 10, rounds: int = 3000, seed: int = 0
     chosen = np.zeros((seeds, rounds), dtype=np.intp)
     for t in range(rounds):
         post = ms.posterior(stats)
-        pick = rule.explain(ms, post, stats, rng)[0][:, 0]
+        pick = rule.explain(ms, post, stats, rng, eligible=mask)[0][:, 0]
         chosen[:, t] = pick
         applied = (world.random(seeds) < APPLY[pick]).astype(float)
         ms.accumulate_metric(stats, "apply", pick, applied, batch_index=lanes)

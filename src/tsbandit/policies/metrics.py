@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,9 +48,14 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$")
 
 @dataclass(frozen=True)
 class MetricsPosterior:
-    """Each metric's posterior, in the metric set's order (``parts``)."""
+    """Each metric's posterior, in the metric set's order (``parts``).
+
+    ``cache`` holds what rules derive from this posterior (a constrained rule's pooled
+    posterior); a new observation makes a new ``MetricsPosterior``, so it is never stale.
+    """
 
     parts: tuple[Any, ...]
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _model(name: str, spec: Any) -> tuple[RewardModel, str | None]:
@@ -138,6 +143,7 @@ class MetricSet(RewardModel):
         if not np.all(np.isfinite(c)):
             raise ConfigurationError(f"costs == {costs!r}, must be finite numbers")
         self.costs = c
+        self._keys: dict[int, list[tuple[str, str]]] = {}
         self.contextual = any(m.contextual for m in self.models)  # type: ignore[misc]
         self.additive = all(m.additive for m in self.models)  # type: ignore[misc]
 
@@ -204,9 +210,21 @@ class MetricSet(RewardModel):
 
     def part(self, stats: Stats, i: int) -> Stats:
         """Metric ``i``'s statistics (views of ``stats``'s arrays, unprefixed)."""
-        pre = self.names[i] + SEP
-        return Stats({k[len(pre):]: v for k, v in stats.items() if k.startswith(pre)},
-                     stats.batch_ndim)
+        keys = self._keys.get(i)
+        if keys is None:
+            pre = self.names[i] + SEP
+            keys = self._keys[i] = [(pre + k, k) for k in self.models[i].init_stats(1)]
+        return Stats({short: stats[full] for full, short in keys}, stats.batch_ndim)
+
+    def observe_one(self, stats: Stats, posterior: MetricsPosterior, arm: int,
+                    reward: Any, context: np.ndarray | None = None) -> MetricsPosterior:
+        """Add one decision's validated ``{metric index: reward}`` to ``stats`` in place; the
+        posterior after it (a new object: untouched metrics keep their posteriors)."""
+        parts = list(posterior.parts)
+        for i, r in reward.items():
+            parts[i] = self.models[i].observe_one(self.part(stats, i), parts[i], arm, r,
+                                                  context)
+        return MetricsPosterior(tuple(parts))
 
     def check_metric_rewards(self, rewards: Any) -> dict[int, float]:
         """``{metric index: validated reward}`` of one decision's ``{metric: reward}``:

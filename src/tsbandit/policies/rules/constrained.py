@@ -7,17 +7,30 @@ drawn objective among them. When no arm passes: the baseline arm if one is named
 most likely to pass (its posterior probability of passing, normal approximation). A ranking
 (top-k) puts passing arms first by objective, then the others by probability of passing.
 
-The lock-on problem and the pooled prior. With a flat ``Beta(1, 1)`` prior on a binary
-constraint metric observed only ``given`` a conversion (default risk given an application),
-an arm with no data passes ``risk <= 0.05`` with probability 0.05: the prior, not data, says
-it is infeasible, and an arm that rarely converts rarely gets the data that would say
-otherwise, so plain constrained TS locks onto whichever feasible arm it learned first. With
-``pool = w > 0`` (the default, 2) a *binary* constraint metric's prior is pooled across arms
-(empirical Bayes): ``Beta(w m, w (1 - m))`` with ``m`` the rate over all arms' observations
-(shrunk to the configured prior's mean), replacing the configured prior once some arm has data.
-An arm without data then passes about as often as the arms of the bandit do, and ``w`` pseudo-
-observations yield quickly to its own data. Additive statistics make it free: the pooled
-counts are the sums over the arm axis. ``pool = 0`` is plain constrained TS.
+The lock-on problem, and what this rule does about it. With a flat ``Beta(1, 1)`` prior on a
+binary constraint metric observed only ``given`` a conversion (default risk given an
+application), an arm with no data passes ``risk <= 0.05`` with probability 0.05: the prior, not
+data, calls it infeasible, and an arm that rarely converts rarely gets the data that would say
+otherwise -- worse after one unlucky early default -- so plain constrained TS locks onto
+whichever feasible arm it learned first. The mirror problem: an arm that is probably
+infeasible is retried whenever a draw is lucky, and rarely gets the data that would rule it
+out. Two changes, each on the posterior probability ``p`` that an arm's constraint holds:
+
+1. **A prior pooled across arms** (``pool = w``, default 2): a binary constraint metric's prior
+   is ``Beta(w m, w (1 - m))`` with ``m`` the rate over all arms' observations (empirical
+   Bayes; the configured prior until some arm has data). An arm without data then looks like
+   the bandit's arms do, and ``w`` pseudo-observations yield quickly to its own data. Additive
+   statistics make it cheap: the pooled counts are sums over the arm axis.
+2. **Three zones of** ``p`` instead of the draw alone: ``p >= optimism`` (default 0.2) passes
+   whatever the draw (an arm whose constraint is still uncertain keeps being explored, and its
+   data come in at the rate its objective earns), ``p < pessimism`` (default 0.05) fails
+   whatever the draw (a probably-infeasible arm is not retried on lucky draws), and in between
+   the draw decides (probability matching, as Thompson sampling).
+
+``p`` is exact for an absolute bound on a Beta metric (the regularized incomplete beta), a
+normal approximation otherwise; it changes only with the statistics, so it is cached on the
+posterior. ``pool = optimism = pessimism = 0`` is plain constrained TS. Measured on the
+context-free world of ``tests/policies/mo_world.py`` (``benchmarks/bench_metrics.py``).
 
 >>> import numpy as np
 >>> from tsbandit.policies.metrics import MetricSet
@@ -37,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._scipy import ndtr
+from ..._scipy import betainc, ndtr
 from ...errors import ConfigurationError
 from ..base import Posterior, RewardModel, check_positive
 from ..metrics import MetricSet
@@ -86,7 +99,10 @@ class ConstrainedThompson(SelectionRule):
         Arm index chosen when no arm passes (default: the arm most likely to pass).
     pool
         Pseudo-observations of the prior pooled across arms for binary constraint metrics
-        (0: the configured prior, plain constrained TS).
+        (0: the configured prior).
+    optimism, pessimism
+        A constraint whose posterior probability of holding is at least ``optimism`` passes,
+        below ``pessimism`` fails, whatever the draw (0 and 0: the draw alone decides).
     scale
         Posterior spread multiplier (tempering), as :class:`ThompsonSampling`.
     """
@@ -95,6 +111,8 @@ class ConstrainedThompson(SelectionRule):
     baseline: int | None = None
     pool: float = 2.0
     scale: float = 1.0
+    optimism: float = 0.2
+    pessimism: float = 0.05
 
     kind = "constrained"
 
@@ -106,10 +124,19 @@ class ConstrainedThompson(SelectionRule):
             raise ConfigurationError(f"baseline == {b!r}, must be an arm index")
         object.__setattr__(self, "pool", check_positive("pool", self.pool, allow_zero=True))
         object.__setattr__(self, "scale", check_positive("scale", self.scale))
+        for name in ("optimism", "pessimism"):
+            o = getattr(self, name)
+            if isinstance(o, bool) or not isinstance(o, (int, float)) or not 0.0 <= o < 1.0:
+                raise ConfigurationError(f"{name} == {o!r}, must be in [0, 1)")
+            object.__setattr__(self, name, float(o))
+        if self.pessimism and self.optimism and self.pessimism >= self.optimism:
+            raise ConfigurationError(f"pessimism == {self.pessimism!r} must be below "
+                                     f"optimism == {self.optimism!r}")
 
     def to_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "constraints": [dict(c) for c in self.constraints],
-                "baseline": self.baseline, "pool": self.pool, "scale": self.scale}
+                "baseline": self.baseline, "pool": self.pool, "scale": self.scale,
+                "optimism": self.optimism, "pessimism": self.pessimism}
 
     def check_model(self, model: RewardModel) -> MetricSet:
         """The model as a :class:`MetricSet` whose metrics the constraints name."""
@@ -122,11 +149,16 @@ class ConstrainedThompson(SelectionRule):
     # ----- the draws ----------------------------------------------------------------------
     def constraint_posterior(self, model: MetricSet, posterior: Posterior, stats: Stats
                              ) -> Posterior:
-        """The posterior the constraints are drawn from: binary metrics' priors pooled."""
-        if self.pool == 0.0:
+        """The posterior decisions draw from: binary constraint metrics' priors pooled across
+        arms (cached on the posterior; every other metric's own posterior)."""
+        if self.pool == 0.0 or not self.constraints:
             return posterior
+        key = f"pooled:{self.pool}"
+        hit = posterior.cache.get(key)
+        if hit is not None:
+            return hit
         parts = list(posterior.parts)
-        for i in {model.index(c["metric"]) for c in self.constraints}:
+        for i in sorted({model.index(c["metric"]) for c in self.constraints}):
             m = model.models[i]
             if m.kind != "beta":
                 continue
@@ -136,12 +168,12 @@ class ConstrainedThompson(SelectionRule):
             ssum = succ.sum(axis=-1, keepdims=True)
             n = ssum + fail.sum(axis=-1, keepdims=True)
             rate = (a0 + ssum) / (a0 + b0 + n)
-            pa = np.where(n > 0, self.pool * rate, a0)
-            pb = np.where(n > 0, self.pool * (1.0 - rate), b0)
-            parts[i] = m.posterior(s)
-            parts[i].params[0] = np.maximum(pa, 0.05) + succ
-            parts[i].params[1] = np.maximum(pb, 0.05) + fail
-        return replace(posterior, parts=tuple(parts))
+            pa = np.where(n > 0, np.maximum(self.pool * rate, 0.05), a0)
+            pb = np.where(n > 0, np.maximum(self.pool * (1.0 - rate), 0.05), b0)
+            parts[i] = type(posterior.parts[i])(pa + succ, pb + fail)
+        out = replace(posterior, parts=tuple(parts), cache={})
+        posterior.cache[key] = out
+        return out
 
     def margins(self, model: MetricSet, draws: np.ndarray) -> np.ndarray:
         """Each constraint's drawn slack ``(C, ..., K)``: >= 0 where it passes."""
@@ -156,14 +188,19 @@ class ConstrainedThompson(SelectionRule):
 
     def pass_probability(self, model: MetricSet, posterior: Posterior,
                          contexts: np.ndarray | None = None) -> np.ndarray:
-        """Posterior probability ``(C, *batch, K)`` that each constraint holds (normal
-        approximation of each metric's posterior; a difference for relative constraints)."""
+        """Posterior probability ``(C, *batch, K)`` that each constraint holds (exact for an
+        absolute bound on a Beta metric, else a normal approximation of the posterior; of a
+        difference for relative constraints)."""
         out = []
         for c in self.constraints:
             i = model.index(c["metric"])
             m, p = model.models[i], posterior.parts[i]
-            mu, sd = np.asarray(m.mean(p, contexts)), np.asarray(m.std(p, contexts))
             rel = c.get("relative_to")
+            if m.kind == "beta" and rel is None:  # exact: the regularized incomplete beta
+                below = betainc(p.alpha, p.beta, min(max(c.get("max", c.get("min")), 0), 1))
+                out.append(below if "max" in c else 1.0 - below)
+                continue
+            mu, sd = np.asarray(m.mean(p, contexts)), np.asarray(m.std(p, contexts))
             if rel is not None:
                 mu = mu - mu[..., rel:rel + 1]
                 sd = np.sqrt(sd**2 + np.where(np.arange(mu.shape[-1]) == rel, 0, 1)
@@ -173,6 +210,22 @@ class ConstrainedThompson(SelectionRule):
                 z = np.where(sd > 0, slack / sd, np.where(slack >= 0, np.inf, -np.inf))
             out.append(ndtr(z))
         return np.stack(out) if out else np.ones((0,))
+
+    def plausible(self, model: MetricSet, cpost: Posterior, contexts: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(sure, ruled_out)``, each ``(C, *batch, K)``: the constraint's posterior
+        probability of holding is at least ``optimism`` (it passes whatever the draw), or below
+        ``pessimism`` (it fails whatever the draw); None when both are 0."""
+        if not (self.optimism or self.pessimism) or not self.constraints:
+            return None
+        if contexts is None and "plausible" in cpost.cache:
+            return cpost.cache["plausible"]
+        prob = self.pass_probability(model, cpost, contexts)
+        out = ((prob >= self.optimism) if self.optimism else np.zeros(prob.shape, bool),
+               prob < self.pessimism)
+        if contexts is None:
+            cpost.cache["plausible"] = out
+        return out
 
     def scores(self, model: RewardModel, posterior: Posterior, stats: Stats,
                rng: np.random.Generator, contexts: np.ndarray | None = None,
@@ -186,32 +239,95 @@ class ConstrainedThompson(SelectionRule):
                 eligible: np.ndarray | None = None, k: int = 1, size: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Chosen arms ``(..., k)`` and what applied ``(...)``: an index into
-        ``APPLIED`` (0 the constrained argmax, 1 the baseline, 2 the most likely to pass)."""
+        ``APPLIED`` (0 the constrained argmax, 1 the baseline, 2 the most likely to pass).
+
+        Random numbers: one draw of every metric (:meth:`~..metrics.MetricSet.
+        sample_metrics`, constraint metrics from the pooled posterior), then ``K`` uniforms
+        per decision that break ties at random.
+        """
         ms = self.check_model(model)
-        draws = ms.sample_metrics(posterior, rng, contexts, size, self.scale)
-        obj = ms.objective_of(draws)
         cpost = self.constraint_posterior(ms, posterior, stats)
-        if cpost is not posterior and self.constraints:
-            # constraint metrics drawn again from their pooled posterior (same stream)
-            cdraws = ms.sample_metrics(cpost, rng, contexts, size, self.scale)
-        else:
-            cdraws = draws
-        passing = (self.margins(ms, cdraws) >= 0).all(axis=0)
-        likely = self.pass_probability(ms, cpost, contexts).prod(axis=0)
-        likely = np.broadcast_to(likely, obj.shape)
-        if self.baseline is not None:
-            likely = np.where(np.arange(obj.shape[-1]) == self.baseline, 2.0, likely)
-        tier = passing.astype(float)
+        draws = ms.sample_metrics(cpost, rng, contexts, size, self.scale)
+        obj = ms.objective_of(draws)
+        tie = rng.random(obj.shape)
+        ok = self.margins(ms, draws) >= 0
+        pl = self.plausible(ms, cpost, contexts)
+        if pl is not None:
+            sure, out = (p if size is None else np.expand_dims(p, 1) for p in pl)
+            ok = (ok | sure) & ~out
+        passing = ok.all(axis=0)
+        n_arms = obj.shape[-1]
         if eligible is not None:
             passing = passing & eligible
+        if int(passing.sum(axis=-1).min()) >= k:  # enough arms pass in every decision
+            key, tier = obj, passing.astype(float)
+        else:
+            likely = np.broadcast_to(
+                self.pass_probability(ms, cpost, contexts).prod(axis=0), obj.shape)
+            if self.baseline is not None:
+                likely = np.where(np.arange(n_arms) == self.baseline, 2.0, likely)
+            key, tier = np.where(passing, obj, likely), passing.astype(float)
+        if eligible is not None:
             tier = np.where(eligible, tier, -1.0)
-        key = np.where(passing, obj, likely)
-        order = np.lexsort((rng.random(obj.shape), -key, -tier), axis=-1)
-        chosen = order[..., :k]
+        chosen = np.lexsort((tie, -key, -tier), axis=-1)[..., :k]
         top_passes = np.take_along_axis(passing, chosen[..., :1], axis=-1)[..., 0]
         at_base = chosen[..., 0] == (-1 if self.baseline is None else self.baseline)
         applied = np.where(top_passes, 0, np.where(at_base, 1, 2))
         return chosen, applied
+
+    def explain_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                    rng: np.random.Generator, context: np.ndarray | None = None
+                    ) -> tuple[int, int]:
+        """:meth:`explain` for one user among all arms, ``k = 1``: ``(arm, applied)`` -- the
+        same choice from the same random numbers, in Python floats where the models allow."""
+        ms = self.check_model(model)
+        if self.scale != 1.0 or ms.contextual or stats.batch_ndim:
+            chosen, how = self.explain(model, posterior, stats, rng, context)
+            return int(chosen[0]), int(how)
+        cpost = self.constraint_posterior(ms, posterior, stats)
+        draws = []
+        for m, p in zip(ms.models, cpost.parts, strict=True):
+            one = m.sample_one(p, rng, context)
+            draws.append(one if one is not None else m.sample(p, rng, context).tolist())
+        n_arms = len(draws[0])
+        vals: list[list[float]] = [[]] * len(draws)
+        for i in ms.order:
+            g = ms.given[i]
+            vals[i] = draws[i] if g is None else [a * b for a, b in
+                                                   zip(draws[i], vals[g], strict=True)]
+        w = ms.weights.tolist()
+        cost = ms.costs.tolist() if ms.costs.size else [0.0] * n_arms
+        obj = [sum(w[i] * vals[i][a] for i in range(len(w)) if w[i]) - cost[a]
+               for a in range(n_arms)]
+        tie = rng.random(n_arms).tolist()
+        ok = [True] * n_arms
+        pl = self.plausible(ms, cpost, context)
+        for j, c in enumerate(self.constraints):
+            v = draws[ms.index(c["metric"])]
+            rel = c.get("relative_to")
+            for a in range(n_arms):
+                x = v[a] - v[rel] if rel is not None else v[a]
+                drawn = c["max"] - x >= 0 if "max" in c else x - c["min"] >= 0
+                if pl is not None:
+                    drawn = (drawn or bool(pl[0][j, a])) and not pl[1][j, a]
+                if not drawn:
+                    ok[a] = False
+        cands = [a for a in range(n_arms) if ok[a]]
+        if not cands:  # explain's fallback: the baseline, else the most likely to pass
+            likely = self.pass_probability(ms, cpost, context).prod(axis=0).tolist()
+            if self.baseline is not None:
+                likely[self.baseline] = 2.0
+            best = max(likely)
+            top = [a for a in range(n_arms) if likely[a] == best]
+            a = top[0] if len(top) == 1 else min(top, key=tie.__getitem__)
+            return a, 1 if a == self.baseline else 2
+        best = max(obj[a] for a in cands)
+        top = [a for a in cands if obj[a] == best]
+        return (top[0] if len(top) == 1 else min(top, key=tie.__getitem__)), 0
+
+    def choose_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                   rng: np.random.Generator, context: np.ndarray | None = None) -> int:
+        return self.explain_one(model, posterior, stats, rng, context)[0]
 
     def choose(self, model: RewardModel, posterior: Posterior, stats: Stats,
                rng: np.random.Generator, contexts: np.ndarray | None = None,
