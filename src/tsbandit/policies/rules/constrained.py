@@ -53,6 +53,7 @@ import numpy as np
 from ..._scipy import betainc, ndtr
 from ...errors import ConfigurationError
 from ..base import Posterior, RewardModel, check_positive
+from ..beta import BetaPosterior
 from ..metrics import MetricSet
 from ..stats import Stats
 from .base import SelectionRule
@@ -165,12 +166,21 @@ class ConstrainedThompson(SelectionRule):
             s = model.part(stats, i)
             succ, fail = s["successes"], s["failures"]
             a0, b0 = m.alpha0, m.beta0  # type: ignore[attr-defined]
+            if succ.ndim == 1:  # one bandit: the pooled prior in Python floats
+                ssum, fsum = float(succ.sum()), float(fail.sum())
+                if ssum + fsum > 0:
+                    rate = (a0 + ssum) / (a0 + b0 + ssum + fsum)
+                    a0 = max(self.pool * rate, 0.05)
+                    b0 = max(self.pool * (1.0 - rate), 0.05)
+                parts[i] = BetaPosterior.from_params(np.stack((succ + a0, fail + b0)))
+                continue
             ssum = succ.sum(axis=-1, keepdims=True)
             n = ssum + fail.sum(axis=-1, keepdims=True)
             rate = (a0 + ssum) / (a0 + b0 + n)
             pa = np.where(n > 0, np.maximum(self.pool * rate, 0.05), a0)
             pb = np.where(n > 0, np.maximum(self.pool * (1.0 - rate), 0.05), b0)
-            parts[i] = type(posterior.parts[i])(pa + succ, pb + fail)
+            parts[i] = BetaPosterior.from_params(np.stack(np.broadcast_arrays(pa + succ,
+                                                                              pb + fail)))
         out = replace(posterior, parts=tuple(parts), cache={})
         posterior.cache[key] = out
         return out
