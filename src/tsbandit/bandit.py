@@ -107,6 +107,9 @@ class Bandit:
         self._memory = MemoryStatistics(model, len(names), discount=discount, window=window)
         self._core = DecisionCore(names, model, rule, propensity_draws)
         self._rng, self._side_rng = make_generators(seed)
+        #: True for several metrics (kept apart: ``isinstance`` on an ABC costs the one-at-a-time
+        #: update path about 0.25 us)
+        self._metrics = isinstance(model, MetricSet)
         #: the last context a decision validated and its bytes: the update that follows the
         #: decision skips validating it again when it is the same, unchanged array
         self._seen: tuple[np.ndarray, bytes] | None = None
@@ -229,7 +232,8 @@ class Bandit:
         core = self._core
         a = core.arm_index(arm)
         model = core.model
-        if isinstance(model, MetricSet):
+        if self._metrics:
+            assert isinstance(model, MetricSet)
             rewards = model.check_metric_rewards(reward)
             x = model.check_contexts(context, 1)
             self._memory.observe_metrics(a, rewards, None if x is None else x[0])
