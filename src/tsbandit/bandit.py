@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import DecisionCore, check_names, make_generators
+from .core import DecisionCore, check_names, make_generators, metric_summary
 from .decision import ArmSummary, BatchDecision, Decision
 from .errors import ConfigurationError, LastArmError, SerializationError
 from .online import MemoryStatistics
@@ -66,21 +66,10 @@ class Bandit:
     propensity_draws
         Monte-Carlo draws for propensities and probabilities of being best.
     metrics, objective, constraints, costs, baseline
-        Several metrics per decision (instead of ``model``): ``metrics`` ``{name: model}``
-        (a metric may be ``{"model": "gaussian", "given": "apply"}``), the ``objective``
-        ``{metric: weight}``, ``constraints`` ``[{"metric": "risk", "max": 0.05}]`` (optionally
-        ``"relative_to": arm``), per-arm ``costs`` ``{arm: cost}``, the ``baseline`` arm chosen
-        when no arm passes. The rule defaults to :class:`~tsbandit.policies.rules.constrained.
-        ConstrainedThompson` when there are constraints, else Thompson sampling on the
-        objective. ``update(arm, {"apply": 1}, context)`` takes any subset of the metrics.
+        Several metrics instead of ``model`` (:class:`~tsbandit.policies.metrics.MetricSet`;
+        arms by name): the rule defaults to :class:`~tsbandit.policies.rules.constrained.
+        ConstrainedThompson` with constraints, else Thompson sampling on the objective.
 
-    >>> b = Bandit(["A", "B"], metrics={"apply": "beta",
-    ...            "risk": {"model": "beta", "given": "apply"}},
-    ...            objective={"apply": 1.0}, constraints=[{"metric": "risk", "max": 0.05}],
-    ...            seed=1)
-    >>> b.select().applied in ("constrained", "most_likely")
-    True
-    >>> b.update("A", {"apply": 1}); b.update("A", {"risk": 0})
     """
 
     def __init__(self, arms: Sequence[str], model: RewardModel | None = None,
@@ -94,21 +83,14 @@ class Bandit:
         from .policies.beta import BetaBernoulli
 
         names = check_names(arms)
-        if metrics is not None:
+        if metrics is not None or objective or constraints or costs or baseline is not None:
             model, rule = _metric_setup(names, model, rule, metrics, objective, constraints,
-                                        costs, baseline)
-            if window is not None:
-                raise ConfigurationError("window is not supported for several metrics; "
-                                         "use discount")
-        elif objective or constraints or costs or baseline is not None:
-            raise ConfigurationError("objective, constraints, costs and baseline need metrics")
+                                        costs, baseline, window)
         model = model if model is not None else BetaBernoulli()
         rule = rule if rule is not None else ThompsonSampling()
         self._memory = MemoryStatistics(model, len(names), discount=discount, window=window)
         self._core = DecisionCore(names, model, rule, propensity_draws)
         self._rng, self._side_rng = make_generators(seed)
-        #: True for several metrics (kept apart: ``isinstance`` on an ABC costs the one-at-a-time
-        #: update path about 0.25 us)
         self._metrics = isinstance(model, MetricSet)
         #: the last context a decision validated and its bytes: the update that follows the
         #: decision skips validating it again when it is the same, unchanged array
@@ -224,20 +206,12 @@ class Bandit:
     # ----- learning -----------------------------------------------------------------------
     def update(self, arm: str | int, reward: Any, context: Any = None) -> None:
         """Learn from one observation. Invalid input raises and leaves the bandit unchanged.
-
-        With several metrics ``reward`` is ``{metric: value}`` (any subset of the metrics, as
-        they arrive); a metric whose ``given`` metric is 0 in the same rewards is refused
-        (:class:`~tsbandit.errors.GivenNotMetError`).
-        """
+        With several metrics ``reward`` is ``{metric: value}``, any subset of the metrics."""
         core = self._core
         a = core.arm_index(arm)
         model = core.model
-        if self._metrics:
-            assert isinstance(model, MetricSet)
-            rewards = model.check_metric_rewards(reward)
-            x = model.check_contexts(context, 1)
-            self._memory.observe_metrics(a, rewards, None if x is None else x[0])
-            return
+        if self._metrics:  # a flag: isinstance on the ABC would cost this path 0.25 us
+            return self._memory.observe_rewards(a, reward, context)
         r = model.check_reward(reward)
         seen = self._seen
         xs: np.ndarray | None
@@ -264,11 +238,7 @@ class Bandit:
     # ----- arm management -----------------------------------------------------------------
     def add_arm(self, name: str) -> None:
         """Add an arm with no observations (its prior only; cost 0 with several metrics)."""
-        core = self._core.with_arms([*self._core.arms, name])
-        model = core.model
-        if isinstance(model, MetricSet) and model.costs.size:
-            core = DecisionCore(core.arms, model.with_costs([*model.costs, 0.0]), core.rule,
-                                core.propensity_draws)
+        core = _with_arms(self._core, [*self._core.arms, name])
         self._memory.append_arm()
         self._core = core
 
@@ -278,13 +248,7 @@ class Bandit:
         arms = self._core.arms
         if len(arms) == 1:
             raise LastArmError(f"cannot remove {arms[a]!r}: it is the last arm")
-        core = self._core.with_arms(arms[:a] + arms[a + 1:])
-        model, rule = core.model, core.rule
-        if isinstance(model, MetricSet):
-            model = model.with_costs(np.delete(model.costs, a) if model.costs.size else ())
-            rule = _without_arm(rule, a, arms[a])
-            core = DecisionCore(core.arms, model, rule, core.propensity_draws)
-        self._core = core
+        self._core = _with_arms(self._core, arms[:a] + arms[a + 1:], a)
         self._memory.remove_arm(a)
 
     # ----- summaries (never change the decision stream) ------------------------------------
@@ -309,12 +273,10 @@ class Bandit:
 
     def summary(self, context: Any = None, level: float = 0.95,
                 n_draws: int | None = None) -> dict[str, Any]:
-        """A several-metric bandit's summary: per metric per arm (mean of ``E[metric |
-        given]``, interval, observations), the objective per arm, and each constraint's
-        probability of holding per arm (JSON-safe; Monte Carlo on the side stream)."""
+        """Several metrics: :func:`~tsbandit.core.metric_summary` (on the side stream)."""
         mem = self._memory
-        return self._core.metric_summary(mem.posterior, mem.stats, self._side_rng, context,
-                                         level, n_draws)
+        return metric_summary(self._core, mem.posterior, mem.stats, self._side_rng, context,
+                              level, n_draws)
 
     # ----- serialization ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -330,27 +292,7 @@ class Bandit:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Bandit:
         """Rebuild a bandit from :meth:`to_dict` output (never unpickles anything)."""
-        if not isinstance(data, Mapping) or data.get("format") != FORMAT_VERSION:
-            got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
-            raise SerializationError(
-                f"unsupported bandit state format {got!r}; expected {FORMAT_VERSION}")
-        try:
-            # without saved generator states the restored bandit draws fresh entropy (no fixed
-            # default seed); with them it continues the original streams exactly
-            obj = cls(data["arms"], model_from_config(data["model"]),
-                      rule_from_config(data["rule"]), seed=None, discount=data.get("discount"),
-                      window=data.get("window"),
-                      propensity_draws=int(data.get("propensity_draws", 1000)))
-            obj._memory.load(data)
-            rng = data.get("rng")
-            if rng:
-                obj._rng.bit_generator.state = rng["decisions"]
-                obj._side_rng.bit_generator.state = rng["side"]
-        except SerializationError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SerializationError(f"malformed bandit state: {exc}") from exc
-        return obj
+        return _restore(cls, data)
 
     def __repr__(self) -> str:
         return (f"Bandit(arms={list(self.arms)}, model={self.model!r}, rule={self.rule!r}, "
@@ -376,13 +318,17 @@ def _state(core: DecisionCore, memory: MemoryStatistics, rng: np.random.Generato
 
 
 def _metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRule | None,
-                  metrics: Mapping[str, Any], objective: Mapping[str, float] | None,
+                  metrics: Mapping[str, Any] | None, objective: Mapping[str, float] | None,
                   constraints: Sequence[Mapping[str, Any]] | None,
-                  costs: Mapping[str, float] | None, baseline: str | None
-                  ) -> tuple[MetricSet, SelectionRule]:
+                  costs: Mapping[str, float] | None, baseline: str | None,
+                  window: int | None) -> tuple[MetricSet, SelectionRule]:
     """The metric set and rule of ``Bandit(arms, metrics=...)`` (arm names resolved)."""
+    if metrics is None:
+        raise ConfigurationError("objective, constraints, costs and baseline need metrics")
     if model is not None:
         raise ConfigurationError("give either model or metrics, not both")
+    if window is not None:
+        raise ConfigurationError("window is not supported for several metrics; use discount")
     index = {a: i for i, a in enumerate(names)}
 
     def arm(value: Any, what: str) -> int:
@@ -412,6 +358,24 @@ def _metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRu
     return ms, rule
 
 
+def _with_arms(core: DecisionCore, arms: Sequence[str], removed: int | None = None
+               ) -> DecisionCore:
+    """``core`` over ``arms`` (one appended, or the arm at index ``removed`` left out): a
+    several-metric bandit's costs and its rule's arm indices follow."""
+    out = core.with_arms(arms)
+    model = core.model
+    if not isinstance(model, MetricSet):
+        return out
+    rule = core.rule
+    costs: Any
+    if removed is None:
+        costs = [*model.costs, 0.0] if model.costs.size else ()
+    else:
+        costs = np.delete(model.costs, removed) if model.costs.size else ()
+        rule = _without_arm(rule, removed, core.arms[removed])
+    return DecisionCore(arms, model.with_costs(costs), rule, core.propensity_draws)
+
+
 def _without_arm(rule: SelectionRule, a: int, name: str) -> SelectionRule:
     """A constrained rule's arm indices after arm ``a`` is removed (a baseline or a
     ``relative_to`` arm cannot be)."""
@@ -427,3 +391,28 @@ def _without_arm(rule: SelectionRule, a: int, name: str) -> SelectionRule:
     cons = tuple({**c, **({"relative_to": shift(c["relative_to"])}
                           if "relative_to" in c else {})} for c in rule.constraints)
     return replace(rule, constraints=cons, baseline=shift(rule.baseline))
+
+
+def _restore(cls: type[Bandit], data: Mapping[str, Any]) -> Bandit:
+    """:meth:`Bandit.from_dict`: configuration, statistics and generator states."""
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT_VERSION:
+        got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+        raise SerializationError(
+            f"unsupported bandit state format {got!r}; expected {FORMAT_VERSION}")
+    try:
+        # without saved generator states the restored bandit draws fresh entropy (no fixed
+        # default seed); with them it continues the original streams exactly
+        obj = cls(data["arms"], model_from_config(data["model"]),
+                  rule_from_config(data["rule"]), seed=None, discount=data.get("discount"),
+                  window=data.get("window"),
+                  propensity_draws=int(data.get("propensity_draws", 1000)))
+        obj._memory.load(data)
+        rng = data.get("rng")
+        if rng:
+            obj._rng.bit_generator.state = rng["decisions"]
+            obj._side_rng.bit_generator.state = rng["side"]
+    except SerializationError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SerializationError(f"malformed bandit state: {exc}") from exc
+    return obj

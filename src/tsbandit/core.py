@@ -38,7 +38,7 @@ from .policies.rules import SelectionRule, batch_propensities
 from .policies.rules.constrained import APPLIED
 from .policies.stats import Stats
 
-__all__ = ["DecisionCore", "check_names", "make_generators"]
+__all__ = ["DecisionCore", "check_names", "make_generators", "metric_summary"]
 
 
 def make_generators(seed: int | np.random.SeedSequence | np.random.Generator | None
@@ -332,42 +332,43 @@ class DecisionCore:
                            float(post.beta[i]) if beta else None)
                 for i, a in enumerate(self.arms)]
 
-    def metric_summary(self, post: Any, stats: Stats, side_rng: np.random.Generator,
-                       context: Any = None, level: float = 0.95,
-                       n_draws: int | None = None) -> dict[str, Any]:
-        """A several-metric bandit's summary (JSON-safe): per metric per arm the posterior mean
-        of ``E[metric | given]``, its interval and observations; the objective per arm (mean,
-        interval, probability of being best); each constraint's probability of holding per arm
-        (Monte Carlo over ``n_draws`` joint draws, on ``side_rng``)."""
-        ms = self.model
-        if not isinstance(ms, MetricSet):
-            raise ConfigurationError("metric_summary needs a bandit with several metrics")
-        x = ms.check_contexts(context)
-        xs = None if x is None else x[0]
-        metrics: dict[str, Any] = {}
-        for i, (name, m) in enumerate(zip(ms.names, ms.models, strict=True)):
-            p = post.parts[i]
-            mean = np.asarray(m.mean(p, xs))
-            lo, hi = m.interval(p, level, xs)
-            n = m.counts(ms.part(stats, i))
-            metrics[name] = {a: {"mean": float(mean[j]), "low": float(lo[j]),
-                                 "high": float(hi[j]), "n": float(n[j])}
-                             for j, a in enumerate(self.arms)}
-        objective = {s.arm: {"mean": s.mean, "low": s.lower, "high": s.upper,
-                             "probability_best": s.prob_best}
-                     for s in self.summary(post, stats, side_rng, context, level, n_draws)}
-        out: dict[str, Any] = {"metrics": metrics, "objective": objective, "constraints": []}
-        rule = self.rule
-        cons = getattr(rule, "constraints", ())
-        if cons:
-            size = n_draws or max(self.propensity_draws, 4000)
-            cpost = rule.constraint_posterior(ms, post, stats)  # type: ignore[attr-defined]
-            draws = ms.sample_metrics(cpost, side_rng, xs, size)
-            held = (rule.margins(ms, draws) >= 0).mean(axis=1)  # type: ignore[attr-defined]
-            for c, h in zip(cons, held, strict=True):
-                row = dict(c)
-                if "relative_to" in row:
-                    row["relative_to"] = self.arms[row["relative_to"]]
-                row["probability"] = {a: float(h[j]) for j, a in enumerate(self.arms)}
-                out["constraints"].append(row)
-        return out
+
+def metric_summary(core: DecisionCore, post: Any, stats: Stats, side_rng: np.random.Generator,
+                   context: Any = None, level: float = 0.95, n_draws: int | None = None
+                   ) -> dict[str, Any]:
+    """A several-metric bandit's summary (JSON-safe): per metric per arm the posterior mean
+    of ``E[metric | given]``, its interval and observations; the objective per arm (mean,
+    interval, probability of being best); each constraint's probability of holding per arm
+    (Monte Carlo over ``n_draws`` joint draws, on ``side_rng``)."""
+    ms = core.model
+    if not isinstance(ms, MetricSet):
+        raise ConfigurationError("metric_summary needs a bandit with several metrics")
+    x = ms.check_contexts(context)
+    xs = None if x is None else x[0]
+    metrics: dict[str, Any] = {}
+    for i, (name, m) in enumerate(zip(ms.names, ms.models, strict=True)):
+        p = post.parts[i]
+        mean = np.asarray(m.mean(p, xs))
+        lo, hi = m.interval(p, level, xs)
+        n = m.counts(ms.part(stats, i))
+        metrics[name] = {a: {"mean": float(mean[j]), "low": float(lo[j]),
+                             "high": float(hi[j]), "n": float(n[j])}
+                         for j, a in enumerate(core.arms)}
+    objective = {s.arm: {"mean": s.mean, "low": s.lower, "high": s.upper,
+                         "probability_best": s.prob_best}
+                 for s in core.summary(post, stats, side_rng, context, level, n_draws)}
+    out: dict[str, Any] = {"metrics": metrics, "objective": objective, "constraints": []}
+    rule = core.rule
+    cons = getattr(rule, "constraints", ())
+    if cons:
+        size = n_draws or max(core.propensity_draws, 4000)
+        cpost = rule.constraint_posterior(ms, post, stats)  # type: ignore[attr-defined]
+        draws = ms.sample_metrics(cpost, side_rng, xs, size)
+        held = (rule.margins(ms, draws) >= 0).mean(axis=1)  # type: ignore[attr-defined]
+        for c, h in zip(cons, held, strict=True):
+            row = dict(c)
+            if "relative_to" in row:
+                row["relative_to"] = core.arms[row["relative_to"]]
+            row["probability"] = {a: float(h[j]) for j, a in enumerate(core.arms)}
+            out["constraints"].append(row)
+    return out

@@ -90,6 +90,14 @@ class MemoryStatistics:
             if len(self.buffer) > self.window:
                 self._evict(1)
 
+    def observe_rewards(self, a: int, rewards: Any, context: Any) -> None:
+        """Validate and learn one decision's ``{metric: reward}`` (several metrics): unknown
+        metrics, invalid values and a metric whose ``given`` is 0 raise, leaving it unchanged."""
+        model: Any = self.model
+        checked = model.check_metric_rewards(rewards)
+        x = model.check_contexts(context, 1)
+        self.observe_metrics(a, checked, None if x is None else x[0])
+
     def observe_metrics(self, a: int, rewards: Mapping[int, float],
                         xs: np.ndarray | None) -> None:
         """Learn one decision's validated rewards of some metrics of a

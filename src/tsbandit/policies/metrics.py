@@ -129,7 +129,7 @@ class MetricSet(RewardModel):
         self.models: tuple[RewardModel, ...] = tuple(models.values())
         self.given: tuple[int | None, ...] = tuple(
             None if given[n] is None else self.names.index(str(given[n])) for n in self.names)
-        self.order = self._topological()
+        self.order = _given_order(self.names, self.given)
         obj = dict(objective) if objective is not None else {self.names[0]: 1.0}
         w = np.zeros(len(self.names))
         for name, weight in obj.items():
@@ -146,21 +146,6 @@ class MetricSet(RewardModel):
         self._keys: dict[int, list[tuple[str, str]]] = {}
         self.contextual = any(m.contextual for m in self.models)  # type: ignore[misc]
         self.additive = all(m.additive for m in self.models)  # type: ignore[misc]
-
-    def _topological(self) -> tuple[int, ...]:
-        """Metric indices, each after its ``given`` (a :class:`ConfigurationError` on a cycle)."""
-        out: list[int] = []
-        for start in range(len(self.names)):
-            chain: list[int] = []
-            i: int | None = start
-            while i is not None and i not in out:
-                if i in chain:
-                    raise ConfigurationError(f"metrics {[self.names[j] for j in chain]} are "
-                                             "given each other in a cycle")
-                chain.append(i)
-                i = self.given[i]
-            out.extend(reversed(chain))
-        return tuple(out)
 
     def index(self, name: str) -> int:
         """The index of a metric, else :class:`UnknownMetricError`."""
@@ -348,3 +333,19 @@ class MetricSet(RewardModel):
         draws = self.sample(posterior, np.random.default_rng(0), contexts, size=4000)
         q = (1.0 - level) / 2.0
         return np.quantile(draws, q, axis=0), np.quantile(draws, 1.0 - q, axis=0)
+
+
+def _given_order(names: tuple[str, ...], given: tuple[int | None, ...]) -> tuple[int, ...]:
+    """Metric indices, each after its ``given`` (a :class:`ConfigurationError` on a cycle)."""
+    out: list[int] = []
+    for start in range(len(names)):
+        chain: list[int] = []
+        i: int | None = start
+        while i is not None and i not in out:
+            if i in chain:
+                raise ConfigurationError(f"metrics {[names[j] for j in chain]} are "
+                                         "given each other in a cycle")
+            chain.append(i)
+            i = given[i]
+        out.extend(reversed(chain))
+    return tuple(out)

@@ -58,7 +58,7 @@ from ..metrics import MetricSet
 from ..stats import Stats
 from .base import SelectionRule
 
-__all__ = ["ConstrainedThompson", "check_constraint"]
+__all__ = ["APPLIED", "ConstrainedThompson", "check_constraint", "pass_probability"]
 
 #: what a decision applied: the constrained argmax, the baseline, the most likely to pass
 APPLIED = ("constrained", "baseline", "most_likely")
@@ -198,28 +198,9 @@ class ConstrainedThompson(SelectionRule):
 
     def pass_probability(self, model: MetricSet, posterior: Posterior,
                          contexts: np.ndarray | None = None) -> np.ndarray:
-        """Posterior probability ``(C, *batch, K)`` that each constraint holds (exact for an
-        absolute bound on a Beta metric, else a normal approximation of the posterior; of a
-        difference for relative constraints)."""
-        out = []
-        for c in self.constraints:
-            i = model.index(c["metric"])
-            m, p = model.models[i], posterior.parts[i]
-            rel = c.get("relative_to")
-            if m.kind == "beta" and rel is None:  # exact: the regularized incomplete beta
-                below = betainc(p.alpha, p.beta, min(max(c.get("max", c.get("min")), 0), 1))
-                out.append(below if "max" in c else 1.0 - below)
-                continue
-            mu, sd = np.asarray(m.mean(p, contexts)), np.asarray(m.std(p, contexts))
-            if rel is not None:
-                mu = mu - mu[..., rel:rel + 1]
-                sd = np.sqrt(sd**2 + np.where(np.arange(mu.shape[-1]) == rel, 0, 1)
-                             * sd[..., rel:rel + 1] ** 2)
-            slack = c["max"] - mu if "max" in c else mu - c["min"]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = np.where(sd > 0, slack / sd, np.where(slack >= 0, np.inf, -np.inf))
-            out.append(ndtr(z))
-        return np.stack(out) if out else np.ones((0,))
+        """Posterior probability ``(C, *batch, K)`` that each constraint holds
+        (:func:`pass_probability`)."""
+        return pass_probability(self.constraints, model, posterior, contexts)
 
     def plausible(self, model: MetricSet, cpost: Posterior, contexts: np.ndarray | None
                   ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -344,3 +325,29 @@ class ConstrainedThompson(SelectionRule):
                eligible: np.ndarray | None = None, k: int = 1,
                size: int | None = None) -> np.ndarray:
         return self.explain(model, posterior, stats, rng, contexts, eligible, k, size)[0]
+
+
+def pass_probability(constraints: tuple[Mapping[str, Any], ...], model: MetricSet,
+                     posterior: Posterior, contexts: np.ndarray | None = None) -> np.ndarray:
+    """Posterior probability ``(C, *batch, K)`` that each constraint holds (exact for an
+    absolute bound on a Beta metric, else a normal approximation of the posterior; of a
+    difference for relative constraints)."""
+    out = []
+    for c in constraints:
+        i = model.index(c["metric"])
+        m, p = model.models[i], posterior.parts[i]
+        rel = c.get("relative_to")
+        if m.kind == "beta" and rel is None:  # exact: the regularized incomplete beta
+            below = betainc(p.alpha, p.beta, min(max(c.get("max", c.get("min")), 0), 1))
+            out.append(below if "max" in c else 1.0 - below)
+            continue
+        mu, sd = np.asarray(m.mean(p, contexts)), np.asarray(m.std(p, contexts))
+        if rel is not None:
+            mu = mu - mu[..., rel:rel + 1]  # the baseline's own difference is exactly 0
+            sd = np.where(np.arange(mu.shape[-1]) == rel, 0.0,
+                          np.sqrt(sd**2 + sd[..., rel:rel + 1] ** 2))
+        slack = c["max"] - mu if "max" in c else mu - c["min"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(sd > 0, slack / sd, np.where(slack >= 0, np.inf, -np.inf))
+        out.append(ndtr(z))
+    return np.stack(out) if out else np.ones((0,))
