@@ -197,3 +197,21 @@ def test_bandit_keeps_the_rule_settings_and_arm_edits():
     assert b.model.costs.tolist() == [1.0, 0.0, 0.0] and b.select().arm in b.arms
     with pytest.raises(ConfigurationError, match="baseline uses it"):
         b.remove_arm("C")
+
+
+def test_contextual_metrics():
+    b = Bandit(["A", "B"], metrics={"click": {"model": {"kind": "logistic", "n_features": 3}},
+                                    "revenue": {"model": {"kind": "linear", "n_features": 3},
+                                                "given": "click"}},
+               objective={"revenue": 1.0}, seed=0)
+    assert b.model.n_features == 3 and b.model.contextual
+    x = np.array([1.0, 0.5, -0.2])
+    d = b.select(x)
+    b.update(d.arm, {"click": 1}, x)
+    b.update(d.arm, {"revenue": 3.0}, x)
+    assert len(b.select_batch(np.ones((4, 3))).arms) == 4
+    again = Bandit.from_dict(json.loads(json.dumps(b.to_dict())))
+    assert again.select(x) == b.select(x)
+    with pytest.raises(ConfigurationError, match="one context size"):
+        MetricSet({"a": {"model": {"kind": "linear", "n_features": 2}},
+                   "b": {"model": {"kind": "linear", "n_features": 3}}})

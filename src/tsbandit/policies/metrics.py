@@ -43,6 +43,8 @@ __all__ = ["SEP", "MetricSet", "MetricsPosterior"]
 
 #: separates a metric's name from its statistic's name in the shared statistics
 SEP = "__"
+#: model kinds of binary metrics (a ``given`` metric must be one)
+BINARY = ("beta", "logistic")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$")
 
 
@@ -122,9 +124,9 @@ class MetricSet(RewardModel):
             if g not in models:
                 raise UnknownMetricError(f"metric {name!r} is given {g!r}, which is not a "
                                          f"metric; known: {list(models)}")
-            if models[g].kind != "beta":
+            if models[g].kind not in BINARY:
                 raise ConfigurationError(f"metric {name!r} is given {g!r}, which is not binary "
-                                         f"(a 'beta' metric); it is {models[g].kind!r}")
+                                         f"(one of {BINARY}); it is {models[g].kind!r}")
         self.names: tuple[str, ...] = tuple(models)
         self.models: tuple[RewardModel, ...] = tuple(models.values())
         self.given: tuple[int | None, ...] = tuple(
@@ -145,7 +147,16 @@ class MetricSet(RewardModel):
         self.costs = c
         self._keys: dict[int, list[tuple[str, str]]] = {}
         self.contextual = any(m.contextual for m in self.models)  # type: ignore[misc]
+        dims = {m.n_features for m in self.models if m.contextual}
+        if len(dims) > 1:
+            raise ConfigurationError(f"contextual metrics need one context size, got {dims}")
+        self._d = dims.pop() if dims else None
         self.additive = all(m.additive for m in self.models)  # type: ignore[misc]
+
+    @property
+    def n_features(self) -> int | None:
+        """The context size ``d`` the contextual metrics share (None: all context-free)."""
+        return self._d
 
     def index(self, name: str) -> int:
         """The index of a metric, else :class:`UnknownMetricError`."""
