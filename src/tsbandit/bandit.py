@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import DecisionCore, check_names, make_generators, metric_summary
+from .core import DecisionCore, check_names, make_generators, metric_setup, metric_summary
 from .decision import ArmSummary, BatchDecision, Decision
 from .errors import ConfigurationError, LastArmError, SerializationError
 from .online import MemoryStatistics
@@ -84,7 +84,7 @@ class Bandit:
 
         names = check_names(arms)
         if metrics is not None or objective or constraints or costs or baseline is not None:
-            model, rule = _metric_setup(names, model, rule, metrics, objective, constraints,
+            model, rule = metric_setup(names, model, rule, metrics, objective, constraints,
                                         costs, baseline, window)
         model = model if model is not None else BetaBernoulli()
         rule = rule if rule is not None else ThompsonSampling()
@@ -315,47 +315,6 @@ def _state(core: DecisionCore, memory: MemoryStatistics, rng: np.random.Generato
         **learned,
         "rng": {"decisions": rng.bit_generator.state, "side": side_rng.bit_generator.state},
     }
-
-
-def _metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRule | None,
-                  metrics: Mapping[str, Any] | None, objective: Mapping[str, float] | None,
-                  constraints: Sequence[Mapping[str, Any]] | None,
-                  costs: Mapping[str, float] | None, baseline: str | None,
-                  window: int | None) -> tuple[MetricSet, SelectionRule]:
-    """The metric set and rule of ``Bandit(arms, metrics=...)`` (arm names resolved)."""
-    if metrics is None:
-        raise ConfigurationError("objective, constraints, costs and baseline need metrics")
-    if model is not None:
-        raise ConfigurationError("give either model or metrics, not both")
-    if window is not None:
-        raise ConfigurationError("window is not supported for several metrics; use discount")
-    index = {a: i for i, a in enumerate(names)}
-
-    def arm(value: Any, what: str) -> int:
-        if value not in index:
-            raise ConfigurationError(f"{what} == {value!r} is not an arm; arms: {names}")
-        return index[value]
-
-    cost = np.zeros(len(names))
-    for a, value in (costs or {}).items():
-        cost[arm(a, "cost arm")] = value
-    ms = MetricSet(metrics, objective, cost if costs else ())
-    base = None if baseline is None else arm(baseline, "baseline")
-    cons: list[Mapping[str, Any]] = []
-    for spec in constraints or ():
-        c: Any = dict(spec) if isinstance(spec, Mapping) else spec
-        if isinstance(c, dict) and c.get("relative_to") is not None:
-            c["relative_to"] = arm(c["relative_to"], "relative_to")
-        cons.append(c)
-    if rule is None:
-        rule = ConstrainedThompson(tuple(cons), base) if cons else ThompsonSampling()
-    elif cons or base is not None:
-        if not isinstance(rule, ConstrainedThompson):
-            raise ConfigurationError("constraints and baseline need a ConstrainedThompson rule")
-        rule = replace(rule, constraints=tuple(cons), baseline=base)
-    if isinstance(rule, ConstrainedThompson):
-        rule.check_model(ms)
-    return ms, rule
 
 
 def _with_arms(core: DecisionCore, arms: Sequence[str], removed: int | None = None

@@ -25,7 +25,8 @@ never changes the decisions that follow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -34,11 +35,11 @@ from .decision import ArmSummary, BatchDecision, Decision
 from .errors import ConfigurationError, DuplicateArmError, EligibilityError, UnknownArmError
 from .policies.base import RewardModel
 from .policies.metrics import MetricSet
-from .policies.rules import SelectionRule, batch_propensities
-from .policies.rules.constrained import APPLIED
+from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
+from .policies.rules.constrained import APPLIED, ConstrainedThompson
 from .policies.stats import Stats
 
-__all__ = ["DecisionCore", "check_names", "make_generators", "metric_summary"]
+__all__ = ["DecisionCore", "check_names", "make_generators", "metric_setup", "metric_summary"]
 
 
 def make_generators(seed: int | np.random.SeedSequence | np.random.Generator | None
@@ -372,3 +373,54 @@ def metric_summary(core: DecisionCore, post: Any, stats: Stats, side_rng: np.ran
             row["probability"] = {a: float(h[j]) for j, a in enumerate(core.arms)}
             out["constraints"].append(row)
     return out
+
+
+def metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRule | None,
+                  metrics: Mapping[str, Any] | None, objective: Mapping[str, float] | None,
+                  constraints: Sequence[Mapping[str, Any]] | None,
+                  costs: Mapping[str, float] | None, baseline: str | None,
+                  window: int | None) -> tuple[MetricSet, SelectionRule]:
+    """The metric set and rule of ``Bandit(arms, metrics=...)`` -- the JSON configuration
+    of a several-metric bandit (arms named in ``costs``, ``baseline`` and a constraint's
+    ``relative_to``) as a :class:`MetricSet` and a rule (arm indices). The engine builds its
+    bandits from the same configuration with it.
+
+    >>> ms, rule = metric_setup(["A", "B"], None, None, {"apply": "beta", "risk":
+    ...     {"model": "beta", "given": "apply"}}, None, [{"metric": "risk", "max": 0.05}],
+    ...     {"A": 1.0}, "B", None)
+    >>> ms.costs.tolist(), rule.baseline
+    ([1.0, 0.0], 1)
+    """
+    if metrics is None:
+        raise ConfigurationError("objective, constraints, costs and baseline need metrics")
+    if model is not None:
+        raise ConfigurationError("give either model or metrics, not both")
+    if window is not None:
+        raise ConfigurationError("window is not supported for several metrics; use discount")
+    index = {a: i for i, a in enumerate(names)}
+
+    def arm(value: Any, what: str) -> int:
+        if value not in index:
+            raise ConfigurationError(f"{what} == {value!r} is not an arm; arms: {names}")
+        return index[value]
+
+    cost = np.zeros(len(names))
+    for a, value in (costs or {}).items():
+        cost[arm(a, "cost arm")] = value
+    ms = MetricSet(metrics, objective, cost if costs else ())
+    base = None if baseline is None else arm(baseline, "baseline")
+    cons: list[Mapping[str, Any]] = []
+    for spec in constraints or ():
+        c: Any = dict(spec) if isinstance(spec, Mapping) else spec
+        if isinstance(c, dict) and c.get("relative_to") is not None:
+            c["relative_to"] = arm(c["relative_to"], "relative_to")
+        cons.append(c)
+    if rule is None:
+        rule = ConstrainedThompson(tuple(cons), base) if cons else ThompsonSampling()
+    elif cons or base is not None:
+        if not isinstance(rule, ConstrainedThompson):
+            raise ConfigurationError("constraints and baseline need a ConstrainedThompson rule")
+        rule = replace(rule, constraints=tuple(cons), baseline=base)
+    if isinstance(rule, ConstrainedThompson):
+        rule.check_model(ms)
+    return ms, rule

@@ -248,6 +248,19 @@ class MetricSet(RewardModel):
         self.models[i].accumulate(self.part(stats, i), arms, rewards, contexts,
                                   batch_index=batch_index, weights=weights)
 
+    def metric_delta(self, n_arms: int, metric: str | int, arms: np.ndarray,
+                     rewards: np.ndarray, contexts: np.ndarray | None = None) -> Stats:
+        """The statistics of observations of one metric alone, under that metric's prefixed
+        keys only: the delta a store adds when that metric's rewards arrive.
+
+        >>> ms = MetricSet({"apply": "beta", "risk": {"model": "beta", "given": "apply"}})
+        >>> sorted(ms.metric_delta(2, "risk", np.array([1]), np.array([0.0])))
+        ['risk__failures', 'risk__successes']
+        """
+        i = metric if isinstance(metric, int) else self.index(metric)
+        d = self.models[i].delta(n_arms, arms, rewards, contexts)
+        return Stats({f"{self.names[i]}{SEP}{k}": v for k, v in d.items()}, d.batch_ndim)
+
     def accumulate(self, stats: Stats, arms: np.ndarray, rewards: np.ndarray,
                    contexts: np.ndarray | None = None, *, batch_index: np.ndarray | None = None,
                    weights: np.ndarray | None = None) -> None:
