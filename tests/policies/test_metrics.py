@@ -215,3 +215,23 @@ def test_contextual_metrics():
     with pytest.raises(ConfigurationError, match="one context size"):
         MetricSet({"a": {"model": {"kind": "linear", "n_features": 2}},
                    "b": {"model": {"kind": "linear", "n_features": 3}}})
+
+
+def test_cached_pooled_posterior_never_goes_stale():
+    """Decisions of a bandit whose posterior carries cached pooled parts equal those of a copy
+    rebuilt from JSON (no cache) after every kind of update."""
+    b = cards(seed=4)
+    rng = np.random.default_rng(0)
+    for step in range(60):
+        fresh = Bandit.from_dict(json.loads(json.dumps(b.to_dict())))
+        assert fresh.select() == b.select(), step
+        arm = "ABC"[step % 3]
+        kind = step % 4
+        if kind == 0:
+            b.update(arm, {"apply": 0})
+        elif kind == 1:
+            b.update(arm, {"apply": 1})
+        elif kind == 2:
+            b.update(arm, {"risk": int(rng.random() < 0.2)})
+        else:
+            b.update(arm, {"revenue": float(rng.normal(50, 5))})

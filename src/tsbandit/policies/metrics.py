@@ -53,11 +53,13 @@ class MetricsPosterior:
     """Each metric's posterior, in the metric set's order (``parts``).
 
     ``cache`` holds what rules derive from this posterior (a constrained rule's pooled
-    posterior); a new observation makes a new ``MetricsPosterior``, so it is never stale.
+    posterior). A key whose last element is a ``frozenset`` of metric indices names what
+    the entry depends on: an observation of other metrics keeps it; every other entry, and
+    any entry after an observation of a metric it names, is dropped (never stale).
     """
 
     parts: tuple[Any, ...]
-    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _model(name: str, spec: Any) -> tuple[RewardModel, str | None]:
@@ -220,7 +222,7 @@ class MetricSet(RewardModel):
         for i, r in reward.items():
             parts[i] = self.models[i].observe_one(self.part(stats, i), parts[i], arm, r,
                                                   context)
-        return MetricsPosterior(tuple(parts))
+        return MetricsPosterior(tuple(parts), _kept(posterior.cache, reward))
 
     def check_metric_rewards(self, rewards: Any) -> dict[int, float]:
         """``{metric index: validated reward}`` of one decision's ``{metric: reward}``:
@@ -296,7 +298,7 @@ class MetricSet(RewardModel):
         parts = list(posterior.parts)
         for i in touched:
             parts[i] = self.models[i].posterior(self.part(stats, i))
-        return MetricsPosterior(tuple(parts))
+        return MetricsPosterior(tuple(parts), _kept(posterior.cache, touched))
 
     def metric_means(self, posterior: MetricsPosterior, contexts: np.ndarray | None = None
                      ) -> dict[str, np.ndarray]:
@@ -373,3 +375,12 @@ def _given_order(names: tuple[str, ...], given: tuple[int | None, ...]) -> tuple
             i = given[i]
         out.extend(reversed(chain))
     return tuple(out)
+
+
+def _kept(cache: dict[Any, Any], touched: Any) -> dict[Any, Any]:
+    """The entries of ``cache`` that depend on none of the metrics ``touched``."""
+    if not cache:
+        return {}
+    t = set(touched)
+    return {k: v for k, v in cache.items()
+            if isinstance(k, tuple) and k and isinstance(k[-1], frozenset) and not k[-1] & t}

@@ -45,7 +45,7 @@ context-free world of ``tests/policies/mo_world.py`` (``benchmarks/bench_metrics
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ from ..._scipy import betainc, ndtr
 from ...errors import ConfigurationError
 from ..base import Posterior, RewardModel, check_positive
 from ..beta import BetaPosterior
-from ..metrics import MetricSet
+from ..metrics import MetricSet, MetricsPosterior
 from ..stats import Stats
 from .base import SelectionRule
 
@@ -151,15 +151,28 @@ class ConstrainedThompson(SelectionRule):
     def constraint_posterior(self, model: MetricSet, posterior: Posterior, stats: Stats
                              ) -> Posterior:
         """The posterior decisions draw from: binary constraint metrics' priors pooled across
-        arms (cached on the posterior; every other metric's own posterior)."""
+        arms, every other metric's own posterior. The pooled parts are cached on
+        ``posterior`` under a key naming the metrics they depend on, so they survive
+        observations of the other metrics (:meth:`~..metrics.MetricSet.observe_one`)."""
         if self.pool == 0.0 or not self.constraints:
             return posterior
-        key = f"pooled:{self.pool}"
-        hit = posterior.cache.get(key)
-        if hit is not None:
-            return hit
+        key = ("pooled", self.pool, self._deps(model))
+        pooled = posterior.cache.get(key)
+        if pooled is None:
+            pooled = posterior.cache[key] = self._pooled(model, stats)
         parts = list(posterior.parts)
-        for i in sorted({model.index(c["metric"]) for c in self.constraints}):
+        for i, part in pooled.items():
+            parts[i] = part
+        return MetricsPosterior(tuple(parts))
+
+    def _deps(self, model: MetricSet) -> frozenset[int]:
+        """The metrics the constraints read."""
+        return frozenset(model.index(c["metric"]) for c in self.constraints)
+
+    def _pooled(self, model: MetricSet, stats: Stats) -> dict[int, Any]:
+        """``{metric index: pooled Beta posterior}`` of the binary constraint metrics."""
+        out: dict[int, Any] = {}
+        for i in sorted(self._deps(model)):
             m = model.models[i]
             if m.kind != "beta":
                 continue
@@ -172,17 +185,15 @@ class ConstrainedThompson(SelectionRule):
                     rate = (a0 + ssum) / (a0 + b0 + ssum + fsum)
                     a0 = max(self.pool * rate, 0.05)
                     b0 = max(self.pool * (1.0 - rate), 0.05)
-                parts[i] = BetaPosterior.from_params(np.stack((succ + a0, fail + b0)))
+                out[i] = BetaPosterior.from_params(np.stack((succ + a0, fail + b0)))
                 continue
             ssum = succ.sum(axis=-1, keepdims=True)
             n = ssum + fail.sum(axis=-1, keepdims=True)
             rate = (a0 + ssum) / (a0 + b0 + n)
             pa = np.where(n > 0, np.maximum(self.pool * rate, 0.05), a0)
             pb = np.where(n > 0, np.maximum(self.pool * (1.0 - rate), 0.05), b0)
-            parts[i] = BetaPosterior.from_params(np.stack(np.broadcast_arrays(pa + succ,
-                                                                              pb + fail)))
-        out = replace(posterior, parts=tuple(parts), cache={})
-        posterior.cache[key] = out
+            out[i] = BetaPosterior.from_params(np.stack(np.broadcast_arrays(pa + succ,
+                                                                            pb + fail)))
         return out
 
     def margins(self, model: MetricSet, draws: np.ndarray) -> np.ndarray:
@@ -202,20 +213,22 @@ class ConstrainedThompson(SelectionRule):
         (:func:`pass_probability`)."""
         return pass_probability(self.constraints, model, posterior, contexts)
 
-    def plausible(self, model: MetricSet, cpost: Posterior, contexts: np.ndarray | None
-                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    def plausible(self, model: MetricSet, cpost: Posterior, contexts: np.ndarray | None,
+                  cache: dict[Any, Any] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """``(sure, ruled_out)``, each ``(C, *batch, K)``: the constraint's posterior
         probability of holding is at least ``optimism`` (it passes whatever the draw), or below
-        ``pessimism`` (it fails whatever the draw); None when both are 0."""
+        ``pessimism`` (it fails whatever the draw); None when both are 0. Cached in ``cache``
+        (the decision's posterior's) when there is no context."""
         if not (self.optimism or self.pessimism) or not self.constraints:
             return None
-        if contexts is None and "plausible" in cpost.cache:
-            return cpost.cache["plausible"]
+        key = ("plausible", self.pool, self.optimism, self.pessimism, self._deps(model))
+        if contexts is None and cache is not None and key in cache:
+            return cache[key]
         prob = self.pass_probability(model, cpost, contexts)
         out = ((prob >= self.optimism) if self.optimism else np.zeros(prob.shape, bool),
                prob < self.pessimism)
-        if contexts is None:
-            cpost.cache["plausible"] = out
+        if contexts is None and cache is not None:
+            cache[key] = out
         return out
 
     def scores(self, model: RewardModel, posterior: Posterior, stats: Stats,
@@ -242,7 +255,7 @@ class ConstrainedThompson(SelectionRule):
         obj = ms.objective_of(draws)
         tie = rng.random(obj.shape)
         ok = self.margins(ms, draws) >= 0
-        pl = self.plausible(ms, cpost, contexts)
+        pl = self.plausible(ms, cpost, contexts, posterior.cache)
         if pl is not None:
             sure, out = (p if size is None else np.expand_dims(p, 1) for p in pl)
             ok = (ok | sure) & ~out
@@ -292,7 +305,7 @@ class ConstrainedThompson(SelectionRule):
                for a in range(n_arms)]
         tie = rng.random(n_arms).tolist()
         ok = [True] * n_arms
-        pl = self.plausible(ms, cpost, context)
+        pl = self.plausible(ms, cpost, context, posterior.cache)
         for j, c in enumerate(self.constraints):
             v = draws[ms.index(c["metric"])]
             rel = c.get("relative_to")
