@@ -235,3 +235,9 @@ def test_cached_pooled_posterior_never_goes_stale():
             b.update(arm, {"risk": int(rng.random() < 0.2)})
         else:
             b.update(arm, {"revenue": float(rng.normal(50, 5))})
+
+
+@pytest.mark.parametrize("objective", [{"apply": float("nan")}, {"apply": "x"}])
+def test_objective_weights_must_be_numbers(objective):
+    with pytest.raises(ConfigurationError, match="weights must be finite"):
+        MetricSet({"apply": "beta"}, objective=objective)

@@ -110,38 +110,18 @@ class MetricSet(RewardModel):
 
     def __init__(self, metrics: Mapping[str, Any], objective: Mapping[str, float] | None = None,
                  costs: Any = ()) -> None:
-        if not isinstance(metrics, Mapping) or not metrics:
-            raise ConfigurationError("metrics must be a non-empty {name: model} mapping")
-        models: dict[str, RewardModel] = {}
-        given: dict[str, str | None] = {}
-        for name, spec in metrics.items():
-            if not isinstance(name, str) or not _NAME.match(name) or len(name) > 40:
-                raise ConfigurationError(
-                    f"metric name {name!r} must be an identifier of at most 40 characters "
-                    "without '__'")
-            models[name], given[name] = _model(name, spec)
-        for name, g in given.items():
-            if g is None:
-                continue
-            if g not in models:
-                raise UnknownMetricError(f"metric {name!r} is given {g!r}, which is not a "
-                                         f"metric; known: {list(models)}")
-            if models[g].kind not in BINARY:
-                raise ConfigurationError(f"metric {name!r} is given {g!r}, which is not binary "
-                                         f"(one of {BINARY}); it is {models[g].kind!r}")
+        models, given = _declared(metrics)
         self.names: tuple[str, ...] = tuple(models)
         self.models: tuple[RewardModel, ...] = tuple(models.values())
         self.given: tuple[int | None, ...] = tuple(
             None if given[n] is None else self.names.index(str(given[n])) for n in self.names)
         self.order = _given_order(self.names, self.given)
-        obj = dict(objective) if objective is not None else {self.names[0]: 1.0}
         w = np.zeros(len(self.names))
-        for name, weight in obj.items():
-            wf = float(weight)
-            if not np.isfinite(wf):
-                raise ConfigurationError(f"objective weight of {name!r} == {weight!r}, "
-                                         "must be finite")
-            w[self.index(name)] = wf
+        for name, weight in (objective if objective is not None else {self.names[0]: 1}).items():
+            i = self.index(name)
+            w[i] = weight if isinstance(weight, (int, float)) else np.nan
+        if not np.all(np.isfinite(w)):
+            raise ConfigurationError(f"objective == {objective!r}: weights must be finite")
         self.weights = w
         c = np.asarray(costs, dtype=float).reshape(-1)
         if not np.all(np.isfinite(c)):
@@ -359,6 +339,28 @@ class MetricSet(RewardModel):
         draws = self.sample(posterior, np.random.default_rng(0), contexts, size=4000)
         q = (1.0 - level) / 2.0
         return np.quantile(draws, q, axis=0), np.quantile(draws, 1.0 - q, axis=0)
+
+
+def _declared(metrics: Mapping[str, Any]
+              ) -> tuple[dict[str, RewardModel], dict[str, str | None]]:
+    """Each metric's model and ``given``, validated (names, binary ``given`` metrics)."""
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise ConfigurationError("metrics must be a non-empty {name: model} mapping")
+    models: dict[str, RewardModel] = {}
+    given: dict[str, str | None] = {}
+    for name, spec in metrics.items():
+        if not isinstance(name, str) or not _NAME.match(name) or len(name) > 40:
+            raise ConfigurationError(f"metric name {name!r} must be an identifier of at most "
+                                     "40 characters without '__'")
+        models[name], given[name] = _model(name, spec)
+    for name, g in given.items():
+        if g is not None and g not in models:
+            raise UnknownMetricError(f"metric {name!r} is given {g!r}, which is not a "
+                                     f"metric; known: {list(models)}")
+        if g is not None and models[g].kind not in BINARY:
+            raise ConfigurationError(f"metric {name!r} is given {g!r}, which is not binary "
+                                     f"(one of {BINARY}); it is {models[g].kind!r}")
+    return models, given
 
 
 def _given_order(names: tuple[str, ...], given: tuple[int | None, ...]) -> tuple[int, ...]:
