@@ -226,7 +226,11 @@ class Bandit:
 
     def update_batch(self, arms: Sequence[str | int], rewards: Any, contexts: Any = None) -> None:
         """Learn from many observations at once (statistics summed; order-free for additive
-        models, sequential discounting when ``discount`` is set). All-or-nothing on errors."""
+        models, sequential discounting when ``discount`` is set). All-or-nothing on errors.
+        With several metrics ``rewards`` is one ``{metric: value}`` per observation."""
+        if self._metrics:
+            return self._memory.observe_rewards_batch(self._core.arm_indices(arms), rewards,
+                                                      contexts)
         idx, r, x = self._core.observations(arms, rewards, contexts)
         if idx.shape[0]:
             self._memory.observe_batch(idx, r, x)

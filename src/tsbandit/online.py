@@ -98,6 +98,17 @@ class MemoryStatistics:
         x = model.check_contexts(context, 1)
         self.observe_metrics(a, checked, None if x is None else x[0])
 
+    def observe_rewards_batch(self, idx: np.ndarray, rewards: Any, contexts: Any) -> None:
+        """:meth:`observe_rewards` of many decisions (arm indices ``idx``, one ``{metric:
+        value}`` each, contexts ``(n, d)``): every one is validated before any is learned."""
+        model: Any = self.model
+        checked = [model.check_metric_rewards(r) for r in rewards]
+        if len(checked) != idx.shape[0]:
+            raise ConfigurationError(f"got {idx.shape[0]} arms and {len(checked)} rewards")
+        x = model.check_contexts(contexts, idx.shape[0]) if idx.shape[0] else None
+        for i, (a, r) in enumerate(zip(idx.tolist(), checked, strict=True)):
+            self.observe_metrics(a, r, None if x is None else x[i])
+
     def observe_metrics(self, a: int, rewards: Mapping[int, float],
                         xs: np.ndarray | None) -> None:
         """Learn one decision's validated rewards of some metrics of a

@@ -241,3 +241,15 @@ def test_cached_pooled_posterior_never_goes_stale():
 def test_objective_weights_must_be_numbers(objective):
     with pytest.raises(ConfigurationError, match="weights must be finite"):
         MetricSet({"apply": "beta"}, objective=objective)
+
+
+def test_update_batch_with_several_metrics():
+    a, b = cards(seed=1), cards(seed=1)
+    obs = [("A", {"apply": 1}), ("B", {"apply": 0}), ("A", {"revenue": 5.0, "risk": 0})]
+    a.update_batch([o[0] for o in obs], [o[1] for o in obs])
+    for arm, r in obs:
+        b.update(arm, r)
+    assert a.stats.allclose(b.stats) and a.n_updates == 3
+    with pytest.raises(GivenNotMetError):
+        a.update_batch(["A", "B"], [{"apply": 1}, {"apply": 0, "risk": 1}])
+    assert a.n_updates == 3  # all or nothing
