@@ -44,8 +44,9 @@ Events are written through :mod:`tsbandit.events`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..decision import RecordedDecision, RewardResult, split_decision_id
-from ..experiments.stopping import StoppingRule
 from ..stores.observed import StoreObserver
 from .engine import Engine, SweepResult
 from .keys import IDEMPOTENCY_KEY_PATTERN, check_idempotency_key
@@ -60,3 +61,16 @@ RewardOutcome = RewardResult
 __all__ = ["IDEMPOTENCY_KEY_PATTERN", "BanditSpec", "Engine", "EngineDecision", "RewardOutcome",
            "StoppingRule", "StoreObserver", "SweepResult", "bandit_spec", "check_idempotency_key",
            "kernels_status", "load_kernels", "open_store", "split_decision_id"]
+
+if TYPE_CHECKING:
+    from ..experiments.stopping import StoppingRule
+
+
+def __getattr__(name: str) -> Any:
+    # StoppingRule (what Engine.report takes) is imported on first use: importing the
+    # experiments package costs ~30 ms, which an engine that never reports need not pay
+    if name == "StoppingRule":
+        from ..experiments.stopping import StoppingRule
+
+        return StoppingRule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
