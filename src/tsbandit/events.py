@@ -14,11 +14,14 @@ object) or :func:`iter_events` (JSON Lines, dicts or records) and read attribute
     being chosen, unfloored).
 ``reward``
     ``decision_id``, ``timestamp``, ``bandit``, ``arm``, ``reward``, ``context``,
-    ``propensity`` (copied from the decision) and ``arm_retired: true`` when the decision's arm
-    was retired since (the reward is consumed, not learned).
+    ``propensity`` (copied from the decision), ``metric`` (for a bandit with several metrics:
+    one event per metric of a decision, each logged when that metric is applied) and
+    ``arm_retired: true`` when the decision's arm was retired since (the reward is consumed,
+    not learned).
 ``expired``
     As ``reward``, for a decision whose reward window passed: ``reward`` is the bandit's
-    default reward (null: none, nothing learned).
+    default reward (null: none, nothing learned); with several metrics, one per metric, the
+    metric's own default.
 
 Versioning: every event logged so far is format 1, which writes no ``format`` field (the log
 stays what it always was); a later format writes ``"format": n`` and :func:`parse_event`
@@ -112,12 +115,17 @@ class RewardEvent(_Event):
     context: list[float] | None = None
     propensity: Any = None
     arm_retired: bool = False
+    #: the metric this reward is for (bandits with several metrics log one event per metric;
+    #: absent for a single-metric bandit)
+    metric: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict, as logged."""
         out = {"type": self.type, "decision_id": self.decision_id, "timestamp": self.timestamp,
                "bandit": self.bandit, "arm": self.arm, "reward": self.reward,
                "context": self.context, "propensity": self.propensity}
+        if self.metric is not None:
+            out["metric"] = self.metric
         if self.arm_retired:
             out["arm_retired"] = True
         return out
@@ -127,7 +135,8 @@ class RewardEvent(_Event):
         """Inverse of :meth:`to_dict` (see the module docstring for what is required)."""
         return cls(data.get("decision_id"), data.get("timestamp"), data.get("bandit"),
                    data.get("arm"), _required(data, "reward"), data.get("context"),
-                   data.get("propensity"), bool(data.get("arm_retired", False)))
+                   data.get("propensity"), bool(data.get("arm_retired", False)),
+                   data.get("metric"))
 
 
 @dataclass(slots=True)
