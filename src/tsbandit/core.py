@@ -118,9 +118,32 @@ class DecisionCore:
         """Number of arms."""
         return len(self.arms)
 
-    def with_arms(self, arms: Iterable[str]) -> DecisionCore:
-        """The same model, rule and draws over another arm layout."""
-        return DecisionCore(arms, self.model, self.rule, self.propensity_draws)
+    def with_arms(self, arms: Iterable[str], removed: int | None = None) -> DecisionCore:
+        """The same model, rule and draws over another arm layout: this core's arms with
+        some appended (``removed`` None), or with the arm at index ``removed`` left out. A
+        several-metric bandit's per-arm costs and its rule's arm indices (baseline,
+        ``relative_to``) follow; an arm they name cannot be removed
+        (:class:`ConfigurationError`).
+
+        >>> core = DecisionCore(["a", "b"], *metric_setup(["a", "b"], None, None,
+        ...     {"apply": "beta"}, None, None, {"b": 2.0}, None, None))
+        >>> core.with_arms(["a", "b", "c"]).model.costs.tolist()
+        [0.0, 2.0, 0.0]
+        >>> core.with_arms(["b"], removed=0).model.costs.tolist()
+        [2.0]
+        """
+        names = tuple(check_names(arms))
+        model, rule = self.model, self.rule
+        if isinstance(model, MetricSet):
+            costs: Any = model.costs
+            if removed is None:
+                if costs.size:
+                    costs = [*costs, *[0.0] * (len(names) - len(self.arms))]
+            else:
+                costs = np.delete(costs, removed) if costs.size else ()
+                rule = _without_arm(rule, removed, self.arms[removed])
+            model = model.with_costs(costs)
+        return DecisionCore(names, model, rule, self.propensity_draws)
 
     # ----- arms ---------------------------------------------------------------------------
     def arm_index(self, arm: str | int) -> int:
@@ -373,6 +396,23 @@ def metric_summary(core: DecisionCore, post: Any, stats: Stats, side_rng: np.ran
             row["probability"] = {a: float(h[j]) for j, a in enumerate(core.arms)}
             out["constraints"].append(row)
     return out
+
+
+def _without_arm(rule: SelectionRule, a: int, name: str) -> SelectionRule:
+    """A constrained rule's arm indices after arm ``a`` is removed (a baseline or a
+    ``relative_to`` arm cannot be)."""
+    if not isinstance(rule, ConstrainedThompson):
+        return rule
+    used = [rule.baseline] + [c.get("relative_to") for c in rule.constraints]
+    if a in used:
+        raise ConfigurationError(f"cannot remove {name!r}: a constraint or the baseline uses it")
+
+    def shift(i: int | None) -> int | None:
+        return None if i is None else i - (i > a)
+
+    cons = tuple({**c, **({"relative_to": shift(c["relative_to"])}
+                          if "relative_to" in c else {})} for c in rule.constraints)
+    return replace(rule, constraints=cons, baseline=shift(rule.baseline))
 
 
 def metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRule | None,

@@ -147,6 +147,10 @@ class RewardResult:
     (1 in process); ``status == "duplicate"`` with ``retried`` true means an earlier attempt of
     the same call most likely applied it (its answer was lost), or an earlier call did.
 
+    With several metrics, ``metrics`` is each metric's status in the request (each metric of
+    a decision is applied exactly once, whenever it arrives); ``status`` is ``"applied"``
+    when any was applied, else ``"arm_retired"`` or ``"duplicate"`` as for one reward.
+
     >>> r = RewardResult.from_dict({"decision_id": "a~" + "0" * 32, "bandit": "a", "arm": "x",
     ...                             "status": "duplicate", "model_version": 2})
     >>> r.duplicate, r.retried, r.to_dict()["duplicate"]
@@ -159,6 +163,7 @@ class RewardResult:
     status: RewardStatus
     model_version: int
     attempts: int = 1
+    metrics: Mapping[str, RewardStatus] | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -172,15 +177,22 @@ class RewardResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: the service's reward answer."""
-        return {"decision_id": self.decision_id, "bandit": self.bandit, "arm": self.arm,
-                "status": self.status, "duplicate": self.duplicate,
-                "model_version": self.model_version}
+        out = {"decision_id": self.decision_id, "bandit": self.bandit, "arm": self.arm,
+               "status": self.status, "duplicate": self.duplicate,
+               "model_version": self.model_version}
+        if self.metrics is not None:
+            out["metrics"] = {m: {"status": s, "duplicate": s == "duplicate"}
+                              for m, s in self.metrics.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, attempts: int = 1) -> RewardResult:
         """Inverse of :meth:`to_dict`; unknown fields are ignored."""
+        metrics = data.get("metrics")
         return cls(str(data["decision_id"]), str(data["bandit"]), str(data["arm"]),
-                   data["status"], int(data["model_version"]), attempts)
+                   data["status"], int(data["model_version"]), attempts,
+                   None if metrics is None else
+                   {str(m): v["status"] for m, v in metrics.items()})
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,10 +129,22 @@ class InvalidRewardError(TsbanditError, ValueError):
 class UnknownMetricError(InvalidRewardError, KeyError):
     """A reward (or an objective, a constraint) names a metric the bandit does not declare."""
 
+    code = "unknown_metric"
+
 
 class GivenNotMetError(InvalidRewardError):
     """A reward for a metric declared ``given`` another binary metric, for a decision where
     that metric was 0: the metric is observed only when its ``given`` metric is 1."""
+
+    code = "given_not_met"
+
+
+class GivenNotObservedError(TsbanditError, ValueError):
+    """A reward for a metric declared ``given`` another, for a decision whose ``given`` metric
+    has not been observed yet: send that metric first, or in the same request."""
+
+    code = "given_not_observed"
+    http_status = 409
 
 
 class InvalidContextError(TsbanditError, ValueError):

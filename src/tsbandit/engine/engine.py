@@ -24,6 +24,7 @@ from ..policies.stats import Stats
 from ..stores.base import ClaimedDecision
 from .base import EngineBase
 from .keys import check_idempotency_key, keyed_tokens, request_hash
+from .metric_records import expired_metric, record_metric_rewards
 from .records import new_decisions, replay
 from .spec import BanditSpec
 
@@ -171,7 +172,7 @@ class Engine(EngineBase):
             # the key's decisions are recorded already (a retry, or a concurrent twin that
             # won the insert): answer those
             return replay(self.store, core.arms, bandit, idempotency_key,
-                          [it.decision_id for it in items], keyed["request"])
+                          [d.decision_id for d in out], keyed["request"])
         return out
 
     # ----- rewards ------------------------------------------------------------------------
@@ -182,6 +183,11 @@ class Engine(EngineBase):
         :class:`DecisionNotFoundError`; a reward after the window raises
         :class:`DecisionExpiredError`; a reward outside the model's domain raises
         :class:`InvalidRewardError` and changes nothing.
+
+        With several metrics ``reward`` is ``{metric: value}``, any subset of the metrics:
+        each metric of a decision is applied exactly once, whenever it arrives
+        (:mod:`tsbandit.engine.metric_records`; the result's ``metrics`` says each one's
+        status).
         """
         bandit, _ = split_decision_id(decision_id)
         try:
@@ -200,6 +206,8 @@ class Engine(EngineBase):
         else:
             state = self._state(bandit)
         spec = state.spec
+        if spec.metrics is not None:
+            return record_metric_rewards(self, state, bandit, decision_id, reward)
         r = spec.model.check_reward(reward)
         pending = self.store.get_pending(bandit, decision_id)
         payload = pending.payload
@@ -240,6 +248,8 @@ class Engine(EngineBase):
             def deltas_fn(claim: ClaimedDecision, spec: BanditSpec = state.spec,
                           stats: Stats = state.stats
                           ) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
+                if spec.metrics is not None:
+                    return expired_metric(spec, stats, self.store, claim, self.clock())
                 p = claim.payload
                 arm, made_at = p["arm"], p.get("config_version")
                 learns = spec.learns(arm, made_at)

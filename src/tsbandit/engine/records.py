@@ -12,6 +12,7 @@ from ..decision import DECISION_ID_SEP, RecordedDecision
 from ..errors import DecisionNotFoundError, IdempotencyConflictError
 from ..events import DecisionEvent
 from ..stores.base import NewDecision, Store
+from .metric_records import metric_records
 from .state import BanditState
 
 __all__ = ["new_decisions", "replay"]
@@ -32,7 +33,9 @@ def new_decisions(state: BanditState, chosen: np.ndarray, probs: np.ndarray,
     spec, snapshot = state.spec, state.snapshot
     bandit, arms = spec.name, spec.arms
     version, config_version = snapshot.version, snapshot.config_version
-    deadline = now + spec.reward_window
+    ms = spec.metrics
+    deadline = now + (spec.reward_window if ms is None else
+                      spec.metric_window(ms.names[ms.order[0]]))
     items = []
     out = []
     for i in range(chosen.shape[0]):
@@ -49,7 +52,11 @@ def new_decisions(state: BanditState, chosen: np.ndarray, probs: np.ndarray,
             payload.update(keyed, position_propensities=list(pp))
         event = DecisionEvent(did, now, bandit, ranking[0], ctx, ranking, pp[0], pp, user_id,
                               version, allocation)
-        items.append(NewDecision(did, payload, deadline, event.to_dict()))
+        item = NewDecision(did, payload, deadline, event.to_dict())
+        if ms is None:
+            items.append(item)
+        else:  # one pending record per metric, each consumed once
+            items.extend(metric_records(spec, item, now))
         out.append(RecordedDecision(
             ranking[0], int(row[0]), ranking, pp[0], pp, decision_id=did, bandit=bandit,
             model_version=version, timestamp=now, deadline=deadline, idempotency_key=key))
