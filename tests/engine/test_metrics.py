@@ -224,7 +224,7 @@ def test_books_equal_the_first_accepted_value_of_each_metric(steps):
             continue
         for m, v in sorted(rewards.items(), key=lambda kv: kv[0] != "apply"):
             seen.setdefault((i, m), v)
-    for (i, m), v in seen.items():
+    for (i, m) in seen:
         if m != "apply":
             assert seen[(i, "apply")] == 1
     snap = MemoryStore.read(eng.store, "cards").arrays
