@@ -114,6 +114,11 @@ class DecisionCore:
         self._explains = hasattr(rule, "explain")
 
     @property
+    def explains(self) -> bool:
+        """Whether the rule says what it applied to each decision (a constrained rule)."""
+        return self._explains
+
+    @property
     def n_arms(self) -> int:
         """Number of arms."""
         return len(self.arms)
@@ -295,6 +300,18 @@ class DecisionCore:
         """Chosen arm indices ``(n, k)``, best first, for contexts ``x`` ``(n, d)`` or ``size``
         context-free users."""
         return self.rule.choose(self.model, post, stats, rng, x, mask, k, size=size)
+
+    def choose_explained(self, post: Any, stats: Stats, rng: np.random.Generator,
+                         x: np.ndarray | None, mask: np.ndarray | None, k: int,
+                         size: int | None) -> tuple[np.ndarray, list[str] | None]:
+        """:meth:`choose`, and what a constrained rule applied to each decision (its
+        ``explain``: ``"constrained"``, ``"baseline"``, ``"most_likely"``; None for other
+        rules)."""
+        explain = getattr(self.rule, "explain", None)
+        if explain is None:
+            return self.choose(post, stats, rng, x, mask, k, size), None
+        chosen, how = explain(self.model, post, stats, rng, x, mask, k, size=size)
+        return chosen, [APPLIED[int(h)] for h in np.ravel(how)]
 
     def propensities(self, post: Any, stats: Stats, chosen: np.ndarray,
                      side_rng: np.random.Generator, x: np.ndarray | None,

@@ -120,7 +120,8 @@ class RecordedDecision(Decision):
                 "ranking": list(self.ranking), "propensity": self.propensity,
                 "position_propensities": list(self.position_propensities or ()),
                 "model_version": self.model_version, "timestamp": self.timestamp,
-                "deadline": self.deadline}
+                "deadline": self.deadline,
+                **({} if self.applied is None else {"applied": self.applied})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, replayed: bool = False,
@@ -132,7 +133,7 @@ class RecordedDecision(Decision):
             tuple(float(v) for v in data["position_propensities"]),
             decision_id=str(data["decision_id"]), bandit=str(data["bandit"]),
             model_version=int(data["model_version"]), timestamp=float(data["timestamp"]),
-            deadline=float(data["deadline"]), replayed=replayed,
+            applied=data.get("applied"), deadline=float(data["deadline"]), replayed=replayed,
             idempotency_key=idempotency_key)
 
 

@@ -234,3 +234,20 @@ def test_books_equal_the_first_accepted_value_of_each_metric(steps):
         sum(v for (_, m), v in seen.items() if m == "revenue"))
     assert float(np.sum(snap["risk__successes"])) == sum(
         v for (_, m), v in seen.items() if m == "risk")
+
+
+def test_decisions_say_what_the_constrained_rule_applied(clock):
+    eng = Engine(MemoryStore(), seed=10, clock=clock)
+    eng.create_bandit(cards(baseline="B"))
+    one = eng.decide("cards")
+    many = eng.decide_batch("cards", n=5)
+    assert one.applied in ("constrained", "baseline", "most_likely")
+    assert all(d.applied in ("constrained", "baseline", "most_likely") for d in many)
+    logged = {e["decision_id"]: e.get("applied") for e in eng.events("cards")
+              if e["type"] == "decision"}
+    assert logged[one.decision_id] == one.applied
+    assert one.to_dict()["applied"] == one.applied
+    plain = Engine(MemoryStore(), seed=0, clock=clock)
+    plain.create_bandit(bandit_spec("ads", ["a", "b"]))
+    assert plain.decide("ads").applied is None
+    assert "applied" not in plain.decide("ads").to_dict()

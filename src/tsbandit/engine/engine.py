@@ -137,8 +137,12 @@ class Engine(EngineBase):
             raise ConfigurationError(f"got {len(user_ids)} user ids for {count} decisions")
         mask = core.eligible(eligible, k)
         post, stats = state.posterior, state.stats
+        applied = None
         with self._lock:
-            if count == 1 and k == 1 and mask is None:
+            if core.explains:  # a constrained rule: what it applied is logged and answered
+                chosen, applied = core.choose_explained(post, stats, self._rng, x, mask, k,
+                                                        None if x is not None else count)
+            elif count == 1 and k == 1 and mask is None:
                 # one user, every arm: the rule's single-decision path (the same choice from
                 # the same random numbers; compiled kernels when tsbandit[fast] is installed)
                 one = core.rule.choose_one(model, post, stats, self._rng,
@@ -162,7 +166,7 @@ class Engine(EngineBase):
                 else [a for a, m in zip(core.arms, mask, strict=True) if m], user_ids)
             keyed["model_version"] = state.snapshot.version
         items, out = new_decisions(state, chosen, probs, allocation, x, user_ids, self.clock(),
-                                   idempotency_key, tokens, keyed)
+                                   idempotency_key, tokens, keyed, applied)
         # one round trip for the whole batch, all or nothing
         try:
             self.store.put_pending_many(bandit, items)
