@@ -83,7 +83,7 @@ class Bandit:
         names = check_names(arms)
         if metrics is not None or objective or constraints or costs or baseline is not None:
             model, rule = metric_setup(names, model, rule, metrics, objective, constraints,
-                                        costs, baseline, window)
+                                        costs, baseline)
         model = model if model is not None else BetaBernoulli()
         rule = rule if rule is not None else ThompsonSampling()
         self._memory = MemoryStatistics(model, len(names), discount=discount, window=window)

@@ -131,7 +131,7 @@ class DecisionCore:
         (:class:`ConfigurationError`).
 
         >>> core = DecisionCore(["a", "b"], *metric_setup(["a", "b"], None, None,
-        ...     {"apply": "beta"}, None, None, {"b": 2.0}, None, None))
+        ...     {"apply": "beta"}, None, None, {"b": 2.0}, None))
         >>> core.with_arms(["a", "b", "c"]).model.costs.tolist()
         [0.0, 2.0, 0.0]
         >>> core.with_arms(["b"], removed=0).model.costs.tolist()
@@ -435,8 +435,8 @@ def _without_arm(rule: SelectionRule, a: int, name: str) -> SelectionRule:
 def metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRule | None,
                   metrics: Mapping[str, Any] | None, objective: Mapping[str, float] | None,
                   constraints: Sequence[Mapping[str, Any]] | None,
-                  costs: Mapping[str, float] | None, baseline: str | None,
-                  window: int | None) -> tuple[MetricSet, SelectionRule]:
+                  costs: Mapping[str, float] | None, baseline: str | None
+                  ) -> tuple[MetricSet, SelectionRule]:
     """The metric set and rule of ``Bandit(arms, metrics=...)`` -- the JSON configuration
     of a several-metric bandit (arms named in ``costs``, ``baseline`` and a constraint's
     ``relative_to``) as a :class:`MetricSet` and a rule (arm indices). The engine builds its
@@ -444,7 +444,7 @@ def metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRul
 
     >>> ms, rule = metric_setup(["A", "B"], None, None, {"apply": "beta", "risk":
     ...     {"model": "beta", "given": "apply"}}, None, [{"metric": "risk", "max": 0.05}],
-    ...     {"A": 1.0}, "B", None)
+    ...     {"A": 1.0}, "B")
     >>> ms.costs.tolist(), rule.baseline
     ([1.0, 0.0], 1)
     """
@@ -452,8 +452,6 @@ def metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRul
         raise ConfigurationError("objective, constraints, costs and baseline need metrics")
     if model is not None:
         raise ConfigurationError("give either model or metrics, not both")
-    if window is not None:
-        raise ConfigurationError("window is not supported for several metrics; use discount")
     index = {a: i for i, a in enumerate(names)}
 
     def arm(value: Any, what: str) -> int:

@@ -93,7 +93,7 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
             raise ConfigurationError("give either model or metrics, not both")
         ms, built_rule = metric_setup(
             list(arms), None, None if rule is None else rule_from_config(dict(rule)), metrics,
-            objective, constraints, costs, baseline, None)
+            objective, constraints, costs, baseline)
         if (max_features is not None and ms.n_features is not None
                 and ms.n_features > max_features):
             raise ConfigurationError(f"n_features == {ms.n_features}, at most "
