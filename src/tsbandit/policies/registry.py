@@ -21,6 +21,7 @@ from .rules import (
     Softmax,
     ThompsonSampling,
 )
+from .rules.allocation import TopTwoThompson, TrafficFloor
 from .rules.constrained import ConstrainedThompson
 from .rules.pareto import ParetoThompson
 
@@ -32,7 +33,7 @@ MODELS: dict[str, type[RewardModel]] = {
 RULES: dict[str, type[SelectionRule]] = {
     cls.kind: cls
     for cls in (ThompsonSampling, UCB1, LinUCB, EpsilonGreedy, Greedy, Softmax, RandomPolicy,
-                ConstrainedThompson, ParetoThompson)
+                ConstrainedThompson, ParetoThompson, TrafficFloor, TopTwoThompson)
 }
 
 
