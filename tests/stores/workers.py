@@ -62,20 +62,25 @@ def reward_worker(url: str, bandit: str, worker: int, n: int, start: Any) -> Non
     store.close()
 
 
-def race_worker(url: str, bandit: str, ids: list[str], barrier: Any, queue: Any) -> None:
-    """Reward every decision of ``ids`` at the same moment as the other racers."""
+def race_worker(url: str, bandit: str, ids: list[str], barrier: Any, queue: Any,
+                racer: int = 0) -> None:
+    """Reward every decision of ``ids`` at the same moment as the other racers, each reward
+    with outcome ``racer``; report (applied, duplicates, {id: racer} of those applied)."""
     store = open_store(url)
     applied = duplicates = 0
+    won: dict[str, int] = {}
     for did in ids:
         barrier.wait()
         arm = int(did[1:]) % K
-        res = store.apply_reward(bandit, did, reward_delta(arm, 0), {"id": did}, now=1.0)
+        res = store.apply_reward(bandit, did, reward_delta(arm, 0), {"id": did}, now=1.0,
+                                 outcome=float(racer))
         if res.status == "applied":
             applied += 1
+            won[did] = racer
         else:
             duplicates += 1
     store.close()
-    queue.put((applied, duplicates))
+    queue.put((applied, duplicates, won))
 
 
 def crash_worker(url: str, bandit: str, ids: list[str], counter: Any) -> None:

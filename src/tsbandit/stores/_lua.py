@@ -20,7 +20,7 @@ Layout (prefix ``P``, bandit ``B``)::
                           ("5,11,11"), s:<stat> raw little-endian float64 bytes
     P{B}:dec      hash    decision id -> payload JSON
     P{B}:ds       hash    decision id -> "p|<deadline>" | "c|<deadline>|<token>"
-                          | "r|<deadline>" | "x|<deadline>"
+                          | "r|<deadline>" | "r|<deadline>|<outcome>" | "x|<deadline>"
     P{B}:due      zset    unconsumed decisions, score = deadline (or lease end while claimed)
     P{B}:purge    zset    consumed decisions, score = deadline (``purge`` compares it with
                           now - retention, the retention in effect when it runs)
@@ -188,9 +188,12 @@ local function decision_entry(id, missing)
   return nil, {missing}
 end
 
--- mark decision id consumed (status 'r' or 'x'), due for purge, and log its event
-local function consume(id, status, dl, event, maxlen)
-  redis.call('HSET', KEYS[3], id, status .. '|' .. dl)
+-- mark decision id consumed (status 'r' or 'x'), due for purge, and log its event; a reward's
+-- outcome (text, '' for none) follows the deadline: "r|<deadline>|<outcome>"
+local function consume(id, status, dl, event, maxlen, outcome)
+  local entry = status .. '|' .. dl
+  if outcome and outcome ~= '' then entry = entry .. '|' .. outcome end
+  redis.call('HSET', KEYS[3], id, entry)
   redis.call('ZREM', KEYS[4], id)
   redis.call('ZADD', KEYS[5], dl, id)
   add_event(KEYS[6], event, maxlen)
@@ -323,7 +326,7 @@ return {'ok', p, st}
 """
 
 # KEYS: state, dec, ds, due, purge, events.
-# ARGV: id, now, expected cver or '', event or '', maxlen or '', deltas...
+# ARGV: id, now, expected cver or '', event or '', maxlen or '', outcome or '', deltas...
 APPLY_REWARD = r"""
 local id = ARGV[1]
 local st, missing = decision_entry(id, 'nodecision')
@@ -331,11 +334,11 @@ if not st then return missing end
 local status, dl = string.match(st, '^(.)|([^|]+)')
 if status == 'r' then return {'duplicate', redis.call('HGET', KEYS[1], 'version')} end
 if status == 'x' or tonumber(ARGV[2]) > tonumber(dl) then return {'expired', dl} end
-local err, parsed = parse_deltas(KEYS[1], 6, ARGV[3])
+local err, parsed = parse_deltas(KEYS[1], 7, ARGV[3])
 if err then return err end
 local version, overflow = apply_deltas(KEYS[1], parsed)
 if overflow then return overflow end  -- nothing written: the decision stays pending
-consume(id, 'r', dl, ARGV[4], ARGV[5])
+consume(id, 'r', dl, ARGV[4], ARGV[5], ARGV[6])
 return {'ok', version}
 """
 

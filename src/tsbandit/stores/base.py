@@ -20,8 +20,8 @@ expected)``
 ``_scale(name, gamma)``             a finite gamma >= 0
 ``_decay(name, half_life, now)``    finite floats
 ``_put_pending(name, rows)``        :class:`EncodedDecision` rows (one for ``put_pending``)
-``_apply_reward(name, id, deltas,   event JSON or None, a finite ``now``
-event, now, cver)``
+``_apply_reward(name, id, deltas,   event JSON or None, a finite ``now``, the outcome (a finite
+event, now, cver, outcome)``        float or None)
 ``_claim_expired(name, now,         a lease end, a limit >= 1, a fresh token
 lease_until, limit, token)``
 ``_settle_expired(name, claim,      checked deltas (maybe empty), event JSON or None
@@ -78,6 +78,7 @@ from .validation import (
     check_int_cursor,
     check_limit,
     check_name,
+    check_outcome,
     check_retention,
     check_time,
     dumps,
@@ -203,10 +204,11 @@ class BaseStore(StoreMixin, ABC):
 
     def apply_reward(self, name: str, decision_id: str, deltas: Mapping[str, np.ndarray],
                      event: Mapping[str, Any] | None, now: float, *,
-                     config_version: int | None = None) -> RewardResult:
-        ds, e = check_deltas(deltas), dumps_event(event)
+                     config_version: int | None = None,
+                     outcome: float | None = None) -> RewardResult:
+        ds, e, o = check_deltas(deltas), dumps_event(event), check_outcome(outcome)
         return self._apply_reward(name, decision_id, ds, e, check_time("now", now),
-                                  config_version)
+                                  config_version, o)
 
     def claim_expired(self, name: str, now: float, *, limit: int = 100,
                       lease: float = 30.0) -> list[ClaimedDecision]:
@@ -293,9 +295,10 @@ class BaseStore(StoreMixin, ABC):
 
     @abstractmethod
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> RewardResult:
-        """:func:`~tsbandit.stores.lifecycle.reward_verdict`, then add, mark rewarded and
-        append, all or nothing."""
+                      event: str | None, now: float, cver: int | None,
+                      outcome: float | None) -> RewardResult:
+        """:func:`~tsbandit.stores.lifecycle.reward_verdict`, then add, mark rewarded with
+        ``outcome`` and append, all or nothing (a duplicate keeps the first outcome)."""
 
     @abstractmethod
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,

@@ -67,10 +67,11 @@ def reward_verdict(name: str, decision_id: str, found: tuple[str, float] | None,
 
 
 def pending_record(decision_id: str, payload: str | bytes, deadline: float,
-                   status: str) -> PendingDecision:
-    """A :class:`PendingDecision` from what a backend stores (payload JSON, status code)."""
+                   status: str, outcome: float | None = None) -> PendingDecision:
+    """A :class:`PendingDecision` from what a backend stores (payload JSON, status code, the
+    outcome its reward stored, if any)."""
     return PendingDecision(decision_id, json.loads(payload), float(deadline),
-                           STATUS_NAMES[status])
+                           STATUS_NAMES[status], None if outcome is None else float(outcome))
 
 
 def claim_record(decision_id: str, payload: str | bytes, deadline: float,

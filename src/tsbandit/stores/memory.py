@@ -37,6 +37,7 @@ class _Decision:
     status: str = PENDING
     token: str = ""
     lease_until: float = 0.0
+    outcome: float | None = None  # what its reward stored (rewarded decisions only)
 
 
 @dataclass
@@ -204,10 +205,12 @@ class MemoryStore(BaseStore):
             d = self._get(name).pending.get(decision_id)
             if d is None:
                 raise lifecycle.not_found(name, decision_id)
-            return lifecycle.pending_record(decision_id, d.payload, d.deadline, d.status)
+            return lifecycle.pending_record(decision_id, d.payload, d.deadline, d.status,
+                                            d.outcome)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
+                      event: str | None, now: float, cver: int | None,
+                      outcome: float | None) -> records.RewardResult:
         with self._lock:
             b = self._get(name)
             d = b.pending.get(decision_id)
@@ -216,6 +219,7 @@ class MemoryStore(BaseStore):
                 return records.RewardResult("duplicate", b.version)
             self._add_to(b, deltas, cver)
             self._consume(b, d, REWARDED, event)
+            d.outcome = outcome
             return records.RewardResult("applied", b.version)
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,

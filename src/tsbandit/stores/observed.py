@@ -149,12 +149,13 @@ class ObservedStore(StoreMixin):
 
     def apply_reward(self, name: str, decision_id: str, deltas: Mapping[str, Any],
                      event: Mapping[str, Any] | None, now: float, *,
-                     config_version: int | None = None) -> RewardResult:
-        """``apply_reward`` of the wrapped store; the outcome (or the refusal of a late
-        reward) is reported."""
+                     config_version: int | None = None,
+                     outcome: float | None = None) -> RewardResult:
+        """``apply_reward`` of the wrapped store (``outcome`` passed on as given); the result
+        (or the refusal of a late reward) is reported."""
         try:
             res = self._call("apply_reward", self.inner.apply_reward, name, decision_id, deltas,
-                             event, now, config_version=config_version)
+                             event, now, config_version=config_version, outcome=outcome)
         except DecisionExpiredError:
             self.observer.refused(name, decision_id, "expired")
             raise

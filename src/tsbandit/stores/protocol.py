@@ -23,6 +23,11 @@ Decision lifecycle (``now`` is always passed in by the caller, as float epoch se
                               ▲                              │ (lease lapses: claimable again)
                               └──────────────────────────────┘
 
+A reward may carry an ``outcome`` (the value it was rewarded with, a finite float): the record
+keeps it with its status, and :meth:`Store.get_pending` returns it, so a later reward that
+depends on this one (a metric declared *given* another) can read what the first was. A repeat
+keeps the first outcome.
+
 ``apply_reward`` raises :class:`~tsbandit.errors.DecisionNotFoundError` for an unknown id and
 :class:`~tsbandit.errors.DecisionExpiredError` once the deadline has passed or the decision was
 settled by the sweep. Consumed decisions are remembered (so repeats answer "duplicate") until
@@ -50,10 +55,14 @@ Examples
 >>> store = MemoryStore()
 >>> _ = store.create_bandit("ads", {"arms": ["a", "b"]}, {"s": np.zeros(2), "f": np.zeros(2)})
 >>> store.put_pending("ads", "d1", {"arm": 1}, deadline=100.0)
->>> store.apply_reward("ads", "d1", {"s": np.array([0.0, 1.0])}, {"reward": 1}, now=50.0).status
+>>> store.apply_reward("ads", "d1", {"s": np.array([0.0, 1.0])}, {"reward": 1}, now=50.0,
+...                    outcome=1.0).status
 'applied'
->>> store.apply_reward("ads", "d1", {"s": np.array([0.0, 1.0])}, {"reward": 1}, now=51.0).status
+>>> store.apply_reward("ads", "d1", {"s": np.array([0.0, 1.0])}, {"reward": 0}, now=51.0,
+...                    outcome=0.0).status
 'duplicate'
+>>> store.get_pending("ads", "d1").outcome
+1.0
 >>> store.read("ads").arrays["s"].tolist()
 [0.0, 1.0]
 """
@@ -180,7 +189,11 @@ class Store(Protocol):
         ...
 
     def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
-        """The stored decision (any status); ``DecisionNotFoundError`` when unknown."""
+        """The stored decision (any status); ``DecisionNotFoundError`` when unknown.
+
+        Its ``outcome`` is the one stored by the reward that consumed it (None while pending
+        or claimed, once expired, or when that reward gave none).
+        """
         ...
 
     def apply_reward(
@@ -192,12 +205,16 @@ class Store(Protocol):
         now: float,
         *,
         config_version: int | None = None,
+        outcome: float | None = None,
     ) -> records.RewardResult:
-        """Consume the decision, add ``deltas`` and append ``event``, all or nothing.
+        """Consume the decision, add ``deltas``, store ``outcome`` with the decision and
+        append ``event``, all or nothing.
 
         Unknown -> ``DecisionNotFoundError``; already rewarded -> ``RewardResult("duplicate")``
-        and nothing changes; ``now > deadline`` or settled by the sweep ->
-        ``DecisionExpiredError``.
+        and nothing changes (the first reward's outcome stays); ``now > deadline`` or settled
+        by the sweep -> ``DecisionExpiredError``. ``outcome`` is None or a finite real number
+        (a bool is 0 or 1), kept as a float and read back by :meth:`get_pending`; anything
+        else raises ``SerializationError`` before anything is written.
         """
         ...
 

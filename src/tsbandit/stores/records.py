@@ -85,9 +85,18 @@ class _LoggedDecision:
 @dataclass(frozen=True)
 class PendingDecision(_LoggedDecision):
     """A logged decision, as :meth:`Store.get_pending` returns it (``status`` one of
-    ``"pending"``, ``"claimed"``, ``"rewarded"``, ``"expired"``)."""
+    ``"pending"``, ``"claimed"``, ``"rewarded"``, ``"expired"``).
+
+    ``outcome`` is the value the decision was rewarded with (the ``outcome`` given to the
+    :meth:`Store.apply_reward` that consumed it, a float); None while pending or claimed, once
+    expired, or when the reward gave none.
+
+    >>> PendingDecision("d1", {"arm": 0}, 100.0, "rewarded", 1.0).outcome
+    1.0
+    """
 
     status: StatusName
+    outcome: float | None = None
 
 
 class NewDecision(NamedTuple):

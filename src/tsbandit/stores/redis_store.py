@@ -308,15 +308,18 @@ class RedisStore(BaseStore):
                                      answers=("nodecision",))
         if status == "nodecision":
             raise not_found(name, decision_id)
-        status_code, deadline = reply[2].decode().split("|")[:2]
-        return pending_record(decision_id, reply[1], float(deadline), status_code)
+        # "<status>|<deadline>", then the token of a claim or the outcome of a reward
+        status_code, deadline, *rest = reply[2].decode().split("|")
+        outcome = float(rest[0]) if status_code == records.REWARDED and rest else None
+        return pending_record(decision_id, reply[1], float(deadline), status_code, outcome)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
+                      event: str | None, now: float, cver: int | None,
+                      outcome: float | None) -> records.RewardResult:
         status, reply = self._script(
             "apply_reward", name, self._keys(name),
             [decision_id, _fstr(now), _cver_arg(cver), event or "", self._maxlen_arg,
-             *_delta_args(deltas)],
+             "" if outcome is None else _fstr(outcome), *_delta_args(deltas)],
             answers=("nodecision", "duplicate", "expired"),
         )
         if status == "nodecision":

@@ -109,12 +109,13 @@ def _scale_all(c: sqlite3.Connection, name: str, g: float) -> None:
 
 
 def _consume(c: sqlite3.Connection, name: str, decision_id: str, status: str,
-             deadline: float, event: str | None) -> None:
-    """Mark a decision rewarded or expired (due for purge after its retention) and log."""
+             deadline: float, event: str | None, outcome: float | None = None) -> None:
+    """Mark a decision rewarded (with its outcome) or expired (due for purge after its
+    retention) and log."""
     c.execute(
-        "UPDATE decisions SET status = ?, token = NULL, due = NULL, consumed_deadline = ?"
-        " WHERE bandit = ? AND id = ?",
-        (status, deadline, name, decision_id),
+        "UPDATE decisions SET status = ?, token = NULL, due = NULL, consumed_deadline = ?,"
+        " outcome = ? WHERE bandit = ? AND id = ?",
+        (status, deadline, outcome, name, decision_id),
     )
     if event is not None:
         c.execute(_INSERT_EVENT, (name, event))
@@ -268,7 +269,8 @@ class SQLiteStore(BaseStore):
         with self._db.tx(write=False) as c:
             _bandit_row(c, name)
             row = c.execute(
-                "SELECT payload, deadline, status FROM decisions WHERE bandit = ? AND id = ?",
+                "SELECT payload, deadline, status, outcome FROM decisions"
+                " WHERE bandit = ? AND id = ?",
                 (name, decision_id),
             ).fetchone()
         if row is None:
@@ -276,7 +278,8 @@ class SQLiteStore(BaseStore):
         return lifecycle.pending_record(decision_id, *row)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
+                      event: str | None, now: float, cver: int | None,
+                      outcome: float | None) -> records.RewardResult:
         with self._db.tx(write=True) as c:
             _, version, stored_cver, _ = _bandit_row(c, name)
             found = c.execute(
@@ -286,7 +289,7 @@ class SQLiteStore(BaseStore):
             if not lifecycle.reward_verdict(name, decision_id, found, now):
                 return records.RewardResult("duplicate", int(version))
             _add_to(c, name, stored_cver, deltas, cver)
-            _consume(c, name, decision_id, REWARDED, found[1], event)
+            _consume(c, name, decision_id, REWARDED, found[1], event, outcome)
             return records.RewardResult("applied", int(version) + 1)
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,

@@ -1,6 +1,6 @@
 """The SQLite store's file: its tables, their migrations, its connections and transactions.
 
-Tables (schema version 2, kept in ``PRAGMA user_version``):
+Tables (schema version 3, kept in ``PRAGMA user_version``):
 
 * ``bandits`` -- name, configuration JSON, ``version``, ``config_version``, ``decayed_at``;
 * ``stats`` -- one raw little-endian float64 BLOB per statistic, its shape as text (``"5,11,11"``)
@@ -9,14 +9,16 @@ Tables (schema version 2, kept in ``PRAGMA user_version``):
   the claim ``token``; ``due`` is the deadline, or the lease end while claimed, NULL once
   consumed; ``consumed_deadline`` is NULL until the decision is consumed (rewarded or expired),
   then its deadline: purge deletes the rows whose ``consumed_deadline`` is before
-  ``now - retention`` (the retention in effect when it runs);
+  ``now - retention`` (the retention in effect when it runs); ``outcome`` is the value a
+  reward stored with the decision (NULL unless it was rewarded with one);
 * ``events`` -- JSON text, the autoincrement id is the append order and the cursor.
 
 Migrations run once, in one ``BEGIN IMMEDIATE`` transaction, by the first connection that finds
 an older ``user_version`` (other processes wait for the write lock, then see the new version):
 
 * 1 -> 2: ``decisions.purge_at`` is renamed ``consumed_deadline`` (it always held the deadline;
-  the purge cut-off is computed at purge time), with its index.
+  the purge cut-off is computed at purge time), with its index;
+* 2 -> 3: ``decisions.outcome`` (REAL, nullable) is added; decisions rewarded before have none.
 
 A file written by a newer version than this code knows is refused, not rewritten.
 """
@@ -35,7 +37,7 @@ from ..errors import ConfigurationError, StoreUnavailableError
 
 __all__ = ["SCHEMA_VERSION", "Connections", "connect", "parse_sqlite_url", "unavailable"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS bandits (
@@ -63,6 +65,7 @@ _TABLES = (
         token TEXT,
         due REAL,
         consumed_deadline REAL,
+        outcome REAL,
         PRIMARY KEY (bandit, id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS decisions_due ON decisions (bandit, due) WHERE due IS NOT NULL",
@@ -84,6 +87,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE decisions RENAME COLUMN purge_at TO consumed_deadline",
         _CONSUMED_INDEX,
     ),
+    2: ("ALTER TABLE decisions ADD COLUMN outcome REAL",),
 }
 
 # OperationalError messages that mean "cannot use the database now", not a bug

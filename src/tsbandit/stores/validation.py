@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -45,6 +46,7 @@ __all__ = [
     "check_int_cursor",
     "check_limit",
     "check_name",
+    "check_outcome",
     "check_retention",
     "check_shapes",
     "check_time",
@@ -94,6 +96,33 @@ def check_time(label: str, value: float) -> float:
     if not math.isfinite(v):
         raise ConfigurationError(f"{label} == {value!r}, must be finite")
     return v
+
+
+def check_outcome(outcome: float | None) -> float | None:
+    """The outcome a reward stores with its decision: None, or a finite real number as a float
+    (a bool counts as 0 or 1, -0.0 as 0.0); anything else raises ``SerializationError`` (like
+    a non-finite delta, it is data the record cannot hold).
+
+    >>> check_outcome(True), check_outcome(3), check_outcome(None)
+    (1.0, 3.0, None)
+    >>> check_outcome(float("nan"))
+    Traceback (most recent call last):
+    ...
+    tsbandit.errors.SerializationError: outcome == nan, must be None or a finite number
+    """
+    if outcome is None:
+        return None
+    if type(outcome) is float:  # the common case, without the ABC check below
+        if math.isfinite(outcome):
+            return outcome + 0.0
+    elif isinstance(outcome, (bool, np.bool_, numbers.Real)):
+        try:
+            v = float(outcome)
+        except OverflowError:  # an int beyond float64
+            v = math.inf
+        if math.isfinite(v):
+            return v + 0.0  # -0.0 is 0.0 (SQLite keeps no sign of zero: every store alike)
+    raise SerializationError(f"outcome == {outcome!r:.80}, must be None or a finite number")
 
 
 def check_limit(limit: int) -> int:
