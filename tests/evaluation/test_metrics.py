@@ -213,3 +213,33 @@ def test_cli_single_metric_options_refused(tmp_path):
         {"type": "reward", "decision_id": "d1", "reward": 1}]))
     r = runner.invoke(root, ["evaluate", str(path), "--objective", "x=1"])
     assert r.exit_code == 2 and "several metrics" in r.output
+
+
+# ----- a saved several-metric bandit, replayed ---------------------------------------------
+METRICS = {"apply": "beta", "revenue": {"model": "gaussian", "given": "apply"},
+           "risk": {"model": "beta", "given": "apply"}}
+
+
+def test_saved_bandit_learns_every_metric_as_observed():
+    from tsbandit.evaluation import bandit_policy
+
+    log = load_metric_log(world_log(3000, seed=8), given=GIVEN, objective=WEIGHTS)
+    state = Bandit(list(ARMS), metrics=METRICS, objective=WEIGHTS, seed=0).to_dict()
+    frozen = bandit_policy(state, log.data, n_sim=2000).action_dist(
+        log.data, np.random.default_rng(0))
+    assert np.abs(frozen - 1 / 3).max() < 0.1  # the prior alone: no arm preferred
+    learner = bandit_policy(state, log.data, learn=True, batch_size=300, n_sim=2000,
+                            observed=log.observed)
+    pi = learner.action_dist(log.data, np.random.default_rng(0))
+    # B has the best objective (0.2 * 90 - 200 * 0.2 * 0.04 = 16.4 against 10.8 and 12.6)
+    assert pi[-1].argmax() == 1 and pi[-1, 1] > 0.8
+    assert np.allclose(pi[:300], pi[0])  # the first batch: before any learning
+    # a constrained rule is replayed too: C (risk 12 % given apply) breaks risk <= 0.05
+    state = Bandit(list(ARMS), metrics=METRICS, objective={"revenue": 1.0},
+                   constraints=[{"metric": "risk", "max": 0.05}], seed=0).to_dict()
+    pi = bandit_policy(state, log.data, learn=True, batch_size=300, n_sim=2000,
+                       observed=log.observed).action_dist(log.data, np.random.default_rng(1))
+    assert pi[-1, 2] < 0.05 and pi[-1, 1] > 0.8
+    assert np.isnan(log.observed["risk"][log.values["apply"] == 0]).all()  # never learned
+    with pytest.raises(Exception, match="observed="):
+        bandit_policy(state, log.data, learn=True)

@@ -221,8 +221,9 @@ def test_invariants(goal_counts, risk_counts, value, bound, seed):
     names = [f"a{i}" for i in range(k)]
     goal = BinaryPosteriors.from_counts(*zip(*goal_counts, strict=True), names=names)
     risk = BinaryPosteriors.from_counts(*zip(*risk_counts[:k], strict=True), names=names)
-    rails = [Guardrail("risk", bound, value), Guardrail("risk", bound, value, "control",
-                                                        "absolute")]
+    rails = [Guardrail("risk", bound, value),
+             Guardrail("risk", bound, value - 0.5, "control", "absolute"),
+             Guardrail("risk", bound, 4 * value - 2, "control")]  # a lift in (-198%, +194%)
     d = evaluate_guardrails(goal, {"risk": risk}, rails, StoppingRule(0.9, min_samples=0),
                             rng=np.random.default_rng(seed), draws=2000)
     assert d.prob_best.values.sum() == pytest.approx(1.0, abs=1e-9)

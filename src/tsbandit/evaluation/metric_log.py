@@ -67,7 +67,8 @@ class MetricLog:
         ``{metric: (n,)}`` per-decision values, NaN where missing.
     observed
         ``{metric: (n,)}`` what was observed (logged reward or expiry default), NaN where
-        nothing was: what a bandit learned (a ``given`` metric is not observed when ``g`` is 0).
+        nothing was: what a bandit learns (a ``given`` metric is not observed where ``g`` was
+        0, whatever was logged for it).
     given
         ``{metric: the binary metric it is conditional on, or None}``.
     objective
@@ -165,8 +166,7 @@ def load_metric_log(
         v = observed[m].copy()
         v[~present[m]] = fill
         g = given.get(m)
-        c = {"observed": int(np.isfinite(observed[m]).sum()), "zero_by_given": 0,
-             "imputed": 0}
+        c = {"zero_by_given": 0, "imputed": 0}
         if g is not None:
             gv = values[g]
             bad = np.isfinite(gv) & (gv != 0.0) & (gv != 1.0)
@@ -175,6 +175,7 @@ def load_metric_log(
                                       f"1; found {gv[bad][0]!r}")
             zero, one = gv == 0.0, gv == 1.0
             v[zero] = 0.0
+            observed[m][zero] = math.nan  # not observed by the bandit: its given was 0
             v[~np.isfinite(gv)] = math.nan
             c["zero_by_given"] = int(zero.sum())
             gap = one & ~np.isfinite(v)
@@ -186,6 +187,7 @@ def load_metric_log(
                         fill_rows = gap & (arm_of == a)
                         v[fill_rows] = v[rows].mean()
                         c["imputed"] += int(fill_rows.sum())
+        c["observed"] = int(np.isfinite(observed[m]).sum())
         c["missing"] = int((~np.isfinite(v)).sum())
         values[m] = v
         counts[m] = c

@@ -217,7 +217,7 @@ def _quantity_cdf(g: Guardrail, post: ArmPosteriors, arm: int, reference: int | 
     assert reference is not None
     mc = _positive_reference(g, post, reference)
     if g.lift == "relative":
-        return lambda r: ratio_cdf(mc, mk, 1.0 + r) if r > -1.0 else float(mk.cdf(0.0))
+        return lambda r: ratio_cdf(mc, mk, 1.0 + r)
     return lambda d: diff_cdf(mc, mk, d)
 
 
