@@ -128,6 +128,7 @@ def test_one_policy_distribution_for_every_metric_and_rng_streams():
 def test_default_objective_and_order_and_errors():
     lines = world_log(300, seed=6)
     assert log_metrics(lines) == ["apply", "risk", "revenue"]  # as first logged
+    assert log_metrics(lines, "cards") == log_metrics(lines) and not log_metrics(lines, "x")
     log = load_metric_log(lines)
     assert log.objective == {"apply": 1.0}
     np.testing.assert_array_equal(log.data.rewards, log.values["apply"])

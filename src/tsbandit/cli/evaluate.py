@@ -270,7 +270,7 @@ def _load_jsonl(opts: Options) -> LoggedData | MetricLog:
                        "'drop' or a number")
     arm_list = [a.strip() for a in opts.arms.split(",")] if opts.arms else None
     try:
-        if not log_metrics(opts.log):
+        if not log_metrics(opts.log, opts.bandit):
             if opts.objective or opts.given:
                 raise ConfigurationError("--objective and --given are for a log with several "
                                          "metrics (reward events naming a 'metric')")

@@ -18,6 +18,8 @@ value** (``(n,)``, NaN where it is missing), which is what off-policy evaluation
   the same arm (missing at random within an arm: keeps ``P(g)`` unbiased instead of dropping
   conversions), counted in ``imputed``; ``"drop"`` drops the decision from that metric (and
   from the objective); an arm with no observed conditional reward cannot be imputed and drops.
+  Intervals treat imputed values as observed (a little narrow when many are imputed: measured
+  95-97 % coverage of 95 % intervals with a quarter of the revenues missing, README).
 
 ``missing_reward`` works as in :func:`~.jsonl.load_event_log`: ``"drop"`` (a metric with no
 event for a decision is missing), or a number every missing metric gets (before ``given`` is
@@ -97,11 +99,14 @@ class MetricLog:
         return replace(self.data.subset(mask), rewards=v[mask]), mask
 
 
-def log_metrics(source: str | Path | IO[str] | Iterable[str]) -> list[str]:
-    """The metric names of a log's reward and expired events, in order of first appearance
-    (empty for a single-metric log)."""
+def log_metrics(source: str | Path | IO[str] | Iterable[str], bandit: str | None = None
+                ) -> list[str]:
+    """The metric names of a log's reward and expired events (of ``bandit``'s only, when
+    given), in order of first appearance; empty for a single-metric log."""
     seen: dict[str, None] = {}
     for _, event in _events(source):
+        if bandit is not None and event.bandit is not None and str(event.bandit) != bandit:
+            continue
         if isinstance(event, RewardEvent) and event.metric is not None:
             seen.setdefault(str(event.metric), None)
     return list(seen)
