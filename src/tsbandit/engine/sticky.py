@@ -16,13 +16,15 @@ answers the first's ranking.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..stores.base import Store
-from ..stores.records import Assignment
 from .spec import BanditSpec
+
+if TYPE_CHECKING:
+    from ..stores.records import Assignment
 
 __all__ = ["claim_assignments", "held_assignments"]
 
