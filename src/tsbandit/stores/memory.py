@@ -48,6 +48,8 @@ class _Bandit:
     config_version: int = 0
     decayed_at: float | None = None
     pending: dict[str, _Decision] = field(default_factory=dict)
+    #: sticky assignments: key -> (payload JSON, id JSON, expires_at)
+    assignments: dict[str, tuple[str, str, float]] = field(default_factory=dict)
     events: deque[tuple[int, str]] = field(default_factory=deque)  # (sequence, JSON)
 
 
@@ -254,7 +256,7 @@ class MemoryStore(BaseStore):
             self._consume(b, d, EXPIRED, event)
             return True
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> records.PurgeResult:
         with self._lock:
             b = self._get(name)
             old = sorted(
@@ -265,7 +267,27 @@ class MemoryStore(BaseStore):
                 del b.pending[k]
             trimmed = 0 if self.events_maxlen is None else self._trim(b.events,
                                                                       self.events_maxlen)
-            return records.PurgeResult(len(old), trimmed)
+            gone = sorted((a[2], k) for k, a in b.assignments.items() if a[2] <= now)[:limit]
+            for _, k in gone:
+                del b.assignments[k]
+            return records.PurgeResult(len(old), trimmed, len(gone))
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def _get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
+        with self._lock:
+            a = self._get(name).assignments.get(key)
+        if a is None or not a[2] > now:
+            return None
+        return lifecycle.assignment_record(key, a[0], a[2], False)
+
+    def _assign(self, name: str, a: records.EncodedAssignment) -> records.Assignment:
+        with self._lock:
+            b = self._get(name)
+            old = b.assignments.get(a.key)
+            if old is not None and lifecycle.keeps_assignment((old[1], old[2]), a):
+                return lifecycle.assignment_record(a.key, old[0], old[2], False)
+            b.assignments[a.key] = (a.payload, a.item, a.expires_at)
+        return lifecycle.assignment_record(a.key, a.payload, a.expires_at, True)
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:

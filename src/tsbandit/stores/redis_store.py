@@ -52,7 +52,13 @@ from ..errors import (
 )
 from . import records
 from .base import BaseStore
-from .lifecycle import bandit_not_found, claim_record, not_found, pending_record
+from .lifecycle import (
+    assignment_record,
+    bandit_not_found,
+    claim_record,
+    not_found,
+    pending_record,
+)
 from .redis_cluster import ClusterConnection
 from .redis_conn import RedisConnection, parse_redis_url, reply_status
 from .validation import overflow_error
@@ -125,6 +131,13 @@ def _snapshot(name: str, fields: Mapping[bytes, bytes]) -> records.Snapshot:
 
 def _snapshot_from_list(name: str, flat: list[Any]) -> records.Snapshot:
     return _snapshot(name, dict(zip(flat[0::2], flat[1::2], strict=True)))
+
+
+def _assignment(key: str, reply: list[Any], created: bool) -> records.Assignment:
+    """An assignment from a script's ``{status, entry, expires_at}`` (the entry is the id's
+    JSON, a line feed, the payload's JSON)."""
+    payload = reply[1].split(b"\n", 1)[1]
+    return assignment_record(key, payload, float(reply[2]), created)
 
 
 def _error(name: str, status: str, reply: list[Any]) -> Exception:
@@ -212,6 +225,11 @@ class RedisStore(BaseStore):
         return [state, state + ":dec", state + ":ds", state + ":due", state + ":purge",
                 state + ":events"]
 
+    def _assignment_keys(self, name: str) -> list[str]:
+        """state, asg, asgx: the sticky assignments' keys."""
+        state = f"{self.prefix}{{{name}}}"
+        return [state, state + ":asg", state + ":asgx"]
+
     @property
     def _registry(self) -> str:
         return self.prefix + "bandits"
@@ -262,7 +280,7 @@ class RedisStore(BaseStore):
         return [n for n, ok in zip(names, alive, strict=True) if ok]
 
     def delete_bandit(self, name: str) -> None:
-        self._script("delete", name, self._keys(name), [])
+        self._script("delete", name, self._keys(name) + self._assignment_keys(name)[1:], [])
         self._redis.run(lambda c: c.srem(self._registry, name))
 
     def read(self, name: str) -> records.Snapshot:
@@ -352,13 +370,32 @@ class RedisStore(BaseStore):
         )
         return status == "ok"
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> records.PurgeResult:
         k = self._keys(name)
         # the :purge zset scores each consumed decision with its deadline: the retention in
         # effect now decides
-        _, reply = self._script("purge", name, [k[0], k[1], k[2], k[4], k[5]],
-                                [_fstr(cutoff), limit, self._maxlen_arg])
-        return records.PurgeResult(int(reply[1]), int(reply[2]))
+        _, reply = self._script("purge", name,
+                                [k[0], k[1], k[2], k[4], k[5], *self._assignment_keys(name)[1:]],
+                                [_fstr(cutoff), limit, self._maxlen_arg, _fstr(now)])
+        return records.PurgeResult(int(reply[1]), int(reply[2]), int(reply[3]))
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def _get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
+        status, reply = self._script("get_assignment", name, self._assignment_keys(name),
+                                     [key, _fstr(now)], answers=("none",))
+        if status == "none":
+            return None
+        return _assignment(key, reply, False)
+
+    def _assign(self, name: str, a: records.EncodedAssignment) -> records.Assignment:
+        status, reply = self._script(
+            "assign", name, self._assignment_keys(name),
+            [a.key, a.item + "\n" + a.payload, _fstr(a.expires_at), _fstr(a.now),
+             a.replace or ""],
+            answers=("live",))
+        if status == "live":
+            return _assignment(a.key, reply, False)
+        return assignment_record(a.key, a.payload, a.expires_at, True)
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:

@@ -203,6 +203,7 @@ class SQLiteStore(BaseStore):
                 ("stats", "bandit"),
                 ("decisions", "bandit"),
                 ("events", "bandit"),
+                ("assignments", "bandit"),
             ):
                 c.execute(f"DELETE FROM {table} WHERE {col} = ?", (name,))
 
@@ -325,7 +326,7 @@ class SQLiteStore(BaseStore):
             _consume(c, name, claim.decision_id, EXPIRED, row[2], event)
             return True
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> records.PurgeResult:
         with self._db.tx(write=True) as c:
             _bandit_row(c, name)
             decisions = c.execute(
@@ -342,7 +343,41 @@ class SQLiteStore(BaseStore):
                     " WHERE bandit = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                     (name, name, self.events_maxlen),
                 ).rowcount
-        return records.PurgeResult(max(decisions, 0), max(events, 0))
+            assignments = c.execute(
+                "DELETE FROM assignments WHERE bandit = ? AND assign_key IN (SELECT assign_key"
+                " FROM assignments WHERE bandit = ? AND expires_at <= ? ORDER BY expires_at"
+                " LIMIT ?)",
+                (name, name, now, limit),
+            ).rowcount
+        return records.PurgeResult(max(decisions, 0), max(events, 0), max(assignments, 0))
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def _get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
+        with self._db.tx(write=False) as c:
+            _bandit_row(c, name)
+            row = c.execute(
+                "SELECT payload, expires_at FROM assignments WHERE bandit = ? AND assign_key = ?"
+                " AND expires_at > ?",
+                (name, key, now),
+            ).fetchone()
+        return None if row is None else lifecycle.assignment_record(key, row[0], row[1], False)
+
+    def _assign(self, name: str, a: records.EncodedAssignment) -> records.Assignment:
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
+            old = c.execute(
+                "SELECT payload, item, expires_at FROM assignments WHERE bandit = ?"
+                " AND assign_key = ?",
+                (name, a.key),
+            ).fetchone()
+            if old is not None and lifecycle.keeps_assignment((old[1], old[2]), a):
+                return lifecycle.assignment_record(a.key, old[0], old[2], False)
+            c.execute(
+                "INSERT OR REPLACE INTO assignments (bandit, assign_key, payload, item,"
+                " expires_at) VALUES (?, ?, ?, ?, ?)",
+                (name, a.key, a.payload, a.item, a.expires_at),
+            )
+        return lifecycle.assignment_record(a.key, a.payload, a.expires_at, True)
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:
