@@ -133,11 +133,17 @@ def _snapshot_from_list(name: str, flat: list[Any]) -> records.Snapshot:
     return _snapshot(name, dict(zip(flat[0::2], flat[1::2], strict=True)))
 
 
-def _assignment(key: str, reply: list[Any], created: bool) -> records.Assignment:
-    """An assignment from a script's ``{status, entry, expires_at}`` (the entry is the id's
-    JSON, a line feed, the payload's JSON)."""
+def _assign_args(a: records.EncodedAssignment) -> list[Any]:
+    """ARGV of the ``assign`` script: key, entry (the id's JSON, a line feed, the payload's
+    JSON), expires_at, now, the id to replace as JSON or ''."""
+    return [a.key, a.item + "\n" + a.payload, _fstr(a.expires_at), _fstr(a.now),
+            a.replace or ""]
+
+
+def _assignment(key: str, reply: list[Any]) -> records.Assignment:
+    """The live assignment a script found: ``{status, entry, expires_at}``, created False."""
     payload = reply[1].split(b"\n", 1)[1]
-    return assignment_record(key, payload, float(reply[2]), created)
+    return assignment_record(key, payload, float(reply[2]), False)
 
 
 def _error(name: str, status: str, reply: list[Any]) -> Exception:
@@ -220,15 +226,11 @@ class RedisStore(BaseStore):
 
     # -- keys and replies ---------------------------------------------------------------------
     def _keys(self, name: str) -> list[str]:
-        """state, dec, ds, due, purge, events (the layout of :mod:`tsbandit.stores._lua`)."""
+        """state, dec, ds, due, purge, events, asg, asgx (the layout of
+        :mod:`tsbandit.stores._lua`)."""
         state = f"{self.prefix}{{{name}}}"
-        return [state, state + ":dec", state + ":ds", state + ":due", state + ":purge",
-                state + ":events"]
-
-    def _assignment_keys(self, name: str) -> list[str]:
-        """state, asg, asgx: the sticky assignments' keys."""
-        state = f"{self.prefix}{{{name}}}"
-        return [state, state + ":asg", state + ":asgx"]
+        return [state, *(state + s for s in (":dec", ":ds", ":due", ":purge", ":events",
+                                             ":asg", ":asgx"))]
 
     @property
     def _registry(self) -> str:
@@ -280,7 +282,7 @@ class RedisStore(BaseStore):
         return [n for n, ok in zip(names, alive, strict=True) if ok]
 
     def delete_bandit(self, name: str) -> None:
-        self._script("delete", name, self._keys(name) + self._assignment_keys(name)[1:], [])
+        self._script("delete", name, self._keys(name), [])
         self._redis.run(lambda c: c.srem(self._registry, name))
 
     def read(self, name: str) -> records.Snapshot:
@@ -335,7 +337,7 @@ class RedisStore(BaseStore):
                       event: str | None, now: float, cver: int | None,
                       outcome: float | None) -> records.RewardResult:
         status, reply = self._script(
-            "apply_reward", name, self._keys(name),
+            "apply_reward", name, self._keys(name)[:6],
             [decision_id, _fstr(now), _cver_arg(cver), event or "", self._maxlen_arg,
              "" if outcome is None else _fstr(outcome), *_delta_args(deltas)],
             answers=("nodecision", "duplicate", "expired"),
@@ -363,7 +365,7 @@ class RedisStore(BaseStore):
                         deltas: dict[str, np.ndarray], event: str | None,
                         cver: int | None) -> bool:
         status, _ = self._script(
-            "settle_expired", name, self._keys(name),
+            "settle_expired", name, self._keys(name)[:6],
             [claim.decision_id, claim.token, _cver_arg(cver), event or "", self._maxlen_arg,
              *_delta_args(deltas)],
             answers=("lost",),
@@ -374,27 +376,23 @@ class RedisStore(BaseStore):
         k = self._keys(name)
         # the :purge zset scores each consumed decision with its deadline: the retention in
         # effect now decides
-        _, reply = self._script("purge", name,
-                                [k[0], k[1], k[2], k[4], k[5], *self._assignment_keys(name)[1:]],
+        _, reply = self._script("purge", name, [k[0], k[1], k[2], k[4], k[5], k[6], k[7]],
                                 [_fstr(cutoff), limit, self._maxlen_arg, _fstr(now)])
         return records.PurgeResult(int(reply[1]), int(reply[2]), int(reply[3]))
 
     # -- sticky assignments -----------------------------------------------------------------
     def _get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
-        status, reply = self._script("get_assignment", name, self._assignment_keys(name),
+        k = self._keys(name)
+        status, reply = self._script("get_assignment", name, [k[0], k[6], k[7]],
                                      [key, _fstr(now)], answers=("none",))
-        if status == "none":
-            return None
-        return _assignment(key, reply, False)
+        return None if status == "none" else _assignment(key, reply)
 
     def _assign(self, name: str, a: records.EncodedAssignment) -> records.Assignment:
-        status, reply = self._script(
-            "assign", name, self._assignment_keys(name),
-            [a.key, a.item + "\n" + a.payload, _fstr(a.expires_at), _fstr(a.now),
-             a.replace or ""],
-            answers=("live",))
+        k = self._keys(name)
+        status, reply = self._script("assign", name, [k[0], k[6], k[7]], _assign_args(a),
+                                     answers=("live",))
         if status == "live":
-            return _assignment(a.key, reply, False)
+            return _assignment(a.key, reply)
         return assignment_record(a.key, a.payload, a.expires_at, True)
 
     # -- events -----------------------------------------------------------------------------
