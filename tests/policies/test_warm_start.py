@@ -42,7 +42,7 @@ def test_a_discounted_warm_start_is_the_power_posterior():
     # weight w on every old observation == a regression whose old rows have noise s2 / w
     rng = np.random.default_rng(1)
     m = LinearGaussian(n_features=2, prior_precision=1.0, noise_variance=0.5)
-    old, X, arms, r = _linear_stats(m, rng, K=1)
+    old, X, _, r = _linear_stats(m, rng, K=1)
     new = warm_start(m, old, weight=0.25)
     post = m.posterior(new)
     P = np.eye(2) + 0.25 * X.T @ X / 0.5
