@@ -72,14 +72,17 @@ def _table(summary: dict[str, Any]) -> str:
 
 def _value_table(summary: dict[str, Any]) -> str:
     """Several signals per decision (``offers-value``): revenue per offer as a share of the
-    constrained oracle's, the infeasible share and the regret, mean over trials."""
-    head = (f"{'policy':18s} {'revenue/oracle':>14s} {'sd':>6s} {'infeasible':>10s} "
+    constrained oracle's (all decisions, and feasible decisions only), the infeasible share and
+    the regret, mean over trials."""
+    head = (f"{'policy':18s} {'revenue/oracle':>14s} {'sd':>6s} {'feasible only':>13s} "
+            f"{'infeasible':>10s} "
             f"{'max trial':>9s} {'regret':>9s} {'oracle arm':>10s} {'sec':>6s}")
     lines = [head, "-" * len(head)]
     for name, p in summary["policies"].items():
         lines.append(
             f"{name:18s} {p['revenue_share']:14.1%} {p['revenue_share_sd']:6.1%} "
-            f"{p['infeasible_share']:10.1%} {max(p['per_trial']['infeasible_share']):9.1%} "
+            f"{p['feasible_revenue_share']:13.1%} {p['infeasible_share']:10.1%} "
+            f"{max(p['per_trial']['infeasible_share']):9.1%} "
             f"{p['regret']:9.0f} {p['optimal_rate']:10.1%} {p['wall_seconds']:6.2f}")
     lines.append(f"constrained oracle revenue per offer {summary['oracle_revenue_per_offer']:.2f}"
                  f"; risk limit {summary['environment'].get('risk_limit')}; "

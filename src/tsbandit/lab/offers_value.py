@@ -21,8 +21,8 @@ more per offer than the premium card, which gets more applications).
 
 >>> w = OfferValueWorld()
 >>> x = w.profile_contexts()
->>> true_risk(x).round(3)[2].tolist()   # high revolving balance: balance transfer 0.268
-[0.028, 0.022, 0.268, 0.036, 0.031]
+>>> true_risk(x)[2].round(2).tolist()   # high revolving balance: balance transfer 0.27
+[0.03, 0.02, 0.27, 0.04, 0.03]
 >>> [OFFERS[a] for a in w.oracle_arms(x)]
 ['travel_miles_3x', 'cashback_grocery_2pct', 'premium_rewards_500bonus', 'business_expense_card']
 """

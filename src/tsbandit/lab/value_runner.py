@@ -12,6 +12,8 @@ Scored per trial, against the truth the world keeps:
 * ``revenue_share``: expected revenue per offer shown (application rate times revenue of the
   arm shown, summed over rounds), as a share of the constrained oracle's. A policy that breaks
   the limit can exceed 1;
+* ``feasible_revenue_share``: the same counting only decisions on feasible arms (revenue
+  earned by breaking the limit is not revenue the bank wants);
 * ``infeasible_share``: share of decisions on an arm whose true risk breaks the limit;
 * ``regret``: cumulative expected revenue per offer of the constrained oracle minus the
   policy's (negative steps where the policy earns more on an infeasible arm);
@@ -75,22 +77,25 @@ class MetricsLearner:
         self.cols = None if columns is None else np.asarray(columns)
         self._bi = np.arange(n_trials)
 
-    def _x(self, contexts: np.ndarray) -> np.ndarray:
+    def _x(self, contexts: np.ndarray | None) -> np.ndarray | None:
+        if contexts is None or not self.model.contextual:
+            return None
         return contexts if self.cols is None else contexts[:, self.cols]
 
-    def choose(self, contexts: np.ndarray) -> np.ndarray:
+    def choose(self, contexts: np.ndarray | None) -> np.ndarray:
         return np.asarray(self.rule.choose(self.model, self.post, self.stats, self.rng,
                                            self._x(contexts))[:, 0])
 
     def observe(self, arms: np.ndarray, apply: np.ndarray, revenue: np.ndarray,
-                risk: np.ndarray, contexts: np.ndarray) -> None:
+                risk: np.ndarray, contexts: np.ndarray | None) -> None:
         ms, x = self.model, self._x(contexts)
         parts = list(self.post.parts)
         for i, r in enumerate((apply, revenue, risk)):
             seen = ~np.isnan(r)
             if not seen.any():
                 continue
-            bi, a, v, xs = self._bi[seen], arms[seen], r[seen], x[seen]
+            bi, a, v = self._bi[seen], arms[seen], r[seen]
+            xs = None if x is None else x[seen]
             ms.accumulate_metric(self.stats, i, a, v, xs, batch_index=bi)
             parts[i] = ms.models[i].update_posterior_cells(parts[i], ms.part(self.stats, i),
                                                            bi, a, v, xs)
@@ -205,11 +210,13 @@ class ValueRun:
 
     def per_trial(self, oracle_value: np.ndarray, oracle_arm: np.ndarray,
                   last: int | None = None) -> dict[str, np.ndarray]:
-        """``revenue_share``, ``infeasible_share``, ``regret``, ``optimal_rate`` per trial
-        (over the last ``last`` rounds when given)."""
+        """``revenue_share``, ``feasible_revenue_share``, ``infeasible_share``, ``regret``,
+        ``optimal_rate`` per trial (over the last ``last`` rounds when given)."""
         s = slice(-last, None) if last else slice(None)
         v, o = self.value[s], oracle_value[s]
         return {"revenue_share": v.sum(axis=0) / o.sum(axis=0),
+                "feasible_revenue_share": np.where(self.infeasible[s], 0.0, v).sum(axis=0)
+                / o.sum(axis=0),
                 "infeasible_share": self.infeasible[s].mean(axis=0),
                 "regret": (o - v).sum(axis=0),
                 "optimal_rate": (self.chosen[s] == oracle_arm[s]).mean(axis=0)}
@@ -274,23 +281,25 @@ def run_offers_value(policies: Sequence[str] | None = None, trials: int = 10,
     for start in range(0, T, _BLOCK):
         size = min(_BLOCK, T - start)
         blk = episode.block(start, size)
-        assert isinstance(blk, ValueBlock) and blk.contexts is not None
-        values = blk.expected * blk.revenue
-        feas = blk.risk <= w.risk_limit
+        assert isinstance(blk, ValueBlock)
+        ctx, u_apply, revenue, risk = blk.contexts, blk.noise, blk.revenue, blk.risk
+        z_rev, u_risk = blk.revenue_noise, blk.risk_noise
+        assert ctx is not None and u_apply is not None and revenue is not None
+        assert risk is not None and z_rev is not None and u_risk is not None
+        values = blk.expected * revenue
+        feas = np.asarray(risk <= w.risk_limit)
         best = np.argmax(np.where(feas, values, -np.inf), axis=-1)
         o_arm[start:start + size] = best
         o_val[start:start + size] = np.take_along_axis(values, best[..., None], -1)[..., 0]
         for p, learner in run_learners.items():
             run, t0 = runs[p], time.perf_counter()
             for b in range(size):
-                x = blk.contexts[b]
+                x = ctx[b]
                 a = learner.choose(x)
-                applied = blk.noise[b] < blk.expected[b, lanes, a]
-                rev = np.where(applied, blk.revenue[b, lanes, a]
-                               + w.revenue_sd * blk.revenue_noise[b], np.nan)
-                risk = np.where(applied, (blk.risk_noise[b] < blk.risk[b, lanes, a]) * 1.0,
-                                np.nan)
-                learner.observe(a, applied.astype(float), rev, risk, x)
+                applied = u_apply[b] < blk.expected[b, lanes, a]
+                rev = np.where(applied, revenue[b, lanes, a] + w.revenue_sd * z_rev[b], np.nan)
+                dflt = np.where(applied, (u_risk[b] < risk[b, lanes, a]) * 1.0, np.nan)
+                learner.observe(a, applied.astype(float), rev, dflt, x)
                 run.chosen[start + b] = a
                 run.value[start + b] = values[b, lanes, a]
                 run.infeasible[start + b] = ~feas[b, lanes, a]
