@@ -3,6 +3,7 @@ applications vs pybandits' multi-objective (Pareto) and cost-control bandits vs 
 on ``offers-value`` and on the context-free three-metric world (tests/policies/mo_world.py).
 
     python benchmarks/bench_offers_value.py [--seeds 10] [--rounds 3000] [--seed 0]
+                                            [--subsidy 0.2 0.5 0.8]
 
 pybandits is optional (``pip install pybandits``: it brings jax, numpyro, optuna, bokeh,
 ~800 MB); without it its rows say "not installed". How pybandits is driven (its API takes
@@ -13,7 +14,8 @@ Bernoulli rewards and fixed per-arm costs, no context-dependent constraint):
 * ``pybandits-pareto``: ``SmabBernoulliMO`` over (that reward, "no default" = 1 unless an
   approved customer defaults), one arm at random from the Pareto front of the draws;
 * ``pybandits-cost``: ``SmabBernoulliCC`` on that reward with each arm's *true* default risk as
-  its fixed cost (told what our learners learn), subsidy factor 0.5 (its default);
+  its fixed cost (told what our learners learn), subsidy factor 0.5 (its default;
+  ``--subsidy`` for others);
 * on ``offers-value`` pybandits runs one context-free bandit per customer profile (told the
   profile; its contextual bandits need a neural network per arm, out of reach at this scale).
 
@@ -110,7 +112,8 @@ class PyBanditsLearner:
 
 
 # ----- offers-value -------------------------------------------------------------------------
-def offers_value(seeds: int, rounds: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
+def offers_value(seeds: int, rounds: int, seed: int, subsidies: list[float]
+                 ) -> dict[str, dict[str, np.ndarray]]:
     world = OfferValueWorld()
     X = world.profile_contexts()
 
@@ -123,7 +126,9 @@ def offers_value(seeds: int, rounds: int, seed: int) -> dict[str, dict[str, np.n
 
         risk = true_risk(X)                                  # (profiles, K)
         extra["pybandits-pareto"] = PyBanditsLearner("pareto", seeds, risk, seed, profile_of)
-        extra["pybandits-cost"] = PyBanditsLearner("cost", seeds, risk, seed, profile_of)
+        for f in subsidies:
+            extra[_cost_name(f, subsidies)] = PyBanditsLearner("cost", seeds, risk, seed,
+                                                               profile_of, subsidy=f)
     res = run_offers_value(["constrained-ts", "true-form-ts", "ts-applications", "value-ts",
                             "oracle"], seeds, rounds, seed, world=world, learners=extra)
     out = {}
@@ -191,7 +196,11 @@ class _Applications:
         self.inner.observe(arms, apply, None)
 
 
-def context_free_learners(seeds: int, seed: int) -> dict[str, Any]:
+def _cost_name(subsidy: float, subsidies: list[float]) -> str:
+    return "pybandits-cost" + (f" (subsidy {subsidy:g})" if subsidies != [0.5] else "")
+
+
+def context_free_learners(seeds: int, seed: int, subsidies: list[float]) -> dict[str, Any]:
     k = mo_world.APPLY.shape[0]
     rule = ConstrainedThompson(({"metric": "risk", "max": mo_world.LIMIT},))
     ss = np.random.SeedSequence(seed).spawn(3)
@@ -203,7 +212,9 @@ def context_free_learners(seeds: int, seed: int) -> dict[str, Any]:
     }
     if pybandits_available():
         out["pybandits-pareto"] = PyBanditsLearner("pareto", seeds, mo_world.RISK, seed)
-        out["pybandits-cost"] = PyBanditsLearner("cost", seeds, mo_world.RISK, seed)
+        for f in subsidies:
+            out[_cost_name(f, subsidies)] = PyBanditsLearner("cost", seeds, mo_world.RISK,
+                                                             seed, subsidy=f)
     return out
 
 
@@ -233,18 +244,20 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--subsidy", type=float, nargs="+", default=[0.5],
+                    help="subsidy factors of pybandits' cost control (one row each)")
     args = ap.parse_args()
     print(f"load average {load_average()}; {args.seeds} seeds x {args.rounds} rounds, "
           f"master seed {args.seed}; cells: mean over seeds [min, max]")
-    ov = offers_value(args.seeds, args.rounds, args.seed)
+    ov = offers_value(args.seeds, args.rounds, args.seed, args.subsidy)
     table("offers-value (revenue per offer as a share of the constrained oracle's)", ov,
           ["revenue_share", "feasible_revenue_share", "infeasible_share", "optimal_rate"],
           "true-form-ts")
     c = ov["constrained-ts"]
     print(f"\nconstrained-ts per seed: revenue share {np.round(c['revenue_share'], 3).tolist()}"
           f"; infeasible share {np.round(c['infeasible_share'], 4).tolist()}")
-    cf = context_free(context_free_learners(args.seeds, args.seed), args.seeds, args.rounds,
-                      args.seed)
+    cf = context_free(context_free_learners(args.seeds, args.seed, args.subsidy), args.seeds,
+                      args.rounds, args.seed)
     table("context-free three-metric world (tests/policies/mo_world.py)", cf,
           ["revenue_share", "feasible_revenue_share", "infeasible_share", "best_last"], None)
     c = cf["constrained-ts"]

@@ -20,7 +20,7 @@ from tsbandit.lab.offers_value import (
     true_value,
 )
 from tsbandit.lab.scenarios import SCENARIOS, run_scenario, scenario_results
-from tsbandit.lab.value_runner import run_offers_value
+from tsbandit.lab.value_runner import MetricsLearner, run_offers_value, value_policy
 
 
 def _grid() -> np.ndarray:
@@ -92,6 +92,35 @@ def test_scenario_runs_short_and_is_seeded() -> None:
                                   res.policies["constrained-ts"].chosen)
     with pytest.raises(ConfigurationError, match="unknown policy"):
         run_offers_value(["ucb1"], trials=1, rounds=5)
+
+
+def test_the_learners_posterior_is_the_refit_from_its_statistics() -> None:
+    # the runner follows each metric's posterior with O(d^2) updates; the rule must read the
+    # posterior the statistics give (revenue and risk observed only after an application)
+    world = OfferValueWorld()
+    learner = value_policy("constrained-ts", world, 4, np.random.default_rng(0))
+    assert isinstance(learner, MetricsLearner)
+    blk = world.episode(4, 150, np.random.SeedSequence(1)).block(0, 150)
+    assert blk.contexts is not None and blk.noise is not None and blk.revenue is not None
+    assert blk.risk is not None and blk.revenue_noise is not None and blk.risk_noise is not None
+    lanes = np.arange(4)
+    seen = np.zeros(3)
+    for b in range(150):
+        x = blk.contexts[b]
+        a = learner.choose(x)
+        applied = blk.noise[b] < blk.expected[b, lanes, a]
+        rev = np.where(applied, blk.revenue[b, lanes, a] + 40 * blk.revenue_noise[b], np.nan)
+        risk = np.where(applied, (blk.risk_noise[b] < blk.risk[b, lanes, a]) * 1.0, np.nan)
+        learner.observe(a, applied * 1.0, rev, risk, x)
+        seen += [4, applied.sum(), applied.sum()]
+    ms = learner.model
+    assert ms.counts(learner.stats).sum() == seen[0] and seen[1] > 0
+    full = ms.posterior(learner.stats)
+    for i, model in enumerate(ms.models):
+        assert model.counts(ms.part(learner.stats, i)).sum() == seen[i]
+        np.testing.assert_allclose(model.mean(learner.post.parts[i], blk.contexts[-1]),
+                                   model.mean(full.parts[i], blk.contexts[-1]),
+                                   rtol=1e-9, atol=1e-9)
 
 
 def test_constrained_ts_breaks_the_limit_less_than_single_metric_ts() -> None:
