@@ -3,8 +3,8 @@ them on :class:`~.offers_value.OfferValueWorld` (scenario ``offers-value``).
 
 Every trial is one lane of batched statistics (a leading batch axis), as in the single-metric
 runner; each round every policy decides for every lane with its rule's own batched ``choose``
-and learns through :meth:`~tsbandit.policies.metrics.MetricSet.accumulate`: the lab drives the
-library's models and rules, it writes no posterior math of its own. All policies meet the
+and learns through :meth:`~tsbandit.policies.metrics.MetricSet.accumulate_metric`: the lab
+drives the library's models and rules, it writes no posterior math of its own. All policies meet the
 same customers and the same application, revenue and default draws (common random numbers).
 
 Scored per trial, against the truth the world keeps:
@@ -62,7 +62,8 @@ class ValueLearner(Protocol):
 
 class MetricsLearner:
     """A :class:`MetricSet` with a rule over ``n_trials`` lanes; ``columns`` selects the
-    features the models see (``None``: all of them).
+    features the models see (``None``: all of them). The metric set's three metrics take the
+    signals in :meth:`observe`'s order (application, revenue, risk).
 
     Observations of a round go through ``accumulate`` (one column per metric, NaN where
     unobserved); each metric's posterior follows with its model's batched O(d^2) update
@@ -71,6 +72,9 @@ class MetricsLearner:
 
     def __init__(self, model: MetricSet, rule: Any, n_trials: int, n_arms: int,
                  rng: np.random.Generator, columns: Sequence[int] | None = None) -> None:
+        if len(model.names) != 3:
+            raise ConfigurationError(f"{model!r}: expected three metrics (application, "
+                                     "revenue, risk)")
         self.model, self.rule, self.rng = model, rule, rng
         self.stats = model.init_stats(n_arms, (n_trials,))
         self.post = model.posterior(self.stats)
