@@ -5,8 +5,9 @@ on ``offers-value`` and on the context-free three-metric world (tests/policies/m
     python benchmarks/bench_offers_value.py [--seeds 10] [--rounds 3000] [--seed 0]
                                             [--subsidy 0.2 0.5 0.8]
 
-pybandits is optional (``pip install pybandits``: it brings jax, numpyro, optuna, bokeh,
-~800 MB); without it its rows say "not installed". How pybandits is driven (its API takes
+pybandits is optional (``pip install pybandits``: 8.4 brings jax, jaxlib, numpyro, optuna,
+bokeh and sqlalchemy, ~500 MB beside NumPy and SciPy; so it is not in the ``bench`` extra);
+without it its rows say "not installed". How pybandits is driven (its API takes
 Bernoulli rewards and fixed per-arm costs, no context-dependent constraint):
 
 * revenue enters as a Bernoulli reward with probability revenue / 400 (its expectation is
@@ -17,7 +18,8 @@ Bernoulli rewards and fixed per-arm costs, no context-dependent constraint):
   its fixed cost (told what our learners learn), subsidy factor 0.5 (its default;
   ``--subsidy`` for others);
 * on ``offers-value`` pybandits runs one context-free bandit per customer profile (told the
-  profile; its contextual bandits need a neural network per arm, out of reach at this scale).
+  profile, which with four profiles is all the context there is; its contextual bandits, a
+  Bayesian neural network per arm fit by variational inference, were not tried here).
 
 Goals (issue 15), 3,000 rounds, 10 seeds: revenue per offer within 5 points (share of the
 constrained oracle's) of the learner told the true functional form; <= 3% of decisions on arms
