@@ -11,8 +11,9 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     │   ├── InvalidSplitError                      a report's intended split (the service: 422)
     │   └── WarmStartError                         a warm start's statistics, counts or weight
     ├── InvalidRewardError (ValueError)            422 invalid_reward
-    │   ├── UnknownMetricError (KeyError)          a reward names a metric the bandit lacks
-    │   └── GivenNotMetError                       a metric whose ``given`` metric was 0
+    │   ├── UnknownMetricError (KeyError)          422 unknown_metric
+    │   └── GivenNotMetError                       422 given_not_met
+    ├── GivenNotObservedError (ValueError)         409 given_not_observed
     ├── InvalidContextError (ValueError)           422 invalid_context
     │   └── CustomerFieldError                     a raw customer field of the lab's offers
     ├── ArmError
@@ -71,6 +72,7 @@ __all__ = [
     "DuplicateArmError",
     "EligibilityError",
     "GivenNotMetError",
+    "GivenNotObservedError",
     "IdempotencyConflictError",
     "InvalidContextError",
     "InvalidLogError",
