@@ -280,3 +280,44 @@ def test_openapi_documents_the_metric_fields(client: TestClient) -> None:
     assert "metric" in schemas["EventLine"]["properties"]
     assert {"constrained", "pareto"} <= set(
         schemas["BanditOut"]["properties"]["rule"]["discriminator"]["mapping"])
+
+
+def test_report_reads_the_objective_and_the_constraints(client: TestClient) -> None:
+    create(client, arms=["A", "B"], constraints=[{"metric": "risk", "max": 0.2}],
+           objective={"apply": 1.0})
+    for i in range(240):  # A converts 1 in 4, B 1 in 2; B's customers all default
+        d = decide(client, eligible_arms=["AB"[i % 2]])
+        applied = int(i % 4 == 1 or i % 8 == 0)
+        body = {"apply": applied, **({"risk": int(d["arm"] == "B")} if applied else {})}
+        assert reward(client, d["decision_id"], metrics=body).status_code == 200
+    r = client.get("/v1/bandits/cards/report", params={"seed": 1, "min_samples": 10,
+                                                       "draws": 20_000})
+    assert r.status_code == 200, r.text
+    rep = r.json()
+    assert (rep["metric"], rep["method"], rep["draws"]) == ("objective", "monte_carlo", 20_000)
+    a, b = rep["arms"]
+    assert (a["name"], b["name"], a["n"], b["n"]) == ("A", "B", 120.0, 120.0)
+    assert b["mean"] > a["mean"]  # B converts more ...
+    assert b["prob_feasible"] < 0.01 < 0.99 < a["prob_feasible"]  # ... but breaks the limit
+    # so A is the best arm that passes, and the winner, with its guardrail holding
+    assert a["prob_best"] > 0.99 and rep["decision"]["winner"] == "A"
+    assert "constraints hold" in rep["decision"]["reason"]
+    assert set(rep["metrics"]) == {"apply", "revenue", "risk"}
+    assert rep["metrics"]["risk"]["B"]["n"] == 60 and rep["metrics"]["risk"]["B"]["mean"] > 0.9
+    (con,) = rep["constraints"]
+    assert con["metric"] == "risk" and con["probability"]["A"] > 0.99
+    assert rep["objective"] == {"weights": {"apply": 1.0}, "costs": {"A": 0.0, "B": 0.0}}
+    assert rep["lift"]["relative"] is False and rep["lift"]["median"] > 0
+    assert rep["srm"]["status"] in ("ok", "not_checked")
+    # the same seed, the same report
+    again = client.get("/v1/bandits/cards/report", params={"seed": 1, "min_samples": 10,
+                                                           "draws": 20_000}).json()
+    assert again["arms"] == rep["arms"]
+
+
+def test_report_of_a_single_metric_bandit_is_unchanged(client: TestClient) -> None:
+    assert client.post("/v1/bandits", json={"name": "ads", "arms": ["a", "b"]}).status_code == 201
+    rep = client.get("/v1/bandits/ads/report").json()
+    assert rep["metric"] == "binary"
+    assert not {"metrics", "objective", "constraints", "prob_none_feasible"} & set(rep)
+    assert "prob_feasible" not in rep["arms"][0]
