@@ -321,3 +321,20 @@ def test_report_of_a_single_metric_bandit_is_unchanged(client: TestClient) -> No
     assert rep["metric"] == "binary"
     assert not {"metrics", "objective", "constraints", "prob_none_feasible"} & set(rep)
     assert "prob_feasible" not in rep["arms"][0]
+
+
+def test_the_readme_example_works(client: TestClient) -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Several metrics in the service", 1)[1].split("\n## ", 1)[0]
+    bodies = re.findall(r"-d '(\{.*?\})'", section, flags=re.S)
+    create_body, decide_body, first, later = (json.loads(b) for b in bodies)
+    assert create_body == CARDS  # the body
+    assert client.post("/v1/bandits", json=create_body).status_code == 201
+    did = client.post("/v1/bandits/cards/decisions", json=decide_body).json()["decision_id"]
+    for body in (first, later):
+        r = client.post("/v1/bandits/cards/rewards", json={**body, "decision_id": did})
+        assert r.status_code == 200 and r.json()["status"] == "applied", r.text
