@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from .core import DecisionCore, check_names, make_generators, metric_setup, metric_summary
+from .core import DecisionCore, check_names, make_generators
 from .decision import ArmSummary, BatchDecision, Decision
 from .errors import LastArmError, SerializationError
+from .metric_core import metric_setup, metric_summary
 from .online import MemoryStatistics
 from .policies.base import RewardModel
 from .policies.metrics import MetricSet
@@ -275,7 +276,7 @@ class Bandit:
 
     def summary(self, context: Any = None, level: float = 0.95,
                 n_draws: int | None = None) -> dict[str, Any]:
-        """Several metrics: :func:`~tsbandit.core.metric_summary` (on the side stream)."""
+        """Several metrics: :func:`~tsbandit.metric_core.metric_summary` (on the side stream)."""
         mem = self._memory
         return metric_summary(self._core, mem.posterior, mem.stats, self._side_rng, context,
                               level, n_draws)

@@ -163,7 +163,7 @@ class MemoryStatistics:
             one, minus = np.zeros(1, dtype=np.intp), -np.ones(1)
             for a, rewards, x in old:
                 one[0] = a
-                for i, r in rewards.items():  # type: ignore[attr-defined]
+                for i, r in rewards.items():
                     model.accumulate_metric(self.stats, i, one, np.array([r]),
                                             None if x is None else x[None, :], weights=minus)
             if refresh:

@@ -75,7 +75,7 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
 
     Several metrics instead of ``model``: ``metrics``, ``objective``, ``constraints``,
     ``costs`` (by arm name) and ``baseline`` (an arm), as for :class:`~tsbandit.Bandit`
-    (:func:`tsbandit.core.metric_setup` builds both from the same configuration).
+    (:func:`tsbandit.metric_core.metric_setup` builds both from the same configuration).
 
     Raises :class:`ConfigurationError` for an invalid model or rule, and for a contextual
     model with more than ``max_features`` features (checked before the rule is built).
@@ -85,7 +85,7 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
     >>> spec.metrics.names, spec.rule.kind
     (('apply', 'risk'), 'constrained')
     """
-    from ..core import metric_setup
+    from ..metric_core import metric_setup
     from .spec import BanditSpec
 
     if metrics is not None or objective or constraints or costs or baseline is not None:
