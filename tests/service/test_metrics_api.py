@@ -68,6 +68,10 @@ def test_the_issue_example_flow(client: TestClient) -> None:
     assert "cards" in client.get("/v1/bandits").json()["bandits"]
 
     d = decide(client)
+    assert d["applied"] in ("constrained", "baseline", "most_likely")
+    batch = client.post("/v1/bandits/cards/decisions/batch", json={"n": 2}).json()
+    assert all(x["applied"] in ("constrained", "baseline", "most_likely")
+               for x in batch["decisions"])
     did = d["decision_id"]
     r = reward(client, did, metrics={"apply": 1})
     assert r.status_code == 200, r.text
@@ -97,8 +101,13 @@ def test_the_issue_example_flow(client: TestClient) -> None:
     assert (con["metric"], con["max"], set(con["probability"])) == ("risk", 0.05, set("ABC"))
     assert all(0 <= p <= 1 for p in con["probability"].values())
     assert [row["arm"] for row in s["arms"]] == ["A", "B", "C"]  # the objective's summary
-    events = [e for e in client.get("/v1/bandits/cards/events").text.splitlines() if e]
-    assert len(events) == 4  # the decision, then one reward event per metric
+    import json
+
+    events = [json.loads(e) for e in client.get("/v1/bandits/cards/events").text.splitlines()
+              if e]
+    mine = [(e["type"], e.get("metric")) for e in events if e["decision_id"] == did]
+    assert mine == [("decision", None), ("reward", "apply"), ("reward", "revenue"),
+                    ("reward", "risk")]  # one reward event per metric, applied once
 
 
 def test_given_metrics_are_refused_until_met(client: TestClient) -> None:
@@ -144,7 +153,9 @@ def test_refusals_change_nothing(client: TestClient) -> None:
 
 def test_a_single_metric_bandit_refuses_metrics(client: TestClient) -> None:
     assert client.post("/v1/bandits", json={"name": "ads", "arms": ["a", "b"]}).status_code == 201
-    did = decide(client, "ads")["decision_id"]
+    single = decide(client, "ads")
+    assert "applied" not in single
+    did = single["decision_id"]
     detail = error(reward(client, did, "ads", metrics={"apply": 1}), 422, "invalid_reward")
     assert '"reward"' in detail
     ok = reward(client, did, "ads", reward=1).json()

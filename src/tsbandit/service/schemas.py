@@ -134,6 +134,14 @@ class DecisionOut(_Out):
     model_version: int
     timestamp: float
     deadline: float = Field(description="Epoch seconds after which a reward is refused (410).")
+    applied: Literal["constrained", "baseline", "most_likely"] | None = Field(
+        None, description="A bandit with constraints: what its rule applied -- the best arm "
+        "among those whose drawn constraints pass, or (none passed) the baseline arm or the "
+        "arm most likely to pass. Absent for other bandits.")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("applied",))
 
 
 class BatchDecisionResponse(_Out):
