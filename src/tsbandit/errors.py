@@ -10,8 +10,9 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     ├── ConfigurationError (ValueError)            400 invalid_configuration
     │   └── InvalidSplitError                      a report's intended split (the service: 422)
     ├── InvalidRewardError (ValueError)            422 invalid_reward
-    │   ├── UnknownMetricError (KeyError)          a reward names a metric the bandit lacks
-    │   └── GivenNotMetError                       a metric whose ``given`` metric was 0
+    │   ├── UnknownMetricError (KeyError)          422 unknown_metric: a metric the bandit lacks
+    │   └── GivenNotMetError                       422 given_not_met: its ``given`` metric was 0
+    ├── GivenNotObservedError (ValueError)         409 given_not_observed: ``given`` not yet known
     ├── InvalidContextError (ValueError)           422 invalid_context
     │   └── CustomerFieldError                     a raw customer field of the lab's offers
     ├── ArmError
@@ -70,6 +71,7 @@ __all__ = [
     "DuplicateArmError",
     "EligibilityError",
     "GivenNotMetError",
+    "GivenNotObservedError",
     "IdempotencyConflictError",
     "InvalidContextError",
     "InvalidLogError",
