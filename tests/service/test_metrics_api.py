@@ -349,3 +349,12 @@ def test_the_readme_example_works(client: TestClient) -> None:
     for body in (first, later):
         r = client.post("/v1/bandits/cards/rewards", json={**body, "decision_id": did})
         assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+
+
+def test_the_dashboard_serves_its_metrics_script(client: TestClient) -> None:
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and "dashboard/static/dashboard_metrics.js" in page.text
+    assert page.text.index("dashboard_metrics.js") < page.text.index("dashboard.js\"")
+    js = client.get("/dashboard/static/dashboard_metrics.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert "function drawMetrics" in js.text and 'id="metrics-panel"' in page.text
