@@ -397,3 +397,19 @@ def test_dashboard_shows_several_metrics_and_the_pareto_front(browser, serve, tm
     assert page.locator("#metrics-panel").is_hidden()
     watch.check()
     page.close()
+
+    # a phone: the metrics panel fits the screen (the table scrolls inside its box)
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                             is_mobile=True, has_touch=True)
+    watch = Watch(phone, base)
+    phone.goto(base + "/dashboard?bandit=cards")
+    phone.wait_for_function("() => document.getElementById('main').dataset.bandit === 'cards'")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    box = phone.locator("#pareto").bounding_box()
+    assert box is not None and box["width"] <= 390
+    assert phone.locator("#pareto circle.pareto-point").count() == 3
+    shot = tmp_path / "dashboard-metrics-phone.png"
+    phone.screenshot(path=str(shot), full_page=True)
+    _artifact(shot)
+    watch.check()
+    phone.close()

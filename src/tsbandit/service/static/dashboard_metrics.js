@@ -50,8 +50,9 @@ function drawPareto(config, stats, arms) {
   const [ylo, yhi] = span(pts.map((p) => p.y));
   const sx = (x) => left + (right - left) * (x - xlo) / (xhi - xlo);
   const sy = (y) => bottom - (bottom - top) * (y - ylo) / (yhi - ylo);
-  xAxis(svg, sx, niceTicks(xlo, xhi, Math.max(3, Math.floor(width / 120))), bottom,
-    `${ax.metric}: posterior mean (${ax.lowerIsBetter ? "lower" : "higher"} is better)`);
+  xAxis(svg, sx, niceTicks(xlo, xhi, Math.max(3, Math.floor(width / 120))), bottom);
+  svg.append(el("text", { x: right, y: bottom + 28, "text-anchor": "end" },
+    `${ax.metric}, mean (${ax.lowerIsBetter ? "lower" : "higher"} is better)`));
   niceTicks(ylo, yhi, 5).forEach((t) => {
     svg.append(el("line", { class: "grid-line", x1: left, x2: right, y1: sy(t), y2: sy(t) }));
     svg.append(el("text", { x: left - 6, y: sy(t) + 4, "text-anchor": "end" }, fmt(t)));
