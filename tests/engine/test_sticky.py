@@ -107,3 +107,14 @@ def test_configuration():
     assert "stickiness" not in BanditSpec(name="x", arms=["a"]).to_config()
     with pytest.raises(ConfigurationError):
         spec(stickiness=0)
+
+
+def test_the_sweep_deletes_expired_assignments(store, clock):
+    eng = Engine(store, seed=5, clock=clock)
+    eng.create_bandit(spec(stickiness=10.0))
+    for i in range(3):
+        eng.decide("offers", user_id=f"u{i}")
+    assert eng.sweep("offers")["offers"].assignments == 0
+    clock.advance(11)
+    assert eng.sweep("offers")["offers"].assignments == 3
+    assert store.get_assignment("offers", "u0", clock()) is None

@@ -245,10 +245,11 @@ def test_sqlite_file_of_schema_version_1_is_migrated_and_keeps_everything(tmp_pa
     assert store.apply_reward("b", "p1", reward_delta(0, 1), None, 1.0).status == "applied"
     store.close()
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     columns = [r[1] for r in raw.execute("PRAGMA table_info(decisions)")]
     assert "consumed_deadline" in columns and "purge_at" not in columns
-    assert "outcome" in columns  # 1 -> 2 -> 3 in one go
+    assert "outcome" in columns  # 1 -> 2 -> 3 -> 4 in one go
+    assert raw.execute("SELECT count(*) FROM assignments").fetchone() == (0,)
     indexes = {r[1] for r in raw.execute("PRAGMA index_list(decisions)")}
     assert "decisions_consumed" in indexes and "decisions_purge" not in indexes
     raw.close()
@@ -361,10 +362,10 @@ def test_sqlite_file_of_schema_version_2_gets_outcomes_and_keeps_everything(tmp_
     assert store.purge("b", 205.0).decisions == 1  # r1 (100 + 10 < 205)
     store.close()
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert raw.execute("SELECT outcome FROM decisions WHERE id = 'p1'").fetchone() == (0.5,)
     raw.close()
-    # the migrated file has the schema of a file created at version 3
+    # the migrated file has the decisions table of a new file
     fresh = tmp_path / "fresh.db"
     SQLiteStore(fresh).close()
     assert _schema(path) == _schema(fresh)
@@ -375,7 +376,8 @@ def test_sqlite_file_of_schema_version_2_gets_outcomes_and_keeps_everything(tmp_
 
 def test_sqlite_version_2_file_opened_by_many_threads_at_once_migrates_once(tmp_path) -> None:
     """Each thread opens its own store on the old file at the same moment: the first to take
-    the write lock migrates, the others then see version 3 (adding the column twice fails)."""
+    the write lock migrates, the others then see the new version (adding the column twice
+    fails)."""
     path = tmp_path / "v2.db"
     _write_v2_file(path)
     n = 6

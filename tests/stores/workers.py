@@ -92,3 +92,17 @@ def crash_worker(url: str, bandit: str, ids: list[str], counter: Any) -> None:
         with counter.get_lock():
             counter.value += 1
     store.close()
+
+
+def assign_worker(url: str, bandit: str, keys: list[str], barrier: Any, queue: Any,
+                  racer: int) -> None:
+    """Assign every key of ``keys`` at the same moment as the other racers, each with its own
+    payload; report ``{key: (created, payload, expires_at)}``."""
+    store = open_store(url)
+    got: dict[str, tuple[bool, dict[str, Any], float]] = {}
+    for key in keys:
+        barrier.wait()
+        a = store.assign(bandit, key, {"id": f"r{racer}-{key}", "racer": racer}, 1e12, 1.0)
+        got[key] = (a.created, a.payload, a.expires_at)
+    store.close()
+    queue.put(got)

@@ -42,11 +42,13 @@ __all__ = ["Engine", "SweepResult"]
 @dataclass(frozen=True)
 class SweepResult:
     """What :meth:`Engine.sweep` did to one bandit: decisions ``settled`` by the expiry sweep,
-    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log."""
+    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log,
+    expired sticky ``assignments`` deleted."""
 
     settled: int = 0
     purged: int = 0
     trimmed: int = 0
+    assignments: int = 0
 
 
 def sweep_each(names: list[str], sweep: Callable[[str], SweepResult],
@@ -317,10 +319,10 @@ class Engine(EngineBase):
         >>> _ = engine.decide_batch("ads", n=3)
         >>> now[0] = 2.0
         >>> engine.sweep()  # settled now; purged once deadline + retention has passed
-        {'ads': SweepResult(settled=3, purged=0, trimmed=0)}
+        {'ads': SweepResult(settled=3, purged=0, trimmed=0, assignments=0)}
         >>> now[0] = 12.0
         >>> engine.sweep()
-        {'ads': SweepResult(settled=0, purged=3, trimmed=0)}
+        {'ads': SweepResult(settled=0, purged=3, trimmed=0, assignments=0)}
         """
         names = [bandit] if bandit is not None else self.list_bandits()
         rounds = max(int(max_rounds), 1)
@@ -334,12 +336,13 @@ class Engine(EngineBase):
             settled += n
             if n < limit:
                 break
-        purged = trimmed = 0
+        purged = trimmed = assigned = 0
         if purge:
             for _ in range(rounds):
                 res = self.store.purge(name, self.clock(), limit=10 * limit)
                 purged += res.decisions
                 trimmed += res.events
-                if res.decisions < 10 * limit:
+                assigned += res.assignments
+                if res.decisions < 10 * limit and res.assignments < 10 * limit:
                     break
-        return SweepResult(settled, purged, trimmed)
+        return SweepResult(settled, purged, trimmed, assigned)

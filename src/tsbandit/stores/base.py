@@ -26,10 +26,14 @@ event, now, cver, outcome)``        float or None)
 lease_until, limit, token)``
 ``_settle_expired(name, claim,      checked deltas (maybe empty), event JSON or None
 deltas, event, cver)``
-``_purge(name, cutoff, limit)``     ``cutoff = now - retention``, a limit >= 1
+``_purge(name, cutoff, limit,       ``cutoff = now - retention``, a limit >= 1, a finite ``now``
+now)``                              (assignments with ``expires_at <= now`` go)
 ``_append_event(name, event)``      event JSON
 ``_read_events(name, start,         the backend's position (``_cursor(after)``: a row number
 limit)``                            unless the backend says otherwise), a limit >= 1
+``_get_assignment(name, key, now)`` a valid key, a finite ``now``
+``_assign(name, a)``                an :class:`EncodedAssignment` (payload JSON, its id and
+                                    ``replace`` as JSON text, ``expires_at > now``)
 ==================================  ===========================================================
 
 plus the methods that need no validation: ``read``, ``exists``, ``list_bandits``,
@@ -58,8 +62,10 @@ from .lifecycle import bandit_not_found
 from .protocol import Store
 from .records import (
     DEFAULT_RETENTION,
+    Assignment,
     ClaimedDecision,
     DeltasFn,
+    EncodedAssignment,
     EncodedDecision,
     EventPage,
     NewDecision,
@@ -70,6 +76,7 @@ from .records import (
 )
 from .validation import (
     check_arrays,
+    check_assignment_key,
     check_decision_id,
     check_deltas,
     check_events_maxlen,
@@ -83,13 +90,14 @@ from .validation import (
     check_time,
     dumps,
     dumps_event,
+    encode_assignment,
     encode_new_decisions,
 )
 
 __all__ = [  # the records and the protocol are re-exported: they used to live here
-    "DEFAULT_RETENTION", "BaseStore", "ClaimedDecision", "DecisionExistsError", "DeltasFn",
-    "EventPage", "NewDecision", "PendingDecision", "PurgeResult", "RewardResult", "Snapshot",
-    "Store", "StoreMixin", "VersionConflictError",
+    "DEFAULT_RETENTION", "Assignment", "BaseStore", "ClaimedDecision", "DecisionExistsError",
+    "DeltasFn", "EventPage", "NewDecision", "PendingDecision", "PurgeResult", "RewardResult",
+    "Snapshot", "Store", "StoreMixin", "VersionConflictError",
 ]
 
 
@@ -228,8 +236,16 @@ class BaseStore(StoreMixin, ABC):
                                     config_version)
 
     def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
-        cutoff = check_time("now", now) - self.retention
-        return self._purge(name, cutoff, check_limit(limit))
+        t = check_time("now", now)
+        return self._purge(name, t - self.retention, check_limit(limit), t)
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def get_assignment(self, name: str, key: str, now: float) -> Assignment | None:
+        return self._get_assignment(name, check_assignment_key(key), check_time("now", now))
+
+    def assign(self, name: str, key: str, payload: Mapping[str, Any], expires_at: float,
+               now: float, *, replace: str | None = None) -> Assignment:
+        return self._assign(name, encode_assignment(key, payload, expires_at, now, replace))
 
     # -- events -----------------------------------------------------------------------------
     def append_event(self, name: str, event: Mapping[str, Any]) -> None:
@@ -313,8 +329,19 @@ class BaseStore(StoreMixin, ABC):
         all or nothing."""
 
     @abstractmethod
-    def _purge(self, name: str, cutoff: float, limit: int) -> PurgeResult:
-        """Delete consumed decisions with ``deadline < cutoff``; trim to ``events_maxlen``."""
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> PurgeResult:
+        """Delete up to ``limit`` consumed decisions with ``deadline < cutoff`` and up to
+        ``limit`` assignments with ``expires_at <= now`` (oldest first); trim to
+        ``events_maxlen``."""
+
+    @abstractmethod
+    def _get_assignment(self, name: str, key: str, now: float) -> Assignment | None:
+        """The assignment of ``key`` if it is live (``expires_at > now``), created False."""
+
+    @abstractmethod
+    def _assign(self, name: str, a: EncodedAssignment) -> Assignment:
+        """:func:`~tsbandit.stores.lifecycle.keeps_assignment` on the stored assignment of
+        ``a.key``: keep and return it (created False), or store ``a`` (created True)."""
 
     @abstractmethod
     def _append_event(self, name: str, event: str) -> None:

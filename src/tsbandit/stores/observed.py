@@ -122,6 +122,8 @@ class ObservedStore(StoreMixin):
     get_pending = _timed("get_pending")
     claim_expired = _timed("claim_expired")
     purge = _timed("purge")
+    get_assignment = _timed("get_assignment")
+    assign = _timed("assign")
     append_event = _timed("append_event")
     iter_events = _timed("iter_events")
     read_events = _timed("read_events")

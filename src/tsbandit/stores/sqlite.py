@@ -121,6 +121,43 @@ def _consume(c: sqlite3.Connection, name: str, decision_id: str, status: str,
         c.execute(_INSERT_EVENT, (name, event))
 
 
+def _live_assignment(c: sqlite3.Connection, name: str, key: str,
+                     now: float) -> records.Assignment | None:
+    row = c.execute(
+        "SELECT payload, expires_at FROM assignments WHERE bandit = ? AND assign_key = ?"
+        " AND expires_at > ?",
+        (name, key, now),
+    ).fetchone()
+    return None if row is None else lifecycle.assignment_record(key, row[0], row[1], False)
+
+
+def _assign(c: sqlite3.Connection, name: str, a: records.EncodedAssignment) -> records.Assignment:
+    """Keep the stored assignment of ``a.key`` (:func:`~tsbandit.stores.lifecycle.
+    keeps_assignment`) or store ``a`` over it."""
+    old = c.execute(
+        "SELECT payload, item, expires_at FROM assignments WHERE bandit = ? AND assign_key = ?",
+        (name, a.key),
+    ).fetchone()
+    if old is not None and lifecycle.keeps_assignment((old[1], old[2]), a):
+        return lifecycle.assignment_record(a.key, old[0], old[2], False)
+    c.execute(
+        "INSERT OR REPLACE INTO assignments (bandit, assign_key, payload, item, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (name, a.key, a.payload, a.item, a.expires_at),
+    )
+    return lifecycle.assignment_record(a.key, a.payload, a.expires_at, True)
+
+
+def _purge_assignments(c: sqlite3.Connection, name: str, now: float, limit: int) -> int:
+    """Delete up to ``limit`` expired assignments, oldest first; how many."""
+    n = c.execute(
+        "DELETE FROM assignments WHERE bandit = ? AND assign_key IN (SELECT assign_key"
+        " FROM assignments WHERE bandit = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?)",
+        (name, name, now, limit),
+    ).rowcount
+    return max(n, 0)
+
+
 class SQLiteStore(BaseStore):
     """:class:`~tsbandit.stores.protocol.Store` on one SQLite file, shared by processes and
     threads.
@@ -203,6 +240,7 @@ class SQLiteStore(BaseStore):
                 ("stats", "bandit"),
                 ("decisions", "bandit"),
                 ("events", "bandit"),
+                ("assignments", "bandit"),
             ):
                 c.execute(f"DELETE FROM {table} WHERE {col} = ?", (name,))
 
@@ -325,7 +363,7 @@ class SQLiteStore(BaseStore):
             _consume(c, name, claim.decision_id, EXPIRED, row[2], event)
             return True
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> records.PurgeResult:
         with self._db.tx(write=True) as c:
             _bandit_row(c, name)
             decisions = c.execute(
@@ -342,7 +380,19 @@ class SQLiteStore(BaseStore):
                     " WHERE bandit = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                     (name, name, self.events_maxlen),
                 ).rowcount
-        return records.PurgeResult(max(decisions, 0), max(events, 0))
+            assignments = _purge_assignments(c, name, now, limit)
+        return records.PurgeResult(max(decisions, 0), max(events, 0), assignments)
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def _get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
+        with self._db.tx(write=False) as c:
+            _bandit_row(c, name)
+            return _live_assignment(c, name, key, now)
+
+    def _assign(self, name: str, a: records.EncodedAssignment) -> records.Assignment:
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
+            return _assign(c, name, a)
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:

@@ -1,6 +1,6 @@
 """The SQLite store's file: its tables, their migrations, its connections and transactions.
 
-Tables (schema version 3, kept in ``PRAGMA user_version``):
+Tables (schema version 4, kept in ``PRAGMA user_version``):
 
 * ``bandits`` -- name, configuration JSON, ``version``, ``config_version``, ``decayed_at``;
 * ``stats`` -- one raw little-endian float64 BLOB per statistic, its shape as text (``"5,11,11"``)
@@ -11,14 +11,18 @@ Tables (schema version 3, kept in ``PRAGMA user_version``):
   then its deadline: purge deletes the rows whose ``consumed_deadline`` is before
   ``now - retention`` (the retention in effect when it runs); ``outcome`` is the value a
   reward stored with the decision (NULL unless it was rewarded with one);
-* ``events`` -- JSON text, the autoincrement id is the append order and the cursor.
+* ``events`` -- JSON text, the autoincrement id is the append order and the cursor;
+* ``assignments`` -- sticky assignments: per bandit and ``assign_key`` (a user id) the payload
+  JSON, its ``"id"`` as JSON text (``item``, compared by ``assign(..., replace=)``) and
+  ``expires_at``; purge deletes the rows with ``expires_at <= now``.
 
 Migrations run once, in one ``BEGIN IMMEDIATE`` transaction, by the first connection that finds
 an older ``user_version`` (other processes wait for the write lock, then see the new version):
 
 * 1 -> 2: ``decisions.purge_at`` is renamed ``consumed_deadline`` (it always held the deadline;
   the purge cut-off is computed at purge time), with its index;
-* 2 -> 3: ``decisions.outcome`` (REAL, nullable) is added; decisions rewarded before have none.
+* 2 -> 3: ``decisions.outcome`` (REAL, nullable) is added; decisions rewarded before have none;
+* 3 -> 4: the ``assignments`` table and its expiry index are added (empty).
 
 A file written by a newer version than this code knows is refused, not rewritten.
 """
@@ -37,7 +41,7 @@ from ..errors import ConfigurationError, StoreUnavailableError
 
 __all__ = ["SCHEMA_VERSION", "Connections", "connect", "parse_sqlite_url", "unavailable"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS bandits (
@@ -76,6 +80,17 @@ _TABLES = (
     )""",
     "CREATE INDEX IF NOT EXISTS events_bandit ON events (bandit, id)",
 )
+_ASSIGNMENTS = (
+    """CREATE TABLE IF NOT EXISTS assignments (
+        bandit TEXT NOT NULL,
+        assign_key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        item TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (bandit, assign_key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS assignments_expiry ON assignments (bandit, expires_at)",
+)
 _CONSUMED_INDEX = (
     "CREATE INDEX IF NOT EXISTS decisions_consumed ON decisions (bandit, consumed_deadline)"
     " WHERE consumed_deadline IS NOT NULL"
@@ -88,6 +103,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         _CONSUMED_INDEX,
     ),
     2: ("ALTER TABLE decisions ADD COLUMN outcome REAL",),
+    3: _ASSIGNMENTS,
 }
 
 # OperationalError messages that mean "cannot use the database now", not a bug
@@ -170,7 +186,7 @@ def _upgrade(conn: sqlite3.Connection, path: str | os.PathLike[str]) -> None:
                 f"SQLite store {str(path)!r} has schema version {version}, written by a newer "
                 f"tsbandit (this one knows up to {SCHEMA_VERSION})")
         if version == 0:
-            statements: tuple[str, ...] = (*_TABLES, _CONSUMED_INDEX)
+            statements: tuple[str, ...] = (*_TABLES, _CONSUMED_INDEX, *_ASSIGNMENTS)
         else:
             statements = tuple(s for v in range(version, SCHEMA_VERSION) for s in _MIGRATIONS[v])
         for statement in statements:

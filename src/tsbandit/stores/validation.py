@@ -33,10 +33,11 @@ from ..errors import (
     SerializationError,
     VersionConflictError,
 )
-from .records import EncodedDecision, NewDecision
+from .records import EncodedAssignment, EncodedDecision, NewDecision
 
 __all__ = [
     "check_arrays",
+    "check_assignment_key",
     "check_config_version",
     "check_decision_id",
     "check_deltas",
@@ -53,6 +54,7 @@ __all__ = [
     "decay_factor",
     "dumps",
     "dumps_event",
+    "encode_assignment",
     "encode_new_decisions",
     "finite_sums",
     "overflow_error",
@@ -85,6 +87,15 @@ def check_decision_id(decision_id: str) -> str:
             f"decision_id == {decision_id!r}, must be 1-256 printable characters"
         )
     return decision_id
+
+
+def check_assignment_key(key: str) -> str:
+    """Validate the key of a sticky assignment (a user id): 1-256 printable characters, like
+    a decision id."""
+    if not isinstance(key, str) or not 0 < len(key) <= 256 or not key.isprintable():
+        raise ConfigurationError(f"assignment key == {key!r:.80}, must be 1-256 printable "
+                                 "characters")
+    return key
 
 
 def check_time(label: str, value: float) -> float:
@@ -230,6 +241,37 @@ def encode_new_decisions(items: Sequence[NewDecision]) -> list[EncodedDecision]:
             dumps_event(event),
         ))
     return out
+
+
+def encode_assignment(key: str, payload: Mapping[str, Any], expires_at: float, now: float,
+                      replace: str | None) -> EncodedAssignment:
+    """Validate and encode the arguments of :meth:`Store.assign`: the key, a JSON object
+    payload with a string ``"id"`` (``SerializationError`` otherwise, like any payload that
+    cannot be stored), ``now`` and ``expires_at`` finite with ``expires_at > now``, and
+    ``replace`` None or a string (``ConfigurationError`` otherwise). The id and ``replace``
+    are kept as JSON text, which every backend compares byte for byte.
+
+    >>> encode_assignment("u1", {"id": "d1", "arm": 0}, 10, 5, None)
+    EncodedAssignment(key='u1', payload='{"id":"d1","arm":0}', item='"d1"', expires_at=10.0, \
+now=5.0, replace=None)
+    >>> encode_assignment("u1", {"arm": 0}, 10, 5, None)
+    Traceback (most recent call last):
+    ...
+    tsbandit.errors.SerializationError: assignment payload needs a string "id", got None
+    """
+    check_assignment_key(key)
+    text = dumps(payload, "payload")
+    item = payload.get("id")
+    if not isinstance(item, str):
+        raise SerializationError(f'assignment payload needs a string "id", got {item!r:.80}')
+    t_now = check_time("now", now)
+    t_exp = check_time("expires_at", expires_at)
+    if not t_exp > t_now:
+        raise ConfigurationError(f"expires_at == {expires_at!r}, must be after now ({t_now!r})")
+    if replace is not None and not isinstance(replace, str):
+        raise ConfigurationError(f"replace == {replace!r:.80}, must be None or an id (a str)")
+    return EncodedAssignment(key, text, json.dumps(item), t_exp, t_now,
+                             None if replace is None else json.dumps(replace))
 
 
 # -- arrays -------------------------------------------------------------------------------------
