@@ -23,7 +23,6 @@ from ._core import (
     decision_id_of,
     event_lines,
     metric_options,
-    split_reward,
 )
 from .results import (
     BanditInfo,
@@ -35,6 +34,7 @@ from .results import (
     RewardOutcome,
     RewardResult,
     Stats,
+    split_reward,
 )
 
 __all__ = ["AsyncClient", "AsyncRewardBuffer"]

@@ -290,21 +290,14 @@ def metric_options(metrics: Mapping[str, Any] | None, objective: Mapping[str, fl
                    metric_windows: Mapping[str, float] | None,
                    metric_defaults: Mapping[str, float | None] | None) -> dict[str, Any]:
     """The several-metric fields of ``POST /v1/bandits`` that are given (JSON-ready)."""
-    out: dict[str, Any] = {
-        "metrics": None if metrics is None else dict(metrics),
-        "objective": None if objective is None else dict(objective),
-        "constraints": None if constraints is None else [dict(c) for c in constraints],
-        "costs": None if costs is None else dict(costs), "baseline": baseline,
-        "metric_windows": None if metric_windows is None else dict(metric_windows),
-        "metric_defaults": None if metric_defaults is None else dict(metric_defaults)}
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def split_reward(reward: Reward) -> tuple[float | None, Mapping[str, float] | None]:
-    """``(reward, metrics)`` of a batch item's reward: a number, or ``{metric: value}``."""
-    if isinstance(reward, Mapping):
-        return None, reward
-    return reward, None
+    maps = {"metrics": metrics, "objective": objective, "costs": costs,
+            "metric_windows": metric_windows, "metric_defaults": metric_defaults}
+    out: dict[str, Any] = {k: dict(v) for k, v in maps.items() if v is not None}
+    if constraints is not None:
+        out["constraints"] = [dict(c) for c in constraints]
+    if baseline is not None:
+        out["baseline"] = baseline
+    return out
 
 
 def bandit_of(decision: Decision | str) -> tuple[str, str]:

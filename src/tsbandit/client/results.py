@@ -46,6 +46,13 @@ Json = Mapping[str, Any]
 Reward = float | Mapping[str, float]
 
 
+def split_reward(reward: Reward) -> tuple[float | None, Mapping[str, float] | None]:
+    """``(reward, metrics)`` of a batch item's reward: a number, or ``{metric: value}``."""
+    if isinstance(reward, Mapping):
+        return None, reward
+    return reward, None
+
+
 #: A decision the service recorded (the client never sees any other kind).
 Decision = RecordedDecision
 
