@@ -11,9 +11,9 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     │   ├── InvalidSplitError                      a report's intended split (the service: 422)
     │   └── WarmStartError                         a warm start's statistics, counts or weight
     ├── InvalidRewardError (ValueError)            422 invalid_reward
-    │   ├── UnknownMetricError (KeyError)          422 unknown_metric
-    │   └── GivenNotMetError                       422 given_not_met
-    ├── GivenNotObservedError (ValueError)         409 given_not_observed
+    │   ├── UnknownMetricError (KeyError)          422 unknown_metric: a metric the bandit lacks
+    │   └── GivenNotMetError                       422 given_not_met: its ``given`` metric was 0
+    ├── GivenNotObservedError (ValueError)         409 given_not_observed: ``given`` not yet known
     ├── InvalidContextError (ValueError)           422 invalid_context
     │   └── CustomerFieldError                     a raw customer field of the lab's offers
     ├── ArmError

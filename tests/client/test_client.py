@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -26,12 +27,16 @@ from tsbandit.errors import (
     AuthenticationError,
     BanditExistsError,
     BanditNotFoundError,
+    ConfigurationError,
     DecisionNotFoundError,
     DuplicateArmError,
+    GivenNotMetError,
+    GivenNotObservedError,
     IdempotencyConflictError,
     InvalidContextError,
     InvalidRewardError,
     UnknownArmError,
+    UnknownMetricError,
 )
 
 KEY = "client-test-key"
@@ -261,6 +266,80 @@ def test_a_decision_whose_answer_was_lost_is_replayed(server: Server, client: Cl
     assert len(decided) == 3  # one decision for two attempts, one batch of two for two calls
     with pytest.raises(IdempotencyConflictError):  # the key of another request
         client.decide(name, k=2, idempotency_key=d.idempotency_key)
+
+
+# ----- several metrics per decision --------------------------------------------------------------
+CARD_METRICS = {"apply": "beta", "revenue": {"model": "gaussian", "given": "apply"},
+                "risk": {"model": "beta", "given": "apply"}}
+
+
+def test_several_metrics_round_trip(client: Client):
+    bandit = f"cards_{uuid.uuid4().hex[:8]}"
+    info = client.create(bandit, ["A", "B", "C"], metrics=CARD_METRICS,
+                         objective={"revenue": 1.0},
+                         constraints=[{"metric": "risk", "max": 0.05}], costs={"A": 0.0},
+                         metric_windows={"revenue": 3600.0}, metric_defaults={"risk": 0})
+    assert info.model == {"kind": "metrics"} and info.rule["kind"] == "constrained"
+    assert info.metrics is not None and info.metrics["revenue"]["given"] == "apply"
+    assert (info.objective, info.constraints) == ({"revenue": 1.0},
+                                                  ({"metric": "risk", "max": 0.05},))
+    assert info.costs == {"A": 0.0, "B": 0.0, "C": 0.0} and info.baseline is None
+    assert (info.metric_windows, info.metric_defaults) == ({"revenue": 3600.0}, {"risk": 0.0})
+    assert client.get(bandit) == info
+
+    d = client.decide(bandit)
+    first = client.reward(d, metrics={"apply": 1})
+    assert (first.status, first.metrics) == ("applied", {"apply": "applied"})
+    with pytest.raises(GivenNotMetError):  # nothing of it is applied
+        client.reward(client.decide(bandit), metrics={"apply": 0, "revenue": 5.0})
+    later = client.reward(d.decision_id, metrics={"revenue": 182.5, "risk": 0})
+    assert later.metrics == {"revenue": "applied", "risk": "applied"}
+    again = client.reward(d, metrics={"revenue": 182.5})
+    assert again.duplicate and again.metrics == {"revenue": "duplicate"}
+    with pytest.raises(GivenNotObservedError):
+        client.reward(client.decide(bandit), metrics={"risk": 0})
+    with pytest.raises(UnknownMetricError):
+        client.reward(d, metrics={"clicks": 1})
+    with pytest.raises(InvalidRewardError, match="metrics"):
+        client.reward(d, 1)  # a bare reward for a bandit with several metrics
+    with pytest.raises(ConfigurationError):
+        client.reward(d, 1, metrics={"apply": 1})  # refused before sending
+
+    # batches: {metric: value} items next to plain ones
+    ds = client.decide_batch(bandit, 3)
+    outcomes = client.reward_many([(x, {"apply": 1}) for x in ds])
+    assert [o.result.metrics for o in outcomes if o.result] == [{"apply": "applied"}] * 3
+    stats = client.stats(bandit)
+    assert stats.metrics is not None and stats.objective is not None
+    assert sum(row["n"] for row in stats.metrics["apply"].values()) == 4  # d and the batch
+    assert sum(row["n"] for row in stats.metrics["revenue"].values()) == 1
+    assert stats.constraints is not None and stats.constraints[0]["metric"] == "risk"
+    plain = client.stats("credit_card_offers") if "credit_card_offers" in \
+        client.list_bandits() else None
+    assert plain is None or plain.metrics is None
+    client.delete(bandit)
+
+
+def test_several_metrics_async(server: Server):
+    bandit = f"cards_{uuid.uuid4().hex[:8]}"
+
+    async def main() -> tuple[Any, ...]:
+        async with AsyncClient(server.url, api_key=KEY, timeout=10.0) as c:
+            info = await c.create(bandit, ["A", "B"], metrics=CARD_METRICS,
+                                  objective={"revenue": 1.0}, baseline="A",
+                                  constraints=[{"metric": "risk", "max": 0.05}])
+            d = await c.decide(bandit)
+            first = await c.reward(d, metrics={"apply": 1, "revenue": 10.0})
+            dup = await c.reward(d.decision_id, metrics={"apply": 1})
+            many = await c.reward_many([(await c.decide(bandit), {"apply": 0})])
+            await c.delete(bandit)
+            return info, first, dup, many
+
+    info, first, dup, many = asyncio.run(main())
+    assert info.baseline == "A" and info.metrics is not None
+    assert first.metrics == {"apply": "applied", "revenue": "applied"}
+    assert dup.duplicate and dup.metrics == {"apply": "duplicate"}
+    assert many[0].ok and many[0].result.metrics == {"apply": "applied"}
 
 
 # ----- timeouts and unreachable services --------------------------------------------------------

@@ -301,3 +301,115 @@ def test_api_docs_render_with_no_network(browser, serve, tmp_path):
     assert page.locator("img[alt='redocly logo']").count() == 0  # dropped, not broken
     assert watch.failed == []
     page.close()
+
+
+CARDS = {"name": "cards", "arms": ["A", "B", "C"],
+         "metrics": {"apply": "beta", "revenue": {"model": "gaussian", "given": "apply"},
+                     "risk": {"model": "beta", "given": "apply"}},
+         "objective": {"revenue": 1.0}, "constraints": [{"metric": "risk", "max": 0.05}],
+         "costs": {"A": 0.0}}
+
+
+def _metric_rewards(http: httpx.Client, arm: str, rows: list[dict[str, float]]) -> None:
+    ds = http.post("/v1/bandits/cards/decisions/batch",
+                   json={"n": len(rows), "eligible_arms": [arm]}).json()["decisions"]
+    for d, metrics in zip(ds, rows, strict=True):
+        r = http.post("/v1/bandits/cards/rewards",
+                      json={"decision_id": d["decision_id"], "metrics": metrics})
+        assert r.status_code == 200, r.text
+
+
+def _front(points: dict[str, tuple[float, float]]) -> dict[str, bool]:
+    """Pareto front of (risk: lower is better, objective: higher is better)."""
+    def dominated(a: str) -> bool:
+        x, y = points[a]
+        return any(q[0] <= x and q[1] >= y and q != (x, y) for b, q in points.items() if b != a)
+
+    return {a: not dominated(a) for a in points}
+
+
+def test_dashboard_shows_several_metrics_and_the_pareto_front(browser, serve, tmp_path):
+    server = serve({"TSBANDIT_STORE": "memory://", "TSBANDIT_DASHBOARD_REFRESH_SECONDS": "0.5",
+                    "TSBANDIT_LOG_FORMAT": "none"})
+    base = server.url
+    with httpx.Client(base_url=base, timeout=10) as http:
+        assert http.post("/v1/bandits", json=CARDS).status_code == 201
+        no = {"apply": 0}
+        # A: half apply, nobody defaults; B: a quarter apply, one in ten defaults; C: most
+        # apply and spend most, a third default (the best objective, far over the risk limit)
+        _metric_rewards(http, "A", [{"apply": 1, "revenue": 100.0, "risk": 0}] * 20 + [no] * 20)
+        _metric_rewards(http, "B", [{"apply": 1, "revenue": 80.0, "risk": 0}] * 9
+                        + [{"apply": 1, "revenue": 80.0, "risk": 1}] + [no] * 30)
+        _metric_rewards(http, "C", [{"apply": 1, "revenue": 200.0, "risk": 1}] * 10
+                        + [{"apply": 1, "revenue": 200.0, "risk": 0}] * 20 + [no] * 10)
+        stats = http.get("/v1/bandits/cards/stats").json()
+    points = {a: (stats["metrics"]["risk"][a]["mean"], stats["objective"][a]["mean"])
+              for a in "ABC"}
+    expected_front = _front(points)
+    assert expected_front == {"A": True, "B": False, "C": True}  # the world is as intended
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    watch = Watch(page, base)
+    page.goto(base + "/dashboard?bandit=cards")
+    page.wait_for_function("() => document.getElementById('main').dataset.bandit === 'cards'")
+    assert page.locator("#metrics-panel").is_visible()
+    # the Pareto plot: one point per arm, the front filled and joined by a line
+    dots = page.locator("#pareto circle.pareto-point")
+    assert dots.count() == 3
+    shown = {dots.nth(i).get_attribute("data-arm"): dots.nth(i).get_attribute("data-front")
+             == "true" for i in range(3)}
+    assert shown == expected_front
+    assert page.locator("#pareto path.front").count() == 1
+    assert page.locator("#pareto line.bound").count() == 1  # the risk limit
+    # positions follow the means: C right of A (riskier) and above it (more objective)
+    cx = {a: float(page.locator(f"#pareto circle[data-arm={a}]").get_attribute("cx"))
+          for a in "ABC"}
+    cy = {a: float(page.locator(f"#pareto circle[data-arm={a}]").get_attribute("cy"))
+          for a in "ABC"}
+    assert cx["A"] < cx["B"] < cx["C"] and cy["C"] < cy["A"] < cy["B"]
+    assert "risk ≤ 0.05" in page.locator("#pareto-note").inner_text()
+    # each constraint's probability per arm: a bar as long as the probability
+    bars = page.locator("#constraints rect.constraint-prob")
+    assert bars.count() == 3
+    track = float(page.locator("#constraints rect").first.get_attribute("width"))
+    probs = {}
+    for i in range(3):
+        bar = bars.nth(i)
+        p = float(bar.get_attribute("data-probability"))
+        probs[bar.get_attribute("data-arm")] = p
+        assert float(bar.get_attribute("width")) == pytest.approx(max(track * p, p > 0), abs=0.01)
+    assert probs["C"] < 0.01 and probs["A"] > probs["B"]
+    # every metric per arm, and the objective
+    rows = page.locator("#metrics-table tbody tr")
+    assert [rows.nth(i).get_attribute("data-metric") for i in range(rows.count())] == [
+        "apply", "revenue", "risk", "objective"]
+    assert "n=20" in page.locator("#metrics-table tr[data-metric=risk] td[data-arm=A]").inner_text()
+    # the report reads the objective, with each arm's probability of passing
+    page.wait_for_selector("#report-panel:not([hidden])")
+    assert "P(constraints hold)" in page.locator("#report").inner_text()
+    shot = tmp_path / "dashboard-metrics.png"
+    page.screenshot(path=str(shot), full_page=True)
+    _artifact(shot)
+    # a bandit with one reward per decision: the panel is hidden
+    page.locator("nav a", has_text="credit_card_offers").click()
+    page.wait_for_function(
+        "() => document.getElementById('main').dataset.bandit === 'credit_card_offers'")
+    assert page.locator("#metrics-panel").is_hidden()
+    watch.check()
+    page.close()
+
+    # a phone: the metrics panel fits the screen (the table scrolls inside its box)
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                             is_mobile=True, has_touch=True)
+    watch = Watch(phone, base)
+    phone.goto(base + "/dashboard?bandit=cards")
+    phone.wait_for_function("() => document.getElementById('main').dataset.bandit === 'cards'")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    box = phone.locator("#pareto").bounding_box()
+    assert box is not None and box["width"] <= 390
+    assert phone.locator("#pareto circle.pareto-point").count() == 3
+    shot = tmp_path / "dashboard-metrics-phone.png"
+    phone.screenshot(path=str(shot), full_page=True)
+    _artifact(shot)
+    watch.check()
+    phone.close()

@@ -128,10 +128,13 @@ def test_read_bandit_gives_the_typed_model_and_rule() -> None:
     schemas = doc["components"]["schemas"]
     out = schemas["BanditOut"]["properties"]
     assert out["model"]["discriminator"]["propertyName"] == "kind"
+    # "metrics": the model of a bandit with several metrics (which are then its ``metrics``)
     assert set(out["model"]["discriminator"]["mapping"]) == {"beta", "gaussian", "linear",
-                                                             "logistic"}
+                                                             "logistic", "metrics"}
+    # "constrained" and "pareto": rules over several metrics
     assert set(out["rule"]["discriminator"]["mapping"]) == {
-        "thompson", "ucb1", "linucb", "epsilon_greedy", "greedy", "softmax", "random"}
+        "thompson", "ucb1", "linucb", "epsilon_greedy", "greedy", "softmax", "random",
+        "constrained", "pareto"}
     # an answer always carries every parameter: all required in the output schemas
     linear = schemas["LinearModel-Output"]
     assert set(linear["required"]) == set(linear["properties"])

@@ -7,23 +7,34 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
 from ..errors import TsbanditError
-from ._core import Attempts, BufferState, Call, Calls, Retry, decision_id_of, event_lines
+from ._core import (
+    Attempts,
+    BufferState,
+    Call,
+    Calls,
+    Retry,
+    decision_id_of,
+    event_lines,
+    metric_options,
+)
 from .results import (
     BanditInfo,
     Decision,
     DecisionStatus,
     Health,
     Report,
+    Reward,
     RewardOutcome,
     RewardResult,
     Stats,
+    split_reward,
 )
 
 __all__ = ["AsyncClient", "AsyncRewardBuffer"]
@@ -92,14 +103,21 @@ class AsyncClient:
         return await self._run(Calls.health())
 
     async def create(self, name: str, arms: Sequence[str], *,
-                     model: str | dict[str, Any] = "beta",
-                     rule: str | dict[str, Any] = "thompson", n_features: int | None = None,
+                     model: str | dict[str, Any] | None = None,
+                     rule: str | dict[str, Any] | None = None, n_features: int | None = None,
                      reward_window: float | None = None, default_reward: float | None = None,
-                     half_life: float | None = None,
-                     propensity_draws: int | None = None) -> BanditInfo:
+                     half_life: float | None = None, propensity_draws: int | None = None,
+                     metrics: Mapping[str, Any] | None = None,
+                     objective: Mapping[str, float] | None = None,
+                     constraints: Sequence[Mapping[str, Any]] | None = None,
+                     costs: Mapping[str, float] | None = None, baseline: str | None = None,
+                     metric_windows: Mapping[str, float] | None = None,
+                     metric_defaults: Mapping[str, float | None] | None = None) -> BanditInfo:
         """See :meth:`Client.create`."""
-        return await self._run(Calls.create(name, arms, model, rule, n_features, reward_window,
-                                            default_reward, half_life, propensity_draws))
+        return await self._run(Calls.create(
+            name, arms, model, rule, n_features, reward_window, default_reward, half_life,
+            propensity_draws, metric_options(metrics, objective, constraints, costs, baseline,
+                                             metric_windows, metric_defaults)))
 
     async def get(self, name: str) -> BanditInfo:
         """See :meth:`Client.get`."""
@@ -141,20 +159,25 @@ class AsyncClient:
         """See :meth:`Client.decision`."""
         return await self._run(Calls.decision(decision_id))
 
-    async def reward(self, decision: Decision | str, reward: float) -> RewardResult:
+    async def reward(self, decision: Decision | str, reward: float | None = None, *,
+                     metrics: Mapping[str, float] | None = None) -> RewardResult:
         """See :meth:`Client.reward`."""
-        return await self._run(Calls.reward(decision, reward))
+        return await self._run(Calls.reward(decision, reward, metrics))
 
-    async def reward_many(self, rewards: Iterable[tuple[Decision | str, float]], *,
+    async def _reward_item(self, decision: Decision | str, reward: Reward) -> RewardResult:
+        value, metrics = split_reward(reward)
+        return await self.reward(decision, value, metrics=metrics)
+
+    async def reward_many(self, rewards: Iterable[tuple[Decision | str, Reward]], *,
                           concurrency: int = 8) -> list[RewardOutcome]:
         """See :meth:`Client.reward_many` (tasks, ``concurrency`` in flight at a time)."""
         gate = asyncio.Semaphore(max(1, concurrency))
 
-        async def one(decision: Decision | str, reward: float) -> RewardOutcome:
+        async def one(decision: Decision | str, reward: Reward) -> RewardOutcome:
             async with gate:
                 try:
                     return RewardOutcome(decision_id_of(decision), reward,
-                                         result=await self.reward(decision, reward))
+                                         result=await self._reward_item(decision, reward))
                 except Exception as exc:  # one reward's failure is its outcome, never lost
                     return RewardOutcome(decision_id_of(decision), reward, error=exc)
 
@@ -223,7 +246,7 @@ class AsyncRewardBuffer:
         """Rewards waiting to be sent."""
         return len(self._state.items)
 
-    async def add(self, decision: Decision | str, reward: float) -> None:
+    async def add(self, decision: Decision | str, reward: Reward) -> None:
         """Buffer a reward; a full buffer is sent now."""
         batch = self._state.push(decision, reward)
         if self._state.max_wait is not None and self._timer is None:
@@ -246,7 +269,7 @@ class AsyncRewardBuffer:
         self._state.check()
         return out
 
-    async def _send(self, batch: list[tuple[Decision | str, float]]) -> list[RewardOutcome]:
+    async def _send(self, batch: list[tuple[Decision | str, Reward]]) -> list[RewardOutcome]:
         if not batch:
             return []
         return self._state.record(await self.client.reward_many(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -35,6 +35,7 @@ from .results import (
     DecisionStatus,
     Health,
     Report,
+    Reward,
     RewardOutcome,
     RewardResult,
     Stats,
@@ -283,6 +284,22 @@ def _seq(values: Iterable[Any] | None) -> list[Any] | None:
     return None if values is None else [float(v) for v in values]
 
 
+def metric_options(metrics: Mapping[str, Any] | None, objective: Mapping[str, float] | None,
+                   constraints: Sequence[Mapping[str, Any]] | None,
+                   costs: Mapping[str, float] | None, baseline: str | None,
+                   metric_windows: Mapping[str, float] | None,
+                   metric_defaults: Mapping[str, float | None] | None) -> dict[str, Any]:
+    """The several-metric fields of ``POST /v1/bandits`` that are given (JSON-ready)."""
+    maps = {"metrics": metrics, "objective": objective, "costs": costs,
+            "metric_windows": metric_windows, "metric_defaults": metric_defaults}
+    out: dict[str, Any] = {k: dict(v) for k, v in maps.items() if v is not None}
+    if constraints is not None:
+        out["constraints"] = [dict(c) for c in constraints]
+    if baseline is not None:
+        out["baseline"] = baseline
+    return out
+
+
 def bandit_of(decision: Decision | str) -> tuple[str, str]:
     """``(bandit, decision_id)`` of a decision or decision id (the id names its bandit)."""
     if isinstance(decision, Decision):
@@ -298,14 +315,16 @@ class Calls:
         return Call("GET", "/healthz", _json(Health), safe=True)
 
     @staticmethod
-    def create(name: str, arms: Sequence[str], model: str | dict[str, Any],
-               rule: str | dict[str, Any], n_features: int | None,
+    def create(name: str, arms: Sequence[str], model: str | dict[str, Any] | None,
+               rule: str | dict[str, Any] | None, n_features: int | None,
                reward_window: float | None, default_reward: float | None,
-               half_life: float | None, propensity_draws: int | None) -> Call[BanditInfo]:
-        body = {"name": name, "arms": list(arms), "model": model, "rule": rule,
-                **_drop_none(n_features=n_features, reward_window=reward_window,
-                             default_reward=default_reward, half_life=half_life,
-                             propensity_draws=propensity_draws)}
+               half_life: float | None, propensity_draws: int | None,
+               metric_options: Mapping[str, Any] | None = None) -> Call[BanditInfo]:
+        body = {"name": name, "arms": list(arms),
+                **_drop_none(model=model, rule=rule, n_features=n_features,
+                             reward_window=reward_window, default_reward=default_reward,
+                             half_life=half_life, propensity_draws=propensity_draws,
+                             **(metric_options or {}))}
         return Call("POST", "/v1/bandits", _json(BanditInfo), json=body, ok=(201,))
 
     @staticmethod
@@ -359,11 +378,23 @@ class Calls:
         return Call("GET", f"/v1/decisions/{_q(decision_id)}", _json(DecisionStatus), safe=True)
 
     @staticmethod
-    def reward(decision: Decision | str, reward: float) -> Call[RewardResult]:
+    def reward(decision: Decision | str, reward: Reward | None = None,
+               metrics: Mapping[str, float] | None = None) -> Call[RewardResult]:
         bandit, did = bandit_of(decision)
-        # safe: a reward is applied once per decision id; a repeat answers "duplicate"
-        return Call("POST", f"/v1/bandits/{_q(bandit)}/rewards", _reward_result,
-                    json={"decision_id": did, "reward": reward}, safe=True)
+        if isinstance(reward, Mapping) and metrics is None:
+            reward, metrics = None, reward  # {metric: value}: a bandit with several metrics
+        if (reward is None) == (metrics is None):
+            raise ConfigurationError("give exactly one of reward (a number) or metrics "
+                                     "({metric: value}, for a bandit with several metrics)")
+        body: dict[str, Any] = {"decision_id": did}
+        if metrics is not None:
+            body["metrics"] = dict(metrics)
+        else:
+            body["reward"] = reward
+        # safe: a reward is applied once per decision id (each metric once); a repeat
+        # answers "duplicate"
+        return Call("POST", f"/v1/bandits/{_q(bandit)}/rewards", _reward_result, json=body,
+                    safe=True)
 
     @staticmethod
     def stats(name: str, context: Iterable[float] | None, level: float) -> Call[Stats]:
@@ -410,13 +441,13 @@ class BufferState:
             raise ConfigurationError(f"max_wait == {max_wait}, must be > 0 (or None)")
         self.max_size, self.max_wait, self.on_error, self.clock = (
             max_size, max_wait, on_error, clock)
-        self.items: list[tuple[Decision | str, float]] = []
+        self.items: list[tuple[Decision | str, Reward]] = []
         self.first_at = 0.0
         self.failures: list[RewardOutcome] = []
         self.sent = 0
         self.closed = False
 
-    def push(self, decision: Decision | str, reward: float) -> list[tuple[Decision | str, float]]:
+    def push(self, decision: Decision | str, reward: Reward) -> list[tuple[Decision | str, Reward]]:
         """Buffer one reward; the batch to send now when the buffer is full, else []."""
         if self.closed:
             raise ConfigurationError("the reward buffer is closed")
@@ -425,7 +456,7 @@ class BufferState:
         self.items.append((decision, reward))
         return self.take() if len(self.items) >= self.max_size else []
 
-    def take(self) -> list[tuple[Decision | str, float]]:
+    def take(self) -> list[tuple[Decision | str, Reward]]:
         """Everything waiting (the buffer is then empty)."""
         batch, self.items = self.items, []
         return batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
@@ -13,16 +13,27 @@ from typing import Any, TypeVar
 import httpx
 
 from ..errors import TsbanditError
-from ._core import Attempts, BufferState, Call, Calls, Retry, decision_id_of, event_lines
+from ._core import (
+    Attempts,
+    BufferState,
+    Call,
+    Calls,
+    Retry,
+    decision_id_of,
+    event_lines,
+    metric_options,
+)
 from .results import (
     BanditInfo,
     Decision,
     DecisionStatus,
     Health,
     Report,
+    Reward,
     RewardOutcome,
     RewardResult,
     Stats,
+    split_reward,
 )
 
 __all__ = ["Client", "RewardBuffer"]
@@ -110,14 +121,34 @@ class Client:
         """``GET /healthz``; a down store raises :class:`~tsbandit.errors.StoreUnavailableError`."""
         return self._run(Calls.health())
 
-    def create(self, name: str, arms: Sequence[str], *, model: str | dict[str, Any] = "beta",
-               rule: str | dict[str, Any] = "thompson", n_features: int | None = None,
+    def create(self, name: str, arms: Sequence[str], *,
+               model: str | dict[str, Any] | None = None,
+               rule: str | dict[str, Any] | None = None, n_features: int | None = None,
                reward_window: float | None = None, default_reward: float | None = None,
-               half_life: float | None = None,
-               propensity_draws: int | None = None) -> BanditInfo:
-        """Create a bandit (``BanditExistsError`` if the name is taken); None: the default."""
-        return self._run(Calls.create(name, arms, model, rule, n_features, reward_window,
-                                      default_reward, half_life, propensity_draws))
+               half_life: float | None = None, propensity_draws: int | None = None,
+               metrics: Mapping[str, Any] | None = None,
+               objective: Mapping[str, float] | None = None,
+               constraints: Sequence[Mapping[str, Any]] | None = None,
+               costs: Mapping[str, float] | None = None, baseline: str | None = None,
+               metric_windows: Mapping[str, float] | None = None,
+               metric_defaults: Mapping[str, float | None] | None = None) -> BanditInfo:
+        """Create a bandit (``BanditExistsError`` if the name is taken); None: the default
+        (``model`` Beta-Bernoulli, ``rule`` Thompson sampling).
+
+        Several metrics per decision instead of one reward: ``metrics`` (``{"apply": "beta",
+        "revenue": {"model": "gaussian", "given": "apply"}}``), and optionally ``objective``,
+        ``constraints``, ``costs`` (by arm), ``baseline``, ``metric_windows`` and
+        ``metric_defaults``, as ``POST /v1/bandits`` takes them (never with ``model``).
+
+        >>> client.create("cards", ["A", "B"], metrics={  # doctest: +SKIP
+        ...     "apply": "beta", "risk": {"model": "beta", "given": "apply"}},
+        ...     constraints=[{"metric": "risk", "max": 0.05}]).rule["kind"]
+        'constrained'
+        """
+        return self._run(Calls.create(
+            name, arms, model, rule, n_features, reward_window, default_reward, half_life,
+            propensity_draws, metric_options(metrics, objective, constraints, costs, baseline,
+                                             metric_windows, metric_defaults)))
 
     def get(self, name: str) -> BanditInfo:
         """A bandit's configuration."""
@@ -164,20 +195,29 @@ class Client:
         """A logged decision and its status (``pending``, ``rewarded``, ``expired``...)."""
         return self._run(Calls.decision(decision_id))
 
-    def reward(self, decision: Decision | str, reward: float) -> RewardResult:
-        """Reward a decision (a :class:`Decision` or its id) exactly once.
+    def reward(self, decision: Decision | str, reward: float | None = None, *,
+               metrics: Mapping[str, float] | None = None) -> RewardResult:
+        """Reward a decision (a :class:`Decision` or its id) exactly once: ``reward`` (a
+        number) or, for a bandit with several metrics, ``metrics`` (``{metric: value}``; each
+        metric of a decision is applied once, whenever it arrives, and the result's
+        ``metrics`` says each one's status). Exactly one of them.
 
         Retried on 503 and lost connections: safe, as the service applies a decision's reward
         once and answers a repeat ``"duplicate"`` (see :class:`RewardResult`).
         """
-        return self._run(Calls.reward(decision, reward))
+        return self._run(Calls.reward(decision, reward, metrics))
 
-    def reward_many(self, rewards: Iterable[tuple[Decision | str, float]], *,
+    def _reward_item(self, decision: Decision | str, reward: Reward) -> RewardResult:
+        value, metrics = split_reward(reward)
+        return self.reward(decision, value, metrics=metrics)
+
+    def reward_many(self, rewards: Iterable[tuple[Decision | str, Reward]], *,
                     concurrency: int = 8) -> list[RewardOutcome]:
         """Send many rewards concurrently (``concurrency`` at a time, on the connection pool).
 
         The service has no batch reward endpoint: this is one request per reward. Errors do
-        not stop the others: each :class:`RewardOutcome` holds its result or its error.
+        not stop the others: each :class:`RewardOutcome` holds its result or its error. A
+        reward is a number, or ``{metric: value}`` for a bandit with several metrics.
         """
         items = list(rewards)
         if not items:
@@ -185,10 +225,10 @@ class Client:
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
             return list(pool.map(lambda item: self._outcome(*item), items))
 
-    def _outcome(self, decision: Decision | str, reward: float) -> RewardOutcome:
+    def _outcome(self, decision: Decision | str, reward: Reward) -> RewardOutcome:
         try:
             return RewardOutcome(decision_id_of(decision), reward,
-                                 result=self.reward(decision, reward))
+                                 result=self._reward_item(decision, reward))
         except Exception as exc:  # one reward's failure is its outcome, never lost
             return RewardOutcome(decision_id_of(decision), reward, error=exc)
 
@@ -263,7 +303,7 @@ class RewardBuffer:
         with self._cond:
             return len(self._state.items)
 
-    def add(self, decision: Decision | str, reward: float) -> None:
+    def add(self, decision: Decision | str, reward: Reward) -> None:
         """Buffer a reward; a full buffer is sent now, in this thread."""
         with self._cond:
             batch = self._state.push(decision, reward)
@@ -293,7 +333,7 @@ class RewardBuffer:
         self._state.check()
         return out
 
-    def _send(self, batch: list[tuple[Decision | str, float]]) -> list[RewardOutcome]:
+    def _send(self, batch: list[tuple[Decision | str, Reward]]) -> list[RewardOutcome]:
         outcomes = self.client.reward_many(batch, concurrency=self.concurrency)
         with self._cond:
             return self._state.record(outcomes)

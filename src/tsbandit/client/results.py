@@ -34,12 +34,23 @@ __all__ = [
     "ReportDecision",
     "ReportLift",
     "ReportSRM",
+    "Reward",
     "RewardOutcome",
     "RewardResult",
     "Stats",
 ]
 
 Json = Mapping[str, Any]
+#: A reward as the batch methods take it: a number, or ``{metric: value}`` for a bandit with
+#: several metrics.
+Reward = float | Mapping[str, float]
+
+
+def split_reward(reward: Reward) -> tuple[float | None, Mapping[str, float] | None]:
+    """``(reward, metrics)`` of a batch item's reward: a number, or ``{metric: value}``."""
+    if isinstance(reward, Mapping):
+        return None, reward
+    return reward, None
 
 
 #: A decision the service recorded (the client never sees any other kind).
@@ -54,9 +65,18 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _opt_dict(value: Any) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
+
+
 @dataclass(frozen=True, slots=True)
 class BanditInfo:
-    """A bandit's stored configuration (``POST /v1/bandits``, ``GET /v1/bandits/{name}``)."""
+    """A bandit's stored configuration (``POST /v1/bandits``, ``GET /v1/bandits/{name}``).
+
+    A bandit with several metrics also has ``metrics`` (``{name: {"model", "given"}}``),
+    ``objective``, ``constraints``, ``costs`` (by arm), ``baseline``, ``metric_windows`` and
+    ``metric_defaults``; for the others they are None.
+    """
 
     name: str
     arms: tuple[str, ...]
@@ -66,14 +86,27 @@ class BanditInfo:
     default_reward: float | None
     half_life: float | None
     propensity_draws: int
+    metrics: dict[str, Any] | None = None
+    objective: dict[str, float] | None = None
+    constraints: tuple[dict[str, Any], ...] | None = None
+    costs: dict[str, float] | None = None
+    baseline: str | None = None
+    metric_windows: dict[str, float] | None = None
+    metric_defaults: dict[str, float | None] | None = None
 
     @classmethod
     def from_json(cls, data: Json) -> BanditInfo:
         """Parse the service's JSON."""
+        cons = data.get("constraints")
         return cls(str(data["name"]), tuple(data["arms"]), dict(data["model"]),
                    dict(data["rule"]), float(data["reward_window"]),
                    _opt_float(data.get("default_reward")), _opt_float(data.get("half_life")),
-                   int(data["propensity_draws"]))
+                   int(data["propensity_draws"]), _opt_dict(data.get("metrics")),
+                   _opt_dict(data.get("objective")),
+                   None if cons is None else tuple(dict(c) for c in cons),
+                   _opt_dict(data.get("costs")), data.get("baseline"),
+                   _opt_dict(data.get("metric_windows")),
+                   _opt_dict(data.get("metric_defaults")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +142,7 @@ class RewardOutcome:
     """
 
     decision_id: str
-    reward: float
+    reward: Reward
     result: RewardResult | None = None
     error: Exception | None = None
 
@@ -122,12 +155,21 @@ class RewardOutcome:
 @dataclass(frozen=True, slots=True)
 class Stats:
     """Posterior summary of every arm (``GET /v1/bandits/{name}/stats``); ``stats["a"]``
-    is arm ``a``'s row."""
+    is arm ``a``'s row.
+
+    A bandit with several metrics: ``arms`` summarizes the objective, ``metrics`` is ``{metric:
+    {arm: {"mean", "low", "high", "n"}}}``, ``objective`` ``{arm: {"mean", "low", "high",
+    "probability_best"}}`` and ``constraints`` ``[{"metric", "max" | "min", "probability":
+    {arm: p}}]`` (None for other bandits).
+    """
 
     bandit: str
     model_version: int
     level: float
     arms: tuple[ArmStats, ...]
+    metrics: dict[str, dict[str, dict[str, float]]] | None = None
+    objective: dict[str, dict[str, float]] | None = None
+    constraints: tuple[dict[str, Any], ...] | None = None
 
     def __getitem__(self, arm: str) -> ArmStats:
         for row in self.arms:
@@ -138,8 +180,11 @@ class Stats:
     @classmethod
     def from_json(cls, data: Json) -> Stats:
         """Parse the service's JSON."""
+        cons = data.get("constraints")
         return cls(str(data["bandit"]), int(data["model_version"]), float(data["level"]),
-                   tuple(ArmStats.from_dict(row) for row in data["arms"]))
+                   tuple(ArmStats.from_dict(row) for row in data["arms"]),
+                   _opt_dict(data.get("metrics")), _opt_dict(data.get("objective")),
+                   None if cons is None else tuple(dict(c) for c in cons))
 
 
 @dataclass(frozen=True, slots=True)

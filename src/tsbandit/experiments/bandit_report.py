@@ -58,8 +58,10 @@ import numpy as np
 from ..errors import ConfigurationError, InvalidSplitError
 from ..events import DecisionEvent, iter_events
 from ..policies.base import RewardModel
+from ..policies.metrics import MetricSet
 from ..policies.rules import SelectionRule
 from ..policies.stats import Stats
+from .metric_report import metric_report
 from .posteriors import posteriors_from_model
 from .report import experiment_report
 from .srm import srm_check, srm_check_adaptive, srm_check_allocation
@@ -265,7 +267,9 @@ def bandit_report(name: str, spec: BanditLike, stats: Stats, version: int,
                   split: str | Sequence[float] | None = None, srm: bool = True,
                   srm_threshold: float = 0.001, draws: int = 100_000,
                   rng: np.random.Generator | None = None) -> dict[str, Any]:
-    """The report of bandit ``name`` (the JSON of ``GET /v1/bandits/{name}/report``).
+    """The report of bandit ``name`` (the JSON of ``GET /v1/bandits/{name}/report``); for a
+    bandit with several metrics, :func:`~tsbandit.experiments.metric_report.metric_report`'s
+    (the objective, each metric's posterior, the constraints) with the same SRM check.
 
     Parameters
     ----------
@@ -289,12 +293,18 @@ def bandit_report(name: str, spec: BanditLike, stats: Stats, version: int,
         A contextual model (no per-arm posterior to compare) or fewer than two arms.
     """
     weights = parse_split(split, len(spec.arms)) if split is not None else None
-    post = posteriors_from_model(spec.model, stats, spec.arms)  # type: ignore[arg-type]
-    if post.n_arms < 2:
-        raise ConfigurationError(f"bandit {name!r} has {post.n_arms} arm; a report compares "
-                                 "at least 2")
     rng = rng if rng is not None else np.random.default_rng()
-    rep = experiment_report(post, rule=rule, rng=rng, level=level, draws=draws)
+    if isinstance(spec.model, MetricSet):  # several metrics: the objective, the constraints
+        if len(spec.arms) < 2:
+            raise ConfigurationError(f"bandit {name!r} has {len(spec.arms)} arm; a report "
+                                     "compares at least 2")
+        rep = metric_report(spec, stats, rule=rule, level=level, draws=draws, rng=rng)
+    else:
+        post = posteriors_from_model(spec.model, stats, spec.arms)  # type: ignore[arg-type]
+        if post.n_arms < 2:
+            raise ConfigurationError(f"bandit {name!r} has {post.n_arms} arm; a report "
+                                     "compares at least 2")
+        rep = experiment_report(post, rule=rule, rng=rng, level=level, draws=draws)
     if srm:
         rep["srm"] = _srm(spec, read_decisions(events(), spec.arms), weights, srm_threshold)
     else:

@@ -13,7 +13,10 @@ without internet access). It reads the public API in the browser and redraws its
 * ``GET /v1/bandits/{name}/traffic`` (here) -- decisions per arm over time, from the event
   log, so the same for every worker;
 * ``GET /v1/bandits/{name}/report`` -- the A/B report and its SRM check, shown when the
-  endpoint answers 200 and hidden otherwise.
+  endpoint answers 200 and hidden otherwise;
+* for a bandit with several metrics (``dashboard_metrics.js``): every metric's posterior per
+  arm, each constraint's probability of holding per arm, and the Pareto front of the arms'
+  posterior means (the objective against the first constraint's metric) as a plot.
 
 When reads need the API key (``open_reads=false``) the page asks for it once and keeps it in the
 browser tab's ``sessionStorage``.
@@ -50,6 +53,7 @@ from .traffic import TrafficFold
 __all__ = ["TrafficOut", "install_dashboard", "table"]
 
 _STATIC = {"dashboard.js": "text/javascript; charset=utf-8",
+           "dashboard_metrics.js": "text/javascript; charset=utf-8",
            "dashboard.css": "text/css; charset=utf-8"}
 _CACHE_SECONDS = 1.0
 

@@ -26,13 +26,14 @@ import numpy as np
 from fastapi import Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from ..engine import Engine, StoppingRule
 from ..errors import InvalidSplitError
+from .configs import drop_absent
 from .deps import EngineDep, RouteTable
 from .errors import ERROR_RESPONSES, ErrorResponse
-from .schemas import EventLine
+from .schemas import ConstraintStats, EventLine, MetricArmStats
 
 __all__ = ["NDJSONResponse", "ReportOut", "bandit_report", "table"]
 
@@ -59,6 +60,12 @@ class ReportArm(_Out):
         description="E[max_j X_j - X_this]: metric units given up, in expectation, by "
         "shipping this arm.")
     expected_loss_se: float | None = Field(description="Monte-Carlo standard error.")
+    prob_feasible: float | None = Field(None, description="Several metrics: the probability "
+                                        "that every constraint of this arm holds.")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("prob_feasible",))
 
 
 class ReportRule(_Out):
@@ -108,13 +115,28 @@ class ReportSRM(_Out):
     skipped: int = Field(0, description="Decisions of arms the bandit no longer has.")
 
 
+class ReportObjective(_Out):
+    """Several metrics: the objective's weights and per-arm costs."""
+
+    weights: dict[str, float]
+    costs: dict[str, float]
+
+
 class ReportOut(_Out):
-    """A bandit's arms as a Bayesian A/B/n experiment."""
+    """A bandit's arms as a Bayesian A/B/n experiment.
+
+    A bandit with several metrics is reported on its objective (``metric == "objective"``,
+    Monte Carlo): ``prob_best`` is the probability of the highest objective among the arms
+    whose constraints hold in the same draw, ``expected_loss`` is against that arm, each arm
+    has ``prob_feasible``, a winner must also pass its constraints with the rule's
+    probability, and ``metrics``, ``objective``, ``constraints`` and ``prob_none_feasible`` are
+    added.
+    """
 
     format: Literal[1]
     bandit: str
     model_version: int
-    metric: Literal["binary", "normal"]
+    metric: Literal["binary", "normal", "objective"]
     level: float
     arms: list[ReportArm]
     method: Literal["exact", "monte_carlo"]
@@ -123,6 +145,18 @@ class ReportOut(_Out):
     decision: ReportDecision
     lift: ReportLift | None
     srm: ReportSRM
+    metrics: dict[str, dict[str, MetricArmStats]] | None = Field(
+        None, description="Several metrics: per metric, per arm, the posterior of "
+        "E[metric | given].")
+    objective: ReportObjective | None = None
+    constraints: list[ConstraintStats] | None = None
+    prob_none_feasible: float | None = Field(
+        None, description="Several metrics: the probability that no arm passes.")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("metrics", "objective", "constraints",
+                                           "prob_none_feasible"))
 
 
 # ----- the report ------------------------------------------------------------------------------

@@ -8,7 +8,13 @@ from fastapi import Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from ..engine import BanditSpec, bandit_spec, split_decision_id
-from ..errors import BanditNotFoundError, ConfigurationError, DecisionNotFoundError
+from ..errors import (
+    BanditNotFoundError,
+    ConfigurationError,
+    DecisionNotFoundError,
+    InvalidRewardError,
+    TsbanditError,
+)
 from .coalesce import DecisionCoalescer
 from .deps import EngineDep, RouteTable, RuntimeDep, SettingsDep
 from .errors import ERROR_RESPONSES, ErrorResponse
@@ -43,7 +49,27 @@ Name = Annotated[str, Path(description="Bandit name", examples=["credit_card_off
 
 
 def _bandit_out(spec: BanditSpec) -> dict[str, Any]:
-    return spec.to_config()
+    """The stored configuration as :class:`BanditOut` has it: a bandit with several metrics
+    shows them as creating one takes them (arms by name, not index)."""
+    cfg = spec.to_config()
+    if spec.metrics is None:
+        return cfg
+    arms = list(spec.arms)
+    model, rule = cfg["model"], dict(cfg["rule"])
+    constraints = rule.pop("constraints", None) or []
+    baseline = rule.pop("baseline", None)
+    return {
+        **cfg, "model": {"kind": "metrics"}, "rule": rule,
+        "metrics": {name: {"model": m["model"], "given": m.get("given")}
+                    for name, m in model["metrics"].items()},
+        "objective": model["objective"],
+        "constraints": [{**c, "relative_to": arms[c["relative_to"]]}
+                        if c.get("relative_to") is not None else c for c in constraints],
+        "costs": dict(zip(arms, model.get("costs") or (), strict=False)),
+        "baseline": None if baseline is None else arms[baseline],
+        "metric_windows": cfg.get("metric_windows", {}),
+        "metric_defaults": cfg.get("metric_defaults", {}),
+    }
 
 
 # ----- bandits --------------------------------------------------------------------------------
@@ -51,13 +77,16 @@ def _bandit_out(spec: BanditSpec) -> dict[str, Any]:
              status_code=status.HTTP_201_CREATED, response_model=BanditOut, responses=_err(409),
              tags=["bandits"])
 def create_bandit(body: BanditCreate, engine: EngineDep, settings: SettingsDep) -> Any:
-    """Create a bandit (409 ``bandit_exists`` if the name is taken)."""
+    """Create a bandit (409 ``bandit_exists`` if the name is taken).
+
+    With ``metrics`` instead of ``model``, a bandit learns several metrics per decision (an
+    application today, revenue in a month): an ``objective`` over them, ``constraints``,
+    per-arm ``costs``, a ``baseline`` arm, per-metric windows and defaults.
+    """
     if len(body.arms) > settings.max_arms:
         raise ConfigurationError(f"{len(body.arms)} arms, at most {settings.max_arms} allowed")
-    spec = bandit_spec(body.name, body.arms, model=body.model_config_dict(),
-                       rule=body.rule_config_dict(), max_features=settings.max_features,
-                       reward_window=body.reward_window, default_reward=body.default_reward,
-                       half_life=body.half_life, propensity_draws=body.propensity_draws)
+    spec = bandit_spec(body.name, body.arms, max_features=settings.max_features,
+                       **body.spec_options())
     return _bandit_out(engine.create_bandit(spec))
 
 
@@ -177,13 +206,41 @@ def _same_bandit(name: str, decision_id: str) -> None:
 def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
     """Apply a reward exactly once: a repeat answers 200 with ``duplicate: true``.
 
+    A bandit with several metrics takes ``metrics`` (``{metric: value}``): each metric of a
+    decision is applied once, whenever it arrives (``metrics`` in the answer: each one's
+    status); a metric ``given`` another is refused while that one is unknown (409
+    ``given_not_observed``) or was 0 (422 ``given_not_met``); an undeclared metric is 422
+    ``unknown_metric``.
+
     Unknown decision 404 ``decision_not_found``; past its window 410 ``decision_expired``;
     outside the model's domain 422 ``invalid_reward`` (nothing applied).
     """
     _same_bandit(name, body.decision_id)
-    out = engine.record_reward(body.decision_id, body.reward)
-    return {"decision_id": out.decision_id, "bandit": out.bandit, "arm": out.arm,
-            "status": out.status, "duplicate": out.duplicate, "model_version": out.model_version}
+    value = body.reward if body.metrics is None else body.metrics
+    try:
+        out = engine.record_reward(body.decision_id, value)
+    except InvalidRewardError as exc:
+        if type(exc) is InvalidRewardError:  # perhaps the wrong field for this bandit
+            _wrong_field(engine, name, body)
+        raise
+    return out.to_dict()
+
+
+def _wrong_field(engine: Any, name: str, body: RewardRequest) -> None:
+    """Raise the 422 that names the field a bandit takes when the request used the other
+    (read only after the engine refused the reward, so the accepted path pays nothing)."""
+    try:
+        metrics = engine.get_bandit(name).metrics
+    except TsbanditError:
+        return
+    if body.metrics is not None and metrics is None:
+        raise InvalidRewardError(
+            f"bandit {name!r} learns one reward per decision: send \"reward\": <number>, "
+            "not \"metrics\"") from None
+    if body.reward is not None and metrics is not None:
+        raise InvalidRewardError(
+            f"bandit {name!r} has several metrics {list(metrics.names)}: send \"metrics\": "
+            "{metric: value}, not \"reward\"") from None
 
 
 # ----- stats ----------------------------------------------------------------------------------
@@ -198,5 +255,10 @@ def stats(
     level: Annotated[float, Query(gt=0, lt=1, allow_inf_nan=False,
                                   description="Credible level.")] = 0.95,
 ) -> Any:
-    """Per arm: posterior mean, credible interval, pulls, rewards, probability of being best."""
+    """Per arm: posterior mean, credible interval, pulls, rewards, probability of being best.
+
+    A bandit with several metrics: ``arms`` is the objective's summary, and ``metrics`` (every
+    metric's posterior per arm), ``objective`` and ``constraints`` (each one's probability of
+    holding per arm) are added.
+    """
     return engine.stats(name, context, level=level)

@@ -8,12 +8,27 @@ dimension) is checked by the engine, so the message names the bandit's own rule.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Header
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from ..engine import IDEMPOTENCY_KEY_PATTERN
+from .configs import (
+    ArmName,
+    BanditCreate,
+    BanditOut,
+    MetricName,
+    _In,
+    _Out,
+    drop_absent,
+)
 from .errors import ErrorBody
 
 __all__ = [
@@ -30,6 +45,7 @@ __all__ = [
     "EventLine",
     "HealthOut",
     "HealthUnavailableOut",
+    "MetricRewardStatus",
     "PendingOut",
     "RecommendOut",
     "RewardOut",
@@ -40,11 +56,6 @@ __all__ = [
     "TutorialRewardRequest",
 ]
 
-_BANDIT_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.:@+=-]{0,127}$"
-
-ArmName = Annotated[str, Field(min_length=1, max_length=128)]
-Positive = Annotated[float, Field(gt=0)]
-Finite = float  # NaN and infinities are refused by every model's config
 Vector = Annotated[list[float], Field(min_length=1, max_length=4096)]
 UserId = Annotated[str, Field(min_length=1, max_length=256)]
 DecisionId = Annotated[str, Field(min_length=1, max_length=300)]
@@ -57,180 +68,6 @@ IdempotencyKey = Annotated[str | None, Header(
     "spaces; kept as long as its decisions (reward window + retention), per bandit.")]
 
 
-class _In(BaseModel):
-    # json_schema_serialization_defaults_required: a model also used in answers (the bandit
-    # configuration) gets an output schema with every field required (it is always sent)
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
-                              json_schema_serialization_defaults_required=True)
-
-
-class _Out(BaseModel):
-    # A float field of an answer is never NaN or infinite (those would reach the wire as
-    # null, which the schema's ``number`` does not allow): fields that can be undefined are
-    # ``float | None`` and declared ``anyOf: [number, null]``.
-    model_config = ConfigDict(allow_inf_nan=False)
-
-
-# ----- bandit configuration -------------------------------------------------------------------
-class BetaModel(_In):
-    """Beta-Bernoulli (binary rewards): prior Beta(alpha0, beta0) per arm."""
-
-    kind: Literal["beta"] = "beta"
-    alpha0: Positive = 1.0
-    beta0: Positive = 1.0
-
-
-class GaussianModel(_In):
-    """Normal rewards with unknown variance (Normal-Inverse-Gamma prior)."""
-
-    kind: Literal["gaussian"]
-    mu0: Finite = 0.0
-    kappa0: Positive = 1.0
-    alpha0: Positive = 1.0
-    beta0: Positive = 1.0
-
-
-class LinearModel(_In):
-    """Bayesian linear regression per arm on a context of ``n_features`` numbers."""
-
-    kind: Literal["linear"]
-    n_features: int | None = Field(None, ge=1, description="Or give n_features at top level.")
-    prior_precision: Positive | Annotated[list[Positive], Field(min_length=1)] = 1.0
-    noise_variance: Positive = 0.1
-    unknown_noise: bool = False
-    noise_a0: Positive = 2.0
-    noise_b0: Positive | None = None
-    refresh_every: int = Field(1000, ge=1, le=2**31 - 1, description=(
-        "Online rank-1 updates between two full refactorizations of the posterior."))
-
-
-class LogisticModel(_In):
-    """Bayesian logistic regression per arm (Laplace approximation), binary rewards."""
-
-    kind: Literal["logistic"]
-    n_features: int | None = Field(None, ge=1, description="Or give n_features at top level.")
-    prior_precision: Positive | Annotated[list[Positive], Field(min_length=1)] = 1.0
-    max_newton_steps: int = Field(25, ge=1, le=1000,
-                                  description="Most Newton steps of one Laplace refit.")
-    tol: Positive = Field(1e-8, description="A refit stops when no coefficient moves more.")
-
-
-ModelConfig = Annotated[
-    BetaModel | GaussianModel | LinearModel | LogisticModel, Field(discriminator="kind")
-]
-ModelKind = Literal["beta", "gaussian", "linear", "logistic"]
-
-
-class ThompsonRule(_In):
-    """Thompson sampling: one posterior draw per arm, best draw wins.
-
-    ``scale`` multiplies the posterior spread of the draws (1 is plain Thompson sampling; the
-    lab's default contextual sampler uses 0.25).
-    """
-
-    kind: Literal["thompson"] = "thompson"
-    scale: Positive = Field(1.0, description="Posterior standard-deviation multiplier (> 0).")
-
-
-class UCB1Rule(_In):
-    """Upper confidence bound on the posterior mean."""
-
-    kind: Literal["ucb1"]
-    c: Annotated[float, Field(ge=0)] = 1.0
-
-
-class LinUCBRule(_In):
-    """LinUCB for linear models."""
-
-    kind: Literal["linucb"]
-    alpha: Annotated[float, Field(ge=0)] = 1.0
-
-
-class EpsilonGreedyRule(_In):
-    """Best posterior mean, a uniformly random arm with probability epsilon."""
-
-    kind: Literal["epsilon_greedy"]
-    epsilon: Annotated[float, Field(ge=0, le=1)] = 0.1
-
-
-class GreedyRule(_In):
-    """Best posterior mean (no exploration)."""
-
-    kind: Literal["greedy"]
-
-
-class SoftmaxRule(_In):
-    """Boltzmann exploration over posterior means."""
-
-    kind: Literal["softmax"]
-    temperature: Positive = 0.1
-
-
-class RandomRule(_In):
-    """Uniformly random arm (a baseline)."""
-
-    kind: Literal["random"]
-
-
-RuleConfig = Annotated[
-    ThompsonRule | UCB1Rule | LinUCBRule | EpsilonGreedyRule | GreedyRule | SoftmaxRule
-    | RandomRule,
-    Field(discriminator="kind"),
-]
-RuleKind = Literal["thompson", "ucb1", "linucb", "epsilon_greedy", "greedy", "softmax", "random"]
-
-
-class BanditCreate(_In):
-    """A new bandit. ``model`` and ``rule`` take a kind name or an object with priors."""
-
-    name: Annotated[str, Field(pattern=_BANDIT_NAME)]
-    arms: Annotated[list[ArmName], Field(min_length=1)]
-    model: ModelKind | ModelConfig = "beta"
-    rule: RuleKind | RuleConfig = "thompson"
-    n_features: int | None = Field(None, ge=1, description="Context dimension (linear, logistic).")
-    reward_window: Positive = Field(86_400.0, description="Seconds a decision awaits its reward.")
-    default_reward: Finite | None = Field(
-        None, description="Reward applied when the window passes without one (None: nothing).")
-    half_life: Positive | None = Field(None, description="Decay half-life in seconds.")
-    propensity_draws: int = Field(1000, ge=1, le=100_000)
-
-    @model_validator(mode="after")
-    def _features(self) -> BanditCreate:
-        inner = getattr(self.model, "n_features", None)
-        if inner is not None and self.n_features is not None and inner != self.n_features:
-            raise ValueError(f"n_features == {self.n_features} but model.n_features == {inner}")
-        kind = self.model if isinstance(self.model, str) else self.model.kind
-        if kind in ("linear", "logistic") and inner is None and self.n_features is None:
-            raise ValueError(f"a {kind} model needs n_features (the context dimension)")
-        if kind not in ("linear", "logistic") and self.n_features is not None:
-            raise ValueError(f"a {kind} model takes no context; n_features must be omitted")
-        return self
-
-    def model_config_dict(self) -> dict[str, Any]:
-        """``{"kind": ..., ...}``: the ``model`` of :func:`tsbandit.engine.bandit_spec`."""
-        cfg: dict[str, Any] = ({"kind": self.model} if isinstance(self.model, str)
-                               else self.model.model_dump(exclude_none=True))
-        if self.n_features is not None:
-            cfg["n_features"] = self.n_features
-        return cfg
-
-    def rule_config_dict(self) -> dict[str, Any]:
-        """``{"kind": ..., ...}``: the ``rule`` of :func:`tsbandit.engine.bandit_spec`."""
-        return {"kind": self.rule} if isinstance(self.rule, str) else self.rule.model_dump()
-
-
-class BanditOut(_Out):
-    """A bandit's stored configuration: ``model`` and ``rule`` in the objects creating one
-    takes, every parameter given (defaults filled in)."""
-
-    name: str
-    arms: list[str]
-    model: ModelConfig
-    rule: RuleConfig
-    reward_window: float
-    default_reward: float | None
-    half_life: float | None
-    propensity_draws: int
 
 
 class BanditList(_Out):
@@ -297,6 +134,14 @@ class DecisionOut(_Out):
     model_version: int
     timestamp: float
     deadline: float = Field(description="Epoch seconds after which a reward is refused (410).")
+    applied: Literal["constrained", "baseline", "most_likely"] | None = Field(
+        None, description="A bandit with constraints: what its rule applied -- the best arm "
+        "among those whose drawn constraints pass, or (none passed) the baseline arm or the "
+        "arm most likely to pass. Absent for other bandits.")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("applied",))
 
 
 class BatchDecisionResponse(_Out):
@@ -344,20 +189,43 @@ class EventLine(_Out):
                                  "(null: none).")
     arm_retired: bool | None = Field(None, description="reward, expired: the arm was retired "
                                      "after the decision (consumed, not learned).")
+    metric: str | None = Field(None, description="reward, expired (a bandit with several "
+                               "metrics): the metric this event is about.")
 
 
 # ----- rewards --------------------------------------------------------------------------------
 class RewardRequest(_In):
-    """A reward for a decision (0 or 1 for binary models; any finite number for Gaussian)."""
+    """A reward for a decision: ``reward`` (0 or 1 for binary models; any finite number for
+    Gaussian) or, for a bandit with several metrics, ``metrics`` (``{metric: value}``, any of
+    its metrics; each is applied once per decision, whenever it arrives). Exactly one."""
 
     decision_id: DecisionId
-    reward: float
+    reward: float | None = Field(None, description="The reward (a bandit with one reward per "
+                                 "decision).")
+    metrics: Annotated[dict[MetricName, float], Field(min_length=1, max_length=32)] | None = (
+        Field(None, description="``{metric: value}`` (a bandit with several metrics), e.g. "
+              "``{\"apply\": 1}`` today and ``{\"revenue\": 182.5}`` later."))
+
+    @model_validator(mode="after")
+    def _one(self) -> RewardRequest:
+        if (self.reward is None) == (self.metrics is None):
+            raise ValueError("give exactly one of reward (a number) or metrics "
+                             "({metric: value}, for a bandit with several metrics)")
+        return self
+
+
+class MetricRewardStatus(_Out):
+    """What a reward did to one metric of the decision."""
+
+    status: Literal["applied", "duplicate", "arm_retired"]
+    duplicate: bool
 
 
 class RewardOut(_Out):
     """``applied`` the first time; a repeat answers ``duplicate`` and changes nothing;
     ``arm_retired``: the decision's arm was retired after the decision (perhaps added again
-    since), so the reward is consumed once and learned by no arm."""
+    since), so the reward is consumed once and learned by no arm. With ``metrics``: each
+    metric's own status, and ``status`` is ``applied`` when any metric was."""
 
     decision_id: str
     bandit: str
@@ -365,6 +233,12 @@ class RewardOut(_Out):
     status: Literal["applied", "duplicate", "arm_retired"]
     duplicate: bool
     model_version: int
+    metrics: dict[str, MetricRewardStatus] | None = Field(
+        None, description="Per metric of the request (present only when it gave metrics).")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("metrics",))
 
 
 # ----- stats ----------------------------------------------------------------------------------
@@ -382,13 +256,59 @@ class ArmStats(_Out):
     beta: float | None = Field(None, description="Beta posterior beta (beta models).")
 
 
+class MetricArmStats(_Out):
+    """One metric's posterior for one arm: the mean of ``E[metric | given]`` (of the metric
+    for decisions where its ``given`` metric was 1), its credible interval, observations."""
+
+    mean: float
+    low: float
+    high: float
+    n: float
+
+
+class ObjectiveArmStats(_Out):
+    """The objective's posterior for one arm (``sum_m w_m value_m - cost``)."""
+
+    mean: float
+    low: float
+    high: float
+    probability_best: float
+
+
+class ConstraintStats(_Out):
+    """A constraint and, per arm, the posterior probability that it holds."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+    relative_to: str | None = None
+    probability: dict[str, float]
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("max", "min", "relative_to"))
+
+
 class StatsOut(_Out):
-    """Posterior summary of every arm."""
+    """Posterior summary of every arm. A bandit with several metrics: ``arms`` summarizes the
+    objective, and ``metrics``, ``objective`` and ``constraints`` are added."""
 
     bandit: str
     model_version: int
     level: float
     arms: list[ArmStats]
+    metrics: dict[str, dict[str, MetricArmStats]] | None = Field(
+        None, description="Several metrics: per metric, per arm, the posterior of "
+        "E[metric | given].")
+    objective: dict[str, ObjectiveArmStats] | None = Field(
+        None, description="Several metrics: per arm, the objective's posterior.")
+    constraints: list[ConstraintStats] | None = Field(
+        None, description="Several metrics: each constraint and, per arm, the probability "
+        "that it holds.")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("metrics", "objective", "constraints"))
 
 
 class ClusterHealth(_Out):

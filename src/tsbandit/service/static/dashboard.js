@@ -3,6 +3,8 @@
  * Reads (relative to the page, so it works behind a path prefix):
  *   v1/bandits, v1/bandits/{name}, v1/bandits/{name}/stats, v1/bandits/{name}/traffic,
  *   v1/bandits/{name}/report (shown on 200, hidden otherwise).
+ * Bandits with several metrics: dashboard_metrics.js draws their metrics, constraints and
+ * Pareto front (the arms' densities, intervals and P(best) here are then the objective's).
  * Densities: the Beta pdf for Beta-Bernoulli arms (alpha, beta from /stats); for other models
  * a normal approximation with the posterior mean and sd = (upper - lower) / (2 z).
  */
@@ -298,11 +300,14 @@ function drawReport(rep) {
     : `${s.status}${s.p_value != null ? ` (p = ${fmt(s.p_value)}, ${s.method})` : ""}${s.reason ? ": " + s.reason : ""}`);
   box.append(dl);
   const table = document.createElement("table");
-  table.innerHTML = "<thead><tr><th>arm</th><th>n</th><th>mean</th><th>interval</th><th>P(best)</th><th>expected loss</th></tr></thead>";
+  const feasible = rep.arms.some((a) => a.prob_feasible != null); // several metrics
+  table.innerHTML = "<thead><tr><th>arm</th><th>n</th><th>mean</th><th>interval</th><th>P(best)</th><th>expected loss</th>" +
+    (feasible ? "<th>P(constraints hold)</th>" : "") + "</tr></thead>";
   const tb = document.createElement("tbody");
   rep.arms.forEach((a) => {
     const r = document.createElement("tr");
     [a.name, count(a.n), fmt(a.mean), `[${fmt(a.interval[0])}, ${fmt(a.interval[1])}]`, pct(a.prob_best), fmt(a.expected_loss)]
+      .concat(feasible ? [pct(a.prob_feasible)] : [])
       .forEach((c) => { const td = document.createElement("td"); td.textContent = c; r.append(td); });
     tb.append(r);
   });
@@ -422,6 +427,7 @@ async function refresh() {
     drawProbBest(arms);
     drawTraffic(traffic, colorOf);
     drawTable(arms, totals);
+    drawMetrics(config, stats, arms); // several metrics: dashboard_metrics.js (else hidden)
     drawReport(report);
     $("main").dataset.bandit = bandit; // after drawing: tests wait on these
     document.body.dataset.modelVersion = String(stats.model_version);
