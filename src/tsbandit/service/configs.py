@@ -34,6 +34,7 @@ __all__ = [
     "Constraint",
     "EpsilonGreedyRule",
     "Finite",
+    "FloorRule",
     "GaussianModel",
     "GreedyRule",
     "LinUCBRule",
@@ -50,6 +51,7 @@ __all__ = [
     "RuleKind",
     "SoftmaxRule",
     "ThompsonRule",
+    "TopTwoRule",
     "UCB1Rule",
     "drop_absent",
 ]
@@ -199,13 +201,40 @@ class ParetoRule(_In):
     scale: Positive = Field(1.0, description="Posterior standard-deviation multiplier (> 0).")
 
 
+class TopTwoRule(_In):
+    """Top-two Thompson sampling, for best-arm identification: the leader of a posterior draw
+    with probability ``beta``, else the arm that wins a repeated draw instead (its
+    challenger)."""
+
+    kind: Literal["top_two"]
+    beta: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    max_resamples: Annotated[int, Field(ge=1, le=1000)] = 50
+
+
+PlainRuleConfig = Annotated[
+    ThompsonRule | UCB1Rule | LinUCBRule | EpsilonGreedyRule | GreedyRule | SoftmaxRule
+    | RandomRule | TopTwoRule,
+    Field(discriminator="kind"),
+]
+
+
+class FloorRule(_In):
+    """A traffic floor around another rule: every eligible arm is chosen first in at least
+    ``floor`` of decisions (at most 1 / number of arms); the propensities are the exact
+    mixture, logged as usual."""
+
+    kind: Literal["floor"]
+    rule: PlainRuleConfig = Field(default_factory=lambda: ThompsonRule(kind="thompson"))
+    floor: Annotated[float, Field(ge=0, le=1)] = 0.05
+
+
 RuleConfig = Annotated[
     ThompsonRule | UCB1Rule | LinUCBRule | EpsilonGreedyRule | GreedyRule | SoftmaxRule
-    | RandomRule | ConstrainedRule | ParetoRule,
+    | RandomRule | TopTwoRule | FloorRule | ConstrainedRule | ParetoRule,
     Field(discriminator="kind"),
 ]
 RuleKind = Literal["thompson", "ucb1", "linucb", "epsilon_greedy", "greedy", "softmax", "random",
-                   "constrained", "pareto"]
+                   "top_two", "floor", "constrained", "pareto"]
 #: rules that need several metrics
 METRIC_RULES = ("constrained", "pareto")
 
@@ -299,6 +328,10 @@ class BanditCreate(_In):
         None, description="Reward applied when the window passes without one (None: nothing).")
     half_life: Positive | None = Field(None, description="Decay half-life in seconds.")
     propensity_draws: int = Field(1000, ge=1, le=100_000)
+    stickiness: Positive | None = Field(
+        None, description="Seconds a user (a decision's ``user_id``) keeps the arm or ranking "
+        "first chosen for them; each visit is still its own decision, logged with the original "
+        "draw's propensities (None: every decision draws anew).")
     metrics: Annotated[dict[MetricName, ModelKind | MetricSpec],
                        Field(min_length=1, max_length=32)] | None = Field(
         None, description=_METRICS_DOC)
@@ -381,7 +414,8 @@ class BanditCreate(_In):
         the arms; the caller adds ``max_features``)."""
         opts: dict[str, Any] = {
             "reward_window": self.reward_window, "default_reward": self.default_reward,
-            "half_life": self.half_life, "propensity_draws": self.propensity_draws}
+            "half_life": self.half_life, "propensity_draws": self.propensity_draws,
+            "stickiness": self.stickiness}
         if self.metrics is None:
             return {"model": self.model_config_dict(), "rule": self.rule_config_dict(), **opts}
         metrics = {name: m if isinstance(m, str) else {
@@ -418,6 +452,7 @@ class BanditOut(_Out):
     default_reward: float | None
     half_life: float | None
     propensity_draws: int
+    stickiness: float | None = None
     metrics: dict[str, MetricSpec] | None = None
     objective: dict[str, float] | None = None
     constraints: list[Constraint] | None = None
@@ -429,4 +464,4 @@ class BanditOut(_Out):
     # no return annotation: pydantic would take it for the answer's schema
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: SerializerFunctionWrapHandler):
-        return drop_absent(handler(self), METRIC_BANDIT_FIELDS)
+        return drop_absent(handler(self), (*METRIC_BANDIT_FIELDS, "stickiness"))

@@ -138,10 +138,14 @@ class DecisionOut(_Out):
         None, description="A bandit with constraints: what its rule applied -- the best arm "
         "among those whose drawn constraints pass, or (none passed) the baseline arm or the "
         "arm most likely to pass. Absent for other bandits.")
+    sticky_of: str | None = Field(
+        None, description="A bandit with ``stickiness``, a decision with a ``user_id``: the id "
+        "of the decision whose draw (arm or ranking, propensities) this one shows -- its own id "
+        "when it drew anew. Absent otherwise.")
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: SerializerFunctionWrapHandler):
-        return drop_absent(handler(self), ("applied",))
+        return drop_absent(handler(self), ("applied", "sticky_of"))
 
 
 class BatchDecisionResponse(_Out):
