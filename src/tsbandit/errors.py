@@ -11,7 +11,8 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     │   └── InvalidSplitError                      a report's intended split (the service: 422)
     ├── InvalidRewardError (ValueError)            422 invalid_reward
     │   ├── UnknownMetricError (KeyError)          a reward names a metric the bandit lacks
-    │   └── GivenNotMetError                       a metric whose ``given`` metric was 0
+    │   ├── GivenNotMetError                       a metric whose ``given`` metric was 0
+    │   └── InvalidSlotError                       a slot reward names no slot of its ranking
     ├── InvalidContextError (ValueError)           422 invalid_context
     │   └── CustomerFieldError                     a raw customer field of the lab's offers
     ├── ArmError
@@ -75,6 +76,7 @@ __all__ = [
     "InvalidLogError",
     "InvalidRequestError",
     "InvalidRewardError",
+    "InvalidSlotError",
     "InvalidSplitError",
     "LastArmError",
     "PayloadTooLargeError",
@@ -137,6 +139,12 @@ class GivenNotMetError(InvalidRewardError):
     that metric was 0: the metric is observed only when its ``given`` metric is 1."""
 
     code = "given_not_met"
+
+
+class InvalidSlotError(InvalidRewardError):
+    """A ranking's reward names a slot the ranking does not have (``slot == 3`` for a
+    3-slot ranking), or a vector of per-slot rewards has the wrong length, or a ranking
+    repeats an arm or is longer than the model's positions."""
 
 
 class GivenNotObservedError(TsbanditError, ValueError):

@@ -3,7 +3,8 @@
 No I/O, no globals; every random draw comes from a ``numpy.random.Generator`` passed in.
 
 Reward models: :class:`BetaBernoulli`, :class:`NormalInverseGamma`, :class:`LinearGaussian`,
-:class:`LogisticLaplace`. Selection rules: :class:`ThompsonSampling`, :class:`UCB1`,
+:class:`LogisticLaplace`; ranking models that learn from every slot: :class:`PositionBased`,
+:class:`CascadeBeta`. Selection rules: :class:`ThompsonSampling`, :class:`UCB1`,
 :class:`LinUCB`, :class:`EpsilonGreedy`, :class:`Greedy`, :class:`Softmax`,
 :class:`RandomPolicy`.
 """
@@ -12,9 +13,12 @@ from __future__ import annotations
 
 from .base import RewardModel
 from .beta import BetaBernoulli, BetaPosterior
+from .cascade import CascadeBeta
 from .gaussian import NIGPosterior, NormalInverseGamma
 from .linear import LinearGaussian, LinearPosterior
 from .logistic import LogisticLaplace
+from .position_based import PBMPosterior, PositionBased
+from .ranking import RankingModel
 from .registry import MODELS, RULES, model_from_config, rule_from_config
 from .rules import (
     UCB1,
@@ -37,6 +41,7 @@ __all__ = [
     "UCB1",
     "BetaBernoulli",
     "BetaPosterior",
+    "CascadeBeta",
     "EpsilonGreedy",
     "Greedy",
     "LaneScorer",
@@ -46,7 +51,10 @@ __all__ = [
     "LogisticLaplace",
     "NIGPosterior",
     "NormalInverseGamma",
+    "PBMPosterior",
+    "PositionBased",
     "RandomPolicy",
+    "RankingModel",
     "RewardModel",
     "SelectionRule",
     "Softmax",
