@@ -15,6 +15,9 @@ expected reward per round come out, each with a confidence interval and an effec
   :func:`bandit_policy` (a saved :class:`~tsbandit.bandit.Bandit`), any model and selection
   rule through :class:`ReplayedPolicy`, or per-round probabilities from a file
   (:class:`FilePolicy`).
+- Rankings (slates): :func:`per_position_ips` and :func:`pseudo_inverse` over a
+  :class:`SlateLog`, and their single-impression forms for logs such as the Open Bandit
+  Dataset sample (:mod:`tsbandit.evaluation.slates`, :mod:`tsbandit.evaluation.slate_study`).
 - :func:`evaluate` runs them together; ``tsbandit evaluate`` is its command line
   (:mod:`tsbandit.cli.evaluate`); :mod:`tsbandit.evaluation.synthetic` has environments with
   exact answers for validation.
@@ -46,6 +49,13 @@ from .replay import Replay
 from .report import EvaluationReport, evaluate, make_estimators
 from .reward_model import RidgeRewardModel
 from .sklearn_model import SklearnRewardModel, make_reward_model
+from .slates import (
+    SlateLog,
+    per_position_ips,
+    per_position_ips_rows,
+    pseudo_inverse,
+    pseudo_inverse_rows,
+)
 from .tabular import load_table
 from .targets import (
     FixedPolicy,
@@ -74,6 +84,7 @@ __all__ = [
     "ReplayedPolicy",
     "RidgeRewardModel",
     "SklearnRewardModel",
+    "SlateLog",
     "SwitchDR",
     "TargetPolicy",
     "UniformPolicy",
@@ -90,5 +101,9 @@ __all__ = [
     "load_table",
     "make_estimators",
     "make_reward_model",
+    "per_position_ips",
+    "per_position_ips_rows",
+    "pseudo_inverse",
+    "pseudo_inverse_rows",
     "thompson_policy",
 ]
