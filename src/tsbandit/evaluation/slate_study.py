@@ -20,10 +20,15 @@ click rates, summed).
    deterministic top 3 of the prior means, evaluated on the ``random`` log; the ``bts`` log's
    empirical value is shown beside them (it learned from those priors during the week, so it
    is a reference, not the same policy).
+
+Run ``python -m tsbandit.evaluation.slate_study [--obd DIR] [--seed N]`` for the Markdown
+tables of the three campaigns.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +36,11 @@ import numpy as np
 
 from .data import LoggedData
 from .intervals import Estimate
-from .obd import load_obd, load_obd_prior
+from .obd import find_obd_dir, load_obd, load_obd_prior
 from .slates import per_position_ips_rows, pseudo_inverse_rows, slate_marginals
 
-__all__ = ["bts_marginals", "empirical_clicks_per_slate", "obd_slate_study"]
+__all__ = ["bts_marginals", "empirical_clicks_per_slate", "main", "obd_slate_study",
+           "to_markdown"]
 
 
 def empirical_clicks_per_slate(data: LoggedData) -> tuple[float, float]:
@@ -116,3 +122,50 @@ def obd_slate_study(root: str | Path, campaign: str = "all", *, rng: np.random.G
     return {"campaign": campaign, "n_slots": L, "n_items": m,
             "empirical": {b: {"value": v, "std_error": se} for b, (v, se) in emp.items()},
             "rows": rows}
+
+
+def to_markdown(studies: Sequence[dict[str, Any]]) -> str:
+    """Markdown tables of :func:`obd_slate_study` results (clicks per slate, in %)."""
+    out = []
+    for st in studies:
+        e = st["empirical"]
+        out.append(f"### campaign `{st['campaign']}` ({st['n_items']} items, {st['n_slots']} "
+                   f"slots): empirical clicks per slate random {100 * e['random']['value']:.3f}%"
+                   f" (SE {100 * e['random']['std_error']:.3f}), bts "
+                   f"{100 * e['bts']['value']:.3f}% (SE {100 * e['bts']['std_error']:.3f})\n")
+        out.append("| log | target | estimator | estimate % | SE % | 95% interval % | events "
+                   "| reference % | z |")
+        out.append("|---|---|---|---:|---:|---|---:|---:|---:|")
+        for r in st["rows"]:
+            ref = f"{100 * r['reference']:.3f}" if "reference" in r else ""
+            z = f"{r['z']:.2f}" if "z" in r else ""
+            out.append(f"| {r['log']} | {r['target']} | {r['estimator']} | "
+                       f"{100 * r['value']:.3f} | {100 * r['std_error']:.3f} | "
+                       f"[{100 * r['low']:.3f}, {100 * r['high']:.3f}] | {r['n_events']} | "
+                       f"{ref} | {z} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tsbandit.evaluation.slate_study [--obd DIR] [--seed N]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    root = find_obd_dir()
+    seed = 0
+    while args:
+        a = args.pop(0)
+        if a == "--obd":
+            root = Path(args.pop(0))
+        elif a == "--seed":
+            seed = int(args.pop(0))
+    if root is None:
+        sys.stderr.write("Open Bandit Dataset not found; pass --obd DIR\n")
+        return 2
+    rng = np.random.default_rng(seed)
+    studies = [obd_slate_study(root, c, rng=rng) for c in ("all", "men", "women")]
+    sys.stdout.write(to_markdown(studies) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

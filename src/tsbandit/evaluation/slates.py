@@ -39,7 +39,13 @@ import numpy as np
 from .._scipy import ndtri
 from ..errors import ConfigurationError, InvalidLogError
 from .data import LoggedData
-from .intervals import Estimate, check_level, effective_sample_size, normal_interval
+from .intervals import (
+    Estimate,
+    check_level,
+    clip_to_range,
+    effective_sample_size,
+    normal_interval,
+)
 
 __all__ = [
     "SlateLog",
@@ -124,15 +130,23 @@ def _check_marginals(q: np.ndarray, n: int, n_slots: int, n_items: int) -> np.nd
     return q
 
 
-def _estimate(name: str, terms: np.ndarray, weights: np.ndarray, rewards: np.ndarray,
-              level: float, value: float | None = None,
-              influence: np.ndarray | None = None) -> Estimate:
+def _range(rewards: np.ndarray, n_slots: int) -> tuple[float, float] | None:
+    """Clicks per slate of 0/1 rewards lie in ``[0, L]``: the interval is cut to it."""
+    r = np.asarray(rewards)
+    return (0.0, float(n_slots)) if r.size and ((r == 0) | (r == 1)).all() else None
+
+
+def _estimate(name: str, terms: np.ndarray, weights: np.ndarray, n_events: int,
+              level: float, bounds: tuple[float, float] | None) -> Estimate:
     check_level(level)
-    v = float(terms.mean()) if value is None else value
-    low, high, se = normal_interval(v, terms if influence is None else influence, level)
+    v = float(terms.mean())
+    low, high, se = normal_interval(v, terms, level)
+    clipped = False
+    if bounds is not None:
+        low, high, clipped = clip_to_range(v, low, high, bounds)
     return Estimate(name, v, low, high, se, effective_sample_size(np.abs(weights.ravel())),
                     int(terms.shape[0]), "normal", float(level), float(np.max(weights)),
-                    int(np.count_nonzero(rewards * weights)))
+                    n_events, clipped)
 
 
 def slate_marginals(slates: np.ndarray, n_items: int) -> np.ndarray:
@@ -159,7 +173,8 @@ def per_position_ips(log: SlateLog, q: np.ndarray, level: float = 0.95) -> Estim
     q = _check_marginals(q, log.n_slates, log.n_slots, log.n_items)
     rows, slots = np.indices(log.slates.shape)
     w = q[rows, slots, log.slates] / log.propensities
-    return _estimate("per_position_ips", (w * log.clicks).sum(axis=1), w, log.clicks, level)
+    return _estimate("per_position_ips", (w * log.clicks).sum(axis=1), w,
+                     int(np.count_nonzero(w * log.clicks)), level, _range(log.clicks, log.n_slots))
 
 
 def uniform_gram(n_items: int, n_slots: int) -> np.ndarray:
@@ -207,7 +222,8 @@ def pseudo_inverse(log: SlateLog, q: np.ndarray, level: float = 0.95) -> Estimat
     else:
         w = (q[rows, slots, log.slates] / log.propensities).sum(axis=1) - log.n_slots + 1
     total = log.clicks.sum(axis=1)
-    return _estimate("pseudo_inverse", w * total, w, total, level)
+    return _estimate("pseudo_inverse", w * total, w, int(np.count_nonzero(w * total)), level,
+                     _range(log.clicks, log.n_slots))
 
 
 # ----- logs of single impressions (no slates) --------------------------------------------------
@@ -246,9 +262,13 @@ def _stratified(name: str, data: LoggedData, terms: np.ndarray, weights: np.ndar
     se = float(np.sqrt(var))
     z = float(ndtri(0.5 + check_level(level) / 2.0))
     low, high = value - z * se, value + z * se
+    bounds = _range(data.rewards, data.n_positions)
+    clipped = False
+    if bounds is not None:
+        low, high, clipped = clip_to_range(value, low, high, bounds)
     return Estimate(name, value, low, high, se, effective_sample_size(np.abs(weights)),
                     data.n_rounds, "normal", float(level), float(np.max(weights)),
-                    int(np.count_nonzero(data.rewards * weights)))
+                    int(np.count_nonzero(data.rewards * weights)), clipped)
 
 
 def per_position_ips_rows(data: LoggedData, q: np.ndarray, level: float = 0.95) -> Estimate:
