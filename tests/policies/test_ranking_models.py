@@ -225,3 +225,16 @@ def test_configuration_round_trip(config):
 def test_pbm_configuration_errors_name_the_parameter(config, message):
     with pytest.raises(ConfigurationError, match=message):
         PositionBased(**config)
+
+
+def test_discount_applies_before_a_ranking_update_and_window_is_refused():
+    b = Bandit(["a", "b", "c"], CascadeBeta(), seed=0, discount=0.5)
+    b.update_ranking(["a", "b", "c"], [0, 0, 0])
+    b.update_ranking(["c", "b", "a"], [1, 0, 0])
+    assert b.stats["failures"].tolist() == [0.5, 0.5, 0.5]
+    assert b.stats["successes"].tolist() == [0.0, 0.0, 1.0]
+    w = Bandit(["a", "b", "c"], PositionBased(n_positions=3), seed=0, window=10)
+    w.update("a", 1)  # one-arm feedback (the top slot) keeps its window
+    with pytest.raises(ConfigurationError, match="window is not supported for ranking"):
+        w.update_slot(["a", "b"], 0, 1)
+    assert w.n_updates == 1
