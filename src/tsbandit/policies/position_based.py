@@ -15,7 +15,8 @@ is one cell of each table, so per-slot rewards are exact, additive, order-free d
 
 * Examination ``kappa`` -- given (``examination=(1.0, 0.6, 0.3)``) or *learned*: the
   maximum a-posteriori fit of the PBM to the tables by expectation-maximization
-  (``em_iterations`` steps from ``theta`` = the arms' pooled click rates and ``kappa`` = each
+  (at most ``em_iterations`` steps, fewer once no ``kappa`` moves by 1e-10, from ``theta`` =
+  the arms' pooled click rates and ``kappa`` = each
   position's pooled click rate over the best position's; each
   position starts with ``examination_prior`` pseudo-impressions, all examined), then scaled so
   the most examined position has ``kappa = 1`` (the likelihood only knows the products
@@ -218,17 +219,22 @@ class PositionBased(RankingModel, BetaBernoulli):
         # start from each position's pooled click rate relative to the best position's
         rate = (c.sum(axis=-2) + s * a0 / (a0 + b0)) / (n_pos + s)
         kappa = np.clip(rate / rate.max(axis=-1, keepdims=True), 0.01, 1.0)
+        clicks_arm, clicks_pos = c.sum(axis=-1), c.sum(axis=-2)
         for _ in range(self.em_iterations):
-            tk = theta[..., :, None] * kappa[..., None, :]
-            den = np.maximum(1.0 - tk, _EPS)
-            # E step: expected attractive / examined counts behind each no-click
-            att = c + nc * theta[..., :, None] * (1.0 - kappa[..., None, :]) / den
-            exa = c + nc * kappa[..., None, :] * (1.0 - theta[..., :, None]) / den
-            theta = (att.sum(axis=-1) + a0) / (n_arm + a0 + b0)
-            kappa = (exa.sum(axis=-2) + s) / (n_pos + s)
-            top = kappa.max(axis=-1, keepdims=True)
-            kappa = kappa / top
-            theta = np.minimum(theta * top[..., 0, None], 1.0)
+            # E step: a no-click at (a, j) was an unattractive-but-examined arm with
+            # probability theta_a (1 - kappa_j) / (1 - theta_a kappa_j) ... (and symmetrically)
+            ratio = nc / np.maximum(1.0 - theta[..., :, None] * kappa[..., None, :], _EPS)
+            att = clicks_arm + theta * (ratio @ (1.0 - kappa)[..., :, None])[..., 0]
+            exa = clicks_pos + kappa * ((1.0 - theta)[..., None, :] @ ratio)[..., 0, :]
+            theta = (att + a0) / (n_arm + a0 + b0)
+            new = (exa + s) / (n_pos + s)
+            top = new.max(axis=-1, keepdims=True)
+            theta = np.minimum(theta * top, 1.0)
+            new = new / top
+            done = bool(np.abs(new - kappa).max() < 1e-10)
+            kappa = new
+            if done:
+                break
         if self.monotone and self.n_positions > 1:
             kappa = isotonic_decreasing(kappa, n_pos + s)
         return np.clip(kappa, _EPS, 1.0)
