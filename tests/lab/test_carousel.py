@@ -67,3 +67,17 @@ def test_bad_names_and_sizes_raise():
         run_carousel("carousel", rounds=0)
     with pytest.raises(ConfigurationError, match="click_model"):
         CarouselWorld(click_model="dbn")
+
+
+def test_simulate_runs_a_carousel_from_the_command_line():
+    from typer.testing import CliRunner
+
+    from tsbandit.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["simulate", "carousel", "--policies", "top-slot-ts,pbm-ts",
+                             "--trials", "2", "--rounds", "50"])
+    assert ok.exit_code == 0, ok.output
+    assert "pbm-ts" in ok.output and "x top-slot-ts" in ok.output
+    bad = runner.invoke(app, ["simulate", "carousel-nope", "--trials", "1", "--rounds", "1"])
+    assert bad.exit_code == 2 and "unknown carousel" in bad.output
