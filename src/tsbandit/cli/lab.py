@@ -26,8 +26,11 @@ app = typer.Typer(help="Simulation lab: compare bandit strategies on simulated w
 def scenarios(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
-    """List the named scenarios, their defaults and the policies they accept (and the
-    carousels of :mod:`tsbandit.lab.carousel`, run by ``tsbandit simulate carousel``)."""
+    """List the named scenarios, their defaults and the policies they accept.
+
+    The carousels (rankings, :mod:`tsbandit.lab.carousel`) are listed too; run them with
+    ``tsbandit simulate carousel``.
+    """
     from ..lab.policies import POLICY_HELP
     from ..lab.scenarios import SCENARIOS
 
