@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from .core import DecisionCore, check_names, make_generators, metric_setup, metric_summary
+from .core import DecisionCore, check_names, make_generators
 from .decision import ArmSummary, BatchDecision, Decision
 from .errors import ConfigurationError, LastArmError, SerializationError
+from .metric_core import metric_setup, metric_summary
 from .online import MemoryStatistics
 from .policies.base import RewardModel
 from .policies.metrics import MetricSet
@@ -84,7 +85,7 @@ class Bandit:
         names = check_names(arms)
         if metrics is not None or objective or constraints or costs or baseline is not None:
             model, rule = metric_setup(names, model, rule, metrics, objective, constraints,
-                                        costs, baseline, window)
+                                        costs, baseline)
         model = model if model is not None else BetaBernoulli()
         rule = rule if rule is not None else ThompsonSampling()
         self._memory = MemoryStatistics(model, len(names), discount=discount, window=window)
@@ -320,7 +321,7 @@ class Bandit:
 
     def summary(self, context: Any = None, level: float = 0.95,
                 n_draws: int | None = None) -> dict[str, Any]:
-        """Several metrics: :func:`~tsbandit.core.metric_summary` (on the side stream)."""
+        """Several metrics: :func:`~tsbandit.metric_core.metric_summary` (on the side stream)."""
         mem = self._memory
         return metric_summary(self._core, mem.posterior, mem.stats, self._side_rng, context,
                               level, n_draws)

@@ -113,6 +113,8 @@ class RecordedDecision(Decision):
     deadline: float
     replayed: bool = field(default=False, compare=False)
     idempotency_key: str | None = field(default=None, compare=False)
+    #: a sticky user's decision: the id of the decision whose draw it shows
+    sticky_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: the service's decision answer."""
@@ -121,7 +123,8 @@ class RecordedDecision(Decision):
                 "position_propensities": list(self.position_propensities or ()),
                 "model_version": self.model_version, "timestamp": self.timestamp,
                 "deadline": self.deadline,
-                **({} if self.applied is None else {"applied": self.applied})}
+                **({} if self.applied is None else {"applied": self.applied}),
+                **({} if self.sticky_of is None else {"sticky_of": self.sticky_of})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, replayed: bool = False,
@@ -134,7 +137,7 @@ class RecordedDecision(Decision):
             decision_id=str(data["decision_id"]), bandit=str(data["bandit"]),
             model_version=int(data["model_version"]), timestamp=float(data["timestamp"]),
             applied=data.get("applied"), deadline=float(data["deadline"]), replayed=replayed,
-            idempotency_key=idempotency_key)
+            idempotency_key=idempotency_key, sticky_of=data.get("sticky_of"))
 
 
 @dataclass(frozen=True, slots=True)

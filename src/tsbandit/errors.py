@@ -8,7 +8,8 @@ catch either. The service maps each class to one HTTP status and one stable ``co
 
     TsbanditError
     ├── ConfigurationError (ValueError)            400 invalid_configuration
-    │   └── InvalidSplitError                      a report's intended split (the service: 422)
+    │   ├── InvalidSplitError                      a report's intended split (the service: 422)
+    │   └── WarmStartError                         a warm start's statistics, counts or weight
     ├── InvalidRewardError (ValueError)            422 invalid_reward
     │   ├── UnknownMetricError (KeyError)          a reward names a metric the bandit lacks
     │   ├── GivenNotMetError                       a metric whose ``given`` metric was 0
@@ -91,6 +92,7 @@ __all__ = [
     "UnknownArmError",
     "UnknownMetricError",
     "VersionConflictError",
+    "WarmStartError",
 ]
 
 
@@ -119,6 +121,12 @@ class ConfigurationError(TsbanditError, ValueError):
 class InvalidSplitError(ConfigurationError):
     """The intended split of an experiment report is malformed (not one finite weight > 0 per
     arm). The service answers it as the bad query value it is: 422 ``invalid_request``."""
+
+
+class WarmStartError(ConfigurationError):
+    """A warm start cannot be built: statistics of another model's layout, A/B counts that are
+    negative or inconsistent (successes above trials), a weight outside ``(0, 1]``, an arm map
+    that names no arm."""
 
 
 class InvalidRewardError(TsbanditError, ValueError):

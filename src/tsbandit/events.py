@@ -12,7 +12,8 @@ object) or :func:`iter_events` (JSON Lines, dicts or records) and read attribute
     ``position_propensities``, ``user_id``, ``model_version`` and, for a context-free ``k = 1``
     decision of a bandit of at most 64 arms, ``arm_probabilities`` (every arm's probability of
     being chosen, unfloored), and for a bandit with constraints ``applied`` (what its rule
-    applied: ``constrained``, ``baseline`` or ``most_likely``).
+    applied: ``constrained``, ``baseline`` or ``most_likely``); for a sticky bandit's decision of
+    a known user ``sticky_of``, the id of the decision whose draw (and propensities) it shows.
 ``reward``
     ``decision_id``, ``timestamp``, ``bandit``, ``arm``, ``reward``, ``context``,
     ``propensity`` (copied from the decision), ``metric`` (for a bandit with several metrics:
@@ -83,6 +84,8 @@ class DecisionEvent(_Event):
     arm_probabilities: dict[str, float] | None = None
     #: what a constrained rule applied (``"constrained"``, ``"baseline"``, ``"most_likely"``)
     applied: str | None = None
+    #: a sticky user's decision: the id of the decision whose draw it shows
+    sticky_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict, as logged."""
@@ -97,6 +100,8 @@ class DecisionEvent(_Event):
             out["arm_probabilities"] = self.arm_probabilities
         if self.applied is not None:
             out["applied"] = self.applied
+        if self.sticky_of is not None:
+            out["sticky_of"] = self.sticky_of
         return out
 
     @classmethod
@@ -108,7 +113,7 @@ class DecisionEvent(_Event):
                    None if ranking is None else tuple(ranking), data.get("propensity"),
                    None if pp is None else tuple(pp), data.get("user_id"),
                    data.get("model_version"), data.get("arm_probabilities"),
-                   data.get("applied"))
+                   data.get("applied"), data.get("sticky_of"))
 
 
 @dataclass(slots=True)

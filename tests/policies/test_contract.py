@@ -25,6 +25,7 @@ from tsbandit.policies import (
     CascadeBeta,
     EpsilonGreedy,
     Greedy,
+    HierarchicalLinear,
     LinearGaussian,
     LinUCB,
     LogisticLaplace,
@@ -47,6 +48,8 @@ def _models():
         "linear": LinearGaussian(n_features=D, prior_precision=1.0, noise_variance=0.1),
         "linear-nig": LinearGaussian(n_features=D, unknown_noise=True),
         "logistic": LogisticLaplace(n_features=D),
+        "hierarchical": HierarchicalLinear(n_features=D, shared_precision=1.0,
+                                           offset_precision=4.0, noise_variance=0.1),
         # ranking models: one-arm feedback is the top slot (exact for both)
         "pbm": PositionBased(n_positions=3),
         "cascade": CascadeBeta(),

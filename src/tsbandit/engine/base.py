@@ -16,9 +16,10 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ..bandit import Bandit
-from ..core import make_generators, metric_summary
+from ..core import make_generators
 from ..decision import split_decision_id
 from ..errors import BanditNotFoundError, LastArmError, UnknownArmError, VersionConflictError
+from ..metric_core import metric_summary
 from ..policies.base import check_positive
 from ..policies.stats import Stats
 from ..stores.base import EventPage, Store
@@ -199,7 +200,7 @@ class EngineBase:
 
         For Beta models also ``alpha`` and ``beta``. Context-free models need no context.
         With several metrics ``arms`` summarizes the objective, and ``metrics``,
-        ``objective`` and ``constraints`` are :func:`~tsbandit.core.metric_summary`'s (every
+        ``objective`` and ``constraints`` are :func:`~tsbandit.metric_core.metric_summary`'s (every
         metric's posterior per arm, each constraint's probability of holding).
         """
         state = self._state(bandit, fresh=True)

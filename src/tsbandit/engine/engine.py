@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..decision import RecordedDecision, RewardResult, RewardStatus, split_decision_id
+from ..decision import (
+    DECISION_ID_SEP,
+    RecordedDecision,
+    RewardResult,
+    RewardStatus,
+    split_decision_id,
+)
 from ..errors import (
     BanditNotFoundError,
     ConfigurationError,
@@ -27,6 +34,7 @@ from .keys import check_idempotency_key, keyed_tokens, request_hash
 from .metric_records import expired_metric, record_metric_rewards
 from .records import new_decisions, replay
 from .spec import BanditSpec
+from .sticky import claim_assignments, held_assignments
 
 __all__ = ["Engine", "SweepResult"]
 
@@ -34,11 +42,13 @@ __all__ = ["Engine", "SweepResult"]
 @dataclass(frozen=True)
 class SweepResult:
     """What :meth:`Engine.sweep` did to one bandit: decisions ``settled`` by the expiry sweep,
-    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log."""
+    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log,
+    expired sticky ``assignments`` deleted."""
 
     settled: int = 0
     purged: int = 0
     trimmed: int = 0
+    assignments: int = 0
 
 
 def sweep_each(names: list[str], sweep: Callable[[str], SweepResult],
@@ -136,6 +146,13 @@ class Engine(EngineBase):
         if user_ids is not None and len(user_ids) != count:
             raise ConfigurationError(f"got {len(user_ids)} user ids for {count} decisions")
         mask = core.eligible(eligible, k)
+        now = self.clock()
+        spec = state.spec
+        sticky = (spec.stickiness is not None and user_ids is not None
+                  and any(u is not None for u in user_ids))
+        if sticky:
+            assert user_ids is not None
+            held, fresh = held_assignments(self.store, spec, user_ids, k, mask, now)
         post, stats = state.posterior, state.stats
         applied = None
         with self._lock:
@@ -165,8 +182,19 @@ class Engine(EngineBase):
                 count, x, k, None if mask is None
                 else [a for a, m in zip(core.arms, mask, strict=True) if m], user_ids)
             keyed["model_version"] = state.snapshot.version
-        items, out = new_decisions(state, chosen, probs, allocation, x, user_ids, self.clock(),
-                                   idempotency_key, tokens, keyed, applied)
+        sticky_of = None
+        if sticky:
+            assert user_ids is not None
+            tokens = tokens or [uuid.uuid4().hex for _ in range(count)]
+            probs = np.array(probs, dtype=float)
+            ids = [f"{bandit}{DECISION_ID_SEP}{t}" for t in tokens]
+            sticky_of = claim_assignments(self.store, spec, user_ids, held, fresh, chosen,
+                                          probs, ids, state.snapshot.config_version, now, k,
+                                          mask)
+            if any(s not in (None, d) for s, d in zip(sticky_of, ids, strict=True)):
+                allocation = None  # some rows show an earlier draw, not today's allocation
+        items, out = new_decisions(state, chosen, probs, allocation, x, user_ids, now,
+                                   idempotency_key, tokens, keyed, applied, sticky_of)
         # one round trip for the whole batch, all or nothing
         try:
             self.store.put_pending_many(bandit, items)
@@ -291,10 +319,10 @@ class Engine(EngineBase):
         >>> _ = engine.decide_batch("ads", n=3)
         >>> now[0] = 2.0
         >>> engine.sweep()  # settled now; purged once deadline + retention has passed
-        {'ads': SweepResult(settled=3, purged=0, trimmed=0)}
+        {'ads': SweepResult(settled=3, purged=0, trimmed=0, assignments=0)}
         >>> now[0] = 12.0
         >>> engine.sweep()
-        {'ads': SweepResult(settled=0, purged=3, trimmed=0)}
+        {'ads': SweepResult(settled=0, purged=3, trimmed=0, assignments=0)}
         """
         names = [bandit] if bandit is not None else self.list_bandits()
         rounds = max(int(max_rounds), 1)
@@ -308,12 +336,13 @@ class Engine(EngineBase):
             settled += n
             if n < limit:
                 break
-        purged = trimmed = 0
+        purged = trimmed = assigned = 0
         if purge:
             for _ in range(rounds):
                 res = self.store.purge(name, self.clock(), limit=10 * limit)
                 purged += res.decisions
                 trimmed += res.events
-                if res.decisions < 10 * limit:
+                assigned += res.assignments
+                if res.decisions < 10 * limit and res.assignments < 10 * limit:
                     break
-        return SweepResult(settled, purged, trimmed)
+        return SweepResult(settled, purged, trimmed, assigned)

@@ -75,7 +75,7 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
 
     Several metrics instead of ``model``: ``metrics``, ``objective``, ``constraints``,
     ``costs`` (by arm name) and ``baseline`` (an arm), as for :class:`~tsbandit.Bandit`
-    (:func:`tsbandit.core.metric_setup` builds both from the same configuration).
+    (:func:`tsbandit.metric_core.metric_setup` builds both from the same configuration).
 
     Raises :class:`ConfigurationError` for an invalid model or rule, and for a contextual
     model with more than ``max_features`` features (checked before the rule is built).
@@ -85,7 +85,7 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
     >>> spec.metrics.names, spec.rule.kind
     (('apply', 'risk'), 'constrained')
     """
-    from ..core import metric_setup
+    from ..metric_core import metric_setup
     from .spec import BanditSpec
 
     if metrics is not None or objective or constraints or costs or baseline is not None:
@@ -93,7 +93,7 @@ def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | No
             raise ConfigurationError("give either model or metrics, not both")
         ms, built_rule = metric_setup(
             list(arms), None, None if rule is None else rule_from_config(dict(rule)), metrics,
-            objective, constraints, costs, baseline, None)
+            objective, constraints, costs, baseline)
         if (max_features is not None and ms.n_features is not None
                 and ms.n_features > max_features):
             raise ConfigurationError(f"n_features == {ms.n_features}, at most "

@@ -54,6 +54,9 @@ class BanditSpec:
         metric not named) and default reward applied by the expiry sweep (none for a metric
         not named; ``default_reward`` must be None). A metric ``given`` another gets its
         default only for decisions whose ``given`` metric was 1.
+    stickiness
+        Seconds a user (a decision's ``user_id``) keeps the arm or ranking first chosen for
+        them (:mod:`tsbandit.engine.sticky`); None: every decision draws anew.
 
     Its :attr:`core` (arms, model, rule, propensity draws) makes the decisions and summaries,
     the same :class:`~tsbandit.core.DecisionCore` a :class:`~tsbandit.Bandit` uses.
@@ -70,6 +73,7 @@ class BanditSpec:
     arm_since: Mapping[str, int] = field(default_factory=dict, hash=False)
     metric_windows: Mapping[str, float] = field(default_factory=dict, hash=False)
     metric_defaults: Mapping[str, float | None] = field(default_factory=dict, hash=False)
+    stickiness: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arms", tuple(check_names(self.arms)))
@@ -85,6 +89,8 @@ class BanditSpec:
         if self.default_reward is not None:
             self.model.check_reward(self.default_reward)
         check_propensity_draws(self.propensity_draws)
+        if self.stickiness is not None:
+            check_positive("stickiness", self.stickiness)
         windows, defaults = check_metric_options(self.model, self.default_reward,
                                                  self.metric_windows, self.metric_defaults)
         object.__setattr__(self, "metric_windows", MappingProxyType(windows))
@@ -136,6 +142,7 @@ class BanditSpec:
             **({"metric_windows": dict(self.metric_windows)} if self.metric_windows else {}),
             **({"metric_defaults": dict(self.metric_defaults)} if self.metric_defaults
                else {}),
+            **({"stickiness": float(self.stickiness)} if self.stickiness is not None else {}),
         }
 
     @classmethod
@@ -152,6 +159,7 @@ class BanditSpec:
             arm_since=config.get("arm_since") or {},
             metric_windows=config.get("metric_windows") or {},
             metric_defaults=config.get("metric_defaults") or {},
+            stickiness=config.get("stickiness"),
         )
 
     def learns(self, arm: str, config_version: int | None) -> bool:

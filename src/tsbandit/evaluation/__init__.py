@@ -15,6 +15,9 @@ expected reward per round come out, each with a confidence interval and an effec
   :func:`bandit_policy` (a saved :class:`~tsbandit.bandit.Bandit`), any model and selection
   rule through :class:`ReplayedPolicy`, or per-round probabilities from a file
   (:class:`FilePolicy`).
+- Several metrics per decision (a bandit with ``metrics=``): :func:`load_metric_log` gives each
+  metric's per-decision value (a ``given`` metric's is ``given * metric``) and the weighted
+  objective; :func:`evaluate_metrics` estimates all of them for one target policy.
 - Rankings (slates): :func:`per_position_ips` and :func:`pseudo_inverse` over a
   :class:`SlateLog`, and their single-impression forms for logs such as the Open Bandit
   Dataset sample (:mod:`tsbandit.evaluation.slates`, :mod:`tsbandit.evaluation.slate_study`).
@@ -43,6 +46,8 @@ from .direct import DM, DR, SNDR, SwitchDR
 from .intervals import Estimate, effective_sample_size
 from .ipw import IPS, SNIPS, importance_weights
 from .jsonl import load_event_log
+from .metric_log import MetricLog, load_metric_log
+from .metric_report import MetricEvaluation, evaluate_metrics
 from .obd import load_obd, load_obd_csv, load_obd_prior
 from .policy_file import FilePolicy
 from .replay import Replay
@@ -80,6 +85,8 @@ __all__ = [
     "FixedPolicy",
     "InvalidLogError",
     "LoggedData",
+    "MetricEvaluation",
+    "MetricLog",
     "Replay",
     "ReplayedPolicy",
     "RidgeRewardModel",
@@ -92,9 +99,11 @@ __all__ = [
     "bandit_policy",
     "effective_sample_size",
     "evaluate",
+    "evaluate_metrics",
     "greedy_policy",
     "importance_weights",
     "load_event_log",
+    "load_metric_log",
     "load_obd",
     "load_obd_csv",
     "load_obd_prior",

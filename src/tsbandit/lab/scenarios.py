@@ -103,8 +103,8 @@ def _scenarios() -> dict[str, Scenario]:
             "Part 8 / Exercise 5: personalized credit-card offers, 4 customer profiles, "
             "11 features, 3000 rounds",
             lambda: OfferWorld("profiles"), 3000, 100,
-            ("tutorial-linear-ts", "linear-ts", "ts", "logistic-ts", "nig-ts", "greedy",
-             "beta-ts", "random"), checkpoints=(100, 1000, 3000),
+            ("tutorial-linear-ts", "linear-ts", "shared-ts", "ts", "logistic-ts", "nig-ts",
+             "greedy", "beta-ts", "random"), checkpoints=(100, 1000, 3000),
             tutorial={"conversion_rate": 0.059, "optimal_arm_rate": 0.713,
                       "offer_shares": {"balance_transfer_0apr": 0.340,
                                        "travel_miles_3x": 0.263,

@@ -3,10 +3,10 @@
 No I/O, no globals; every random draw comes from a ``numpy.random.Generator`` passed in.
 
 Reward models: :class:`BetaBernoulli`, :class:`NormalInverseGamma`, :class:`LinearGaussian`,
-:class:`LogisticLaplace`; ranking models that learn from every slot: :class:`PositionBased`,
-:class:`CascadeBeta`. Selection rules: :class:`ThompsonSampling`, :class:`UCB1`,
-:class:`LinUCB`, :class:`EpsilonGreedy`, :class:`Greedy`, :class:`Softmax`,
-:class:`RandomPolicy`.
+:class:`LogisticLaplace`, :class:`HierarchicalLinear` (weights shared across arms); ranking
+models that learn from every slot: :class:`PositionBased`, :class:`CascadeBeta`. Selection
+rules: :class:`ThompsonSampling`, :class:`UCB1`, :class:`LinUCB`, :class:`EpsilonGreedy`,
+:class:`Greedy`, :class:`Softmax`, :class:`RandomPolicy`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .base import RewardModel
 from .beta import BetaBernoulli, BetaPosterior
 from .cascade import CascadeBeta
 from .gaussian import NIGPosterior, NormalInverseGamma
+from .hierarchical import HierarchicalLinear, HierarchicalPosterior
 from .linear import LinearGaussian, LinearPosterior
 from .logistic import LogisticLaplace
 from .position_based import PBMPosterior, PositionBased
@@ -44,6 +45,8 @@ __all__ = [
     "CascadeBeta",
     "EpsilonGreedy",
     "Greedy",
+    "HierarchicalLinear",
+    "HierarchicalPosterior",
     "LaneScorer",
     "LinUCB",
     "LinearGaussian",

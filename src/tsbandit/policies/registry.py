@@ -10,6 +10,7 @@ from .base import RewardModel
 from .beta import BetaBernoulli
 from .cascade import CascadeBeta
 from .gaussian import NormalInverseGamma
+from .hierarchical import HierarchicalLinear
 from .linear import LinearGaussian
 from .logistic import LogisticLaplace
 from .position_based import PositionBased
@@ -23,6 +24,7 @@ from .rules import (
     Softmax,
     ThompsonSampling,
 )
+from .rules.allocation import TopTwoThompson, TrafficFloor
 from .rules.constrained import ConstrainedThompson
 from .rules.pareto import ParetoThompson
 
@@ -30,12 +32,12 @@ __all__ = ["MODELS", "RULES", "model_from_config", "rule_from_config"]
 
 MODELS: dict[str, type[RewardModel]] = {
     cls.kind: cls for cls in (BetaBernoulli, NormalInverseGamma, LinearGaussian, LogisticLaplace,
-                              PositionBased, CascadeBeta)
+                              HierarchicalLinear, PositionBased, CascadeBeta)
 }
 RULES: dict[str, type[SelectionRule]] = {
     cls.kind: cls
     for cls in (ThompsonSampling, UCB1, LinUCB, EpsilonGreedy, Greedy, Softmax, RandomPolicy,
-                ConstrainedThompson, ParetoThompson)
+                ConstrainedThompson, ParetoThompson, TrafficFloor, TopTwoThompson)
 }
 
 
