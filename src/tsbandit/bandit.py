@@ -31,11 +31,12 @@ import numpy as np
 
 from .core import DecisionCore, check_names, make_generators
 from .decision import ArmSummary, BatchDecision, Decision
-from .errors import LastArmError, SerializationError
+from .errors import ConfigurationError, LastArmError, SerializationError
 from .metric_core import metric_setup, metric_summary
 from .online import MemoryStatistics
 from .policies.base import RewardModel
 from .policies.metrics import MetricSet
+from .policies.ranking import RankingModel
 from .policies.registry import model_from_config, rule_from_config
 from .policies.rules import SelectionRule, ThompsonSampling
 from .policies.stats import Stats
@@ -233,6 +234,50 @@ class Bandit:
         idx, r, x = self._core.observations(arms, rewards, contexts)
         if idx.shape[0]:
             self._memory.observe_batch(idx, r, x)
+
+    def update_slot(self, ranking: Sequence[str | int], slot: int, reward: Any) -> None:
+        """Learn one slot's reward of a ranking (a click in slot ``slot`` of
+        ``decision.ranking``), with a ranking model (:class:`~tsbandit.policies.PositionBased`,
+        :class:`~tsbandit.policies.CascadeBeta`). Slots may arrive one at a time, in any
+        order; apply each once: the slots of a ranking sum to :meth:`update_ranking` of all.
+        An invalid slot raises :class:`~tsbandit.errors.InvalidSlotError` (a ``ValueError``).
+
+        >>> from tsbandit import Bandit
+        >>> from tsbandit.policies import PositionBased
+        >>> b = Bandit(["a", "b", "c"], PositionBased(n_positions=3), seed=1)
+        >>> d = b.rank(3)
+        >>> b.update_slot(d.ranking, 2, 1); b.update_slot(d.ranking, 0, 0)
+        >>> b.n_updates
+        2
+        """
+        model = self._ranking_model()
+        idx = self._core.arm_indices(list(ranking))
+        self._memory.observe_delta(model.slot_delta(self.n_arms, idx, slot, reward))
+
+    def update_ranking(self, ranking: Sequence[str | int], rewards: Sequence[Any]) -> None:
+        """Learn every slot's reward of a ranking at once: ``rewards[j]`` is slot ``j``'s
+        (``None`` for a slot whose reward is not known yet; send it later with
+        :meth:`update_slot`). Counts as one update; all-or-nothing on errors.
+
+        >>> from tsbandit import Bandit
+        >>> from tsbandit.policies import CascadeBeta
+        >>> b = Bandit(["a", "b", "c"], CascadeBeta(), seed=1)
+        >>> b.update_ranking(["c", "a", "b"], [0, 1, 0])
+        >>> {a: round(m, 3) for a, m in b.posterior_mean().items()}  # "b" was not examined
+        {'a': 0.667, 'b': 0.5, 'c': 0.333}
+        """
+        model = self._ranking_model()
+        idx = model.check_ranking(self._core.arm_indices(list(ranking)), self.n_arms)
+        r = model.check_slot_rewards(rewards, idx.shape[0])
+        self._memory.observe_delta(model.ranking_delta(self.n_arms, idx[None], r[None]))
+
+    def _ranking_model(self) -> RankingModel:
+        model = self._core.model
+        if not isinstance(model, RankingModel):
+            raise ConfigurationError(
+                f"per-slot rewards need a ranking model (position_based, cascade); this bandit's "
+                f"model is {model.kind!r}: learn the top slot with update(ranking[0], reward)")
+        return model
 
     def decay(self, gamma: float) -> None:
         """Multiply all statistics by ``gamma`` in (0, 1] (e.g. time-based forgetting)."""

@@ -12,7 +12,8 @@ catch either. The service maps each class to one HTTP status and one stable ``co
     │   └── WarmStartError                         a warm start's statistics, counts or weight
     ├── InvalidRewardError (ValueError)            422 invalid_reward
     │   ├── UnknownMetricError (KeyError)          422 unknown_metric: a metric the bandit lacks
-    │   └── GivenNotMetError                       422 given_not_met: its ``given`` metric was 0
+    │   ├── GivenNotMetError                       422 given_not_met: its ``given`` metric was 0
+    │   └── InvalidSlotError                       a slot reward names no slot of its ranking
     ├── GivenNotObservedError (ValueError)         409 given_not_observed: ``given`` not yet known
     ├── InvalidContextError (ValueError)           422 invalid_context
     │   └── CustomerFieldError                     a raw customer field of the lab's offers
@@ -78,6 +79,7 @@ __all__ = [
     "InvalidLogError",
     "InvalidRequestError",
     "InvalidRewardError",
+    "InvalidSlotError",
     "InvalidSplitError",
     "LastArmError",
     "PayloadTooLargeError",
@@ -147,6 +149,12 @@ class GivenNotMetError(InvalidRewardError):
     that metric was 0: the metric is observed only when its ``given`` metric is 1."""
 
     code = "given_not_met"
+
+
+class InvalidSlotError(InvalidRewardError):
+    """A ranking's reward names a slot the ranking does not have (``slot == 3`` for a
+    3-slot ranking), or a vector of per-slot rewards has the wrong length, or a ranking
+    repeats an arm or is longer than the model's positions."""
 
 
 class GivenNotObservedError(TsbanditError, ValueError):

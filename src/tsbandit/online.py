@@ -156,6 +156,19 @@ class MemoryStatistics:
                 self._evict(extra, refresh=False)
         self.posterior = model.posterior(self.stats)
 
+    def observe_delta(self, delta: Stats, n: int = 1) -> None:
+        """Learn a validated statistics delta (a ranking's slot rewards) counting as ``n``
+        observations (``discount`` applied once before it); not with ``window``, whose buffer
+        keeps ``(arm, reward)`` observations."""
+        if self.window is not None:
+            raise ConfigurationError("window is not supported for ranking updates; use discount")
+        stats = self.stats
+        if self.discount is not None and self.discount < 1.0:
+            stats = self.model.decay(stats, self.discount)
+        self.stats = stats + delta
+        self.posterior = self.model.posterior(self.stats)
+        self.n_updates += n
+
     def _evict(self, count: int, refresh: bool = True) -> None:
         old = [self.buffer.popleft() for _ in range(count)]
         if isinstance(old[0][1], dict):  # several metrics: each entry's metrics leave

@@ -22,6 +22,7 @@ from tsbandit.errors import (
 from tsbandit.policies import (
     UCB1,
     BetaBernoulli,
+    CascadeBeta,
     EpsilonGreedy,
     Greedy,
     HierarchicalLinear,
@@ -29,6 +30,7 @@ from tsbandit.policies import (
     LinUCB,
     LogisticLaplace,
     NormalInverseGamma,
+    PositionBased,
     RandomPolicy,
     Softmax,
     ThompsonSampling,
@@ -48,6 +50,9 @@ def _models():
         "logistic": LogisticLaplace(n_features=D),
         "hierarchical": HierarchicalLinear(n_features=D, shared_precision=1.0,
                                            offset_precision=4.0, noise_variance=0.1),
+        # ranking models: one-arm feedback is the top slot (exact for both)
+        "pbm": PositionBased(n_positions=3),
+        "cascade": CascadeBeta(),
     }
 
 
@@ -67,7 +72,10 @@ LEARNERS = {"thompson", "thompson-scaled", "ucb1", "linucb", "eps", "softmax"}
 #: too: ``rule_name`` "thompson+discount" / "thompson+window" selects them
 VARIANTS = {"discount": {"discount": 0.98}, "window": {"window": 60}}
 
-POLICIES = [(m, r) for m in _models() for r in RULES] + [
+#: rules the ranking models run the suite with (every rule works on them; these keep it short)
+RANKING_RULES = {"thompson", "ucb1", "random"}
+POLICIES = [(m, r) for m in _models() for r in RULES
+            if m not in ("pbm", "cascade") or r in RANKING_RULES] + [
     (m, f"thompson+{v}") for m in _models() for v in VARIANTS
     if not (v == "window" and m == "logistic")  # Laplace statistics are not additive
 ]
@@ -80,7 +88,7 @@ def make(model_name: str, rule_name: str, seed: int = 0) -> Bandit:
 
 
 def context(rng: np.random.Generator, model_name: str) -> np.ndarray | None:
-    if model_name in ("beta", "gaussian"):
+    if model_name in ("beta", "gaussian", "pbm", "cascade"):
         return None
     x = rng.random(D)
     x[0] = 1.0  # intercept
@@ -124,7 +132,7 @@ class TestContract:
         assert d.arm == d.ranking[0] and b.arms[d.index] == d.arm
         assert d.position_propensities is not None and len(d.position_propensities) == 3
         assert all(0.0 < p <= 1.0 for p in d.position_propensities)
-        if model_name in ("beta", "gaussian"):
+        if model_name in ("beta", "gaussian", "pbm", "cascade"):
             batch = b.select_batch(n=7, k=2, propensity=True)
         else:
             batch = b.select_batch(np.ones((7, D)), k=2, propensity=True)
@@ -183,7 +191,7 @@ class TestContract:
             lambda: b.rank(2, x, eligible=["a"]),
             lambda: b.update_batch(["a", "zzz"], [1.0, 0.0], None if x is None else [x, x]),
         ]
-        if model_name in ("beta", "logistic"):
+        if model_name in ("beta", "logistic", "pbm", "cascade"):
             bad_calls.append(lambda: b.update("a", 0.5, x))
         if x is None:
             bad_calls.append(lambda: b.update("a", 1.0, np.ones(D)))

@@ -26,7 +26,11 @@ app = typer.Typer(help="Simulation lab: compare bandit strategies on simulated w
 def scenarios(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
-    """List the named scenarios, their defaults and the policies they accept."""
+    """List the named scenarios, their defaults and the policies they accept.
+
+    The carousels (rankings, :mod:`tsbandit.lab.carousel`) are listed too; run them with
+    ``tsbandit simulate carousel``.
+    """
     from ..lab.policies import POLICY_HELP
     from ..lab.scenarios import SCENARIOS
 
@@ -44,6 +48,10 @@ def scenarios(
         typer.echo(f"{sc.name:24s} {sc.trials:>4d} trials x {rounds} rounds; "
               f"policies {','.join(sc.policies)}")
         typer.echo(f"{'':24s} {sc.title}")
+    from ..lab.carousel import CAROUSELS, LEARNERS
+
+    typer.echo(f"\ncarousels (rankings of 3 slots): {', '.join(CAROUSELS)}; learners "
+               f"{','.join(LEARNERS)} (name@scale for a tempered sampler)")
     typer.echo("\npolicies (context-free worlds):")
     for k, v in POLICY_HELP["context-free"].items():
         typer.echo(f"  {k:20s} {v}")
@@ -113,6 +121,8 @@ def simulate(
     from ..lab.scenarios import run_scenario, scenario_plots, scenario_results
 
     names = [p.strip() for p in policies.split(",") if p.strip()] if policies else None
+    if scenario.startswith("carousel"):
+        return _carousel(scenario, names, trials, rounds, seed)
     try:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.completed}/{task.total} rounds"),
@@ -141,3 +151,21 @@ def simulate(
             except ImportError as exc:
                 typer.secho(f"no plots: {exc}", fg=typer.colors.YELLOW, err=True)
         typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _carousel(name: str, names: list[str] | None, trials: int | None, rounds: int | None,
+              seed: int) -> None:
+    """``tsbandit simulate carousel``: ranking learners side by side (:mod:`..lab.carousel`)."""
+    from ..errors import TsbanditError
+    from ..lab.carousel import LEARNERS, run_carousel
+
+    try:
+        res = run_carousel(name, names or LEARNERS, trials or 20, rounds or 3000, seed)
+    except TsbanditError as exc:
+        fail(exc, 2)
+    base = "top-slot-ts" if "top-slot-ts" in res.clicks else None
+    typer.echo(f"{name}: clicks per ranking, {res.trials} trials x {res.rounds} rounds, "
+               f"seed {seed}; world {res.world}")
+    for n, v in res.clicks.items():
+        lift = f"  {res.ratio(n, base):.3f}x {base}" if base else ""
+        typer.echo(f"{n:20s} {v:.4f} (expected {res.expected[n]:.4f}){lift}")

@@ -18,6 +18,9 @@ expected reward per round come out, each with a confidence interval and an effec
 - Several metrics per decision (a bandit with ``metrics=``): :func:`load_metric_log` gives each
   metric's per-decision value (a ``given`` metric's is ``given * metric``) and the weighted
   objective; :func:`evaluate_metrics` estimates all of them for one target policy.
+- Rankings (slates): :func:`per_position_ips` and :func:`pseudo_inverse` over a
+  :class:`SlateLog`, and their single-impression forms for logs such as the Open Bandit
+  Dataset sample (:mod:`tsbandit.evaluation.slates`, :mod:`tsbandit.evaluation.slate_study`).
 - :func:`evaluate` runs them together; ``tsbandit evaluate`` is its command line
   (:mod:`tsbandit.cli.evaluate`); :mod:`tsbandit.evaluation.synthetic` has environments with
   exact answers for validation.
@@ -51,6 +54,13 @@ from .replay import Replay
 from .report import EvaluationReport, evaluate, make_estimators
 from .reward_model import RidgeRewardModel
 from .sklearn_model import SklearnRewardModel, make_reward_model
+from .slates import (
+    SlateLog,
+    per_position_ips,
+    per_position_ips_rows,
+    pseudo_inverse,
+    pseudo_inverse_rows,
+)
 from .tabular import load_table
 from .targets import (
     FixedPolicy,
@@ -81,6 +91,7 @@ __all__ = [
     "ReplayedPolicy",
     "RidgeRewardModel",
     "SklearnRewardModel",
+    "SlateLog",
     "SwitchDR",
     "TargetPolicy",
     "UniformPolicy",
@@ -99,5 +110,9 @@ __all__ = [
     "load_table",
     "make_estimators",
     "make_reward_model",
+    "per_position_ips",
+    "per_position_ips_rows",
+    "pseudo_inverse",
+    "pseudo_inverse_rows",
     "thompson_policy",
 ]

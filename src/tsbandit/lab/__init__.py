@@ -8,7 +8,9 @@
 * metrics — regret bands, pull shares, optimal-arm rate, exploration/exploitation regret,
   feature importance (:mod:`tsbandit.lab.metrics`);
 * plots — PNG/SVG files through matplotlib (:mod:`tsbandit.lab.plots`, the ``plot`` extra);
-* scenarios — the tutorial's simulations by name (:mod:`tsbandit.lab.scenarios`).
+* scenarios — the tutorial's simulations by name (:mod:`tsbandit.lab.scenarios`);
+* carousels — rankings with clicks in every slot, learners side by side
+  (:mod:`tsbandit.lab.carousel`, :func:`run_carousel`).
 
 >>> from tsbandit.lab import BernoulliArms, make_policy, simulate
 >>> env = BernoulliArms([0.030, 0.045, 0.028, 0.015, 0.060])
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+from .carousel import CAROUSELS, CarouselWorld, run_carousel
 from .environments import (
     BernoulliArms,
     Block,
@@ -51,12 +54,14 @@ from .runner import PolicyRun, SimulationResult, simulate
 from .supervised import DATASETS, SupervisedBandit, load_dataset
 
 __all__ = [
+    "CAROUSELS",
     "CUSTOMER_PROFILES",
     "DATASETS",
     "FEATURE_NAMES",
     "OFFERS",
     "BernoulliArms",
     "Block",
+    "CarouselWorld",
     "CustomerFieldError",
     "DelayedFeedback",
     "Environment",
@@ -79,6 +84,7 @@ __all__ = [
     "paired_difference",
     "regret_decomposition",
     "results_dict",
+    "run_carousel",
     "simulate",
     "summarize_policy",
     "true_conversion_rates",

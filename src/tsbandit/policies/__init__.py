@@ -3,19 +3,23 @@
 No I/O, no globals; every random draw comes from a ``numpy.random.Generator`` passed in.
 
 Reward models: :class:`BetaBernoulli`, :class:`NormalInverseGamma`, :class:`LinearGaussian`,
-:class:`LogisticLaplace`, :class:`HierarchicalLinear` (weights shared across arms).
-Selection rules: :class:`ThompsonSampling`, :class:`UCB1`, :class:`LinUCB`,
-:class:`EpsilonGreedy`, :class:`Greedy`, :class:`Softmax`, :class:`RandomPolicy`.
+:class:`LogisticLaplace`, :class:`HierarchicalLinear` (weights shared across arms); ranking
+models that learn from every slot: :class:`PositionBased`, :class:`CascadeBeta`. Selection
+rules: :class:`ThompsonSampling`, :class:`UCB1`, :class:`LinUCB`, :class:`EpsilonGreedy`,
+:class:`Greedy`, :class:`Softmax`, :class:`RandomPolicy`.
 """
 
 from __future__ import annotations
 
 from .base import RewardModel
 from .beta import BetaBernoulli, BetaPosterior
+from .cascade import CascadeBeta
 from .gaussian import NIGPosterior, NormalInverseGamma
 from .hierarchical import HierarchicalLinear, HierarchicalPosterior
 from .linear import LinearGaussian, LinearPosterior
 from .logistic import LogisticLaplace
+from .position_based import PBMPosterior, PositionBased
+from .ranking import RankingModel
 from .registry import MODELS, RULES, model_from_config, rule_from_config
 from .rules import (
     UCB1,
@@ -38,6 +42,7 @@ __all__ = [
     "UCB1",
     "BetaBernoulli",
     "BetaPosterior",
+    "CascadeBeta",
     "EpsilonGreedy",
     "Greedy",
     "HierarchicalLinear",
@@ -49,7 +54,10 @@ __all__ = [
     "LogisticLaplace",
     "NIGPosterior",
     "NormalInverseGamma",
+    "PBMPosterior",
+    "PositionBased",
     "RandomPolicy",
+    "RankingModel",
     "RewardModel",
     "SelectionRule",
     "Softmax",

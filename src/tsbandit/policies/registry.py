@@ -8,10 +8,12 @@ from typing import Any, cast
 from ..errors import ConfigurationError
 from .base import RewardModel
 from .beta import BetaBernoulli
+from .cascade import CascadeBeta
 from .gaussian import NormalInverseGamma
 from .hierarchical import HierarchicalLinear
 from .linear import LinearGaussian
 from .logistic import LogisticLaplace
+from .position_based import PositionBased
 from .rules import (
     UCB1,
     EpsilonGreedy,
@@ -30,7 +32,7 @@ __all__ = ["MODELS", "RULES", "model_from_config", "rule_from_config"]
 
 MODELS: dict[str, type[RewardModel]] = {
     cls.kind: cls for cls in (BetaBernoulli, NormalInverseGamma, LinearGaussian, LogisticLaplace,
-                             HierarchicalLinear)
+                              HierarchicalLinear, PositionBased, CascadeBeta)
 }
 RULES: dict[str, type[SelectionRule]] = {
     cls.kind: cls
