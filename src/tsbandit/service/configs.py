@@ -224,7 +224,7 @@ class FloorRule(_In):
     mixture, logged as usual."""
 
     kind: Literal["floor"]
-    rule: PlainRuleConfig = Field(default_factory=lambda: ThompsonRule(kind="thompson"))
+    rule: PlainRuleConfig = Field(default_factory=lambda: ThompsonRule(kind="thompson", scale=1.0))
     floor: Annotated[float, Field(ge=0, le=1)] = 0.05
 
 
