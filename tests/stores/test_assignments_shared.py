@@ -294,7 +294,15 @@ def test_min_replicas_an_assignment_is_acknowledged_once_a_replica_has_it(
             except StoreUnavailableError:  # the replica is still syncing
                 assert time.monotonic() < deadline, "the replica did not sync"
                 time.sleep(0.05)
-        assert store.assign("b", "u0", {"id": "d0"}, 1e12, 0.0).created
+        while True:  # a first write waits for the replica's sync; a retry finds it live
+            try:
+                store.assign("b", "u0", {"id": "d0"}, 1e12, 0.0)
+                break
+            except StoreUnavailableError:
+                assert time.monotonic() < deadline, "the replica did not acknowledge"
+                time.sleep(0.05)
+        assert store.get_assignment("b", "u0", 0.0) == Assignment("u0", {"id": "d0"}, 1e12,
+                                                                  False)
         assert replica.proc is not None
         os.kill(replica.proc.pid, signal.SIGSTOP)
         try:
@@ -306,8 +314,15 @@ def test_min_replicas_an_assignment_is_acknowledged_once_a_replica_has_it(
                 "u1", {"id": "d1"}, 1e12, False)
         finally:
             os.kill(replica.proc.pid, signal.SIGCONT)
-        assert store.assign("b", "u1", {"id": "d2"}, 1e12, 0.0) == Assignment(
-            "u1", {"id": "d1"}, 1e12, False)
+        deadline = time.monotonic() + 10
+        while True:  # the resumed replica catches up; then the retry is acknowledged
+            try:
+                again = store.assign("b", "u1", {"id": "d2"}, 1e12, 0.0)
+                break
+            except StoreUnavailableError:
+                assert time.monotonic() < deadline, "the replica did not catch up"
+                time.sleep(0.05)
+        assert again == Assignment("u1", {"id": "d1"}, 1e12, False)
         store.close()
     finally:
         replica.stop()
