@@ -168,6 +168,8 @@ class RewardResult:
     model_version: int
     attempts: int = 1
     metrics: Mapping[str, RewardStatus] | None = None
+    #: per-slot rewards of a ranking: each slot's status
+    slots: Mapping[int, RewardStatus] | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -187,16 +189,20 @@ class RewardResult:
         if self.metrics is not None:
             out["metrics"] = {m: {"status": s, "duplicate": s == "duplicate"}
                               for m, s in self.metrics.items()}
+        if self.slots is not None:
+            out["slots"] = [{"slot": j, "status": s, "duplicate": s == "duplicate"}
+                            for j, s in sorted(self.slots.items())]
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, attempts: int = 1) -> RewardResult:
         """Inverse of :meth:`to_dict`; unknown fields are ignored."""
-        metrics = data.get("metrics")
+        metrics, slots = data.get("metrics"), data.get("slots")
         return cls(str(data["decision_id"]), str(data["bandit"]), str(data["arm"]),
                    data["status"], int(data["model_version"]), attempts,
                    None if metrics is None else
-                   {str(m): v["status"] for m, v in metrics.items()})
+                   {str(m): v["status"] for m, v in metrics.items()},
+                   None if slots is None else {int(v["slot"]): v["status"] for v in slots})
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ object) or :func:`iter_events` (JSON Lines, dicts or records) and read attribute
 ``reward``
     ``decision_id``, ``timestamp``, ``bandit``, ``arm``, ``reward``, ``context``,
     ``propensity`` (copied from the decision), ``metric`` (for a bandit with several metrics:
-    one event per metric of a decision, each logged when that metric is applied) and
+    one event per metric of a decision, each logged when that metric is applied), ``slot``
+    (for a ranking model's per-slot rewards: one event per slot, ``arm`` and ``propensity``
+    those of the arm shown in that slot) and
     ``arm_retired: true`` when the decision's arm was retired since (the reward is consumed,
     not learned).
 ``expired``
@@ -129,6 +131,9 @@ class RewardEvent(_Event):
     #: the metric this reward is for (bandits with several metrics log one event per metric;
     #: absent for a single-metric bandit)
     metric: str | None = None
+    #: the ranking's slot this reward is for (ranking models learn from every slot: one event
+    #: per slot, ``arm`` the arm shown there; absent otherwise)
+    slot: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict, as logged."""
@@ -137,6 +142,8 @@ class RewardEvent(_Event):
                "context": self.context, "propensity": self.propensity}
         if self.metric is not None:
             out["metric"] = self.metric
+        if self.slot is not None:
+            out["slot"] = self.slot
         if self.arm_retired:
             out["arm_retired"] = True
         return out
@@ -147,7 +154,7 @@ class RewardEvent(_Event):
         return cls(data.get("decision_id"), data.get("timestamp"), data.get("bandit"),
                    data.get("arm"), _required(data, "reward"), data.get("context"),
                    data.get("propensity"), bool(data.get("arm_retired", False)),
-                   data.get("metric"))
+                   data.get("metric"), data.get("slot"))
 
 
 @dataclass(slots=True)
