@@ -340,11 +340,12 @@ def draw_one(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any,
     cache = posterior.cache
     pack = cache.get(plan.key)
     if pack is None:  # the pooled rows and the zones, until the constraint metrics change
-        pack = cache[plan.key] = _pack(jit, rule, plan, posterior, stats, n_arms)
+        pack = cache[plan.key] = (*_pack(jit, rule, plan, posterior, stats, n_arms),
+                                  plan.floats(n_arms))
     D = np.empty((2 * plan.n_metrics + 2, n_arms))
     bg, addr = jit.addresses(rng)
     with bg.lock:  # as NumPy's own samplers hold it
-        a: int = jit.metrics_draw(P, pack[0], plan.N, plan.floats(n_arms), pack[1], D, addr)
+        a: int = jit.metrics_draw(P, pack[0], plan.N, pack[2], pack[1], D, addr)
     if a >= 0:
         return a
     return D[:plan.n_metrics].tolist(), D[-1].tolist()
