@@ -280,7 +280,7 @@ class Plan:
     the key under which a posterior caches its ``Q`` and ``Z``."""
 
     __slots__ = ("F", "F0", "N", "costs", "exact", "key", "last", "ms", "n_metrics", "pooled",
-                 "zones")
+                 "zones", "zones_on")
 
     def __init__(self, rule: Any, ms: Any) -> None:
         self.ms = ms
@@ -301,6 +301,7 @@ class Plan:
         self.n_metrics = len(kinds)
         self.pooled = pooled
         self.zones = (rule.optimism, rule.pessimism)
+        self.zones_on = bool(self.N[2])
         #: per exact constraint, the parameters and probability bounds of the last pack
         self.last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         #: per constraint (all absolute bounds on Beta metrics; else None): its metric's
@@ -368,19 +369,17 @@ def _pack(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any, n_arms: i
             Q = np.concatenate([cpost.parts[j].params for j in plan.pooled])
             break
         m = ms.models[i]
-        jit.metrics_pool(succ, fail, m.alpha0, m.beta0, rule.pool, Q[2 * q:2 * q + 2])
-    Z = np.empty((len(rule.constraints), n_arms))
-    if not plan.N[2]:
-        return Q, Z
+        jit.metrics_pool(succ, fail, m.alpha0, m.beta0, rule.pool,
+                         Q if len(plan.pooled) == 1 else Q[2 * q:2 * q + 2])
+    if not plan.zones_on:
+        return Q, np.empty((len(rule.constraints), n_arms))
     if plan.exact is None:
         cpost = cpost or rule.constraint_posterior(ms, posterior, stats)
         return Q, np.ascontiguousarray(rule.pass_probability(ms, cpost), dtype=np.float64)
     P = posterior.packed
-    for j, (row, pooled, x, is_max) in enumerate(plan.exact):
-        ab = (Q if pooled else P)[row:row + 2]
-        Z[j] = plan.last[j][1] if _unmoved(jit, plan, j, ab, x, is_max) else _prob(
-            ab, x, is_max)
-    return Q, Z
+    bounds = [_bounds(jit, plan, j, (Q if pooled else P)[row:row + 2], x, is_max)
+              for j, (row, pooled, x, is_max) in enumerate(plan.exact)]
+    return Q, bounds[0][None] if len(bounds) == 1 else np.stack(bounds)
 
 
 def _prob(ab: np.ndarray, x: float, is_max: bool) -> np.ndarray:
@@ -390,24 +389,26 @@ def _prob(ab: np.ndarray, x: float, is_max: bool) -> np.ndarray:
     return below if is_max else 1.0 - below
 
 
-def _unmoved(jit: Any, plan: Plan, j: int, ab: np.ndarray, x: float, is_max: bool) -> bool:
-    """Whether every arm keeps the zone of constraint ``j`` it had at the last pack (then
-    its bounds are reused); else the probabilities of the arms that may not are computed
-    again. Either way ``plan.last[j]`` is brought up to ``ab``."""
+def _bounds(jit: Any, plan: Plan, j: int, ab: np.ndarray, x: float, is_max: bool
+            ) -> np.ndarray:
+    """Constraint ``j``'s probabilities of holding at the parameters ``ab`` ``(2, K)``, or of
+    an arm whose zone provably has not changed since the last pack, its bound from then
+    (``_metrics_zones``); ``plan.last[j]`` is brought up to ``ab``. The bounds array is never
+    written after it is made (packs and ``plan.last`` share it)."""
     last = plan.last.get(j)
     n_arms = ab.shape[1]
     if jit.metrics_zones is None or last is None or last[0].shape != ab.shape:
-        plan.last[j] = (ab.copy(), _prob(ab, x, is_max))
-        return False
-    need = np.empty(n_arms, dtype=np.bool_)
-    n = jit.metrics_zones(ab, last[0], last[1], is_max, plan.zones[0], plan.zones[1], need)
-    if n == 0:
-        plan.last[j] = (ab.copy(), last[1])
-        return True
-    if n == n_arms:
         z = _prob(ab, x, is_max)
     else:
-        z = last[1].copy()
-        z[need] = _prob(ab[:, need], x, is_max)
+        need = np.empty(n_arms, dtype=np.bool_)
+        n = jit.metrics_zones(ab, last[0], last[1], is_max, plan.zones[0], plan.zones[1],
+                              need)
+        if n == 0:
+            z = last[1]
+        elif n == n_arms:
+            z = _prob(ab, x, is_max)
+        else:
+            z = last[1].copy()
+            z[need] = _prob(ab[:, need], x, is_max)
     plan.last[j] = (ab.copy(), z)
-    return False
+    return z
