@@ -39,6 +39,8 @@ CONFIGS = {
     "nothing passes": {"objective": {"revenue": 1.0}, "baseline": "D",
                        "constraints": [{"metric": "risk", "max": 1e-4}],
                        "rule": ConstrainedThompson(pool=0.0, optimism=0.0, pessimism=0.0)},
+    "no constraint": {"objective": {"revenue": 1.0, "apply": 2.0}, "costs": {"B": 1.0},
+                      "rule": ConstrainedThompson()},
     "two pooled metrics": {"objective": {"revenue": 1.0},
                            "constraints": [{"metric": "risk", "max": 0.05},
                                            {"metric": "apply", "min": 0.12}]},
@@ -190,3 +192,17 @@ def test_pooled_prior_kernel_equals_the_rule(monkeypatch):
     out = np.empty((2, 6))
     k.metrics_pool(s["risk__successes"], s["risk__failures"], 1.0, 1.0, 3.0, out)
     assert np.array_equal(out, rule._pooled(ms, s)[2].params)
+
+
+@pytest.mark.parametrize("off", ["metrics_pool", "metrics_zones"])
+def test_a_kernel_that_failed_its_check_leaves_its_step_to_numpy(monkeypatch, off):
+    """The draw kernel without the pooled-prior or the zone kernel (each is switched off when
+    it does not reproduce NumPy on a machine) decides as the NumPy path."""
+    config = CONFIGS["two pooled metrics"]
+    _use(monkeypatch, True)
+    monkeypatch.setattr(_jit.kernels(), off, None)
+    fast, b1 = _play(config, 3, rounds=250)
+    _use(monkeypatch, False)
+    slow, b2 = _play(config, 3, rounds=250)
+    assert fast == slow
+    assert json.dumps(b1.to_dict(), sort_keys=True) == json.dumps(b2.to_dict(), sort_keys=True)
