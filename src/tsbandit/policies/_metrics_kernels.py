@@ -341,8 +341,10 @@ def draw_one(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any,
     cache = posterior.cache
     pack = cache.get(plan.key)
     if pack is None:  # the pooled rows and the zones, until the constraint metrics change
-        pack = cache[plan.key] = (*_pack(jit, rule, plan, posterior, stats, n_arms),
-                                  plan.floats(n_arms))
+        F = plan.F
+        if F.shape[0] != plan.F0.shape[0] + n_arms:
+            F = plan.floats(n_arms)
+        pack = cache[plan.key] = (*_pack(jit, rule, plan, posterior, stats, n_arms), F)
     D = np.empty((2 * plan.n_metrics + 2, n_arms))
     bg, addr = jit.addresses(rng)
     with bg.lock:  # as NumPy's own samplers hold it
@@ -377,8 +379,8 @@ def _pack(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any, n_arms: i
         cpost = cpost or rule.constraint_posterior(ms, posterior, stats)
         return Q, np.ascontiguousarray(rule.pass_probability(ms, cpost), dtype=np.float64)
     P = posterior.packed
-    bounds = [_bounds(jit, plan, j, (Q if pooled else P)[row:row + 2], x, is_max)
-              for j, (row, pooled, x, is_max) in enumerate(plan.exact)]
+    bounds = [_bounds(jit, plan, j, Q[row:row + 2] if pooled else P[row:row + 2].copy(), x,
+                      is_max) for j, (row, pooled, x, is_max) in enumerate(plan.exact)]
     return Q, bounds[0][None] if len(bounds) == 1 else np.stack(bounds)
 
 
@@ -393,8 +395,8 @@ def _bounds(jit: Any, plan: Plan, j: int, ab: np.ndarray, x: float, is_max: bool
             ) -> np.ndarray:
     """Constraint ``j``'s probabilities of holding at the parameters ``ab`` ``(2, K)``, or of
     an arm whose zone provably has not changed since the last pack, its bound from then
-    (``_metrics_zones``); ``plan.last[j]`` is brought up to ``ab``. The bounds array is never
-    written after it is made (packs and ``plan.last`` share it)."""
+    (``_metrics_zones``); ``plan.last[j]`` is brought up to ``ab``. Neither ``ab`` (pooled rows
+    or a copy) nor the bounds are written after (packs and ``plan.last`` share them)."""
     last = plan.last.get(j)
     n_arms = ab.shape[1]
     if jit.metrics_zones is None or last is None or last[0].shape != ab.shape:
@@ -410,5 +412,5 @@ def _bounds(jit: Any, plan: Plan, j: int, ab: np.ndarray, x: float, is_max: bool
         else:
             z = last[1].copy()
             z[need] = _prob(ab[:, need], x, is_max)
-    plan.last[j] = (ab.copy(), z)
+    plan.last[j] = (ab, z)
     return z
