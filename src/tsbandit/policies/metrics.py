@@ -141,6 +141,8 @@ class MetricSet(RewardModel):
         #: metric name -> (index, its model's check_reward)
         self._checks = {n: (i, m.check_reward) for i, (n, m) in
                         enumerate(zip(self.names, self.models, strict=True))}
+        #: each metric's ``(kind, first row)`` in a packed posterior, or None (not all
+        #: Beta or Normal-Inverse-Gamma): :attr:`MetricsPosterior.packed`
         self.packing = _packing(self.models)
         self.contextual = any(m.contextual for m in self.models)  # type: ignore[misc]
         dims = {m.n_features for m in self.models if m.contextual}
@@ -234,7 +236,7 @@ class MetricSet(RewardModel):
         if new is not None:  # the packed parameters are stale
             return MetricsPosterior(tuple(new), _kept(posterior.cache, reward))
         cache = posterior.cache
-        if cache:
+        if cache:  # (_keeps, inlined: the hot path)
             for k in [k for k in cache if not (type(k) is tuple and k and type(k[-1]) is
                                                frozenset and k[-1].isdisjoint(reward))]:
                 del cache[k]
