@@ -110,7 +110,9 @@ class NormalInverseGamma(RewardModel):
     def observe_one(self, stats: Stats, posterior: NIGPosterior, arm: int, reward: float,
                     context: np.ndarray | None = None) -> NIGPosterior:
         # accumulate's one observation and the arm's posterior, in place in Python floats: the
-        # same IEEE operations as the array expressions (every other arm is unchanged)
+        # same IEEE operations as the array expressions (every other arm is unchanged); the
+        # posterior is one :meth:`posterior` made (four arrays of its own, or rows of a metric
+        # set's packed array), so ``mu`` stands for all four
         n, s1, s2 = stats["n"], stats["sum_r"], stats["sum_r2"]
         mu = posterior.mu
         if n.ndim != 1 or mu.ndim != 1 or mu.shape != n.shape or not mu.flags.writeable:
