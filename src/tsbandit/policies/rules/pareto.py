@@ -86,6 +86,54 @@ class ParetoThompson(SelectionRule):
             s = np.where(eligible, s, -np.inf)
         return np.lexsort((rng.random(s.shape), -s), axis=-1)[..., :k]
 
+    def choose_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                   rng: np.random.Generator, context: np.ndarray | None = None) -> int:
+        """:meth:`choose` for one user among all arms, ``k = 1``, in Python floats: the same
+        draws (every metric's, then ``K`` uniforms) and the same arm -- the front's arm with
+        the lowest uniform."""
+        ms = _metric_set(model)
+        if self.scale != 1.0 or ms.contextual or stats.batch_ndim:
+            return int(self.choose(model, posterior, stats, rng, context)[0])
+        draws: list[list[float]] = []
+        for m, p in zip(ms.models, posterior.parts, strict=True):
+            one = m.sample_one(p, rng, context)
+            draws.append(one if one is not None else m.sample(p, rng, context).tolist())
+        n_arms = len(draws[0])
+        vals: list[list[float]] = [[]] * len(draws)
+        for i in ms.order:
+            g = ms.given[i]
+            vals[i] = draws[i] if g is None else [a * b for a, b in
+                                                   zip(draws[i], vals[g], strict=True)]
+        signs = np.sign(ms.weights).tolist()
+        on = [[x * signs[i] for x in vals[i]] for i in range(len(vals)) if signs[i]]
+        tie = rng.random(n_arms).tolist()
+        # never empty: dominance is acyclic, and an arm with a NaN value neither dominates
+        # nor is dominated
+        return min(_front_one(on, n_arms), key=tie.__getitem__)
+
+
+def _front_one(vals: list[list[float]], n_arms: int) -> list[int]:
+    """The arms no other arm dominates in one decision's values ``(M', K)`` (higher better),
+    in Python floats: :func:`pareto_rank`'s front 0 (the same comparisons, NaN included)."""
+    front = []
+    for j in range(n_arms):
+        dominated = False
+        for i in range(n_arms):
+            ge, gt = True, False
+            for v in vals:
+                a, b = v[i], v[j]
+                if not a >= b:
+                    ge = False
+                    break
+                if a > b:
+                    gt = True
+            if ge and gt:
+                dominated = True
+                break
+        if not dominated:
+            front.append(j)
+    return front
+
 
 def _metric_set(model: RewardModel) -> MetricSet:
     if not isinstance(model, MetricSet):
