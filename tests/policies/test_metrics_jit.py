@@ -15,6 +15,7 @@ from tsbandit.policies import NormalInverseGamma, _jit
 from tsbandit.policies import _metrics_kernels as mk
 from tsbandit.policies.metrics import MetricSet
 from tsbandit.policies.rules.constrained import ConstrainedThompson
+from tsbandit.policies.rules.pareto import ParetoThompson
 
 pytest.importorskip("numba", reason="the fast extra (numba) is not installed")
 
@@ -41,6 +42,7 @@ CONFIGS = {
                        "rule": ConstrainedThompson(pool=0.0, optimism=0.0, pessimism=0.0)},
     "no constraint": {"objective": {"revenue": 1.0, "apply": 2.0}, "costs": {"B": 1.0},
                       "rule": ConstrainedThompson()},
+    "pareto": {"objective": {"revenue": 1.0, "risk": -1.0}, "rule": ParetoThompson()},
     "two pooled metrics": {"objective": {"revenue": 1.0},
                            "constraints": [{"metric": "risk", "max": 0.05},
                                            {"metric": "apply", "min": 0.12}]},
@@ -85,14 +87,14 @@ def test_kernels_load_and_pass_their_checks():
 @pytest.mark.parametrize("seed", [0, 7])
 def test_compiled_and_numpy_paths_decide_the_same(monkeypatch, name, seed):
     calls = {"arm": 0, "fallback": 0}
-    draw_one = mk.draw_one
+    run = mk.run
 
     def spy(*args):
-        out = draw_one(*args)
-        calls["arm" if type(out) is int else "fallback"] += 1
+        out = run(*args)
+        calls["arm" if out[0] >= 0 else "fallback"] += 1
         return out
 
-    monkeypatch.setattr(mk, "draw_one", spy)
+    monkeypatch.setattr(mk, "run", spy)
     _use(monkeypatch, True)
     fast, b1 = _play(CONFIGS[name], seed)
     assert calls["arm"] + calls["fallback"] >= 400  # the kernel decided them all
@@ -115,7 +117,7 @@ def test_a_metric_the_kernel_does_not_draw_takes_the_numpy_path(monkeypatch):
                constraints=[{"metric": "apply", "min": 0.1}], objective={"revenue": 1.0},
                seed=1)
     spy = []
-    monkeypatch.setattr(mk, "draw_one", lambda *a: spy.append(a))
+    monkeypatch.setattr(mk, "run", lambda *a: spy.append(a))
     for _ in range(5):
         b.update(b.select().arm, {"apply": 1, "revenue": 2.0})
     assert spy == []

@@ -42,7 +42,7 @@ from .._scipy import betainc
 from ._jit import JitKernels, same
 
 __all__ = ["KERNELS", "NAN", "NO_ARM", "Plan", "check_metrics", "check_pool", "check_zones",
-           "draw_one", "layout"]
+           "draw_one", "layout", "run"]
 
 #: no arm passes the constraints: the caller applies the fallback
 NO_ARM = -1
@@ -277,37 +277,40 @@ def check_zones(fn: Any) -> bool:
 class Plan:
     """What the kernel needs of a rule over a metric set that does not change between
     decisions: ``N``, ``F`` without the costs, the pooled metrics (rows of ``Q`` in order) and
-    the key under which a posterior caches its ``Q`` and ``Z``."""
+    the key under which a posterior caches its ``Q`` and ``Z``. The constraints and their
+    settings are :class:`~.rules.constrained.ConstrainedThompson`'s (none: the draws and the
+    objective alone, as :class:`~.rules.pareto.ParetoThompson` uses them)."""
 
-    __slots__ = ("F", "F0", "N", "costs", "exact", "key", "last", "ms", "n_metrics", "pooled",
-                 "zones", "zones_on")
+    __slots__ = ("F", "F0", "N", "costs", "exact", "key", "last", "ms", "n_constraints",
+                 "n_metrics", "pooled", "zones", "zones_on")
 
-    def __init__(self, rule: Any, ms: Any) -> None:
+    def __init__(self, ms: Any, constraints: tuple[Any, ...] = (), pool: float = 0.0,
+                 optimism: float = 0.0, pessimism: float = 0.0) -> None:
         self.ms = ms
-        deps = frozenset(ms.index(c["metric"]) for c in rule.constraints)
+        self.n_constraints = len(constraints)
+        deps = frozenset(ms.index(c["metric"]) for c in constraints)
         pooled = ([i for i in sorted(deps) if ms.models[i].kind == "beta"]
-                  if rule.pool != 0.0 and rule.constraints else [])
+                  if pool != 0.0 and constraints else [])
         kinds = [k for k, _ in ms.packing]
         cons = [(ms.index(c["metric"]), "max" in c, c.get("relative_to", -1),
-                 c["max"] if "max" in c else c["min"]) for c in rule.constraints]
+                 c["max"] if "max" in c else c["min"]) for c in constraints]
         self.N, self.F0 = layout(
             kinds, [r for _, r in ms.packing], [-1 if g is None else g for g in ms.given],
             [2 * pooled.index(i) if i in pooled else -1 for i in range(len(kinds))],
             list(ms.order), cons, ms.weights.tolist(),
-            (rule.optimism, rule.pessimism) if (rule.optimism or rule.pessimism) and cons
-            else None)
+            (optimism, pessimism) if (optimism or pessimism) and cons else None)
         self.costs = ms.costs
         self.F = self.F0
         self.n_metrics = len(kinds)
         self.pooled = pooled
-        self.zones = (rule.optimism, rule.pessimism)
+        self.zones = (optimism, pessimism)
         self.zones_on = bool(self.N[2])
         #: per exact constraint, the parameters and probability bounds of the last pack
         self.last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         #: per constraint (all absolute bounds on Beta metrics; else None): its metric's
         #: rows, in ``Q`` (True) or ``P``, the bound clipped to [0, 1] and whether a ``max``
         self.exact: list[tuple[int, bool, float, bool]] | None = []
-        for c in rule.constraints:
+        for c in constraints:
             i = ms.index(c["metric"])
             if ms.models[i].kind != "beta" or c.get("relative_to") is not None:
                 self.exact = None
@@ -334,6 +337,19 @@ def draw_one(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any,
     """One decision in one compiled call: the arm (``int``) when some arm passes and the
     objective is a number, else ``(draws, uniforms)`` for the caller to decide from as the NumPy
     path does; None when the posterior is not packed (the NumPy path draws instead)."""
+    out = run(jit, rule, plan, posterior, stats, rng)
+    if out is None:
+        return None
+    a, D = out
+    if a >= 0:
+        return a
+    return D[:plan.n_metrics].tolist(), D[-1].tolist()
+
+
+def run(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any,
+        rng: np.random.Generator) -> tuple[int, np.ndarray] | None:
+    """The kernel's return and ``D`` (the draws, the values, the objective, the uniforms) of
+    one decision, or None when the posterior is not packed."""
     P = posterior.packed
     if P is None:
         return None
@@ -349,9 +365,7 @@ def draw_one(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any,
     bg, addr = jit.addresses(rng)
     with bg.lock:  # as NumPy's own samplers hold it
         a: int = jit.metrics_draw(P, pack[0], plan.N, pack[2], pack[1], D, addr)
-    if a >= 0:
-        return a
-    return D[:plan.n_metrics].tolist(), D[-1].tolist()
+    return a, D
 
 
 def _pack(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any, n_arms: int
@@ -374,7 +388,7 @@ def _pack(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any, n_arms: i
         jit.metrics_pool(succ, fail, m.alpha0, m.beta0, rule.pool,
                          Q if len(plan.pooled) == 1 else Q[2 * q:2 * q + 2])
     if not plan.zones_on:
-        return Q, np.empty((len(rule.constraints), n_arms))
+        return Q, np.empty((plan.n_constraints, n_arms))
     if plan.exact is None:
         cpost = cpost or rule.constraint_posterior(ms, posterior, stats)
         return Q, np.ascontiguousarray(rule.pass_probability(ms, cpost), dtype=np.float64)

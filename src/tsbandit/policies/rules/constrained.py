@@ -320,7 +320,8 @@ class ConstrainedThompson(SelectionRule):
         if hit is not None and hit[0] is model:
             return hit
         ms = self.check_model(model)
-        out = (ms, None if ms.packing is None else _mk.Plan(self, ms))
+        out = (ms, None if ms.packing is None else _mk.Plan(
+            ms, self.constraints, self.pool, self.optimism, self.pessimism))
         object.__setattr__(self, "_last_plan", out)
         return out
 
