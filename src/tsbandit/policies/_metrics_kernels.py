@@ -42,7 +42,7 @@ from .._scipy import betainc
 from ._jit import JitKernels, same
 
 __all__ = ["KERNELS", "NAN", "NO_ARM", "Plan", "check_metrics", "check_pool", "check_zones",
-           "draw_one", "layout", "run"]
+           "layout", "run"]
 
 #: no arm passes the constraints: the caller applies the fallback
 NO_ARM = -1
@@ -332,24 +332,12 @@ class Plan:
         return F
 
 
-def draw_one(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any,
-             rng: np.random.Generator) -> int | tuple[list[list[float]], list[float]] | None:
-    """One decision in one compiled call: the arm (``int``) when some arm passes and the
-    objective is a number, else ``(draws, uniforms)`` for the caller to decide from as the NumPy
-    path does; None when the posterior is not packed (the NumPy path draws instead)."""
-    out = run(jit, rule, plan, posterior, stats, rng)
-    if out is None:
-        return None
-    a, D = out
-    if a >= 0:
-        return a
-    return D[:plan.n_metrics].tolist(), D[-1].tolist()
-
-
 def run(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any,
         rng: np.random.Generator) -> tuple[int, np.ndarray] | None:
-    """The kernel's return and ``D`` (the draws, the values, the objective, the uniforms) of
-    one decision, or None when the posterior is not packed."""
+    """One decision in one compiled call: the kernel's return (the arm, ``NO_ARM`` or ``NAN``)
+    and ``D`` (the draws, the values, the objective, the uniforms), from which the caller
+    decides as the NumPy path does when no arm is returned; None when the posterior is not
+    packed (the NumPy path draws instead)."""
     P = posterior.packed
     if P is None:
         return None

@@ -138,8 +138,9 @@ class MetricSet(RewardModel):
         self._keys: dict[int, list[tuple[str, str]]] = {}
         #: the statistics the parts were last taken from, and those parts (views)
         self._parts: tuple[Stats, list[Stats]] | None = None
-        #: metric name -> (index, its model's check_reward)
-        self._checks = {n: (i, m.check_reward) for i, (n, m) in
+        #: metric name -> (index, its model's check_reward, True for a Beta metric (an int
+        #: 0 or 1 is then the float it checks as, without the call))
+        self._checks = {n: (i, m.check_reward, type(m) is BetaBernoulli) for i, (n, m) in
                         enumerate(zip(self.names, self.models, strict=True))}
         #: each metric's ``(kind, first row)`` in a packed posterior, or None (not all
         #: Beta or Normal-Inverse-Gamma): :attr:`MetricsPosterior.packed`
@@ -226,10 +227,13 @@ class MetricSet(RewardModel):
         object (untouched metrics keep their posteriors)."""
         parts = posterior.parts
         models = self.models
+        last = self._parts
+        sp = last[1] if last is not None and last[0] is stats else None
         new: list[Any] | None = None
         for i, r in reward.items():
             old = parts[i]
-            p = models[i].observe_one(self.part(stats, i), old, arm, r, context)
+            p = models[i].observe_one(self.part(stats, i) if sp is None else sp[i], old, arm, r,
+                                      context)
             if p is not old:  # replaced, not updated in place
                 new = new if new is not None else list(parts)
                 new[i] = p
@@ -254,8 +258,9 @@ class MetricSet(RewardModel):
             hit = checks.get(k) if type(k) is str else None
             if hit is None:
                 i = self.index(str(k))
-                hit = (i, self.models[i].check_reward)
-            out[hit[0]] = hit[1](v)
+                hit = (i, self.models[i].check_reward, False)
+            out[hit[0]] = (float(v) if hit[2] and type(v) is int and (v == 0 or v == 1)
+                           else hit[1](v))
         given = self.given
         for i in out:
             g = given[i]

@@ -295,22 +295,22 @@ class ConstrainedThompson(SelectionRule):
         if self.scale != 1.0 or ms.contextual or stats.batch_ndim:
             chosen, how = self.explain(model, posterior, stats, rng, context)
             return int(chosen[0]), int(how)
-        drawn = None
+        out = None
         if plan is not None:
             jit = _jit.kernels()
             if jit is not None and jit.metrics_draw is not None:
-                drawn = _mk.draw_one(jit, self, plan, posterior, stats, rng)
-                if type(drawn) is int:
-                    return drawn, 0
+                out = _mk.run(jit, self, plan, posterior, stats, rng)
+                if out is not None and out[0] >= 0:
+                    return out[0], 0
         cpost = self.constraint_posterior(ms, posterior, stats)
-        if drawn is None:
+        if out is None:
             draws = []
             for m, p in zip(ms.models, cpost.parts, strict=True):
                 one = m.sample_one(p, rng, context)
                 draws.append(one if one is not None else m.sample(p, rng, context).tolist())
             tie = rng.random(len(draws[0])).tolist()
-        else:
-            draws, tie = drawn  # type: ignore[misc]
+        else:  # no arm passes, or a NaN objective: decide from the kernel's draws
+            draws, tie = out[1][:len(ms.models)].tolist(), out[1][-1].tolist()
         return _choose_one(self, ms, cpost, posterior.cache, draws, tie, context)
 
     def _plan(self, model: RewardModel) -> tuple[MetricSet, _mk.Plan | None]:
