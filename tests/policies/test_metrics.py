@@ -84,7 +84,12 @@ def test_errors():
         b.update("A", {"revenue": float("nan")})
     with pytest.raises(InvalidRewardError):
         b.update("A", {"apply": 0.5})
+    with pytest.raises(InvalidRewardError):  # an int other than 0 and 1 is checked in full
+        b.update("A", {"apply": 2})
     assert b.n_updates == 0
+    checked = b.model.check_metric_rewards({"apply": True, "risk": np.int64(0), "revenue": 3})
+    assert checked == {0: 1.0, 2: 0.0, 1: 3.0}
+    assert all(type(v) is float for v in checked.values())
     with pytest.raises(ConfigurationError, match="one of 'max' or 'min'"):
         cards(seed=0).__class__(["A"], metrics=METRICS,
                                 constraints=[{"metric": "risk", "max": 1, "min": 0}])
