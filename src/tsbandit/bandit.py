@@ -25,20 +25,19 @@ changes the decisions that follow.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .core import DecisionCore, check_names, make_generators, metric_setup, metric_summary
+from .core import DecisionCore, check_names, make_generators
 from .decision import ArmSummary, BatchDecision, Decision
-from .errors import ConfigurationError, LastArmError, SerializationError
+from .errors import LastArmError, SerializationError
+from .metric_core import metric_setup, metric_summary
 from .online import MemoryStatistics
 from .policies.base import RewardModel
 from .policies.metrics import MetricSet
 from .policies.registry import model_from_config, rule_from_config
 from .policies.rules import SelectionRule, ThompsonSampling
-from .policies.rules.constrained import ConstrainedThompson
 from .policies.stats import Stats
 
 __all__ = ["ArmSummary", "Bandit", "BatchDecision", "Decision", "make_generators"]
@@ -85,7 +84,7 @@ class Bandit:
         names = check_names(arms)
         if metrics is not None or objective or constraints or costs or baseline is not None:
             model, rule = metric_setup(names, model, rule, metrics, objective, constraints,
-                                        costs, baseline, window)
+                                        costs, baseline)
         model = model if model is not None else BetaBernoulli()
         rule = rule if rule is not None else ThompsonSampling()
         self._memory = MemoryStatistics(model, len(names), discount=discount, window=window)
@@ -242,7 +241,7 @@ class Bandit:
     # ----- arm management -----------------------------------------------------------------
     def add_arm(self, name: str) -> None:
         """Add an arm with no observations (its prior only; cost 0 with several metrics)."""
-        core = _with_arms(self._core, [*self._core.arms, name])
+        core = self._core.with_arms([*self._core.arms, name])
         self._memory.append_arm()
         self._core = core
 
@@ -252,7 +251,7 @@ class Bandit:
         arms = self._core.arms
         if len(arms) == 1:
             raise LastArmError(f"cannot remove {arms[a]!r}: it is the last arm")
-        self._core = _with_arms(self._core, arms[:a] + arms[a + 1:], a)
+        self._core = self._core.with_arms(arms[:a] + arms[a + 1:], a)
         self._memory.remove_arm(a)
 
     # ----- summaries (never change the decision stream) ------------------------------------
@@ -277,7 +276,7 @@ class Bandit:
 
     def summary(self, context: Any = None, level: float = 0.95,
                 n_draws: int | None = None) -> dict[str, Any]:
-        """Several metrics: :func:`~tsbandit.core.metric_summary` (on the side stream)."""
+        """Several metrics: :func:`~tsbandit.metric_core.metric_summary` (on the side stream)."""
         mem = self._memory
         return metric_summary(self._core, mem.posterior, mem.stats, self._side_rng, context,
                               level, n_draws)
@@ -319,41 +318,6 @@ def _state(core: DecisionCore, memory: MemoryStatistics, rng: np.random.Generato
         **learned,
         "rng": {"decisions": rng.bit_generator.state, "side": side_rng.bit_generator.state},
     }
-
-
-def _with_arms(core: DecisionCore, arms: Sequence[str], removed: int | None = None
-               ) -> DecisionCore:
-    """``core`` over ``arms`` (one appended, or the arm at index ``removed`` left out): a
-    several-metric bandit's costs and its rule's arm indices follow."""
-    out = core.with_arms(arms)
-    model = core.model
-    if not isinstance(model, MetricSet):
-        return out
-    rule = core.rule
-    costs: Any
-    if removed is None:
-        costs = [*model.costs, 0.0] if model.costs.size else ()
-    else:
-        costs = np.delete(model.costs, removed) if model.costs.size else ()
-        rule = _without_arm(rule, removed, core.arms[removed])
-    return DecisionCore(arms, model.with_costs(costs), rule, core.propensity_draws)
-
-
-def _without_arm(rule: SelectionRule, a: int, name: str) -> SelectionRule:
-    """A constrained rule's arm indices after arm ``a`` is removed (a baseline or a
-    ``relative_to`` arm cannot be)."""
-    if not isinstance(rule, ConstrainedThompson):
-        return rule
-    used = [rule.baseline] + [c.get("relative_to") for c in rule.constraints]
-    if a in used:
-        raise ConfigurationError(f"cannot remove {name!r}: a constraint or the baseline uses it")
-
-    def shift(i: int | None) -> int | None:
-        return None if i is None else i - (i > a)
-
-    cons = tuple({**c, **({"relative_to": shift(c["relative_to"])}
-                          if "relative_to" in c else {})} for c in rule.constraints)
-    return replace(rule, constraints=cons, baseline=shift(rule.baseline))
 
 
 def _restore(cls: type[Bandit], data: Mapping[str, Any]) -> Bandit:

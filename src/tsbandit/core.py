@@ -25,8 +25,7 @@ never changes the decisions that follow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,12 +34,11 @@ from .decision import ArmSummary, BatchDecision, Decision
 from .errors import ConfigurationError, DuplicateArmError, EligibilityError, UnknownArmError
 from .policies.base import RewardModel
 from .policies.metrics import MetricSet
-from .policies.rules import SelectionRule, ThompsonSampling, batch_propensities
-from .policies.rules.constrained import APPLIED, ConstrainedThompson
+from .policies.rules import SelectionRule, batch_propensities
+from .policies.rules.constrained import APPLIED
 from .policies.stats import Stats
 
-__all__ = ["DecisionCore", "check_names", "make_generators", "metric_setup", "metric_summary"]
-
+__all__ = ["DecisionCore", "check_names", "make_generators"]
 
 def make_generators(seed: int | np.random.SeedSequence | np.random.Generator | None
                     ) -> tuple[np.random.Generator, np.random.Generator]:
@@ -114,13 +112,44 @@ class DecisionCore:
         self._explains = hasattr(rule, "explain")
 
     @property
+    def explains(self) -> bool:
+        """Whether the rule says what it applied to each decision (a constrained rule)."""
+        return self._explains
+
+    @property
     def n_arms(self) -> int:
         """Number of arms."""
         return len(self.arms)
 
-    def with_arms(self, arms: Iterable[str]) -> DecisionCore:
-        """The same model, rule and draws over another arm layout."""
-        return DecisionCore(arms, self.model, self.rule, self.propensity_draws)
+    def with_arms(self, arms: Iterable[str], removed: int | None = None) -> DecisionCore:
+        """The same model, rule and draws over another arm layout: this core's arms with
+        some appended (``removed`` None), or with the arm at index ``removed`` left out. A
+        several-metric bandit's per-arm costs and its rule's arm indices (baseline,
+        ``relative_to``) follow; an arm they name cannot be removed
+        (:class:`ConfigurationError`).
+
+        >>> from tsbandit.metric_core import metric_setup
+        >>> core = DecisionCore(["a", "b"], *metric_setup(["a", "b"], None, None,
+        ...     {"apply": "beta"}, None, None, {"b": 2.0}, None))
+        >>> core.with_arms(["a", "b", "c"]).model.costs.tolist()
+        [0.0, 2.0, 0.0]
+        >>> core.with_arms(["b"], removed=0).model.costs.tolist()
+        [2.0]
+        """
+        names = tuple(check_names(arms))
+        model, rule = self.model, self.rule
+        if isinstance(model, MetricSet):
+            costs: Any = model.costs
+            if removed is None:
+                if costs.size:
+                    costs = [*costs, *[0.0] * (len(names) - len(self.arms))]
+            else:
+                costs = np.delete(costs, removed) if costs.size else ()
+                from .metric_core import without_arm
+
+                rule = without_arm(rule, removed, self.arms[removed])
+            model = model.with_costs(costs)
+        return DecisionCore(names, model, rule, self.propensity_draws)
 
     # ----- arms ---------------------------------------------------------------------------
     def arm_index(self, arm: str | int) -> int:
@@ -277,6 +306,18 @@ class DecisionCore:
         context-free users."""
         return self.rule.choose(self.model, post, stats, rng, x, mask, k, size=size)
 
+    def choose_explained(self, post: Any, stats: Stats, rng: np.random.Generator,
+                         x: np.ndarray | None, mask: np.ndarray | None, k: int,
+                         size: int | None) -> tuple[np.ndarray, list[str] | None]:
+        """:meth:`choose`, and what a constrained rule applied to each decision (its
+        ``explain``: ``"constrained"``, ``"baseline"``, ``"most_likely"``; None for other
+        rules)."""
+        explain = getattr(self.rule, "explain", None)
+        if explain is None:
+            return self.choose(post, stats, rng, x, mask, k, size), None
+        chosen, how = explain(self.model, post, stats, rng, x, mask, k, size=size)
+        return chosen, [APPLIED[int(h)] for h in np.ravel(how)]
+
     def propensities(self, post: Any, stats: Stats, chosen: np.ndarray,
                      side_rng: np.random.Generator, x: np.ndarray | None,
                      mask: np.ndarray | None) -> np.ndarray:
@@ -336,95 +377,3 @@ class DecisionCore:
                            float(post.alpha[i]) if beta else None,
                            float(post.beta[i]) if beta else None)
                 for i, a in enumerate(self.arms)]
-
-
-def metric_summary(core: DecisionCore, post: Any, stats: Stats, side_rng: np.random.Generator,
-                   context: Any = None, level: float = 0.95, n_draws: int | None = None
-                   ) -> dict[str, Any]:
-    """A several-metric bandit's summary (JSON-safe): per metric per arm the posterior mean
-    of ``E[metric | given]``, its interval and observations; the objective per arm (mean,
-    interval, probability of being best); each constraint's probability of holding per arm
-    (Monte Carlo over ``n_draws`` joint draws, on ``side_rng``)."""
-    ms = core.model
-    if not isinstance(ms, MetricSet):
-        raise ConfigurationError("metric_summary needs a bandit with several metrics")
-    x = ms.check_contexts(context)
-    xs = None if x is None else x[0]
-    metrics: dict[str, Any] = {}
-    for i, (name, m) in enumerate(zip(ms.names, ms.models, strict=True)):
-        p = post.parts[i]
-        mean = np.asarray(m.mean(p, xs))
-        lo, hi = m.interval(p, level, xs)
-        n = m.counts(ms.part(stats, i))
-        metrics[name] = {a: {"mean": float(mean[j]), "low": float(lo[j]),
-                             "high": float(hi[j]), "n": float(n[j])}
-                         for j, a in enumerate(core.arms)}
-    objective = {s.arm: {"mean": s.mean, "low": s.lower, "high": s.upper,
-                         "probability_best": s.prob_best}
-                 for s in core.summary(post, stats, side_rng, context, level, n_draws)}
-    out: dict[str, Any] = {"metrics": metrics, "objective": objective, "constraints": []}
-    rule = core.rule
-    cons = getattr(rule, "constraints", ())
-    if cons:
-        size = n_draws or max(core.propensity_draws, 4000)
-        cpost = rule.constraint_posterior(ms, post, stats)  # type: ignore[attr-defined]
-        draws = ms.sample_metrics(cpost, side_rng, xs, size)
-        held = (rule.margins(ms, draws) >= 0).mean(axis=1)  # type: ignore[attr-defined]
-        for c, h in zip(cons, held, strict=True):
-            row = dict(c)
-            if "relative_to" in row:
-                row["relative_to"] = core.arms[row["relative_to"]]
-            row["probability"] = {a: float(h[j]) for j, a in enumerate(core.arms)}
-            out["constraints"].append(row)
-    return out
-
-
-def metric_setup(names: list[str], model: RewardModel | None, rule: SelectionRule | None,
-                  metrics: Mapping[str, Any] | None, objective: Mapping[str, float] | None,
-                  constraints: Sequence[Mapping[str, Any]] | None,
-                  costs: Mapping[str, float] | None, baseline: str | None,
-                  window: int | None) -> tuple[MetricSet, SelectionRule]:
-    """The metric set and rule of ``Bandit(arms, metrics=...)`` -- the JSON configuration
-    of a several-metric bandit (arms named in ``costs``, ``baseline`` and a constraint's
-    ``relative_to``) as a :class:`MetricSet` and a rule (arm indices). The engine builds its
-    bandits from the same configuration with it.
-
-    >>> ms, rule = metric_setup(["A", "B"], None, None, {"apply": "beta", "risk":
-    ...     {"model": "beta", "given": "apply"}}, None, [{"metric": "risk", "max": 0.05}],
-    ...     {"A": 1.0}, "B", None)
-    >>> ms.costs.tolist(), rule.baseline
-    ([1.0, 0.0], 1)
-    """
-    if metrics is None:
-        raise ConfigurationError("objective, constraints, costs and baseline need metrics")
-    if model is not None:
-        raise ConfigurationError("give either model or metrics, not both")
-    if window is not None:
-        raise ConfigurationError("window is not supported for several metrics; use discount")
-    index = {a: i for i, a in enumerate(names)}
-
-    def arm(value: Any, what: str) -> int:
-        if value not in index:
-            raise ConfigurationError(f"{what} == {value!r} is not an arm; arms: {names}")
-        return index[value]
-
-    cost = np.zeros(len(names))
-    for a, value in (costs or {}).items():
-        cost[arm(a, "cost arm")] = value
-    ms = MetricSet(metrics, objective, cost if costs else ())
-    base = None if baseline is None else arm(baseline, "baseline")
-    cons: list[Mapping[str, Any]] = []
-    for spec in constraints or ():
-        c: Any = dict(spec) if isinstance(spec, Mapping) else spec
-        if isinstance(c, dict) and c.get("relative_to") is not None:
-            c["relative_to"] = arm(c["relative_to"], "relative_to")
-        cons.append(c)
-    if rule is None:
-        rule = ConstrainedThompson(tuple(cons), base) if cons else ThompsonSampling()
-    elif cons or base is not None:
-        if not isinstance(rule, ConstrainedThompson):
-            raise ConfigurationError("constraints and baseline need a ConstrainedThompson rule")
-        rule = replace(rule, constraints=tuple(cons), baseline=base)
-    if isinstance(rule, ConstrainedThompson):
-        rule.check_model(ms)
-    return ms, rule

@@ -113,6 +113,8 @@ class RecordedDecision(Decision):
     deadline: float
     replayed: bool = field(default=False, compare=False)
     idempotency_key: str | None = field(default=None, compare=False)
+    #: a sticky user's decision: the id of the decision whose draw it shows
+    sticky_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: the service's decision answer."""
@@ -120,7 +122,9 @@ class RecordedDecision(Decision):
                 "ranking": list(self.ranking), "propensity": self.propensity,
                 "position_propensities": list(self.position_propensities or ()),
                 "model_version": self.model_version, "timestamp": self.timestamp,
-                "deadline": self.deadline}
+                "deadline": self.deadline,
+                **({} if self.applied is None else {"applied": self.applied}),
+                **({} if self.sticky_of is None else {"sticky_of": self.sticky_of})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, replayed: bool = False,
@@ -132,8 +136,8 @@ class RecordedDecision(Decision):
             tuple(float(v) for v in data["position_propensities"]),
             decision_id=str(data["decision_id"]), bandit=str(data["bandit"]),
             model_version=int(data["model_version"]), timestamp=float(data["timestamp"]),
-            deadline=float(data["deadline"]), replayed=replayed,
-            idempotency_key=idempotency_key)
+            applied=data.get("applied"), deadline=float(data["deadline"]), replayed=replayed,
+            idempotency_key=idempotency_key, sticky_of=data.get("sticky_of"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,10 @@ class RewardResult:
     (1 in process); ``status == "duplicate"`` with ``retried`` true means an earlier attempt of
     the same call most likely applied it (its answer was lost), or an earlier call did.
 
+    With several metrics, ``metrics`` is each metric's status in the request (each metric of
+    a decision is applied exactly once, whenever it arrives); ``status`` is ``"applied"``
+    when any was applied, else ``"arm_retired"`` or ``"duplicate"`` as for one reward.
+
     >>> r = RewardResult.from_dict({"decision_id": "a~" + "0" * 32, "bandit": "a", "arm": "x",
     ...                             "status": "duplicate", "model_version": 2})
     >>> r.duplicate, r.retried, r.to_dict()["duplicate"]
@@ -159,6 +167,7 @@ class RewardResult:
     status: RewardStatus
     model_version: int
     attempts: int = 1
+    metrics: Mapping[str, RewardStatus] | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -172,15 +181,22 @@ class RewardResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: the service's reward answer."""
-        return {"decision_id": self.decision_id, "bandit": self.bandit, "arm": self.arm,
-                "status": self.status, "duplicate": self.duplicate,
-                "model_version": self.model_version}
+        out = {"decision_id": self.decision_id, "bandit": self.bandit, "arm": self.arm,
+               "status": self.status, "duplicate": self.duplicate,
+               "model_version": self.model_version}
+        if self.metrics is not None:
+            out["metrics"] = {m: {"status": s, "duplicate": s == "duplicate"}
+                              for m, s in self.metrics.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, attempts: int = 1) -> RewardResult:
         """Inverse of :meth:`to_dict`; unknown fields are ignored."""
+        metrics = data.get("metrics")
         return cls(str(data["decision_id"]), str(data["bandit"]), str(data["arm"]),
-                   data["status"], int(data["model_version"]), attempts)
+                   data["status"], int(data["model_version"]), attempts,
+                   None if metrics is None else
+                   {str(m): v["status"] for m, v in metrics.items()})
 
 
 @dataclass(frozen=True, slots=True)

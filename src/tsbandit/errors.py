@@ -8,10 +8,12 @@ catch either. The service maps each class to one HTTP status and one stable ``co
 
     TsbanditError
     ├── ConfigurationError (ValueError)            400 invalid_configuration
-    │   └── InvalidSplitError                      a report's intended split (the service: 422)
+    │   ├── InvalidSplitError                      a report's intended split (the service: 422)
+    │   └── WarmStartError                         a warm start's statistics, counts or weight
     ├── InvalidRewardError (ValueError)            422 invalid_reward
-    │   ├── UnknownMetricError (KeyError)          a reward names a metric the bandit lacks
-    │   └── GivenNotMetError                       a metric whose ``given`` metric was 0
+    │   ├── UnknownMetricError (KeyError)          422 unknown_metric
+    │   └── GivenNotMetError                       422 given_not_met
+    ├── GivenNotObservedError (ValueError)         409 given_not_observed
     ├── InvalidContextError (ValueError)           422 invalid_context
     │   └── CustomerFieldError                     a raw customer field of the lab's offers
     ├── ArmError
@@ -70,6 +72,7 @@ __all__ = [
     "DuplicateArmError",
     "EligibilityError",
     "GivenNotMetError",
+    "GivenNotObservedError",
     "IdempotencyConflictError",
     "InvalidContextError",
     "InvalidLogError",
@@ -89,6 +92,7 @@ __all__ = [
     "UnknownArmError",
     "UnknownMetricError",
     "VersionConflictError",
+    "WarmStartError",
 ]
 
 
@@ -119,6 +123,12 @@ class InvalidSplitError(ConfigurationError):
     arm). The service answers it as the bad query value it is: 422 ``invalid_request``."""
 
 
+class WarmStartError(ConfigurationError):
+    """A warm start cannot be built: statistics of another model's layout, A/B counts that are
+    negative or inconsistent (successes above trials), a weight outside ``(0, 1]``, an arm map
+    that names no arm."""
+
+
 class InvalidRewardError(TsbanditError, ValueError):
     """A reward is outside the model's domain (not 0/1 for a Beta model, NaN, infinite)."""
 
@@ -129,10 +139,22 @@ class InvalidRewardError(TsbanditError, ValueError):
 class UnknownMetricError(InvalidRewardError, KeyError):
     """A reward (or an objective, a constraint) names a metric the bandit does not declare."""
 
+    code = "unknown_metric"
+
 
 class GivenNotMetError(InvalidRewardError):
     """A reward for a metric declared ``given`` another binary metric, for a decision where
     that metric was 0: the metric is observed only when its ``given`` metric is 1."""
+
+    code = "given_not_met"
+
+
+class GivenNotObservedError(TsbanditError, ValueError):
+    """A reward for a metric declared ``given`` another, for a decision whose ``given`` metric
+    has not been observed yet: send that metric first, or in the same request."""
+
+    code = "given_not_observed"
+    http_status = 409
 
 
 class InvalidContextError(TsbanditError, ValueError):

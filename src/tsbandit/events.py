@@ -11,7 +11,9 @@ object) or :func:`iter_events` (JSON Lines, dicts or records) and read attribute
     null), ``arm`` (the first of the ranking), ``ranking``, ``propensity`` (of ``arm`` first),
     ``position_propensities``, ``user_id``, ``model_version`` and, for a context-free ``k = 1``
     decision of a bandit of at most 64 arms, ``arm_probabilities`` (every arm's probability of
-    being chosen, unfloored).
+    being chosen, unfloored), and for a bandit with constraints ``applied`` (what its rule
+    applied: ``constrained``, ``baseline`` or ``most_likely``); for a sticky bandit's decision of
+    a known user ``sticky_of``, the id of the decision whose draw (and propensities) it shows.
 ``reward``
     ``decision_id``, ``timestamp``, ``bandit``, ``arm``, ``reward``, ``context``,
     ``propensity`` (copied from the decision), ``metric`` (for a bandit with several metrics:
@@ -80,6 +82,10 @@ class DecisionEvent(_Event):
     user_id: str | None = None
     model_version: int | None = None
     arm_probabilities: dict[str, float] | None = None
+    #: what a constrained rule applied (``"constrained"``, ``"baseline"``, ``"most_likely"``)
+    applied: str | None = None
+    #: a sticky user's decision: the id of the decision whose draw it shows
+    sticky_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict, as logged."""
@@ -92,6 +98,10 @@ class DecisionEvent(_Event):
                "user_id": self.user_id, "model_version": self.model_version}
         if self.arm_probabilities is not None:
             out["arm_probabilities"] = self.arm_probabilities
+        if self.applied is not None:
+            out["applied"] = self.applied
+        if self.sticky_of is not None:
+            out["sticky_of"] = self.sticky_of
         return out
 
     @classmethod
@@ -102,7 +112,8 @@ class DecisionEvent(_Event):
                    data.get("arm"), data.get("context"),
                    None if ranking is None else tuple(ranking), data.get("propensity"),
                    None if pp is None else tuple(pp), data.get("user_id"),
-                   data.get("model_version"), data.get("arm_probabilities"))
+                   data.get("model_version"), data.get("arm_probabilities"),
+                   data.get("applied"), data.get("sticky_of"))
 
 
 @dataclass(slots=True)

@@ -67,7 +67,8 @@ class MemoryStatistics:
         self.window = window
         self.stats: Stats = model.init_stats(n_arms)
         self.posterior: Any = model.posterior(self.stats)
-        self.buffer: deque[tuple[int, float, np.ndarray | None]] = deque()
+        # (arm, reward or {metric index: reward}, context) per observation in the window
+        self.buffer: deque[tuple[int, Any, np.ndarray | None]] = deque()
         self.n_updates = 0
         self._one = (np.zeros(1, dtype=np.intp), np.zeros(1))
 
@@ -117,8 +118,6 @@ class MemoryStatistics:
         :class:`~tsbandit.policies.metrics.MetricSet` (``{metric index: reward}``; each
         metric's statistics alone change, so the others may arrive later)."""
         model: Any = self.model
-        if self.window is not None:
-            raise ConfigurationError("window is not supported for several metrics; use discount")
         if self.discount is not None and self.discount < 1.0:
             self.stats = model.decay(self.stats, self.discount)
             a1, r1 = self._one
@@ -131,6 +130,11 @@ class MemoryStatistics:
         else:
             self.posterior = model.observe_one(self.stats, self.posterior, a, rewards, xs)
         self.n_updates += 1
+        if self.window is not None:
+            # one update is one observation of the window: its metrics leave together
+            self.buffer.append((a, dict(rewards), None if xs is None else xs.copy()))
+            if len(self.buffer) > self.window:
+                self._evict(1)
 
     def observe_batch(self, idx: np.ndarray, r: np.ndarray, x: np.ndarray | None) -> None:
         """Learn ``n`` validated observations at once (statistics summed; sequential
@@ -156,6 +160,17 @@ class MemoryStatistics:
 
     def _evict(self, count: int, refresh: bool = True) -> None:
         old = [self.buffer.popleft() for _ in range(count)]
+        if isinstance(old[0][1], dict):  # several metrics: each entry's metrics leave
+            model: Any = self.model
+            one, minus = np.zeros(1, dtype=np.intp), -np.ones(1)
+            for a, rewards, x in old:
+                one[0] = a
+                for i, r in rewards.items():
+                    model.accumulate_metric(self.stats, i, one, np.array([r]),
+                                            None if x is None else x[None, :], weights=minus)
+            if refresh:
+                self.posterior = model.posterior(self.stats)
+            return
         arms = np.array([o[0] for o in old], dtype=np.intp)
         rewards = np.array([o[1] for o in old], dtype=float)
         ctx = None if old[0][2] is None else np.stack([o[2] for o in old])  # type: ignore[misc]
@@ -193,7 +208,8 @@ class MemoryStatistics:
             "n_updates": self.n_updates,
             "stats": self.stats.to_dict(),
             "window_buffer": [
-                [a, r, None if x is None else [float(v) for v in x]] for a, r, x in self.buffer
+                [a, [[i, v] for i, v in r.items()] if isinstance(r, dict) else r,
+                 None if x is None else [float(v) for v in x]] for a, r, x in self.buffer
             ],
         }
 
@@ -208,4 +224,7 @@ class MemoryStatistics:
         self.posterior = self.model.posterior(stats)
         self.n_updates = int(data.get("n_updates", 0))
         for a, r, x in data.get("window_buffer", []):
-            self.buffer.append((int(a), float(r), None if x is None else np.asarray(x, float)))
+            # several metrics: [[metric index, reward], ...] per entry
+            value: Any = ({int(i): float(v) for i, v in r} if isinstance(r, list)
+                          else float(r))
+            self.buffer.append((int(a), value, None if x is None else np.asarray(x, float)))

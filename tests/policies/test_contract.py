@@ -24,6 +24,7 @@ from tsbandit.policies import (
     BetaBernoulli,
     EpsilonGreedy,
     Greedy,
+    HierarchicalLinear,
     LinearGaussian,
     LinUCB,
     LogisticLaplace,
@@ -45,6 +46,8 @@ def _models():
         "linear": LinearGaussian(n_features=D, prior_precision=1.0, noise_variance=0.1),
         "linear-nig": LinearGaussian(n_features=D, unknown_noise=True),
         "logistic": LogisticLaplace(n_features=D),
+        "hierarchical": HierarchicalLinear(n_features=D, shared_precision=1.0,
+                                           offset_precision=4.0, noise_variance=0.1),
     }
 
 

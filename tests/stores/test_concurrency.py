@@ -79,16 +79,22 @@ def test_same_decision_from_four_processes_applies_once(shared_backend, ctx) -> 
     barrier, queue = ctx.Barrier(n_racers), ctx.Queue()
     procs = [
         ctx.Process(
-            target=workers.race_worker, args=(shared_backend.url, "race", ids, barrier, queue)
+            target=workers.race_worker,
+            args=(shared_backend.url, "race", ids, barrier, queue, racer),
         )
-        for _ in range(n_racers)
+        for racer in range(n_racers)
     ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in procs]
     _join(procs)
-    assert sum(a for a, _ in results) == len(ids)
-    assert sum(d for _, d in results) == (n_racers - 1) * len(ids)
+    assert sum(a for a, _, _ in results) == len(ids)
+    assert sum(d for _, d, _ in results) == (n_racers - 1) * len(ids)
+    # each decision keeps the outcome of the one racer whose reward applied
+    won = {did: racer for _, _, w in results for did, racer in w.items()}
+    assert sorted(won) == sorted(ids)
+    assert {did: store.get_pending("race", did).outcome for did in ids} == {
+        did: float(racer) for did, racer in won.items()}
     want = workers.layout()
     for did in ids:
         for key, v in workers.reward_delta(int(did[1:]) % workers.K, 0).items():

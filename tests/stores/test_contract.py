@@ -665,13 +665,13 @@ def test_purge_after_retention(backend) -> None:
     assert store.settle_expired("b1", claims["x"], None, None)
     # claiming never purges; purge before deadline + retention deletes nothing
     store.claim_expired("b1", 111.0)
-    assert store.purge("b1", 109.0) == (0, 0)
+    assert store.purge("b1", 109.0) == (0, 0, 0)
     assert store.apply_reward("b1", "r", one_hot(0), None, now=5.0).duplicate
     assert store.get_pending("b1", "x").status == "expired"
     store.retention = 1000.0  # the retention in effect when purge runs decides
-    assert store.purge("b1", 111.0) == (0, 0)
+    assert store.purge("b1", 111.0) == (0, 0, 0)
     store.retention = 100.0
-    assert store.purge("b1", 111.0) == (2, 0)  # the consumed ones, past their retention
+    assert store.purge("b1", 111.0) == (2, 0, 0)  # the consumed ones, past their retention
     for did in ("r", "x"):
         with pytest.raises(DecisionNotFoundError):
             store.get_pending("b1", did)
@@ -681,7 +681,7 @@ def test_purge_after_retention(backend) -> None:
         store.apply_reward("b1", "r", one_hot(0), None, now=5.0)
     assert store.read("b1").version == before
     # unconsumed decisions are never purged, only claimed
-    assert store.purge("b1", 10_000.0) == (0, 0)
+    assert store.purge("b1", 10_000.0) == (0, 0, 0)
     assert store.get_pending("b1", "late").status == "claimed"
     assert store.get_pending("b1", "open").status == "pending"
     assert_arrays(store, "b1", expected([one_hot(0)]))
@@ -697,14 +697,14 @@ def test_purge_oldest_first_in_batches(store: Store, bandit: str) -> None:
     for i in range(25):
         store.apply_reward(bandit, f"d{i:03d}", {}, None, now=0.0)
     far = 1e12  # past every retention
-    assert store.purge(bandit, far, limit=10) == (10, 0)
+    assert store.purge(bandit, far, limit=10) == (10, 0, 0)
     for i in range(10):
         with pytest.raises(DecisionNotFoundError):
             store.get_pending(bandit, f"d{i:03d}")
     assert store.get_pending(bandit, "d010").status == "rewarded"
-    assert store.purge(bandit, far, limit=10) == (10, 0)
-    assert store.purge(bandit, far, limit=10) == (5, 0)
-    assert store.purge(bandit, far) == (0, 0)
+    assert store.purge(bandit, far, limit=10) == (10, 0, 0)
+    assert store.purge(bandit, far, limit=10) == (5, 0, 0)
+    assert store.purge(bandit, far) == (0, 0, 0)
 
 
 def test_purge_trims_the_event_log_to_events_maxlen(backend) -> None:
@@ -720,8 +720,8 @@ def test_purge_trims_the_event_log_to_events_maxlen(backend) -> None:
     assert 40 <= kept <= 300  # Memory trims at append; SQLite at purge; Redis both (~)
     assert store.purge("ev", 0.0).events == kept - 40
     assert [e["i"] for e in store.iter_events("ev")] == list(range(260, 300))  # the newest
-    assert store.purge("ev", 0.0) == (0, 0)
-    assert store.purge("other", 0.0) == (0, 0)  # under the bound: untouched
+    assert store.purge("ev", 0.0) == (0, 0, 0)
+    assert store.purge("other", 0.0) == (0, 0, 0)  # under the bound: untouched
     assert len(list(store.iter_events("other"))) == 30
     # a reader's cursor past trimmed events continues with the oldest one kept
     page = store.read_events("ev", limit=5)

@@ -87,11 +87,12 @@ def test_lost_reply_is_all_or_nothing_and_retry_is_safe(redis_server) -> None:
     redis_server.cli("client", "pause", "1500", "all")
     t0 = time.monotonic()
     with pytest.raises(StoreUnavailableError):
-        store.apply_reward("b", "d1", reward_delta(1, 2), {"id": "d1"}, now=1.0)
+        store.apply_reward("b", "d1", reward_delta(1, 2), {"id": "d1"}, now=1.0, outcome=0.5)
     assert time.monotonic() - t0 < LIMIT
     time.sleep(1.6)
     # whatever happened to the lost call happened entirely or not at all
-    status = store.get_pending("b", "d1").status
+    status, outcome = store.get_pending("b", "d1").status, store.get_pending("b", "d1").outcome
+    assert outcome == (0.5 if status == "rewarded" else None)
     snap = store.read("b")
     n_events = sum(1 for _ in store.iter_events("b"))
     if status == "rewarded":
@@ -99,9 +100,10 @@ def test_lost_reply_is_all_or_nothing_and_retry_is_safe(redis_server) -> None:
     else:
         assert status == "pending" and snap.version == 0 and n_events == 0
     # so retrying the reward is safe: applied now, or reported as a duplicate
-    res = store.apply_reward("b", "d1", reward_delta(1, 2), {"id": "d1"}, now=1.0)
+    res = store.apply_reward("b", "d1", reward_delta(1, 2), {"id": "d1"}, now=1.0, outcome=0.5)
     assert res.status == ("duplicate" if status == "rewarded" else "applied")
     assert store.read("b").arrays["n"].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert store.get_pending("b", "d1").outcome == 0.5
 
 
 def test_killed_cluster_node(redis_cluster, tmp_path) -> None:

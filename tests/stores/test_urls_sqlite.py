@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
 
 from tsbandit.errors import ConfigurationError, StoreUnavailableError
-from tsbandit.stores import MemoryStore, SQLiteStore, Store, open_store
+from tsbandit.stores import ClaimedDecision, MemoryStore, SQLiteStore, Store, open_store
+from tsbandit.stores.sqlite_file import SCHEMA_VERSION
 
 from .backends import redis_module
 from .workers import layout, reward_delta
@@ -235,6 +237,7 @@ def test_sqlite_file_of_schema_version_1_is_migrated_and_keeps_everything(tmp_pa
     assert store.get_pending("b", "r1").status == "rewarded"
     assert store.get_pending("b", "x1").status == "expired"
     assert store.apply_reward("b", "r1", reward_delta(1, 1), None, 50.0).duplicate
+    assert store.get_pending("b", "r1").outcome is None  # rewarded before outcomes existed
     assert list(store.iter_events("b")) == [{"t": "decision"}, {"t": "reward"}]
     # the consumed decisions' deadlines moved to consumed_deadline: purge still finds them
     assert store.purge("b", 205.0).decisions == 1  # r1 (100 + 10 < 205), not x1 (200 + 10)
@@ -242,15 +245,164 @@ def test_sqlite_file_of_schema_version_1_is_migrated_and_keeps_everything(tmp_pa
     assert store.apply_reward("b", "p1", reward_delta(0, 1), None, 1.0).status == "applied"
     store.close()
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     columns = [r[1] for r in raw.execute("PRAGMA table_info(decisions)")]
     assert "consumed_deadline" in columns and "purge_at" not in columns
+    assert "outcome" in columns  # 1 -> 2 -> 3 -> 4 in one go
+    assert raw.execute("SELECT count(*) FROM assignments").fetchone() == (0,)
     indexes = {r[1] for r in raw.execute("PRAGMA index_list(decisions)")}
     assert "decisions_consumed" in indexes and "decisions_purge" not in indexes
     raw.close()
     again = SQLiteStore(path)  # a migrated file opens as it is
     assert again.get_pending("b", "p1").status == "rewarded"
     again.close()
+
+
+# A file as tsbandit wrote it at schema version 2 (before ``decisions.outcome``): the DDL is
+# what that version's code created (copied from ``sqlite_master`` of a file it wrote), with a
+# bandit holding one decision of each status and two events.
+_SCHEMA_V2 = """
+CREATE TABLE bandits (
+        name TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        config_version INTEGER NOT NULL,
+        decayed_at REAL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+CREATE TABLE stats (
+        bandit TEXT NOT NULL,
+        name TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        shape TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (bandit, name)
+    ) WITHOUT ROWID;
+CREATE TABLE decisions (
+        bandit TEXT NOT NULL,
+        id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        deadline REAL NOT NULL,
+        status TEXT NOT NULL,
+        token TEXT,
+        due REAL,
+        consumed_deadline REAL,
+        PRIMARY KEY (bandit, id)
+    ) WITHOUT ROWID;
+CREATE INDEX decisions_due ON decisions (bandit, due) WHERE due IS NOT NULL;
+CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        bandit TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+CREATE INDEX events_bandit ON events (bandit, id);
+CREATE INDEX decisions_consumed ON decisions (bandit, consumed_deadline)
+    WHERE consumed_deadline IS NOT NULL;
+PRAGMA user_version = 2;
+"""
+
+
+def _write_v2_file(path) -> None:
+    raw = sqlite3.connect(path)
+    raw.executescript(_SCHEMA_V2)
+    n = np.array([0.0, 1.0, 0.0, 0.0])
+    raw.execute("INSERT INTO bandits VALUES ('b', '{\"arms\":4}', 1, 0, NULL, 0.0)")
+    for pos, (key, arr) in enumerate({"n": n, "s": n, "A": np.zeros((4, 2, 2))}.items()):
+        shape = ",".join(map(str, arr.shape))
+        raw.execute("INSERT INTO stats VALUES ('b', ?, ?, ?, ?)", (key, pos, shape, arr.tobytes()))
+    raw.executemany(  # bandit, id, payload, deadline, status, token, due, consumed_deadline
+        "INSERT INTO decisions VALUES ('b', ?, ?, ?, ?, ?, ?, ?)",
+        [("r1", '{"arm":1}', 100.0, "r", None, None, 100.0),
+         ("x1", '{"arm":1}', 200.0, "x", None, None, 200.0),
+         ("c1", '{"arm":2}', 300.0, "c", "tok", 330.0, None),
+         ("p1", '{"arm":0}', 1e12, "p", None, 1e12, None)],
+    )
+    raw.executemany("INSERT INTO events (bandit, data) VALUES ('b', ?)",
+                    [('{"t":"decision"}',), ('{"t":"reward"}',)])
+    raw.commit()
+    raw.close()
+
+
+def _schema(path) -> tuple[list, list]:
+    """The decisions table's columns (name, type, not null, default, pk) and every index."""
+    raw = sqlite3.connect(path)
+    try:
+        columns = [r[1:] for r in raw.execute("PRAGMA table_info(decisions)")]
+        indexes = sorted(r[0] for r in raw.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+        return columns, indexes
+    finally:
+        raw.close()
+
+
+def test_sqlite_file_of_schema_version_2_gets_outcomes_and_keeps_everything(tmp_path) -> None:
+    path = tmp_path / "v2.db"
+    _write_v2_file(path)
+    store = SQLiteStore(path, retention=10.0)
+    snap = store.read("b")
+    assert (snap.config, snap.version, snap.arrays["n"].tolist()) == (
+        {"arms": 4}, 1, [0.0, 1.0, 0.0, 0.0])
+    got = {d: store.get_pending("b", d) for d in ("r1", "x1", "c1", "p1")}
+    assert {d: (p.status, p.outcome) for d, p in got.items()} == {
+        "r1": ("rewarded", None), "x1": ("expired", None), "c1": ("claimed", None),
+        "p1": ("pending", None)}
+    # the old rewarded decision is still a duplicate (and keeps no outcome)
+    assert store.apply_reward("b", "r1", reward_delta(1, 1), None, 50.0, outcome=1.0).duplicate
+    assert store.get_pending("b", "r1").outcome is None
+    # the claim written by version 2 settles with its token; the pending one takes an outcome
+    claim = ClaimedDecision("c1", {"arm": 2}, 300.0, "tok")
+    assert store.settle_expired("b", claim, None, {"t": "expired"})
+    assert store.apply_reward("b", "p1", reward_delta(0, 1), {"t": "reward"}, 1.0,
+                              outcome=0.5).status == "applied"
+    assert store.apply_reward("b", "p1", reward_delta(0, 1), None, 1.0, outcome=0.0).duplicate
+    assert (store.get_pending("b", "p1").outcome, store.get_pending("b", "c1").outcome) == (
+        0.5, None)
+    assert store.read("b").version == 2
+    assert [e["t"] for e in store.iter_events("b")] == ["decision", "reward", "expired", "reward"]
+    assert store.purge("b", 205.0).decisions == 1  # r1 (100 + 10 < 205)
+    store.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert raw.execute("SELECT outcome FROM decisions WHERE id = 'p1'").fetchone() == (0.5,)
+    raw.close()
+    # the migrated file has the decisions table of a new file
+    fresh = tmp_path / "fresh.db"
+    SQLiteStore(fresh).close()
+    assert _schema(path) == _schema(fresh)
+    again = SQLiteStore(path)  # a migrated file opens as it is
+    assert again.get_pending("b", "p1").outcome == 0.5
+    again.close()
+
+
+def test_sqlite_version_2_file_opened_by_many_threads_at_once_migrates_once(tmp_path) -> None:
+    """Each thread opens its own store on the old file at the same moment: the first to take
+    the write lock migrates, the others then see the new version (adding the column twice
+    fails)."""
+    path = tmp_path / "v2.db"
+    _write_v2_file(path)
+    n = 6
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+    stores: list[SQLiteStore] = []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            stores.append(SQLiteStore(path))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(stores) == n
+    assert stores[0].apply_reward("b", "p1", reward_delta(0, 1), None, 1.0,
+                                  outcome=1.0).status == "applied"
+    assert [s.get_pending("b", "p1").outcome for s in stores] == [1.0] * n
+    for s in stores:
+        s.close()
 
 
 def test_sqlite_file_of_a_newer_schema_is_refused_unchanged(tmp_path) -> None:

@@ -62,20 +62,25 @@ def reward_worker(url: str, bandit: str, worker: int, n: int, start: Any) -> Non
     store.close()
 
 
-def race_worker(url: str, bandit: str, ids: list[str], barrier: Any, queue: Any) -> None:
-    """Reward every decision of ``ids`` at the same moment as the other racers."""
+def race_worker(url: str, bandit: str, ids: list[str], barrier: Any, queue: Any,
+                racer: int = 0) -> None:
+    """Reward every decision of ``ids`` at the same moment as the other racers, each reward
+    with outcome ``racer``; report (applied, duplicates, {id: racer} of those applied)."""
     store = open_store(url)
     applied = duplicates = 0
+    won: dict[str, int] = {}
     for did in ids:
         barrier.wait()
         arm = int(did[1:]) % K
-        res = store.apply_reward(bandit, did, reward_delta(arm, 0), {"id": did}, now=1.0)
+        res = store.apply_reward(bandit, did, reward_delta(arm, 0), {"id": did}, now=1.0,
+                                 outcome=float(racer))
         if res.status == "applied":
             applied += 1
+            won[did] = racer
         else:
             duplicates += 1
     store.close()
-    queue.put((applied, duplicates))
+    queue.put((applied, duplicates, won))
 
 
 def crash_worker(url: str, bandit: str, ids: list[str], counter: Any) -> None:
@@ -87,3 +92,17 @@ def crash_worker(url: str, bandit: str, ids: list[str], counter: Any) -> None:
         with counter.get_lock():
             counter.value += 1
     store.close()
+
+
+def assign_worker(url: str, bandit: str, keys: list[str], barrier: Any, queue: Any,
+                  racer: int) -> None:
+    """Assign every key of ``keys`` at the same moment as the other racers, each with its own
+    payload; report ``{key: (created, payload, expires_at)}``."""
+    store = open_store(url)
+    got: dict[str, tuple[bool, dict[str, Any], float]] = {}
+    for key in keys:
+        barrier.wait()
+        a = store.assign(bandit, key, {"id": f"r{racer}-{key}", "racer": racer}, 1e12, 1.0)
+        got[key] = (a.created, a.payload, a.expires_at)
+    store.close()
+    queue.put(got)

@@ -6,6 +6,12 @@ The root command mounts ``app`` as ``abtest``. Two forms work:
   no subcommand is given: ``invoke_without_command=True``) prints probability best, expected
   loss, the lift interval, the SRM check and the decision. Real-valued metrics use
   ``--arm NAME=N:MEAN:SD``.
+- Guardrails: ``--metric risk:A=31/1000 --metric risk:B=52/1000 --guardrail risk:max=0.05``
+  (``--arm`` is the goal metric; ``--metric METRIC:ARM=...`` gives another metric's data in the
+  same forms; ``--guardrail METRIC:max=V[,relative_to=control][,lift=absolute]``), or the whole
+  experiment as JSON with ``--input FILE`` (:mod:`tsbandit.experiments.inputs`). A winner must
+  then also keep every guardrail with probability ``>= --threshold`` (or
+  ``--guardrail-level``).
 - ``tsbandit abtest simulate --rates 0.030,0.036`` prints the comparison of the Bayesian
   sequential design with the fixed-horizon z-test and writes a plot and a JSON summary to
   ``--out``.
@@ -29,11 +35,12 @@ from ._options import numbers, sub_app
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..experiments.inputs import Experiment
     from ..experiments.posteriors import ArmPosteriors
     from ..experiments.simulation import SimulationResult
     from ..experiments.stopping import StoppingRule
 
-__all__ = ["app", "parse_arms"]
+__all__ = ["app", "parse_arms", "parse_experiment"]
 
 app = sub_app(
     "Bayesian A/B/n tests: analyse counts (--arm NAME=SUCCESSES/TRIALS) or simulate designs.",
@@ -84,6 +91,71 @@ def parse_arms(specs: list[str]) -> ArmPosteriors:
     return NormalPosteriors.from_summary(n, mean, sd, names)
 
 
+def parse_experiment(arms: list[str], metric_specs: list[str], guardrails: list[str],
+                     input_file: Path | None, goal: str = "goal",
+                     control: str | None = None) -> Experiment:
+    """The experiment of the command line: ``--input`` (JSON) and/or ``--arm`` (the goal),
+    ``--metric METRIC:ARM=...`` (other metrics) and ``--guardrail`` options.
+
+    >>> exp = parse_experiment(["A=120/1000", "B=150/1000"], ["risk:A=3/1000",
+    ...                        "risk:B=9/1000"], ["risk:max=0.02"], None)
+    >>> exp.goal_name, exp.metrics["risk"].names, exp.guardrails[0].value
+    ('goal', ('A', 'B'), 0.02)
+    """
+    from ..experiments.guardrails import Guardrail
+    from ..experiments.inputs import Experiment, experiment_from_dict
+
+    if input_file is not None:
+        if arms or metric_specs:
+            raise ConfigurationError("--input gives the data: no --arm or --metric with it")
+        try:
+            doc = json.loads(input_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigurationError(f"--input {input_file}: {exc}") from None
+        exp = experiment_from_dict(doc)
+    else:
+        post = parse_arms(arms)
+        by_metric: dict[str, list[str]] = {}
+        for spec in metric_specs:
+            name, sep, rest = spec.partition(":")
+            if not sep or not name.strip() or "=" not in rest:
+                raise ConfigurationError(
+                    f"malformed --metric {spec!r}: expected METRIC:ARM=SUCCESSES/TRIALS or "
+                    "METRIC:ARM=N:MEAN:SD (e.g. risk:A=31/1000)")
+            by_metric.setdefault(name.strip(), []).append(rest)
+        if goal in by_metric:
+            raise ConfigurationError(f"--metric {goal}: that is the goal's name (--arm)")
+        metrics: dict[str, ArmPosteriors] = {goal: post}
+        for name, specs in by_metric.items():
+            m = parse_arms(specs) if len(specs) == post.n_arms else None
+            if m is None or set(m.names) != set(post.names):
+                raise ConfigurationError(f"--metric {name}: {len(specs)} arm(s) for the goal's "
+                                         f"(--arm) {list(post.names)}: give every arm once")
+            metrics[name] = _reorder(m, post.names)
+        exp = Experiment(goal, post, metrics, (), post.names[0])
+    extra = tuple(Guardrail.parse(g) for g in guardrails)
+    for g in extra:
+        if g.metric not in exp.metrics:
+            raise ConfigurationError(f"--guardrail {g.metric}: no data for that metric "
+                                     f"(metrics: {sorted(exp.metrics)}); add --metric "
+                                     f"{g.metric}:ARM=... for every arm")
+    ctrl = control if control is not None else exp.control
+    if ctrl not in exp.goal.names:
+        raise ConfigurationError(f"--control {ctrl!r} is not an arm; arms: "
+                                 f"{list(exp.goal.names)}")
+    return Experiment(exp.goal_name, exp.goal, exp.metrics, exp.guardrails + extra, ctrl)
+
+
+def _reorder(post: ArmPosteriors, names: tuple[str, ...]) -> ArmPosteriors:
+    from ..experiments.posteriors import BinaryPosteriors, NormalPosteriors
+
+    idx = [post.names.index(n) for n in names]
+    if isinstance(post, BinaryPosteriors):
+        return BinaryPosteriors.from_counts(post.successes[idx], post.trials[idx], names)
+    assert isinstance(post, NormalPosteriors)
+    return NormalPosteriors.from_stats(post.n[idx], post.sum_r[idx], post.sum_r2[idx], names)
+
+
 def _rule(threshold: float | None, loss: float | None, min_samples: int) -> StoppingRule:
     from ..experiments.stopping import StoppingRule
 
@@ -122,6 +194,20 @@ def abtest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
     out: Annotated[Path | None, typer.Option(
         help="Directory to write a plot of the posterior densities to.")] = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        "--metric", help="Another metric's data, METRIC:ARM=SUCCESSES/TRIALS or "
+        "METRIC:ARM=N:MEAN:SD; repeat for every arm (--arm is the goal).")] = None,
+    guardrail: Annotated[list[str] | None, typer.Option(
+        "--guardrail", help="METRIC:max=V or METRIC:min=V, optionally ,relative_to=control "
+        "(a lift X/X_control - 1; V may be 10%) and ,lift=absolute (a difference "
+        "X - X_control); repeatable.")] = None,
+    input_file: Annotated[Path | None, typer.Option(
+        "--input", help="The experiment as JSON: {goal, control?, metrics: {name: {arm: "
+        "statistics}}, guardrails: [...]} (see tsbandit.experiments.inputs).")] = None,
+    control: Annotated[str | None, typer.Option(
+        help="The arm 'relative_to=control' refers to [default: the first].")] = None,
+    guardrail_level: Annotated[float | None, typer.Option(
+        help="Probability every guardrail must hold with [default: --threshold].")] = None,
 ) -> None:
     """Analyse an A/B/n test: probability best, lift interval, expected loss, decision."""
     if ctx.invoked_subcommand is not None:
@@ -130,18 +216,27 @@ def abtest(
                 f"analyses counts; `{ctx.invoked_subcommand}` takes its own options", ctx,
                 param_hint="'--arm'")
         return
-    if not arm:
+    if not arm and input_file is None:
         raise typer.BadParameter(
-            "give at least two (e.g. --arm A=120/1000 --arm B=150/1000), "
+            "give at least two (e.g. --arm A=120/1000 --arm B=150/1000), --input FILE, "
             "or run `abtest simulate --rates 0.030,0.036`", ctx, param_hint="'--arm'")
     from ..experiments.report import experiment_report
 
     try:
-        post = parse_arms(arm)
+        if input_file is None and not metric and not guardrail and control is None:
+            post = parse_arms(arm or [])
+            extra: dict[str, Any] = {}
+        else:
+            exp = parse_experiment(arm or [], metric or [], guardrail or [], input_file,
+                                   control=control)
+            post = exp.goal
+            extra = {"metrics": exp.metrics, "guardrails": exp.guardrails,
+                     "control": exp.control, "guardrail_level": guardrail_level}
         rule = _rule(threshold, loss, min_samples)
         weights = numbers("--split", split) if split else [1.0] * post.n_arms
         rng, seed = _rng(seed)
-        report = experiment_report(post, rule=rule, intended_split=weights, rng=rng, level=level)
+        report = experiment_report(post, rule=rule, intended_split=weights, rng=rng, level=level,
+                                   **extra)
     except TsbanditError as exc:
         raise typer.BadParameter(str(exc), ctx) from None
     if as_json:
@@ -185,9 +280,26 @@ def _print_report(rep: dict[str, Any], mc: bool, seed: int) -> None:
     if srm["status"] == "mismatch":
         typer.echo("  traffic does not match the intended split: fix assignment/logging "
                    "before trusting any comparison")
+    if rep.get("guardrails"):
+        _print_guardrails(rep)
     d = rep["decision"]
     typer.echo(f"decision: {'STOP, ship ' + d['winner'] if d['stop'] else 'CONTINUE'} "
                f"({d['reason']})")
+
+
+def _print_guardrails(rep: dict[str, Any]) -> None:
+    lvl = rep["decision"]["guardrail_level"]
+    typer.echo(f"guardrails (each must hold with probability >= {lvl:g}; bound: the "
+               f"{100 * lvl:g}% credible bound of the guarded quantity):")
+    typer.echo(f"  {'arm':<12}{'guardrail':<36}{'P(holds)':>10}{'bound':>12}  status")
+    for a in rep["arms"]:
+        for c in a["guardrails"]:
+            bound = c["bound"]
+            rel = c["guardrail"].get("lift") == "relative"
+            text = ("n/a" if bound is None else f"{100 * bound:+.3g}%" if rel
+                    else f"{bound:.4g}")
+            typer.echo(f"  {a['name']:<12}{c['describe']:<36}{c['prob']:>10.4f}{text:>12}  "
+                       f"{'holds' if c['holds'] else 'FAILS'}")
 
 
 @app.command()

@@ -9,7 +9,11 @@ is given (``invoke_without_command=True``)::
     tsbandit evaluate events.jsonl --state bandit.json        # a saved Bandit.to_dict()
 
 It prints a table of estimates, intervals, effective sample sizes and event counts (``--json``
-for machines). :mod:`tsbandit.evaluation` and NumPy are imported inside the command.
+for machines). A JSON Lines log of a bandit with several metrics (reward events naming a
+``metric``) gets one table for the objective (``--objective revenue=1``, or the saved bandit's
+with ``--state``) and one per metric (``--given revenue=apply`` for a conditional metric, or
+the saved bandit's declaration); see :mod:`tsbandit.evaluation.metric_log`.
+:mod:`tsbandit.evaluation` and NumPy are imported inside the command.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import json
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,6 +30,8 @@ from ._options import fail, number, sub_app
 
 if TYPE_CHECKING:
     from ..evaluation.data import LoggedData
+    from ..evaluation.metric_log import MetricLog
+    from ..evaluation.metric_report import MetricEvaluation
     from ..evaluation.report import EvaluationReport
     from ..evaluation.targets import TargetPolicy
 
@@ -102,6 +108,9 @@ class Options:
     propensity_col: str
     context_cols: str | None
     position_col: str | None
+    objective: list[str] | None = None
+    given: list[str] | None = None
+    missing_conditional: str = "impute"
 
 
 @app.callback(invoke_without_command=True)
@@ -182,6 +191,17 @@ def evaluate(
         help="CSV/Parquet: slot column of a slate log.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")
                        ] = False,
+    objective: Annotated[list[str] | None, typer.Option(
+        "--objective", help="JSONL with several metrics: METRIC=WEIGHT (repeat, or comma-"
+        "separated) of the objective [default: the --state bandit's, else 1 on the first "
+        "metric logged].")] = None,
+    given: Annotated[list[str] | None, typer.Option(
+        "--given", help="JSONL with several metrics: METRIC=BINARY_METRIC, a metric observed "
+        "only when BINARY_METRIC was 1; its value per decision is 0 otherwise [default: the "
+        "--state bandit's].")] = None,
+    missing_conditional: Annotated[str, typer.Option(
+        help="JSONL with several metrics: a conditional reward missing where its given metric "
+        "was 1: 'impute' (the arm's mean observed value) or 'drop'.")] = "impute",
 ) -> None:
     """Estimate a target policy's expected reward per round from a log."""
     import numpy as np
@@ -193,13 +213,24 @@ def evaluate(
                    batch_size, n_sim, estimators, clip, ridge, reward_model, folds, tau,
                    interval.value, n_bootstrap, level, reward_range, entropy, bandit, arms,
                    missing_reward, context, action_col, reward_col, propensity_col,
-                   context_cols, position_col)
+                   context_cols, position_col, objective, given, missing_conditional)
     try:
         kind, report = _run(opts)
     except (TsbanditError, OSError) as exc:
         fail(exc, 2)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "format": kind, "seed": entropy}, indent=2))
+        return
+    from ..evaluation.metric_report import MetricEvaluation
+
+    if isinstance(report, MetricEvaluation):
+        d = report.objective.log
+        described = ", ".join(m + (f" (given {g})" if g else "")
+                              for m, g in report.given.items())
+        typer.echo(f"log: {log} ({kind}) - {report.counts['n_decisions']} decisions, "
+                   f"{d['n_actions']} actions, metrics {described}")
+        typer.echo(f"target policy: {report.policy}; seed: {entropy}")
+        typer.echo(report.table())
         return
     d = report.log
     typer.echo(f"log: {log} ({kind}) - {d['n_rounds']} rounds, {d['n_actions']} actions, "
@@ -227,10 +258,11 @@ def _detect(log: Path) -> LogFormat:
     return LogFormat.jsonl
 
 
-def _load_jsonl(opts: Options) -> LoggedData:
+def _load_jsonl(opts: Options) -> LoggedData | MetricLog:
     from ..errors import ConfigurationError
     from ..evaluation.data import InvalidLogError
     from ..evaluation.jsonl import load_event_log
+    from ..evaluation.metric_log import load_metric_log, log_metrics
 
     fill: str | float = opts.missing_reward
     if opts.missing_reward != "drop":
@@ -238,7 +270,16 @@ def _load_jsonl(opts: Options) -> LoggedData:
                        "'drop' or a number")
     arm_list = [a.strip() for a in opts.arms.split(",")] if opts.arms else None
     try:
-        return load_event_log(opts.log, bandit=opts.bandit, arms=arm_list, missing_reward=fill)
+        if not log_metrics(opts.log, opts.bandit):
+            if opts.objective or opts.given:
+                raise ConfigurationError("--objective and --given are for a log with several "
+                                         "metrics (reward events naming a 'metric')")
+            return load_event_log(opts.log, bandit=opts.bandit, arms=arm_list,
+                                  missing_reward=fill)
+        given, weights, order = _metric_config(opts)
+        return load_metric_log(opts.log, bandit=opts.bandit, arms=arm_list, missing_reward=fill,
+                               given=given, objective=weights, metrics=order,
+                               missing_conditional=opts.missing_conditional)
     except InvalidLogError as exc:
         if str(exc).startswith("line 1: not JSON") and _looks_like_csv(opts.log):
             raise ConfigurationError(
@@ -246,6 +287,50 @@ def _load_jsonl(opts: Options) -> LoggedData:
                 "columns with --action-col, --reward-col, --propensity-col, --context-cols) "
                 "or --format obd for an Open Bandit Dataset file") from None
         raise
+
+
+def _pairs(option: str, items: list[str] | None) -> dict[str, str]:
+    from ..errors import ConfigurationError
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        for part in (p.strip() for p in item.split(",") if p.strip()):
+            key, eq, value = part.partition("=")
+            if not eq or not key.strip() or not value.strip():
+                raise ConfigurationError(f"{option} {part!r}: expected METRIC=VALUE")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _metric_config(opts: Options) -> tuple[dict[str, str], dict[str, float] | None,
+                                           list[str] | None]:
+    """``given``, objective weights and metric order: the options', else the ``--state``
+    bandit's (when it has several metrics)."""
+    given = _pairs("--given", opts.given)
+    weights: dict[str, float] | None = {
+        k: number("--objective", v) for k, v in _pairs("--objective", opts.objective).items()}
+    order = None
+    model = _state_model(opts.state) if opts.state is not None else None
+    if model is not None and model.get("kind") == "metrics":
+        declared = model.get("metrics") or {}
+        order = list(declared)
+        for name, spec in declared.items():
+            if isinstance(spec, dict) and spec.get("given") and name not in given:
+                given[name] = str(spec["given"])
+        if not weights:
+            weights = {str(k): float(v) for k, v in (model.get("objective") or {}).items()}
+    return given, weights or None, order
+
+
+def _state_model(path: Path) -> dict[str, Any] | None:
+    from ..errors import SerializationError
+
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SerializationError(f"cannot read bandit state {path}: {exc}") from None
+    model = state.get("model") if isinstance(state, dict) else None
+    return model if isinstance(model, dict) else None
 
 
 def _looks_like_csv(path: Path) -> bool:
@@ -257,7 +342,7 @@ def _looks_like_csv(path: Path) -> bool:
     return "," in first and not first.lstrip().startswith(("{", "["))
 
 
-def _run(opts: Options) -> tuple[str, EvaluationReport]:
+def _run(opts: Options) -> tuple[str, EvaluationReport | MetricEvaluation]:
     import numpy as np
 
     from ..errors import ConfigurationError
@@ -273,6 +358,7 @@ def _run(opts: Options) -> tuple[str, EvaluationReport]:
     fmt = _detect(opts.log) if opts.fmt == LogFormat.auto else opts.fmt
     obd_campaign: str | None = None
     data: LoggedData
+    mlog: MetricLog | None = None
     if fmt == LogFormat.obd:
         csv_path, obd_campaign = resolve_obd_log(opts.log, opts.campaign)
         data = load_obd_csv(csv_path, context=opts.context)
@@ -284,7 +370,11 @@ def _run(opts: Options) -> tuple[str, EvaluationReport]:
                           position_col=opts.position_col,
                           arms=[a.strip() for a in opts.arms.split(",")] if opts.arms else None)
     else:
-        data = _load_jsonl(opts)
+        from ..evaluation.metric_log import MetricLog as _MetricLog
+
+        loaded = _load_jsonl(opts)
+        mlog = loaded if isinstance(loaded, _MetricLog) else None
+        data = loaded.data if isinstance(loaded, _MetricLog) else loaded
     if opts.policy_file is not None and opts.state is not None:
         raise ConfigurationError("--policy-file and --state: give one target policy")
     if opts.policy_file is not None and opts.policy not in (None, PolicyName.file):
@@ -330,7 +420,8 @@ def _run(opts: Options) -> tuple[str, EvaluationReport]:
         if opts.state is None:
             raise ConfigurationError("--policy bandit needs --state FILE (Bandit.to_dict() JSON)")
         target = bandit_policy(opts.state, data, learn=opts.learn, batch_size=opts.batch_size,
-                               n_sim=opts.n_sim)
+                               n_sim=opts.n_sim,
+                               observed=None if mlog is None else mlog.observed)
     model: object
     if opts.reward_model == "ridge":
         lam: float | str = opts.ridge if opts.ridge == "auto" else number("--ridge", opts.ridge)
@@ -339,10 +430,19 @@ def _run(opts: Options) -> tuple[str, EvaluationReport]:
         model = make_reward_model(opts.reward_model, random_state=opts.seed % 2**32)
     ests = make_estimators([e.strip() for e in opts.estimators.split(",") if e.strip()],
                            clip=opts.clip, model=model, n_folds=opts.folds, tau=opts.tau)
-    report = run_evaluation(data, target, estimators=ests, interval=opts.interval,
-                            level=opts.level, n_bootstrap=opts.n_bootstrap,
-                            rng=np.random.default_rng(opts.seed),
-                            bounds=_bounds(opts.reward_range))
+    report: EvaluationReport | MetricEvaluation
+    if mlog is not None:
+        from ..evaluation.metric_report import evaluate_metrics
+
+        report = evaluate_metrics(mlog, target, estimators=ests, interval=opts.interval,
+                                  level=opts.level, n_bootstrap=opts.n_bootstrap,
+                                  rng=np.random.default_rng(opts.seed),
+                                  bounds=_bounds(opts.reward_range))
+    else:
+        report = run_evaluation(data, target, estimators=ests, interval=opts.interval,
+                                level=opts.level, n_bootstrap=opts.n_bootstrap,
+                                rng=np.random.default_rng(opts.seed),
+                                bounds=_bounds(opts.reward_range))
     if any(e.name == "switch-dr" for e in ests) and opts.tau == float("inf"):
         report.notes.append("switch-dr with --tau inf is DR: set --tau to switch")
     return fmt.value, report

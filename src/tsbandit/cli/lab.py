@@ -70,6 +70,27 @@ def _table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _value_table(summary: dict[str, Any]) -> str:
+    """Several signals per decision (``offers-value``): revenue per offer as a share of the
+    constrained oracle's (all decisions, and feasible decisions only), the infeasible share and
+    the regret, mean over trials."""
+    head = (f"{'policy':18s} {'revenue/oracle':>14s} {'sd':>6s} {'feasible only':>13s} "
+            f"{'infeasible':>10s} "
+            f"{'max trial':>9s} {'regret':>9s} {'oracle arm':>10s} {'sec':>6s}")
+    lines = [head, "-" * len(head)]
+    for name, p in summary["policies"].items():
+        lines.append(
+            f"{name:18s} {p['revenue_share']:14.1%} {p['revenue_share_sd']:6.1%} "
+            f"{p['feasible_revenue_share']:13.1%} {p['infeasible_share']:10.1%} "
+            f"{max(p['per_trial']['infeasible_share']):9.1%} "
+            f"{p['regret']:9.0f} {p['optimal_rate']:10.1%} {p['wall_seconds']:6.2f}")
+    lines.append(f"constrained oracle revenue per offer {summary['oracle_revenue_per_offer']:.2f}"
+                 f"; risk limit {summary['environment'].get('risk_limit')}; "
+                 f"{summary['trials']} trials x {summary['rounds']} rounds, seed "
+                 f"{summary['seed']}")
+    return "\n".join(lines)
+
+
 @app.command("simulate")
 def simulate(
     scenario: Annotated[str, typer.Argument(help="Scenario name (see `tsbandit scenarios`).")],
@@ -107,7 +128,7 @@ def simulate(
         fail(exc, 2)
     summary = scenario_results(result)
     typer.echo(f"{scenario}: {summary.get('title', '')}")
-    typer.echo(_table(summary))
+    typer.echo(_value_table(summary) if summary.get("kind") == "metrics" else _table(summary))
     if summary.get("tutorial"):
         typer.echo(f"tutorial prints: {summary['tutorial']}")
     if out is not None:

@@ -19,6 +19,7 @@ from ..bandit import Bandit
 from ..core import make_generators
 from ..decision import split_decision_id
 from ..errors import BanditNotFoundError, LastArmError, UnknownArmError, VersionConflictError
+from ..metric_core import metric_summary
 from ..policies.base import check_positive
 from ..policies.stats import Stats
 from ..stores.base import EventPage, Store
@@ -98,8 +99,13 @@ class EngineBase:
             # decisions made for an earlier arm of that name no longer teach it
             after = state.snapshot.config_version + 1
             since = {a: spec.arm_since.get(a, 0) if a in spec.arms else after for a in arms}
+            gone = [i for i, a in enumerate(spec.arms) if a not in arms]
+            # a several-metric bandit's per-arm costs and rule's arm indices follow the arms
+            core = spec.core.with_arms(arms, gone[0] if gone else None)
             new = BanditSpec.from_config({**spec.to_config(), "arms": arms,
-                                          "arm_since": since})
+                                          "arm_since": since,
+                                          "model": core.model.to_config(),
+                                          "rule": core.rule.to_config()})
             try:
                 self.store.replace(bandit, new.to_config(), dict(stats),
                                    expected_config_version=state.snapshot.config_version)
@@ -193,13 +199,19 @@ class EngineBase:
         """Per-arm posterior summary: mean, credible interval, pulls, rewards, P(best).
 
         For Beta models also ``alpha`` and ``beta``. Context-free models need no context.
+        With several metrics ``arms`` summarizes the objective, and ``metrics``,
+        ``objective`` and ``constraints`` are :func:`~tsbandit.metric_core.metric_summary`'s (every
+        metric's posterior per arm, each constraint's probability of holding).
         """
         state = self._state(bandit, fresh=True)
+        core = state.spec.core
         with self._lock:
-            rows = state.spec.core.summary(state.posterior, state.stats, self._side_rng,
-                                           context, level, n_draws)
+            rows = core.summary(state.posterior, state.stats, self._side_rng, context, level,
+                                n_draws)
+            more = {} if state.spec.metrics is None else metric_summary(
+                core, state.posterior, state.stats, self._side_rng, context, level, n_draws)
         return {"bandit": bandit, "model_version": state.snapshot.version, "level": level,
-                "arms": [row.to_dict() for row in rows]}
+                "arms": [row.to_dict() for row in rows], **more}
 
     def health(self) -> dict[str, Any]:
         """The store's health: ``{"ok": bool, ...}`` (see :meth:`Store.health`); raises

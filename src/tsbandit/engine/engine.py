@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..decision import RecordedDecision, RewardResult, RewardStatus, split_decision_id
+from ..decision import (
+    DECISION_ID_SEP,
+    RecordedDecision,
+    RewardResult,
+    RewardStatus,
+    split_decision_id,
+)
 from ..errors import (
     BanditNotFoundError,
     ConfigurationError,
@@ -24,8 +31,10 @@ from ..policies.stats import Stats
 from ..stores.base import ClaimedDecision
 from .base import EngineBase
 from .keys import check_idempotency_key, keyed_tokens, request_hash
+from .metric_records import expired_metric, record_metric_rewards
 from .records import new_decisions, replay
 from .spec import BanditSpec
+from .sticky import claim_assignments, held_assignments
 
 __all__ = ["Engine", "SweepResult"]
 
@@ -33,11 +42,13 @@ __all__ = ["Engine", "SweepResult"]
 @dataclass(frozen=True)
 class SweepResult:
     """What :meth:`Engine.sweep` did to one bandit: decisions ``settled`` by the expiry sweep,
-    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log."""
+    consumed decisions ``purged`` after their retention, events ``trimmed`` from the log,
+    expired sticky ``assignments`` deleted."""
 
     settled: int = 0
     purged: int = 0
     trimmed: int = 0
+    assignments: int = 0
 
 
 def sweep_each(names: list[str], sweep: Callable[[str], SweepResult],
@@ -135,9 +146,20 @@ class Engine(EngineBase):
         if user_ids is not None and len(user_ids) != count:
             raise ConfigurationError(f"got {len(user_ids)} user ids for {count} decisions")
         mask = core.eligible(eligible, k)
+        now = self.clock()
+        spec = state.spec
+        sticky = (spec.stickiness is not None and user_ids is not None
+                  and any(u is not None for u in user_ids))
+        if sticky:
+            assert user_ids is not None
+            held, fresh = held_assignments(self.store, spec, user_ids, k, mask, now)
         post, stats = state.posterior, state.stats
+        applied = None
         with self._lock:
-            if count == 1 and k == 1 and mask is None:
+            if core.explains:  # a constrained rule: what it applied is logged and answered
+                chosen, applied = core.choose_explained(post, stats, self._rng, x, mask, k,
+                                                        None if x is not None else count)
+            elif count == 1 and k == 1 and mask is None:
                 # one user, every arm: the rule's single-decision path (the same choice from
                 # the same random numbers; compiled kernels when tsbandit[fast] is installed)
                 one = core.rule.choose_one(model, post, stats, self._rng,
@@ -160,8 +182,19 @@ class Engine(EngineBase):
                 count, x, k, None if mask is None
                 else [a for a, m in zip(core.arms, mask, strict=True) if m], user_ids)
             keyed["model_version"] = state.snapshot.version
-        items, out = new_decisions(state, chosen, probs, allocation, x, user_ids, self.clock(),
-                                   idempotency_key, tokens, keyed)
+        sticky_of = None
+        if sticky:
+            assert user_ids is not None
+            tokens = tokens or [uuid.uuid4().hex for _ in range(count)]
+            probs = np.array(probs, dtype=float)
+            ids = [f"{bandit}{DECISION_ID_SEP}{t}" for t in tokens]
+            sticky_of = claim_assignments(self.store, spec, user_ids, held, fresh, chosen,
+                                          probs, ids, state.snapshot.config_version, now, k,
+                                          mask)
+            if any(s not in (None, d) for s, d in zip(sticky_of, ids, strict=True)):
+                allocation = None  # some rows show an earlier draw, not today's allocation
+        items, out = new_decisions(state, chosen, probs, allocation, x, user_ids, now,
+                                   idempotency_key, tokens, keyed, applied, sticky_of)
         # one round trip for the whole batch, all or nothing
         try:
             self.store.put_pending_many(bandit, items)
@@ -171,7 +204,7 @@ class Engine(EngineBase):
             # the key's decisions are recorded already (a retry, or a concurrent twin that
             # won the insert): answer those
             return replay(self.store, core.arms, bandit, idempotency_key,
-                          [it.decision_id for it in items], keyed["request"])
+                          [d.decision_id for d in out], keyed["request"])
         return out
 
     # ----- rewards ------------------------------------------------------------------------
@@ -182,6 +215,11 @@ class Engine(EngineBase):
         :class:`DecisionNotFoundError`; a reward after the window raises
         :class:`DecisionExpiredError`; a reward outside the model's domain raises
         :class:`InvalidRewardError` and changes nothing.
+
+        With several metrics ``reward`` is ``{metric: value}``, any subset of the metrics:
+        each metric of a decision is applied exactly once, whenever it arrives
+        (:mod:`tsbandit.engine.metric_records`; the result's ``metrics`` says each one's
+        status).
         """
         bandit, _ = split_decision_id(decision_id)
         try:
@@ -200,6 +238,8 @@ class Engine(EngineBase):
         else:
             state = self._state(bandit)
         spec = state.spec
+        if spec.metrics is not None:
+            return record_metric_rewards(self, state, bandit, decision_id, reward)
         r = spec.model.check_reward(reward)
         pending = self.store.get_pending(bandit, decision_id)
         payload = pending.payload
@@ -240,6 +280,8 @@ class Engine(EngineBase):
             def deltas_fn(claim: ClaimedDecision, spec: BanditSpec = state.spec,
                           stats: Stats = state.stats
                           ) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
+                if spec.metrics is not None:
+                    return expired_metric(spec, stats, self.store, claim, self.clock())
                 p = claim.payload
                 arm, made_at = p["arm"], p.get("config_version")
                 learns = spec.learns(arm, made_at)
@@ -277,10 +319,10 @@ class Engine(EngineBase):
         >>> _ = engine.decide_batch("ads", n=3)
         >>> now[0] = 2.0
         >>> engine.sweep()  # settled now; purged once deadline + retention has passed
-        {'ads': SweepResult(settled=3, purged=0, trimmed=0)}
+        {'ads': SweepResult(settled=3, purged=0, trimmed=0, assignments=0)}
         >>> now[0] = 12.0
         >>> engine.sweep()
-        {'ads': SweepResult(settled=0, purged=3, trimmed=0)}
+        {'ads': SweepResult(settled=0, purged=3, trimmed=0, assignments=0)}
         """
         names = [bandit] if bandit is not None else self.list_bandits()
         rounds = max(int(max_rounds), 1)
@@ -294,12 +336,13 @@ class Engine(EngineBase):
             settled += n
             if n < limit:
                 break
-        purged = trimmed = 0
+        purged = trimmed = assigned = 0
         if purge:
             for _ in range(rounds):
                 res = self.store.purge(name, self.clock(), limit=10 * limit)
                 purged += res.decisions
                 trimmed += res.events
-                if res.decisions < 10 * limit:
+                assigned += res.assignments
+                if res.decisions < 10 * limit and res.assignments < 10 * limit:
                     break
-        return SweepResult(settled, purged, trimmed)
+        return SweepResult(settled, purged, trimmed, assigned)

@@ -62,17 +62,43 @@ def observed(engine: E, observer: StoreObserver) -> E:
 
 def bandit_spec(name: str, arms: Sequence[str], *, model: Mapping[str, Any] | None = None,
                 rule: Mapping[str, Any] | None = None, max_features: int | None = None,
+                metrics: Mapping[str, Any] | None = None,
+                objective: Mapping[str, float] | None = None,
+                constraints: Sequence[Mapping[str, Any]] | None = None,
+                costs: Mapping[str, float] | None = None, baseline: str | None = None,
                 **options: Any) -> BanditSpec:
     """A :class:`~tsbandit.engine.BanditSpec` from configuration dicts: ``model``
     (``{"kind": "beta", ...}``, default Beta-Bernoulli) and ``rule`` (``{"kind":
     "thompson", ...}``, default Thompson sampling); ``options`` are the spec's other fields
-    (``reward_window``, ``default_reward``, ``half_life``, ``propensity_draws``).
+    (``reward_window``, ``default_reward``, ``half_life``, ``propensity_draws``,
+    ``metric_windows``, ``metric_defaults``).
+
+    Several metrics instead of ``model``: ``metrics``, ``objective``, ``constraints``,
+    ``costs`` (by arm name) and ``baseline`` (an arm), as for :class:`~tsbandit.Bandit`
+    (:func:`tsbandit.metric_core.metric_setup` builds both from the same configuration).
 
     Raises :class:`ConfigurationError` for an invalid model or rule, and for a contextual
     model with more than ``max_features`` features (checked before the rule is built).
+
+    >>> spec = bandit_spec("cards", ["A", "B"], metrics={"apply": "beta", "risk":
+    ...     {"model": "beta", "given": "apply"}}, constraints=[{"metric": "risk", "max": 0.1}])
+    >>> spec.metrics.names, spec.rule.kind
+    (('apply', 'risk'), 'constrained')
     """
+    from ..metric_core import metric_setup
     from .spec import BanditSpec
 
+    if metrics is not None or objective or constraints or costs or baseline is not None:
+        if model is not None:
+            raise ConfigurationError("give either model or metrics, not both")
+        ms, built_rule = metric_setup(
+            list(arms), None, None if rule is None else rule_from_config(dict(rule)), metrics,
+            objective, constraints, costs, baseline)
+        if (max_features is not None and ms.n_features is not None
+                and ms.n_features > max_features):
+            raise ConfigurationError(f"n_features == {ms.n_features}, at most "
+                                     f"{max_features} allowed")
+        return BanditSpec(name=name, arms=arms, model=ms, rule=built_rule, **options)
     if model is not None:
         built = model_from_config(dict(model))
         if (max_features is not None and built.n_features is not None

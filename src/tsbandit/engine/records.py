@@ -12,6 +12,7 @@ from ..decision import DECISION_ID_SEP, RecordedDecision
 from ..errors import DecisionNotFoundError, IdempotencyConflictError
 from ..events import DecisionEvent
 from ..stores.base import NewDecision, Store
+from .metric_records import metric_records
 from .state import BanditState
 
 __all__ = ["new_decisions", "replay"]
@@ -20,19 +21,24 @@ __all__ = ["new_decisions", "replay"]
 def new_decisions(state: BanditState, chosen: np.ndarray, probs: np.ndarray,
                   allocation: dict[str, float] | None, x: np.ndarray | None,
                   user_ids: Sequence[str | None] | None, now: float, key: str | None,
-                  tokens: list[str], keyed: dict[str, Any]
+                  tokens: list[str], keyed: dict[str, Any],
+                  applied: Sequence[str] | None = None,
+                  sticky_of: Sequence[str | None] | None = None
                   ) -> tuple[list[NewDecision], list[RecordedDecision]]:
     """The store items (pending payload + decision event) and the answers of ``n`` choices
     ``chosen`` ``(n, k)`` with their propensities ``probs`` ``(n, k)``.
 
     ``tokens`` are the ids' tokens derived from the idempotency ``key`` (empty: random ids);
     ``keyed`` what a replay needs (the request's hash and the model version), stored in the
-    payload when a key is given.
+    payload when a key is given; ``applied`` what a constrained rule applied per decision;
+    ``sticky_of`` the decision whose draw each shows (sticky users).
     """
     spec, snapshot = state.spec, state.snapshot
     bandit, arms = spec.name, spec.arms
     version, config_version = snapshot.version, snapshot.config_version
-    deadline = now + spec.reward_window
+    ms = spec.metrics
+    deadline = now + (spec.reward_window if ms is None else
+                      spec.metric_window(ms.names[ms.order[0]]))
     items = []
     out = []
     for i in range(chosen.shape[0]):
@@ -45,14 +51,25 @@ def new_decisions(state: BanditState, chosen: np.ndarray, probs: np.ndarray,
         payload = {"arm": ranking[0], "ranking": list(ranking), "context": ctx,
                    "propensity": pp[0], "timestamp": now, "user_id": user_id,
                    "config_version": config_version}
+        how = None if applied is None else applied[i]
+        held = None if sticky_of is None else sticky_of[i]
         if keyed:  # what a replay needs to answer the same decision, and the request's hash
             payload.update(keyed, position_propensities=list(pp))
+            if how is not None:
+                payload["applied"] = how
+            if held is not None:
+                payload["sticky_of"] = held
         event = DecisionEvent(did, now, bandit, ranking[0], ctx, ranking, pp[0], pp, user_id,
-                              version, allocation)
-        items.append(NewDecision(did, payload, deadline, event.to_dict()))
+                              version, allocation, how, held)
+        item = NewDecision(did, payload, deadline, event.to_dict())
+        if ms is None:
+            items.append(item)
+        else:  # one pending record per metric, each consumed once
+            items.extend(metric_records(spec, item, now))
         out.append(RecordedDecision(
-            ranking[0], int(row[0]), ranking, pp[0], pp, decision_id=did, bandit=bandit,
-            model_version=version, timestamp=now, deadline=deadline, idempotency_key=key))
+            ranking[0], int(row[0]), ranking, pp[0], pp, how, decision_id=did, bandit=bandit,
+            model_version=version, timestamp=now, deadline=deadline, idempotency_key=key,
+            sticky_of=held))
     return items, out
 
 
@@ -76,7 +93,8 @@ def replay(store: Store, arms: Sequence[str], bandit: str, key: str, ids: list[s
         out.append(RecordedDecision(
             arm, arms.index(arm) if arm in arms else None, tuple(pl["ranking"]),
             float(pl["propensity"]), tuple(float(v) for v in pl["position_propensities"]),
-            decision_id=did, bandit=bandit, model_version=int(pl["model_version"]),
+            pl.get("applied"), decision_id=did, bandit=bandit,
+            model_version=int(pl["model_version"]),
             timestamp=float(pl["timestamp"]), deadline=p.deadline, replayed=True,
-            idempotency_key=key))
+            idempotency_key=key, sticky_of=pl.get("sticky_of")))
     return out

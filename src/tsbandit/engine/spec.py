@@ -13,6 +13,7 @@ import numpy as np
 from ..core import DecisionCore, check_names, check_propensity_draws
 from ..errors import ConfigurationError, SerializationError
 from ..policies.base import RewardModel, check_positive
+from ..policies.metrics import SEP, MetricSet
 from ..policies.registry import model_from_config, rule_from_config
 from ..policies.rules import SelectionRule, ThompsonSampling
 from ..policies.stats import Stats
@@ -47,6 +48,15 @@ class BanditSpec:
         from the start). A decision made at an older configuration version was made for an
         earlier incarnation of the arm (retired since): its reward is consumed, not learned.
         Kept by :meth:`Engine.add_arm` / :meth:`Engine.retire_arm`.
+    metric_windows, metric_defaults
+        With several metrics (``model`` a :class:`~tsbandit.policies.metrics.MetricSet`):
+        each metric's own reward window in seconds from the decision (``reward_window`` for a
+        metric not named) and default reward applied by the expiry sweep (none for a metric
+        not named; ``default_reward`` must be None). A metric ``given`` another gets its
+        default only for decisions whose ``given`` metric was 1.
+    stickiness
+        Seconds a user (a decision's ``user_id``) keeps the arm or ranking first chosen for
+        them (:mod:`tsbandit.engine.sticky`); None: every decision draws anew.
 
     Its :attr:`core` (arms, model, rule, propensity draws) makes the decisions and summaries,
     the same :class:`~tsbandit.core.DecisionCore` a :class:`~tsbandit.Bandit` uses.
@@ -61,6 +71,9 @@ class BanditSpec:
     half_life: float | None = None
     propensity_draws: int = 1000
     arm_since: Mapping[str, int] = field(default_factory=dict, hash=False)
+    metric_windows: Mapping[str, float] = field(default_factory=dict, hash=False)
+    metric_defaults: Mapping[str, float | None] = field(default_factory=dict, hash=False)
+    stickiness: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arms", tuple(check_names(self.arms)))
@@ -76,6 +89,37 @@ class BanditSpec:
         if self.default_reward is not None:
             self.model.check_reward(self.default_reward)
         check_propensity_draws(self.propensity_draws)
+        if self.stickiness is not None:
+            check_positive("stickiness", self.stickiness)
+        windows, defaults = check_metric_options(self.model, self.default_reward,
+                                                 self.metric_windows, self.metric_defaults)
+        object.__setattr__(self, "metric_windows", MappingProxyType(windows))
+        object.__setattr__(self, "metric_defaults", MappingProxyType(defaults))
+
+    @property
+    def metrics(self) -> MetricSet | None:
+        """The bandit's metric set (None: one reward per decision)."""
+        return self.model if isinstance(self.model, MetricSet) else None
+
+    def metric_window(self, metric: str) -> float:
+        """Seconds a decision waits for ``metric``."""
+        return float(self.metric_windows.get(metric, self.reward_window))
+
+    def metric_deltas(self, stats: Stats, arm: str, metric: int, reward: float,
+                      context: list[float] | None) -> dict[str, np.ndarray]:
+        """The change one observation of metric ``metric`` (an index) of ``arm`` makes to
+        the statistics: that metric's keys only (the caller checks that the arm learns)."""
+        ms = self.metrics
+        assert ms is not None
+        a = np.array([self.arms.index(arm)])
+        r = np.array([reward], dtype=float)
+        x = None if context is None else np.asarray([context], dtype=float)
+        if ms.models[metric].additive:
+            return dict(ms.metric_delta(len(self.arms), metric, a, r, x))
+        after = stats.copy()
+        ms.accumulate_metric(after, metric, a, r, x)
+        pre = ms.names[metric] + SEP
+        return {k: v for k, v in (after - stats).items() if k.startswith(pre)}
 
     @cached_property
     def core(self) -> DecisionCore:
@@ -95,6 +139,10 @@ class BanditSpec:
             "half_life": self.half_life,
             "propensity_draws": int(self.propensity_draws),
             **({"arm_since": dict(self.arm_since)} if self.arm_since else {}),
+            **({"metric_windows": dict(self.metric_windows)} if self.metric_windows else {}),
+            **({"metric_defaults": dict(self.metric_defaults)} if self.metric_defaults
+               else {}),
+            **({"stickiness": float(self.stickiness)} if self.stickiness is not None else {}),
         }
 
     @classmethod
@@ -109,6 +157,9 @@ class BanditSpec:
             default_reward=config.get("default_reward"), half_life=config.get("half_life"),
             propensity_draws=config.get("propensity_draws", 1000),
             arm_since=config.get("arm_since") or {},
+            metric_windows=config.get("metric_windows") or {},
+            metric_defaults=config.get("metric_defaults") or {},
+            stickiness=config.get("stickiness"),
         )
 
     def learns(self, arm: str, config_version: int | None) -> bool:
@@ -136,3 +187,27 @@ class BanditSpec:
         after = stats.copy()
         model.accumulate(after, a, r, x)
         return dict(after - stats)
+
+
+def check_metric_options(model: RewardModel, default_reward: float | None,
+                         windows: Mapping[str, Any], defaults: Mapping[str, Any]
+                         ) -> tuple[dict[str, float], dict[str, float | None]]:
+    """Per-metric windows and defaults, validated against the model's metrics."""
+    if not isinstance(model, MetricSet):
+        if windows or defaults:
+            raise ConfigurationError("metric_windows and metric_defaults need several metrics")
+        return {}, {}
+    if default_reward is not None:
+        raise ConfigurationError(
+            "default_reward is for one reward per decision; with several metrics give "
+            "metric_defaults: {metric: default}")
+    out_w: dict[str, float] = {}
+    for name, w in dict(windows).items():
+        model.index(str(name))
+        check_positive(f"metric_windows[{name!r}]", w)
+        out_w[str(name)] = float(w)
+    out_d: dict[str, float | None] = {}
+    for name, d in dict(defaults).items():
+        i = model.index(str(name))
+        out_d[str(name)] = None if d is None else model.models[i].check_reward(d)
+    return out_w, out_d

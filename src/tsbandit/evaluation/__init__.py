@@ -15,6 +15,9 @@ expected reward per round come out, each with a confidence interval and an effec
   :func:`bandit_policy` (a saved :class:`~tsbandit.bandit.Bandit`), any model and selection
   rule through :class:`ReplayedPolicy`, or per-round probabilities from a file
   (:class:`FilePolicy`).
+- Several metrics per decision (a bandit with ``metrics=``): :func:`load_metric_log` gives each
+  metric's per-decision value (a ``given`` metric's is ``given * metric``) and the weighted
+  objective; :func:`evaluate_metrics` estimates all of them for one target policy.
 - :func:`evaluate` runs them together; ``tsbandit evaluate`` is its command line
   (:mod:`tsbandit.cli.evaluate`); :mod:`tsbandit.evaluation.synthetic` has environments with
   exact answers for validation.
@@ -40,6 +43,8 @@ from .direct import DM, DR, SNDR, SwitchDR
 from .intervals import Estimate, effective_sample_size
 from .ipw import IPS, SNIPS, importance_weights
 from .jsonl import load_event_log
+from .metric_log import MetricLog, load_metric_log
+from .metric_report import MetricEvaluation, evaluate_metrics
 from .obd import load_obd, load_obd_csv, load_obd_prior
 from .policy_file import FilePolicy
 from .replay import Replay
@@ -70,6 +75,8 @@ __all__ = [
     "FixedPolicy",
     "InvalidLogError",
     "LoggedData",
+    "MetricEvaluation",
+    "MetricLog",
     "Replay",
     "ReplayedPolicy",
     "RidgeRewardModel",
@@ -81,9 +88,11 @@ __all__ = [
     "bandit_policy",
     "effective_sample_size",
     "evaluate",
+    "evaluate_metrics",
     "greedy_policy",
     "importance_weights",
     "load_event_log",
+    "load_metric_log",
     "load_obd",
     "load_obd_csv",
     "load_obd_prior",

@@ -32,6 +32,9 @@ engine applies rewards exactly once). A decision without a reward is dropped by 
 (``missing_reward="drop"``) or given a fixed reward (``missing_reward=0.0``); rewards whose
 decision is absent from the file (exported before it) are ignored and counted.
 
+A bandit with several metrics logs one reward per metric (``"metric": name``):
+:func:`~.metric_log.load_metric_log` reads such a log (this loader reads single-metric logs).
+
 Example lines::
 
     {"type": "decision", "decision_id": "offers:1f3a", "timestamp": 1732761600.5,

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import ConfigurationError, SerializationError
 from ..policies import BetaBernoulli, Greedy, NormalInverseGamma, ThompsonSampling
 from ..policies.base import RewardModel
+from ..policies.metrics import MetricSet
 from ..policies.rules import SelectionRule
 from ..policies.stats import Stats
 from .data import LoggedData
@@ -136,6 +137,9 @@ class ReplayedPolicy(TargetPolicy):
             raise ConfigurationError(f"n_sim == {n_sim!r}, must be >= 1")
         self.model, self.rule, self.stats = model, rule, stats
         self.learn, self.batch_size, self.n_sim, self.name = learn, batch_size, int(n_sim), name
+        #: ``(n, M)`` observations of a several-metric model's metrics per logged round (NaN:
+        #: not observed), learned instead of ``data.rewards`` (see :func:`bandit_policy`)
+        self.observed: np.ndarray | None = None
 
     def _probs(self, stats: Stats, contexts: np.ndarray | None, n_slots: int,
                rng: np.random.Generator) -> np.ndarray:
@@ -188,8 +192,9 @@ class ReplayedPolicy(TargetPolicy):
                     out[r0:r1] = self._probs(stats, x_all[r0:r1], n_slots, rng)
             if self.learn:
                 x = None if x_all is None else x_all[start:stop]
-                self.model.accumulate(stats, data.actions[start:stop],
-                                      self.model.check_rewards(data.rewards[start:stop]), x)
+                rewards = (self.model.check_rewards(data.rewards[start:stop])
+                           if self.observed is None else self.observed[start:stop])
+                self.model.accumulate(stats, data.actions[start:stop], rewards, x)
         return out[..., 0] if n_slots == 1 else out
 
 
@@ -253,12 +258,16 @@ def greedy_policy(prior_alpha: Any = 1.0, prior_beta: Any = 1.0, *, learn: bool 
 
 def bandit_policy(state: str | Path | Mapping[str, Any], data: LoggedData, *,
                   learn: bool = False, batch_size: int | None = None,
-                  n_sim: int | None = None) -> ReplayedPolicy:
+                  n_sim: int | None = None,
+                  observed: Mapping[str, np.ndarray] | None = None) -> ReplayedPolicy:
     """A saved :class:`~tsbandit.bandit.Bandit` (its ``to_dict()`` JSON, a file or a dict).
 
     The bandit's arms are matched to the log's actions by name; every bandit arm must be in the
     log (actions the bandit lacks get probability 0). ``learn=True`` continues learning on the
-    log from the saved statistics.
+    log from the saved statistics: a bandit with several metrics learns each metric from
+    ``observed`` (``{metric: (n,)}`` per logged round, NaN where not observed; a
+    :class:`~.metric_log.MetricLog`'s ``observed``), and its constrained or Pareto rule is
+    replayed too.
     """
     from ..bandit import Bandit
 
@@ -270,16 +279,40 @@ def bandit_policy(state: str | Path | Mapping[str, Any], data: LoggedData, *,
     assert isinstance(state, Mapping)
     bandit = Bandit.from_dict(state)
     idx = data.action_index(bandit.arms)
-    if bandit.rule.kind not in ("thompson", "greedy", "epsilon_greedy", "softmax", "random"):
+    several = isinstance(bandit.model, MetricSet)
+    kinds = ("thompson", "greedy", "epsilon_greedy", "softmax", "random")
+    if bandit.rule.kind not in kinds + (("constrained", "pareto") if several else ()):
         raise ConfigurationError(f"rule {bandit.rule.kind!r} has no action probabilities here")
     saved = bandit.stats
     full = bandit.model.init_stats(data.n_actions)
     rest = np.setdiff1d(np.arange(data.n_actions), idx)
     for key in full:
         full[key][idx] = saved[key]
-    return _Restricted(bandit.model, bandit.rule, stats=full, learn=learn,
-                       batch_size=batch_size, n_sim=n_sim or bandit.propensity_draws,
-                       name="bandit", excluded=rest)
+    policy = _Restricted(bandit.model, bandit.rule, stats=full, learn=learn,
+                         batch_size=batch_size, n_sim=n_sim or bandit.propensity_draws,
+                         name="bandit", excluded=rest)
+    if isinstance(bandit.model, MetricSet) and learn:
+        policy.observed = _observed(bandit.model, observed, data.n_rounds)
+    return policy
+
+
+def _observed(model: MetricSet, observed: Mapping[str, np.ndarray] | None, n: int
+              ) -> np.ndarray:
+    """``(n, M)`` validated observations in the model's metric order (NaN: not observed)."""
+    if observed is None:
+        raise ConfigurationError(
+            "a bandit with several metrics learns each metric: pass observed= (a MetricLog's "
+            "observed), or learn=False")
+    out = np.full((n, len(model.names)), np.nan)
+    for i, (name, m) in enumerate(zip(model.names, model.models, strict=True)):
+        if name in observed:
+            col = np.asarray(observed[name], dtype=np.float64)
+            if col.shape != (n,):
+                raise ConfigurationError(f"observed[{name!r}] has shape {col.shape}, "
+                                         f"expected ({n},)")
+            seen = ~np.isnan(col)
+            out[seen, i] = m.check_rewards(col[seen])
+    return out
 
 
 class _Restricted(ReplayedPolicy):

@@ -12,7 +12,11 @@
 - :func:`srm_check`: sample-ratio mismatch (chi-square, flagged at p < 0.001);
   :func:`srm_check_adaptive`: the same for a two-arm bandit, against its logged propensities;
   :func:`srm_check_allocation`: any number of arms, against every arm's logged probability.
-- :func:`experiment_report`: one JSON-safe dict of all of it (for the service).
+- :class:`Guardrail`, :func:`evaluate_guardrails`: a goal metric and guardrail metrics (absolute
+  bounds, or relative to the control); a winner must meet the stopping rule on the goal and keep
+  every guardrail with the rule's probability. :func:`experiment_from_dict`: such an experiment
+  as one JSON document.
+- :func:`experiment_report`: one JSON-safe dict of all of it (for the service and the CLI).
 
 Plots live in :mod:`tsbandit.experiments.plots` (matplotlib, imported lazily); the CLI in
 :mod:`tsbandit.cli.abtest` (Typer).
@@ -29,6 +33,9 @@ from .frequentist import (
     sample_size_two_proportions,
     two_proportion_ztest,
 )
+from .guarded import GuardedDecision, GuardrailCheck, evaluate_guardrails
+from .guardrails import Guardrail
+from .inputs import Experiment, experiment_from_dict
 from .posteriors import (
     DEFAULT_NORMAL_PRIOR,
     ArmPosteriors,
@@ -48,14 +55,20 @@ __all__ = [
     "ArmPosteriors",
     "BinaryPosteriors",
     "DesignOutcome",
+    "Experiment",
+    "GuardedDecision",
+    "Guardrail",
+    "GuardrailCheck",
     "LiftInterval",
     "NormalPosteriors",
     "SRMResult",
     "SimulationResult",
     "StopDecision",
     "StoppingRule",
+    "evaluate_guardrails",
     "evaluate_stopping",
     "expected_loss",
+    "experiment_from_dict",
     "experiment_report",
     "lift_interval",
     "posteriors_from_model",

@@ -12,12 +12,14 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .bayes import lift_interval
+from .guarded import evaluate_guardrails
+from .guardrails import Guardrail
 from .posteriors import ArmPosteriors
 from .srm import srm_check
 from .stopping import StoppingRule, evaluate_stopping
@@ -33,8 +35,16 @@ def _num(x: float) -> float | None:
 def experiment_report(post: ArmPosteriors, *, rule: StoppingRule | None = None,
                       intended_split: Sequence[float] | None = None,
                       rng: np.random.Generator | None = None, level: float = 0.95,
-                      draws: int = 200_000, srm_threshold: float = 0.001) -> dict[str, Any]:
+                      draws: int = 200_000, srm_threshold: float = 0.001,
+                      metrics: Mapping[str, ArmPosteriors] | None = None,
+                      guardrails: Sequence[Guardrail | Mapping[str, Any]] = (),
+                      control: int | str = 0, guardrail_level: float | None = None,
+                      guardrail_method: str = "exact") -> dict[str, Any]:
     """Probability best, expected loss, the decision of ``rule`` and the SRM status.
+
+    With ``guardrails`` (and the guardrail metrics' posteriors in ``metrics``) the decision is
+    :func:`~.guardrails.evaluate_guardrails`'s: a winner must also keep every guardrail with
+    probability ``>= guardrail_level`` (default ``rule.prob_best``).
 
     Parameters
     ----------
@@ -50,6 +60,10 @@ def experiment_report(post: ArmPosteriors, *, rule: StoppingRule | None = None,
         Needed for more than two arms (Monte-Carlo estimates).
     level
         Credible level of the per-arm and lift intervals.
+    metrics, guardrails, control, guardrail_level, guardrail_method
+        Guardrail metrics ``{name: posteriors}`` over the same arms, the guardrails, the arm
+        ``"relative_to": "control"`` means, the probability they must hold with, and
+        ``"exact"`` or ``"mc"`` probabilities (see :mod:`.guardrails`).
 
     Returns
     -------
@@ -58,9 +72,19 @@ def experiment_report(post: ArmPosteriors, *, rule: StoppingRule | None = None,
         "prob_best_se", "expected_loss", "expected_loss_se"}], "method", "rule", "decision":
         {"stop", "winner", "reason"}, "lift" (two arms only, else None), "srm"}``. The
         winner is ``None`` unless the rule holds. Non-finite numbers become ``None``.
+        With guardrails, also ``"goal_met"`` and ``"guardrails"`` (one check per guardrail:
+        ``prob``, ``bound``, ``margin``, ``holds``) per arm, ``"guardrails"`` and
+        ``"metrics"`` (per metric: kind, per-arm ``n``, ``mean``, ``interval``) at the top,
+        and ``"guardrail_level"`` and ``"blocked"`` in the decision.
     """
     rule = rule if rule is not None else StoppingRule()
-    decision = evaluate_stopping(post, rule, rng=rng, draws=draws)
+    decision: Any
+    if guardrails:
+        decision = evaluate_guardrails(post, metrics or {}, guardrails, rule, control=control,
+                                       level=guardrail_level, rng=rng, draws=draws,
+                                       method=guardrail_method)
+    else:
+        decision = evaluate_stopping(post, rule, rng=rng, draws=draws)
     pb, el = decision.prob_best, decision.expected_loss
     lo, hi = post.intervals(level)
     means, counts = post.means(), post.counts()
@@ -77,6 +101,23 @@ def experiment_report(post: ArmPosteriors, *, rule: StoppingRule | None = None,
         srm: dict[str, Any] = {"status": "not_checked"}
     else:
         srm = srm_check(counts, intended_split, threshold=srm_threshold).to_dict()
-    return {"format": 1, "metric": post.kind, "level": level, "arms": arms,
-            "method": pb.method, "draws": pb.draws, "rule": rule.to_dict(),
-            "decision": decision.to_dict(), "lift": lift, "srm": srm}
+    out = {"format": 1, "metric": post.kind, "level": level, "arms": arms,
+           "method": pb.method, "draws": pb.draws, "rule": rule.to_dict(),
+           "decision": decision.to_dict(), "lift": lift, "srm": srm}
+    if guardrails:
+        for k, arm in enumerate(arms):
+            arm["goal_met"] = decision.goal_met[k]
+            arm["guardrails"] = [c.to_dict() for c in decision.checks[k]]
+        out["guardrails"] = [Guardrail.from_dict(g).to_dict() for g in guardrails]
+        out["guardrail_method"] = guardrail_method
+        out["metrics"] = {name: _summary(m, level) for name, m in (metrics or {}).items()}
+    return out
+
+
+def _summary(post: ArmPosteriors, level: float) -> dict[str, Any]:
+    lo, hi = post.intervals(level)
+    means, counts = post.means(), post.counts()
+    return {"kind": post.kind,
+            "arms": [{"name": name, "n": float(counts[k]), "mean": _num(means[k]),
+                      "interval": [_num(lo[k]), _num(hi[k])]}
+                     for k, name in enumerate(post.names)]}

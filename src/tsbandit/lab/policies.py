@@ -28,6 +28,7 @@ from ..policies import (
     BetaBernoulli,
     EpsilonGreedy,
     Greedy,
+    HierarchicalLinear,
     LinearGaussian,
     LinUCB,
     LogisticLaplace,
@@ -184,6 +185,12 @@ def _ridge(env: Environment, name: str, noise_variance: float) -> LinearGaussian
                           noise_variance=noise_variance)
 
 
+def _shared(d: int) -> HierarchicalLinear:
+    """The shared-weights linear model of ``shared-ts`` (raw context, no feature map)."""
+    return HierarchicalLinear(n_features=d, shared_precision=1.0, offset_precision=4.0,
+                              noise_variance=0.1)
+
+
 def _d(env: Environment, name: str) -> int:
     d = env.n_features
     if d is None:
@@ -239,6 +246,11 @@ _CONTEXTUAL: dict[str, tuple[str, _Factory]] = {
                                                               prior_precision=0.5,
                                                               noise_variance=0.05),
                                             ThompsonSampling())),
+    "shared-ts": ("linear TS with weights shared across offers (w_a = w0 + delta_a, shared prior "
+                  "precision 1, offset precision 4, noise variance 0.1) on the raw context, "
+                  "posterior scale 0.5",
+                  lambda env, n: PolicySpec(n, _shared(_d(env, n)),
+                                            ThompsonSampling(scale=0.5))),
     "tutorial-linear-ts": ("the tutorial's Part 7 class as printed (mean-update bug), prior "
                            "variance 2, noise variance 0.05",
                            lambda env, n: TutorialLinearSpec(n, _d(env, n), 2.0, 0.05)),

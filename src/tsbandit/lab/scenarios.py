@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from .environments import BernoulliArms, DelayedFeedback, Environment, PiecewiseBernoulli
 from .offers import OFFERS, OfferWorld
+from .offers_value import OfferValueWorld
 from .policies import available_policies, make_policy
 from .runner import SimulationResult, simulate
 from .supervised import DATASETS, SupervisedBandit
@@ -52,6 +53,10 @@ class Scenario:
     variants
         For scenarios that compare worlds (delays): suffix and wrapper applied to the world;
         every policy runs in every variant, with the same seed (paired).
+    runner
+        For a world with several signals per decision (``offers-value``): runs it instead of
+        the single-metric runner, ``runner(policies, trials, rounds, seed, progress=...)``,
+        returning a :class:`~.value_runner.ValueResult`.
     """
 
     name: str
@@ -65,6 +70,7 @@ class Scenario:
     variants: tuple[tuple[str, Callable[[Environment], Environment]], ...] = ()
     plots: tuple[str, ...] = ("regret", "allocation", "decomposition")
     weights_policy: str | None = None
+    runner: Callable[..., Any] | None = None
 
     def horizon(self, env: Environment) -> int:
         """Default number of rounds for ``env``."""
@@ -75,14 +81,27 @@ class Scenario:
     def describe(self) -> dict[str, Any]:
         """JSON-safe summary for ``tsbandit scenarios``."""
         env = self.make_env()
+        if self.runner is not None:
+            from .value_runner import VALUE_POLICIES
+
+            avail = list(VALUE_POLICIES)
+        else:
+            avail = available_policies(env)
         return {"name": self.name, "title": self.title, "rounds": self.horizon(env),
                 "trials": self.trials, "policies": list(self.policies),
-                "available_policies": available_policies(env),
+                "available_policies": avail,
                 "checkpoints": list(self.checkpoints), "tutorial": self.tutorial}
 
 
 def _delay(mean: float, batch: int) -> Callable[[Environment], Environment]:
     return lambda env: DelayedFeedback(env, mean_delay=mean, batch_every=batch)
+
+
+def _run_value(policies: Sequence[str] | None, trials: int, rounds: int, seed: int | None,
+               progress: Callable[[int, int], None] | None = None) -> Any:
+    from .value_runner import run_offers_value
+
+    return run_offers_value(policies, trials, rounds, seed, progress=progress)
 
 
 def _scenarios() -> dict[str, Scenario]:
@@ -103,8 +122,8 @@ def _scenarios() -> dict[str, Scenario]:
             "Part 8 / Exercise 5: personalized credit-card offers, 4 customer profiles, "
             "11 features, 3000 rounds",
             lambda: OfferWorld("profiles"), 3000, 100,
-            ("tutorial-linear-ts", "linear-ts", "ts", "logistic-ts", "nig-ts", "greedy",
-             "beta-ts", "random"), checkpoints=(100, 1000, 3000),
+            ("tutorial-linear-ts", "linear-ts", "shared-ts", "ts", "logistic-ts", "nig-ts",
+             "greedy", "beta-ts", "random"), checkpoints=(100, 1000, 3000),
             tutorial={"conversion_rate": 0.059, "optimal_arm_rate": 0.713,
                       "offer_shares": {"balance_transfer_0apr": 0.340,
                                        "travel_miles_3x": 0.263,
@@ -123,6 +142,14 @@ def _scenarios() -> dict[str, Scenario]:
             checkpoints=(100, 1000, 3000),
             plots=("regret", "allocation", "decomposition", "weights"),
             weights_policy="linear-ts"),
+        Scenario(
+            "offers-value",
+            "Issue 15: the credit-card world with revenue and default risk; the most revenue "
+            "per offer shown among offers whose default risk is <= 0.05 (see "
+            "tsbandit.lab.offers_value)",
+            OfferValueWorld, 3000, 10,
+            ("constrained-ts", "true-form-ts", "value-ts", "ts-applications", "oracle"),
+            plots=(), runner=_run_value),
         Scenario(
             "changepoint",
             "Exercise 1: arm 0 best in rounds 1-2500, arm 1 best in 2501-5000; classic vs "
@@ -165,10 +192,12 @@ SCENARIOS: dict[str, Scenario] = _scenarios()
 def run_scenario(name: str, policies: Sequence[str] | None = None, trials: int | None = None,
                  rounds: int | None = None, seed: int | None = 0,
                  progress: Callable[[int, int], None] | None = None,
-                 fast: bool = True) -> SimulationResult:
+                 fast: bool = True) -> Any:
     """Run the scenario called ``name``; ``None`` arguments take the scenario's defaults.
 
-    ``progress(done, total)`` counts rounds over all variants of the scenario.
+    ``progress(done, total)`` counts rounds over all variants of the scenario. Returns a
+    :class:`~.runner.SimulationResult`, or for a scenario with several signals per decision
+    (``offers-value``) a :class:`~.value_runner.ValueResult`.
 
     Raises
     ------
@@ -182,6 +211,8 @@ def run_scenario(name: str, policies: Sequence[str] | None = None, trials: int |
     names = list(policies) if policies else list(sc.policies)
     n_rounds = int(rounds) if rounds is not None else sc.horizon(base)
     n_trials = int(trials) if trials is not None else sc.trials
+    if sc.runner is not None:
+        return sc.runner(policies or sc.policies, n_trials, n_rounds, seed, progress=progress)
     variants = sc.variants or (("", lambda env: env),)
     result: SimulationResult | None = None
     for i, (suffix, wrap) in enumerate(variants):
@@ -209,12 +240,15 @@ def run_scenario(name: str, policies: Sequence[str] | None = None, trials: int |
     return result
 
 
-def scenario_results(result: SimulationResult) -> dict[str, Any]:
+def scenario_results(result: Any) -> dict[str, Any]:
     """``results.json`` content of a scenario run (see :func:`~.metrics.results_dict`), with the
-    scenario's title, checkpoints and what the tutorial prints."""
+    scenario's title, checkpoints and what the tutorial prints (a
+    :class:`~.value_runner.ValueResult`: its ``summary()`` with the title)."""
     from .metrics import results_dict
 
     sc = SCENARIOS.get(result.scenario)
+    if not isinstance(result, SimulationResult):
+        return {**result.summary(), "title": sc.title if sc else ""}
     checkpoints = sc.checkpoints if sc else ()
     out = results_dict(result, checkpoints)
     if sc is not None:
@@ -224,10 +258,13 @@ def scenario_results(result: SimulationResult) -> dict[str, Any]:
     return out
 
 
-def scenario_plots(result: SimulationResult, out_dir: Any, fmt: str = "png") -> list[Any]:
-    """Write the scenario's figures to ``out_dir`` (needs matplotlib)."""
+def scenario_plots(result: Any, out_dir: Any, fmt: str = "png") -> list[Any]:
+    """Write the scenario's figures to ``out_dir`` (needs matplotlib; none for a scenario with
+    several signals per decision)."""
     from .plots import save_plots
 
+    if not isinstance(result, SimulationResult):
+        return []
     sc = SCENARIOS.get(result.scenario)
     kinds = sc.plots if sc else ("regret", "allocation", "decomposition", "weights")
     return save_plots(result, out_dir, kinds, sc.checkpoints if sc else (), fmt,

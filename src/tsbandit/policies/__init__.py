@@ -3,9 +3,9 @@
 No I/O, no globals; every random draw comes from a ``numpy.random.Generator`` passed in.
 
 Reward models: :class:`BetaBernoulli`, :class:`NormalInverseGamma`, :class:`LinearGaussian`,
-:class:`LogisticLaplace`. Selection rules: :class:`ThompsonSampling`, :class:`UCB1`,
-:class:`LinUCB`, :class:`EpsilonGreedy`, :class:`Greedy`, :class:`Softmax`,
-:class:`RandomPolicy`.
+:class:`LogisticLaplace`, :class:`HierarchicalLinear` (weights shared across arms).
+Selection rules: :class:`ThompsonSampling`, :class:`UCB1`, :class:`LinUCB`,
+:class:`EpsilonGreedy`, :class:`Greedy`, :class:`Softmax`, :class:`RandomPolicy`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from .base import RewardModel
 from .beta import BetaBernoulli, BetaPosterior
 from .gaussian import NIGPosterior, NormalInverseGamma
+from .hierarchical import HierarchicalLinear, HierarchicalPosterior
 from .linear import LinearGaussian, LinearPosterior
 from .logistic import LogisticLaplace
 from .registry import MODELS, RULES, model_from_config, rule_from_config
@@ -39,6 +40,8 @@ __all__ = [
     "BetaPosterior",
     "EpsilonGreedy",
     "Greedy",
+    "HierarchicalLinear",
+    "HierarchicalPosterior",
     "LaneScorer",
     "LinUCB",
     "LinearGaussian",

@@ -135,6 +135,15 @@ class RewardModel(InputChecks, ABC):
         """
         return stats.scaled(gamma)
 
+    def warm_start(self, stats: Stats, weight: float = 1.0, max_count: float | None = None,
+                   arm_map: Any = None) -> Stats:
+        """Starting statistics from an earlier bandit's ``stats`` of this model, each old
+        observation counted ``weight`` times and each arm capped at ``max_count`` (a power
+        prior; see :func:`~.warm_start.warm_start`)."""
+        from .warm_start import warm_start
+
+        return warm_start(self, stats, weight=weight, max_count=max_count, arm_map=arm_map)
+
     @abstractmethod
     def counts(self, stats: Stats) -> np.ndarray:
         """(Weighted) number of observations per arm, ``(*batch, K)``."""

@@ -9,6 +9,7 @@ from ..errors import ConfigurationError
 from .base import RewardModel
 from .beta import BetaBernoulli
 from .gaussian import NormalInverseGamma
+from .hierarchical import HierarchicalLinear
 from .linear import LinearGaussian
 from .logistic import LogisticLaplace
 from .rules import (
@@ -21,18 +22,20 @@ from .rules import (
     Softmax,
     ThompsonSampling,
 )
+from .rules.allocation import TopTwoThompson, TrafficFloor
 from .rules.constrained import ConstrainedThompson
 from .rules.pareto import ParetoThompson
 
 __all__ = ["MODELS", "RULES", "model_from_config", "rule_from_config"]
 
 MODELS: dict[str, type[RewardModel]] = {
-    cls.kind: cls for cls in (BetaBernoulli, NormalInverseGamma, LinearGaussian, LogisticLaplace)
+    cls.kind: cls for cls in (BetaBernoulli, NormalInverseGamma, LinearGaussian, LogisticLaplace,
+                             HierarchicalLinear)
 }
 RULES: dict[str, type[SelectionRule]] = {
     cls.kind: cls
     for cls in (ThompsonSampling, UCB1, LinUCB, EpsilonGreedy, Greedy, Softmax, RandomPolicy,
-                ConstrainedThompson, ParetoThompson)
+                ConstrainedThompson, ParetoThompson, TrafficFloor, TopTwoThompson)
 }
 
 

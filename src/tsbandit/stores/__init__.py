@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError
 from .base import (
     DEFAULT_RETENTION,
+    Assignment,
     ClaimedDecision,
     DecisionExistsError,
     NewDecision,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "Assignment",
     "ClaimedDecision",
     "DecisionExistsError",
     "MemoryStore",

@@ -20,11 +20,14 @@ Layout (prefix ``P``, bandit ``B``)::
                           ("5,11,11"), s:<stat> raw little-endian float64 bytes
     P{B}:dec      hash    decision id -> payload JSON
     P{B}:ds       hash    decision id -> "p|<deadline>" | "c|<deadline>|<token>"
-                          | "r|<deadline>" | "x|<deadline>"
+                          | "r|<deadline>" | "r|<deadline>|<outcome>" | "x|<deadline>"
     P{B}:due      zset    unconsumed decisions, score = deadline (or lease end while claimed)
     P{B}:purge    zset    consumed decisions, score = deadline (``purge`` compares it with
                           now - retention, the retention in effect when it runs)
     P{B}:events   stream  field "e" = event JSON
+    P{B}:asg      hash    assignment key -> "<id JSON><LF><payload JSON>" (JSON text never
+                          holds a raw line feed, so the first one ends the id)
+    P{B}:asgx     zset    assignment keys, score = expires_at (live while > now)
     Pbandits      set     names of all bandits (the registry; not in the bandit's slot)
 
 The rules of a decision's lifecycle are those of :func:`tsbandit.stores.base.reward_verdict`
@@ -188,9 +191,12 @@ local function decision_entry(id, missing)
   return nil, {missing}
 end
 
--- mark decision id consumed (status 'r' or 'x'), due for purge, and log its event
-local function consume(id, status, dl, event, maxlen)
-  redis.call('HSET', KEYS[3], id, status .. '|' .. dl)
+-- mark decision id consumed (status 'r' or 'x'), due for purge, and log its event; a reward's
+-- outcome (text, '' for none) follows the deadline: "r|<deadline>|<outcome>"
+local function consume(id, status, dl, event, maxlen, outcome)
+  local entry = status .. '|' .. dl
+  if outcome and outcome ~= '' then entry = entry .. '|' .. outcome end
+  redis.call('HSET', KEYS[3], id, entry)
   redis.call('ZREM', KEYS[4], id)
   redis.call('ZADD', KEYS[5], dl, id)
   add_event(KEYS[6], event, maxlen)
@@ -323,7 +329,7 @@ return {'ok', p, st}
 """
 
 # KEYS: state, dec, ds, due, purge, events.
-# ARGV: id, now, expected cver or '', event or '', maxlen or '', deltas...
+# ARGV: id, now, expected cver or '', event or '', maxlen or '', outcome or '', deltas...
 APPLY_REWARD = r"""
 local id = ARGV[1]
 local st, missing = decision_entry(id, 'nodecision')
@@ -331,11 +337,11 @@ if not st then return missing end
 local status, dl = string.match(st, '^(.)|([^|]+)')
 if status == 'r' then return {'duplicate', redis.call('HGET', KEYS[1], 'version')} end
 if status == 'x' or tonumber(ARGV[2]) > tonumber(dl) then return {'expired', dl} end
-local err, parsed = parse_deltas(KEYS[1], 6, ARGV[3])
+local err, parsed = parse_deltas(KEYS[1], 7, ARGV[3])
 if err then return err end
 local version, overflow = apply_deltas(KEYS[1], parsed)
 if overflow then return overflow end  -- nothing written: the decision stays pending
-consume(id, 'r', dl, ARGV[4], ARGV[5])
+consume(id, 'r', dl, ARGV[4], ARGV[5], ARGV[6])
 return {'ok', version}
 """
 
@@ -380,27 +386,61 @@ consume(id, 'x', dl, ARGV[4], ARGV[5])
 return {'ok'}
 """
 
-# KEYS: state, dec, ds, purge, events. ARGV: cutoff (now - retention), limit, maxlen or ''.
-# Consumed decisions whose retention ended (score < cutoff), oldest first,
-# then the event stream trimmed to exactly maxlen entries. Returns {'ok', decisions, events}.
+# KEYS: state, dec, ds, purge, events, asg, asgx.
+# ARGV: cutoff (now - retention), limit, maxlen or '', now.
+# Consumed decisions whose retention ended (score < cutoff), oldest first, then the event
+# stream trimmed to exactly maxlen entries, then up to limit expired assignments (score <= now),
+# oldest first. Returns {'ok', decisions, events, assignments}.
 PURGE = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[1], 'LIMIT', 0,
-                       tonumber(ARGV[2]))
-local n = #old
-local i = 1
-while i <= n do  -- HDEL / ZREM of up to 1000 ids at a time (unpack's stack limit)
-  local j = math.min(i + 999, n)
-  redis.call('HDEL', KEYS[2], unpack(old, i, j))
-  redis.call('HDEL', KEYS[3], unpack(old, i, j))
-  redis.call('ZREM', KEYS[4], unpack(old, i, j))
-  i = j + 1
+local limit = tonumber(ARGV[2])
+-- HDEL / ZREM of up to 1000 members at a time (unpack's stack limit)
+local function drop(hashes, zset, members)
+  local n = #members
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 999, n)
+    for _, h in ipairs(hashes) do redis.call('HDEL', h, unpack(members, i, j)) end
+    redis.call('ZREM', zset, unpack(members, i, j))
+    i = j + 1
+  end
+  return n
 end
+local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[1], 'LIMIT', 0, limit)
+local n = drop({KEYS[2], KEYS[3]}, KEYS[4], old)
 local trimmed = 0
 if ARGV[3] ~= '' then
   trimmed = redis.call('XTRIM', KEYS[5], 'MAXLEN', ARGV[3])  -- exact (XADD trims with ~)
 end
-return {'ok', n, trimmed}
+local gone = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', ARGV[4], 'LIMIT', 0, limit)
+return {'ok', n, trimmed, drop({KEYS[6]}, KEYS[7], gone)}
+"""
+
+# KEYS: state, asg, asgx. ARGV: key, now. The entry and expiry of a live assignment:
+# {'ok', entry, expires_at}; {'none'} when there is none (or it expired).
+GET_ASSIGNMENT = r"""
+local e = redis.call('HGET', KEYS[2], ARGV[1])
+local t = e and redis.call('ZSCORE', KEYS[3], ARGV[1])
+if t and tonumber(t) > tonumber(ARGV[2]) then return {'ok', e, t} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+return {'none'}
+"""
+
+# KEYS: state, asg, asgx. ARGV: key, entry ("<id JSON><LF><payload JSON>"), expires_at, now,
+# replace (an id as JSON text) or ''. The rule of tsbandit.stores.lifecycle.keeps_assignment:
+# a live assignment that replace does not name is kept and returned ({'live', entry,
+# expires_at}); otherwise the new one is stored ({'ok'}).
+ASSIGN = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+local e = redis.call('HGET', KEYS[2], ARGV[1])
+local t = e and redis.call('ZSCORE', KEYS[3], ARGV[1])
+if t and tonumber(t) > tonumber(ARGV[4]) then
+  local item = string.sub(e, 1, string.find(e, '\n', 1, true) - 1)
+  if ARGV[5] == '' or item ~= ARGV[5] then return {'live', e, t} end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return {'ok'}
 """
 
 # KEYS: state, events. ARGV: event, maxlen or ''.
@@ -410,10 +450,10 @@ add_event(KEYS[2], ARGV[1], ARGV[2])
 return {'ok'}
 """
 
-# KEYS: state, dec, ds, due, purge, events.
+# KEYS: state, dec, ds, due, purge, events, asg, asgx.
 DELETE = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8])
 -- the event stream is emptied, not deleted: it keeps its last id, so a re-created bandit's
 -- events get later ids and an event-log cursor never skips them (read_events)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('XTRIM', KEYS[6], 'MAXLEN', 0) end
@@ -434,4 +474,6 @@ SCRIPTS = {
     "purge": PURGE,
     "append_event": APPEND_EVENT,
     "delete": DELETE,
+    "get_assignment": GET_ASSIGNMENT,
+    "assign": ASSIGN,
 }

@@ -20,16 +20,20 @@ expected)``
 ``_scale(name, gamma)``             a finite gamma >= 0
 ``_decay(name, half_life, now)``    finite floats
 ``_put_pending(name, rows)``        :class:`EncodedDecision` rows (one for ``put_pending``)
-``_apply_reward(name, id, deltas,   event JSON or None, a finite ``now``
-event, now, cver)``
+``_apply_reward(name, id, deltas,   event JSON or None, a finite ``now``, the outcome (a finite
+event, now, cver, outcome)``        float or None)
 ``_claim_expired(name, now,         a lease end, a limit >= 1, a fresh token
 lease_until, limit, token)``
 ``_settle_expired(name, claim,      checked deltas (maybe empty), event JSON or None
 deltas, event, cver)``
-``_purge(name, cutoff, limit)``     ``cutoff = now - retention``, a limit >= 1
+``_purge(name, cutoff, limit,       ``cutoff = now - retention``, a limit >= 1, a finite ``now``
+now)``                              (assignments with ``expires_at <= now`` go)
 ``_append_event(name, event)``      event JSON
 ``_read_events(name, start,         the backend's position (``_cursor(after)``: a row number
 limit)``                            unless the backend says otherwise), a limit >= 1
+``_get_assignment(name, key, now)`` a valid key, a finite ``now``
+``_assign(name, a)``                an :class:`EncodedAssignment` (payload JSON, its id and
+                                    ``replace`` as JSON text, ``expires_at > now``)
 ==================================  ===========================================================
 
 plus the methods that need no validation: ``read``, ``exists``, ``list_bandits``,
@@ -58,8 +62,10 @@ from .lifecycle import bandit_not_found
 from .protocol import Store
 from .records import (
     DEFAULT_RETENTION,
+    Assignment,
     ClaimedDecision,
     DeltasFn,
+    EncodedAssignment,
     EncodedDecision,
     EventPage,
     NewDecision,
@@ -70,6 +76,7 @@ from .records import (
 )
 from .validation import (
     check_arrays,
+    check_assignment_key,
     check_decision_id,
     check_deltas,
     check_events_maxlen,
@@ -78,17 +85,19 @@ from .validation import (
     check_int_cursor,
     check_limit,
     check_name,
+    check_outcome,
     check_retention,
     check_time,
     dumps,
     dumps_event,
+    encode_assignment,
     encode_new_decisions,
 )
 
 __all__ = [  # the records and the protocol are re-exported: they used to live here
-    "DEFAULT_RETENTION", "BaseStore", "ClaimedDecision", "DecisionExistsError", "DeltasFn",
-    "EventPage", "NewDecision", "PendingDecision", "PurgeResult", "RewardResult", "Snapshot",
-    "Store", "StoreMixin", "VersionConflictError",
+    "DEFAULT_RETENTION", "Assignment", "BaseStore", "ClaimedDecision", "DecisionExistsError",
+    "DeltasFn", "EventPage", "NewDecision", "PendingDecision", "PurgeResult", "RewardResult",
+    "Snapshot", "Store", "StoreMixin", "VersionConflictError",
 ]
 
 
@@ -203,10 +212,11 @@ class BaseStore(StoreMixin, ABC):
 
     def apply_reward(self, name: str, decision_id: str, deltas: Mapping[str, np.ndarray],
                      event: Mapping[str, Any] | None, now: float, *,
-                     config_version: int | None = None) -> RewardResult:
-        ds, e = check_deltas(deltas), dumps_event(event)
+                     config_version: int | None = None,
+                     outcome: float | None = None) -> RewardResult:
+        ds, e, o = check_deltas(deltas), dumps_event(event), check_outcome(outcome)
         return self._apply_reward(name, decision_id, ds, e, check_time("now", now),
-                                  config_version)
+                                  config_version, o)
 
     def claim_expired(self, name: str, now: float, *, limit: int = 100,
                       lease: float = 30.0) -> list[ClaimedDecision]:
@@ -226,8 +236,16 @@ class BaseStore(StoreMixin, ABC):
                                     config_version)
 
     def purge(self, name: str, now: float, *, limit: int = 10_000) -> PurgeResult:
-        cutoff = check_time("now", now) - self.retention
-        return self._purge(name, cutoff, check_limit(limit))
+        t = check_time("now", now)
+        return self._purge(name, t - self.retention, check_limit(limit), t)
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def get_assignment(self, name: str, key: str, now: float) -> Assignment | None:
+        return self._get_assignment(name, check_assignment_key(key), check_time("now", now))
+
+    def assign(self, name: str, key: str, payload: Mapping[str, Any], expires_at: float,
+               now: float, *, replace: str | None = None) -> Assignment:
+        return self._assign(name, encode_assignment(key, payload, expires_at, now, replace))
 
     # -- events -----------------------------------------------------------------------------
     def append_event(self, name: str, event: Mapping[str, Any]) -> None:
@@ -293,9 +311,10 @@ class BaseStore(StoreMixin, ABC):
 
     @abstractmethod
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> RewardResult:
-        """:func:`~tsbandit.stores.lifecycle.reward_verdict`, then add, mark rewarded and
-        append, all or nothing."""
+                      event: str | None, now: float, cver: int | None,
+                      outcome: float | None) -> RewardResult:
+        """:func:`~tsbandit.stores.lifecycle.reward_verdict`, then add, mark rewarded with
+        ``outcome`` and append, all or nothing (a duplicate keeps the first outcome)."""
 
     @abstractmethod
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
@@ -310,8 +329,19 @@ class BaseStore(StoreMixin, ABC):
         all or nothing."""
 
     @abstractmethod
-    def _purge(self, name: str, cutoff: float, limit: int) -> PurgeResult:
-        """Delete consumed decisions with ``deadline < cutoff``; trim to ``events_maxlen``."""
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> PurgeResult:
+        """Delete up to ``limit`` consumed decisions with ``deadline < cutoff`` and up to
+        ``limit`` assignments with ``expires_at <= now`` (oldest first); trim to
+        ``events_maxlen``."""
+
+    @abstractmethod
+    def _get_assignment(self, name: str, key: str, now: float) -> Assignment | None:
+        """The assignment of ``key`` if it is live (``expires_at > now``), created False."""
+
+    @abstractmethod
+    def _assign(self, name: str, a: EncodedAssignment) -> Assignment:
+        """:func:`~tsbandit.stores.lifecycle.keeps_assignment` on the stored assignment of
+        ``a.key``: keep and return it (created False), or store ``a`` (created True)."""
 
     @abstractmethod
     def _append_event(self, name: str, event: str) -> None:

@@ -37,6 +37,34 @@ class _Decision:
     status: str = PENDING
     token: str = ""
     lease_until: float = 0.0
+    outcome: float | None = None  # what its reward stored (rewarded decisions only)
+
+
+@dataclass
+class _Assignments:
+    """A bandit's sticky assignments: key -> (payload JSON, id JSON, expires_at)."""
+
+    rows: dict[str, tuple[str, str, float]] = field(default_factory=dict)
+
+    def live(self, key: str, now: float) -> records.Assignment | None:
+        row = self.rows.get(key)
+        if row is None or not row[2] > now:
+            return None
+        return lifecycle.assignment_record(key, row[0], row[2], False)
+
+    def assign(self, a: records.EncodedAssignment) -> records.Assignment:
+        old = self.rows.get(a.key)
+        if old is not None and lifecycle.keeps_assignment((old[1], old[2]), a):
+            return lifecycle.assignment_record(a.key, old[0], old[2], False)
+        self.rows[a.key] = (a.payload, a.item, a.expires_at)
+        return lifecycle.assignment_record(a.key, a.payload, a.expires_at, True)
+
+    def purge(self, now: float, limit: int) -> int:
+        """Delete up to ``limit`` expired assignments, oldest first; how many."""
+        gone = sorted((row[2], k) for k, row in self.rows.items() if row[2] <= now)[:limit]
+        for _, k in gone:
+            del self.rows[k]
+        return len(gone)
 
 
 @dataclass
@@ -47,6 +75,7 @@ class _Bandit:
     config_version: int = 0
     decayed_at: float | None = None
     pending: dict[str, _Decision] = field(default_factory=dict)
+    assignments: _Assignments = field(default_factory=_Assignments)
     events: deque[tuple[int, str]] = field(default_factory=deque)  # (sequence, JSON)
 
 
@@ -204,10 +233,12 @@ class MemoryStore(BaseStore):
             d = self._get(name).pending.get(decision_id)
             if d is None:
                 raise lifecycle.not_found(name, decision_id)
-            return lifecycle.pending_record(decision_id, d.payload, d.deadline, d.status)
+            return lifecycle.pending_record(decision_id, d.payload, d.deadline, d.status,
+                                            d.outcome)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
+                      event: str | None, now: float, cver: int | None,
+                      outcome: float | None) -> records.RewardResult:
         with self._lock:
             b = self._get(name)
             d = b.pending.get(decision_id)
@@ -216,6 +247,7 @@ class MemoryStore(BaseStore):
                 return records.RewardResult("duplicate", b.version)
             self._add_to(b, deltas, cver)
             self._consume(b, d, REWARDED, event)
+            d.outcome = outcome
             return records.RewardResult("applied", b.version)
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
@@ -250,7 +282,7 @@ class MemoryStore(BaseStore):
             self._consume(b, d, EXPIRED, event)
             return True
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> records.PurgeResult:
         with self._lock:
             b = self._get(name)
             old = sorted(
@@ -261,7 +293,16 @@ class MemoryStore(BaseStore):
                 del b.pending[k]
             trimmed = 0 if self.events_maxlen is None else self._trim(b.events,
                                                                       self.events_maxlen)
-            return records.PurgeResult(len(old), trimmed)
+            return records.PurgeResult(len(old), trimmed, b.assignments.purge(now, limit))
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def _get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
+        with self._lock:
+            return self._get(name).assignments.live(key, now)
+
+    def _assign(self, name: str, a: records.EncodedAssignment) -> records.Assignment:
+        with self._lock:
+            return self._get(name).assignments.assign(a)
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:

@@ -122,6 +122,8 @@ class ObservedStore(StoreMixin):
     get_pending = _timed("get_pending")
     claim_expired = _timed("claim_expired")
     purge = _timed("purge")
+    get_assignment = _timed("get_assignment")
+    assign = _timed("assign")
     append_event = _timed("append_event")
     iter_events = _timed("iter_events")
     read_events = _timed("read_events")
@@ -149,12 +151,13 @@ class ObservedStore(StoreMixin):
 
     def apply_reward(self, name: str, decision_id: str, deltas: Mapping[str, Any],
                      event: Mapping[str, Any] | None, now: float, *,
-                     config_version: int | None = None) -> RewardResult:
-        """``apply_reward`` of the wrapped store; the outcome (or the refusal of a late
-        reward) is reported."""
+                     config_version: int | None = None,
+                     outcome: float | None = None) -> RewardResult:
+        """``apply_reward`` of the wrapped store (``outcome`` passed on as given); the result
+        (or the refusal of a late reward) is reported."""
         try:
             res = self._call("apply_reward", self.inner.apply_reward, name, decision_id, deltas,
-                             event, now, config_version=config_version)
+                             event, now, config_version=config_version, outcome=outcome)
         except DecisionExpiredError:
             self.observer.refused(name, decision_id, "expired")
             raise

@@ -11,6 +11,9 @@ A store knows nothing about Bayes. Per bandit it keeps
   (:meth:`Store.claim_expired` + :meth:`Store.settle_expired`);
 * an append-only **event log** of JSON objects (decisions and rewards), in append order,
   optionally bounded to the newest ``events_maxlen`` events (see :meth:`Store.purge`).
+* **sticky assignments**: per key (a user id) one JSON payload with a string ``"id"`` and an
+  ``expires_at``, so every worker gives a returning user what the bandit chose for them
+  (:meth:`Store.assign`, :meth:`Store.get_assignment`; expired ones go with :meth:`Store.purge`).
 
 Every method is atomic: it either fully happens or raises and changes nothing. A read returns a
 consistent :class:`Snapshot` in one round trip.
@@ -22,6 +25,11 @@ Decision lifecycle (``now`` is always passed in by the caller, as float epoch se
                        └─claim_expired(now > deadline)──► claimed ──settle_expired──► expired
                               ▲                              │ (lease lapses: claimable again)
                               └──────────────────────────────┘
+
+A reward may carry an ``outcome`` (the value it was rewarded with, a finite float): the record
+keeps it with its status, and :meth:`Store.get_pending` returns it, so a later reward that
+depends on this one (a metric declared *given* another) can read what the first was. A repeat
+keeps the first outcome.
 
 ``apply_reward`` raises :class:`~tsbandit.errors.DecisionNotFoundError` for an unknown id and
 :class:`~tsbandit.errors.DecisionExpiredError` once the deadline has passed or the decision was
@@ -38,6 +46,18 @@ compare-and-set on the token, so a claim taken over after its lease lapsed can o
 the new holder, and a decision is settled at most once. :meth:`Store.sweep_expired` packages the
 loop.
 
+Sticky assignment is one compare-and-set, so workers that see the same user at once agree::
+
+    assign(key, payload, expires_at, now, replace=None)
+        live assignment (expires_at > now) whose id is not ``replace`` ──► kept, created False
+        none, expired, or the live one's id == replace              ──► stored, created True
+
+Every caller gets the same payload, and exactly one of them ``created=True`` (the one whose
+draw is now the user's: it logs the decision). ``replace`` takes over an assignment the caller
+found unusable (its arm retired), and only that one: if another worker replaced it first, its
+replacement is returned. A caller whose ``assign`` reply was lost may retry: the retry answers
+``created=False`` with the payload the first call stored, which the caller recognises by its id.
+
 Arm management changes array shapes: :meth:`Store.replace` swaps configuration and arrays at once,
 guarded by ``expected_config_version``; :meth:`Store.add`, :meth:`Store.apply_reward` and
 :meth:`Store.settle_expired` accept ``config_version`` so deltas computed against an older arm
@@ -50,12 +70,22 @@ Examples
 >>> store = MemoryStore()
 >>> _ = store.create_bandit("ads", {"arms": ["a", "b"]}, {"s": np.zeros(2), "f": np.zeros(2)})
 >>> store.put_pending("ads", "d1", {"arm": 1}, deadline=100.0)
->>> store.apply_reward("ads", "d1", {"s": np.array([0.0, 1.0])}, {"reward": 1}, now=50.0).status
+>>> store.apply_reward("ads", "d1", {"s": np.array([0.0, 1.0])}, {"reward": 1}, now=50.0,
+...                    outcome=1.0).status
 'applied'
->>> store.apply_reward("ads", "d1", {"s": np.array([0.0, 1.0])}, {"reward": 1}, now=51.0).status
+>>> store.apply_reward("ads", "d1", {"s": np.array([0.0, 1.0])}, {"reward": 0}, now=51.0,
+...                    outcome=0.0).status
 'duplicate'
+>>> store.get_pending("ads", "d1").outcome
+1.0
 >>> store.read("ads").arrays["s"].tolist()
 [0.0, 1.0]
+>>> store.assign("ads", "user-7", {"id": "d1", "arm": 1}, expires_at=3600.0, now=50.0).created
+True
+>>> store.assign("ads", "user-7", {"id": "d2", "arm": 0}, expires_at=3700.0, now=60.0)
+Assignment(key='user-7', payload={'id': 'd1', 'arm': 1}, expires_at=3600.0, created=False)
+>>> store.get_assignment("ads", "user-7", now=3600.0) is None  # expired at 3600
+True
 """
 
 from __future__ import annotations
@@ -100,7 +130,7 @@ class Store(Protocol):
         ...
 
     def delete_bandit(self, name: str) -> None:
-        """Delete a bandit with its statistics, pending decisions and events."""
+        """Delete a bandit with its statistics, pending decisions, events and assignments."""
         ...
 
     def read(self, name: str) -> records.Snapshot:
@@ -180,7 +210,11 @@ class Store(Protocol):
         ...
 
     def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
-        """The stored decision (any status); ``DecisionNotFoundError`` when unknown."""
+        """The stored decision (any status); ``DecisionNotFoundError`` when unknown.
+
+        Its ``outcome`` is the one stored by the reward that consumed it (None while pending
+        or claimed, once expired, or when that reward gave none).
+        """
         ...
 
     def apply_reward(
@@ -192,12 +226,16 @@ class Store(Protocol):
         now: float,
         *,
         config_version: int | None = None,
+        outcome: float | None = None,
     ) -> records.RewardResult:
-        """Consume the decision, add ``deltas`` and append ``event``, all or nothing.
+        """Consume the decision, add ``deltas``, store ``outcome`` with the decision and
+        append ``event``, all or nothing.
 
         Unknown -> ``DecisionNotFoundError``; already rewarded -> ``RewardResult("duplicate")``
-        and nothing changes; ``now > deadline`` or settled by the sweep ->
-        ``DecisionExpiredError``.
+        and nothing changes (the first reward's outcome stays); ``now > deadline`` or settled
+        by the sweep -> ``DecisionExpiredError``. ``outcome`` is None or a finite real number
+        (a bool is 0 or 1), kept as a float and read back by :meth:`get_pending`; anything
+        else raises ``SerializationError`` before anything is written.
         """
         ...
 
@@ -215,6 +253,9 @@ class Store(Protocol):
         """Delete up to ``limit`` consumed (rewarded or expired) decisions whose retention
         ended (``deadline + retention < now``, with the store's ``retention`` when purge runs;
         oldest first) and trim the event log to the newest ``events_maxlen`` events (when set).
+
+        Also deletes up to ``limit`` expired sticky assignments (``expires_at <= now``, oldest
+        first); live ones are never purged. The result counts the three.
 
         Pending and claimed decisions are never purged. A reward for a purged decision raises
         :class:`~tsbandit.errors.DecisionNotFoundError`. Safe with several callers at once.
@@ -248,6 +289,42 @@ class Store(Protocol):
         config_version: int | None = None,
     ) -> int:
         """Claim expired decisions and settle each with ``deltas_fn(claim)``; return the count."""
+        ...
+
+    # -- sticky assignments ---------------------------------------------------------------------
+    def get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
+        """The assignment of ``key`` if one is live (``expires_at > now``), with ``created``
+        False; None otherwise (never assigned, expired, purged). One round trip.
+
+        ``key`` is 1-256 printable characters and ``now`` finite (``ConfigurationError``
+        otherwise).
+        """
+        ...
+
+    def assign(
+        self,
+        name: str,
+        key: str,
+        payload: Mapping[str, Any],
+        expires_at: float,
+        now: float,
+        *,
+        replace: str | None = None,
+    ) -> records.Assignment:
+        """Give ``key`` the assignment ``payload`` until ``expires_at``, unless it has one.
+
+        Atomically: when a live assignment of ``key`` exists (``expires_at > now``) and
+        ``replace`` is None or differs from its payload's ``"id"``, return it (``created``
+        False) and change nothing; otherwise store ``payload`` with ``expires_at`` (over an
+        expired assignment, or the one whose id is ``replace``) and return it (``created``
+        True). One round trip; of several callers racing on one key, exactly one creates and
+        all get the same payload.
+
+        ``payload`` is a JSON object with a string ``"id"`` (``SerializationError``
+        otherwise); ``key`` 1-256 printable characters, ``now`` and ``expires_at`` finite with
+        ``expires_at > now``, ``replace`` None or a string (``ConfigurationError`` otherwise).
+        Nothing is written when an argument is refused.
+        """
         ...
 
     # -- event log ----------------------------------------------------------------------------

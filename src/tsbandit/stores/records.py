@@ -1,8 +1,8 @@
 """The values a :class:`~tsbandit.stores.protocol.Store` takes and returns.
 
 Plain frozen records, no behaviour: what a snapshot, a logged decision, a claim, a reward's
-outcome, a purge's count and a page of events look like, plus the one-letter codes of a
-decision's status that every backend stores.
+outcome, a purge's count, a page of events and a sticky assignment look like, plus the
+one-letter codes of a decision's status that every backend stores.
 
 >>> RewardResult("duplicate", 3).duplicate
 True
@@ -25,8 +25,10 @@ __all__ = [
     "PENDING",
     "REWARDED",
     "STATUS_NAMES",
+    "Assignment",
     "ClaimedDecision",
     "DeltasFn",
+    "EncodedAssignment",
     "EncodedDecision",
     "EventPage",
     "NewDecision",
@@ -85,9 +87,18 @@ class _LoggedDecision:
 @dataclass(frozen=True)
 class PendingDecision(_LoggedDecision):
     """A logged decision, as :meth:`Store.get_pending` returns it (``status`` one of
-    ``"pending"``, ``"claimed"``, ``"rewarded"``, ``"expired"``)."""
+    ``"pending"``, ``"claimed"``, ``"rewarded"``, ``"expired"``).
+
+    ``outcome`` is the value the decision was rewarded with (the ``outcome`` given to the
+    :meth:`Store.apply_reward` that consumed it, a float); None while pending or claimed, once
+    expired, or when the reward gave none.
+
+    >>> PendingDecision("d1", {"arm": 0}, 100.0, "rewarded", 1.0).outcome
+    1.0
+    """
 
     status: StatusName
+    outcome: float | None = None
 
 
 class NewDecision(NamedTuple):
@@ -149,11 +160,48 @@ class RewardResult:
 
 
 class PurgeResult(NamedTuple):
-    """What :meth:`Store.purge` deleted: consumed decisions past their retention, and events
-    trimmed from the event log (beyond ``events_maxlen``)."""
+    """What :meth:`Store.purge` deleted: consumed decisions past their retention, events
+    trimmed from the event log (beyond ``events_maxlen``) and expired sticky assignments.
+
+    >>> PurgeResult(2, 0)
+    PurgeResult(decisions=2, events=0, assignments=0)
+    """
 
     decisions: int
     events: int
+    assignments: int = 0
+
+
+class Assignment(NamedTuple):
+    """A sticky assignment, as :meth:`Store.get_assignment` and :meth:`Store.assign` return it.
+
+    ``key`` names who is assigned (a user id), ``payload`` is what they keep (a fresh ``dict``
+    read back from its JSON, with its string ``"id"``), until ``expires_at`` (epoch seconds,
+    exclusive: live while ``expires_at > now``). ``created`` is True only for the
+    :meth:`Store.assign` call that stored this payload; an assignment found live is returned
+    with ``created`` False.
+
+    >>> Assignment("u1", {"id": "d1", "arm": 2}, 3600.0, True).payload["arm"]
+    2
+    """
+
+    key: str
+    payload: dict[str, Any]
+    expires_at: float
+    created: bool
+
+
+class EncodedAssignment(NamedTuple):
+    """An :meth:`Store.assign` call's arguments, validated and encoded once, as the backends
+    store and compare them: ``item`` is the payload's ``"id"`` as JSON text (so backends
+    compare it byte for byte, never parsing the payload), ``replace`` likewise or None."""
+
+    key: str
+    payload: str  # JSON
+    item: str  # JSON text of payload["id"]
+    expires_at: float
+    now: float
+    replace: str | None  # JSON text of the id to replace
 
 
 #: ``deltas_fn(claim) -> (deltas or None, event or None)`` used by :meth:`Store.sweep_expired`.

@@ -54,7 +54,10 @@ __all__ = ["RedisConnection", "RedisSettings", "is_outage", "parse_redis_url", "
 T = TypeVar("T")
 
 #: scripts that never write (no WAIT after them)
-_READ_ONLY_SCRIPTS = frozenset({"get_pending"})
+_READ_ONLY_SCRIPTS = frozenset({"get_pending", "get_assignment"})
+#: answers of a write script that wrote nothing but acknowledge an earlier write (a repeated
+#: reward, an assignment found live): fenced so that what they acknowledge is durable too
+_FENCED_ANSWERS = frozenset({"duplicate", "live"})
 #: Errors that mean the store cannot take the command *now* (an outage, a failover under way,
 #: a full memory, a loading or read-only node), not a bug or a bad request: they become
 #: ``StoreUnavailableError`` (503). Matched by class, because redis-py strips the code of the
@@ -284,7 +287,8 @@ class RedisConnection:
     def script(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         """Run script ``name`` of :mod:`tsbandit.stores._lua` (loading it on a server that
         does not have it); with ``min_replicas``, a write that did not reach that many
-        replicas raises ``StoreUnavailableError``, and a "duplicate" is fenced first."""
+        replicas raises ``StoreUnavailableError``, and a "duplicate" (or an assignment found
+        "live") is fenced first."""
         command = ("EVALSHA", self._shas[name], len(keys), *keys, *args)
         durable = self.min_replicas > 0 and name not in _READ_ONLY_SCRIPTS
         acked = [self.min_replicas]
@@ -308,7 +312,7 @@ class RedisConnection:
             status = reply_status(reply)
             if status == "ok" and acked[0] < self.min_replicas:
                 raise self._not_durable(acked[0])
-            if status == "duplicate":  # acknowledged before: is it durable now?
+            if status in _FENCED_ANSWERS:  # acknowledged before: is it durable now?
                 self._fence(keys[0])
         return reply
 

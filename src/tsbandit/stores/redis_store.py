@@ -52,7 +52,13 @@ from ..errors import (
 )
 from . import records
 from .base import BaseStore
-from .lifecycle import bandit_not_found, claim_record, not_found, pending_record
+from .lifecycle import (
+    assignment_record,
+    bandit_not_found,
+    claim_record,
+    not_found,
+    pending_record,
+)
 from .redis_cluster import ClusterConnection
 from .redis_conn import RedisConnection, parse_redis_url, reply_status
 from .validation import overflow_error
@@ -125,6 +131,19 @@ def _snapshot(name: str, fields: Mapping[bytes, bytes]) -> records.Snapshot:
 
 def _snapshot_from_list(name: str, flat: list[Any]) -> records.Snapshot:
     return _snapshot(name, dict(zip(flat[0::2], flat[1::2], strict=True)))
+
+
+def _assign_args(a: records.EncodedAssignment) -> list[Any]:
+    """ARGV of the ``assign`` script: key, entry (the id's JSON, a line feed, the payload's
+    JSON), expires_at, now, the id to replace as JSON or ''."""
+    return [a.key, a.item + "\n" + a.payload, _fstr(a.expires_at), _fstr(a.now),
+            a.replace or ""]
+
+
+def _assignment(key: str, reply: list[Any]) -> records.Assignment:
+    """The live assignment a script found: ``{status, entry, expires_at}``, created False."""
+    payload = reply[1].split(b"\n", 1)[1]
+    return assignment_record(key, payload, float(reply[2]), False)
 
 
 def _error(name: str, status: str, reply: list[Any]) -> Exception:
@@ -207,10 +226,11 @@ class RedisStore(BaseStore):
 
     # -- keys and replies ---------------------------------------------------------------------
     def _keys(self, name: str) -> list[str]:
-        """state, dec, ds, due, purge, events (the layout of :mod:`tsbandit.stores._lua`)."""
+        """state, dec, ds, due, purge, events, asg, asgx (the layout of
+        :mod:`tsbandit.stores._lua`)."""
         state = f"{self.prefix}{{{name}}}"
-        return [state, state + ":dec", state + ":ds", state + ":due", state + ":purge",
-                state + ":events"]
+        return [state, *(state + s for s in (":dec", ":ds", ":due", ":purge", ":events",
+                                             ":asg", ":asgx"))]
 
     @property
     def _registry(self) -> str:
@@ -308,15 +328,18 @@ class RedisStore(BaseStore):
                                      answers=("nodecision",))
         if status == "nodecision":
             raise not_found(name, decision_id)
-        status_code, deadline = reply[2].decode().split("|")[:2]
-        return pending_record(decision_id, reply[1], float(deadline), status_code)
+        # "<status>|<deadline>", then the token of a claim or the outcome of a reward
+        status_code, deadline, *rest = reply[2].decode().split("|")
+        outcome = float(rest[0]) if status_code == records.REWARDED and rest else None
+        return pending_record(decision_id, reply[1], float(deadline), status_code, outcome)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
+                      event: str | None, now: float, cver: int | None,
+                      outcome: float | None) -> records.RewardResult:
         status, reply = self._script(
-            "apply_reward", name, self._keys(name),
+            "apply_reward", name, self._keys(name)[:6],
             [decision_id, _fstr(now), _cver_arg(cver), event or "", self._maxlen_arg,
-             *_delta_args(deltas)],
+             "" if outcome is None else _fstr(outcome), *_delta_args(deltas)],
             answers=("nodecision", "duplicate", "expired"),
         )
         if status == "nodecision":
@@ -342,20 +365,35 @@ class RedisStore(BaseStore):
                         deltas: dict[str, np.ndarray], event: str | None,
                         cver: int | None) -> bool:
         status, _ = self._script(
-            "settle_expired", name, self._keys(name),
+            "settle_expired", name, self._keys(name)[:6],
             [claim.decision_id, claim.token, _cver_arg(cver), event or "", self._maxlen_arg,
              *_delta_args(deltas)],
             answers=("lost",),
         )
         return status == "ok"
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> records.PurgeResult:
         k = self._keys(name)
         # the :purge zset scores each consumed decision with its deadline: the retention in
         # effect now decides
-        _, reply = self._script("purge", name, [k[0], k[1], k[2], k[4], k[5]],
-                                [_fstr(cutoff), limit, self._maxlen_arg])
-        return records.PurgeResult(int(reply[1]), int(reply[2]))
+        _, reply = self._script("purge", name, [k[0], k[1], k[2], k[4], k[5], k[6], k[7]],
+                                [_fstr(cutoff), limit, self._maxlen_arg, _fstr(now)])
+        return records.PurgeResult(int(reply[1]), int(reply[2]), int(reply[3]))
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def _get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
+        k = self._keys(name)
+        status, reply = self._script("get_assignment", name, [k[0], k[6], k[7]],
+                                     [key, _fstr(now)], answers=("none",))
+        return None if status == "none" else _assignment(key, reply)
+
+    def _assign(self, name: str, a: records.EncodedAssignment) -> records.Assignment:
+        k = self._keys(name)
+        status, reply = self._script("assign", name, [k[0], k[6], k[7]], _assign_args(a),
+                                     answers=("live",))
+        if status == "live":
+            return _assignment(a.key, reply)
+        return assignment_record(a.key, a.payload, a.expires_at, True)
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:

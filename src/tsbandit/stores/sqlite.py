@@ -109,15 +109,53 @@ def _scale_all(c: sqlite3.Connection, name: str, g: float) -> None:
 
 
 def _consume(c: sqlite3.Connection, name: str, decision_id: str, status: str,
-             deadline: float, event: str | None) -> None:
-    """Mark a decision rewarded or expired (due for purge after its retention) and log."""
+             deadline: float, event: str | None, outcome: float | None = None) -> None:
+    """Mark a decision rewarded (with its outcome) or expired (due for purge after its
+    retention) and log."""
     c.execute(
-        "UPDATE decisions SET status = ?, token = NULL, due = NULL, consumed_deadline = ?"
-        " WHERE bandit = ? AND id = ?",
-        (status, deadline, name, decision_id),
+        "UPDATE decisions SET status = ?, token = NULL, due = NULL, consumed_deadline = ?,"
+        " outcome = ? WHERE bandit = ? AND id = ?",
+        (status, deadline, outcome, name, decision_id),
     )
     if event is not None:
         c.execute(_INSERT_EVENT, (name, event))
+
+
+def _live_assignment(c: sqlite3.Connection, name: str, key: str,
+                     now: float) -> records.Assignment | None:
+    row = c.execute(
+        "SELECT payload, expires_at FROM assignments WHERE bandit = ? AND assign_key = ?"
+        " AND expires_at > ?",
+        (name, key, now),
+    ).fetchone()
+    return None if row is None else lifecycle.assignment_record(key, row[0], row[1], False)
+
+
+def _assign(c: sqlite3.Connection, name: str, a: records.EncodedAssignment) -> records.Assignment:
+    """Keep the stored assignment of ``a.key`` (:func:`~tsbandit.stores.lifecycle.
+    keeps_assignment`) or store ``a`` over it."""
+    old = c.execute(
+        "SELECT payload, item, expires_at FROM assignments WHERE bandit = ? AND assign_key = ?",
+        (name, a.key),
+    ).fetchone()
+    if old is not None and lifecycle.keeps_assignment((old[1], old[2]), a):
+        return lifecycle.assignment_record(a.key, old[0], old[2], False)
+    c.execute(
+        "INSERT OR REPLACE INTO assignments (bandit, assign_key, payload, item, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (name, a.key, a.payload, a.item, a.expires_at),
+    )
+    return lifecycle.assignment_record(a.key, a.payload, a.expires_at, True)
+
+
+def _purge_assignments(c: sqlite3.Connection, name: str, now: float, limit: int) -> int:
+    """Delete up to ``limit`` expired assignments, oldest first; how many."""
+    n = c.execute(
+        "DELETE FROM assignments WHERE bandit = ? AND assign_key IN (SELECT assign_key"
+        " FROM assignments WHERE bandit = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?)",
+        (name, name, now, limit),
+    ).rowcount
+    return max(n, 0)
 
 
 class SQLiteStore(BaseStore):
@@ -202,6 +240,7 @@ class SQLiteStore(BaseStore):
                 ("stats", "bandit"),
                 ("decisions", "bandit"),
                 ("events", "bandit"),
+                ("assignments", "bandit"),
             ):
                 c.execute(f"DELETE FROM {table} WHERE {col} = ?", (name,))
 
@@ -268,7 +307,8 @@ class SQLiteStore(BaseStore):
         with self._db.tx(write=False) as c:
             _bandit_row(c, name)
             row = c.execute(
-                "SELECT payload, deadline, status FROM decisions WHERE bandit = ? AND id = ?",
+                "SELECT payload, deadline, status, outcome FROM decisions"
+                " WHERE bandit = ? AND id = ?",
                 (name, decision_id),
             ).fetchone()
         if row is None:
@@ -276,7 +316,8 @@ class SQLiteStore(BaseStore):
         return lifecycle.pending_record(decision_id, *row)
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
-                      event: str | None, now: float, cver: int | None) -> records.RewardResult:
+                      event: str | None, now: float, cver: int | None,
+                      outcome: float | None) -> records.RewardResult:
         with self._db.tx(write=True) as c:
             _, version, stored_cver, _ = _bandit_row(c, name)
             found = c.execute(
@@ -286,7 +327,7 @@ class SQLiteStore(BaseStore):
             if not lifecycle.reward_verdict(name, decision_id, found, now):
                 return records.RewardResult("duplicate", int(version))
             _add_to(c, name, stored_cver, deltas, cver)
-            _consume(c, name, decision_id, REWARDED, found[1], event)
+            _consume(c, name, decision_id, REWARDED, found[1], event, outcome)
             return records.RewardResult("applied", int(version) + 1)
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
@@ -322,7 +363,7 @@ class SQLiteStore(BaseStore):
             _consume(c, name, claim.decision_id, EXPIRED, row[2], event)
             return True
 
-    def _purge(self, name: str, cutoff: float, limit: int) -> records.PurgeResult:
+    def _purge(self, name: str, cutoff: float, limit: int, now: float) -> records.PurgeResult:
         with self._db.tx(write=True) as c:
             _bandit_row(c, name)
             decisions = c.execute(
@@ -339,7 +380,19 @@ class SQLiteStore(BaseStore):
                     " WHERE bandit = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                     (name, name, self.events_maxlen),
                 ).rowcount
-        return records.PurgeResult(max(decisions, 0), max(events, 0))
+            assignments = _purge_assignments(c, name, now, limit)
+        return records.PurgeResult(max(decisions, 0), max(events, 0), assignments)
+
+    # -- sticky assignments -----------------------------------------------------------------
+    def _get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
+        with self._db.tx(write=False) as c:
+            _bandit_row(c, name)
+            return _live_assignment(c, name, key, now)
+
+    def _assign(self, name: str, a: records.EncodedAssignment) -> records.Assignment:
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
+            return _assign(c, name, a)
 
     # -- events -----------------------------------------------------------------------------
     def _append_event(self, name: str, event: str) -> None:

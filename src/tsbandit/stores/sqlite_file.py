@@ -1,6 +1,6 @@
 """The SQLite store's file: its tables, their migrations, its connections and transactions.
 
-Tables (schema version 2, kept in ``PRAGMA user_version``):
+Tables (schema version 4, kept in ``PRAGMA user_version``):
 
 * ``bandits`` -- name, configuration JSON, ``version``, ``config_version``, ``decayed_at``;
 * ``stats`` -- one raw little-endian float64 BLOB per statistic, its shape as text (``"5,11,11"``)
@@ -9,14 +9,20 @@ Tables (schema version 2, kept in ``PRAGMA user_version``):
   the claim ``token``; ``due`` is the deadline, or the lease end while claimed, NULL once
   consumed; ``consumed_deadline`` is NULL until the decision is consumed (rewarded or expired),
   then its deadline: purge deletes the rows whose ``consumed_deadline`` is before
-  ``now - retention`` (the retention in effect when it runs);
-* ``events`` -- JSON text, the autoincrement id is the append order and the cursor.
+  ``now - retention`` (the retention in effect when it runs); ``outcome`` is the value a
+  reward stored with the decision (NULL unless it was rewarded with one);
+* ``events`` -- JSON text, the autoincrement id is the append order and the cursor;
+* ``assignments`` -- sticky assignments: per bandit and ``assign_key`` (a user id) the payload
+  JSON, its ``"id"`` as JSON text (``item``, compared by ``assign(..., replace=)``) and
+  ``expires_at``; purge deletes the rows with ``expires_at <= now``.
 
 Migrations run once, in one ``BEGIN IMMEDIATE`` transaction, by the first connection that finds
 an older ``user_version`` (other processes wait for the write lock, then see the new version):
 
 * 1 -> 2: ``decisions.purge_at`` is renamed ``consumed_deadline`` (it always held the deadline;
-  the purge cut-off is computed at purge time), with its index.
+  the purge cut-off is computed at purge time), with its index;
+* 2 -> 3: ``decisions.outcome`` (REAL, nullable) is added; decisions rewarded before have none;
+* 3 -> 4: the ``assignments`` table and its expiry index are added (empty).
 
 A file written by a newer version than this code knows is refused, not rewritten.
 """
@@ -35,7 +41,7 @@ from ..errors import ConfigurationError, StoreUnavailableError
 
 __all__ = ["SCHEMA_VERSION", "Connections", "connect", "parse_sqlite_url", "unavailable"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS bandits (
@@ -63,6 +69,7 @@ _TABLES = (
         token TEXT,
         due REAL,
         consumed_deadline REAL,
+        outcome REAL,
         PRIMARY KEY (bandit, id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS decisions_due ON decisions (bandit, due) WHERE due IS NOT NULL",
@@ -72,6 +79,17 @@ _TABLES = (
         data TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS events_bandit ON events (bandit, id)",
+)
+_ASSIGNMENTS = (
+    """CREATE TABLE IF NOT EXISTS assignments (
+        bandit TEXT NOT NULL,
+        assign_key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        item TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (bandit, assign_key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS assignments_expiry ON assignments (bandit, expires_at)",
 )
 _CONSUMED_INDEX = (
     "CREATE INDEX IF NOT EXISTS decisions_consumed ON decisions (bandit, consumed_deadline)"
@@ -84,6 +102,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE decisions RENAME COLUMN purge_at TO consumed_deadline",
         _CONSUMED_INDEX,
     ),
+    2: ("ALTER TABLE decisions ADD COLUMN outcome REAL",),
+    3: _ASSIGNMENTS,
 }
 
 # OperationalError messages that mean "cannot use the database now", not a bug
@@ -166,7 +186,7 @@ def _upgrade(conn: sqlite3.Connection, path: str | os.PathLike[str]) -> None:
                 f"SQLite store {str(path)!r} has schema version {version}, written by a newer "
                 f"tsbandit (this one knows up to {SCHEMA_VERSION})")
         if version == 0:
-            statements: tuple[str, ...] = (*_TABLES, _CONSUMED_INDEX)
+            statements: tuple[str, ...] = (*_TABLES, _CONSUMED_INDEX, *_ASSIGNMENTS)
         else:
             statements = tuple(s for v in range(version, SCHEMA_VERSION) for s in _MIGRATIONS[v])
         for statement in statements:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,10 +33,11 @@ from ..errors import (
     SerializationError,
     VersionConflictError,
 )
-from .records import EncodedDecision, NewDecision
+from .records import EncodedAssignment, EncodedDecision, NewDecision
 
 __all__ = [
     "check_arrays",
+    "check_assignment_key",
     "check_config_version",
     "check_decision_id",
     "check_deltas",
@@ -45,12 +47,14 @@ __all__ = [
     "check_int_cursor",
     "check_limit",
     "check_name",
+    "check_outcome",
     "check_retention",
     "check_shapes",
     "check_time",
     "decay_factor",
     "dumps",
     "dumps_event",
+    "encode_assignment",
     "encode_new_decisions",
     "finite_sums",
     "overflow_error",
@@ -85,6 +89,15 @@ def check_decision_id(decision_id: str) -> str:
     return decision_id
 
 
+def check_assignment_key(key: str) -> str:
+    """Validate the key of a sticky assignment (a user id): 1-256 printable characters, like
+    a decision id."""
+    if not isinstance(key, str) or not 0 < len(key) <= 256 or not key.isprintable():
+        raise ConfigurationError(f"assignment key == {key!r:.80}, must be 1-256 printable "
+                                 "characters")
+    return key
+
+
 def check_time(label: str, value: float) -> float:
     """A finite float (epoch seconds, deadlines, leases)."""
     try:
@@ -94,6 +107,33 @@ def check_time(label: str, value: float) -> float:
     if not math.isfinite(v):
         raise ConfigurationError(f"{label} == {value!r}, must be finite")
     return v
+
+
+def check_outcome(outcome: float | None) -> float | None:
+    """The outcome a reward stores with its decision: None, or a finite real number as a float
+    (a bool counts as 0 or 1, -0.0 as 0.0); anything else raises ``SerializationError`` (like
+    a non-finite delta, it is data the record cannot hold).
+
+    >>> check_outcome(True), check_outcome(3), check_outcome(None)
+    (1.0, 3.0, None)
+    >>> check_outcome(float("nan"))
+    Traceback (most recent call last):
+    ...
+    tsbandit.errors.SerializationError: outcome == nan, must be None or a finite number
+    """
+    if outcome is None:
+        return None
+    if type(outcome) is float:  # the common case, without the ABC check below
+        if math.isfinite(outcome):
+            return outcome + 0.0
+    elif isinstance(outcome, (bool, np.bool_, numbers.Real)):
+        try:
+            v = float(outcome)
+        except OverflowError:  # an int beyond float64
+            v = math.inf
+        if math.isfinite(v):
+            return v + 0.0  # -0.0 is 0.0 (SQLite keeps no sign of zero: every store alike)
+    raise SerializationError(f"outcome == {outcome!r:.80}, must be None or a finite number")
 
 
 def check_limit(limit: int) -> int:
@@ -201,6 +241,37 @@ def encode_new_decisions(items: Sequence[NewDecision]) -> list[EncodedDecision]:
             dumps_event(event),
         ))
     return out
+
+
+def encode_assignment(key: str, payload: Mapping[str, Any], expires_at: float, now: float,
+                      replace: str | None) -> EncodedAssignment:
+    """Validate and encode the arguments of :meth:`Store.assign`: the key, a JSON object
+    payload with a string ``"id"`` (``SerializationError`` otherwise, like any payload that
+    cannot be stored), ``now`` and ``expires_at`` finite with ``expires_at > now``, and
+    ``replace`` None or a string (``ConfigurationError`` otherwise). The id and ``replace``
+    are kept as JSON text, which every backend compares byte for byte.
+
+    >>> encode_assignment("u1", {"id": "d1", "arm": 0}, 10, 5, None)
+    EncodedAssignment(key='u1', payload='{"id":"d1","arm":0}', item='"d1"', expires_at=10.0, \
+now=5.0, replace=None)
+    >>> encode_assignment("u1", {"arm": 0}, 10, 5, None)
+    Traceback (most recent call last):
+    ...
+    tsbandit.errors.SerializationError: assignment payload needs a string "id", got None
+    """
+    check_assignment_key(key)
+    text = dumps(payload, "payload")
+    item = payload.get("id")
+    if not isinstance(item, str):
+        raise SerializationError(f'assignment payload needs a string "id", got {item!r:.80}')
+    t_now = check_time("now", now)
+    t_exp = check_time("expires_at", expires_at)
+    if not t_exp > t_now:
+        raise ConfigurationError(f"expires_at == {expires_at!r}, must be after now ({t_now!r})")
+    if replace is not None and not isinstance(replace, str):
+        raise ConfigurationError(f"replace == {replace!r:.80}, must be None or an id (a str)")
+    return EncodedAssignment(key, text, json.dumps(item), t_exp, t_now,
+                             None if replace is None else json.dumps(replace))
 
 
 # -- arrays -------------------------------------------------------------------------------------

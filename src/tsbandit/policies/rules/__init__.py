@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .allocation import TopTwoThompson, TrafficFloor
 from .base import (
     LaneScorer,
     SelectionRule,
@@ -26,6 +27,8 @@ __all__ = [
     "SelectionRule",
     "Softmax",
     "ThompsonSampling",
+    "TopTwoThompson",
+    "TrafficFloor",
     "batch_propensities",
     "lanes_argmax",
     "mask_scores",
