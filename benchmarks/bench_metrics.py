@@ -1,8 +1,10 @@
 """Several metrics per decision (issue 15): what do three metrics cost, and does the pooled
 prior find the best feasible arm in every seed?
 
-1. decide + update, one at a time, for a Beta bandit and for a three-metric constrained bandit
-   (apply; revenue and risk given apply), alternating; the ratio is the issue's goal (<= 3x).
+1. decide + update, one at a time, for a Beta bandit, a Normal-Inverse-Gamma bandit and a
+   three-metric constrained bandit (apply; revenue and risk given apply), alternating, with the
+   compiled kernels (the ``fast`` extra) and the three-metric bandit also on the NumPy path (the
+   same decisions); the ratio to the compiled Beta bandit is the issue's goal (<= 3x).
 2. the context-free three-metric world (tests/policies/mo_world.py) over many seeds: plain
    constrained TS (pool 0) against the pooled prior (pool 2).
 
@@ -18,20 +20,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "policies"))
 
+from typing import Any
+
 from harness import alternate, load_average, pick
 from tsbandit import Bandit
+from tsbandit.policies import kernels
 
 METRICS = {"apply": "beta", "revenue": {"model": "gaussian", "given": "apply"},
            "risk": {"model": "beta", "given": "apply"}}
 
 
-def loops(n: int) -> tuple[object, object, object]:
+def loops(n: int) -> tuple[Any, Any, Any, Any]:
     from tsbandit.policies import NormalInverseGamma
 
     single = Bandit(["A", "B", "C", "D"], seed=0)
     gauss = Bandit(["A", "B", "C", "D"], NormalInverseGamma(), seed=0)
-    multi = Bandit(["A", "B", "C", "D"], metrics=METRICS, objective={"revenue": 1.0},
-                   constraints=[{"metric": "risk", "max": 0.05}], seed=0)
+    multi, slow = (Bandit(["A", "B", "C", "D"], metrics=METRICS, objective={"revenue": 1.0},
+                          constraints=[{"metric": "risk", "max": 0.05}], seed=0)
+                   for _ in range(2))
 
     def one() -> int:
         for i in range(n):
@@ -45,16 +51,18 @@ def loops(n: int) -> tuple[object, object, object]:
             gauss.update(d.arm, 100.0 * (i % 3 == 0))
         return n
 
-    def three() -> int:
-        for i in range(n):
-            d = multi.select()
-            if i % 3 == 0:
-                multi.update(d.arm, {"apply": 1, "revenue": 100.0, "risk": 0})
-            else:
-                multi.update(d.arm, {"apply": 0})
-        return n
+    def played(bandit: Bandit) -> Any:
+        def three() -> int:
+            for i in range(n):
+                d = bandit.select()
+                if i % 3 == 0:
+                    bandit.update(d.arm, {"apply": 1, "revenue": 100.0, "risk": 0})
+                else:
+                    bandit.update(d.arm, {"apply": 0})
+            return n
+        return three
 
-    return one, revenue, three
+    return one, revenue, played(multi), played(slow)
 
 
 def main() -> None:
@@ -66,13 +74,17 @@ def main() -> None:
                     help="master seeds, one run of --seeds lanes each")
     args = ap.parse_args()
     n, reps = (500, 5) if args.quick else (2000, 9)
-    one, revenue, three = loops(n)
-    s1, s2, s3 = alternate([one, revenue, three], reps, cpu=args.cpu, per_op=True)
-    a, g, b = pick(s1, args.cpu), pick(s2, args.cpu), pick(s3, args.cpu)
-    print(f"load average {load_average()}")
+    fns = loops(n)
+    on = kernels.use(True)  # loads them (or says why not)
+    samples = alternate(fns, reps, cpu=args.cpu, per_op=True,
+                        before=lambda i: kernels.use(i != 3))
+    kernels.use(True)
+    a, g, b, slow = (pick(s, args.cpu) for s in samples)
+    print(f"load average {load_average()}; compiled kernels: {kernels.status()}")
     print(f"decide+update, one at a time: Beta {a:.1f} us, Normal-Inverse-Gamma {g:.1f} us, "
-          f"three metrics constrained {b:.1f} us; ratio {b / a:.1f}x Beta, {b / g:.1f}x NIG "
-          "(goal <= 3x)")
+          f"three metrics constrained {b:.1f} us ({slow:.1f} us on the NumPy path); "
+          f"ratio {b / a:.2f}x Beta, {b / g:.2f}x NIG (goal <= 3x the Beta bandit"
+          f"{'' if on else '; the kernels are off, so all rows are the NumPy path'})")
     from mo_world import simulate
 
     rounds = 3000

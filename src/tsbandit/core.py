@@ -154,6 +154,10 @@ class DecisionCore:
     # ----- arms ---------------------------------------------------------------------------
     def arm_index(self, arm: str | int) -> int:
         """Index of an arm name (or a valid index), else :class:`UnknownArmError`."""
+        if type(arm) is str:
+            hit = self._index.get(arm)
+            if hit is not None:
+                return hit
         n = len(self.arms)
         if type(arm) is int and 0 <= arm < n:
             return arm

@@ -96,6 +96,8 @@ class MemoryStatistics:
         metrics, invalid values and a metric whose ``given`` is 0 raise, leaving it unchanged."""
         model: Any = self.model
         checked = model.check_metric_rewards(rewards)
+        if context is None and not model.contextual:
+            return self.observe_metrics(a, checked, None)
         x = model.check_contexts(context, 1)
         self.observe_metrics(a, checked, None if x is None else x[0])
 

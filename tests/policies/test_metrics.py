@@ -84,7 +84,12 @@ def test_errors():
         b.update("A", {"revenue": float("nan")})
     with pytest.raises(InvalidRewardError):
         b.update("A", {"apply": 0.5})
+    with pytest.raises(InvalidRewardError):  # an int other than 0 and 1 is checked in full
+        b.update("A", {"apply": 2})
     assert b.n_updates == 0
+    checked = b.model.check_metric_rewards({"apply": True, "risk": np.int64(0), "revenue": 3})
+    assert checked == {0: 1.0, 2: 0.0, 1: 3.0}
+    assert all(type(v) is float for v in checked.values())
     with pytest.raises(ConfigurationError, match="one of 'max' or 'min'"):
         cards(seed=0).__class__(["A"], metrics=METRICS,
                                 constraints=[{"metric": "risk", "max": 1, "min": 0}])
@@ -253,3 +258,23 @@ def test_update_batch_with_several_metrics():
     with pytest.raises(GivenNotMetError):
         a.update_batch(["A", "B"], [{"apply": 1}, {"apply": 0, "risk": 1}])
     assert a.n_updates == 3  # all or nothing
+
+
+@pytest.mark.parametrize("objective", [{"revenue": 1.0}, {"apply": 1.0, "risk": -2.0},
+                                       {"apply": 1.0, "revenue": 0.5, "risk": -1.0}])
+def test_pareto_single_decision_path_matches_the_general_path(objective):
+    """ParetoThompson.choose_one: the arm and the generator state of ``choose(...)[0]``."""
+    ms = MetricSet(METRICS, objective=objective)
+    rule = ParetoThompson()
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        s = ms.init_stats(5)
+        for i in range(5):
+            n = int(rng.integers(0, 20))
+            ms.accumulate_metric(s, "apply", np.full(n, i), (rng.random(n) < 0.5) * 1.0)
+            ms.accumulate_metric(s, "revenue", np.full(n, i), rng.normal(10, 3, n))
+            ms.accumulate_metric(s, "risk", np.full(n, i), (rng.random(n) < 0.3) * 1.0)
+        post = ms.posterior(s)
+        r1, r2 = np.random.default_rng(trial), np.random.default_rng(trial)
+        assert rule.choose_one(ms, post, s, r1) == int(rule.choose(ms, post, s, r2)[0])
+        assert r1.bit_generator.state == r2.bit_generator.state

@@ -24,8 +24,9 @@ else ``~/.cache/tsbandit``; numba's own ``NUMBA_CACHE_DIR`` wins when set), neve
 installed sources: site-packages may be read-only, and files written there outlive an uninstall.
 
 The model kernels live beside the math they serve -- :mod:`._beta_kernels` (Beta draws, one user's
-and a batch of lanes') and :mod:`._linear_kernels` (the linear model's one-decision draw and
-update) -- and are reached only through the models' methods. This module holds the shared
+and a batch of lanes'), :mod:`._linear_kernels` (the linear model's one-decision draw and
+update) and :mod:`._metrics_kernels` (one constrained decision over several metrics) -- and
+are reached only through the models' (and that rule's) methods. This module holds the shared
 numeric helpers (NumPy's pairwise summation, a tie-aware arg-max) and the loading: it compiles
 the helpers and every kernel module's ``KERNELS`` in place, binds the samplers they call, and runs
 each module's checks.
@@ -140,13 +141,18 @@ class JitKernels:
 
     def __init__(self, beta_argmax: Any = None, linear_argmax: Any = None,
                  linear_observe: Any = None, beta_lanes_draw: Any = None,
-                 beta_lanes_book: Any = None) -> None:
+                 beta_lanes_book: Any = None, metrics_draw: Any = None,
+                 metrics_pool: Any = None, metrics_zones: Any = None) -> None:
         self.beta_argmax = beta_argmax
         self.linear_argmax = linear_argmax
         self.linear_observe = linear_observe
         #: a batch of Beta lanes (:class:`~tsbandit.policies.beta_lanes.BetaLanes`)
         self.beta_lanes_draw = beta_lanes_draw
         self.beta_lanes_book = beta_lanes_book
+        #: one constrained decision over several metrics (:mod:`._metrics_kernels`)
+        self.metrics_draw = metrics_draw
+        self.metrics_pool = metrics_pool
+        self.metrics_zones = metrics_zones
         self._addr: dict[int, tuple[Any, np.ndarray]] = {}
 
     def addresses(self, rng: np.random.Generator) -> tuple[Any, np.ndarray]:
@@ -277,11 +283,13 @@ def _load() -> None:
                 random_standard_gamma,
                 random_standard_normal,
             )
+            from numba.np.random.generator_core import next_double
         except ImportError as exc:
             status = f"numba not available ({exc})"
             return
         from . import _beta_kernels as kb
         from . import _linear_kernels as kl
+        from . import _metrics_kernels as km
 
         g = globals()
         try:
@@ -290,8 +298,8 @@ def _load() -> None:
                     g[name] = _cached_njit(numba, g[name])
             bound = {"_bitgen": _make_bitgen_intrinsic(), "_gamma": random_standard_gamma,
                      "_normal": random_standard_normal, "_argmax_unique": g["_argmax_unique"],
-                     "_pairwise_sum": g["_pairwise_sum"]}
-            for mod in (kb, kl):
+                     "_pairwise_sum": g["_pairwise_sum"], "_next_double": next_double}
+            for mod in (kb, kl, km):
                 for name, value in bound.items():
                     if hasattr(mod, name):
                         setattr(mod, name, value)
@@ -304,13 +312,19 @@ def _load() -> None:
             lin_ok = kl.check_linear(kl._linear_argmax, kl._linear_observe)
             draw = kb._beta_lanes_draw if kb.check_lanes_draw(kb._beta_lanes_draw) else None
             book = kb._beta_lanes_book if kb.check_lanes_book(kb._beta_lanes_book) else None
+            metrics = km._metrics_draw if km.check_metrics(km._metrics_draw) else None
+            pool = km._metrics_pool if km.check_pool(km._metrics_pool) else None
+            zones = km._metrics_zones if km.check_zones(km._metrics_zones) else None
         except Exception as exc:  # another numba whose internals moved: stay on NumPy
             status = f"numba kernels failed to build ({type(exc).__name__}: {exc})"
             return
         _kernels = JitKernels(beta, kl._linear_argmax if lin_ok else None,
-                              kl._linear_observe if lin_ok else None, draw, book)
+                              kl._linear_observe if lin_ok else None, draw, book, metrics,
+                              pool, zones)
         off = [n for n, k in (("beta", beta), ("linear", lin_ok), ("lanes draw", draw),
-                              ("lanes book", book)) if k is None or k is False]
+                              ("lanes book", book), ("metrics", metrics),
+                              ("metrics pool", pool), ("metrics zones", zones))
+               if k is None or k is False]
         status = "on" if not off else f"on, except {off} (does not reproduce NumPy here)"
     finally:
         _loaded = True

@@ -107,6 +107,29 @@ class NormalInverseGamma(RewardModel):
         _scatter(stats["sum_r"], batch_index, arms, w * rewards)
         _scatter(stats["sum_r2"], batch_index, arms, w * rewards * rewards)
 
+    def observe_one(self, stats: Stats, posterior: NIGPosterior, arm: int, reward: float,
+                    context: np.ndarray | None = None) -> NIGPosterior:
+        # accumulate's one observation and the arm's posterior, in place in Python floats: the
+        # same IEEE operations as the array expressions (every other arm is unchanged); the
+        # posterior is one :meth:`posterior` made (four arrays of its own, or rows of a metric
+        # set's packed array), so ``mu`` stands for all four
+        n, s1, s2 = stats["n"], stats["sum_r"], stats["sum_r2"]
+        mu = posterior.mu
+        if n.ndim != 1 or mu.ndim != 1 or mu.shape != n.shape or not mu.flags.writeable:
+            return super().observe_one(stats, posterior, arm, reward, context)
+        n[arm] += 1.0
+        s1[arm] += reward
+        s2[arm] += reward * reward
+        na, k0 = float(n[arm]), self.kappa0
+        kappa = k0 + na
+        m = (k0 * self.mu0 + float(s1[arm])) / kappa
+        ss = float(s2[arm]) + k0 * self.mu0**2 - kappa * m * m
+        mu[arm] = m
+        posterior.kappa[arm] = kappa
+        posterior.alpha[arm] = self.alpha0 + na / 2.0
+        posterior.beta[arm] = self.beta0 + 0.5 * (ss if ss > 0.0 or ss != ss else 0.0)
+        return posterior
+
     def counts(self, stats: Stats) -> np.ndarray:
         return stats["n"].copy()
 
@@ -137,8 +160,10 @@ class NormalInverseGamma(RewardModel):
     def sample(self, posterior: NIGPosterior, rng: np.random.Generator,
                contexts: np.ndarray | None = None, size: int | None = None) -> np.ndarray:
         shape = posterior.mu.shape if size is None else (size, *posterior.mu.shape)
+        alpha = posterior.alpha
         # sigma^2 ~ IG(alpha, beta), mu | sigma^2 ~ N(mu_n, sigma^2 / kappa)
-        sigma2 = posterior.beta / rng.standard_gamma(np.broadcast_to(posterior.alpha, shape))
+        sigma2 = posterior.beta / rng.standard_gamma(
+            alpha if alpha.shape == shape else np.broadcast_to(alpha, shape))
         return posterior.mu + np.sqrt(sigma2 / posterior.kappa) * rng.standard_normal(shape)
 
     def interval(self, posterior: NIGPosterior, level: float = 0.95,

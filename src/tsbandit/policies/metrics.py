@@ -37,6 +37,8 @@ import numpy as np
 
 from ..errors import ConfigurationError, GivenNotMetError, UnknownMetricError
 from .base import RewardModel
+from .beta import BetaBernoulli, BetaPosterior
+from .gaussian import NIGPosterior, NormalInverseGamma
 from .stats import Stats
 
 __all__ = ["SEP", "MetricSet", "MetricsPosterior"]
@@ -56,10 +58,16 @@ class MetricsPosterior:
     posterior). A key whose last element is a ``frozenset`` of metric indices names what
     the entry depends on: an observation of other metrics keeps it; every other entry, and
     any entry after an observation of a metric it names, is dropped (never stale).
+
+    ``packed`` ``(R, K)``, when every metric is Beta or Normal-Inverse-Gamma and there is no
+    batch axis: the parts' parameters in one array (:attr:`MetricSet.packing`), the parts
+    being views of its rows -- what the compiled constrained draw reads. Observations update
+    the parts in place, so it stays current; None when a part was replaced.
     """
 
     parts: tuple[Any, ...]
     cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    packed: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def _model(name: str, spec: Any) -> tuple[RewardModel, str | None]:
@@ -128,6 +136,15 @@ class MetricSet(RewardModel):
             raise ConfigurationError(f"costs == {costs!r}, must be finite numbers")
         self.costs = c
         self._keys: dict[int, list[tuple[str, str]]] = {}
+        #: the statistics the parts were last taken from, and those parts (views)
+        self._parts: tuple[Stats, list[Stats]] | None = None
+        #: metric name -> (index, its model's check_reward, True for a Beta metric (an int
+        #: 0 or 1 is then the float it checks as, without the call))
+        self._checks = {n: (i, m.check_reward, type(m) is BetaBernoulli) for i, (n, m) in
+                        enumerate(zip(self.names, self.models, strict=True))}
+        #: each metric's ``(kind, first row)`` in a packed posterior, or None (not all
+        #: Beta or Normal-Inverse-Gamma): :attr:`MetricsPosterior.packed`
+        self.packing = _packing(self.models)
         self.contextual = any(m.contextual for m in self.models)  # type: ignore[misc]
         dims = {m.n_features for m in self.models if m.contextual}
         if len(dims) > 1:
@@ -187,34 +204,66 @@ class MetricSet(RewardModel):
         return Stats(arrays, len(batch_shape))
 
     def part(self, stats: Stats, i: int) -> Stats:
-        """Metric ``i``'s statistics (views of ``stats``'s arrays, unprefixed)."""
-        keys = self._keys.get(i)
-        if keys is None:
-            pre = self.names[i] + SEP
-            keys = self._keys[i] = [(pre + k, k) for k in self.models[i].init_stats(1)]
-        return Stats({short: stats[full] for full, short in keys}, stats.batch_ndim)
+        """Metric ``i``'s statistics (views of ``stats``'s arrays, unprefixed); the parts of
+        the last statistics asked about are kept (a ``Stats`` never changes its arrays)."""
+        last = self._parts
+        if last is not None and last[0] is stats:
+            return last[1][i]
+        parts = []
+        for j, m in enumerate(self.models):
+            keys = self._keys.get(j)
+            if keys is None:
+                pre = self.names[j] + SEP
+                keys = self._keys[j] = [(pre + k, k) for k in m.init_stats(1)]
+            parts.append(Stats({short: stats[full] for full, short in keys}, stats.batch_ndim))
+        self._parts = (stats, parts)
+        return parts[i]
 
     def observe_one(self, stats: Stats, posterior: MetricsPosterior, arm: int,
                     reward: Any, context: np.ndarray | None = None) -> MetricsPosterior:
         """Add one decision's validated ``{metric index: reward}`` to ``stats`` in place; the
-        posterior after it (a new object: untouched metrics keep their posteriors)."""
-        parts = list(posterior.parts)
+        posterior after it: ``posterior`` itself when every touched metric's posterior was
+        updated in place (its cache then loses the entries that depend on them), else a new
+        object (untouched metrics keep their posteriors)."""
+        parts = posterior.parts
+        models = self.models
+        last = self._parts
+        sp = last[1] if last is not None and last[0] is stats else None
+        new: list[Any] | None = None
         for i, r in reward.items():
-            parts[i] = self.models[i].observe_one(self.part(stats, i), parts[i], arm, r,
-                                                  context)
-        return MetricsPosterior(tuple(parts), _kept(posterior.cache, reward))
+            old = parts[i]
+            p = models[i].observe_one(self.part(stats, i) if sp is None else sp[i], old, arm, r,
+                                      context)
+            if p is not old:  # replaced, not updated in place
+                new = new if new is not None else list(parts)
+                new[i] = p
+        if new is not None:  # the packed parameters are stale
+            return MetricsPosterior(tuple(new), _kept(posterior.cache, reward))
+        cache = posterior.cache
+        if cache:  # (_keeps, inlined: the hot path)
+            for k in [k for k in cache if not (type(k) is tuple and k and type(k[-1]) is
+                                               frozenset and k[-1].isdisjoint(reward))]:
+                del cache[k]
+        return posterior
 
     def check_metric_rewards(self, rewards: Any) -> dict[int, float]:
         """``{metric index: validated reward}`` of one decision's ``{metric: reward}``:
         :class:`UnknownMetricError`, an invalid value (the metric's model says),
         :class:`GivenNotMetError` for a metric whose ``given`` is 0 in the same rewards."""
-        if not isinstance(rewards, Mapping) or not rewards:
+        if (type(rewards) is not dict and not isinstance(rewards, Mapping)) or not rewards:
             raise UnknownMetricError(
                 f"rewards must be a non-empty {{metric: value}} mapping, got {rewards!r}")
-        out = {self.index(str(k)): self.models[self.index(str(k))].check_reward(v)
-               for k, v in rewards.items()}
+        checks, out = self._checks, {}
+        for k, v in rewards.items():
+            hit = checks.get(k) if type(k) is str else None
+            if hit is None:
+                i = self.index(str(k))
+                hit = (i, self.models[i].check_reward, False)
+            out[hit[0]] = (float(v) if hit[2] and type(v) is int and (v == 0 or v == 1)
+                           else hit[1](v))
+        given = self.given
         for i in out:
-            g = self.given[i]
+            g = given[i]
             if g is not None and out.get(g) == 0.0:
                 raise GivenNotMetError(
                     f"metric {self.names[i]!r} is observed only when {self.names[g]!r} is 1; "
@@ -269,8 +318,10 @@ class MetricSet(RewardModel):
 
     # ----- posterior ----------------------------------------------------------------------
     def posterior(self, stats: Stats) -> MetricsPosterior:
-        return MetricsPosterior(tuple(m.posterior(self.part(stats, i))
-                                      for i, m in enumerate(self.models)))
+        parts = [m.posterior(self.part(stats, i)) for i, m in enumerate(self.models)]
+        if self.packing is None or stats.batch_ndim:
+            return MetricsPosterior(tuple(parts))
+        return MetricsPosterior(*_packed(self.packing, parts, stats.n_arms))
 
     def refresh(self, posterior: MetricsPosterior, stats: Stats,
                 touched: Any) -> MetricsPosterior:
@@ -379,10 +430,48 @@ def _given_order(names: tuple[str, ...], given: tuple[int | None, ...]) -> tuple
     return tuple(out)
 
 
+def _packing(models: tuple[RewardModel, ...]) -> tuple[tuple[int, int], ...] | None:
+    """Each metric's ``(kind, first row)`` in a packed posterior (kind 0: Beta, two rows
+    ``alpha, beta``; 1: Normal-Inverse-Gamma, four rows ``mu, kappa, alpha, beta``), or None
+    when a metric is of another model (or a subclass, whose posterior may differ)."""
+    out, row = [], 0
+    for m in models:
+        if type(m) is BetaBernoulli:
+            out.append((0, row))
+            row += 2
+        elif type(m) is NormalInverseGamma:
+            out.append((1, row))
+            row += 4
+        else:
+            return None
+    return tuple(out)
+
+
+def _packed(packing: tuple[tuple[int, int], ...], parts: list[Any], n_arms: int
+            ) -> tuple[tuple[Any, ...], dict[Any, Any], np.ndarray]:
+    """The parts re-made as views of one ``(R, K)`` array of their parameters (copied), an
+    empty cache and that array."""
+    kind, row = packing[-1]
+    P = np.empty((row + (2 if kind == 0 else 4), n_arms))
+    out: list[Any] = []
+    for (kind, r), p in zip(packing, parts, strict=True):
+        if kind == 0:
+            P[r:r + 2] = p.params
+            out.append(BetaPosterior.from_params(P[r:r + 2]))
+        else:
+            P[r], P[r + 1], P[r + 2], P[r + 3] = p.mu, p.kappa, p.alpha, p.beta
+            out.append(NIGPosterior(P[r], P[r + 1], P[r + 2], P[r + 3]))
+    return tuple(out), {}, P
+
+
 def _kept(cache: dict[Any, Any], touched: Any) -> dict[Any, Any]:
     """The entries of ``cache`` that depend on none of the metrics ``touched``."""
     if not cache:
         return {}
-    t = set(touched)
-    return {k: v for k, v in cache.items()
-            if isinstance(k, tuple) and k and isinstance(k[-1], frozenset) and not k[-1] & t}
+    return {k: v for k, v in cache.items() if _keeps(k, touched)}
+
+
+def _keeps(key: Any, touched: Any) -> bool:
+    """Whether a cache entry under ``key`` survives observations of the metrics ``touched``."""
+    return (type(key) is tuple and len(key) > 0 and type(key[-1]) is frozenset
+            and key[-1].isdisjoint(touched))

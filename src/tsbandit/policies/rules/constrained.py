@@ -52,6 +52,8 @@ import numpy as np
 
 from ..._scipy import betainc, ndtr
 from ...errors import ConfigurationError
+from .. import _jit
+from .. import _metrics_kernels as _mk
 from ..base import Posterior, RewardModel, check_positive
 from ..beta import BetaPosterior
 from ..metrics import MetricSet, MetricsPosterior
@@ -180,12 +182,15 @@ class ConstrainedThompson(SelectionRule):
             succ, fail = s["successes"], s["failures"]
             a0, b0 = m.alpha0, m.beta0  # type: ignore[attr-defined]
             if succ.ndim == 1:  # one bandit: the pooled prior in Python floats
-                ssum, fsum = float(succ.sum()), float(fail.sum())
+                ssum, fsum = float(np.add.reduce(succ)), float(np.add.reduce(fail))
                 if ssum + fsum > 0:
                     rate = (a0 + ssum) / (a0 + b0 + ssum + fsum)
                     a0 = max(self.pool * rate, 0.05)
                     b0 = max(self.pool * (1.0 - rate), 0.05)
-                out[i] = BetaPosterior.from_params(np.stack((succ + a0, fail + b0)))
+                params = np.empty((2, succ.shape[0]))
+                np.add(succ, a0, out=params[0])
+                np.add(fail, b0, out=params[1])
+                out[i] = BetaPosterior.from_params(params)
                 continue
             ssum = succ.sum(axis=-1, keepdims=True)
             n = ssum + fail.sum(axis=-1, keepdims=True)
@@ -283,51 +288,42 @@ class ConstrainedThompson(SelectionRule):
                     rng: np.random.Generator, context: np.ndarray | None = None
                     ) -> tuple[int, int]:
         """:meth:`explain` for one user among all arms, ``k = 1``: ``(arm, applied)`` -- the
-        same choice from the same random numbers, in Python floats where the models allow."""
-        ms = self.check_model(model)
+        same choice from the same random numbers, in Python floats where the models allow, in
+        one compiled call (:mod:`~.._metrics_kernels`) when numba is installed and every metric
+        is Beta or Normal-Inverse-Gamma."""
+        ms, plan = self._plan(model)
         if self.scale != 1.0 or ms.contextual or stats.batch_ndim:
             chosen, how = self.explain(model, posterior, stats, rng, context)
             return int(chosen[0]), int(how)
+        out = None
+        if plan is not None:
+            jit = _jit.kernels()
+            if jit is not None and jit.metrics_draw is not None:
+                out = _mk.run(jit, self, plan, posterior, stats, rng)
+                if out is not None and out[0] >= 0:
+                    return out[0], 0
         cpost = self.constraint_posterior(ms, posterior, stats)
-        draws = []
-        for m, p in zip(ms.models, cpost.parts, strict=True):
-            one = m.sample_one(p, rng, context)
-            draws.append(one if one is not None else m.sample(p, rng, context).tolist())
-        n_arms = len(draws[0])
-        vals: list[list[float]] = [[]] * len(draws)
-        for i in ms.order:
-            g = ms.given[i]
-            vals[i] = draws[i] if g is None else [a * b for a, b in
-                                                   zip(draws[i], vals[g], strict=True)]
-        w = ms.weights.tolist()
-        cost = ms.costs.tolist() if ms.costs.size else [0.0] * n_arms
-        obj = [sum(w[i] * vals[i][a] for i in range(len(w)) if w[i]) - cost[a]
-               for a in range(n_arms)]
-        tie = rng.random(n_arms).tolist()
-        ok = [True] * n_arms
-        pl = self.plausible(ms, cpost, context, posterior.cache)
-        for j, c in enumerate(self.constraints):
-            v = draws[ms.index(c["metric"])]
-            rel = c.get("relative_to")
-            for a in range(n_arms):
-                x = v[a] - v[rel] if rel is not None else v[a]
-                drawn = c["max"] - x >= 0 if "max" in c else x - c["min"] >= 0
-                if pl is not None:
-                    drawn = (drawn or bool(pl[0][j, a])) and not pl[1][j, a]
-                if not drawn:
-                    ok[a] = False
-        cands = [a for a in range(n_arms) if ok[a]]
-        if not cands:  # explain's fallback: the baseline, else the most likely to pass
-            likely = self.pass_probability(ms, cpost, context).prod(axis=0).tolist()
-            if self.baseline is not None:
-                likely[self.baseline] = 2.0
-            best = max(likely)
-            top = [a for a in range(n_arms) if likely[a] == best]
-            a = top[0] if len(top) == 1 else min(top, key=tie.__getitem__)
-            return a, 1 if a == self.baseline else 2
-        best = max(obj[a] for a in cands)
-        top = [a for a in cands if obj[a] == best]
-        return (top[0] if len(top) == 1 else min(top, key=tie.__getitem__)), 0
+        if out is None:
+            draws = []
+            for m, p in zip(ms.models, cpost.parts, strict=True):
+                one = m.sample_one(p, rng, context)
+                draws.append(one if one is not None else m.sample(p, rng, context).tolist())
+            tie = rng.random(len(draws[0])).tolist()
+        else:  # no arm passes, or a NaN objective: decide from the kernel's draws
+            draws, tie = out[1][:len(ms.models)].tolist(), out[1][-1].tolist()
+        return _choose_one(self, ms, cpost, posterior.cache, draws, tie, context)
+
+    def _plan(self, model: RewardModel) -> tuple[MetricSet, _mk.Plan | None]:
+        """The checked metric set and the compiled draw's plan (None: a metric the kernel
+        does not draw), kept for the last metric set asked about."""
+        hit = self.__dict__.get("_last_plan")
+        if hit is not None and hit[0] is model:
+            return hit
+        ms = self.check_model(model)
+        out = (ms, None if ms.packing is None else _mk.Plan(
+            ms, self.constraints, self.pool, self.optimism, self.pessimism))
+        object.__setattr__(self, "_last_plan", out)
+        return out
 
     def choose_one(self, model: RewardModel, posterior: Posterior, stats: Stats,
                    rng: np.random.Generator, context: np.ndarray | None = None) -> int:
@@ -338,6 +334,52 @@ class ConstrainedThompson(SelectionRule):
                eligible: np.ndarray | None = None, k: int = 1,
                size: int | None = None) -> np.ndarray:
         return self.explain(model, posterior, stats, rng, contexts, eligible, k, size)[0]
+
+
+def _choose_one(self: ConstrainedThompson, ms: MetricSet, cpost: Posterior,
+                cache: dict[Any, Any], draws: list[list[float]], tie: list[float],
+                context: np.ndarray | None) -> tuple[int, int]:
+    """:meth:`ConstrainedThompson.explain_one`'s choice from one user's draws ``(M, K)`` (of
+    ``cpost``) and ``K`` uniforms, in Python floats (the compiled kernel's arithmetic)."""
+    n_arms = len(draws[0])
+    vals: list[list[float]] = [[]] * len(draws)
+    for i in ms.order:
+        g = ms.given[i]
+        vals[i] = draws[i] if g is None else [a * b for a, b in
+                                               zip(draws[i], vals[g], strict=True)]
+    w = ms.weights.tolist()
+    cost = ms.costs.tolist() if ms.costs.size else [0.0] * n_arms
+    obj = []
+    for a in range(n_arms):
+        acc = 0.0  # left to right, as the kernel (not sum(): compensated from Python 3.12)
+        for i in range(len(w)):
+            if w[i]:
+                acc += w[i] * vals[i][a]
+        obj.append(acc - cost[a])
+    ok = [True] * n_arms
+    pl = self.plausible(ms, cpost, context, cache)
+    for j, c in enumerate(self.constraints):
+        v = draws[ms.index(c["metric"])]
+        rel = c.get("relative_to")
+        for a in range(n_arms):
+            x = v[a] - v[rel] if rel is not None else v[a]
+            drawn = c["max"] - x >= 0 if "max" in c else x - c["min"] >= 0
+            if pl is not None:
+                drawn = (drawn or bool(pl[0][j, a])) and not pl[1][j, a]
+            if not drawn:
+                ok[a] = False
+    cands = [a for a in range(n_arms) if ok[a]]
+    if not cands:  # explain's fallback: the baseline, else the most likely to pass
+        likely = self.pass_probability(ms, cpost, context).prod(axis=0).tolist()
+        if self.baseline is not None:
+            likely[self.baseline] = 2.0
+        best = max(likely)
+        top = [a for a in range(n_arms) if likely[a] == best]
+        a = top[0] if len(top) == 1 else min(top, key=tie.__getitem__)
+        return a, 1 if a == self.baseline else 2
+    best = max(obj[a] for a in cands)
+    top = [a for a in cands if obj[a] == best]
+    return (top[0] if len(top) == 1 else min(top, key=tie.__getitem__)), 0
 
 
 def pass_probability(constraints: tuple[Mapping[str, Any], ...], model: MetricSet,
@@ -363,4 +405,6 @@ def pass_probability(constraints: tuple[Mapping[str, Any], ...], model: MetricSe
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(sd > 0, slack / sd, np.where(slack >= 0, np.inf, -np.inf))
         out.append(ndtr(z))
+    if len(out) == 1:
+        return np.asarray(out[0])[None]
     return np.stack(out) if out else np.ones((0,))
