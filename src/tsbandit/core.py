@@ -200,6 +200,10 @@ class DecisionCore:
         eligible arms than ``k``)."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise EligibilityError(f"k == {k!r}, must be an integer >= 1")
+        slots = getattr(self.model, "max_slots", None)  # a ranking model's positions
+        if slots is not None and k > slots:
+            raise EligibilityError(f"k == {k} but the model ranks at most {slots} slots "
+                                   "(n_positions)")
         n = len(self.arms)
         if eligible is None:
             if k > n:

@@ -22,17 +22,20 @@ from ..errors import (
     DecisionExistsError,
     DecisionNotFoundError,
     InvalidContextError,
+    InvalidSlotError,
     StoreUnavailableError,
     TsbanditError,
     VersionConflictError,
 )
 from ..events import ExpiredEvent, RewardEvent
+from ..policies.ranking import RankingModel
 from ..policies.stats import Stats
 from ..stores.base import ClaimedDecision
 from .base import EngineBase
 from .keys import check_idempotency_key, keyed_tokens, request_hash
 from .metric_records import expired_metric, record_metric_rewards
 from .records import new_decisions, replay
+from .slot_records import expired_slot, record_slot_rewards
 from .spec import BanditSpec
 from .sticky import claim_assignments, held_assignments
 
@@ -208,7 +211,8 @@ class Engine(EngineBase):
         return out
 
     # ----- rewards ------------------------------------------------------------------------
-    def record_reward(self, decision_id: str, reward: Any) -> RewardResult:
+    def record_reward(self, decision_id: str, reward: Any, *,
+                      slot: int | None = None) -> RewardResult:
         """Apply a reward to a pending decision, exactly once.
 
         A repeat returns ``status="duplicate"`` and changes nothing; an unknown id raises
@@ -220,15 +224,22 @@ class Engine(EngineBase):
         each metric of a decision is applied exactly once, whenever it arrives
         (:mod:`tsbandit.engine.metric_records`; the result's ``metrics`` says each one's
         status).
+
+        A ranking model (position-based, cascade) learns from every slot of a ranking: give
+        the ``slot`` a reward is for (default 0), or one reward per slot as a list (None for a
+        slot not known yet); each slot is applied exactly once
+        (:mod:`tsbandit.engine.slot_records`; the result's ``slots``). Other models learn from
+        the first slot only: another ``slot`` raises :class:`InvalidSlotError`.
         """
         bandit, _ = split_decision_id(decision_id)
         try:
-            return self._record_reward(bandit, decision_id, reward)
+            return self._record_reward(bandit, decision_id, reward, slot)
         except BanditNotFoundError:
             self._cache.drop(bandit)
             raise DecisionNotFoundError(f"unknown decision id {decision_id!r}") from None
 
-    def _record_reward(self, bandit: str, decision_id: str, reward: Any) -> RewardResult:
+    def _record_reward(self, bandit: str, decision_id: str, reward: Any,
+                       slot: int | None = None) -> RewardResult:
         cached = self._cache.peek(bandit)
         if cached is not None and cached.spec.model.additive:
             # An additive model's delta needs only the configuration, and the write below is
@@ -238,6 +249,12 @@ class Engine(EngineBase):
         else:
             state = self._state(bandit)
         spec = state.spec
+        if isinstance(spec.model, RankingModel):
+            return record_slot_rewards(self, state, bandit, decision_id, reward, slot)
+        if slot not in (None, 0):
+            raise InvalidSlotError(
+                f"bandit {bandit!r} learns from the first slot of a ranking only (slot 0); "
+                f"a ranking model (position_based, cascade) learns from every slot")
         if spec.metrics is not None:
             return record_metric_rewards(self, state, bandit, decision_id, reward)
         r = spec.model.check_reward(reward)
@@ -282,6 +299,8 @@ class Engine(EngineBase):
                           ) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
                 if spec.metrics is not None:
                     return expired_metric(spec, stats, self.store, claim, self.clock())
+                if isinstance(spec.model, RankingModel):
+                    return expired_slot(spec, stats, claim, self.clock())
                 p = claim.payload
                 arm, made_at = p["arm"], p.get("config_version")
                 learns = spec.learns(arm, made_at)

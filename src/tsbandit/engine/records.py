@@ -11,8 +11,10 @@ import numpy as np
 from ..decision import DECISION_ID_SEP, RecordedDecision
 from ..errors import DecisionNotFoundError, IdempotencyConflictError
 from ..events import DecisionEvent
+from ..policies.ranking import RankingModel
 from ..stores.base import NewDecision, Store
 from .metric_records import metric_records
+from .slot_records import slot_records
 from .state import BanditState
 
 __all__ = ["new_decisions", "replay"]
@@ -37,6 +39,7 @@ def new_decisions(state: BanditState, chosen: np.ndarray, probs: np.ndarray,
     bandit, arms = spec.name, spec.arms
     version, config_version = snapshot.version, snapshot.config_version
     ms = spec.metrics
+    per_slot = isinstance(spec.model, RankingModel)
     deadline = now + (spec.reward_window if ms is None else
                       spec.metric_window(ms.names[ms.order[0]]))
     items = []
@@ -53,6 +56,8 @@ def new_decisions(state: BanditState, chosen: np.ndarray, probs: np.ndarray,
                    "config_version": config_version}
         how = None if applied is None else applied[i]
         held = None if sticky_of is None else sticky_of[i]
+        if per_slot and len(ranking) > 1:  # each slot's reward event logs its propensity
+            payload["position_propensities"] = list(pp)
         if keyed:  # what a replay needs to answer the same decision, and the request's hash
             payload.update(keyed, position_propensities=list(pp))
             if how is not None:
@@ -62,10 +67,12 @@ def new_decisions(state: BanditState, chosen: np.ndarray, probs: np.ndarray,
         event = DecisionEvent(did, now, bandit, ranking[0], ctx, ranking, pp[0], pp, user_id,
                               version, allocation, how, held)
         item = NewDecision(did, payload, deadline, event.to_dict())
-        if ms is None:
-            items.append(item)
-        else:  # one pending record per metric, each consumed once
+        if ms is not None:  # one pending record per metric, each consumed once
             items.extend(metric_records(spec, item, now))
+        elif per_slot and len(ranking) > 1:  # one per slot of a ranking model's ranking
+            items.extend(slot_records(item, ranking, pp))
+        else:
+            items.append(item)
         out.append(RecordedDecision(
             ranking[0], int(row[0]), ranking, pp[0], pp, how, decision_id=did, bandit=bandit,
             model_version=version, timestamp=now, deadline=deadline, idempotency_key=key,

@@ -88,7 +88,7 @@ def record_slot_rewards(engine: Engine, state: BanditState, bandit: str, decisio
             raise InvalidSlotError("every slot's reward is None: nothing to record")
     else:
         j = model.check_slot(0 if slot is None else slot, k)
-        todo = {j: model.check_reward(reward)}  # type: ignore[attr-defined]
+        todo = {j: model.check_reward(reward)}
     pp = payload.get("position_propensities")
     now = engine.clock()
     statuses: dict[int, RewardStatus] = {}
