@@ -128,13 +128,15 @@ def test_read_bandit_gives_the_typed_model_and_rule() -> None:
     schemas = doc["components"]["schemas"]
     out = schemas["BanditOut"]["properties"]
     assert out["model"]["discriminator"]["propertyName"] == "kind"
-    # "metrics": the model of a bandit with several metrics (which are then its ``metrics``)
-    assert set(out["model"]["discriminator"]["mapping"]) == {"beta", "gaussian", "linear",
-                                                             "logistic", "metrics"}
-    # "constrained" and "pareto": rules over several metrics
+    # "metrics": the model of a bandit with several metrics (which are then its ``metrics``);
+    # "position_based" and "cascade": ranking models that learn from every slot
+    assert set(out["model"]["discriminator"]["mapping"]) == {
+        "beta", "gaussian", "linear", "logistic", "position_based", "cascade", "metrics"}
+    # "constrained" and "pareto": rules over several metrics; "top_two" (best-arm
+    # identification) and "floor" (a traffic floor around another rule)
     assert set(out["rule"]["discriminator"]["mapping"]) == {
         "thompson", "ucb1", "linucb", "epsilon_greedy", "greedy", "softmax", "random",
-        "constrained", "pareto"}
+        "top_two", "floor", "constrained", "pareto"}
     # an answer always carries every parameter: all required in the output schemas
     linear = schemas["LinearModel-Output"]
     assert set(linear["required"]) == set(linear["properties"])

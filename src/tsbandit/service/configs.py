@@ -126,6 +126,36 @@ ModelConfig = Annotated[
 ModelKind = Literal["beta", "gaussian", "linear", "logistic"]
 
 
+class PositionBasedModel(_In):
+    """Rankings that learn from every slot: click = attractiveness(arm) x examination(slot),
+    Beta attractiveness, examination given or learned; a reward names its slot."""
+
+    kind: Literal["position_based"]
+    alpha0: Positive = 1.0
+    beta0: Positive = 1.0
+    n_positions: Annotated[int, Field(ge=1, le=100)] = 3
+    examination: Annotated[list[Annotated[float, Field(gt=0, le=1)]],
+                           Field(min_length=1, max_length=100)] | None = None
+    em_iterations: Annotated[int, Field(ge=1, le=1000)] = 30
+    examination_prior: Positive = 1.0
+    monotone: bool = True
+
+
+class CascadeModel(_In):
+    """Rankings under the cascade model: the user scans down and clicks the first attractive
+    arm (Beta attractiveness of the arms examined); a reward names its slot."""
+
+    kind: Literal["cascade"]
+    alpha0: Positive = 1.0
+    beta0: Positive = 1.0
+
+
+BanditModelConfig = Annotated[
+    BetaModel | GaussianModel | LinearModel | LogisticModel | PositionBasedModel | CascadeModel,
+    Field(discriminator="kind")]
+BanditModelKind = Literal["beta", "gaussian", "linear", "logistic", "position_based", "cascade"]
+
+
 class ThompsonRule(_In):
     """Thompson sampling: one posterior draw per arm, best draw wins.
 
@@ -318,7 +348,7 @@ class BanditCreate(_In):
 
     name: Annotated[str, Field(pattern=_BANDIT_NAME)]
     arms: Annotated[list[ArmName], Field(min_length=1)]
-    model: ModelKind | ModelConfig = "beta"
+    model: BanditModelKind | BanditModelConfig = "beta"
     rule: RuleKind | RuleConfig = Field("thompson", description=(
         "Selection rule; ``constrained`` (the default with constraints) and ``pareto`` need "
         "metrics."))
@@ -433,8 +463,8 @@ class BanditCreate(_In):
 
 
 OutModelConfig = Annotated[
-    BetaModel | GaussianModel | LinearModel | LogisticModel | MetricsModel,
-    Field(discriminator="kind")]
+    BetaModel | GaussianModel | LinearModel | LogisticModel | PositionBasedModel | CascadeModel
+    | MetricsModel, Field(discriminator="kind")]
 
 
 class BanditOut(_Out):

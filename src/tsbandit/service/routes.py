@@ -212,13 +212,19 @@ def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
     ``given_not_observed``) or was 0 (422 ``given_not_met``); an undeclared metric is 422
     ``unknown_metric``.
 
+    A ranking model (position_based, cascade) learns from every slot: ``slot`` with
+    ``reward``, or ``slot_rewards`` (one per slot, null for not yet); each slot is applied
+    once (``slots`` in the answer). Other models learn from slot 0 only (another slot: 422
+    ``invalid_reward``).
+
     Unknown decision 404 ``decision_not_found``; past its window 410 ``decision_expired``;
     outside the model's domain 422 ``invalid_reward`` (nothing applied).
     """
     _same_bandit(name, body.decision_id)
-    value = body.reward if body.metrics is None else body.metrics
+    value = (body.metrics if body.metrics is not None else body.slot_rewards
+             if body.slot_rewards is not None else body.reward)
     try:
-        out = engine.record_reward(body.decision_id, value)
+        out = engine.record_reward(body.decision_id, value, slot=body.slot)
     except InvalidRewardError as exc:
         if type(exc) is InvalidRewardError:  # perhaps the wrong field for this bandit
             _wrong_field(engine, name, body)

@@ -209,18 +209,37 @@ class RewardRequest(_In):
     metrics: Annotated[dict[MetricName, float], Field(min_length=1, max_length=32)] | None = (
         Field(None, description="``{metric: value}`` (a bandit with several metrics), e.g. "
               "``{\"apply\": 1}`` today and ``{\"revenue\": 182.5}`` later."))
+    slot: int | None = Field(None, ge=0, le=10_000, description=(
+        "The ranking's slot ``reward`` is for (default 0). A ranking model (position_based, "
+        "cascade) learns from every slot, each applied once; other models from slot 0 only."))
+    slot_rewards: Annotated[list[float | None], Field(min_length=1, max_length=10_000)
+                            ] | None = Field(None, description=(
+        "One reward per slot of the ranking (null: not known yet), instead of ``reward`` "
+        "(ranking models)."))
 
     @model_validator(mode="after")
     def _one(self) -> RewardRequest:
-        if (self.reward is None) == (self.metrics is None):
-            raise ValueError("give exactly one of reward (a number) or metrics "
-                             "({metric: value}, for a bandit with several metrics)")
+        given = [f for f in ("reward", "metrics", "slot_rewards") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of reward (a number), metrics ({metric: value}, "
+                             "for a bandit with several metrics) or slot_rewards (one per "
+                             "slot, for a ranking model)")
+        if self.slot is not None and self.reward is None:
+            raise ValueError("slot goes with reward (the reward of that slot)")
         return self
 
 
 class MetricRewardStatus(_Out):
     """What a reward did to one metric of the decision."""
 
+    status: Literal["applied", "duplicate", "arm_retired"]
+    duplicate: bool
+
+
+class SlotRewardStatus(_Out):
+    """What a reward did to one slot of the ranking."""
+
+    slot: int
     status: Literal["applied", "duplicate", "arm_retired"]
     duplicate: bool
 
@@ -239,10 +258,12 @@ class RewardOut(_Out):
     model_version: int
     metrics: dict[str, MetricRewardStatus] | None = Field(
         None, description="Per metric of the request (present only when it gave metrics).")
+    slots: list[SlotRewardStatus] | None = Field(
+        None, description="Per slot of the request (a ranking model's rewards).")
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: SerializerFunctionWrapHandler):
-        return drop_absent(handler(self), ("metrics",))
+        return drop_absent(handler(self), ("metrics", "slots"))
 
 
 # ----- stats ----------------------------------------------------------------------------------
