@@ -372,3 +372,22 @@ def test_unreachable_service():
         with Client(f"http://127.0.0.1:{port}", retry=Retry(attempts=2, backoff=0.0)) as c, \
                 pytest.raises(ServiceConnectionError, match="after 2 attempts"):
             c.stats("offers")
+
+
+def test_slots_and_sticky_users_round_trip(client: Client):
+    carousel = f"carousel_{uuid.uuid4().hex[:8]}"
+    client.create(carousel, ["a", "b", "c", "d"], model={"kind": "cascade"})
+    d = client.decide(carousel, k=3)
+    one = client.reward(d, 1, slot=1)
+    assert one.slots == {1: "applied"} and one.arm == d.ranking[1]
+    rest = client.reward(d.decision_id, slot_rewards=[0, 1, None])
+    assert rest.slots == {0: "applied", 1: "duplicate"}
+    with pytest.raises(ConfigurationError):
+        client.reward(d, 1, slot_rewards=[1, 0, 0])
+    sticky = f"sticky_{uuid.uuid4().hex[:8]}"
+    client.create(sticky, ["a", "b", "c"], stickiness=600)
+    first = client.decide(sticky, user_id="u1")
+    again = client.decide(sticky, user_id="u1")
+    assert again.arm == first.arm and again.sticky_of == first.decision_id
+    client.delete(carousel)
+    client.delete(sticky)

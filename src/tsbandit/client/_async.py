@@ -112,12 +112,14 @@ class AsyncClient:
                      constraints: Sequence[Mapping[str, Any]] | None = None,
                      costs: Mapping[str, float] | None = None, baseline: str | None = None,
                      metric_windows: Mapping[str, float] | None = None,
-                     metric_defaults: Mapping[str, float | None] | None = None) -> BanditInfo:
+                     metric_defaults: Mapping[str, float | None] | None = None,
+                     stickiness: float | None = None) -> BanditInfo:
         """See :meth:`Client.create`."""
         return await self._run(Calls.create(
             name, arms, model, rule, n_features, reward_window, default_reward, half_life,
             propensity_draws, metric_options(metrics, objective, constraints, costs, baseline,
-                                             metric_windows, metric_defaults)))
+                                             metric_windows, metric_defaults),
+            stickiness))
 
     async def get(self, name: str) -> BanditInfo:
         """See :meth:`Client.get`."""
@@ -160,9 +162,10 @@ class AsyncClient:
         return await self._run(Calls.decision(decision_id))
 
     async def reward(self, decision: Decision | str, reward: float | None = None, *,
-                     metrics: Mapping[str, float] | None = None) -> RewardResult:
+                     metrics: Mapping[str, float] | None = None, slot: int | None = None,
+                     slot_rewards: Sequence[float | None] | None = None) -> RewardResult:
         """See :meth:`Client.reward`."""
-        return await self._run(Calls.reward(decision, reward, metrics))
+        return await self._run(Calls.reward(decision, reward, metrics, slot, slot_rewards))
 
     async def _reward_item(self, decision: Decision | str, reward: Reward) -> RewardResult:
         value, metrics = split_reward(reward)

@@ -319,12 +319,13 @@ class Calls:
                rule: str | dict[str, Any] | None, n_features: int | None,
                reward_window: float | None, default_reward: float | None,
                half_life: float | None, propensity_draws: int | None,
-               metric_options: Mapping[str, Any] | None = None) -> Call[BanditInfo]:
+               metric_options: Mapping[str, Any] | None = None,
+               stickiness: float | None = None) -> Call[BanditInfo]:
         body = {"name": name, "arms": list(arms),
                 **_drop_none(model=model, rule=rule, n_features=n_features,
                              reward_window=reward_window, default_reward=default_reward,
                              half_life=half_life, propensity_draws=propensity_draws,
-                             **(metric_options or {}))}
+                             stickiness=stickiness, **(metric_options or {}))}
         return Call("POST", "/v1/bandits", _json(BanditInfo), json=body, ok=(201,))
 
     @staticmethod
@@ -379,18 +380,26 @@ class Calls:
 
     @staticmethod
     def reward(decision: Decision | str, reward: Reward | None = None,
-               metrics: Mapping[str, float] | None = None) -> Call[RewardResult]:
+               metrics: Mapping[str, float] | None = None, slot: int | None = None,
+               slot_rewards: Sequence[float | None] | None = None) -> Call[RewardResult]:
         bandit, did = bandit_of(decision)
         if isinstance(reward, Mapping) and metrics is None:
             reward, metrics = None, reward  # {metric: value}: a bandit with several metrics
-        if (reward is None) == (metrics is None):
-            raise ConfigurationError("give exactly one of reward (a number) or metrics "
-                                     "({metric: value}, for a bandit with several metrics)")
+        if sum(v is not None for v in (reward, metrics, slot_rewards)) != 1:
+            raise ConfigurationError(
+                "give exactly one of reward (a number), metrics ({metric: value}, for a "
+                "bandit with several metrics) or slot_rewards (one per slot, ranking models)")
+        if slot is not None and reward is None:
+            raise ConfigurationError("slot goes with reward (the reward of that slot)")
         body: dict[str, Any] = {"decision_id": did}
         if metrics is not None:
             body["metrics"] = dict(metrics)
+        elif slot_rewards is not None:
+            body["slot_rewards"] = list(slot_rewards)
         else:
             body["reward"] = reward
+            if slot is not None:
+                body["slot"] = int(slot)
         # safe: a reward is applied once per decision id (each metric once); a repeat
         # answers "duplicate"
         return Call("POST", f"/v1/bandits/{_q(bandit)}/rewards", _reward_result, json=body,

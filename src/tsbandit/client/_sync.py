@@ -131,7 +131,8 @@ class Client:
                constraints: Sequence[Mapping[str, Any]] | None = None,
                costs: Mapping[str, float] | None = None, baseline: str | None = None,
                metric_windows: Mapping[str, float] | None = None,
-               metric_defaults: Mapping[str, float | None] | None = None) -> BanditInfo:
+               metric_defaults: Mapping[str, float | None] | None = None,
+               stickiness: float | None = None) -> BanditInfo:
         """Create a bandit (``BanditExistsError`` if the name is taken); None: the default
         (``model`` Beta-Bernoulli, ``rule`` Thompson sampling).
 
@@ -148,7 +149,8 @@ class Client:
         return self._run(Calls.create(
             name, arms, model, rule, n_features, reward_window, default_reward, half_life,
             propensity_draws, metric_options(metrics, objective, constraints, costs, baseline,
-                                             metric_windows, metric_defaults)))
+                                             metric_windows, metric_defaults),
+            stickiness))
 
     def get(self, name: str) -> BanditInfo:
         """A bandit's configuration."""
@@ -196,16 +198,19 @@ class Client:
         return self._run(Calls.decision(decision_id))
 
     def reward(self, decision: Decision | str, reward: float | None = None, *,
-               metrics: Mapping[str, float] | None = None) -> RewardResult:
+               metrics: Mapping[str, float] | None = None, slot: int | None = None,
+               slot_rewards: Sequence[float | None] | None = None) -> RewardResult:
         """Reward a decision (a :class:`Decision` or its id) exactly once: ``reward`` (a
         number) or, for a bandit with several metrics, ``metrics`` (``{metric: value}``; each
         metric of a decision is applied once, whenever it arrives, and the result's
-        ``metrics`` says each one's status). Exactly one of them.
+        ``metrics`` says each one's status). Exactly one of them. A ranking model learns
+        from every slot: ``reward`` with its ``slot``, or ``slot_rewards`` (one per slot, None
+        for one not known yet); the result's ``slots`` says each slot's status.
 
         Retried on 503 and lost connections: safe, as the service applies a decision's reward
         once and answers a repeat ``"duplicate"`` (see :class:`RewardResult`).
         """
-        return self._run(Calls.reward(decision, reward, metrics))
+        return self._run(Calls.reward(decision, reward, metrics, slot, slot_rewards))
 
     def _reward_item(self, decision: Decision | str, reward: Reward) -> RewardResult:
         value, metrics = split_reward(reward)
