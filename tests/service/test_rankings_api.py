@@ -84,3 +84,17 @@ def test_a_plain_bandit_refuses_other_slots(client: TestClient) -> None:
     ok = client.post("/v1/bandits/plain/rewards",
                      json={"decision_id": d["decision_id"], "slot": 0, "reward": 1})
     assert ok.status_code == 200 and "slots" not in ok.json()
+
+
+def test_a_shared_weights_linear_bandit(client: TestClient) -> None:
+    r = client.post("/v1/bandits", json={"name": "shared", "arms": ["a", "b", "c"],
+                                         "model": "hierarchical-linear", "n_features": 2})
+    assert r.status_code == 201, r.text
+    assert r.json()["model"]["kind"] == "hierarchical-linear"
+    for _ in range(5):
+        d = client.post("/v1/bandits/shared/decisions", json={"context": [0.5, 1.0]}).json()
+        ok = client.post("/v1/bandits/shared/rewards",
+                         json={"decision_id": d["decision_id"], "reward": 0.7})
+        assert ok.status_code == 200, ok.text
+    assert client.post("/v1/bandits", json={"name": "nofeat", "arms": ["a"],
+                                            "model": "hierarchical-linear"}).status_code == 422

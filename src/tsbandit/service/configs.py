@@ -150,10 +150,28 @@ class CascadeModel(_In):
     beta0: Positive = 1.0
 
 
+class HierarchicalLinearModel(_In):
+    """Linear Thompson sampling with weights shared across arms: each arm's weights are shared
+    weights plus an arm offset whose prior (``offset_precision``, larger than
+    ``shared_precision``) shrinks it, so every arm learns from every observation."""
+
+    kind: Literal["hierarchical-linear"]
+    n_features: int | None = Field(None, ge=1, description="Or give n_features at top level.")
+    shared_precision: Positive | Annotated[list[Positive], Field(min_length=1)] = 1.0
+    offset_precision: Positive | Annotated[list[Positive], Field(min_length=1)] = 4.0
+    noise_variance: Positive = 0.1
+    features: Literal["linear", "quadratic"] = "linear"
+    refresh_every: int = Field(1000, ge=1, le=2**31 - 1)
+
+
+#: the models that take a context (``n_features``)
+CONTEXTUAL_KINDS = ("linear", "logistic", "hierarchical-linear")
+
 BanditModelConfig = Annotated[
-    BetaModel | GaussianModel | LinearModel | LogisticModel | PositionBasedModel | CascadeModel,
-    Field(discriminator="kind")]
-BanditModelKind = Literal["beta", "gaussian", "linear", "logistic", "position_based", "cascade"]
+    BetaModel | GaussianModel | LinearModel | LogisticModel | PositionBasedModel | CascadeModel
+    | HierarchicalLinearModel, Field(discriminator="kind")]
+BanditModelKind = Literal["beta", "gaussian", "linear", "logistic", "position_based", "cascade",
+                          "hierarchical-linear"]
 
 
 class ThompsonRule(_In):
@@ -399,9 +417,9 @@ class BanditCreate(_In):
         if inner is not None and self.n_features is not None and inner != self.n_features:
             raise ValueError(f"n_features == {self.n_features} but model.n_features == {inner}")
         kind = self.model if isinstance(self.model, str) else self.model.kind
-        if kind in ("linear", "logistic") and inner is None and self.n_features is None:
+        if kind in CONTEXTUAL_KINDS and inner is None and self.n_features is None:
             raise ValueError(f"a {kind} model needs n_features (the context dimension)")
-        if kind not in ("linear", "logistic") and self.n_features is not None:
+        if kind not in CONTEXTUAL_KINDS and self.n_features is not None:
             raise ValueError(f"a {kind} model takes no context; n_features must be omitted")
         return self
 
@@ -464,7 +482,7 @@ class BanditCreate(_In):
 
 OutModelConfig = Annotated[
     BetaModel | GaussianModel | LinearModel | LogisticModel | PositionBasedModel | CascadeModel
-    | MetricsModel, Field(discriminator="kind")]
+    | HierarchicalLinearModel | MetricsModel, Field(discriminator="kind")]
 
 
 class BanditOut(_Out):
