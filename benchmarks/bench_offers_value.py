@@ -5,9 +5,9 @@ on ``offers-value`` and on the context-free three-metric world (tests/policies/m
     python benchmarks/bench_offers_value.py [--seeds 10] [--rounds 3000] [--seed 0]
                                             [--subsidy 0.2 0.5 0.8]
 
-pybandits is optional (``pip install pybandits``: 8.4 brings jax, jaxlib, numpyro, optuna,
-bokeh and sqlalchemy, ~500 MB beside NumPy and SciPy; so it is not in the ``bench`` extra);
-without it its rows say "not installed". How pybandits is driven (its API takes
+pybandits comes with the ``bench`` extra (``pip install -e '.[bench]'``; 8.4 brings jax,
+jaxlib, numpyro, optuna, bokeh and sqlalchemy, ~500 MB beside NumPy and SciPy); without it
+its rows say "not installed". How pybandits is driven (its API takes
 Bernoulli rewards and fixed per-arm costs, no context-dependent constraint):
 
 * revenue enters as a Bernoulli reward with probability revenue / 400 (its expectation is
