@@ -171,7 +171,7 @@ def test_reused_zones_classify_as_fresh_probabilities():
         _, plan = b.rule._plan(b.model)
         z = post.cache[plan.key][1]
         cpost = b.rule.constraint_posterior(b.model, post, stats)
-        sure, out = b.rule.plausible(b.model, cpost, None, None, stats)
+        sure, out = b.rule.plausible(b.model, cpost, None)
         exact = b.rule.pass_probability(b.model, cpost)
         assert np.array_equal(z >= 0.2, sure) and np.array_equal(z < 0.05, out), step
         reused += int(not np.array_equal(z, exact))

@@ -379,27 +379,11 @@ def _pack(jit: Any, rule: Any, plan: Plan, posterior: Any, stats: Any, n_arms: i
         return Q, np.empty((plan.n_constraints, n_arms))
     if plan.exact is None:
         cpost = cpost or rule.constraint_posterior(ms, posterior, stats)
-        Z = np.ascontiguousarray(rule.pass_probability(ms, cpost), dtype=np.float64)
-    else:
-        P = posterior.packed
-        bounds = [_bounds(jit, plan, j, Q[row:row + 2] if pooled else P[row:row + 2].copy(),
-                          x, is_max) for j, (row, pooled, x, is_max) in enumerate(plan.exact)]
-        Z = bounds[0][None] if len(bounds) == 1 else np.stack(bounds)
-    return Q, _unproven(rule, ms, stats, Z)
-
-
-def _unproven(rule: Any, ms: Any, stats: Any, Z: np.ndarray) -> np.ndarray:
-    """``Z`` with the pessimism zone's arms whose own data do not reject the constraint
-    (:meth:`.ConstrainedThompson.ruled_out`) raised to ``pessimism`` (the draw decides), in
-    a new array: ``Z``'s bounds stay as ``_bounds`` keeps them."""
-    pess = rule.pessimism
-    low = Z < pess
-    if not low.any():
-        return Z
-    out = rule.ruled_out(ms, stats, Z)
-    if np.array_equal(out, low):  # every arm under pessimism is ruled out
-        return Z
-    return np.ascontiguousarray(np.where(low & ~out, pess, Z), dtype=np.float64)
+        return Q, np.ascontiguousarray(rule.pass_probability(ms, cpost), dtype=np.float64)
+    P = posterior.packed
+    bounds = [_bounds(jit, plan, j, Q[row:row + 2] if pooled else P[row:row + 2].copy(), x,
+                      is_max) for j, (row, pooled, x, is_max) in enumerate(plan.exact)]
+    return Q, bounds[0][None] if len(bounds) == 1 else np.stack(bounds)
 
 
 def _prob(ab: np.ndarray, x: float, is_max: bool) -> np.ndarray:

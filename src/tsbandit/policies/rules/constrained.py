@@ -46,11 +46,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from ..._scipy import betainc, betaln, ndtr
+from ..._scipy import betainc, ndtr
 from ...errors import ConfigurationError
 from .. import _jit
 from .. import _metrics_kernels as _mk
@@ -60,8 +60,7 @@ from ..metrics import MetricSet, MetricsPosterior
 from ..stats import Stats
 from .base import SelectionRule
 
-__all__ = ["APPLIED", "ConstrainedThompson", "check_constraint", "log_evidence",
-           "pass_probability"]
+__all__ = ["APPLIED", "ConstrainedThompson", "check_constraint", "pass_probability"]
 
 #: what a decision applied: the constrained argmax, the baseline, the most likely to pass
 APPLIED = ("constrained", "baseline", "most_likely")
@@ -119,10 +118,6 @@ class ConstrainedThompson(SelectionRule):
     pessimism: float = 0.05
 
     kind = "constrained"
-    #: the pessimism zone waits for the arm's own data to reject the constraint
-    #: (:meth:`rejected`); False: the probability alone (the rule before issue 15's lock-out)
-    anytime: ClassVar[bool] = True
-    level: ClassVar[float | None] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "constraints",
@@ -224,14 +219,11 @@ class ConstrainedThompson(SelectionRule):
         return pass_probability(self.constraints, model, posterior, contexts)
 
     def plausible(self, model: MetricSet, cpost: Posterior, contexts: np.ndarray | None,
-                  cache: dict[Any, Any] | None = None, stats: Stats | None = None
-                  ) -> tuple[np.ndarray, np.ndarray] | None:
+                  cache: dict[Any, Any] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """``(sure, ruled_out)``, each ``(C, *batch, K)``: the constraint's posterior
         probability of holding is at least ``optimism`` (it passes whatever the draw), or below
-        ``pessimism`` and, for an absolute bound on a Beta metric, the arm's own observations
-        in ``stats`` reject it at level ``pessimism`` (:meth:`rejected`; it fails whatever the
-        draw); None when both are 0. Cached in ``cache`` (the decision's posterior's) when
-        there is no context."""
+        ``pessimism`` (it fails whatever the draw); None when both are 0. Cached in ``cache``
+        (the decision's posterior's) when there is no context."""
         if not (self.optimism or self.pessimism) or not self.constraints:
             return None
         key = ("plausible", self.pool, self.optimism, self.pessimism, self._deps(model))
@@ -239,50 +231,9 @@ class ConstrainedThompson(SelectionRule):
             return cache[key]
         prob = self.pass_probability(model, cpost, contexts)
         out = ((prob >= self.optimism) if self.optimism else np.zeros(prob.shape, bool),
-               self.ruled_out(model, stats, prob))
+               prob < self.pessimism)
         if contexts is None and cache is not None:
             cache[key] = out
-        return out
-
-    def ruled_out(self, model: MetricSet, stats: Stats | None, prob: np.ndarray
-                  ) -> np.ndarray:
-        """Where the pessimism zone applies ``(C, *batch, K)``: the probability ``prob`` of
-        holding is below ``pessimism``, and the arm's own observations reject the constraint
-        by a test valid at every sample size (:meth:`rejected`; only where one is defined)."""
-        low = prob < self.pessimism
-        if stats is None or not self.anytime or not low.any():
-            return low
-        return low & self.rejected(model, stats, low.shape)
-
-    def rejected(self, model: MetricSet, stats: Stats, shape: tuple[int, ...]) -> np.ndarray:
-        """``(C, *batch, K)``: the arm's own observations reject its constraint at level
-        ``pessimism`` at any sample size (True where no such test is defined: the
-        probability alone decides, as for relative bounds and non-Beta metrics).
-
-        For an absolute bound ``L`` in (0, 1) on a Beta metric the test is the likelihood
-        ratio of the infeasible side against the limit, mixed over the metric's configured
-        prior restricted to that side (for ``max``: ``r > L``),
-        ``M = int_{r > L} (r / L)^s ((1 - r) / (1 - L))^f pi(dr) / pi(r > L)``, with ``s``
-        successes and ``f`` failures of the arm's own. For any feasible rate (``r <= L``)
-        each ratio is a supermartingale in the arm's observations, so by Ville's inequality
-        ``M`` ever reaches ``1 / pessimism`` with probability at most ``pessimism`` -- however
-        often it is checked, whatever the order the arms were tried in; far less for a rate
-        well inside the limit. ``M`` in closed form: ``B(a0 + s, b0 + f) / B(a0, b0) *
-        P(r > L | data) / P(r > L) / (L^s (1 - L)^f)``, the probabilities under the
-        configured (not pooled) prior.
-        """
-        out = np.ones(shape, dtype=bool)
-        level = -np.log(self.level or self.pessimism)
-        for j, c in enumerate(self.constraints):
-            i = model.index(c["metric"])
-            m = model.models[i]
-            bound = c.get("max", c.get("min"))
-            if m.kind != "beta" or c.get("relative_to") is not None or not 0 < bound < 1:
-                continue
-            part = model.part(stats, i)
-            out[j] = log_evidence(part["successes"], part["failures"],
-                                  m.alpha0, m.beta0, bound,  # type: ignore[attr-defined]
-                                  "max" in c) >= level
         return out
 
     def scores(self, model: RewardModel, posterior: Posterior, stats: Stats,
@@ -309,7 +260,7 @@ class ConstrainedThompson(SelectionRule):
         obj = ms.objective_of(draws)
         tie = rng.random(obj.shape)
         ok = self.margins(ms, draws) >= 0
-        pl = self.plausible(ms, cpost, contexts, posterior.cache, stats)
+        pl = self.plausible(ms, cpost, contexts, posterior.cache)
         if pl is not None:
             sure, out = (p if size is None else np.expand_dims(p, 1) for p in pl)
             ok = (ok | sure) & ~out
@@ -360,7 +311,7 @@ class ConstrainedThompson(SelectionRule):
             tie = rng.random(len(draws[0])).tolist()
         else:  # no arm passes, or a NaN objective: decide from the kernel's draws
             draws, tie = out[1][:len(ms.models)].tolist(), out[1][-1].tolist()
-        return _choose_one(self, ms, cpost, posterior.cache, draws, tie, context, stats)
+        return _choose_one(self, ms, cpost, posterior.cache, draws, tie, context)
 
     def _plan(self, model: RewardModel) -> tuple[MetricSet, _mk.Plan | None]:
         """The checked metric set and the compiled draw's plan (None: a metric the kernel
@@ -387,7 +338,7 @@ class ConstrainedThompson(SelectionRule):
 
 def _choose_one(self: ConstrainedThompson, ms: MetricSet, cpost: Posterior,
                 cache: dict[Any, Any], draws: list[list[float]], tie: list[float],
-                context: np.ndarray | None, stats: Stats) -> tuple[int, int]:
+                context: np.ndarray | None) -> tuple[int, int]:
     """:meth:`ConstrainedThompson.explain_one`'s choice from one user's draws ``(M, K)`` (of
     ``cpost``) and ``K`` uniforms, in Python floats (the compiled kernel's arithmetic)."""
     n_arms = len(draws[0])
@@ -406,7 +357,7 @@ def _choose_one(self: ConstrainedThompson, ms: MetricSet, cpost: Posterior,
                 acc += w[i] * vals[i][a]
         obj.append(acc - cost[a])
     ok = [True] * n_arms
-    pl = self.plausible(ms, cpost, context, cache, stats)
+    pl = self.plausible(ms, cpost, context, cache)
     for j, c in enumerate(self.constraints):
         v = draws[ms.index(c["metric"])]
         rel = c.get("relative_to")
@@ -457,25 +408,3 @@ def pass_probability(constraints: tuple[Mapping[str, Any], ...], model: MetricSe
     if len(out) == 1:
         return np.asarray(out[0])[None]
     return np.stack(out) if out else np.ones((0,))
-
-
-def log_evidence(successes: Any, failures: Any, alpha0: float, beta0: float, bound: float,
-                 is_max: bool) -> np.ndarray:
-    """``log M``: the log likelihood ratio of a Bernoulli rate beyond ``bound`` (above it for
-    a ``max``, below for a ``min``) against the rate ``bound`` itself, mixed over
-    ``Beta(alpha0, beta0)`` restricted to that side (:meth:`ConstrainedThompson.rejected`).
-
-    >>> round(float(log_evidence(3.0, 13.0, 1.0, 1.0, 0.05, True)), 2)   # 3 in 16: weak
-    0.54
-    >>> bool(log_evidence(9.0, 21.0, 1.0, 1.0, 0.05, True) > np.log(20))  # 9 in 30: rejected
-    True
-    """
-    s, f = np.asarray(successes, dtype=float), np.asarray(failures, dtype=float)
-    a, b = alpha0 + s, beta0 + f
-    if is_max:  # P(r > L) = I_{1 - L}(b, a), accurate when it is small
-        tail = betainc(b, a, 1.0 - bound) / betainc(beta0, alpha0, 1.0 - bound)
-    else:
-        tail = betainc(a, b, bound) / betainc(alpha0, beta0, bound)
-    with np.errstate(divide="ignore"):
-        return (betaln(a, b) - betaln(alpha0, beta0) - s * np.log(bound)
-                - f * np.log1p(-bound) + np.log(tail))
