@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "policies
 import mo_world
 
 from bench_offers_value import context_free
+from harness import load_average
 from tsbandit._scipy import betainc, betaln
 from tsbandit.lab.value_runner import MetricsLearner
 from tsbandit.policies.rules.constrained import ConstrainedThompson
@@ -118,9 +119,11 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+",
                     default=["zones", "Z:0.05", "Y:0.05", "Y:0.01", "Y:0.005"])
     args = ap.parse_args()
+    print(f"load average {load_average()}")
     for v in args.variants:
         mode, _, d = v.partition(":")
         run(mode, float(d or 0.05), args.lanes, args.master, args.cf_trials)
+    print(f"load average {load_average()}")
 
 
 if __name__ == "__main__":
