@@ -7,6 +7,7 @@ bandit keeps each customer's assignment through a batch."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from typing import Any
@@ -141,3 +142,32 @@ def test_sticky_default_bandit_keeps_each_customer_through_a_batch():
         held = store.get_assignment(NAME, f"s{i}", time.time())
         assert held is not None and held.payload["ranking"] == [mine[0]["offer"]]
         assert held.payload["id"] in {d["decision_id"] for d in mine}
+
+
+def test_every_coalesced_decision_is_logged_once_after_its_answer(capsys):
+    """The decision lines leave the critical path (written once a request's response is sent,
+    service/logs.py DeferredLines) and none is lost: one line per decision, each before the
+    access line of the request that recorded it, and nothing held once the requests are done."""
+    app = make_app(SlowStore())
+    n = 30
+
+    async def scenario(c: httpx.AsyncClient) -> list[dict[str, Any]]:
+        await c.get("/recommend/warm")
+        capsys.readouterr()
+        rs = await asyncio.gather(*(c.get(f"/recommend/c{i}") for i in range(n)))
+        return [r.json() for r in rs]
+
+    recs = run(app, scenario)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    decided = [x for x in lines if x.get("event") == "decision"]
+    assert sorted(x["decision_id"] for x in decided) == sorted(d["decision_id"] for d in recs)
+    assert all(x["bandit"] == NAME for x in decided)
+    by_id = {x["decision_id"]: x["arm"] for x in decided}
+    assert all(by_id[d["decision_id"]] == d["offer"] for d in recs)
+    # each request's access line comes after its own decision's line
+    access = {x["path"]: i for i, x in enumerate(lines) if x.get("event") == "request"}
+    position = {x["decision_id"]: i for i, x in enumerate(lines) if x.get("event") == "decision"}
+    assert len(access) == n
+    assert all(position[d["decision_id"]] < access[f"/recommend/{d['customer_id']}"]
+               for d in recs)
+    assert app.state.runtime.observer.metrics.lines._held == []
