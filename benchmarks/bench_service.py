@@ -620,6 +620,8 @@ def main() -> None:
                         help="also break one decide down by layer, in process")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--only", default="", help="comma-separated target names to run")
+    parser.add_argument("--scenarios", default="",
+                        help="comma-separated scenarios to run (default: each target's all)")
     args = parser.parse_args()
     if args.serve:
         serve_internal(args.serve, args.port, args.redis_url)
@@ -642,7 +644,7 @@ def main() -> None:
             (internal("reference", "reference", redis_url), ["ref_recommend", "ref_reward"]),
             (ours("ours-redis", redis_url), ["decide", "reward", "session", "recommend"]),
             (ours("ours-sqlite", f"sqlite:///{tmp / 'bench.db'}"), ["decide", "reward",
-                                                                     "session"]),
+                                                                     "session", "recommend"]),
             (ours("ours-redis-inline", redis_url, TSBANDIT_OFFLOAD="false"),
              ["decide", "session"]),
             # bounded staleness: reuse a snapshot up to 50 ms old (saves the read round trip)
@@ -664,6 +666,10 @@ def main() -> None:
             plans = [p for p in plans if p[0].name in ("constant", "reference", "ours-redis")]
         if args.only:
             plans = [p for p in plans if p[0].name in args.only.split(",")]
+        if args.scenarios:
+            wanted = args.scenarios.split(",")
+            plans = [(t, [s for s in ss if s in wanted]) for t, ss in plans]
+            plans = [(t, ss) for t, ss in plans if ss]
         for target, scenarios in plans:
             measure(target, scenarios, cs, duration, tmp, results)
         if args.profile:

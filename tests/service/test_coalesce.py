@@ -302,7 +302,8 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 
 def test_real_http_concurrent_decisions_exact(serve, http_store, unique):
-    server = serve({"TSBANDIT_STORE": http_store, "TSBANDIT_DEFAULT_BANDIT": "false"})
+    tutorial = f"tut_{unique}"  # the default bandit, for /recommend (one server for both)
+    server = serve({"TSBANDIT_STORE": http_store, "TSBANDIT_DEFAULT_BANDIT_NAME": tutorial})
     name = f"co_{unique}"
     n_threads, per_thread = 32, 12
     with httpx.Client(base_url=server.url, timeout=10) as c:
@@ -340,3 +341,40 @@ def test_real_http_concurrent_decisions_exact(serve, http_store, unique):
     writes = _metric(metrics, "tsbandit_store_operation_duration_seconds_count",
                      operation="put_pending_many")
     assert 0 < writes < n + 1, writes
+    _real_http_concurrent_recommends(server.url, tutorial, writes)
+
+
+def _real_http_concurrent_recommends(url: str, name: str, writes_before: float) -> None:
+    """The tutorial's /recommend over real HTTP: coalesced like decisions, each customer's
+    /reward joined to its own decision exactly once."""
+    n_threads, per_thread = 16, 8
+    start = threading.Barrier(n_threads)
+
+    def recommend(t: int) -> list[dict[str, Any]]:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            start.wait()
+            return [c.get(f"/recommend/t{t}-{j}").json() for j in range(per_thread)]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        recs = [d for chunk in pool.map(recommend, range(n_threads)) for d in chunk]
+    n = n_threads * per_thread
+    assert len({d["decision_id"] for d in recs}) == n
+    with httpx.Client(base_url=url, timeout=10) as c:
+        for i, d in enumerate(recs):
+            body = {"customer_id": d["customer_id"], "arm": d["offer"], "reward": i % 2}
+            got = c.post("/reward", json=body).json()
+            assert (got["status"], got["decision_id"]) == ("updated", d["decision_id"])
+            assert c.post("/reward", json=body).json()["status"] == "duplicate"
+        stats = c.get("/stats").json()
+        metrics = c.get("/metrics").text
+        c.delete(f"/v1/bandits/{name}")
+    for arm, row in stats.items():
+        wins = sum(1 for i, d in enumerate(recs) if d["offer"] == arm and i % 2 == 1)
+        losses = sum(1 for i, d in enumerate(recs) if d["offer"] == arm and i % 2 == 0)
+        assert (row["alpha"], row["beta"]) == (1 + wins, 1 + losses)
+    assert _metric(metrics, "tsbandit_decisions_total", bandit=name) == n
+    writes = _metric(metrics, "tsbandit_store_operation_duration_seconds_count",
+                     operation="put_pending_many") - writes_before
+    assert 0 < writes < n, writes

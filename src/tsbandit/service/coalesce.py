@@ -94,7 +94,8 @@ class DecisionCoalescer:
         self.batches = 0
         self.batched = 0
 
-    async def _call(self, fn: Callable[[], T]) -> T:
+    async def call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` where this coalescer runs engine calls: in the executor, or on the loop."""
         if self.offload:
             return await asyncio.get_running_loop().run_in_executor(None, fn)
         return fn()
@@ -107,12 +108,12 @@ class DecisionCoalescer:
         idempotency_key=...)``. A request with an idempotency key is never coalesced: its
         decision id comes from the key, and it may be a replay (served alone, as is)."""
         if idempotency_key is not None:
-            return await self._call(functools.partial(
+            return await self.call(functools.partial(
                 engine.decide, bandit, context, eligible, k, user_id,
                 idempotency_key=idempotency_key))
         alone = functools.partial(engine.decide, bandit, context, eligible, k, user_id)
         if not self.enabled:
-            return await self._call(alone)
+            return await self.call(alone)
         key: _Key = (engine, bandit, None if eligible is None else tuple(eligible), k,
                      context is not None)
         waiting = self._waiting.get(key)
@@ -122,11 +123,11 @@ class DecisionCoalescer:
                 return await self._lead_on_loop(key, alone, engine, bandit, context, eligible,
                                                 k, user_id)
             try:  # offloaded: straight to the executor; followers join while it runs
-                return await self._call(alone)
+                return await self.call(alone)
             finally:
                 self._next(key)
         if not engine.fits_cached(bandit, context, eligible, k):
-            return await self._call(alone)  # cannot join (invalid, or nothing cached): alone
+            return await self.call(alone)  # cannot join (invalid, or nothing cached): alone
         future: asyncio.Future[EngineDecision] = asyncio.get_running_loop().create_future()
         waiting.append(_Waiter(context, user_id, future))
         return await future
@@ -179,7 +180,7 @@ class DecisionCoalescer:
             fn = functools.partial(_decide_batch, engine, bandit,
                                    None if eligible is None else list(eligible), k, batch)
             try:
-                results = await self._call(fn)
+                results = await self.call(fn)
             except asyncio.CancelledError:
                 for w in batch:
                     w.future.cancel()

@@ -29,13 +29,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from typing import IO, Any
 
 from ..errors import ConfigurationError
 
-__all__ = ["JsonFormatter", "TextFormatter", "access_log", "emit", "event_log",
-           "install_logging"]
+__all__ = ["DeferredLines", "JsonFormatter", "TextFormatter", "access_log", "emit",
+           "event_log", "install_logging"]
 
 #: Decisions, rewards, expiries (each with its decision id).
 event_log = logging.getLogger("tsbandit.events")
@@ -59,15 +60,76 @@ def _timestamp(created: float) -> str:
 
 
 def emit(logger: logging.Logger, msg: str, fields: dict[str, Any],
-         level: int = logging.INFO) -> None:
+         level: int = logging.INFO, created: float | None = None) -> None:
     """Log one structured line (``msg`` and its ``fields``), as ``logger.info(msg,
     extra={"fields": fields})`` does, without ``findCaller``'s walk up the stack: the
     per-request and per-decision lines are written from known places, so the record carries
     no source location (``pathname`` is ``"tsbandit"``, ``lineno`` 0). That walk was about a
     third of a line's cost."""
     if logger.isEnabledFor(level):
-        logger.handle(logger.makeRecord(logger.name, level, "tsbandit", 0, msg, (), None,
-                                        extra={"fields": fields}))
+        record = logger.makeRecord(logger.name, level, "tsbandit", 0, msg, (), None,
+                                   extra={"fields": fields})
+        if created is not None:  # a line written later than it happened (DeferredLines)
+            record.created = created
+            record.msecs = int(created % 1 * 1000)
+        logger.handle(record)
+
+
+class DeferredLines:
+    """Log lines of ``logger`` held while HTTP requests are in flight and written once a
+    request's response is sent: the lines of the decisions and rewards a request records leave
+    its critical path (the executor thread that records a decision no longer formats and writes
+    its line before the request can answer).
+
+    The service's timing middleware brackets every request with :meth:`begin` and :meth:`end`;
+    ``end`` (after the response) writes every line held so far, in the order they came, with
+    the time each happened. A line that comes while no request is in flight (the sweeper, an
+    engine call outside a request) is written at once. So no line is lost or held past the end
+    of the request during which it came, and a test that reads the log after a request sees it.
+    Thread-safe.
+
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> logger = logging.getLogger("tsbandit.doctest.deferred")
+    >>> handler = logging.StreamHandler(stream); handler.setFormatter(TextFormatter())
+    >>> logger.addHandler(handler); logger.setLevel(logging.INFO); logger.propagate = False
+    >>> lines = DeferredLines(logger)
+    >>> lines.begin(); lines.line("decision", {"arm": "a"}); stream.getvalue()
+    ''
+    >>> lines.end(); "decision arm=a" in stream.getvalue()
+    True
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._held: list[tuple[str, dict[str, Any], float]] = []
+
+    def enabled(self) -> bool:
+        """Whether the logger writes INFO lines at all (else don't build them)."""
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def line(self, msg: str, fields: dict[str, Any]) -> None:
+        """An INFO line: held while a request is in flight, else written now."""
+        with self._lock:
+            if self._in_flight:
+                self._held.append((msg, fields, time.time()))
+                return
+        emit(self.logger, msg, fields)
+
+    def begin(self) -> None:
+        """A request starts."""
+        with self._lock:
+            self._in_flight += 1
+
+    def end(self) -> None:
+        """A request ended (its response is sent): write every line held so far."""
+        with self._lock:
+            self._in_flight -= 1
+            held, self._held = self._held, []
+        for msg, fields, created in held:
+            emit(self.logger, msg, fields, created=created)
 
 
 class JsonFormatter(logging.Formatter):

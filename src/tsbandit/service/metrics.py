@@ -55,7 +55,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine import StoreObserver
-from .logs import access_log, emit, event_log
+from .logs import DeferredLines, access_log, emit, event_log
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -109,6 +109,8 @@ class ServiceMetrics:
                                     "(unavailable backend, or an unexpected exception).",
                                     ["operation", "error"], registry=r)
         self._children: dict[tuple[Any, ...], Any] = {}
+        #: decision and reward lines, written after the response of the request they came in
+        self.lines = DeferredLines(event_log)
         if multiprocess_dir() is None:
             from prometheus_client import PlatformCollector, ProcessCollector
 
@@ -155,6 +157,8 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        lines = self.metrics.lines
+        lines.begin()
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -166,6 +170,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             elapsed = time.perf_counter() - start
+            lines.end()  # the decision and reward lines held meanwhile, now the answer is out
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
             method = scope["method"]
@@ -199,7 +204,7 @@ class MetricsObserver(StoreObserver):
         arm = str(payload.get("arm"))
         m = self.metrics
         m.child(m.decisions, bandit, arm).inc()
-        if event_log.isEnabledFor(20):
+        if m.lines.enabled():
             fields: dict[str, Any] = {"event": "decision", "bandit": bandit,
                                       "decision_id": decision_id, "arm": arm,
                                       "propensity": payload.get("propensity")}
@@ -208,14 +213,14 @@ class MetricsObserver(StoreObserver):
                 fields["ranking"] = ranking
             if event is not None and "model_version" in event:
                 fields["model_version"] = event["model_version"]
-            emit(event_log, "decision", fields)
+            m.lines.line("decision", fields)
 
     def rewarded(self, bandit: str, decision_id: str, arm: str, status: str, reward: Any,
                  model_version: int) -> None:
         m = self.metrics
         m.child(m.rewards, bandit, arm, status).inc()
-        if event_log.isEnabledFor(20):
-            emit(event_log, "reward", {
+        if m.lines.enabled():
+            m.lines.line("reward", {
                 "event": "reward", "bandit": bandit, "decision_id": decision_id, "arm": arm,
                 "reward": reward, "status": status, "model_version": model_version})
 

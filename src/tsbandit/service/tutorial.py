@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Path, Response
+from fastapi import Path, Request
+from fastapi.responses import JSONResponse
 
 from ..engine import Engine, split_decision_id
 from ..errors import ArmMismatchError, BanditNotFoundError, DecisionNotFoundError
@@ -33,6 +34,8 @@ __all__ = ["table"]
 T = TypeVar("T")
 
 table = RouteTable(responses=ERROR_RESPONSES, tags=["tutorial"])
+#: on an answer an Idempotency-Key found recorded already
+_REPLAYED = {"Idempotent-Replayed": "true"}
 _404 = {404: {"model": ErrorResponse, "description": "No such customer decision or bandit"}}
 
 
@@ -52,23 +55,35 @@ def _on_default(runtime: Runtime, call: Callable[[], T]) -> T:
              response_model=RecommendOut,
              responses={**_404, 409: {"model": ErrorResponse,
                                       "description": "Idempotency key reused"}})
-def recommend(
+async def recommend(
     customer_id: Annotated[str, Path(min_length=1, max_length=256)],
     engine: EngineDep,
-    runtime: RuntimeDep,
-    response: Response,
+    request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Select the best offer for this customer via Thompson sampling (records a decision).
 
     ``Idempotency-Key`` makes a retry answer the same recommendation (same decision)."""
+    # Concurrent recommends share a batch, as POST .../decisions do (service/coalesce.py): the
+    # customer is the decision's user_id (sticky bandits keep their assignment per customer).
+    runtime: Runtime = request.app.state.runtime  # not via RuntimeDep: one resolution less
     name = runtime.settings.default_bandit_name
-    d = _on_default(runtime, lambda: engine.decide(name, user_id=customer_id,
-                                                   idempotency_key=idempotency_key))
-    if d.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    decisions = runtime.decisions
+    try:
+        d = await decisions.decide(engine, name, user_id=customer_id,
+                                   idempotency_key=idempotency_key)
+    except BanditNotFoundError:
+        if not runtime.settings.default_bandit:
+            raise
+        await decisions.call(runtime.ensure_default_bandit)
+        d = await decisions.decide(engine, name, user_id=customer_id,
+                                   idempotency_key=idempotency_key)
     runtime.join.remember(name, customer_id, JoinEntry(d.decision_id, d.arm))
-    return {"customer_id": customer_id, "offer": d.arm, "decision_id": d.decision_id}
+    # exactly RecommendOut's fields and JSON types: serialized directly, without FastAPI
+    # validating the answer against the response model a second time
+    return JSONResponse({"customer_id": customer_id, "offer": d.arm,
+                         "decision_id": d.decision_id},
+                        headers=_REPLAYED if d.replayed else None)
 
 
 def _joined(engine: Engine, runtime: Runtime, body: TutorialRewardRequest) -> JoinEntry:
