@@ -118,3 +118,12 @@ def test_the_sweep_deletes_expired_assignments(store, clock):
     clock.advance(11)
     assert eng.sweep("offers")["offers"].assignments == 3
     assert store.get_assignment("offers", "u0", clock()) is None
+
+
+def test_the_pending_decision_says_whose_draw_it_shows(store, clock):
+    eng = Engine(store, seed=6, clock=clock)
+    eng.create_bandit(spec())
+    first = eng.decide("offers", user_id="u1")
+    again = eng.decide("offers", user_id="u1")
+    assert eng.pending(again.decision_id)["sticky_of"] == first.decision_id
+    assert eng.pending(first.decision_id)["sticky_of"] == first.decision_id

@@ -60,10 +60,10 @@ def new_decisions(state: BanditState, chosen: np.ndarray, probs: np.ndarray,
             payload["position_propensities"] = list(pp)
         if keyed:  # what a replay needs to answer the same decision, and the request's hash
             payload.update(keyed, position_propensities=list(pp))
-            if how is not None:
-                payload["applied"] = how
-            if held is not None:
-                payload["sticky_of"] = held
+        if how is not None:
+            payload["applied"] = how
+        if held is not None:  # GET /v1/decisions/{id} shows whose draw a sticky visit shows
+            payload["sticky_of"] = held
         event = DecisionEvent(did, now, bandit, ranking[0], ctx, ranking, pp[0], pp, user_id,
                               version, allocation, how, held)
         item = NewDecision(did, payload, deadline, event.to_dict())
