@@ -25,7 +25,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,12 +35,24 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["DECISION_ID_SEP", "ArmSummary", "BatchDecision", "Decision", "RecordedDecision",
-           "RewardResult", "RewardStatus", "split_decision_id"]
+           "RewardResult", "RewardStatus", "combined_status", "split_decision_id"]
 
 #: Separates the bandit name from the token in a decision id.
 DECISION_ID_SEP = "~"
 
 RewardStatus = Literal["applied", "duplicate", "arm_retired"]
+
+
+def combined_status(statuses: Iterable[RewardStatus]) -> RewardStatus:
+    """A request's status from its parts' (metrics, slots): ``"applied"`` when any part was,
+    else ``"arm_retired"`` when any was, else ``"duplicate"``.
+
+    >>> combined_status(["duplicate", "applied"]), combined_status(["duplicate"])
+    ('applied', 'duplicate')
+    """
+    seen = set(statuses)
+    return ("applied" if "applied" in seen else
+            "arm_retired" if "arm_retired" in seen else "duplicate")
 
 
 def split_decision_id(decision_id: str) -> tuple[str, str]:

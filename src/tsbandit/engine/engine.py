@@ -37,6 +37,7 @@ from .metric_records import expired_metric, record_metric_rewards
 from .records import new_decisions, replay
 from .slot_records import expired_slot, record_slot_rewards
 from .spec import BanditSpec
+from .state import BanditState
 from .sticky import claim_assignments, held_assignments
 
 __all__ = ["Engine", "SweepResult"]
@@ -262,26 +263,42 @@ class Engine(EngineBase):
         payload = pending.payload
         arm, context, made_at = payload["arm"], payload.get("context"), payload.get(
             "config_version")
-        for _attempt in range(3):
+
+        def build(state: BanditState) -> tuple[dict[str, np.ndarray] | None, RewardEvent]:
+            spec = state.spec
             deltas = (spec.deltas(state.stats, arm, r, context)
                       if spec.learns(arm, made_at) else None)
-            now = self.clock()
-            event = RewardEvent(decision_id, now, bandit, arm, r, context,
-                                payload.get("propensity"), arm_retired=deltas is None)
-            self._maybe_decay(spec)
+            return deltas, RewardEvent(decision_id, self.clock(), bandit, arm, r, context,
+                                       payload.get("propensity"), arm_retired=deltas is None)
+
+        _, status, version = self._apply_record(state, decision_id, build)
+        return RewardResult(decision_id, bandit, arm, status, version)
+
+    def _apply_record(self, state: BanditState, record_id: str,
+                      build: Callable[[BanditState], tuple[dict[str, np.ndarray] | None,
+                                                           RewardEvent]],
+                      outcome: float | None = None) -> tuple[BanditState, RewardStatus, int]:
+        """Consume one pending record exactly once with what ``build(state)`` makes of it
+        (the deltas, None when the arm no longer learns, and the event; the event's timestamp
+        is the reward's ``now``). A changed arm layout (``VersionConflictError``) re-reads the
+        bandit and builds again, up to three times. Returns the state used, the status
+        (``"arm_retired"`` for a consumed record that taught nothing) and the version."""
+        bandit = state.spec.name
+        for _attempt in range(3):
+            deltas, event = build(state)
+            self._maybe_decay(state.spec)
             try:
                 res = self.store.apply_reward(
-                    bandit, decision_id, deltas or {}, event.to_dict(), now,
-                    config_version=state.snapshot.config_version)
+                    bandit, record_id, deltas or {}, event.to_dict(), event.timestamp,
+                    config_version=state.snapshot.config_version, outcome=outcome)
             except VersionConflictError:
                 # arms changed between our read and the write: re-read and recompute
                 state = self._state(bandit, fresh=True)
-                spec = state.spec
                 continue
             status: RewardStatus = res.status
             if deltas is None and status == "applied":
                 status = "arm_retired"  # consumed, not learned
-            return RewardResult(decision_id, bandit, arm, status, res.version)
+            return state, status, res.version
         raise VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
 
     def sweep_expired(self, bandit: str | None = None, *, limit: int = 1000) -> int:

@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..decision import RewardResult, RewardStatus
+from ..decision import RewardResult, RewardStatus, combined_status
 from ..errors import (
     DecisionExpiredError,
     DecisionNotFoundError,
     GivenNotMetError,
     GivenNotObservedError,
     InvalidRewardError,
-    VersionConflictError,
 )
 from ..events import ExpiredEvent, RewardEvent
 from ..policies.metrics import MetricSet
@@ -172,33 +171,20 @@ def record_metric_rewards(engine: Engine, state: BanditState, bandit: str, decis
     version = state.snapshot.version
     for i in sorted(checked, key=ms.order.index):
         r = checked[i]
-        for _attempt in range(3):
-            learns = spec.learns(arm, made_at)
-            deltas = spec.metric_deltas(state.stats, arm, i, r, context) if learns else None
-            event = RewardEvent(decision_id, now, bandit, arm, r, context,
-                                payload.get("propensity"), arm_retired=not learns,
-                                metric=ms.names[i])
-            engine._maybe_decay(spec)
-            try:
-                res = store.apply_reward(
-                    bandit, record_id(ms, decision_id, i), deltas or {}, event.to_dict(), now,
-                    config_version=state.snapshot.config_version, outcome=r)
-            except VersionConflictError:
-                state = engine._state(bandit, fresh=True)
-                spec = state.spec
-                continue
-            break
-        else:
-            raise VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
-        status: RewardStatus = res.status
-        if deltas is None and status == "applied":
-            status = "arm_retired"
-        statuses[ms.names[i]] = status
-        version = res.version
-    overall: RewardStatus = ("applied" if "applied" in statuses.values() else
-                             "arm_retired" if "arm_retired" in statuses.values() else
-                             "duplicate")
-    return RewardResult(decision_id, bandit, arm, overall, version, metrics=statuses)
+
+        def build(state: BanditState, i: int = i, r: float = r
+                  ) -> tuple[dict[str, np.ndarray] | None, RewardEvent]:
+            learns = state.spec.learns(arm, made_at)
+            deltas = (state.spec.metric_deltas(state.stats, arm, i, r, context) if learns
+                      else None)
+            return deltas, RewardEvent(decision_id, now, bandit, arm, r, context,
+                                       payload.get("propensity"), arm_retired=not learns,
+                                       metric=ms.names[i])
+
+        state, statuses[ms.names[i]], version = engine._apply_record(
+            state, record_id(ms, decision_id, i), build, outcome=r)
+    return RewardResult(decision_id, bandit, arm, combined_status(statuses.values()), version,
+                        metrics=statuses)
 
 
 def expired_metric(spec: BanditSpec, stats: Stats, store: Store, claim: ClaimedDecision,

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..decision import RewardResult, RewardStatus
-from ..errors import InvalidSlotError, VersionConflictError
+from ..decision import RewardResult, RewardStatus, combined_status
+from ..errors import InvalidSlotError
 from ..events import ExpiredEvent, RewardEvent
 from ..policies.ranking import RankingModel
 from ..policies.stats import Stats
@@ -94,35 +94,22 @@ def record_slot_rewards(engine: Engine, state: BanditState, bandit: str, decisio
     statuses: dict[int, RewardStatus] = {}
     version = state.snapshot.version
     for j, r in sorted(todo.items()):
-        for _attempt in range(3):
+
+        def build(state: BanditState, j: int = j, r: float = r
+                  ) -> tuple[dict[str, np.ndarray] | None, RewardEvent]:
+            spec = state.spec
             idx = _indices(spec, ranking, payload.get("config_version"))
             deltas = None if idx is None else dict(
                 model.slot_delta(len(spec.arms), idx, j, r))
-            event = RewardEvent(decision_id, now, bandit, ranking[j], r, payload.get("context"),
-                                payload.get("propensity") if j == 0 or pp is None else pp[j],
-                                arm_retired=idx is None, slot=j)
-            engine._maybe_decay(spec)
-            try:
-                res = engine.store.apply_reward(
-                    bandit, slot_record_id(decision_id, j), deltas or {}, event.to_dict(), now,
-                    config_version=state.snapshot.config_version, outcome=r)
-            except VersionConflictError:
-                state = engine._state(bandit, fresh=True)
-                spec = state.spec
-                continue
-            break
-        else:
-            raise VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
-        status: RewardStatus = res.status
-        if deltas is None and status == "applied":
-            status = "arm_retired"
-        statuses[j] = status
-        version = res.version
-    overall: RewardStatus = ("applied" if "applied" in statuses.values() else
-                             "arm_retired" if "arm_retired" in statuses.values() else
-                             "duplicate")
-    return RewardResult(decision_id, bandit, ranking[min(todo)], overall, version,
-                        slots=statuses)
+            return deltas, RewardEvent(
+                decision_id, now, bandit, ranking[j], r, payload.get("context"),
+                payload.get("propensity") if j == 0 or pp is None else pp[j],
+                arm_retired=idx is None, slot=j)
+
+        state, statuses[j], version = engine._apply_record(
+            state, slot_record_id(decision_id, j), build, outcome=r)
+    return RewardResult(decision_id, bandit, ranking[min(todo)],
+                        combined_status(statuses.values()), version, slots=statuses)
 
 
 def expired_slot(spec: BanditSpec, stats: Stats, claim: ClaimedDecision, now: float
