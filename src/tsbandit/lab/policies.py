@@ -26,6 +26,7 @@ from ..errors import ConfigurationError
 from ..policies import (
     UCB1,
     BetaBernoulli,
+    BinnedBeta,
     EpsilonGreedy,
     Greedy,
     HierarchicalLinear,
@@ -191,6 +192,11 @@ def _shared(d: int) -> HierarchicalLinear:
                               noise_variance=0.1)
 
 
+def _binned(d: int) -> BinnedBeta:
+    """The per-cell Beta model of ``cells-ts`` (grid 0.25, 64 hashed cells, Beta(1, 3))."""
+    return BinnedBeta(n_features=d, n_cells=64, cell_width=0.25, alpha0=1.0, beta0=3.0)
+
+
 def _d(env: Environment, name: str) -> int:
     d = env.n_features
     if d is None:
@@ -251,6 +257,9 @@ _CONTEXTUAL: dict[str, tuple[str, _Factory]] = {
                   "posterior scale 0.5",
                   lambda env, n: PolicySpec(n, _shared(_d(env, n)),
                                             ThompsonSampling(scale=0.5))),
+    "cells-ts": ("a Beta-Bernoulli bandit per context cell (contexts quantized to a 0.25 grid, "
+                 "hashed into 64 cells), Beta(1, 3) priors, posterior scale 0.2",
+                 lambda env, n: PolicySpec(n, _binned(_d(env, n)), ThompsonSampling(scale=0.2))),
     "tutorial-linear-ts": ("the tutorial's Part 7 class as printed (mean-update bug), prior "
                            "variance 2, noise variance 0.05",
                            lambda env, n: TutorialLinearSpec(n, _d(env, n), 2.0, 0.05)),

@@ -3,7 +3,8 @@
 No I/O, no globals; every random draw comes from a ``numpy.random.Generator`` passed in.
 
 Reward models: :class:`BetaBernoulli`, :class:`NormalInverseGamma`, :class:`LinearGaussian`,
-:class:`LogisticLaplace`, :class:`HierarchicalLinear` (weights shared across arms); ranking
+:class:`LogisticLaplace`, :class:`HierarchicalLinear` (weights shared across arms),
+:class:`BinnedBeta` (a Beta bandit per context cell); ranking
 models that learn from every slot: :class:`PositionBased`, :class:`CascadeBeta`. Selection
 rules: :class:`ThompsonSampling`, :class:`UCB1`, :class:`LinUCB`, :class:`EpsilonGreedy`,
 :class:`Greedy`, :class:`Softmax`, :class:`RandomPolicy`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from .base import RewardModel
 from .beta import BetaBernoulli, BetaPosterior
+from .binned import BinnedBeta, BinnedPosterior
 from .cascade import CascadeBeta
 from .gaussian import NIGPosterior, NormalInverseGamma
 from .hierarchical import HierarchicalLinear, HierarchicalPosterior
@@ -42,6 +44,8 @@ __all__ = [
     "UCB1",
     "BetaBernoulli",
     "BetaPosterior",
+    "BinnedBeta",
+    "BinnedPosterior",
     "CascadeBeta",
     "EpsilonGreedy",
     "Greedy",

@@ -8,6 +8,7 @@ from typing import Any, cast
 from ..errors import ConfigurationError
 from .base import RewardModel
 from .beta import BetaBernoulli
+from .binned import BinnedBeta
 from .cascade import CascadeBeta
 from .gaussian import NormalInverseGamma
 from .hierarchical import HierarchicalLinear
@@ -32,7 +33,7 @@ __all__ = ["MODELS", "RULES", "model_from_config", "rule_from_config"]
 
 MODELS: dict[str, type[RewardModel]] = {
     cls.kind: cls for cls in (BetaBernoulli, NormalInverseGamma, LinearGaussian, LogisticLaplace,
-                              HierarchicalLinear, PositionBased, CascadeBeta)
+                              HierarchicalLinear, PositionBased, CascadeBeta, BinnedBeta)
 }
 RULES: dict[str, type[SelectionRule]] = {
     cls.kind: cls
