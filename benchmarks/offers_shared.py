@@ -36,7 +36,7 @@ from tsbandit.lab.scenarios import run_scenario
 from tsbandit.policies import HierarchicalLinear, ThompsonSampling
 
 ROUNDS, TRIALS = 3000, 100
-POLICIES = ("linear-ts", "shared-ts")
+POLICIES = ("linear-ts", "shared-ts", "cells-ts")
 
 
 def quadratic_spec() -> PolicySpec:

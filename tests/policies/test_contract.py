@@ -22,6 +22,7 @@ from tsbandit.errors import (
 from tsbandit.policies import (
     UCB1,
     BetaBernoulli,
+    BinnedBeta,
     CascadeBeta,
     EpsilonGreedy,
     Greedy,
@@ -50,6 +51,7 @@ def _models():
         "logistic": LogisticLaplace(n_features=D),
         "hierarchical": HierarchicalLinear(n_features=D, shared_precision=1.0,
                                            offset_precision=4.0, noise_variance=0.1),
+        "binned": BinnedBeta(n_features=D, n_cells=16, cell_width=0.5),
         # ranking models: one-arm feedback is the top slot (exact for both)
         "pbm": PositionBased(n_positions=3),
         "cascade": CascadeBeta(),
