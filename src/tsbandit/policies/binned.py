@@ -159,7 +159,7 @@ class BinnedBeta(RewardModel):
         a, b = posterior.alpha, posterior.beta
         bs = np.broadcast_shapes(a.shape[:-2], cell.shape)
         full = (*bs, a.shape[-2], a.shape[-1])
-        idx = np.broadcast_to(cell.reshape(cell.shape + (1, 1)), (*bs, a.shape[-2], 1))
+        idx = np.broadcast_to(cell.reshape((*cell.shape, 1, 1)), (*bs, a.shape[-2], 1))
         pick = [np.take_along_axis(np.broadcast_to(v, full), idx, axis=-1)[..., 0]
                 for v in (a, b)]
         return pick[0], pick[1]
