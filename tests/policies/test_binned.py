@@ -119,3 +119,24 @@ def test_thompson_sampling_finds_each_cells_best_arm() -> None:
     # arm has been played >= 90% of its last 150 rounds in every run we tried; the bound 0.8
     # leaves room for the rare slow run)
     assert picks[0, 0] / picks[0].sum() > 0.8 and picks[1, 1] / picks[1].sum() > 0.8
+
+
+def test_pooling_centres_each_cell_on_the_arms_other_cells() -> None:
+    m = BinnedBeta(n_features=D, n_cells=1024, cell_width=0.5, alpha0=1.0, beta0=3.0,
+                   pooling=10.0)
+    x = np.array([[0.1, 0.1, 1.0], [0.9, 0.1, 1.0], [3.0, 3.0, 1.0]])
+    s = m.init_stats(1)
+    # arm 0: 6 successes of 10 in cell x0, 0 of 4 in cell x1
+    arms = np.zeros(14, np.intp)
+    r = np.r_[np.ones(6), np.zeros(4), np.zeros(4)]
+    m.accumulate(s, arms, r, x[[0] * 10 + [1] * 4])
+    mean = m.mean(m.posterior(s), x)[:, 0]
+    m_out0 = (1 + 0) / (4 + 4)             # cell x0's prior centre: the arm in cell x1
+    m_out1 = (1 + 6) / (4 + 10)            # cell x1's: the arm in cell x0
+    m_out2 = (1 + 6) / (4 + 14)            # an empty cell: everything the arm saw
+    np.testing.assert_allclose(mean, [(1 + 10 * m_out0 + 6) / (4 + 10 + 10),
+                                      (1 + 10 * m_out1) / (4 + 10 + 4),
+                                      (1 + 10 * m_out2) / (4 + 10)])
+    # pooling 0 is independent cells
+    m0 = BinnedBeta(n_features=D, n_cells=1024, cell_width=0.5, alpha0=1.0, beta0=3.0)
+    np.testing.assert_allclose(m0.mean(m0.posterior(s), x)[:, 0], [7 / 14, 1 / 8, 1 / 4])
