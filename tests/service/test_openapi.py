@@ -132,7 +132,7 @@ def test_read_bandit_gives_the_typed_model_and_rule() -> None:
     # "position_based" and "cascade": ranking models that learn from every slot
     assert set(out["model"]["discriminator"]["mapping"]) == {
         "beta", "gaussian", "linear", "logistic", "position_based", "cascade",
-        "hierarchical-linear", "metrics"}
+        "hierarchical-linear", "binned-beta", "metrics"}
     # "constrained" and "pareto": rules over several metrics; "top_two" (best-arm
     # identification) and "floor" (a traffic floor around another rule)
     assert set(out["rule"]["discriminator"]["mapping"]) == {

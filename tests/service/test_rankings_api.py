@@ -3,6 +3,7 @@ visit its own decision), per-slot rewards of rankings, the traffic floor and top
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 
@@ -98,3 +99,33 @@ def test_a_shared_weights_linear_bandit(client: TestClient) -> None:
         assert ok.status_code == 200, ok.text
     assert client.post("/v1/bandits", json={"name": "nofeat", "arms": ["a"],
                                             "model": "hierarchical-linear"}).status_code == 422
+
+
+def test_a_bandit_per_context_cell(client: TestClient) -> None:
+    r = client.post("/v1/bandits", json={
+        "name": "cells", "arms": ["a", "b"], "n_features": 2,
+        "model": {"kind": "binned-beta", "n_cells": 64, "cell_width": 0.5, "beta0": 3.0}})
+    assert r.status_code == 201, r.text
+    assert r.json()["model"] == {"kind": "binned-beta", "n_features": 2, "n_cells": 64,
+                                 "cell_width": 0.5, "alpha0": 1.0, "beta0": 3.0,
+                                 "pooling": 0.0}
+    # three decisions in one cell, each rewarded: the arms' counts add up to 3 successes
+    for _ in range(3):
+        d = client.post("/v1/bandits/cells/decisions", json={"context": [0.1, 1.0]}).json()
+        ok = client.post("/v1/bandits/cells/rewards",
+                         json={"decision_id": d["decision_id"], "reward": 1})
+        assert ok.status_code == 200, ok.text
+    st = client.get("/v1/bandits/cells/stats", params={"context": [0.1, 1.0]})
+    assert st.status_code == 200, st.text
+    arms = st.json()["arms"]
+    # Beta(1 + s, 3 + f) of the cell: three successes between the two arms
+    assert sum(a["pulls"] for a in arms) == 3 and sum(a["rewards"] for a in arms) == 3
+    for a in arms:
+        assert a["mean"] == pytest.approx((1 + a["rewards"]) / (4 + a["pulls"]))
+    bad = client.post("/v1/bandits/cells/decisions", json={"context": [0.1]})
+    assert bad.status_code == 422
+    d = client.post("/v1/bandits/cells/decisions", json={"context": [0.1, 1.0]}).json()
+    assert client.post("/v1/bandits/cells/rewards",
+                       json={"decision_id": d["decision_id"], "reward": 0.5}).status_code == 422
+    assert client.post("/v1/bandits", json={"name": "nofeat", "arms": ["a"],
+                                            "model": "binned-beta"}).status_code == 422

@@ -27,6 +27,7 @@ from .model_configs import (
     BanditModelConfig,
     BanditModelKind,
     BetaModel,
+    BinnedBetaModel,
     CascadeModel,
     ConstrainedRule,
     EpsilonGreedyRule,
@@ -62,6 +63,7 @@ __all__ = [
     "BanditCreate",
     "BanditOut",
     "BetaModel",
+    "BinnedBetaModel",
     "ConstrainedRule",
     "Constraint",
     "EpsilonGreedyRule",
@@ -286,7 +288,7 @@ class BanditCreate(_In):
 
 OutModelConfig = Annotated[
     BetaModel | GaussianModel | LinearModel | LogisticModel | PositionBasedModel | CascadeModel
-    | HierarchicalLinearModel | MetricsModel, Field(discriminator="kind")]
+    | HierarchicalLinearModel | BinnedBetaModel | MetricsModel, Field(discriminator="kind")]
 
 
 class BanditOut(_Out):

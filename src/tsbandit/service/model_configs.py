@@ -17,6 +17,7 @@ __all__ = [
     "BanditModelConfig",
     "BanditModelKind",
     "BetaModel",
+    "BinnedBetaModel",
     "CascadeModel",
     "ConstrainedRule",
     "EpsilonGreedyRule",
@@ -150,14 +151,28 @@ class HierarchicalLinearModel(_In):
     refresh_every: int = Field(1000, ge=1, le=2**31 - 1)
 
 
+class BinnedBetaModel(_In):
+    """Binary rewards, a Beta-Bernoulli bandit per context cell: the context is quantized to a
+    grid of side ``cell_width`` and hashed into ``n_cells`` cells; customers in one cell share
+    a bandit (optionally pooled toward the arm's rate in its other cells)."""
+
+    kind: Literal["binned-beta"]
+    n_features: int | None = Field(None, ge=1, description="Or give n_features at top level.")
+    n_cells: int = Field(64, ge=1, le=65536)
+    cell_width: Positive = 0.25
+    alpha0: Positive = 1.0
+    beta0: Positive = 1.0
+    pooling: Annotated[float, Field(ge=0)] = 0.0
+
+
 #: the models that take a context (``n_features``)
-CONTEXTUAL_KINDS = ("linear", "logistic", "hierarchical-linear")
+CONTEXTUAL_KINDS = ("linear", "logistic", "hierarchical-linear", "binned-beta")
 
 BanditModelConfig = Annotated[
     BetaModel | GaussianModel | LinearModel | LogisticModel | PositionBasedModel | CascadeModel
-    | HierarchicalLinearModel, Field(discriminator="kind")]
+    | HierarchicalLinearModel | BinnedBetaModel, Field(discriminator="kind")]
 BanditModelKind = Literal["beta", "gaussian", "linear", "logistic", "position_based", "cascade",
-                          "hierarchical-linear"]
+                          "hierarchical-linear", "binned-beta"]
 
 
 class ThompsonRule(_In):
