@@ -122,6 +122,8 @@ def test_a_bandit_per_context_cell(client: TestClient) -> None:
     assert sum(a["pulls"] for a in arms) == 3 and sum(a["rewards"] for a in arms) == 3
     for a in arms:
         assert a["mean"] == pytest.approx((1 + a["rewards"]) / (4 + a["pulls"]))
+    rep = client.get("/v1/bandits/cells/report")
+    assert rep.status_code == 400 and rep.json()["error"]["code"] == "invalid_configuration"
     bad = client.post("/v1/bandits/cells/decisions", json={"context": [0.1]})
     assert bad.status_code == 422
     d = client.post("/v1/bandits/cells/decisions", json={"context": [0.1, 1.0]}).json()
