@@ -140,3 +140,14 @@ def test_pooling_centres_each_cell_on_the_arms_other_cells() -> None:
     # pooling 0 is independent cells
     m0 = BinnedBeta(n_features=D, n_cells=1024, cell_width=0.5, alpha0=1.0, beta0=3.0)
     np.testing.assert_allclose(m0.mean(m0.posterior(s), x)[:, 0], [7 / 14, 1 / 8, 1 / 4])
+
+
+def test_contexts_are_required() -> None:
+    from tsbandit.errors import InvalidContextError
+
+    m = BinnedBeta(n_features=D)
+    s = m.init_stats(2)
+    with pytest.raises(InvalidContextError):
+        m.accumulate(s, np.array([0]), np.array([1.0]))
+    with pytest.raises(InvalidContextError):
+        m.mean(m.posterior(s))

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigurationError, InvalidRewardError
+from ..errors import ConfigurationError, InvalidContextError, InvalidRewardError
 from .base import BETA_SHAPE_MIN, PRIOR_MAX, RewardModel, check_in_range, check_n_features
 from .beta import _beta_quantile
 from .stats import Stats
@@ -113,8 +113,8 @@ class BinnedBeta(RewardModel):
         """
         q = np.floor(np.asarray(contexts, dtype=np.float64) / self.cell_width)
         q = np.clip(q, -(2.0**62), 2.0**62).astype(np.int64).astype(np.uint64)
-        mult = _GOLD * (2 * np.arange(q.shape[-1], dtype=np.uint64) + np.uint64(1))
         with np.errstate(over="ignore"):
+            mult = _GOLD * (2 * np.arange(q.shape[-1], dtype=np.uint64) + np.uint64(1))
             h = (q * mult).sum(axis=-1, dtype=np.uint64)
             h = (h ^ (h >> np.uint64(31))) * _MIX
             h ^= h >> np.uint64(29)
@@ -144,7 +144,7 @@ class BinnedBeta(RewardModel):
                    contexts: np.ndarray | None = None, *, batch_index: np.ndarray | None = None,
                    weights: np.ndarray | None = None) -> None:
         if contexts is None:
-            raise ValueError("BinnedBeta needs the contexts of the observations")
+            raise InvalidContextError("BinnedBeta needs the contexts of the observations")
         cell = self.cells(contexts)
         w = np.ones_like(rewards, dtype=np.float64) if weights is None else weights
         idx = (arms, cell) if batch_index is None else (batch_index, arms, cell)
@@ -173,7 +173,7 @@ class BinnedBeta(RewardModel):
             contexts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """``alpha``, ``beta`` of every arm in each context's cell, ``(*batch, K)``."""
         if contexts is None:
-            raise ValueError("BinnedBeta needs contexts")
+            raise InvalidContextError("BinnedBeta needs a context for each decision")
         cell = self.cells(contexts)
         a, b = posterior.alpha, posterior.beta
         bs = np.broadcast_shapes(a.shape[:-2], cell.shape)
