@@ -101,7 +101,11 @@ def test_a_shared_weights_linear_bandit(client: TestClient) -> None:
                                             "model": "hierarchical-linear"}).status_code == 422
 
 
-def test_a_bandit_per_context_cell(client: TestClient) -> None:
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_bandit_per_context_cell(make_client, tmp_path, store: str) -> None:
+    # the (K, n_cells) statistics go through a real SQLite file as through memory
+    client = (make_client() if store == "memory"
+              else make_client(store=f"sqlite:///{tmp_path / 'cells.db'}"))
     r = client.post("/v1/bandits", json={
         "name": "cells", "arms": ["a", "b"], "n_features": 2,
         "model": {"kind": "binned-beta", "n_cells": 64, "cell_width": 0.5, "beta0": 3.0}})
