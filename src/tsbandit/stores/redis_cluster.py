@@ -49,6 +49,16 @@ class ClusterConnection(RedisConnection):
     def hgetall(self, key: str) -> Mapping[bytes, bytes]:
         return self.run(lambda c: c.hgetall(key))
 
+    def hgetall_many(self, keys: list[str]) -> list[Mapping[bytes, bytes]]:
+        """Several hashes, in one pipelined round trip per node that holds some of them."""
+        def fetch(client: Any) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for k in keys:
+                pipe.hgetall(k)
+            return list(pipe.execute())
+
+        return self.run(fetch)
+
     def _evalsha(self, client: Any, command: tuple[Any, ...]) -> Any:
         return client.evalsha(*command[1:])  # routed by the keys' slot
 
