@@ -1,9 +1,13 @@
 """Where one piece of a sharded bandit lives: the pure rules of :mod:`tsbandit.stores.sharded`.
 
 A bandit ``name`` created with ``"shards": S`` in its configuration is S bandits of the wrapped
-store: shard 0 is ``name`` itself (so a bandit of one shard is stored exactly as before, and the
-shard count is found by reading it), shard ``i >= 1`` is ``name#i`` (on Redis its own hash tag
-``{name#i}``, so the shards spread over a Cluster's slots and primaries).
+store (:func:`shard_names`): shard 0 is ``name`` itself (so a bandit of one shard is stored
+exactly as before, and the shard count is found by reading it), shard ``i >= 1`` is
+``name#j`` (on Redis its own hash tag ``{name#j}``), the number ``j`` chosen so that the S
+shards' Cluster hash slots lie evenly around the 16384 slots: a Cluster whose primaries serve
+contiguous, balanced slot ranges (what ``redis-cli --cluster create`` makes) then holds the
+shards of a bandit with S <= primaries on S different primaries, instead of leaving it to
+chance (three hashed names on three primaries share one with probability 7/9).
 
 * a decision record lives on the shard its id names (:func:`shard_of_id`): an engine id
   ``<bandit>~<32 hex>`` by its first 8 hex digits modulo S, any other id by a CRC-32 of it;
@@ -14,8 +18,10 @@ shard count is found by reading it), shard ``i >= 1`` is ``name#i`` (on Redis it
 * the event cursor of a sharded bandit is the cursors of all shards and the shard the next page
   starts with (:func:`split_cursor`, :func:`join_cursor`).
 
->>> shard_name("ads", 0), shard_name("ads", 2)
-('ads', 'ads#2')
+>>> shard_names("ads", 3)
+('ads', 'ads#5305', 'ads#5919')
+>>> [cluster_slot(n) for n in shard_names("ads", 3)]
+[9537, 14999, 4075]
 >>> shard_of_id("ads~" + "00000005" + "0" * 24 + "/click", 3)
 2
 >>> toks = shard_tokens(["00000001" + "a" * 24, "0000000b" + "b" * 24], 3)
@@ -27,6 +33,9 @@ shard count is found by reading it), shard ``i >= 1`` is ``name#i`` (on Redis it
 
 from __future__ import annotations
 
+import binascii
+import bisect
+import functools
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,8 +43,8 @@ from typing import Any
 from ..errors import ConfigurationError
 from .validation import SHARD_SEP
 
-__all__ = ["MAX_SHARDS", "SHARDS_KEY", "check_shards", "join_cursor", "shard_count",
-           "shard_name", "shard_of_id", "shard_of_key", "shard_tokens", "split_cursor"]
+__all__ = ["MAX_SHARDS", "SHARDS_KEY", "check_shards", "cluster_slot", "join_cursor",
+           "shard_count", "shard_names", "shard_of_id", "shard_of_key", "shard_tokens", "split_cursor"]
 
 #: The configuration key holding a bandit's shard count (absent: 1).
 SHARDS_KEY = "shards"
@@ -43,6 +52,8 @@ SHARDS_KEY = "shards"
 MAX_SHARDS = 64
 
 _HEX = frozenset("0123456789abcdef")
+_SLOTS = 16384
+_CANDIDATES = 10_000
 _SPAN = 1 << 32
 
 
@@ -62,9 +73,30 @@ def shard_count(config: Mapping[str, Any], default: int = 1) -> int:
     return check_shards(config.get(SHARDS_KEY, default))
 
 
-def shard_name(name: str, i: int) -> str:
-    """The wrapped store's name of shard ``i`` of bandit ``name`` (shard 0 is ``name``)."""
-    return name if i == 0 else f"{name}{SHARD_SEP}{i}"
+def cluster_slot(tag: str) -> int:
+    """The Redis Cluster hash slot of the hash tag ``tag`` (CRC-16/XMODEM modulo 16384)."""
+    return binascii.crc_hqx(tag.encode(), 0) % _SLOTS
+
+
+@functools.lru_cache(maxsize=1024)
+def shard_names(name: str, shards: int) -> tuple[str, ...]:
+    """The wrapped store's names of the shards of bandit ``name`` (shard 0 is ``name``):
+    shard ``i`` is ``name#j`` with the ``j`` (1-9999, each used once) whose hash slot is
+    nearest to ``slot(name) + i * 16384 / shards`` around the ring."""
+    if shards == 1:
+        return (name,)
+    first = cluster_slot(name)
+    ring = sorted((cluster_slot(f"{name}{SHARD_SEP}{j}"), j) for j in range(1, _CANDIDATES))
+    out, taken = [name], set()
+    for i in range(1, shards):
+        target = (first + i * _SLOTS // shards) % _SLOTS
+        at = bisect.bisect_left(ring, (target, 0))
+        near = [ring[(at + d) % len(ring)] for d in range(-shards - 1, shards + 1)]
+        _, j = min((min(abs(s - target), _SLOTS - abs(s - target)), j)
+                   for s, j in near if j not in taken)
+        taken.add(j)
+        out.append(f"{name}{SHARD_SEP}{j}")
+    return tuple(out)
 
 
 def shard_of_id(decision_id: str, shards: int) -> int:

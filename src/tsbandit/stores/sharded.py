@@ -2,8 +2,8 @@
 
 :class:`ShardedStore` wraps any :class:`~tsbandit.stores.protocol.Store` and is one itself.
 A bandit whose configuration has ``"shards": S`` (S > 1) is S bandits of the wrapped store
-(``name``, ``name#1`` ... ``name#{S-1}``; on Redis S hash tags, so a Cluster spreads them over
-its primaries); every other bandit passes through untouched. The rules of where each piece
+(``name``, then ``name#j`` for S-1 numbers ``j``; on Redis S hash tags, placed evenly around
+a Cluster's slots so that it spreads them over its primaries); every other bandit passes through untouched. The rules of where each piece
 lives are in :mod:`tsbandit.stores.shard_routing`. Statistics are additive, so:
 
 * :meth:`~ShardedStore.read` sums the shards' arrays (priors are configuration, never in the
@@ -42,7 +42,7 @@ count at its next read.
 >>> store.read("ads").arrays["s"].tolist(), store.list_bandits()
 ([0.0, 6.0], ['ads'])
 >>> sorted(store.inner.list_bandits())
-['ads', 'ads#1', 'ads#2']
+['ads', 'ads#5305', 'ads#5919']
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from .base import Store, StoreMixin
 from .shard_routing import (
     join_cursor,
     shard_count,
-    shard_name,
+    shard_names,
     shard_of_id,
     shard_of_key,
     split_cursor,
@@ -136,7 +136,8 @@ class ShardedStore(StoreMixin):
         return n
 
     def _at(self, name: str, decision_id: str) -> str:
-        return shard_name(name, shard_of_id(decision_id, self.shards(name)))
+        n = self.shards(name)
+        return shard_names(name, n)[shard_of_id(decision_id, n)]
 
     # -- bandits ------------------------------------------------------------------------------
     def create_bandit(self, name: str, config: Mapping[str, Any],
@@ -146,12 +147,12 @@ class ShardedStore(StoreMixin):
                                      f"{SHARD_SEP!r} (it names a bandit's shards)")
         n = shard_count(config, self.default_shards)
         snap = self.inner.create_bandit(check_name(name), config, arrays)
-        for i in range(1, n):
+        for shard in shard_names(name, n)[1:]:
             try:
-                self.inner.create_bandit(shard_name(name, i), config, _zeros(arrays))
+                self.inner.create_bandit(shard, config, _zeros(arrays))
             except BanditExistsError:  # left by an interrupted delete: start it afresh
-                self.inner.delete_bandit(shard_name(name, i))
-                self.inner.create_bandit(shard_name(name, i), config, _zeros(arrays))
+                self.inner.delete_bandit(shard)
+                self.inner.create_bandit(shard, config, _zeros(arrays))
         self._counts[name] = n
         return snap if n == 1 else self.read(name)
 
@@ -162,10 +163,9 @@ class ShardedStore(StoreMixin):
         return [n for n in self.inner.list_bandits() if SHARD_SEP not in n]
 
     def delete_bandit(self, name: str) -> None:
-        n = self.shards(name)
-        for i in range(n - 1, 0, -1):  # shard 0 last: the bandit exists until all are gone
+        for shard in self._all(name)[:0:-1]:  # shard 0 last: it exists until all are gone
             try:
-                self.inner.delete_bandit(shard_name(name, i))
+                self.inner.delete_bandit(shard)
             except BanditNotFoundError:
                 pass
         self._counts.pop(name, None)
@@ -199,7 +199,7 @@ class ShardedStore(StoreMixin):
         raise VersionConflictError(f"the shards of bandit {name!r} kept changing; retry")
 
     def _read_all(self, name: str, n: int) -> list[records.Snapshot]:
-        names = [shard_name(name, i) for i in range(n)]
+        names = list(shard_names(name, n))
         many = getattr(self.inner, "read_many", None)
         try:
             if many is not None:
@@ -223,7 +223,7 @@ class ShardedStore(StoreMixin):
         cver = shard.config_version
         while cver < head.config_version:
             try:
-                cver = self.inner.replace(shard_name(name, i), head.config, arrays,
+                cver = self.inner.replace(self._all(name)[i], head.config, arrays,
                                           expected_config_version=cver).config_version
             except VersionConflictError:
                 return
@@ -250,9 +250,9 @@ class ShardedStore(StoreMixin):
         head = self.inner.replace(name, config, arrays,
                                   expected_config_version=expected_config_version)
         rest = None if arrays is None else _zeros(arrays)
-        for i in range(1, n):
+        for shard in shard_names(name, n)[1:]:
             try:
-                self.inner.replace(shard_name(name, i), config, rest,
+                self.inner.replace(shard, config, rest,
                                    expected_config_version=head.config_version - 1)
             except VersionConflictError:
                 pass  # moved on by another change meanwhile; a read completes it
@@ -261,8 +261,8 @@ class ShardedStore(StoreMixin):
     # -- statistics ---------------------------------------------------------------------------
     def add(self, name: str, deltas: Mapping[str, np.ndarray], *,
             config_version: int | None = None) -> int:
-        i = next(self._turn) % self.shards(name)
-        return self.inner.add(shard_name(name, i), deltas, config_version=config_version)
+        shards = self._all(name)
+        return self.inner.add(shards[next(self._turn) % len(shards)], deltas, config_version=config_version)
 
     def scale(self, name: str, gamma: float) -> int:
         return sum(self.inner.scale(s, gamma) for s in self._all(name))
@@ -271,8 +271,8 @@ class ShardedStore(StoreMixin):
         factors = [self.inner.decay(s, half_life, now) for s in self._all(name)]
         return factors[0]
 
-    def _all(self, name: str) -> list[str]:
-        return [shard_name(name, i) for i in range(self.shards(name))]
+    def _all(self, name: str) -> tuple[str, ...]:
+        return shard_names(name, self.shards(name))
 
     # -- pending decisions --------------------------------------------------------------------
     def put_pending(self, name: str, decision_id: str, payload: Mapping[str, Any],
@@ -291,7 +291,7 @@ class ShardedStore(StoreMixin):
             key = shard_of_id(d.decision_id, n) if isinstance(d.decision_id, str) else 0
             groups.setdefault(key, []).append(d)
         for i, group in groups.items():
-            self.inner.put_pending_many(shard_name(name, i), group)
+            self.inner.put_pending_many(shard_names(name, n)[i], group)
 
     def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         return self.inner.get_pending(self._at(name, decision_id), decision_id)
@@ -332,14 +332,16 @@ class ShardedStore(StoreMixin):
 
     # -- sticky assignments -------------------------------------------------------------------
     def get_assignment(self, name: str, key: str, now: float) -> records.Assignment | None:
-        i = shard_of_key(key, self.shards(name)) if isinstance(key, str) else 0
-        return self.inner.get_assignment(shard_name(name, i), key, now)
+        return self.inner.get_assignment(self._of_key(name, key), key, now)
 
     def assign(self, name: str, key: str, payload: Mapping[str, Any], expires_at: float,
                now: float, *, replace: str | None = None) -> records.Assignment:
-        i = shard_of_key(key, self.shards(name)) if isinstance(key, str) else 0
-        return self.inner.assign(shard_name(name, i), key, payload, expires_at, now,
+        return self.inner.assign(self._of_key(name, key), key, payload, expires_at, now,
                                  replace=replace)
+
+    def _of_key(self, name: str, key: str) -> str:
+        shards = self._all(name)
+        return shards[shard_of_key(key, len(shards)) if isinstance(key, str) else 0]
 
     # -- events -------------------------------------------------------------------------------
     def append_event(self, name: str, event: Mapping[str, Any]) -> None:
@@ -353,8 +355,9 @@ class ShardedStore(StoreMixin):
         size = check_limit(limit)
         start, cursors = split_cursor(after, n)
         events: list[dict[str, Any]] = []
+        names = shard_names(name, n)
         for i in _rotation(start, n):
-            page = self.inner.read_events(shard_name(name, i), after=cursors[i],
+            page = self.inner.read_events(names[i], after=cursors[i],
                                           limit=size - len(events))
             events += page.events
             cursors[i] = page.cursor
