@@ -41,7 +41,8 @@ def test_layout_and_summed_read(sharded: ShardedStore) -> None:
     assert snap.arrays["s"].tolist() == [2.0, 5.0]  # what was given counts once (shard 0)
     assert sorted(sharded.inner.list_bandits()) == sorted(shard_names("hot", S))
     slots = sorted(cluster_slot(n) for n in shard_names("hot", S))  # evenly around the ring
-    assert [b - a for a, b in zip(slots, slots[1:])] == pytest.approx([16384 / S] * 2, abs=8)
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert gaps == pytest.approx([16384 / S] * 2, abs=8)
     assert sharded.list_bandits() == ["hot"] and sharded.exists("hot")
     assert not sharded.exists("hot#1")
     with pytest.raises(BanditExistsError):

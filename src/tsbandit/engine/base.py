@@ -18,7 +18,13 @@ import numpy as np
 from ..bandit import Bandit
 from ..core import make_generators
 from ..decision import split_decision_id
-from ..errors import BanditNotFoundError, ConfigurationError, LastArmError, UnknownArmError, VersionConflictError
+from ..errors import (
+    BanditNotFoundError,
+    ConfigurationError,
+    LastArmError,
+    UnknownArmError,
+    VersionConflictError,
+)
 from ..metric_core import metric_summary
 from ..policies.base import check_positive
 from ..policies.stats import Stats

@@ -44,7 +44,8 @@ from ..errors import ConfigurationError
 from .validation import SHARD_SEP
 
 __all__ = ["MAX_SHARDS", "SHARDS_KEY", "check_shards", "cluster_slot", "join_cursor",
-           "shard_count", "shard_names", "shard_of_id", "shard_of_key", "shard_tokens", "split_cursor"]
+           "shard_count", "shard_names", "shard_of_id", "shard_of_key", "shard_tokens",
+           "split_cursor"]
 
 #: The configuration key holding a bandit's shard count (absent: 1).
 SHARDS_KEY = "shards"

@@ -3,7 +3,8 @@
 :class:`ShardedStore` wraps any :class:`~tsbandit.stores.protocol.Store` and is one itself.
 A bandit whose configuration has ``"shards": S`` (S > 1) is S bandits of the wrapped store
 (``name``, then ``name#j`` for S-1 numbers ``j``; on Redis S hash tags, placed evenly around
-a Cluster's slots so that it spreads them over its primaries); every other bandit passes through untouched. The rules of where each piece
+a Cluster's slots so that it spreads them over its primaries); every other bandit passes
+through untouched. The rules of where each piece
 lives are in :mod:`tsbandit.stores.shard_routing`. Statistics are additive, so:
 
 * :meth:`~ShardedStore.read` sums the shards' arrays (priors are configuration, never in the
@@ -53,8 +54,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BanditExistsError, BanditNotFoundError, ConfigurationError
-from ..errors import VersionConflictError
+from ..errors import (
+    BanditExistsError,
+    BanditNotFoundError,
+    ConfigurationError,
+    VersionConflictError,
+)
 from . import records
 from .base import Store, StoreMixin
 from .shard_routing import (
@@ -235,7 +240,8 @@ class ShardedStore(StoreMixin):
         for key, first in head.arrays.items():
             total = np.array(first, dtype=np.float64)
             for s in snaps[1:]:
-                total += s.arrays[key]
+                if s.arrays[key].any():  # adding zeros would turn -0.0 into 0.0
+                    total += s.arrays[key]
             arrays[key] = readonly(total)
         return records.Snapshot(name, head.config, arrays, sum(s.version for s in snaps),
                                 head.config_version, head.decayed_at)
@@ -262,7 +268,8 @@ class ShardedStore(StoreMixin):
     def add(self, name: str, deltas: Mapping[str, np.ndarray], *,
             config_version: int | None = None) -> int:
         shards = self._all(name)
-        return self.inner.add(shards[next(self._turn) % len(shards)], deltas, config_version=config_version)
+        return self.inner.add(shards[next(self._turn) % len(shards)], deltas,
+                              config_version=config_version)
 
     def scale(self, name: str, gamma: float) -> int:
         return sum(self.inner.scale(s, gamma) for s in self._all(name))
