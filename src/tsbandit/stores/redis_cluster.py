@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from redis.exceptions import (
-    ConnectionError as RedisConnectionError,
-)
-from redis.exceptions import (
     AskError,
     MovedError,
     RedisClusterException,
     RedisError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
 )
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
