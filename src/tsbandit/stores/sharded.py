@@ -49,7 +49,7 @@ count at its next read.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -191,60 +191,18 @@ class ShardedStore(StoreMixin):
                 return snap
             n = self._counts[name]
         for _ in range(3):
-            snaps = self._read_all(name, n)
+            snaps = _read_all(self.inner, shard_names(name, n))
             if self._learn(name, snaps[0].config) != n:  # re-created with another count
                 return self._read(name)
             lagging = [i for i, s in enumerate(snaps)
                        if s.config_version != snaps[0].config_version or not _same_shapes(
                            s, snaps[0])]
             if not lagging:
-                return self._sum(name, snaps)
+                return _sum(name, snaps)
             for i in lagging:
-                self._heal(name, i, snaps[0], snaps[i])
+                if i:
+                    _heal(self.inner, shard_names(name, n)[i], snaps[0], snaps[i])
         raise VersionConflictError(f"the shards of bandit {name!r} kept changing; retry")
-
-    def _read_all(self, name: str, n: int) -> list[records.Snapshot]:
-        names = list(shard_names(name, n))
-        many = getattr(self.inner, "read_many", None)
-        try:
-            if many is not None:
-                return list(many(names))
-            return [self.inner.read(s) for s in names]
-        except BanditNotFoundError:
-            first = self.inner.read(name)  # shard 0 gone: the bandit is
-            out = [first]
-            for s in names[1:]:  # a shard an interrupted create left out: create it now
-                try:
-                    out.append(self.inner.read(s))
-                except BanditNotFoundError:
-                    out.append(self.inner.create_bandit(s, first.config, _zeros(first.arrays)))
-            return out
-
-    def _heal(self, name: str, i: int, head: records.Snapshot, shard: records.Snapshot) -> None:
-        """Bring shard ``i`` to shard 0's configuration (an interrupted change)."""
-        if i == 0 or shard.config_version > head.config_version:
-            return  # a change is under way; the next read sees it done
-        arrays = None if _same_shapes(shard, head) else _zeros(head.arrays)
-        cver = shard.config_version
-        while cver < head.config_version:
-            try:
-                cver = self.inner.replace(self._all(name)[i], head.config, arrays,
-                                          expected_config_version=cver).config_version
-            except VersionConflictError:
-                return
-
-    @staticmethod
-    def _sum(name: str, snaps: Sequence[records.Snapshot]) -> records.Snapshot:
-        head = snaps[0]
-        arrays = {}
-        for key, first in head.arrays.items():
-            total = np.array(first, dtype=np.float64)
-            for s in snaps[1:]:
-                if s.arrays[key].any():  # adding zeros would turn -0.0 into 0.0
-                    total += s.arrays[key]
-            arrays[key] = readonly(total)
-        return records.Snapshot(name, head.config, arrays, sum(s.version for s in snaps),
-                                head.config_version, head.decayed_at)
 
     def replace(self, name: str, config: Mapping[str, Any],
                 arrays: Mapping[str, np.ndarray] | None = None, *,
@@ -359,20 +317,7 @@ class ShardedStore(StoreMixin):
         n = self.shards(name)
         if n == 1:
             return self.inner.read_events(name, after=after, limit=limit)
-        size = check_limit(limit)
-        start, cursors = split_cursor(after, n)
-        events: list[dict[str, Any]] = []
-        names = shard_names(name, n)
-        for i in _rotation(start, n):
-            page = self.inner.read_events(names[i], after=cursors[i],
-                                          limit=size - len(events))
-            events += page.events
-            cursors[i] = page.cursor
-            if len(events) >= size:
-                break
-        if not events:
-            return records.EventPage([], after)
-        return records.EventPage(events, join_cursor((start + 1) % n, cursors))
+        return _merged_page(self.inner, shard_names(name, n), after, check_limit(limit))
 
     # -- lifecycle ----------------------------------------------------------------------------
     def ping(self) -> None:
@@ -385,5 +330,64 @@ class ShardedStore(StoreMixin):
         self.inner.close()
 
 
-def _rotation(start: int, n: int) -> Iterable[int]:
-    return ((start + j) % n for j in range(n))
+def _read_all(inner: Store, names: Sequence[str]) -> list[records.Snapshot]:
+    """Every shard's snapshot, in one round trip per node when ``inner`` has ``read_many``."""
+    many = getattr(inner, "read_many", None)
+    try:
+        if many is not None:
+            return list(many(names))
+        return [inner.read(s) for s in names]
+    except BanditNotFoundError:
+        first = inner.read(names[0])  # shard 0 gone: the bandit is
+        out = [first]
+        for s in names[1:]:  # a shard an interrupted create left out: create it now
+            try:
+                out.append(inner.read(s))
+            except BanditNotFoundError:
+                out.append(inner.create_bandit(s, first.config, _zeros(first.arrays)))
+        return out
+
+def _heal(inner: Store, name: str, head: records.Snapshot, shard: records.Snapshot) -> None:
+    """Bring shard ``name`` to shard 0's configuration (a change interrupted half-way)."""
+    if shard.config_version > head.config_version:
+        return  # a change is under way; the next read sees it done
+    arrays = None if _same_shapes(shard, head) else _zeros(head.arrays)
+    cver = shard.config_version
+    while cver < head.config_version:
+        try:
+            cver = inner.replace(name, head.config, arrays,
+                                 expected_config_version=cver).config_version
+        except VersionConflictError:
+            return
+
+def _sum(name: str, snaps: Sequence[records.Snapshot]) -> records.Snapshot:
+    """The snapshot of a sharded bandit: its shards' arrays and versions summed."""
+    head = snaps[0]
+    arrays = {}
+    for key, first in head.arrays.items():
+        total = np.array(first, dtype=np.float64)
+        for s in snaps[1:]:
+            if s.arrays[key].any():  # adding zeros would turn -0.0 into 0.0
+                total += s.arrays[key]
+        arrays[key] = readonly(total)
+    return records.Snapshot(name, head.config, arrays, sum(s.version for s in snaps),
+                            head.config_version, head.decayed_at)
+
+
+
+def _merged_page(inner: Store, names: Sequence[str], after: str | None,
+                 size: int) -> records.EventPage:
+    """Up to ``size`` events of the shards ``names`` after the sharded cursor ``after``,
+    filled from the shards in turn (the first one rotating from page to page)."""
+    n = len(names)
+    start, cursors = split_cursor(after, n)
+    events: list[dict[str, Any]] = []
+    for i in ((start + j) % n for j in range(n)):
+        page = inner.read_events(names[i], after=cursors[i], limit=size - len(events))
+        events += page.events
+        cursors[i] = page.cursor
+        if len(events) >= size:
+            break
+    if not events:
+        return records.EventPage([], after)
+    return records.EventPage(events, join_cursor((start + 1) % n, cursors))
