@@ -17,6 +17,7 @@ from tsbandit.errors import (
     BanditExistsError,
     BanditNotFoundError,
     ConfigurationError,
+    DecisionExistsError,
     DecisionNotFoundError,
     VersionConflictError,
 )
@@ -283,3 +284,23 @@ def make_cluster_store(url: str):  # type: ignore[no-untyped-def]
 
     sep = "&" if "?" in url else "?"
     return open_store(f"{url}{sep}prefix=tsbt-test-{uuid.uuid4().hex[:12]}:")
+
+
+def test_engine_batches_are_atomic_on_one_shard(sharded: ShardedStore) -> None:
+    """A batch of engine ids is one write on one shard: a known id refuses it whole; a
+    retried idempotency key answers the decisions it recorded."""
+    engine = Engine(sharded, seed=5)
+    engine.create_bandit(bandit_spec("hot", ["a", "b"], shards=S))
+    first = engine.decide_batch("hot", n=6, idempotency_key="order-1")
+    assert len({shard_of_id(d.decision_id, S) for d in first}) == 1
+    again = engine.decide_batch("hot", n=6, idempotency_key="order-1")
+    assert [d.decision_id for d in again] == [d.decision_id for d in first]
+    assert all(d.replayed for d in again)
+    ids = [f"hot~{t}" for t in shard_tokens([f"{i:032x}" for i in range(100, 105)], S)]
+    sharded.put_pending("hot", ids[3], {"arm": 0}, 100.0)
+    with pytest.raises(DecisionExistsError):
+        sharded.put_pending_many("hot", [NewDecision(d, {"arm": 1}, 100.0) for d in ids])
+    for d in ids[:3]:
+        with pytest.raises(DecisionNotFoundError):
+            sharded.get_pending("hot", d)
+    assert sharded.get_pending("hot", ids[3]).payload == {"arm": 0}
