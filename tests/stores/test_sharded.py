@@ -304,3 +304,11 @@ def test_engine_batches_are_atomic_on_one_shard(sharded: ShardedStore) -> None:
         with pytest.raises(DecisionNotFoundError):
             sharded.get_pending("hot", d)
     assert sharded.get_pending("hot", ids[3]).payload == {"arm": 0}
+
+
+def test_unrouted_methods_are_not_forwarded(sharded: ShardedStore) -> None:
+    """A method of the wrapped store that the wrapper does not route (it would miss the
+    shards) is missing, not silently forwarded; plain attributes are read through."""
+    assert sharded.events_maxlen == sharded.inner.events_maxlen
+    with pytest.raises(AttributeError, match="_create"):
+        sharded._create  # noqa: B018

@@ -113,10 +113,15 @@ class ShardedStore(StoreMixin):
         self._counts: dict[str, int] = {}
         self._turn = itertools.count()
 
-    def __getattr__(self, attr: str) -> Any:  # retention, events_maxlen, prefix...
+    def __getattr__(self, attr: str) -> Any:
+        """The wrapped store's plain attributes (``events_maxlen``, ``prefix``...); never its
+        methods: one that is not routed here would miss the shards, so it is missing."""
         if attr.startswith("__") or attr == "inner":
             raise AttributeError(attr)
-        return getattr(self.inner, attr)
+        value = getattr(self.inner, attr)
+        if callable(value):
+            raise AttributeError(f"ShardedStore does not route {attr!r} to the shards")
+        return value
 
     @property
     def retention(self) -> float:
