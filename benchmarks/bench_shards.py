@@ -13,10 +13,11 @@ and ``INFO commandstats`` (microseconds inside commands) are read, and the CPU a
 primary burns (cron, cluster bus: measured over 2 s before) is subtracted; the table shows each
 primary's share of the Redis CPU, the busiest primary's CPU per pair, and the projected
 ceiling of the hot bandit: pairs/s at 100% of the busiest primary's CPU (one Redis server is
-one thread). The books are checked exact: as many pulls as pairs, as many successes as
-rewards of 1, and the same for S = 1 and S = 3. The load generator shares the machine with the
-three servers, so the measured pairs/s is the machine's, not the cluster's; the ceiling is the
-figure that carries over.
+one thread); S = 1 and S = 3 alternate ``--repeats`` times and the repetition with the median
+ceiling is shown. The books are checked exact in every repetition: as many pulls as pairs, as
+many successes as rewards of 1, and the same for S = 1 and S = 3. The load generator shares the
+machine with the three servers, so the measured pairs/s is the machine's, not the cluster's; the
+ceiling is the figure that carries over.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=3000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--staleness-ms", type=float, default=0.0)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     mod = servers_module()
@@ -128,14 +130,23 @@ def main() -> None:
         cluster = mod.RedisCluster(Path(tmp) / "cluster")
         try:
             primaries = [s.port for s in cluster.nodes]
-            for shards in (1, 3):
-                rows.append(run(cluster, primaries, shards, args.pairs, args.workers,
-                                args.staleness_ms))
+            runs: dict[int, list[dict[str, Any]]] = {1: [], 3: []}
+            for _ in range(args.repeats):  # alternating, so the machine's load falls on both
+                for shards in (1, 3):
+                    runs[shards].append(run(cluster, primaries, shards, args.pairs,
+                                            args.workers, args.staleness_ms))
         finally:
             cluster.stop()
+    for shards in (1, 3):  # the repetition with the median ceiling stands for its case
+        ordered = sorted(runs[shards], key=lambda r: r["ceiling_pairs_per_s"])
+        row = dict(ordered[len(ordered) // 2])
+        row["ceilings"] = [r["ceiling_pairs_per_s"] for r in runs[shards]]
+        row["all_exact"] = all(r["exact"] for r in runs[shards])
+        rows.append(row)
     print(f"load average after: {harness.load_average()}")
     print(f"{args.pairs} decide+reward pairs, {args.workers} worker processes, "
-          f"max_staleness_ms={args.staleness_ms:g}, 3 primaries")
+          f"max_staleness_ms={args.staleness_ms:g}, 3 primaries; the repetition with the median "
+          f"ceiling of {args.repeats}")
     table = Table(Col("shards", 6), Col("pairs/s", 8, ".0f"), Col("exact", 5),
                   Col("CPU share per primary", 24, align="<"), Col("busiest us/pair", 15, ".1f"),
                   Col("ceiling pairs/s", 15, ".0f"), Col("vs S=1", 7))
@@ -144,11 +155,13 @@ def main() -> None:
     for r in rows:
         total = sum(r["cpu_s"]) or 1.0
         share = " ".join(f"{100 * c / total:4.0f}%" for c in r["cpu_s"])
-        print(table.row(r["shards"], r["pairs_per_s"], "yes" if r["exact"] else "NO", share,
+        print(table.row(r["shards"], r["pairs_per_s"], "yes" if r["all_exact"] else "NO", share,
                         r["busiest_cpu_us_per_pair"], r["ceiling_pairs_per_s"],
                         harness.ratio(r["ceiling_pairs_per_s"], rows[0]["ceiling_pairs_per_s"])))
     same = all((r["pulls"], r["successes"]) == (rows[0]["pulls"], rows[0]["successes"])
                for r in rows)
+    print("ceilings of every repetition: " + "; ".join(
+        f"S={r['shards']}: " + " ".join(f"{c:.0f}" for c in r["ceilings"]) for r in rows))
     print(f"books: pulls {[r['pulls'] for r in rows]}, successes "
           f"{[r['successes'] for r in rows]} (same for every S: {same})")
     print("commandstats usec per primary: "
