@@ -2,7 +2,7 @@
 ``shards=3`` (the work spread over the primaries).
 
     python benchmarks/bench_shards.py [--pairs 3000] [--workers 4] [--staleness-ms 0]
-                                       [--json out.json]
+                                       [--repeats 3] [--json out.json]
 
 Starts a Redis Cluster of 3 primaries on free ports (the test fixture's
 ``tests/stores/redis_servers.py``). For S = 1 and S = 3, ``--workers`` processes, each with its
