@@ -312,3 +312,27 @@ def test_unrouted_methods_are_not_forwarded(sharded: ShardedStore) -> None:
     assert sharded.events_maxlen == sharded.inner.events_maxlen
     with pytest.raises(AttributeError, match="_create"):
         sharded._create  # noqa: B018
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+@pytest.mark.redis
+def test_redis_read_many_is_read_of_each(kind: str, request: pytest.FixtureRequest,
+                                         tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from stores.backends import make_backend
+
+    backend = make_backend(kind, request, tmp_path)
+    try:
+        store = backend.open()
+        names = [f"r{i}" for i in range(7)]  # spread over the Cluster's nodes
+        for i, n in enumerate(names):
+            store.create_bandit(n, {"i": i}, two(i, -0.0))
+            store.add(n, two(0.5, i))
+        many = store.read_many(names)
+        for n, snap in zip(names, many, strict=True):
+            one = store.read(n)
+            assert (snap.name, snap.config, snap.version) == (one.name, one.config, one.version)
+            assert snap.arrays["s"].tobytes() == one.arrays["s"].tobytes()
+        with pytest.raises(BanditNotFoundError, match="nope"):
+            store.read_many([names[0], "nope"])
+    finally:
+        backend.close()
