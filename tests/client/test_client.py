@@ -391,3 +391,23 @@ def test_slots_and_sticky_users_round_trip(client: Client):
     assert again.arm == first.arm and again.sticky_of == first.decision_id
     client.delete(carousel)
     client.delete(sticky)
+
+
+def test_sharded_bandit_round_trip(client: Client):
+    """A bandit of 3 shards over real HTTP: created and answered with its shards; decisions
+    in a batch and one by one, each rewarded once; the books add up over the shards."""
+    name = f"hot_{uuid.uuid4().hex[:8]}"
+    info = client.create(name, ["a", "b", "c"], shards=3)
+    assert info.shards == 3 and client.get(name).shards == 3
+    made = [client.decide(name) for _ in range(12)]
+    results = [client.reward(d, i % 2) for i, d in enumerate(made)]
+    assert [r.status for r in results] == ["applied"] * 12
+    assert client.reward(made[0], 1).status == "duplicate"
+    stats = client.stats(name)
+    assert sum(a.pulls for a in stats.arms) == 12 and sum(a.rewards for a in stats.arms) == 6
+    plain = f"plain_{uuid.uuid4().hex[:8]}"
+    assert client.create(plain, ["a"]).shards == 1
+    with pytest.raises(InvalidRequestError, match="shards"):
+        client.create(f"bad_{uuid.uuid4().hex[:8]}", ["a", "b"], shards=65)
+    client.delete(name)
+    client.delete(plain)

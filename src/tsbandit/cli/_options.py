@@ -48,10 +48,10 @@ def engine_on(url: str, **options: Any) -> Iterator[Engine]:
     """
     from ..engine import Engine
     from ..errors import TsbanditError
-    from ..stores import open_store
+    from ..stores import ShardedStore, open_store
 
     try:
-        store = open_store(url, **options)
+        store = ShardedStore(open_store(url, **options))  # sharded bandits read as one
     except TsbanditError as exc:
         fail(exc, 2)
     try:

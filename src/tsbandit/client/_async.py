@@ -113,13 +113,14 @@ class AsyncClient:
                      costs: Mapping[str, float] | None = None, baseline: str | None = None,
                      metric_windows: Mapping[str, float] | None = None,
                      metric_defaults: Mapping[str, float | None] | None = None,
-                     stickiness: float | None = None) -> BanditInfo:
+                     stickiness: float | None = None,
+                     shards: int | None = None) -> BanditInfo:
         """See :meth:`Client.create`."""
         return await self._run(Calls.create(
             name, arms, model, rule, n_features, reward_window, default_reward, half_life,
             propensity_draws, metric_options(metrics, objective, constraints, costs, baseline,
                                              metric_windows, metric_defaults),
-            stickiness))
+            stickiness, shards))
 
     async def get(self, name: str) -> BanditInfo:
         """See :meth:`Client.get`."""

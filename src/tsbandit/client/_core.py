@@ -320,12 +320,13 @@ class Calls:
                reward_window: float | None, default_reward: float | None,
                half_life: float | None, propensity_draws: int | None,
                metric_options: Mapping[str, Any] | None = None,
-               stickiness: float | None = None) -> Call[BanditInfo]:
+               stickiness: float | None = None,
+               shards: int | None = None) -> Call[BanditInfo]:
         body = {"name": name, "arms": list(arms),
                 **_drop_none(model=model, rule=rule, n_features=n_features,
                              reward_window=reward_window, default_reward=default_reward,
                              half_life=half_life, propensity_draws=propensity_draws,
-                             stickiness=stickiness, **(metric_options or {}))}
+                             stickiness=stickiness, shards=shards, **(metric_options or {}))}
         return Call("POST", "/v1/bandits", _json(BanditInfo), json=body, ok=(201,))
 
     @staticmethod

@@ -132,7 +132,8 @@ class Client:
                costs: Mapping[str, float] | None = None, baseline: str | None = None,
                metric_windows: Mapping[str, float] | None = None,
                metric_defaults: Mapping[str, float | None] | None = None,
-               stickiness: float | None = None) -> BanditInfo:
+               stickiness: float | None = None,
+               shards: int | None = None) -> BanditInfo:
         """Create a bandit (``BanditExistsError`` if the name is taken); None: the default
         (``model`` Beta-Bernoulli, ``rule`` Thompson sampling).
 
@@ -140,6 +141,7 @@ class Client:
         "revenue": {"model": "gaussian", "given": "apply"}}``), and optionally ``objective``,
         ``constraints``, ``costs`` (by arm), ``baseline``, ``metric_windows`` and
         ``metric_defaults``, as ``POST /v1/bandits`` takes them (never with ``model``).
+        ``shards`` spreads one hot bandit over that many store shards (see docs/scaling.md).
 
         >>> client.create("cards", ["A", "B"], metrics={  # doctest: +SKIP
         ...     "apply": "beta", "risk": {"model": "beta", "given": "apply"}},
@@ -150,7 +152,7 @@ class Client:
             name, arms, model, rule, n_features, reward_window, default_reward, half_life,
             propensity_draws, metric_options(metrics, objective, constraints, costs, baseline,
                                              metric_windows, metric_defaults),
-            stickiness))
+            stickiness, shards))
 
     def get(self, name: str) -> BanditInfo:
         """A bandit's configuration."""

@@ -93,6 +93,7 @@ class BanditInfo:
     baseline: str | None = None
     metric_windows: dict[str, float] | None = None
     metric_defaults: dict[str, float | None] | None = None
+    shards: int = 1
 
     @classmethod
     def from_json(cls, data: Json) -> BanditInfo:
@@ -106,7 +107,7 @@ class BanditInfo:
                    None if cons is None else tuple(dict(c) for c in cons),
                    _opt_dict(data.get("costs")), data.get("baseline"),
                    _opt_dict(data.get("metric_windows")),
-                   _opt_dict(data.get("metric_defaults")))
+                   _opt_dict(data.get("metric_defaults")), int(data.get("shards", 1)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,19 @@ import numpy as np
 from ..bandit import Bandit
 from ..core import make_generators
 from ..decision import split_decision_id
-from ..errors import BanditNotFoundError, LastArmError, UnknownArmError, VersionConflictError
+from ..errors import (
+    BanditNotFoundError,
+    ConfigurationError,
+    LastArmError,
+    UnknownArmError,
+    VersionConflictError,
+)
 from ..metric_core import metric_summary
 from ..policies.base import check_positive
 from ..policies.stats import Stats
 from ..stores.base import EventPage, Store
 from ..stores.observed import StoreObserver
+from ..stores.sharded import sharding_store
 from .spec import BanditSpec
 from .state import BanditState, StateCache
 
@@ -69,6 +76,10 @@ class EngineBase:
     # ----- bandits ------------------------------------------------------------------------
     def create_bandit(self, spec: BanditSpec) -> BanditSpec:
         """Create a bandit in the store (``BanditExistsError`` if the name is taken)."""
+        if spec.shards > 1 and sharding_store(self.store) is None:
+            raise ConfigurationError(
+                f"shards == {spec.shards} needs a sharding store: open the engine with "
+                "Engine.open(url), or build it over ShardedStore(store)")
         stats = spec.model.init_stats(len(spec.arms))
         self.store.create_bandit(spec.name, spec.to_config(), dict(stats))
         return spec

@@ -31,6 +31,7 @@ from ..events import ExpiredEvent, RewardEvent
 from ..policies.ranking import RankingModel
 from ..policies.stats import Stats
 from ..stores.base import ClaimedDecision
+from ..stores.shard_routing import shard_tokens
 from .base import EngineBase
 from .keys import check_idempotency_key, keyed_tokens, request_hash
 from .metric_records import expired_metric, record_metric_rewards
@@ -186,6 +187,9 @@ class Engine(EngineBase):
                 count, x, k, None if mask is None
                 else [a for a, m in zip(core.arms, mask, strict=True) if m], user_ids)
             keyed["model_version"] = state.snapshot.version
+        if spec.shards > 1:  # the batch's ids on one shard: one atomic write, one slot
+            tokens = shard_tokens(tokens or [uuid.uuid4().hex for _ in range(count)],
+                                  spec.shards)
         sticky_of = None
         if sticky:
             assert user_ids is not None

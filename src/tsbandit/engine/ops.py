@@ -22,6 +22,7 @@ from ..policies.registry import model_from_config, rule_from_config
 from ..stores import open_store as _open_store
 from ..stores.base import Store
 from ..stores.observed import ObservedStore, StoreObserver
+from ..stores.sharded import ShardedStore
 
 if TYPE_CHECKING:
     from .base import EngineBase
@@ -34,7 +35,9 @@ __all__ = ["bandit_spec", "kernels_status", "load_kernels", "observed", "open_st
 
 def open_store(url: str, *, observer: StoreObserver | None = None, **options: Any) -> Store:
     """The store for ``url`` (see :func:`tsbandit.stores.open_store`; ``memory`` and
-    ``memory:`` are accepted as spellings of ``memory://``), wrapped in an
+    ``memory:`` are accepted as spellings of ``memory://``) under a
+    :class:`~tsbandit.stores.sharded.ShardedStore` (bandits created with ``shards`` spread over
+    several; the others pass through), wrapped in an
     :class:`~tsbandit.stores.observed.ObservedStore` when an ``observer`` is given.
     ``options`` (``retention``, ``events_maxlen``) go to the store's constructor.
 
@@ -45,7 +48,7 @@ def open_store(url: str, *, observer: StoreObserver | None = None, **options: An
     """
     if url in ("memory", "memory:"):
         url = "memory://"
-    store = _open_store(url, **options)
+    store: Store = ShardedStore(_open_store(url, **options))
     return store if observer is None else ObservedStore(store, observer)
 
 

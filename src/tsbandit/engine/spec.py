@@ -17,6 +17,7 @@ from ..policies.metrics import SEP, MetricSet
 from ..policies.registry import model_from_config, rule_from_config
 from ..policies.rules import SelectionRule, ThompsonSampling
 from ..policies.stats import Stats
+from ..stores.shard_routing import SHARDS_KEY, check_shards
 
 __all__ = ["CONFIG_FORMAT", "BanditSpec"]
 
@@ -57,6 +58,11 @@ class BanditSpec:
     stickiness
         Seconds a user (a decision's ``user_id``) keeps the arm or ranking first chosen for
         them (:mod:`tsbandit.engine.sticky`); None: every decision draws anew.
+    shards
+        How many shards of the store hold the bandit (1-64; fixed at creation). Its
+        statistics, decisions and events spread over them -- on a Redis Cluster over several
+        primaries -- and every read sums them (:mod:`tsbandit.stores.sharded`); needs additive
+        statistics and a store opened by :meth:`Engine.open <tsbandit.engine.Engine.open>`.
 
     Its :attr:`core` (arms, model, rule, propensity draws) makes the decisions and summaries,
     the same :class:`~tsbandit.core.DecisionCore` a :class:`~tsbandit.Bandit` uses.
@@ -74,6 +80,7 @@ class BanditSpec:
     metric_windows: Mapping[str, float] = field(default_factory=dict, hash=False)
     metric_defaults: Mapping[str, float | None] = field(default_factory=dict, hash=False)
     stickiness: float | None = None
+    shards: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arms", tuple(check_names(self.arms)))
@@ -91,6 +98,9 @@ class BanditSpec:
         check_propensity_draws(self.propensity_draws)
         if self.stickiness is not None:
             check_positive("stickiness", self.stickiness)
+        if check_shards(self.shards) > 1 and not self.model.additive:
+            raise ConfigurationError(
+                f"shards need additive statistics; {type(self.model).__name__} has none")
         windows, defaults = check_metric_options(self.model, self.default_reward,
                                                  self.metric_windows, self.metric_defaults)
         object.__setattr__(self, "metric_windows", MappingProxyType(windows))
@@ -143,6 +153,7 @@ class BanditSpec:
             **({"metric_defaults": dict(self.metric_defaults)} if self.metric_defaults
                else {}),
             **({"stickiness": float(self.stickiness)} if self.stickiness is not None else {}),
+            **({SHARDS_KEY: int(self.shards)} if self.shards != 1 else {}),
         }
 
     @classmethod
@@ -159,7 +170,7 @@ class BanditSpec:
             arm_since=config.get("arm_since") or {},
             metric_windows=config.get("metric_windows") or {},
             metric_defaults=config.get("metric_defaults") or {},
-            stickiness=config.get("stickiness"),
+            stickiness=config.get("stickiness"), shards=config.get(SHARDS_KEY, 1),
         )
 
     def learns(self, arm: str, config_version: int | None) -> bool:

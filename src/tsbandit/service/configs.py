@@ -186,6 +186,10 @@ class BanditCreate(_In):
         None, description="Seconds a user (a decision's ``user_id``) keeps the arm or ranking "
         "first chosen for them; each visit is still its own decision, logged with the original "
         "draw's propensities (None: every decision draws anew).")
+    shards: int = Field(1, ge=1, le=64, description=(
+        "Store shards the bandit's statistics, pending decisions and events spread over (on a "
+        "Redis Cluster: over several primaries, so one hot bandit is not capped by one node); "
+        "fixed at creation; needs an additive model (not logistic)."))
     metrics: Annotated[dict[MetricName, ModelKind | MetricSpec],
                        Field(min_length=1, max_length=32)] | None = Field(
         None, description=_METRICS_DOC)
@@ -269,7 +273,7 @@ class BanditCreate(_In):
         opts: dict[str, Any] = {
             "reward_window": self.reward_window, "default_reward": self.default_reward,
             "half_life": self.half_life, "propensity_draws": self.propensity_draws,
-            "stickiness": self.stickiness}
+            "stickiness": self.stickiness, "shards": self.shards}
         if self.metrics is None:
             return {"model": self.model_config_dict(), "rule": self.rule_config_dict(), **opts}
         metrics = {name: m if isinstance(m, str) else {
@@ -307,6 +311,7 @@ class BanditOut(_Out):
     half_life: float | None
     propensity_draws: int
     stickiness: float | None = None
+    shards: int | None = None
     metrics: dict[str, MetricSpec] | None = None
     objective: dict[str, float] | None = None
     constraints: list[Constraint] | None = None
@@ -318,4 +323,4 @@ class BanditOut(_Out):
     # no return annotation: pydantic would take it for the answer's schema
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: SerializerFunctionWrapHandler):
-        return drop_absent(handler(self), (*METRIC_BANDIT_FIELDS, "stickiness"))
+        return drop_absent(handler(self), (*METRIC_BANDIT_FIELDS, "stickiness", "shards"))

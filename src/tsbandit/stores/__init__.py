@@ -39,6 +39,7 @@ from .base import (
     VersionConflictError,
 )
 from .memory import MemoryStore
+from .sharded import ShardedStore
 from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ __all__ = [
     "RedisStore",
     "RewardResult",
     "SQLiteStore",
+    "ShardedStore",
     "Snapshot",
     "Store",
     "VersionConflictError",

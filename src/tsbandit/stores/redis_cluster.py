@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from redis.exceptions import (
-    ConnectionError as RedisConnectionError,
-)
-from redis.exceptions import (
+    AskError,
     MovedError,
     RedisClusterException,
     RedisError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
 )
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
@@ -48,6 +49,52 @@ class ClusterConnection(RedisConnection):
 
     def hgetall(self, key: str) -> Mapping[bytes, bytes]:
         return self.run(lambda c: c.hgetall(key))
+
+    def hgetall_many(self, keys: list[str]) -> list[Mapping[bytes, bytes]]:
+        """Several hashes in one round trip to every node that holds some of them: the
+        commands are written to all those nodes first, then the replies read (redis-py's
+        cluster pipeline costs as much as one command after another). A redirect (the slot
+        map changed) falls back to that pipeline, which follows it."""
+        def fetch(client: Any) -> list[Any]:
+            groups: dict[str, tuple[Any, list[int]]] = {}
+            for i, k in enumerate(keys):
+                node = client.get_node_from_key(k)
+                groups.setdefault(node.name, (node, []))[1].append(i)
+            held: list[tuple[Any, Any, list[int]]] = []
+            out: list[Any] = [None] * len(keys)
+            try:
+                for node, idx in groups.values():
+                    pool = client.get_redis_connection(node).connection_pool
+                    conn = pool.get_connection()
+                    held.append((pool, conn, idx))
+                    conn.send_packed_command(
+                        conn.pack_commands([("HGETALL", keys[i]) for i in idx]),
+                        check_health=False)
+                for _, conn, idx in held:
+                    for i in idx:
+                        out[i] = conn.read_response()
+            except (MovedError, AskError):
+                for _, conn, _ in held:
+                    conn.disconnect()  # replies may be left unread
+                return pipelined(client)
+            except BaseException:
+                for _, conn, _ in held:
+                    conn.disconnect()
+                raise
+            finally:
+                for pool, conn, _ in held:
+                    pool.release(conn)
+            return out
+
+        def pipelined(client: Any) -> list[Any]:
+            client.nodes_manager.initialize()
+            pipe = client.pipeline(transaction=False)
+            for k in keys:
+                pipe.hgetall(k)
+            return list(pipe.execute())
+
+        return [r if isinstance(r, dict) else dict(zip(r[0::2], r[1::2], strict=True))
+                for r in self.run(fetch)]
 
     def _evalsha(self, client: Any, command: tuple[Any, ...]) -> Any:
         return client.evalsha(*command[1:])  # routed by the keys' slot

@@ -280,6 +280,17 @@ class RedisConnection:
         return reply if isinstance(reply, dict) else dict(zip(reply[0::2], reply[1::2],
                                                                strict=True))
 
+    def hgetall_many(self, keys: list[str]) -> list[Mapping[bytes, bytes]]:
+        """Several hashes in one pipelined round trip (on this thread's held connection)."""
+        def fetch(client: Any) -> list[Any]:
+            conn = self._held(client)
+            conn.send_packed_command(conn.pack_commands([("HGETALL", k) for k in keys]),
+                                     check_health=False)
+            return [conn.read_response() for _ in keys]
+
+        return [r if isinstance(r, dict) else dict(zip(r[0::2], r[1::2], strict=True))
+                for r in self.run(fetch)]
+
     def _evalsha(self, client: Any, command: tuple[Any, ...]) -> Any:
         return self.send(client, command)
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -290,6 +290,18 @@ class RedisStore(BaseStore):
         if not fields:
             raise bandit_not_found(name)
         return _snapshot(name, fields)
+
+    def read_many(self, names: Sequence[str]) -> list[records.Snapshot]:
+        """:meth:`read` of several bandits in one pipelined round trip (on a Cluster, one per
+        node holding some of them): each snapshot is consistent, not all of them together.
+        A sharded bandit's snapshot is read so (:mod:`tsbandit.stores.sharded`)."""
+        keys = [self._keys(n)[0] for n in names]
+        out = []
+        for n, fields in zip(names, self._redis.hgetall_many(keys), strict=True):
+            if not fields:
+                raise bandit_not_found(n)
+            out.append(_snapshot(n, fields))
+        return out
 
     def _replace(self, name: str, config: str, arrays: dict[str, np.ndarray] | None,
                  expected: int | None) -> records.Snapshot:

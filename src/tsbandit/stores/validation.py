@@ -36,6 +36,7 @@ from ..errors import (
 from .records import EncodedAssignment, EncodedDecision, NewDecision
 
 __all__ = [
+    "SHARD_SEP",
     "check_arrays",
     "check_assignment_key",
     "check_config_version",
@@ -61,13 +62,19 @@ __all__ = [
     "readonly",
 ]
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+=-]{0,127}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+=-]{0,127}(#[0-9]{1,4})?$")
+#: What a public bandit name may not contain: it separates a sharded bandit's name from the
+#: number of one of its shards (``ads#2``; see :mod:`tsbandit.stores.sharded`).
+SHARD_SEP = "#"
 _STAT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 # -- names, ids, numbers ----------------------------------------------------------------------
 def check_name(name: str) -> str:
-    """Validate a bandit name (letters, digits and ``_.:@+=-``, at most 128 characters)."""
+    """Validate a bandit name (letters, digits and ``_.:@+=-``, at most 128 characters),
+    optionally followed by a shard number (``#1``-``#9999``: the name of one shard of a
+    sharded bandit, which :class:`~tsbandit.stores.sharded.ShardedStore` refuses as a public
+    name)."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigurationError(
             f"bandit name == {name!r}, must be 1-128 characters from letters, digits and "
