@@ -234,7 +234,9 @@ async def reward(name: Name, body: RewardRequest, engine: EngineDep, request: Re
         if type(exc) is InvalidRewardError:  # perhaps the wrong field for this bandit
             await rewards.call(functools.partial(_wrong_field, engine, name, body))
         raise
-    return out.to_dict()
+    # RewardResult.to_dict() has exactly RewardOut's fields and JSON types: serialized
+    # directly, as decisions are (tests/service/test_fuzz.py checks answers against the schema)
+    return JSONResponse(out.to_dict())
 
 
 def _wrong_field(engine: Any, name: str, body: RewardRequest) -> None:
