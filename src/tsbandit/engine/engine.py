@@ -210,7 +210,7 @@ class Engine(EngineBase):
             # won the insert): answer those
             return replay(self.store, core.arms, bandit, idempotency_key,
                           [d.decision_id for d in out], keyed["request"])
-        if not tokens or idempotency_key is None:  # random ids only (see engine.payloads)
+        if idempotency_key is None:  # random ids only (see engine.payloads)
             self._keep_payloads(bandit, items, out)
         return out
 
