@@ -653,6 +653,9 @@ def main() -> None:
                                                                      "session", "recommend"]),
             (ours("ours-redis-inline", redis_url, TSBANDIT_OFFLOAD="false"),
              ["decide", "session"]),
+            # coalescing off: what batching decisions and rewards buys
+            (ours("ours-redis-nocoalesce", redis_url, TSBANDIT_COALESCE="false"),
+             ["decide", "reward", "session"]),
             # bounded staleness: reuse a snapshot up to 50 ms old (saves the read round trip)
             (ours("ours-redis-stale50", redis_url, TSBANDIT_MAX_STALENESS_MS="50"),
              ["decide", "session"]),
