@@ -240,3 +240,15 @@ def test_any_interleaving_applies_each_first_reward_once(store, clock, seq):
     assert snap.arrays["failures"].tolist() == f.tolist()
     assert snap.version == len(first)
     maker.delete_bandit(name)
+
+
+def test_a_large_batch_goes_to_the_store_in_chunks(clock):
+    observed, calls = counted(MemoryStore())
+    maker, other = Engine(observed, seed=13, clock=clock), Engine(observed, seed=14, clock=clock)
+    maker.create_bandit(spec())
+    ids = [d.decision_id for d in maker.decide_batch("offers", n=2500)]
+    calls.ops.clear()
+    out = other.record_rewards([(i, 1) for i in ids + ids[:10]])
+    assert [r.status for r in out] == ["applied"] * 2500 + ["duplicate"] * 10  # type: ignore[union-attr]
+    assert calls.ops["get_pending_many"] == 3 and calls.ops["apply_reward_many"] == 3
+    assert sum(alphas(observed)) == 2500

@@ -15,7 +15,9 @@ no ranking model (the plain case) a batch of one bandit costs
 
 A reward whose deltas were computed against an arm layout that changed meanwhile
 (``VersionConflictError``) is rebuilt on a fresh read and sent again, up to three times, as
-before. A batch of one uses the single-item store calls (``get_pending``, ``apply_reward``).
+before. A batch of one uses the single-item store calls (``get_pending``, ``apply_reward``);
+a batch of more than 1,000 is sent 1,000 at a time (a Redis script blocks its node while it
+runs).
 Rewards of bandits with several metrics or a ranking model go one by one
 (:mod:`~tsbandit.engine.metric_records`, :mod:`~tsbandit.engine.slot_records`), also using the
 payload cache for the decision's own record where its status is not needed.
@@ -53,6 +55,8 @@ __all__ = ["RewardAnswer", "record_rewards"]
 #: One reward's answer: its result, or the error recording it would raise.
 RewardAnswer = RewardResult | TsbanditError
 _ATTEMPTS = 3
+#: most rewards (or reads) in one store call
+_CHUNK = 1000
 
 
 def _parse(item: Sequence[Any]) -> tuple[str, Any, int | None]:
@@ -144,15 +148,19 @@ def _payloads(engine: Engine, bandit: str, ids: list[str]
         except DecisionNotFoundError as exc:
             found[misses[0]] = exc
     elif misses:
-        for did, rec in zip(misses, engine.store.get_pending_many(bandit, misses), strict=True):
-            found[did] = rec if isinstance(rec, TsbanditError) else rec.payload
+        for start in range(0, len(misses), _CHUNK):
+            chunk = misses[start:start + _CHUNK]
+            for did, rec in zip(chunk, engine.store.get_pending_many(bandit, chunk),
+                                strict=True):
+                found[did] = rec if isinstance(rec, TsbanditError) else rec.payload
     return found
 
 
 def _apply(engine: Engine, bandit: str, items: list[RewardItem]
            ) -> list[StoreResult | TsbanditError]:
-    if len(items) > 1:
-        return list(engine.store.apply_reward_many(bandit, items))
+    if len(items) > 1:  # one script / transaction per chunk: Redis runs nothing else meanwhile
+        return [a for start in range(0, len(items), _CHUNK)
+                for a in engine.store.apply_reward_many(bandit, items[start:start + _CHUNK])]
     it = items[0]
     try:
         return [engine.store.apply_reward(bandit, it.decision_id, it.deltas, it.event, it.now,
