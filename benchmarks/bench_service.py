@@ -545,7 +545,7 @@ def _breakdown(store_url: str, n: int) -> list[tuple[str, float, float]]:
 
 # ----- the run --------------------------------------------------------------------------------
 def measure(target: Target, scenarios: list[str], concurrencies: list[int], duration: float,
-            tmp: Path, results: list[Result], reward_rate: float = 4000.0) -> None:
+            tmp: Path, results: list[Result], reward_rate: float = 8000.0) -> None:
     with target.running() as (base, _pid):
         if target.name.startswith("ours"):
             create_bench_bandit(base)
@@ -605,6 +605,12 @@ def goals(results: list[Result], target: str = "ours-redis") -> str:
     if d16 and r16:
         out.append(f"decide p99 at c=16: {d16.p99_ms:.2f} ms vs reference {r16.p99_ms:.2f} ms "
                    f"(goal <= half): {'met' if d16.p99_ms <= r16.p99_ms / 2 else 'NOT met'}")
+    for c in (1, 16, 64):  # rewards against the tutorial's /reward (issue 16: >= 1.5x at 64)
+        w, rr = get(target, "reward", c), get("reference", "ref_reward", c)
+        if w and rr and rr.rps:
+            goal = f" (goal >= 1.5x): {'met' if w.rps >= 1.5 * rr.rps else 'NOT met'}"
+            out.append(f"reward req/s at c={c}: {w.rps:,.0f} vs reference /reward "
+                       f"{rr.rps:,.0f} = {w.rps / rr.rps:.2f}x{goal if c == 64 else ''}")
     return "\n".join(out)
 
 
@@ -647,6 +653,9 @@ def main() -> None:
                                                                      "session", "recommend"]),
             (ours("ours-redis-inline", redis_url, TSBANDIT_OFFLOAD="false"),
              ["decide", "session"]),
+            # coalescing off: what batching decisions and rewards buys
+            (ours("ours-redis-nocoalesce", redis_url, TSBANDIT_COALESCE="false"),
+             ["decide", "reward", "session"]),
             # bounded staleness: reuse a snapshot up to 50 ms old (saves the read round trip)
             (ours("ours-redis-stale50", redis_url, TSBANDIT_MAX_STALENESS_MS="50"),
              ["decide", "session"]),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tsbandit.errors import BanditExistsError, DecisionExistsError, StoreUnavailableError
-from tsbandit.stores import open_store
+from tsbandit.stores import RewardItem, open_store
 
 from .backends import redis_module
 from .redis_servers import RedisCluster, RedisServer
@@ -283,7 +283,7 @@ def test_min_replicas_standalone_no_replica_no_acknowledgement(redis_server, tmp
         # setup while the replica syncs: a write whose fence timed out was applied on the
         # primary, so its retry meets it (exists, duplicate) -- under load this happens
         _acknowledged(lambda: store.create_bandit("b", {}, layout()), BanditExistsError)
-        for i in range(2):
+        for i in range(3):
             _acknowledged(lambda i=i: store.put_pending("b", f"d{i}", {}, 1e12),
                           DecisionExistsError)
         _acknowledged(lambda: store.apply_reward("b", "d0", reward_delta(0, 1), None, 1.0))
@@ -297,10 +297,19 @@ def test_min_replicas_standalone_no_replica_no_acknowledgement(redis_server, tmp
             assert 0.1 <= time.monotonic() - t0 < 0.45  # waited wait_timeout_ms, no more
             with pytest.raises(StoreUnavailableError, match="not known to be durable"):
                 store.apply_reward("b", "d1", reward_delta(1, 1), None, 1.0)  # duplicate
+            # a batch likewise, as a whole: the new reward's write, and the duplicate's fence
+            batch = [RewardItem("d2", reward_delta(2, 1), None, 1.0),
+                     RewardItem("d0", reward_delta(0, 1), None, 1.0)]
+            with pytest.raises(StoreUnavailableError, match="not known to be durable"):
+                store.apply_reward_many("b", batch)
+            with pytest.raises(StoreUnavailableError, match="not known to be durable"):
+                store.apply_reward_many("b", batch[1:])  # duplicates only: fenced
         finally:
             os.kill(replica.proc.pid, signal.SIGCONT)
         assert store.apply_reward("b", "d1", reward_delta(1, 1), None, 1.0).status == "duplicate"
-        np.testing.assert_array_equal(store.read("b").arrays["n"], [1, 1, 0, 0])
+        assert [r.status for r in store.apply_reward_many("b", batch)] == [  # type: ignore[union-attr]
+            "duplicate", "duplicate"]
+        np.testing.assert_array_equal(store.read("b").arrays["n"], [1, 1, 1, 0])
         store.close()
     finally:
         replica.stop()

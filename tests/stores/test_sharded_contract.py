@@ -45,3 +45,4 @@ bandit = test_contract.bandit
 @pytest.fixture
 def store(backend: Backend) -> Store:
     return ShardedStore(backend.open(), default_shards=3)
+

@@ -31,6 +31,7 @@ from ..policies.stats import Stats
 from ..stores.base import EventPage, Store
 from ..stores.observed import StoreObserver
 from ..stores.sharded import sharding_store
+from .payloads import DEFAULT_PAYLOAD_CACHE, PayloadCache
 from .spec import BanditSpec
 from .state import BanditState, StateCache
 
@@ -49,13 +50,16 @@ class EngineBase:
     """
 
     def __init__(self, store: Store, *, seed: int | np.random.SeedSequence | None = None,
-                 clock: Callable[[], float] = time.time, max_staleness_ms: float = 0.0) -> None:
+                 clock: Callable[[], float] = time.time, max_staleness_ms: float = 0.0,
+                 payload_cache: int = DEFAULT_PAYLOAD_CACHE) -> None:
         self.clock = clock
         self.max_staleness = check_positive("max_staleness_ms", max_staleness_ms,
                                             allow_zero=True) / 1000.0
         self._rng, self._side_rng = make_generators(seed)
         self._cache = StateCache(store, clock, self.max_staleness)
         self._lock = threading.Lock()  # generators and cache are not thread-safe
+        #: this engine's recent decisions' payloads, so their rewards skip a read
+        self._payloads = PayloadCache(payload_cache)
 
     @property
     def store(self) -> Store:
@@ -65,6 +69,12 @@ class EngineBase:
     @store.setter
     def store(self, store: Store) -> None:
         self._cache.store = store
+        self._payloads.clear()
+
+    def _forget(self, name: str) -> None:
+        """Drop what this engine keeps of a bandit (deleted, or found unknown)."""
+        self._cache.drop(name)
+        self._payloads.drop_bandit(name)
 
     def _state(self, name: str, *, fresh: bool = False) -> BanditState:
         return self._cache.get(name, fresh=fresh)
@@ -95,7 +105,7 @@ class EngineBase:
     def delete_bandit(self, name: str) -> None:
         """Delete a bandit with its statistics, pending decisions and events."""
         self.store.delete_bandit(name)
-        self._cache.drop(name)
+        self._forget(name)
 
     # ----- arms ---------------------------------------------------------------------------
     def _change_arms(self, bandit: str,

@@ -14,15 +14,12 @@ from ..decision import (
     RecordedDecision,
     RewardResult,
     RewardStatus,
-    split_decision_id,
 )
 from ..errors import (
     BanditNotFoundError,
     ConfigurationError,
     DecisionExistsError,
-    DecisionNotFoundError,
     InvalidContextError,
-    InvalidSlotError,
     StoreUnavailableError,
     TsbanditError,
     VersionConflictError,
@@ -30,13 +27,14 @@ from ..errors import (
 from ..events import ExpiredEvent, RewardEvent
 from ..policies.ranking import RankingModel
 from ..policies.stats import Stats
-from ..stores.base import ClaimedDecision
+from ..stores.base import ClaimedDecision, NewDecision
 from ..stores.shard_routing import shard_tokens
 from .base import EngineBase
 from .keys import check_idempotency_key, keyed_tokens, request_hash
-from .metric_records import expired_metric, record_metric_rewards
+from .metric_records import expired_metric
 from .records import new_decisions, replay
-from .slot_records import expired_slot, record_slot_rewards
+from .rewards import record_rewards
+from .slot_records import expired_slot
 from .spec import BanditSpec
 from .state import BanditState
 from .sticky import claim_assignments, held_assignments
@@ -101,6 +99,9 @@ class Engine(EngineBase):
         Returns the time in epoch seconds (tests pass a fake clock).
     max_staleness_ms
         A worker may reuse a snapshot this old to save a round trip (0: always read).
+    payload_cache
+        How many of its recent decisions' payloads the engine keeps, so that their rewards
+        skip reading the pending record (:mod:`tsbandit.engine.payloads`; 0: none).
 
     Bandits, arms and reads are :class:`~tsbandit.engine.base.EngineBase`'s.
     """
@@ -213,7 +214,19 @@ class Engine(EngineBase):
             # won the insert): answer those
             return replay(self.store, core.arms, bandit, idempotency_key,
                           [d.decision_id for d in out], keyed["request"])
+        if idempotency_key is None:  # random ids only (see engine.payloads)
+            self._keep_payloads(bandit, items, out)
         return out
+
+    def _keep_payloads(self, bandit: str, items: list[NewDecision],
+                       out: list[RecordedDecision]) -> None:
+        if len(items) == len(out):  # one record per decision
+            self._payloads.put_many(bandit, ((i.decision_id, i.payload, i.deadline)
+                                             for i in items))
+            return
+        mine = {d.decision_id for d in out}  # the decisions' own records (metrics, slots)
+        self._payloads.put_many(bandit, ((i.decision_id, i.payload, i.deadline)
+                                         for i in items if i.decision_id in mine))
 
     # ----- rewards ------------------------------------------------------------------------
     def record_reward(self, decision_id: str, reward: Any, *,
@@ -236,47 +249,31 @@ class Engine(EngineBase):
         (:mod:`tsbandit.engine.slot_records`; the result's ``slots``). Other models learn from
         the first slot only: another ``slot`` raises :class:`InvalidSlotError`.
         """
-        bandit, _ = split_decision_id(decision_id)
-        try:
-            return self._record_reward(bandit, decision_id, reward, slot)
-        except BanditNotFoundError:
-            self._cache.drop(bandit)
-            raise DecisionNotFoundError(f"unknown decision id {decision_id!r}") from None
+        res = record_rewards(self, [(decision_id, reward, slot)])[0]
+        if isinstance(res, TsbanditError):
+            raise res
+        return res
 
-    def _record_reward(self, bandit: str, decision_id: str, reward: Any,
-                       slot: int | None = None) -> RewardResult:
-        cached = self._cache.peek(bandit)
-        if cached is not None and cached.spec.model.additive:
-            # An additive model's delta needs only the configuration, and the write below is
-            # guarded by its version: a cached state saves the read (a changed arm layout
-            # raises VersionConflictError, and the reward is recomputed on a fresh read).
-            state = cached
-        else:
-            state = self._state(bandit)
-        spec = state.spec
-        if isinstance(spec.model, RankingModel):
-            return record_slot_rewards(self, state, bandit, decision_id, reward, slot)
-        if slot not in (None, 0):
-            raise InvalidSlotError(
-                f"bandit {bandit!r} learns from the first slot of a ranking only (slot 0); "
-                f"a ranking model (position_based, cascade) learns from every slot")
-        if spec.metrics is not None:
-            return record_metric_rewards(self, state, bandit, decision_id, reward)
-        r = spec.model.check_reward(reward)
-        pending = self.store.get_pending(bandit, decision_id)
-        payload = pending.payload
-        arm, context, made_at = payload["arm"], payload.get("context"), payload.get(
-            "config_version")
+    def record_rewards(self, items: Sequence[tuple[str, Any] | tuple[str, Any, int | None]]
+                       ) -> list[RewardResult | TsbanditError]:
+        """:meth:`record_reward` for each ``(decision_id, reward)`` or ``(decision_id, reward,
+        slot)`` item, answered in order: its :class:`RewardResult`, or the error
+        :meth:`record_reward` would raise for it (returned, not raised). Each item is applied
+        at most once, and one refused item never fails the others; an id given twice is
+        applied by its first item, the next answers ``"duplicate"``.
 
-        def build(state: BanditState) -> tuple[dict[str, np.ndarray] | None, RewardEvent]:
-            spec = state.spec
-            deltas = (spec.deltas(state.stats, arm, r, context)
-                      if spec.learns(arm, made_at) else None)
-            return deltas, RewardEvent(decision_id, self.clock(), bandit, arm, r, context,
-                                       payload.get("propensity"), arm_retired=deltas is None)
+        Rewards of decisions this engine made skip reading the pending record (their payloads
+        are cached); for a bandit with one metric the batch costs at most one read of the
+        others' records and one atomic write of all (:mod:`tsbandit.engine.rewards`).
 
-        _, status, version = self._apply_record(state, decision_id, build)
-        return RewardResult(decision_id, bandit, arm, status, version)
+        >>> from tsbandit.stores import MemoryStore
+        >>> engine = Engine(MemoryStore(), seed=0)
+        >>> _ = engine.create_bandit(BanditSpec(name="ads", arms=["a", "b"]))
+        >>> d = engine.decide("ads")
+        >>> [r.status for r in engine.record_rewards([(d.decision_id, 1), (d.decision_id, 0)])]
+        ['applied', 'duplicate']
+        """
+        return record_rewards(self, items)
 
     def _apply_record(self, state: BanditState, record_id: str,
                       build: Callable[[BanditState], tuple[dict[str, np.ndarray] | None,

@@ -42,6 +42,7 @@ from ..events import ExpiredEvent, RewardEvent
 from ..policies.metrics import MetricSet
 from ..policies.stats import Stats
 from ..stores.base import ClaimedDecision, NewDecision, PendingDecision, Store
+from .payloads import first_record
 from .spec import BanditSpec
 
 if TYPE_CHECKING:
@@ -160,8 +161,9 @@ def record_metric_rewards(engine: Engine, state: BanditState, bandit: str, decis
     ms = spec.metrics
     assert ms is not None
     checked = _checked(ms, rewards)
-    store = engine.store
-    first = store.get_pending(bandit, decision_id)
+    # the decision's own record: its status matters only to a metric given the first one
+    first = first_record(engine, bandit, decision_id,
+                         status=any(ms.given[i] == ms.order[0] for i in checked))
     payload = first.payload
     arm, context, made_at = payload["arm"], payload.get("context"), payload.get(
         "config_version")

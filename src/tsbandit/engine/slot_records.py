@@ -28,6 +28,7 @@ from ..events import ExpiredEvent, RewardEvent
 from ..policies.ranking import RankingModel
 from ..policies.stats import Stats
 from ..stores.base import ClaimedDecision, NewDecision
+from .payloads import first_record
 from .spec import BanditSpec
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def record_slot_rewards(engine: Engine, state: BanditState, bandit: str, decisio
     spec = state.spec
     model = spec.model
     assert isinstance(model, RankingModel)
-    first = engine.store.get_pending(bandit, decision_id)
+    first = first_record(engine, bandit, decision_id)  # its status is not needed
     payload = first.payload
     ranking = list(payload.get("ranking") or [payload["arm"]])
     k = len(ranking)

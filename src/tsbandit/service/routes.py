@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response, status
@@ -18,6 +19,7 @@ from ..errors import (
 from .coalesce import DecisionCoalescer
 from .deps import EngineDep, RouteTable, RuntimeDep, SettingsDep
 from .errors import ERROR_RESPONSES, ErrorResponse
+from .reward_coalesce import RewardCoalescer
 from .schemas import (
     AddArmRequest,
     BanditCreate,
@@ -203,7 +205,7 @@ def _same_bandit(name: str, decision_id: str) -> None:
 # ----- rewards --------------------------------------------------------------------------------
 @table.route("POST", "/bandits/{name}/rewards", "write", operation_id="record_reward",
              response_model=RewardOut, responses=_err(404, 409, 410), tags=["rewards"])
-def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
+async def reward(name: Name, body: RewardRequest, engine: EngineDep, request: Request) -> Any:
     """Apply a reward exactly once: a repeat answers 200 with ``duplicate: true``.
 
     A bandit with several metrics takes ``metrics`` (``{metric: value}``): each metric of a
@@ -223,13 +225,18 @@ def reward(name: Name, body: RewardRequest, engine: EngineDep) -> Any:
     _same_bandit(name, body.decision_id)
     value = (body.metrics if body.metrics is not None else body.slot_rewards
              if body.slot_rewards is not None else body.reward)
+    # Concurrent rewards of one bandit share one record_rewards (service/reward_coalesce.py):
+    # one atomic store write for the batch, each request its own answer.
+    rewards: RewardCoalescer = request.app.state.runtime.rewards
     try:
-        out = engine.record_reward(body.decision_id, value, slot=body.slot)
+        out = await rewards.record(engine, body.decision_id, value, body.slot)
     except InvalidRewardError as exc:
         if type(exc) is InvalidRewardError:  # perhaps the wrong field for this bandit
-            _wrong_field(engine, name, body)
+            await rewards.call(functools.partial(_wrong_field, engine, name, body))
         raise
-    return out.to_dict()
+    # RewardResult.to_dict() has exactly RewardOut's fields and JSON types: serialized
+    # directly, as decisions are (tests/service/test_fuzz.py checks answers against the schema)
+    return JSONResponse(out.to_dict())
 
 
 def _wrong_field(engine: Any, name: str, body: RewardRequest) -> None:

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from ..engine import BanditSpec, Engine, StoreObserver, open_store
 from ..errors import BanditExistsError
 from .coalesce import DecisionCoalescer
+from .reward_coalesce import RewardCoalescer
 from .settings import TUTORIAL_ARMS, Settings
 
 __all__ = ["CustomerJoin", "JoinEntry", "Runtime", "open_store"]
@@ -59,7 +60,7 @@ class CustomerJoin:
 
 class Runtime:
     """What the app holds: settings, this worker's :class:`Engine`, the tutorial join, the
-    decision coalescer.
+    decision and reward coalescers.
 
     The engine (and with it the store) is opened on first use, so building an app does no I/O;
     the app's lifespan opens it eagerly and closes it at shutdown. With an ``observer`` (the
@@ -82,6 +83,9 @@ class Runtime:
         self.decisions = DecisionCoalescer(offload=settings.offload,
                                            max_batch=settings.max_batch,
                                            enabled=settings.coalesce)
+        #: single rewards, coalesced likewise (see service/reward_coalesce.py)
+        self.rewards = RewardCoalescer(offload=settings.offload, max_batch=settings.max_batch,
+                                       enabled=settings.coalesce)
 
     @property
     def engine(self) -> Engine:

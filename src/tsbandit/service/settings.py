@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         default=True,
         description="Serve concurrent single decisions of one bandit (same eligible arms and "
         "k) that arrive while a decision of theirs is being served with one batch: one store "
-        "read, one vectorized draw, one write. A lone request goes straight through.")
+        "read, one vectorized draw, one write; concurrent rewards of one bandit likewise, with "
+        "one atomic store write. A lone request goes straight through.")
     gc_freeze: bool = Field(
         default=True,
         description="At start-up, after the store is open, move every object then alive out "

@@ -10,6 +10,7 @@ keeps the ``decision_id`` from ``/recommend`` may send it along and needs no joi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -109,13 +110,21 @@ def _joined(engine: Engine, runtime: Runtime, body: TutorialRewardRequest) -> Jo
                  **_404,
                  409: {"model": ErrorResponse, "description": "Arm differs from the one shown"},
                  410: {"model": ErrorResponse, "description": "Past the reward window"}})
-def reward(body: TutorialRewardRequest, engine: EngineDep, runtime: RuntimeDep) -> Any:
+async def reward(body: TutorialRewardRequest, engine: EngineDep, request: Request) -> Any:
     """Record the customer's response to the offered card, exactly once."""
-    entry = _joined(engine, runtime, body)
+    runtime: Runtime = request.app.state.runtime  # not via RuntimeDep: one resolution less
+    rewards = runtime.rewards
+    # the join from memory when the customer's last recommendation is known here; a given
+    # decision_id is read (its customer checked) where the engine runs
+    entry = (runtime.join.lookup(runtime.settings.default_bandit_name, body.customer_id)
+             if body.decision_id is None else None)
+    if entry is None:
+        entry = await rewards.call(functools.partial(_joined, engine, runtime, body))
     if entry.arm != body.arm:
         raise ArmMismatchError(f"customer {body.customer_id!r} was recommended {entry.arm!r}, "
                                f"not {body.arm!r}; nothing applied")
-    out = engine.record_reward(entry.decision_id, body.reward)
+    # concurrent rewards share one record_rewards (service/reward_coalesce.py)
+    out = await rewards.record(engine, entry.decision_id, body.reward)
     status = {"duplicate": "duplicate", "arm_retired": "arm_retired"}.get(out.status, "updated")
     return {"status": status,
             "customer_id": body.customer_id, "arm": out.arm, "decision_id": out.decision_id}

@@ -39,6 +39,8 @@ pairs ``arm, row-bytes`` with arms in increasing order.
 
 from __future__ import annotations
 
+from ._lua_batch import APPLY_REWARD_MANY, GET_PENDING_MANY
+
 PRELUDE = r"""
 local CHUNK = 400  -- doubles per struct call (stays well inside Lua's C stack limit)
 local fmts = {}
@@ -469,6 +471,8 @@ SCRIPTS = {
     "put_pending": PUT_PENDING,
     "get_pending": GET_PENDING,
     "apply_reward": APPLY_REWARD,
+    "get_pending_many": GET_PENDING_MANY,
+    "apply_reward_many": APPLY_REWARD_MANY,
     "claim_expired": CLAIM_EXPIRED,
     "settle_expired": SETTLE_EXPIRED,
     "purge": PURGE,

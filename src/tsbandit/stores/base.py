@@ -22,6 +22,9 @@ expected)``
 ``_put_pending(name, rows)``        :class:`EncodedDecision` rows (one for ``put_pending``)
 ``_apply_reward(name, id, deltas,   event JSON or None, a finite ``now``, the outcome (a finite
 event, now, cver, outcome)``        float or None)
+``_apply_reward_many(name, rows)``  :class:`EncodedReward` rows (optional: the default calls
+                                    ``_apply_reward`` per row; override for one round trip)
+``_get_pending_many(name, ids)``    the ids as text (optional, likewise)
 ``_claim_expired(name, now,         a lease end, a limit >= 1, a fresh token
 lease_until, limit, token)``
 ``_settle_expired(name, claim,      checked deltas (maybe empty), event JSON or None
@@ -57,7 +60,14 @@ from typing import IO, Any
 import numpy as np
 
 # DecisionExistsError and VersionConflictError live in tsbandit.errors; re-exported here.
-from ..errors import DecisionExistsError, VersionConflictError
+from ..errors import (
+    BanditNotFoundError,
+    DecisionExistsError,
+    DecisionNotFoundError,
+    StoreUnavailableError,
+    TsbanditError,
+    VersionConflictError,
+)
 from .lifecycle import bandit_not_found
 from .protocol import Store
 from .records import (
@@ -67,10 +77,12 @@ from .records import (
     DeltasFn,
     EncodedAssignment,
     EncodedDecision,
+    EncodedReward,
     EventPage,
     NewDecision,
     PendingDecision,
     PurgeResult,
+    RewardItem,
     RewardResult,
     Snapshot,
 )
@@ -96,7 +108,8 @@ from .validation import (
 
 __all__ = [  # the records and the protocol are re-exported: they used to live here
     "DEFAULT_RETENTION", "Assignment", "BaseStore", "ClaimedDecision", "DecisionExistsError",
-    "DeltasFn", "EventPage", "NewDecision", "PendingDecision", "PurgeResult", "RewardResult",
+    "DeltasFn", "EventPage", "NewDecision", "PendingDecision", "PurgeResult", "RewardItem",
+    "RewardResult",
     "Snapshot", "Store", "StoreMixin", "VersionConflictError",
 ]
 
@@ -218,6 +231,37 @@ class BaseStore(StoreMixin, ABC):
         return self._apply_reward(name, decision_id, ds, e, check_time("now", now),
                                   config_version, o)
 
+    def get_pending_many(self, name: str, decision_ids: Sequence[str]
+                         ) -> list[PendingDecision | DecisionNotFoundError]:
+        ids = [str(i) for i in decision_ids]
+        if not ids:
+            if not self.exists(name):
+                raise bandit_not_found(name)
+            return []
+        return self._get_pending_many(name, ids)
+
+    def apply_reward_many(self, name: str, items: Sequence[RewardItem]
+                          ) -> list[RewardResult | TsbanditError]:
+        out: list[RewardResult | TsbanditError | None] = [None] * len(items)
+        rows: list[EncodedReward] = []
+        at: list[int] = []
+        for i, item in enumerate(items):
+            it = RewardItem(*item)
+            try:  # an item refused here fails alone
+                rows.append(EncodedReward(
+                    str(it.decision_id), check_deltas(it.deltas), dumps_event(it.event),
+                    check_time("now", it.now), it.config_version, check_outcome(it.outcome)))
+            except TsbanditError as exc:
+                out[i] = exc
+                continue
+            at.append(i)
+        if rows:
+            for i, res in zip(at, self._apply_reward_many(name, rows), strict=True):
+                out[i] = res
+        elif not self.exists(name):
+            raise bandit_not_found(name)
+        return [r for r in out if r is not None]
+
     def claim_expired(self, name: str, now: float, *, limit: int = 100,
                       lease: float = 30.0) -> list[ClaimedDecision]:
         t = check_time("now", now)
@@ -315,6 +359,32 @@ class BaseStore(StoreMixin, ABC):
                       outcome: float | None) -> RewardResult:
         """:func:`~tsbandit.stores.lifecycle.reward_verdict`, then add, mark rewarded with
         ``outcome`` and append, all or nothing (a duplicate keeps the first outcome)."""
+
+    def _get_pending_many(self, name: str, ids: list[str]
+                          ) -> list[PendingDecision | DecisionNotFoundError]:
+        """:meth:`get_pending` of each id (a backend overrides it with one round trip)."""
+        out: list[PendingDecision | DecisionNotFoundError] = []
+        for i in ids:
+            try:
+                out.append(self.get_pending(name, i))
+            except DecisionNotFoundError as exc:
+                out.append(exc)
+        return out
+
+    def _apply_reward_many(self, name: str, rows: list[EncodedReward]
+                           ) -> list[RewardResult | TsbanditError]:
+        """:meth:`_apply_reward` of each row, each one's error returned (a backend overrides
+        it with one round trip); an unknown bandit or an outage raises."""
+        out: list[RewardResult | TsbanditError] = []
+        for r in rows:
+            try:
+                out.append(self._apply_reward(name, r.decision_id, r.deltas, r.event, r.now,
+                                              r.cver, r.outcome))
+            except (BanditNotFoundError, StoreUnavailableError):
+                raise
+            except TsbanditError as exc:
+                out.append(exc)
+        return out
 
     @abstractmethod
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import BanditExistsError, DecisionExistsError
+from ..errors import BanditExistsError, DecisionExistsError, DecisionNotFoundError, TsbanditError
 from . import lifecycle, records
 from .base import BaseStore
 from .records import CLAIMED, EXPIRED, PENDING, REWARDED
@@ -236,19 +236,43 @@ class MemoryStore(BaseStore):
             return lifecycle.pending_record(decision_id, d.payload, d.deadline, d.status,
                                             d.outcome)
 
+    def _reward(self, name: str, b: _Bandit, r: records.EncodedReward) -> records.RewardResult:
+        d = b.pending.get(r.decision_id)
+        found = None if d is None else (d.status, d.deadline)
+        if not lifecycle.reward_verdict(name, r.decision_id, found, r.now) or d is None:
+            return records.RewardResult("duplicate", b.version)
+        self._add_to(b, r.deltas, r.cver)
+        self._consume(b, d, REWARDED, r.event)
+        d.outcome = r.outcome
+        return records.RewardResult("applied", b.version)
+
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
                       event: str | None, now: float, cver: int | None,
                       outcome: float | None) -> records.RewardResult:
         with self._lock:
+            return self._reward(name, self._get(name), records.EncodedReward(
+                decision_id, deltas, event, now, cver, outcome))
+
+    def _apply_reward_many(self, name: str, rows: list[records.EncodedReward]
+                           ) -> list[records.RewardResult | TsbanditError]:
+        out: list[records.RewardResult | TsbanditError] = []
+        with self._lock:
             b = self._get(name)
-            d = b.pending.get(decision_id)
-            found = None if d is None else (d.status, d.deadline)
-            if not lifecycle.reward_verdict(name, decision_id, found, now) or d is None:
-                return records.RewardResult("duplicate", b.version)
-            self._add_to(b, deltas, cver)
-            self._consume(b, d, REWARDED, event)
-            d.outcome = outcome
-            return records.RewardResult("applied", b.version)
+            for r in rows:
+                try:
+                    out.append(self._reward(name, b, r))
+                except TsbanditError as exc:  # checked before anything of it was written
+                    out.append(exc)
+        return out
+
+    def _get_pending_many(self, name: str, ids: list[str]
+                          ) -> list[records.PendingDecision | DecisionNotFoundError]:
+        with self._lock:
+            pending = self._get(name).pending
+            found = [(i, pending.get(i)) for i in ids]
+            return [lifecycle.not_found(name, i) if d is None else
+                    lifecycle.pending_record(i, d.payload, d.deadline, d.status, d.outcome)
+                    for i, d in found]
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
                        token: str) -> list[records.ClaimedDecision]:

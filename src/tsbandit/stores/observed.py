@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import DecisionExpiredError, StoreUnavailableError, TsbanditError
-from .base import ClaimedDecision, NewDecision, RewardResult, Store, StoreMixin
+from .base import ClaimedDecision, NewDecision, RewardItem, RewardResult, Store, StoreMixin
 
 __all__ = ["ObservedStore", "StoreObserver"]
 
@@ -120,6 +120,7 @@ class ObservedStore(StoreMixin):
     scale = _timed("scale")
     decay = _timed("decay")
     get_pending = _timed("get_pending")
+    get_pending_many = _timed("get_pending_many")
     claim_expired = _timed("claim_expired")
     purge = _timed("purge")
     get_assignment = _timed("get_assignment")
@@ -161,11 +162,28 @@ class ObservedStore(StoreMixin):
         except DecisionExpiredError:
             self.observer.refused(name, decision_id, "expired")
             raise
+        self._rewarded(name, decision_id, event, res)
+        return res
+
+    def apply_reward_many(self, name: str, items: Sequence[RewardItem]
+                          ) -> list[RewardResult | TsbanditError]:
+        """``apply_reward_many`` of the wrapped store; each item is reported as
+        :meth:`apply_reward` reports it (a result, or the refusal of a late reward)."""
+        out = self._call("apply_reward_many", self.inner.apply_reward_many, name, items)
+        for item, res in zip(items, out, strict=True):
+            it = RewardItem(*item)
+            if isinstance(res, DecisionExpiredError):
+                self.observer.refused(name, it.decision_id, "expired")
+            elif isinstance(res, RewardResult):
+                self._rewarded(name, it.decision_id, it.event, res)
+        return out
+
+    def _rewarded(self, name: str, decision_id: str, event: Mapping[str, Any] | None,
+                  res: RewardResult) -> None:
         ev = event or {}
         status = "arm_retired" if res.status == "applied" and ev.get("arm_retired") else res.status
         self.observer.rewarded(name, decision_id, str(ev.get("arm")), status, ev.get("reward"),
                                res.version)
-        return res
 
     def settle_expired(self, name: str, claim: ClaimedDecision,
                        deltas: Mapping[str, Any] | None, event: Mapping[str, Any] | None, *,

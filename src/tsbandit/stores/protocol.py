@@ -95,6 +95,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import DecisionNotFoundError, TsbanditError
 from . import records
 
 __all__ = ["Store"]
@@ -236,6 +237,30 @@ class Store(Protocol):
         by the sweep -> ``DecisionExpiredError``. ``outcome`` is None or a finite real number
         (a bool is 0 or 1), kept as a float and read back by :meth:`get_pending`; anything
         else raises ``SerializationError`` before anything is written.
+        """
+        ...
+
+    def get_pending_many(
+        self, name: str, decision_ids: Sequence[str]
+    ) -> list[records.PendingDecision | DecisionNotFoundError]:
+        """:meth:`get_pending` of each id, in one round trip: per id, in order, its
+        :class:`PendingDecision` or the :class:`DecisionNotFoundError` it would raise
+        (returned, not raised). An unknown bandit raises ``BanditNotFoundError`` for the
+        call; an empty ``decision_ids`` answers ``[]``."""
+        ...
+
+    def apply_reward_many(
+        self, name: str, items: Sequence[records.RewardItem]
+    ) -> list[records.RewardResult | TsbanditError]:
+        """:meth:`apply_reward` of each item, in order, in one round trip (one script, one
+        transaction): per item its :class:`RewardResult` or the error it would raise
+        (``DecisionNotFoundError``, ``DecisionExpiredError``, ``VersionConflictError``,
+        ``SerializationError``...), returned, not raised. Each item is atomic on its own
+        and one refused item changes nothing of it and never fails the others; an id given
+        twice is applied by its first item and answers "duplicate" to the next. An unknown
+        bandit raises ``BanditNotFoundError`` and an unreachable backend
+        ``StoreUnavailableError`` for the whole call (as :meth:`apply_reward`, safe to
+        retry: what was applied answers "duplicate"). An empty ``items`` answers ``[]``.
         """
         ...
 

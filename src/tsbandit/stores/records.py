@@ -30,10 +30,12 @@ __all__ = [
     "DeltasFn",
     "EncodedAssignment",
     "EncodedDecision",
+    "EncodedReward",
     "EventPage",
     "NewDecision",
     "PendingDecision",
     "PurgeResult",
+    "RewardItem",
     "RewardResult",
     "Snapshot",
 ]
@@ -157,6 +159,33 @@ class RewardResult:
     def duplicate(self) -> bool:
         """True when the decision had already been rewarded."""
         return self.status == "duplicate"
+
+
+class RewardItem(NamedTuple):
+    """One reward for :meth:`Store.apply_reward_many` (the arguments of
+    :meth:`Store.apply_reward`).
+
+    >>> RewardItem("d1", {}, None, 50.0, outcome=1.0).outcome
+    1.0
+    """
+
+    decision_id: str
+    deltas: Mapping[str, np.ndarray]
+    event: Mapping[str, Any] | None
+    now: float
+    config_version: int | None = None
+    outcome: float | None = None
+
+
+class EncodedReward(NamedTuple):
+    """A :class:`RewardItem` validated and encoded once, as the backends apply it."""
+
+    decision_id: str
+    deltas: dict[str, np.ndarray]
+    event: str | None  # JSON
+    now: float
+    cver: int | None
+    outcome: float | None
 
 
 class PurgeResult(NamedTuple):

@@ -54,7 +54,7 @@ __all__ = ["RedisConnection", "RedisSettings", "is_outage", "parse_redis_url", "
 T = TypeVar("T")
 
 #: scripts that never write (no WAIT after them)
-_READ_ONLY_SCRIPTS = frozenset({"get_pending", "get_assignment"})
+_READ_ONLY_SCRIPTS = frozenset({"get_pending", "get_pending_many", "get_assignment"})
 #: answers of a write script that wrote nothing but acknowledge an earlier write (a repeated
 #: reward, an assignment found live): fenced so that what they acknowledge is durable too
 _FENCED_ANSWERS = frozenset({"duplicate", "live"})
@@ -324,7 +324,7 @@ class RedisConnection:
             if status == "ok" and acked[0] < self.min_replicas:
                 raise self._not_durable(acked[0])
             if status in _FENCED_ANSWERS:  # acknowledged before: is it durable now?
-                self._fence(keys[0])
+                self.fence(keys[0])
         return reply
 
     def _with_wait(self, client: Any, key: str, args: tuple[Any, ...]) -> tuple[Any, int]:
@@ -359,7 +359,7 @@ class RedisConnection:
             f"{self.min_replicas} replicas within {self.wait_timeout_ms} ms, so it is not known "
             "to be durable (a failover may lose it); retry with the same decision id")
 
-    def _fence(self, key: str) -> None:
+    def fence(self, key: str) -> None:
         """Make sure earlier writes to ``key``'s node have reached ``min_replicas`` (a retried
         reward answered "duplicate" wrote nothing, and WAIT covers only this connection's own
         writes: one small expiring write to the bandit's slot, then WAIT, covers them all)."""

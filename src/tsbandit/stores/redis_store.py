@@ -43,11 +43,14 @@ import numpy as np
 
 from ..errors import (
     BanditExistsError,
+    BanditNotFoundError,
     ConfigurationError,
     DecisionExistsError,
     DecisionExpiredError,
+    DecisionNotFoundError,
     SerializationError,
     StoreUnavailableError,
+    TsbanditError,
     VersionConflictError,
 )
 from . import records
@@ -158,6 +161,34 @@ def _error(name: str, status: str, reply: list[Any]) -> Exception:
         return overflow_error(reply[1].decode())
     # a script answering something this code does not know (another version's script?)
     return StoreUnavailableError(f"unexpected reply from the Redis store: {reply!r}")
+
+
+def _pending(name: str, decision_id: str, payload: bytes,
+             entry: bytes) -> records.PendingDecision:
+    """A stored decision from its payload and its status entry: "<status>|<deadline>", then
+    the token of a claim or the outcome of a reward."""
+    status_code, deadline, *rest = entry.decode().split("|")
+    outcome = float(rest[0]) if status_code == records.REWARDED and rest else None
+    return pending_record(decision_id, payload, float(deadline), status_code, outcome)
+
+
+def _reward_answer(name: str, decision_id: str, now: float, status: str,
+                   reply: list[Any]) -> records.RewardResult | TsbanditError:
+    """A reward script's answer for one reward: its result, or the error it stands for."""
+    if status == "ok":
+        return records.RewardResult("applied", int(reply[1]))
+    if status == "duplicate":
+        return records.RewardResult("duplicate", int(reply[1]))
+    if status == "nodecision":
+        return not_found(name, decision_id)
+    if status == "expired":
+        return DecisionExpiredError(
+            f"decision {decision_id!r} expired at {float(reply[1])} (now {now})")
+    error = _error(name, status, reply)
+    if isinstance(error, TsbanditError) and not isinstance(
+            error, BanditNotFoundError | StoreUnavailableError):
+        return error
+    raise error
 
 
 class RedisStore(BaseStore):
@@ -340,10 +371,7 @@ class RedisStore(BaseStore):
                                      answers=("nodecision",))
         if status == "nodecision":
             raise not_found(name, decision_id)
-        # "<status>|<deadline>", then the token of a claim or the outcome of a reward
-        status_code, deadline, *rest = reply[2].decode().split("|")
-        outcome = float(rest[0]) if status_code == records.REWARDED and rest else None
-        return pending_record(decision_id, reply[1], float(deadline), status_code, outcome)
+        return _pending(name, decision_id, reply[1], reply[2])
 
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],
                       event: str | None, now: float, cver: int | None,
@@ -354,15 +382,32 @@ class RedisStore(BaseStore):
              "" if outcome is None else _fstr(outcome), *_delta_args(deltas)],
             answers=("nodecision", "duplicate", "expired"),
         )
-        if status == "nodecision":
-            raise not_found(name, decision_id)
-        if status == "expired":
-            raise DecisionExpiredError(
-                f"decision {decision_id!r} expired at {float(reply[1])} (now {now})"
-            )
-        if status == "duplicate":
-            return records.RewardResult("duplicate", int(reply[1]))
-        return records.RewardResult("applied", int(reply[1]))
+        res = _reward_answer(name, decision_id, now, status, reply)
+        if isinstance(res, Exception):
+            raise res
+        return res
+
+    def _apply_reward_many(self, name: str, rows: list[records.EncodedReward]
+                           ) -> list[records.RewardResult | TsbanditError]:
+        args: list[Any] = [self._maxlen_arg]
+        for r in rows:
+            item = [r.decision_id, _fstr(r.now), _cver_arg(r.cver), r.event or "",
+                    "" if r.outcome is None else _fstr(r.outcome), *_delta_args(r.deltas)]
+            args += [len(item), *item]
+        keys = self._keys(name)[:6]
+        _, reply = self._script("apply_reward_many", name, keys, args)
+        out = [_reward_answer(name, r.decision_id, r.now, reply_status(a), a)
+               for r, a in zip(rows, reply[1:], strict=True)]
+        if self.min_replicas and any(isinstance(o, records.RewardResult) and o.duplicate
+                                     for o in out):
+            self._redis.fence(keys[0])  # what a duplicate acknowledges is durable too
+        return out
+
+    def _get_pending_many(self, name: str, ids: list[str]
+                          ) -> list[records.PendingDecision | DecisionNotFoundError]:
+        _, reply = self._script("get_pending_many", name, self._keys(name)[:3], ids)
+        return [_pending(name, i, *a) if a else not_found(name, i)
+                for i, a in zip(ids, reply[1:], strict=True)]
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
                        token: str) -> list[records.ClaimedDecision]:

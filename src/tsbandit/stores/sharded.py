@@ -49,7 +49,7 @@ count at its next read.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,8 @@ from ..errors import (
     BanditExistsError,
     BanditNotFoundError,
     ConfigurationError,
+    DecisionNotFoundError,
+    TsbanditError,
     VersionConflictError,
 )
 from . import records
@@ -273,6 +275,17 @@ class ShardedStore(StoreMixin):
         return self.inner.apply_reward(self._at(name, decision_id), decision_id, deltas, event,
                                        now, config_version=config_version, outcome=outcome)
 
+    def get_pending_many(self, name: str, decision_ids: Sequence[str]
+                         ) -> list[records.PendingDecision | DecisionNotFoundError]:
+        return _per_shard(self, name, [str(i) for i in decision_ids], list(decision_ids),
+                          self.inner.get_pending_many)
+
+    def apply_reward_many(self, name: str, items: Sequence[records.RewardItem]
+                          ) -> list[records.RewardResult | TsbanditError]:
+        its = [records.RewardItem(*it) for it in items]
+        return _per_shard(self, name, [str(it.decision_id) for it in its], its,
+                          self.inner.apply_reward_many)
+
     def claim_expired(self, name: str, now: float, *, limit: int = 100,
                       lease: float = 30.0) -> list[records.ClaimedDecision]:
         out: list[records.ClaimedDecision] = []
@@ -333,6 +346,23 @@ class ShardedStore(StoreMixin):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _per_shard(store: ShardedStore, name: str, ids: Sequence[str], items: Sequence[Any],
+               call: Callable[[str, list[Any]], list[Any]]) -> list[Any]:
+    """``call(shard, its items)`` once per shard the ids fall on, the answers put back in the
+    order of ``items`` (the order within a shard is kept, so of two items with one id the first
+    is applied and the second answers ``duplicate``). An unknown bandit or an outage raises."""
+    if not ids:
+        return call(name, [])
+    groups: dict[str, list[int]] = {}
+    for i, decision_id in enumerate(ids):
+        groups.setdefault(store._at(name, decision_id), []).append(i)
+    out: list[Any] = [None] * len(ids)
+    for shard, at in groups.items():
+        for i, res in zip(at, call(shard, [items[i] for i in at]), strict=True):
+            out[i] = res
+    return out
 
 
 def _read_all(inner: Store, names: Sequence[str]) -> list[records.Snapshot]:

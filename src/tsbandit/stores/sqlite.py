@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BanditExistsError, ConfigurationError, DecisionExistsError
+from ..errors import (
+    BanditExistsError,
+    ConfigurationError,
+    DecisionExistsError,
+    DecisionNotFoundError,
+    TsbanditError,
+)
 from . import lifecycle, records
 from .base import BaseStore
 from .records import CLAIMED, EXPIRED, PENDING, REWARDED
@@ -119,6 +125,22 @@ def _consume(c: sqlite3.Connection, name: str, decision_id: str, status: str,
     )
     if event is not None:
         c.execute(_INSERT_EVENT, (name, event))
+
+
+def _reward(c: sqlite3.Connection, name: str,
+            r: records.EncodedReward) -> records.RewardResult:
+    """Inside a write transaction: the verdict, then add, consume and log (every check made
+    before the first write)."""
+    _, version, stored_cver, _ = _bandit_row(c, name)
+    found = c.execute(
+        "SELECT status, deadline FROM decisions WHERE bandit = ? AND id = ?",
+        (name, r.decision_id),
+    ).fetchone()
+    if not lifecycle.reward_verdict(name, r.decision_id, found, r.now):
+        return records.RewardResult("duplicate", int(version))
+    _add_to(c, name, stored_cver, r.deltas, r.cver)
+    _consume(c, name, r.decision_id, REWARDED, found[1], r.event, r.outcome)
+    return records.RewardResult("applied", int(version) + 1)
 
 
 def _live_assignment(c: sqlite3.Connection, name: str, key: str,
@@ -319,16 +341,41 @@ class SQLiteStore(BaseStore):
                       event: str | None, now: float, cver: int | None,
                       outcome: float | None) -> records.RewardResult:
         with self._db.tx(write=True) as c:
-            _, version, stored_cver, _ = _bandit_row(c, name)
-            found = c.execute(
-                "SELECT status, deadline FROM decisions WHERE bandit = ? AND id = ?",
-                (name, decision_id),
-            ).fetchone()
-            if not lifecycle.reward_verdict(name, decision_id, found, now):
-                return records.RewardResult("duplicate", int(version))
-            _add_to(c, name, stored_cver, deltas, cver)
-            _consume(c, name, decision_id, REWARDED, found[1], event, outcome)
-            return records.RewardResult("applied", int(version) + 1)
+            return _reward(c, name, records.EncodedReward(decision_id, deltas, event, now,
+                                                          cver, outcome))
+
+    def _apply_reward_many(self, name: str, rows: list[records.EncodedReward]
+                           ) -> list[records.RewardResult | TsbanditError]:
+        """One transaction; each row inside its own savepoint, so a refused row is rolled
+        back alone and the others commit."""
+        out: list[records.RewardResult | TsbanditError] = []
+        with self._db.tx(write=True) as c:
+            _bandit_row(c, name)
+            for r in rows:
+                c.execute("SAVEPOINT reward")
+                try:
+                    out.append(_reward(c, name, r))
+                except TsbanditError as exc:
+                    c.execute("ROLLBACK TO reward")
+                    out.append(exc)
+                c.execute("RELEASE reward")
+        return out
+
+    def _get_pending_many(self, name: str, ids: list[str]
+                          ) -> list[records.PendingDecision | DecisionNotFoundError]:
+        found: dict[str, tuple[Any, ...]] = {}
+        with self._db.tx(write=False) as c:
+            _bandit_row(c, name)
+            for start in range(0, len(ids), 500):  # well inside SQLite's variable limit
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in c.execute(
+                    "SELECT id, payload, deadline, status, outcome FROM decisions"
+                    f" WHERE bandit = ? AND id IN ({marks})", (name, *chunk)
+                ):
+                    found[row[0]] = row[1:]
+        return [lifecycle.pending_record(i, *found[i]) if i in found
+                else lifecycle.not_found(name, i) for i in ids]
 
     def _claim_expired(self, name: str, now: float, lease_until: float, limit: int,
                        token: str) -> list[records.ClaimedDecision]:
