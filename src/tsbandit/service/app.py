@@ -33,6 +33,7 @@ from ..errors import StoreUnavailableError
 from . import report, routes, tutorial
 from .deps import EngineDep, offloaded
 from .errors import error_json, install_error_handlers
+from .fastpath import install_fast_routes
 from .logs import install_logging
 from .middleware import BodyLimitMiddleware
 from .openapi import install_openapi
@@ -177,6 +178,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         for path, methods in table.methods().items():
             served.setdefault(path, set()).update(methods)
     app.state.allowed = [(compile_path(p)[0], m) for p, m in served.items()]
+    # the hottest routes' fast doors (service/fastpath.py), innermost: after every middleware
+    if settings.fast_path:
+        install_fast_routes(app, settings, routes.fast, tutorial.fast)
 
     @app.get("/healthz", response_model=HealthOut, response_model_exclude_none=True,
              tags=["health"], operation_id="get_health",

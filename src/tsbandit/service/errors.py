@@ -49,6 +49,7 @@ __all__ = [
     "ErrorResponse",
     "PayloadTooLargeError",
     "UnhandledErrorMiddleware",
+    "domain_error",
     "error_json",
     "install_error_handlers",
 ]
@@ -94,10 +95,14 @@ def error_json(status: int, code: str, detail: str,
 _HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
 
 
+def domain_error(exc: TsbanditError) -> JSONResponse:
+    """The answer to a domain error: its status and code, and the headers of its status."""
+    return error_json(exc.http_status, exc.code, str(exc), _HEADERS.get(exc.http_status))
+
+
 def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TsbanditError)
-    headers = _HEADERS.get(exc.http_status)
-    return error_json(exc.http_status, exc.code, str(exc), headers)
+    return domain_error(exc)
 
 
 def _loc(loc: Any) -> str:
