@@ -45,7 +45,8 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -161,7 +162,7 @@ class FastRequest:
         for k, v in self.scope["headers"]:
             if k == name:
                 if found is not None:
-                    return NO  # type: ignore[no-any-return]
+                    return NO
                 found = v
         return found
 
@@ -174,7 +175,7 @@ class FastRequest:
         text = raw.decode("latin-1")
         return text if pattern.fullmatch(text) else NO
 
-    def json_object(self, fields: Iterable[str]) -> dict[str, Any] | None:
+    def json_object(self, fields: AbstractSet[str]) -> dict[str, Any] | None:
         """The body as FastAPI's strict JSON parser reads it, if it is sent as
         ``application/json``, is a JSON object and has only ``fields``; else None."""
         if self.header(b"content-type") not in _JSON_TYPES or not self.body:
@@ -241,8 +242,10 @@ class FastRoutes:
 def install_fast_routes(app: FastAPI, settings: Settings, *tables: FastRoutes) -> None:
     """Put the fast routes of ``tables`` on ``app`` (their routes declared already) as one
     middleware; call it after every ``add_middleware``, so that it is the innermost."""
-    found = {(m, r.path): r for r in app.router.routes
-             for m in getattr(r, "methods", None) or ()}
+    from fastapi.routing import APIRoute
+
+    found = {(m, r.path): r for r in app.router.routes if isinstance(r, APIRoute)
+             for m in r.methods or ()}
     installed: dict[str, list[_Installed]] = {}
     for spec in (s for t in tables for s in t.specs):
         route = found.get((spec.method, spec.path))
