@@ -645,6 +645,9 @@ def main() -> None:
             (ours("ours-redis", redis_url), ["decide", "reward", "session", "recommend"]),
             (ours("ours-sqlite", f"sqlite:///{tmp / 'bench.db'}"), ["decide", "reward",
                                                                      "session", "recommend"]),
+            # the decision routes through FastAPI's machinery (the fast path off)
+            (ours("ours-redis-nofast", redis_url, TSBANDIT_FAST_PATH="false"),
+             ["decide", "recommend"]),
             (ours("ours-redis-inline", redis_url, TSBANDIT_OFFLOAD="false"),
              ["decide", "session"]),
             # bounded staleness: reuse a snapshot up to 50 ms old (saves the read round trip)

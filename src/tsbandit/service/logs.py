@@ -65,14 +65,65 @@ def emit(logger: logging.Logger, msg: str, fields: dict[str, Any],
     extra={"fields": fields})`` does, without ``findCaller``'s walk up the stack: the
     per-request and per-decision lines are written from known places, so the record carries
     no source location (``pathname`` is ``"tsbandit"``, ``lineno`` 0). That walk was about a
-    third of a line's cost."""
+    third of a line's cost.
+
+    When the line's only destination is the JSON handler of :func:`install_logging` (the
+    service's default), the line is formatted and written here, byte for byte what
+    :class:`JsonFormatter` would write, without building a ``LogRecord`` and going through
+    the handler chain (13-16 us -> about 4 us a line)."""
     if logger.isEnabledFor(level):
+        handler = _only_json_handler(logger, level)
+        if handler is not None and not fields.keys() & _RESERVED:
+            try:
+                line = _json_line(logger.name, msg, level, fields,
+                                  time.time() if created is None else created)
+                with handler.lock:  # type: ignore[union-attr]
+                    handler.stream.write(line)
+                    handler.flush()
+                return
+            except Exception:  # noqa: BLE001,S110 -- the logging module's way, below
+                pass
         record = logger.makeRecord(logger.name, level, "tsbandit", 0, msg, (), None,
                                    extra={"fields": fields})
         if created is not None:  # a line written later than it happened (DeferredLines)
             record.created = created
             record.msecs = int(created % 1 * 1000)
         logger.handle(record)
+
+
+#: JsonFormatter's own keys: fields that would replace them take the logging module's path
+_RESERVED = frozenset(("ts", "level", "logger", "msg"))
+_encode_line = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_heads: dict[tuple[str, str, int], str] = {}
+
+
+def _json_line(name: str, msg: str, level: int, fields: dict[str, Any], created: float) -> str:
+    """The line :class:`JsonFormatter` writes for such a record (and its newline)."""
+    key = (name, msg, level)
+    head = _heads.get(key)
+    if head is None:
+        head = _heads[key] = ('","level":' + _encode_line(logging.getLevelName(level).lower())
+                              + ',"logger":' + _encode_line(name)
+                              + ',"msg":' + _encode_line(msg))
+    rest = "," + _encode_line(fields)[1:] if fields else "}"
+    return '{"ts":"' + _timestamp(created) + head + rest + "\n"
+
+
+def _only_json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler | None:
+    """The JSON handler :func:`install_logging` gave the ``tsbandit`` logger, when a
+    ``level`` line of ``logger`` (a child of it) goes there and nowhere else, through no
+    filter; else None."""
+    parent = logger.parent
+    if (logger.handlers or logger.filters or not logger.propagate or parent is None
+            or parent.name != "tsbandit" or parent.propagate or parent.filters
+            or len(parent.handlers) != 1):
+        return None
+    handler = parent.handlers[0]
+    if (not getattr(handler, _MARK, False) or handler.filters or level < handler.level
+            or type(handler.formatter) is not JsonFormatter
+            or not isinstance(handler, logging.StreamHandler)):
+        return None
+    return handler
 
 
 class DeferredLines:
