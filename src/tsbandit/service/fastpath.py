@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from .runtime import Runtime
     from .settings import Settings
 
-__all__ = ["NO", "FastAnswer", "FastPathMiddleware", "FastRequest", "FastRoutes",
+__all__ = ["NO", "FastAnswer", "FastPathCounts", "FastPathMiddleware", "FastRequest", "FastRoutes",
            "install_fast_routes", "json_answer", "short_str", "str_list", "vector"]
 
 #: status, body, headers (as ``Response.raw_headers``)
@@ -193,6 +193,15 @@ _JSON_TYPES = {b"application/json"}
 
 
 # ----- the registry ------------------------------------------------------------------------------
+@dataclass
+class FastPathCounts:
+    """Requests a fast route matched: ``served`` on the fast path, handed to the declared
+    route (``fell_back``). ``app.state.fast_path`` of an app with fast routes."""
+
+    served: int = 0
+    fell_back: int = 0
+
+
 @dataclass(frozen=True)
 class _Spec:
     method: str
@@ -260,9 +269,10 @@ def install_fast_routes(app: FastAPI, settings: Settings, *tables: FastRoutes) -
     if installed:
         from starlette.middleware import Middleware
 
+        app.state.fast_path = counts = FastPathCounts()
         # innermost of the app's middleware (add_middleware would make it the outermost)
         app.user_middleware.append(Middleware(FastPathMiddleware, fastapi_app=app,
-                                              routes=installed))
+                                              routes=installed, counts=counts))
 
 
 class FastPathMiddleware:
@@ -272,10 +282,12 @@ class FastPathMiddleware:
     request with its template)."""
 
     def __init__(self, app: ASGIApp, fastapi_app: FastAPI,
-                 routes: dict[str, list[_Installed]]) -> None:
+                 routes: dict[str, list[_Installed]], counts: FastPathCounts | None = None
+                 ) -> None:
         self.app = app
         self.fastapi_app = fastapi_app
         self.routes = routes
+        self.counts = FastPathCounts() if counts is None else counts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -294,6 +306,7 @@ class FastPathMiddleware:
             await self.app(scope, receive, send)
             return
         if fr.key is not None and not _key_ok(scope, fr.key):
+            self.counts.fell_back += 1
             await self.app(scope, receive, send)  # the route answers 401 (or takes it)
             return
         body = b""
@@ -311,11 +324,14 @@ class FastPathMiddleware:
         try:
             answer = await fr.handler(FastRequest(scope, params, body, runtime))
         except TsbanditError as exc:
+            self.counts.served += 1
             await domain_error(exc)(scope, receive, send)
             return
         if answer is None:  # not sure: the declared route answers, the body replayed
+            self.counts.fell_back += 1
             await self.app(scope, _replay(body, receive) if fr.body else receive, send)
             return
+        self.counts.served += 1
         status, content, headers = answer
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})

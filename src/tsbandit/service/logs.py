@@ -81,7 +81,7 @@ def emit(logger: logging.Logger, msg: str, fields: dict[str, Any],
                     handler.stream.write(line)
                     handler.flush()
                 return
-            except Exception:  # noqa: BLE001,S110 -- the logging module's way, below
+            except Exception:  # the logging module's path below, with its error handling
                 pass
         record = logger.makeRecord(logger.name, level, "tsbandit", 0, msg, (), None,
                                    extra={"fields": fields})
