@@ -176,6 +176,11 @@ INVALID = [
         "Idempotency-Key": "x" * 256}}),
     ("GET", "/recommend/" + "x" * 257, {}),
     ("GET", "/recommend/c", {"headers": {"Idempotency-Key": "é".encode("latin-1")}}),
+    # over the limits: the middleware's 413 and 414
+    ("POST", "/v1/bandits/ads/decisions", {"content": b'{"user_id": "' + b"x" * (1 << 20)
+                                           + b'"}', "headers": {
+        "content-type": "application/json"}}),
+    ("GET", "/recommend/" + "x" * 9000, {}),
     ("PUT", "/v1/bandits/ads/decisions", {"json": {}}),
     ("POST", "/v1/bandits/ads/decisions/", {"json": {}}),
 ]
@@ -196,7 +201,7 @@ def test_invalid_requests_fall_back_and_get_the_routes_own_errors():
     pairs = run_both(fast, slow, INVALID)
     for (method, path, kw), (a, b) in zip(INVALID, pairs, strict=True):
         assert a == b, (method, path, kw)
-        assert a[0] in (307, 400, 404, 405, 422) or "+json" in str(kw), (a, kw)
+        assert a[0] in (307, 400, 404, 405, 413, 414, 422) or "+json" in str(kw), (a, kw)
     # every one the fast path matched went to the route (405 and the trailing slash: no match)
     assert counts(fast) == FastPathCounts(served=0, fell_back=len(INVALID) - 2)
 
@@ -211,6 +216,23 @@ def test_store_down_is_503_with_retry_after_on_both():
         assert a == b and a[0] == 503 and a[2]["retry-after"] == "1"
     assert a[1]["error"]["code"] == "store_unavailable"
     assert counts(fast).served == 2
+
+
+def test_a_bug_is_the_same_500_on_both(caplog):
+    fast, slow, _ = twin_apps()
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    for app in (fast, slow):
+        app.state.runtime.decisions.decide = broken
+    calls = [("POST", "/v1/bandits/ads/decisions", {"json": {}}), ("GET", "/recommend/c", {})]
+    with caplog.at_level(logging.ERROR, logger="tsbandit.service"):
+        pairs = run_both(fast, slow, calls)
+    for a, b in pairs:
+        assert a == b and a[0] == 500 and a[1]["error"]["code"] == "internal_error"
+    assert counts(fast).served == 2
+    assert sum("unexpected error on" in r.getMessage() for r in caplog.records) == 4
 
 
 def test_api_key_only_the_exact_bearer_is_served_fast():

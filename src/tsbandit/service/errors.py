@@ -52,6 +52,7 @@ __all__ = [
     "domain_error",
     "error_json",
     "install_error_handlers",
+    "unexpected_error",
 ]
 
 log = logging.getLogger("tsbandit.service")
@@ -151,6 +152,11 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
     return error_json(exc.status_code, code, str(exc.detail), headers or None)
+
+
+def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler took (a bug), logged with its traceback."""
+    return _unexpected(request, exc)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

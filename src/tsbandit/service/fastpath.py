@@ -44,28 +44,34 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fastapi import FastAPI, Request
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import TsbanditError
 from .deps import Access, needs_key, strict_json
-from .errors import domain_error
+from .errors import domain_error, unexpected_error
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from fastapi.routing import APIRoute
 
+    from .metrics import RequestTimer
     from .runtime import Runtime
     from .settings import Settings
 
-__all__ = ["NO", "FastAnswer", "FastPathCounts", "FastPathMiddleware", "FastRequest", "FastRoutes",
-           "install_fast_routes", "json_answer", "short_str", "str_list", "vector"]
+log = logging.getLogger("tsbandit.service")
+
+__all__ = ["NO", "FastAnswer", "FastPathApp", "FastPathCounts", "FastPathMiddleware",
+           "FastRequest", "FastRoutes", "install_fast_routes", "json_answer", "short_str",
+           "str_list", "vector"]
 
 #: status, body, headers (as ``Response.raw_headers``)
 FastAnswer = tuple[int, bytes, list[tuple[bytes, bytes]]]
@@ -248,9 +254,28 @@ class FastRoutes:
 
 
 
-def install_fast_routes(app: FastAPI, settings: Settings, *tables: FastRoutes) -> None:
-    """Put the fast routes of ``tables`` on ``app`` (their routes declared already) as one
-    middleware; call it after every ``add_middleware``, so that it is the innermost."""
+class FastPathApp(FastAPI):
+    """A FastAPI app whose middleware stack gets the fast path in front of it
+    (:func:`install_fast_routes` sets :attr:`fast_path`)."""
+
+    fast_path: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.fast_path is None else self.fast_path(stack)
+
+
+#: the middleware the fast path stands in for (it times, logs, limits and answers errors as
+#: they do); with any other middleware on the app the fast path stays off
+KNOWN_MIDDLEWARE = frozenset({"MetricsMiddleware", "BodyLimitMiddleware",
+                              "UnhandledErrorMiddleware"})
+
+
+def install_fast_routes(app: FastPathApp, settings: Settings, *tables: FastRoutes,
+                        timer: RequestTimer | None = None) -> None:
+    """Put the fast routes of ``tables`` in front of ``app``'s middleware stack (their routes
+    declared already); ``timer`` times and logs a request as the app's metrics middleware
+    does (None without metrics)."""
     from fastapi.routing import APIRoute
 
     found = {(m, r.path): r for r in app.router.routes if isinstance(r, APIRoute)
@@ -266,28 +291,46 @@ def install_fast_routes(app: FastAPI, settings: Settings, *tables: FastRoutes) -
             key = settings.api_key.get_secret_value().encode()
         installed.setdefault(spec.method, []).append(_Installed(
             route, route.path_regex, route.param_convertors, key, spec.body, spec.handler))
-    if installed:
-        from starlette.middleware import Middleware
+    if not installed:
+        return
+    app.state.fast_path = counts = FastPathCounts()
 
-        app.state.fast_path = counts = FastPathCounts()
-        # innermost of the app's middleware (add_middleware would make it the outermost)
-        app.user_middleware.append(Middleware(FastPathMiddleware, fastapi_app=app,
-                                              routes=installed, counts=counts))
+    def front(stack: ASGIApp) -> ASGIApp:
+        others = {getattr(m.cls, "__name__", "?") for m in app.user_middleware} - KNOWN_MIDDLEWARE
+        if others:  # a middleware the fast path would skip: every request through the stack
+            log.warning("fast path off: middleware %s", sorted(others))
+            return stack
+        return FastPathMiddleware(stack, fastapi_app=app, routes=installed, counts=counts,
+                                  timer=timer, max_body_bytes=settings.max_body_bytes,
+                                  max_url_bytes=settings.max_url_bytes)
+
+    app.fast_path = front
 
 
 class FastPathMiddleware:
-    """Pure ASGI: serve the requests a fast route takes, hand on everything else.
+    """Pure ASGI, in front of the app's middleware stack: serve the requests a fast route
+    takes, hand everything else to the stack.
 
-    The matched route is put in ``scope["route"]`` as the router would (the metrics label the
-    request with its template)."""
+    For a request it serves, it does what the stack's middleware would: refuses nothing
+    itself (a body or URL over the limits, a chunked body, goes to the stack, which answers
+    413/414 or reads it), times the request into the metrics and writes its access line and
+    the event lines held meanwhile (``timer``), puts the matched route in ``scope["route"]``
+    (the metrics label it with its template), and answers an unexpected exception with the
+    same 500 ``internal_error`` (logged) as
+    :class:`~tsbandit.service.errors.UnhandledErrorMiddleware`.
+    """
 
     def __init__(self, app: ASGIApp, fastapi_app: FastAPI,
-                 routes: dict[str, list[_Installed]], counts: FastPathCounts | None = None
-                 ) -> None:
+                 routes: dict[str, list[_Installed]], counts: FastPathCounts | None = None,
+                 timer: RequestTimer | None = None, max_body_bytes: int = 1 << 20,
+                 max_url_bytes: int | None = None) -> None:
         self.app = app
         self.fastapi_app = fastapi_app
         self.routes = routes
         self.counts = FastPathCounts() if counts is None else counts
+        self.timer = timer
+        self.max_body = max_body_bytes
+        self.max_url = max_url_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -305,36 +348,72 @@ class FastPathMiddleware:
         else:
             await self.app(scope, receive, send)
             return
-        if fr.key is not None and not _key_ok(scope, fr.key):
+        if not self._within_limits(scope, fr.body) or (fr.key is not None
+                                                       and not _key_ok(scope, fr.key)):
             self.counts.fell_back += 1
-            await self.app(scope, receive, send)  # the route answers 401 (or takes it)
+            await self.app(scope, receive, send)  # the stack answers 401/413/414 or takes it
             return
-        body = b""
-        if fr.body:
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":  # the client went away
-                    return
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-        params = {k: fr.convertors[k].convert(v) for k, v in m.groupdict().items()}
-        scope["route"] = fr.route
-        runtime = self.fastapi_app.state.runtime
+        timer = self.timer
+        start = 0.0 if timer is None else timer.begin()
+        status = 500
+        timed = True
         try:
-            answer = await fr.handler(FastRequest(scope, params, body, runtime))
-        except TsbanditError as exc:
+            body = b""
+            if fr.body:
+                more = True
+                while more:
+                    message = await receive()
+                    if message["type"] != "http.request":  # the client went away
+                        return
+                    body += message.get("body", b"")
+                    more = message.get("more_body", False)
+            params = {k: fr.convertors[k].convert(v) for k, v in m.groupdict().items()}
+            scope["route"] = fr.route
+            runtime = self.fastapi_app.state.runtime
+            try:
+                answer = await fr.handler(FastRequest(scope, params, body, runtime))
+            except TsbanditError as exc:
+                answer = _rendered(domain_error(exc))
+            except Exception as exc:  # a bug: what UnhandledErrorMiddleware answers
+                answer = _rendered(unexpected_error(Request(scope), exc))
+            if answer is None:  # not sure: the declared route answers, the body replayed
+                timed = False
+                if timer is not None:
+                    timer.cancel()  # the stack times it from here
+                self.counts.fell_back += 1
+                await self.app(scope, _replay(body, receive) if fr.body else receive, send)
+                return
             self.counts.served += 1
-            await domain_error(exc)(scope, receive, send)
-            return
-        if answer is None:  # not sure: the declared route answers, the body replayed
-            self.counts.fell_back += 1
-            await self.app(scope, _replay(body, receive) if fr.body else receive, send)
-            return
-        self.counts.served += 1
-        status, content, headers = answer
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+            status, content, headers = answer
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+        finally:
+            if timed and timer is not None:
+                timer.done(scope, status, start)
+
+    def _within_limits(self, scope: Scope, with_body: bool) -> bool:
+        """Whether :class:`~tsbandit.service.middleware.BodyLimitMiddleware` would hand the
+        request on untouched, with its body's length declared (else the stack takes it)."""
+        if self.max_url is not None:
+            query = scope.get("query_string", b"")
+            target = len(scope.get("raw_path") or scope["path"].encode())
+            if target + (len(query) + 1 if query else 0) > self.max_url:
+                return False
+        length = None
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                if length is not None:
+                    return False
+                length = v
+            elif k == b"transfer-encoding":
+                return False
+        if length is None:
+            return not with_body
+        return length.isdigit() and int(length) <= self.max_body
+
+
+def _rendered(response: Response) -> FastAnswer:
+    return response.status_code, bytes(response.body), response.raw_headers
 
 
 def _key_ok(scope: Scope, expected: bytes) -> bool:
