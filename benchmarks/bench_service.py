@@ -587,24 +587,27 @@ def table(results: list[Result]) -> str:
 
 
 def goals(results: list[Result], target: str = "ours-redis") -> str:
+    """The issue's goals for both decision endpoints (``decide`` and ``recommend``) against the
+    reference's ``/recommend`` of the same run: c=64 req/s >= 3x, p99 at c=16 <= 1/3, p99 at
+    c=1 <= 0.75x."""
     def get(name: str, scenario: str, c: int) -> Result | None:
         return next((r for r in results if r.target == name and r.scenario == scenario
                      and r.concurrency == c), None)
 
     out = []
-    d64, r64 = get(target, "decide", 64), get("reference", "ref_recommend", 64)
-    if d64 and r64:
-        out.append(f"decide req/s at c=64: {d64.rps:,.0f} vs reference {r64.rps:,.0f} = "
-                   f"{d64.rps / r64.rps:.2f}x (goal >= 2x): "
-                   f"{'met' if d64.rps >= 2 * r64.rps else 'NOT met'}")
-    d1 = get(target, "decide", 1)
-    if d1:
-        out.append(f"decide p99 at c=1: {d1.p99_ms:.2f} ms (goal <= 1.5 ms): "
-                   f"{'met' if d1.p99_ms <= 1.5 else 'NOT met'}")
-    d16, r16 = get(target, "decide", 16), get("reference", "ref_recommend", 16)
-    if d16 and r16:
-        out.append(f"decide p99 at c=16: {d16.p99_ms:.2f} ms vs reference {r16.p99_ms:.2f} ms "
-                   f"(goal <= half): {'met' if d16.p99_ms <= r16.p99_ms / 2 else 'NOT met'}")
+    for scenario in ("decide", "recommend"):
+        d64, r64 = get(target, scenario, 64), get("reference", "ref_recommend", 64)
+        if d64 and r64:
+            x = d64.rps / r64.rps
+            out.append(f"{scenario} req/s at c=64: {d64.rps:,.0f} vs reference {r64.rps:,.0f} "
+                       f"= {x:.2f}x (goal >= 3x): {'met' if x >= 3 else 'NOT met'}")
+        for c, goal, text in ((16, 1 / 3, "1/3"), (1, 0.75, "0.75x")):
+            d, r = get(target, scenario, c), get("reference", "ref_recommend", c)
+            if d and r:
+                x = d.p99_ms / r.p99_ms
+                out.append(f"{scenario} p99 at c={c}: {d.p99_ms:.2f} ms vs reference "
+                           f"{r.p99_ms:.2f} ms = {x:.2f}x (goal <= {text}): "
+                           f"{'met' if x <= goal else 'NOT met'}")
     return "\n".join(out)
 
 
