@@ -449,3 +449,27 @@ def test_real_http_both_paths_answer_alike(serve, tmp_path, unique, store, reque
                         s.delete_bandit(name)
             finally:
                 s.close()
+
+
+def test_held_lines_and_the_access_line_are_written_together_in_order():
+    from tsbandit.service.logs import DeferredLines, access_log, event_log, install_logging
+
+    stream = io.StringIO()
+    writes = []
+    write = stream.write
+    stream.write = lambda text: writes.append(text) or write(text)  # type: ignore[method-assign]
+    install_logging("json", "info", stream=stream)
+    try:
+        lines = DeferredLines(event_log)
+        lines.begin()
+        lines.line("decision", {"arm": "a"})
+        lines.line("decision", {"arm": "b"})
+        assert stream.getvalue() == ""
+        lines.end((access_log, "request", {"status": 200}))
+    finally:
+        install_logging("none")
+    got = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert [(x["logger"], x["msg"], x.get("arm"), x.get("status")) for x in got] == [
+        ("tsbandit.events", "decision", "a", None), ("tsbandit.events", "decision", "b", None),
+        ("tsbandit.access", "request", None, 200)]
+    assert len(writes) == 1  # one write for the three

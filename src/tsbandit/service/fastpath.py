@@ -93,7 +93,7 @@ def json_answer(content: Any, headers: dict[str, str] | None = None,
 
     >>> json_answer({"a": "é", "b": 0.5}, {"Idempotent-Replayed": "true"})
     (200, b'{"a":"\\xc3\\xa9","b":0.5}', [(b'idempotent-replayed', b'true'), \
-(b'content-length', b'20'), (b'content-type', b'application/json')])
+(b'content-length', b'18'), (b'content-type', b'application/json')])
     """
     body = _encode(content).encode("utf-8")
     raw = [] if headers is None else [(k.lower().encode("latin-1"), v.encode("latin-1"))

@@ -36,7 +36,7 @@ from typing import IO, Any
 from ..errors import ConfigurationError
 
 __all__ = ["DeferredLines", "JsonFormatter", "TextFormatter", "access_log", "emit",
-           "event_log", "install_logging"]
+           "emit_lines", "event_log", "install_logging"]
 
 #: Decisions, rewards, expiries (each with its decision id).
 event_log = logging.getLogger("tsbandit.events")
@@ -89,6 +89,34 @@ def emit(logger: logging.Logger, msg: str, fields: dict[str, Any],
             record.created = created
             record.msecs = int(created % 1 * 1000)
         logger.handle(record)
+
+
+def emit_lines(lines: list[tuple[logging.Logger, str, dict[str, Any], float | None]]) -> None:
+    """:func:`emit` of each ``(logger, msg, fields, created)`` INFO line, in order; the lines
+    that go to the service's JSON handler only are written with one write and one flush
+    (under load one request's end writes the lines of a whole coalesced batch)."""
+    handler = None
+    out = []
+    try:
+        for logger, msg, fields, created in lines:
+            if not logger.isEnabledFor(logging.INFO):
+                continue
+            h = _only_json_handler(logger, logging.INFO)
+            if h is None or (handler is not None and h is not handler) or (
+                    fields.keys() & _RESERVED):
+                raise LookupError  # not all alike: one at a time
+            handler = h
+            out.append(_json_line(logger.name, msg, logging.INFO, fields,
+                                  time.time() if created is None else created))
+        if handler is not None:
+            with handler.lock:  # type: ignore[union-attr]
+                handler.stream.write("".join(out))
+                handler.flush()
+        return
+    except Exception:  # the logging module's path, line by line, with its error handling
+        pass
+    for logger, msg, fields, created in lines:
+        emit(logger, msg, fields, created=created)
 
 
 #: JsonFormatter's own keys: fields that would replace them take the logging module's path
@@ -174,13 +202,19 @@ class DeferredLines:
         with self._lock:
             self._in_flight += 1
 
-    def end(self) -> None:
-        """A request ended (its response is sent): write every line held so far."""
+    def end(self, then: tuple[logging.Logger, str, dict[str, Any]] | None = None) -> None:
+        """A request ended (its response is sent): write every line held so far, and then
+        the line ``then`` (logger, msg, fields; the request's own access line) -- in one
+        write when they all go to the service's JSON handler (:func:`emit_lines`)."""
         with self._lock:
             self._in_flight -= 1
             held, self._held = self._held, []
-        for msg, fields, created in held:
-            emit(self.logger, msg, fields, created=created)
+        lines: list[tuple[logging.Logger, str, dict[str, Any], float | None]] = [
+            (self.logger, msg, fields, created) for msg, fields, created in held]
+        if then is not None:
+            lines.append((*then, None))
+        if lines:
+            emit_lines(lines)
 
 
 class JsonFormatter(logging.Formatter):

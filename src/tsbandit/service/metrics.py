@@ -55,7 +55,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine import StoreObserver
-from .logs import DeferredLines, access_log, emit, event_log
+from .logs import DeferredLines, access_log, event_log
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -155,16 +155,18 @@ class RequestTimer:
     def done(self, scope: Scope, status: int, start: float) -> None:
         """The request begun at ``start`` was answered with ``status``."""
         elapsed = time.perf_counter() - start
-        self.metrics.lines.end()  # the decision and reward lines held meanwhile, now sent
         route = scope.get("route")
         template = getattr(route, "path", None) or "<unmatched>"
         method = scope["method"]
         self.metrics.child(self.metrics.http, method, template, str(status)).observe(elapsed)
+        access = None
         if self.log_requests and access_log.isEnabledFor(20):
-            emit(access_log, "request", {
+            access = (access_log, "request", {
                 "event": "request", "method": method, "path": scope["path"],
                 "route": template, "status": status,
                 "duration_ms": round(elapsed * 1000, 3)})
+        # the decision and reward lines held meanwhile, now the answer is out, then this one
+        self.metrics.lines.end(access)
 
     def cancel(self) -> None:
         """A request begun is handed on to be timed elsewhere (the fast path's fallback)."""
