@@ -17,6 +17,8 @@ Targets, measured under the same load in the same run:
   ``decide`` (``POST /v1/bandits/bench/decisions``), ``reward`` (fresh decision ids made
   beforehand with the batch endpoint), ``session`` (decide, then reward that decision: each wrk
   thread keeps a queue of ids read from decide responses), and the tutorial's ``/recommend``;
+* ``ours-redis-nofast`` -- the same with ``TSBANDIT_FAST_PATH=false`` (the decision routes
+  through FastAPI's routing, dependency injection and validation), to measure the fast path;
 * **reference** -- the tutorial's Part 9 service written here as the tutorial writes it: a
   synchronous redis-py client inside ``async`` routes, one HGETALL per arm, ``np.random.beta``;
 * **constant** -- a FastAPI ``async`` route returning a constant JSON object: the ceiling of
