@@ -14,13 +14,14 @@ next to that route, for the same method and path template::
         ...
         return json_answer({"arm": ...})
 
-and installed by the app factory (``install_fast_routes(app, settings, *tables)``, after the
-routes and the other middleware). The
-:class:`FastPathMiddleware` sits innermost, just outside the routes' exception handlers: the
-body-size limit, the metrics middleware (timing, access-log line, deferred event lines) and
-the 500 handler wrap it as they wrap the routes. For a request whose method and path match a
-fast route (the route's own compiled path regex and convertors) it checks the API key when
-the route needs one, reads the body (``body=True``) and calls the handler.
+and installed by the app factory (``install_fast_routes(app, settings, *tables, timer=...)``
+on a :class:`FastPathApp`, after the routes). The :class:`FastPathMiddleware` stands in front
+of the app's middleware stack. For a request whose method and path match a fast route (the
+route's own compiled path regex and convertors) it checks the API key when the route needs
+one, reads the body (``body=True``) and calls the handler; for the requests it serves it does
+what the skipped middleware would (limits, timing, access and event lines, the 500), and a
+request over the body or URL limits, with a chunked body or without the exact key goes to the
+stack as it is.
 
 **The contract of a handler.** It validates the request by hand and answers only what it is
 sure the FastAPI route would accept: anything else -- a body that is not a JSON object, an
@@ -31,13 +32,13 @@ every validation error is the declared route's own answer, by construction. Afte
 a handler calls the same code as the route (the coalescer, the engine); a
 :class:`~tsbandit.errors.TsbanditError` it raises is answered by the app's error mapping
 (:func:`~tsbandit.service.errors.domain_error`: the same status, JSON and headers), and any
-other exception reaches the same 500 handler. Its success answer is rendered as
+other exception gets the same logged 500. Its success answer is rendered as
 ``JSONResponse`` renders (:func:`json_answer`: byte for byte). Tests that override a
 dependency (``app.dependency_overrides``) turn the fast path off for that app.
 
-What it saves per request (measured, docs/service.md): routing over every route, dependency
-resolution, pydantic validation of the body and header, the endpoint wrapper and the
-``Response`` object.
+What it saves per request (measured, docs/service.md): the middleware layers, routing over
+every route, dependency resolution, pydantic validation of the body and header, the endpoint
+wrapper and the ``Response`` object (at c=64 on Redis: 1.7-2.1x the requests per second).
 """
 
 from __future__ import annotations
