@@ -473,3 +473,23 @@ def test_held_lines_and_the_access_line_are_written_together_in_order():
         ("tsbandit.events", "decision", "a", None), ("tsbandit.events", "decision", "b", None),
         ("tsbandit.access", "request", None, 200)]
     assert len(writes) == 1  # one write for the three
+
+
+def test_a_middleware_the_fast_path_does_not_know_turns_it_off(caplog):
+    fast, _, _ = twin_apps()
+    seen = []
+
+    class Tag:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope.get("path"))
+            await self.app(scope, receive, send)
+
+    fast.add_middleware(Tag)
+    with caplog.at_level(logging.WARNING, logger="tsbandit.service"):
+        pairs = run_both(fast, fast, [("POST", "/v1/bandits/ads/decisions", {"json": {}})])
+    assert pairs[0][0][0] == 200 and seen.count("/v1/bandits/ads/decisions") == 2
+    assert counts(fast) == FastPathCounts()  # every request went through the stack
+    assert any("fast path off" in r.getMessage() for r in caplog.records)
