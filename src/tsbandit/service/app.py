@@ -33,6 +33,7 @@ from ..errors import StoreUnavailableError
 from . import report, routes, tutorial
 from .deps import EngineDep, offloaded
 from .errors import error_json, install_error_handlers
+from .fastpath import FastPathApp, install_fast_routes
 from .logs import install_logging
 from .middleware import BodyLimitMiddleware
 from .openapi import install_openapi
@@ -138,7 +139,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             if blas is not None:
                 blas.restore_original_limits()
 
-    app = FastAPI(
+    app = FastPathApp(
         title="tsbandit",
         version=__version__,
         description=_DESCRIPTION,
@@ -177,6 +178,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         for path, methods in table.methods().items():
             served.setdefault(path, set()).update(methods)
     app.state.allowed = [(compile_path(p)[0], m) for p, m in served.items()]
+    # the hottest routes' fast doors (service/fastpath.py), in front of the middleware stack
+    if settings.fast_path:
+        timer = None
+        if metrics is not None:
+            from .metrics import RequestTimer
+
+            timer = RequestTimer(metrics, settings.log_requests)
+        install_fast_routes(app, settings, routes.fast, tutorial.fast, timer=timer)
 
     @app.get("/healthz", response_model=HealthOut, response_model_exclude_none=True,
              tags=["health"], operation_id="get_health",

@@ -38,6 +38,7 @@ __all__ = [
     "get_settings",
     "require_read",
     "require_write",
+    "strict_json",
 ]
 
 
@@ -212,17 +213,22 @@ def _finite(text: str) -> float:
     return value
 
 
+def strict_json(body: bytes) -> Any:
+    """``body`` parsed as RFC 8259 JSON: ``NaN``, ``Infinity`` and numbers out of the float
+    range are refused (``json.JSONDecodeError``), as is a body that is not UTF-8."""
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError("body is not UTF-8", "", exc.start) from None
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
+
 class _StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                text = body.decode("utf-8")
-                self._json = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-            except UnicodeDecodeError as exc:
-                raise json.JSONDecodeError("body is not UTF-8", "", exc.start) from None
-            except RecursionError:
-                raise json.JSONDecodeError("nested too deeply", "", 0) from None
+            self._json = strict_json(await self.body())
         return self._json
 
 

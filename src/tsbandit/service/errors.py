@@ -49,8 +49,10 @@ __all__ = [
     "ErrorResponse",
     "PayloadTooLargeError",
     "UnhandledErrorMiddleware",
+    "domain_error",
     "error_json",
     "install_error_handlers",
+    "unexpected_error",
 ]
 
 log = logging.getLogger("tsbandit.service")
@@ -94,10 +96,14 @@ def error_json(status: int, code: str, detail: str,
 _HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
 
 
+def domain_error(exc: TsbanditError) -> JSONResponse:
+    """The answer to a domain error: its status and code, and the headers of its status."""
+    return error_json(exc.http_status, exc.code, str(exc), _HEADERS.get(exc.http_status))
+
+
 def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TsbanditError)
-    headers = _HEADERS.get(exc.http_status)
-    return error_json(exc.http_status, exc.code, str(exc), headers)
+    return domain_error(exc)
 
 
 def _loc(loc: Any) -> str:
@@ -146,6 +152,11 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
     return error_json(exc.status_code, code, str(exc.detail), headers or None)
+
+
+def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler took (a bug), logged with its traceback."""
+    return _unexpected(request, exc)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

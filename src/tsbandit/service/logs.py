@@ -36,7 +36,7 @@ from typing import IO, Any
 from ..errors import ConfigurationError
 
 __all__ = ["DeferredLines", "JsonFormatter", "TextFormatter", "access_log", "emit",
-           "event_log", "install_logging"]
+           "emit_lines", "event_log", "install_logging"]
 
 #: Decisions, rewards, expiries (each with its decision id).
 event_log = logging.getLogger("tsbandit.events")
@@ -65,14 +65,93 @@ def emit(logger: logging.Logger, msg: str, fields: dict[str, Any],
     extra={"fields": fields})`` does, without ``findCaller``'s walk up the stack: the
     per-request and per-decision lines are written from known places, so the record carries
     no source location (``pathname`` is ``"tsbandit"``, ``lineno`` 0). That walk was about a
-    third of a line's cost."""
+    third of a line's cost.
+
+    When the line's only destination is the JSON handler of :func:`install_logging` (the
+    service's default), the line is formatted and written here, byte for byte what
+    :class:`JsonFormatter` would write, without building a ``LogRecord`` and going through
+    the handler chain (13-16 us -> about 4 us a line)."""
     if logger.isEnabledFor(level):
+        handler = _only_json_handler(logger, level)
+        if handler is not None and not fields.keys() & _RESERVED:
+            try:
+                line = _json_line(logger.name, msg, level, fields,
+                                  time.time() if created is None else created)
+                with handler.lock:  # type: ignore[union-attr]
+                    handler.stream.write(line)
+                    handler.flush()
+                return
+            except Exception:  # the logging module's path below, with its error handling
+                pass
         record = logger.makeRecord(logger.name, level, "tsbandit", 0, msg, (), None,
                                    extra={"fields": fields})
         if created is not None:  # a line written later than it happened (DeferredLines)
             record.created = created
             record.msecs = int(created % 1 * 1000)
         logger.handle(record)
+
+
+def emit_lines(lines: list[tuple[logging.Logger, str, dict[str, Any], float | None]]) -> None:
+    """:func:`emit` of each ``(logger, msg, fields, created)`` INFO line, in order; the lines
+    that go to the service's JSON handler only are written with one write and one flush
+    (under load one request's end writes the lines of a whole coalesced batch)."""
+    handler = None
+    out = []
+    try:
+        for logger, msg, fields, created in lines:
+            if not logger.isEnabledFor(logging.INFO):
+                continue
+            h = _only_json_handler(logger, logging.INFO)
+            if h is None or (handler is not None and h is not handler) or (
+                    fields.keys() & _RESERVED):
+                raise LookupError  # not all alike: one at a time
+            handler = h
+            out.append(_json_line(logger.name, msg, logging.INFO, fields,
+                                  time.time() if created is None else created))
+        if handler is not None:
+            with handler.lock:  # type: ignore[union-attr]
+                handler.stream.write("".join(out))
+                handler.flush()
+        return
+    except Exception:  # the logging module's path, line by line, with its error handling
+        pass
+    for logger, msg, fields, created in lines:
+        emit(logger, msg, fields, created=created)
+
+
+#: JsonFormatter's own keys: fields that would replace them take the logging module's path
+_RESERVED = frozenset(("ts", "level", "logger", "msg"))
+_encode_line = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_heads: dict[tuple[str, str, int], str] = {}
+
+
+def _json_line(name: str, msg: str, level: int, fields: dict[str, Any], created: float) -> str:
+    """The line :class:`JsonFormatter` writes for such a record (and its newline)."""
+    key = (name, msg, level)
+    head = _heads.get(key)
+    if head is None:
+        head = _heads[key] = ('","level":' + _encode_line(logging.getLevelName(level).lower())
+                              + ',"logger":' + _encode_line(name)
+                              + ',"msg":' + _encode_line(msg))
+    rest = "," + _encode_line(fields)[1:] if fields else "}"
+    return '{"ts":"' + _timestamp(created) + head + rest + "\n"
+
+
+def _only_json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler | None:
+    """The JSON handler :func:`install_logging` gave the ``tsbandit`` logger, when a
+    ``level`` line of ``logger`` (a child of it) goes there and nowhere else, through no
+    filter; else None."""
+    parent = logger.parent
+    if (logger.handlers or logger.filters or not logger.propagate or parent is None
+            or parent.name != "tsbandit" or parent.propagate or parent.filters
+            or len(parent.handlers) != 1):
+        return None
+    handler = parent.handlers[0]
+    if (not getattr(handler, _MARK, False) or handler.filters or level < handler.level
+            or type(handler.formatter) is not JsonFormatter
+            or not isinstance(handler, logging.StreamHandler)):
+        return None
+    return handler
 
 
 class DeferredLines:
@@ -123,13 +202,19 @@ class DeferredLines:
         with self._lock:
             self._in_flight += 1
 
-    def end(self) -> None:
-        """A request ended (its response is sent): write every line held so far."""
+    def end(self, then: tuple[logging.Logger, str, dict[str, Any]] | None = None) -> None:
+        """A request ended (its response is sent): write every line held so far, and then
+        the line ``then`` (logger, msg, fields; the request's own access line) -- in one
+        write when they all go to the service's JSON handler (:func:`emit_lines`)."""
         with self._lock:
             self._in_flight -= 1
             held, self._held = self._held, []
-        for msg, fields, created in held:
-            emit(self.logger, msg, fields, created=created)
+        lines: list[tuple[logging.Logger, str, dict[str, Any], float | None]] = [
+            (self.logger, msg, fields, created) for msg, fields, created in held]
+        if then is not None:
+            lines.append((*then, None))
+        if lines:
+            emit_lines(lines)
 
 
 class JsonFormatter(logging.Formatter):

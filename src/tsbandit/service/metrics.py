@@ -55,13 +55,13 @@ from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine import StoreObserver
-from .logs import DeferredLines, access_log, emit, event_log
+from .logs import DeferredLines, access_log, event_log
 
 if TYPE_CHECKING:
     from .settings import Settings
 
-__all__ = ["MetricsMiddleware", "MetricsObserver", "ServiceMetrics", "install_metrics",
-           "multiprocess_dir"]
+__all__ = ["MetricsMiddleware", "MetricsObserver", "RequestTimer", "ServiceMetrics",
+           "install_metrics", "multiprocess_dir"]
 
 #: Request latencies: 250 us to 10 s (an in-process decision is ~0.5-1 ms).
 HTTP_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -139,6 +139,40 @@ class ServiceMetrics:
 
 
 # ----- HTTP ------------------------------------------------------------------------------------
+class RequestTimer:
+    """Times a request into the histogram, writes its access-log line and the event lines
+    held while it was in flight (shared by :class:`MetricsMiddleware` and the fast path)."""
+
+    def __init__(self, metrics: ServiceMetrics, log_requests: bool = True) -> None:
+        self.metrics = metrics
+        self.log_requests = log_requests
+
+    def begin(self) -> float:
+        """A request starts: its start time (``perf_counter``)."""
+        self.metrics.lines.begin()
+        return time.perf_counter()
+
+    def done(self, scope: Scope, status: int, start: float) -> None:
+        """The request begun at ``start`` was answered with ``status``."""
+        elapsed = time.perf_counter() - start
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "<unmatched>"
+        method = scope["method"]
+        self.metrics.child(self.metrics.http, method, template, str(status)).observe(elapsed)
+        access = None
+        if self.log_requests and access_log.isEnabledFor(20):
+            access = (access_log, "request", {
+                "event": "request", "method": method, "path": scope["path"],
+                "route": template, "status": status,
+                "duration_ms": round(elapsed * 1000, 3)})
+        # the decision and reward lines held meanwhile, now the answer is out, then this one
+        self.metrics.lines.end(access)
+
+    def cancel(self) -> None:
+        """A request begun is handed on to be timed elsewhere (the fast path's fallback)."""
+        self.metrics.lines.end()
+
+
 class MetricsMiddleware:
     """Pure-ASGI: time every request into the histogram and write its access-log line.
 
@@ -148,17 +182,14 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics, log_requests: bool = True) -> None:
         self.app = app
-        self.metrics = metrics
-        self.log_requests = log_requests
+        self.timer = RequestTimer(metrics, log_requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter()
         status = 500
-        lines = self.metrics.lines
-        lines.begin()
+        start = self.timer.begin()
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -169,17 +200,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            elapsed = time.perf_counter() - start
-            lines.end()  # the decision and reward lines held meanwhile, now the answer is out
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
-            method = scope["method"]
-            self.metrics.child(self.metrics.http, method, template, str(status)).observe(elapsed)
-            if self.log_requests and access_log.isEnabledFor(20):
-                emit(access_log, "request", {
-                    "event": "request", "method": method, "path": scope["path"],
-                    "route": template, "status": status,
-                    "duration_ms": round(elapsed * 1000, 3)})
+            self.timer.done(scope, status, start)
 
 
 # ----- the store -------------------------------------------------------------------------------

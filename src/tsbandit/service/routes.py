@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from ..engine import BanditSpec, bandit_spec, split_decision_id
+from ..engine import IDEMPOTENCY_KEY_PATTERN, BanditSpec, bandit_spec, split_decision_id
 from ..errors import (
     BanditNotFoundError,
     ConfigurationError,
@@ -19,7 +20,18 @@ from ..errors import (
 from .coalesce import DecisionCoalescer
 from .deps import EngineDep, RouteTable, RuntimeDep, SettingsDep
 from .errors import ERROR_RESPONSES, ErrorResponse
+from .fastpath import (
+    NO,
+    FastAnswer,
+    FastRequest,
+    FastRoutes,
+    json_answer,
+    short_str,
+    str_list,
+    vector,
+)
 from .reward_coalesce import RewardCoalescer
+from .runtime import Runtime
 from .schemas import (
     AddArmRequest,
     BanditCreate,
@@ -36,7 +48,7 @@ from .schemas import (
     StatsOut,
 )
 
-__all__ = ["table"]
+__all__ = ["fast", "table"]
 
 
 def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -161,6 +173,41 @@ async def decide(name: Name, body: DecisionRequest, engine: EngineDep, request: 
     # directly, without FastAPI validating it against the response model a second time
     # (tests/service/test_fuzz.py checks every response against the schema)
     return JSONResponse(d.to_dict(), headers=_REPLAYED if d.replayed else None)
+
+
+fast = FastRoutes()
+_DECIDE_FIELDS = frozenset(DecisionRequest.model_fields)
+#: the Idempotency-Key header as IdempotencyKey declares it (1-255 printable ASCII)
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+@fast.route("POST", "/v1/bandits/{name}/decisions", "write", body=True)
+async def decide_fast(req: FastRequest) -> FastAnswer | None:
+    """:func:`decide` on the fast path (service/fastpath.py): a request whose body and header
+    are of the exact types and ranges :class:`DecisionRequest` and ``IdempotencyKey`` take is
+    served here, anything else by :func:`decide`."""
+    body = req.json_object(_DECIDE_FIELDS)
+    if body is None:
+        return None
+    context = body.get("context")
+    if context is not None and (context := vector(context, 4096)) is NO:
+        return None
+    eligible = body.get("eligible_arms")
+    if eligible is not None and str_list(eligible, 1, 10_000, 1, 128) is NO:
+        return None
+    k = body.get("k", 1)
+    if type(k) is not int or not 1 <= k <= 10_000:
+        return None
+    user_id = body.get("user_id")
+    if user_id is not None and short_str(user_id, 1, 256) is NO:
+        return None
+    key = req.header_matching(b"idempotency-key", IDEMPOTENCY_KEY)
+    if key is NO:
+        return None
+    runtime: Runtime = req.runtime
+    d = await runtime.decisions.decide(runtime.engine, req.params["name"], context, eligible,
+                                       k, user_id, idempotency_key=key)
+    return json_answer(d.to_dict(), _REPLAYED if d.replayed else None)
 
 
 @table.route("POST", "/bandits/{name}/decisions/batch", "write", operation_id="decide_batch",

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         "k) that arrive while a decision of theirs is being served with one batch: one store "
         "read, one vectorized draw, one write; concurrent rewards of one bandit likewise, with "
         "one atomic store write. A lone request goes straight through.")
+    fast_path: bool = Field(
+        default=True,
+        description="Answer the hottest routes (POST /v1/bandits/{name}/decisions, GET "
+        "/recommend/{customer_id}) without FastAPI's per-request routing, dependency "
+        "injection and validation when the request is of the exact shape they take; any "
+        "other request, and every error, goes through the declared route (same answers).")
     gc_freeze: bool = Field(
         default=True,
         description="At start-up, after the store is open, move every object then alive out "

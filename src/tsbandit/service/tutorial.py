@@ -21,6 +21,8 @@ from ..engine import Engine, split_decision_id
 from ..errors import ArmMismatchError, BanditNotFoundError, DecisionNotFoundError
 from .deps import EngineDep, RouteTable, RuntimeDep
 from .errors import ERROR_RESPONSES, ErrorResponse
+from .fastpath import NO, FastAnswer, FastRequest, FastRoutes, json_answer, short_str
+from .routes import IDEMPOTENCY_KEY
 from .runtime import JoinEntry, Runtime
 from .schemas import (
     IdempotencyKey,
@@ -30,7 +32,7 @@ from .schemas import (
     TutorialRewardRequest,
 )
 
-__all__ = ["table"]
+__all__ = ["fast", "table"]
 
 T = TypeVar("T")
 
@@ -65,9 +67,16 @@ async def recommend(
     """Select the best offer for this customer via Thompson sampling (records a decision).
 
     ``Idempotency-Key`` makes a retry answer the same recommendation (same decision)."""
+    runtime: Runtime = request.app.state.runtime  # not via RuntimeDep: one resolution less
+    content, headers = await _recommend(runtime, engine, customer_id, idempotency_key)
+    return JSONResponse(content, headers=headers)
+
+
+async def _recommend(runtime: Runtime, engine: Engine, customer_id: str, idempotency_key:
+                     str | None) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """What :func:`recommend` (and its fast path) answers: the content and headers."""
     # Concurrent recommends share a batch, as POST .../decisions do (service/coalesce.py): the
     # customer is the decision's user_id (sticky bandits keep their assignment per customer).
-    runtime: Runtime = request.app.state.runtime  # not via RuntimeDep: one resolution less
     name = runtime.settings.default_bandit_name
     decisions = runtime.decisions
     try:
@@ -82,9 +91,24 @@ async def recommend(
     runtime.join.remember(name, customer_id, JoinEntry(d.decision_id, d.arm))
     # exactly RecommendOut's fields and JSON types: serialized directly, without FastAPI
     # validating the answer against the response model a second time
-    return JSONResponse({"customer_id": customer_id, "offer": d.arm,
-                         "decision_id": d.decision_id},
-                        headers=_REPLAYED if d.replayed else None)
+    return ({"customer_id": customer_id, "offer": d.arm, "decision_id": d.decision_id},
+            _REPLAYED if d.replayed else None)
+
+
+fast = FastRoutes()
+
+
+@fast.route("GET", "/recommend/{customer_id}", "write")
+async def recommend_fast(req: FastRequest) -> FastAnswer | None:
+    """:func:`recommend` on the fast path (service/fastpath.py): the same answers; a customer
+    id or ``Idempotency-Key`` the route would refuse goes to the route."""
+    customer_id = short_str(req.params["customer_id"], 1, 256)
+    key = req.header_matching(b"idempotency-key", IDEMPOTENCY_KEY)
+    if customer_id is NO or key is NO:
+        return None
+    runtime: Runtime = req.runtime
+    content, headers = await _recommend(runtime, runtime.engine, customer_id, key)
+    return json_answer(content, headers)
 
 
 def _joined(engine: Engine, runtime: Runtime, body: TutorialRewardRequest) -> JoinEntry:
