@@ -16,11 +16,14 @@ Targets, measured under the same load in the same run:
 * **ours** -- ``tsbandit.service`` on the Redis store (and on SQLite; and with 2 workers):
   ``decide`` (``POST /v1/bandits/bench/decisions``), ``reward`` (fresh decision ids made
   beforehand with the batch endpoint), ``session`` (decide, then reward that decision: each wrk
-  thread keeps a queue of ids read from decide responses), and the tutorial's ``/recommend``;
+  thread keeps a queue of ids read from decide responses), ``mix`` (decisions, and a reward for
+  every tenth of them: the issue's mixed session), and the tutorial's ``/recommend``;
 * ``ours-redis-nofast`` -- the same with ``TSBANDIT_FAST_PATH=false`` (the decision routes
   through FastAPI's routing, dependency injection and validation), to measure the fast path;
 * **reference** -- the tutorial's Part 9 service written here as the tutorial writes it: a
-  synchronous redis-py client inside ``async`` routes, one HGETALL per arm, ``np.random.beta``;
+  synchronous redis-py client inside ``async`` routes, one HGETALL per arm, ``np.random.beta``:
+  ``/recommend``, ``/reward`` (no decision behind it: it adds to the arm it is told), and the
+  same mix on them (``/recommend``, then ``/reward`` of every tenth answer);
 * **constant** -- a FastAPI ``async`` route returning a constant JSON object: the ceiling of
   the framework on this machine.
 
@@ -109,6 +112,64 @@ response = function(status, headers, body)
     if id then
       tail = tail + 1
       queue[tail] = id
+    end
+  end
+end
+""".replace("HDRS", JSON_HEADERS),
+    # a mixed session: decisions, and a reward for every tenth of them (the queue holds the ids
+    # of decisions to reward; a request rewards the oldest queued one, else decides)
+    "mix": """
+local queue, head, tail = {}, 1, 0
+local decided, i = 0, 0
+request = function()
+  if tail >= head then
+    local id = queue[head]
+    queue[head] = nil
+    head = head + 1
+    i = i + 1
+    return wrk.format("POST", "/v1/bandits/bench/rewards", HDRS,
+      '{"decision_id":"' .. id .. '","reward":' .. ((i % 3 == 0) and 1 or 0) .. '}')
+  end
+  return wrk.format("POST", "/v1/bandits/bench/decisions", HDRS, "{}")
+end
+response = function(status, headers, body)
+  if body:find('"propensity"', 1, true) then
+    decided = decided + 1
+    if decided % 10 == 0 then
+      local id = body:match('"decision_id":"([^"]+)"')
+      if id then
+        tail = tail + 1
+        queue[tail] = id
+      end
+    end
+  end
+end
+""".replace("HDRS", JSON_HEADERS),
+    # the same mix on the tutorial's routes: /recommend, and /reward for every tenth
+    "ref_mix": """
+local queue, head, tail = {}, 1, 0
+local n, decided, i = 0, 0, 0
+local tag = tostring(math.random(1, 1000000000))
+request = function()
+  if tail >= head then
+    local body = queue[head]
+    queue[head] = nil
+    head = head + 1
+    i = i + 1
+    return wrk.format("POST", "/reward", HDRS,
+      body .. ',"reward":' .. ((i % 3 == 0) and 1 or 0) .. '}')
+  end
+  n = n + 1
+  return wrk.format("GET", "/recommend/cust_" .. tag .. "_" .. n)
+end
+response = function(status, headers, body)
+  local cust = body:match('"customer_id":"([^"]+)"')
+  local offer = body:match('"offer":"([^"]+)"')
+  if cust and offer then
+    decided = decided + 1
+    if decided % 10 == 0 then
+      tail = tail + 1
+      queue[tail] = '{"customer_id":"' .. cust .. '","arm":"' .. offer .. '"'
     end
   end
 end
@@ -557,7 +618,8 @@ def measure(target: Target, scenarios: list[str], concurrencies: list[int], dura
                 args = None
                 path = {"decide": "/v1/bandits/bench/decisions", "reward": "/",
                         "session": "/", "recommend": "/", "const": "/const",
-                        "ref_recommend": "/", "ref_reward": "/"}[scenario]
+                        "ref_recommend": "/", "ref_reward": "/", "mix": "/",
+                        "ref_mix": "/"}[scenario]
                 lua = {"const": "get", "ref_recommend": "recommend"}.get(scenario, scenario)
                 if scenario == "reward":
                     ids = tmp / "ids.txt"
@@ -579,12 +641,16 @@ def measure(target: Target, scenarios: list[str], concurrencies: list[int], dura
 
 
 def table(results: list[Result]) -> str:
-    ref = {(r.concurrency): r for r in results if r.scenario == "ref_recommend"}
+    # each scenario against the reference's like: rewards its /reward, the mix its mix, the
+    # rest its /recommend
+    ref = {(r.scenario, r.concurrency): r for r in results if r.target == "reference"}
+    like = {"reward": "ref_reward", "mix": "ref_mix", "ref_reward": "ref_reward",
+            "ref_mix": "ref_mix"}
     lines = [harness.markdown_header("target", "scenario", "c", "req/s", "p50 ms", "p99 ms",
                                      "vs reference req/s", "errors",
                                      align=["---", "---", *["---:"] * 6])]
     for r in results:
-        base = ref.get(r.concurrency)
+        base = ref.get((like.get(r.scenario, "ref_recommend"), r.concurrency))
         ratio = harness.ratio(r.rps, base.rps) if base and base.rps else ""
         lines.append(harness.markdown_row(r.target, r.scenario, r.concurrency, f"{r.rps:,.0f}",
                                           f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", ratio,
@@ -620,6 +686,11 @@ def goals(results: list[Result], target: str = "ours-redis") -> str:
             goal = f" (goal >= 1.5x): {'met' if w.rps >= 1.5 * rr.rps else 'NOT met'}"
             out.append(f"reward req/s at c={c}: {w.rps:,.0f} vs reference /reward "
                        f"{rr.rps:,.0f} = {w.rps / rr.rps:.2f}x{goal if c == 64 else ''}")
+    m, rm = get(target, "mix", 64), get("reference", "ref_mix", 64)
+    if m and rm and rm.rps:  # decide + reward 10% against the same mix on the tutorial's routes
+        x = m.rps / rm.rps
+        out.append(f"mix (decide, reward 10%) req/s at c=64: {m.rps:,.0f} vs reference "
+                   f"{rm.rps:,.0f} = {x:.2f}x (goal >= 3x): {'met' if x >= 3 else 'NOT met'}")
     return "\n".join(out)
 
 
@@ -656,10 +727,11 @@ def main() -> None:
               f"{duration:g} s per cell; load average {harness.load_average()}")
         plans: list[tuple[Target, list[str]]] = [
             (internal("constant", "constant", redis_url), ["const"]),
-            (internal("reference", "reference", redis_url), ["ref_recommend", "ref_reward"]),
-            (ours("ours-redis", redis_url), ["decide", "reward", "session", "recommend"]),
-            (ours("ours-sqlite", f"sqlite:///{tmp / 'bench.db'}"), ["decide", "reward",
-                                                                     "session", "recommend"]),
+            (internal("reference", "reference", redis_url),
+             ["ref_recommend", "ref_reward", "ref_mix"]),
+            (ours("ours-redis", redis_url), ["decide", "reward", "session", "mix", "recommend"]),
+            (ours("ours-sqlite", f"sqlite:///{tmp / 'bench.db'}"),
+             ["decide", "reward", "session", "mix", "recommend"]),
             # the decision routes through FastAPI's machinery (the fast path off)
             (ours("ours-redis-nofast", redis_url, TSBANDIT_FAST_PATH="false"),
              ["decide", "recommend"]),
