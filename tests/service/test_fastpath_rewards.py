@@ -16,6 +16,8 @@ import asyncio
 import itertools
 import json
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 from typing import Any
 
 import httpx
@@ -63,7 +65,7 @@ _decide = st.tuples(st.just("decide"), st.sampled_from(NAMES), st.integers(1, 2)
 _rew = st.tuples(st.just("reward"), _which, _reward, _slot, _extra,
                  st.sampled_from(["decision_id", "reward", "slot", None]))  # field left out
 _tick = st.tuples(st.just("tick"), st.floats(0.5, 3))
-_tut = st.tuples(st.just("tutorial"), st.integers(0, 2), st.sampled_from(ARMS + ["zz", ""]),
+_tut = st.tuples(st.just("tutorial"), st.integers(0, 2), st.sampled_from([*ARMS, "zz", ""]),
                  _reward, st.booleans())
 _op = st.one_of(_decide, _rew, _rew, _tick, _tut)
 _keys = itertools.count()
@@ -214,3 +216,53 @@ def test_concurrent_duplicates_through_the_fast_path_each_once():
     stats = fast.state.runtime.engine.stats("ads")
     assert sum(a["alpha"] + a["beta"] - 2 for a in stats["arms"]) == n
     assert fast.state.runtime.rewards.batches > 0  # they were coalesced, too
+
+
+# ----- real HTTP --------------------------------------------------------------------------------
+def test_real_http_tutorial_rewards_concurrent_duplicates_once_on_redis(serve, redis_url, unique):
+    """The tutorial's /reward through the fast path on Redis: every customer's reward sent by
+    two threads at once (with different values) is applied once (``updated`` to one,
+    ``duplicate`` to the other) and the posterior counts exactly the applied ones."""
+    name = f"tut_{unique}"
+    server = serve({"TSBANDIT_STORE": redis_url, "TSBANDIT_FAST_PATH": "true",
+                    "TSBANDIT_DEFAULT_BANDIT_NAME": name})
+    n_threads, per_thread = 16, 6
+    half = n_threads // 2
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        recs = [c.get(f"/recommend/cu{i}").json() for i in range(half * per_thread)]
+    start = Barrier(n_threads)
+
+    def reward(t: int) -> list[tuple[str, int, int, str]]:
+        mine = recs[(t % half) * per_thread:(t % half + 1) * per_thread]
+        r = int(t < half)
+        out = []
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            start.wait()
+            for rec in mine:
+                got = c.post("/reward", json={"customer_id": rec["customer_id"],
+                                              "arm": rec["offer"], "reward": r})
+                out.append((rec["customer_id"], r, got.status_code, got.json().get("status")))
+        return out
+
+    try:
+        with ThreadPoolExecutor(n_threads) as pool:
+            answers = [a for chunk in pool.map(reward, range(n_threads)) for a in chunk]
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            stats = c.get("/stats").json()
+    finally:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            c.delete(f"/v1/bandits/{name}")
+    assert {a[2] for a in answers} == {200}
+    per: dict[str, list[str]] = {}
+    applied: dict[str, int] = {}
+    for customer, r, _, status in answers:
+        per.setdefault(customer, []).append(status)
+        if status == "updated":
+            applied[customer] = r
+    assert len(per) == half * per_thread
+    assert all(sorted(s) == ["duplicate", "updated"] for s in per.values())
+    offer = {rec["customer_id"]: rec["offer"] for rec in recs}
+    for arm, row in stats.items():
+        wins = sum(r for cu, r in applied.items() if offer[cu] == arm)
+        losses = sum(1 - r for cu, r in applied.items() if offer[cu] == arm)
+        assert (row["alpha"], row["beta"]) == (1 + wins, 1 + losses), arm
