@@ -332,10 +332,12 @@ def test_fast_requests_are_timed_logged_and_counted_under_their_route(capsys):
 def test_the_fast_routes_are_the_routes_the_router_would_pick():
     fast, _, _ = twin_apps()
     for method, path in [("POST", "/v1/bandits/ads/decisions"), ("GET", "/recommend/x"),
-                         ("POST", "/v1/bandits/a%2Fb/decisions")]:
+                         ("POST", "/v1/bandits/a%2Fb/decisions"), ("POST", "/reward"),
+                         ("POST", "/v1/bandits/ads/rewards")]:
         route = matches(fast, method, path)
-        assert route is not None and route.path in ("/v1/bandits/{name}/decisions",
-                                                    "/recommend/{customer_id}")
+        assert route is not None and route.path in (
+            "/v1/bandits/{name}/decisions", "/recommend/{customer_id}", "/reward",
+            "/v1/bandits/{name}/rewards")
 
 
 def test_json_answer_is_jsonresponse_byte_for_byte():
