@@ -1,5 +1,7 @@
-"""The fast path (service/fastpath.py): ``POST /v1/bandits/{name}/decisions`` and
-``GET /recommend/{customer_id}`` answer exactly as their declared FastAPI routes do.
+"""The fast path (service/fastpath.py): ``POST /v1/bandits/{name}/decisions``, ``POST
+/v1/bandits/{name}/rewards``, ``GET /recommend/{customer_id}`` and ``POST /reward`` answer
+exactly as their declared FastAPI routes do (the rewards' generated sessions:
+tests/service/test_fastpath_rewards.py).
 
 Two apps over two engines in the same state (same seed, same fake clock, the same requests in
 the same order) -- one with the fast path, one without -- get the same requests; status, JSON
@@ -23,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tsbandit.engine import BanditSpec, Engine
+from tsbandit.engine.keys import keyed_tokens
 from tsbandit.errors import StoreUnavailableError
 from tsbandit.policies import LinearGaussian
 from tsbandit.service import Settings, create_app
@@ -34,6 +37,9 @@ from tsbandit.stores.memory import MemoryStore
 
 ARMS = ["a", "b", "c"]
 KEY = "s3cret-key"
+#: the id of the decision that VALID makes with Idempotency-Key k1 (derived from the key)
+K1 = "ads~" + keyed_tokens("k1", 1)[0]
+_RW = "/v1/bandits/ads/rewards"
 
 
 class Clock:
@@ -136,6 +142,16 @@ VALID = [
     ("POST", "/v1/bandits/ctx/decisions", {"json": {}}),
     ("POST", "/v1/bandits/ads/decisions", {"json": {"k": 2},
                                            "headers": {"Idempotency-Key": "k1"}}),  # 409
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": 2}}),  # 422 invalid_reward
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": 1}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": 0.0, "slot": None}}),  # duplicate
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": 1, "slot": 2}}),  # 422 (not ranking)
+    ("POST", _RW, {"json": {"decision_id": "ads~nope", "reward": 1}}),
+    ("POST", "/v1/bandits/ctx/rewards", {"json": {"decision_id": K1, "reward": 1}}),  # 404
+    ("POST", "/reward", {"json": {"customer_id": "cust_1", "arm": "zz", "reward": 1}}),  # 409
+    ("POST", "/reward", {"json": {"customer_id": "nobody", "arm": "a", "reward": 1}}),
+    ("POST", "/reward", {"json": {"customer_id": "cust_1", "arm": "a", "reward": 1,
+                                  "decision_id": "offers~x"}}),
 ]
 INVALID = [
     ("POST", "/v1/bandits/ads/decisions", {"json": {"k": 0}}),
@@ -176,6 +192,21 @@ INVALID = [
         "Idempotency-Key": "x" * 256}}),
     ("GET", "/recommend/" + "x" * 257, {}),
     ("GET", "/recommend/c", {"headers": {"Idempotency-Key": "é".encode("latin-1")}}),
+    ("POST", _RW, {"json": {"decision_id": K1}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": True}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": "1"}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": 2 ** 60}}),
+    ("POST", _RW, {"json": {"decision_id": "", "reward": 1}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": 1, "slot": -1}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": 1, "slot": True}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "reward": 1, "metrics": {"m": 1}}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "metrics": {"m": 1}}}),
+    ("POST", _RW, {"json": {"decision_id": K1, "slot_rewards": [1]}}),
+    ("POST", "/reward", {"json": {"customer_id": "c", "arm": "a"}}),
+    ("POST", "/reward", {"json": {"customer_id": "", "arm": "a", "reward": 1}}),
+    ("POST", "/reward", {"json": {"customer_id": "c", "arm": "a" * 129, "reward": 1}}),
+    ("POST", "/reward", {"json": {"customer_id": "c", "arm": "a", "reward": 1,
+                                  "decision_id": 5}}),
     # over the limits: the middleware's 413 and 414
     ("POST", "/v1/bandits/ads/decisions", {"content": b'{"user_id": "' + b"x" * (1 << 20)
                                            + b'"}', "headers": {
@@ -301,10 +332,12 @@ def test_fast_requests_are_timed_logged_and_counted_under_their_route(capsys):
 def test_the_fast_routes_are_the_routes_the_router_would_pick():
     fast, _, _ = twin_apps()
     for method, path in [("POST", "/v1/bandits/ads/decisions"), ("GET", "/recommend/x"),
-                         ("POST", "/v1/bandits/a%2Fb/decisions")]:
+                         ("POST", "/v1/bandits/a%2Fb/decisions"), ("POST", "/reward"),
+                         ("POST", "/v1/bandits/ads/rewards")]:
         route = matches(fast, method, path)
-        assert route is not None and route.path in ("/v1/bandits/{name}/decisions",
-                                                    "/recommend/{customer_id}")
+        assert route is not None and route.path in (
+            "/v1/bandits/{name}/decisions", "/recommend/{customer_id}", "/reward",
+            "/v1/bandits/{name}/rewards")
 
 
 def test_json_answer_is_jsonresponse_byte_for_byte():

@@ -182,7 +182,9 @@ def test_tutorial_rewards_coalesced_each_customer_once():
 
 # ----- real HTTP --------------------------------------------------------------------------------
 def test_real_http_concurrent_rewards_exactly_once(serve, http_store, unique):  # noqa: F811
-    server = serve({"TSBANDIT_STORE": http_store})
+    # the fast path on (the default, said here): these bodies are of the shape it serves
+    # (tests/service/test_fastpath_rewards.py counts them served there, in process)
+    server = serve({"TSBANDIT_STORE": http_store, "TSBANDIT_FAST_PATH": "true"})
     name = f"rw_{unique}"
     n_threads, per_thread = 32, 8
     n = n_threads * per_thread // 2  # each decision is rewarded by two threads at once

@@ -71,8 +71,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tsbandit.service")
 
 __all__ = ["NO", "FastAnswer", "FastPathApp", "FastPathCounts", "FastPathMiddleware",
-           "FastRequest", "FastRoutes", "install_fast_routes", "json_answer", "short_str",
-           "str_list", "vector"]
+           "FastRequest", "FastRoutes", "install_fast_routes", "json_answer", "number",
+           "short_str", "str_list", "vector"]
 
 #: status, body, headers (as ``Response.raw_headers``)
 FastAnswer = tuple[int, bytes, list[tuple[bytes, bytes]]]
@@ -131,20 +131,32 @@ def str_list(value: Any, lo: int, hi: int, item_lo: int, item_hi: int) -> Any:
 _EXACT_INT = 2 ** 53
 
 
+def number(value: Any) -> Any:
+    """``value`` as the float a strict ``float`` field makes of it (a float, or an int within
+    +-2**53), else :data:`NO` (a bool, a huge int, anything else: the route decides). The JSON
+    parser already refused NaN and infinities.
+
+    >>> number(1), number(0.5), number(True) is NO, number(2 ** 60) is NO
+    (1.0, 0.5, True, True)
+    """
+    t = type(value)
+    if t is float:
+        return value
+    if t is int and -_EXACT_INT <= value <= _EXACT_INT:
+        return float(value)
+    return NO
+
+
 def vector(value: Any, hi: int) -> Any:
     """A list of 1-``hi`` finite numbers as floats (what a strict ``list[float]`` makes of
-    it), else :data:`NO`. The JSON parser already refused NaN and infinities."""
+    it), else :data:`NO`."""
     if type(value) is not list or not 1 <= len(value) <= hi:
         return NO
     out = []
     for v in value:
-        t = type(v)
-        if t is float:
-            out.append(v)
-        elif t is int and -_EXACT_INT <= v <= _EXACT_INT:
-            out.append(float(v))
-        else:  # bool, a huge int, anything else: the route decides
+        if (f := number(v)) is NO:
             return NO
+        out.append(f)
     return out
 
 

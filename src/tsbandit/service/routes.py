@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from ..engine import IDEMPOTENCY_KEY_PATTERN, BanditSpec, bandit_spec, split_decision_id
+from ..engine import IDEMPOTENCY_KEY_PATTERN, BanditSpec, Engine, bandit_spec, split_decision_id
 from ..errors import (
     BanditNotFoundError,
     ConfigurationError,
@@ -26,6 +26,7 @@ from .fastpath import (
     FastRequest,
     FastRoutes,
     json_answer,
+    number,
     short_str,
     str_list,
     vector,
@@ -269,35 +270,68 @@ async def reward(name: Name, body: RewardRequest, engine: EngineDep, request: Re
     Unknown decision 404 ``decision_not_found``; past its window 410 ``decision_expired``;
     outside the model's domain 422 ``invalid_reward`` (nothing applied).
     """
-    _same_bandit(name, body.decision_id)
-    value = (body.metrics if body.metrics is not None else body.slot_rewards
-             if body.slot_rewards is not None else body.reward)
-    # Concurrent rewards of one bandit share one record_rewards (service/reward_coalesce.py):
-    # one atomic store write for the batch, each request its own answer.
-    rewards: RewardCoalescer = request.app.state.runtime.rewards
-    try:
-        out = await rewards.record(engine, body.decision_id, value, body.slot)
-    except InvalidRewardError as exc:
-        if type(exc) is InvalidRewardError:  # perhaps the wrong field for this bandit
-            await rewards.call(functools.partial(_wrong_field, engine, name, body))
-        raise
+    given, value = (("metrics", body.metrics) if body.metrics is not None
+                    else ("slot_rewards", body.slot_rewards) if body.slot_rewards is not None
+                    else ("reward", body.reward))
+    out = await _record(request.app.state.runtime, engine, name, body.decision_id, value,
+                        body.slot, given)
     # RewardResult.to_dict() has exactly RewardOut's fields and JSON types: serialized
     # directly, as decisions are (tests/service/test_fuzz.py checks answers against the schema)
-    return JSONResponse(out.to_dict())
+    return JSONResponse(out)
 
 
-def _wrong_field(engine: Any, name: str, body: RewardRequest) -> None:
+async def _record(runtime: Runtime, engine: Engine, name: str, decision_id: str, value: Any,
+                  slot: int | None, given: str) -> dict[str, Any]:
+    """What :func:`reward` (and its fast path) answers: the reward's result as JSON content;
+    ``given`` names the field ``value`` came in (``reward``, ``metrics``, ``slot_rewards``)."""
+    _same_bandit(name, decision_id)
+    # Concurrent rewards of one bandit share one record_rewards (service/reward_coalesce.py):
+    # one atomic store write for the batch, each request its own answer.
+    rewards: RewardCoalescer = runtime.rewards
+    try:
+        out = await rewards.record(engine, decision_id, value, slot)
+    except InvalidRewardError as exc:
+        if type(exc) is InvalidRewardError:  # perhaps the wrong field for this bandit
+            await rewards.call(functools.partial(_wrong_field, engine, name, given))
+        raise
+    return out.to_dict()
+
+
+_REWARD_FIELDS = frozenset({"decision_id", "reward", "slot"})
+
+
+@fast.route("POST", "/v1/bandits/{name}/rewards", "write", body=True)
+async def reward_fast(req: FastRequest) -> FastAnswer | None:
+    """:func:`reward` on the fast path (service/fastpath.py): ``{"decision_id": str, "reward":
+    number}`` (and ``slot``: an int or null) of the exact types and ranges
+    :class:`RewardRequest` takes is served here; anything else (``metrics``, ``slot_rewards``,
+    another type, a missing field...) by :func:`reward`."""
+    body = req.json_object(_REWARD_FIELDS)
+    if body is None:
+        return None
+    decision_id = short_str(body.get("decision_id"), 1, 300)
+    value = number(body.get("reward"))
+    slot = body.get("slot")
+    if decision_id is NO or value is NO or (slot is not None and (
+            type(slot) is not int or not 0 <= slot <= 10_000)):
+        return None
+    runtime: Runtime = req.runtime
+    return json_answer(await _record(runtime, runtime.engine, req.params["name"], decision_id,
+                                     value, slot, "reward"))
+
+
+def _wrong_field(engine: Any, name: str, given: str) -> None:
     """Raise the 422 that names the field a bandit takes when the request used the other
     (read only after the engine refused the reward, so the accepted path pays nothing)."""
     try:
         metrics = engine.get_bandit(name).metrics
     except TsbanditError:
         return
-    if body.metrics is not None and metrics is None:
+    if given == "metrics" and metrics is None:
         raise InvalidRewardError(
             f"bandit {name!r} learns one reward per decision: send \"reward\": <number>, "
             "not \"metrics\"") from None
-    if body.reward is not None and metrics is not None:
+    if given == "reward" and metrics is not None:
         raise InvalidRewardError(
             f"bandit {name!r} has several metrics {list(metrics.names)}: send \"metrics\": "
             "{metric: value}, not \"reward\"") from None

@@ -21,7 +21,7 @@ from ..engine import Engine, split_decision_id
 from ..errors import ArmMismatchError, BanditNotFoundError, DecisionNotFoundError
 from .deps import EngineDep, RouteTable, RuntimeDep
 from .errors import ERROR_RESPONSES, ErrorResponse
-from .fastpath import NO, FastAnswer, FastRequest, FastRoutes, json_answer, short_str
+from .fastpath import NO, FastAnswer, FastRequest, FastRoutes, json_answer, number, short_str
 from .routes import IDEMPOTENCY_KEY
 from .runtime import JoinEntry, Runtime
 from .schemas import (
@@ -111,20 +111,21 @@ async def recommend_fast(req: FastRequest) -> FastAnswer | None:
     return json_answer(content, headers)
 
 
-def _joined(engine: Engine, runtime: Runtime, body: TutorialRewardRequest) -> JoinEntry:
+def _joined(engine: Engine, runtime: Runtime, customer_id: str,
+            decision_id: str | None) -> JoinEntry:
     name = runtime.settings.default_bandit_name
-    if body.decision_id is not None:
-        if split_decision_id(body.decision_id)[0] != name:
-            raise DecisionNotFoundError(f"unknown decision id {body.decision_id!r}")
-        pending = engine.pending(body.decision_id)
-        if pending.get("user_id") != body.customer_id:
+    if decision_id is not None:
+        if split_decision_id(decision_id)[0] != name:
+            raise DecisionNotFoundError(f"unknown decision id {decision_id!r}")
+        pending = engine.pending(decision_id)
+        if pending.get("user_id") != customer_id:
             raise DecisionNotFoundError(
-                f"decision {body.decision_id!r} was not made for customer {body.customer_id!r}")
-        return JoinEntry(body.decision_id, pending["arm"])
-    entry = runtime.join.lookup(name, body.customer_id)
+                f"decision {decision_id!r} was not made for customer {customer_id!r}")
+        return JoinEntry(decision_id, pending["arm"])
+    entry = runtime.join.lookup(name, customer_id)
     if entry is None:
         raise DecisionNotFoundError(
-            f"no recommendation known for customer {body.customer_id!r}; call "
+            f"no recommendation known for customer {customer_id!r}; call "
             "/recommend first, or send the decision_id it returned")
     return entry
 
@@ -137,21 +138,53 @@ def _joined(engine: Engine, runtime: Runtime, body: TutorialRewardRequest) -> Jo
 async def reward(body: TutorialRewardRequest, engine: EngineDep, request: Request) -> Any:
     """Record the customer's response to the offered card, exactly once."""
     runtime: Runtime = request.app.state.runtime  # not via RuntimeDep: one resolution less
+    return JSONResponse(await _reward(runtime, engine, body.customer_id, body.arm, body.reward,
+                                      body.decision_id))
+
+
+async def _reward(runtime: Runtime, engine: Engine, customer_id: str, arm: str, value: float,
+                  decision_id: str | None) -> dict[str, Any]:
+    """What :func:`reward` (and its fast path) answers: the JSON content."""
     rewards = runtime.rewards
     # the join from memory when the customer's last recommendation is known here; a given
     # decision_id is read (its customer checked) where the engine runs
-    entry = (runtime.join.lookup(runtime.settings.default_bandit_name, body.customer_id)
-             if body.decision_id is None else None)
+    entry = (runtime.join.lookup(runtime.settings.default_bandit_name, customer_id)
+             if decision_id is None else None)
     if entry is None:
-        entry = await rewards.call(functools.partial(_joined, engine, runtime, body))
-    if entry.arm != body.arm:
-        raise ArmMismatchError(f"customer {body.customer_id!r} was recommended {entry.arm!r}, "
-                               f"not {body.arm!r}; nothing applied")
+        entry = await rewards.call(functools.partial(_joined, engine, runtime, customer_id,
+                                                     decision_id))
+    if entry.arm != arm:
+        raise ArmMismatchError(f"customer {customer_id!r} was recommended {entry.arm!r}, "
+                               f"not {arm!r}; nothing applied")
     # concurrent rewards share one record_rewards (service/reward_coalesce.py)
-    out = await rewards.record(engine, entry.decision_id, body.reward)
+    out = await rewards.record(engine, entry.decision_id, value)
     status = {"duplicate": "duplicate", "arm_retired": "arm_retired"}.get(out.status, "updated")
-    return {"status": status,
-            "customer_id": body.customer_id, "arm": out.arm, "decision_id": out.decision_id}
+    # exactly TutorialRewardOut's fields and JSON types, serialized directly
+    return {"status": status, "customer_id": customer_id, "arm": out.arm,
+            "decision_id": out.decision_id}
+
+
+_REWARD_FIELDS = frozenset(TutorialRewardRequest.model_fields)
+
+
+@fast.route("POST", "/reward", "write", body=True)
+async def reward_fast(req: FastRequest) -> FastAnswer | None:
+    """:func:`reward` on the fast path (service/fastpath.py): a body of the exact types and
+    ranges :class:`TutorialRewardRequest` takes is served here, anything else by
+    :func:`reward`."""
+    body = req.json_object(_REWARD_FIELDS)
+    if body is None:
+        return None
+    customer_id = short_str(body.get("customer_id"), 1, 256)
+    arm = short_str(body.get("arm"), 1, 128)
+    value = number(body.get("reward"))
+    decision_id = body.get("decision_id")
+    if customer_id is NO or arm is NO or value is NO or (
+            decision_id is not None and short_str(decision_id, 1, 300) is NO):
+        return None
+    runtime: Runtime = req.runtime
+    return json_answer(await _reward(runtime, runtime.engine, customer_id, arm, value,
+                                     decision_id))
 
 
 @table.route("GET", "/stats", "read", operation_id="get_offer_stats",
