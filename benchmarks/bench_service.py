@@ -742,7 +742,7 @@ def main() -> None:
              ["decide", "reward", "session"]),
             # bounded staleness: reuse a snapshot up to 50 ms old (saves the read round trip)
             (ours("ours-redis-stale50", redis_url, TSBANDIT_MAX_STALENESS_MS="50"),
-             ["decide", "session"]),
+             ["decide", "session", "mix"]),
             # 2 workers share both cores with wrk (the machine has 2)
             (ours("ours-redis-2w", redis_url, workers=2, cores="0,1"),
              ["decide", "reward", "session"]),
