@@ -40,19 +40,14 @@ import asyncio
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from ..engine import Engine, EngineDecision
-from ..errors import (
-    BanditNotFoundError,
-    ConfigurationError,
-    StoreUnavailableError,
-    TsbanditError,
-)
+from ..errors import BanditNotFoundError, StoreUnavailableError, TsbanditError
+from .batching import BatchCoalescer
 
 __all__ = ["DecisionCoalescer"]
 
-T = TypeVar("T")
 _Key = tuple[Engine, str, "tuple[str, ...] | None", int, bool]
 
 
@@ -63,42 +58,14 @@ class _Waiter:
     future: asyncio.Future[EngineDecision]
 
 
-class DecisionCoalescer:
+class DecisionCoalescer(BatchCoalescer[_Waiter]):
     """Serve single decisions, coalescing the concurrent ones of one group into a batch.
 
-    Lives on one event loop (the worker's); not thread-safe, and needs no lock.
-
-    Parameters
-    ----------
-    offload
-        Run engine calls in the loop's executor (the service's ``offload`` setting) or on the
-        loop.
-    max_batch
-        Most decisions served by one ``decide_batch``; more waiting requests form the next one.
-    enabled
-        False: every request goes straight to ``Engine.decide`` (``TSBANDIT_COALESCE=false``).
+    Lives on one event loop (the worker's); not thread-safe, and needs no lock. Parameters:
+    :class:`~tsbandit.service.batching.BatchCoalescer`'s (``max_batch``: most decisions served
+    by one ``decide_batch``; ``enabled=False``: every request goes straight to
+    ``Engine.decide``, ``TSBANDIT_COALESCE=false``).
     """
-
-    def __init__(self, *, offload: bool = True, max_batch: int = 1000,
-                 enabled: bool = True) -> None:
-        if max_batch < 1:
-            raise ConfigurationError(f"max_batch == {max_batch!r}, must be >= 1")
-        self.offload = offload
-        self.max_batch = int(max_batch)
-        self.enabled = enabled
-        #: group -> requests waiting for the batch after the one being served (a group is a
-        #: key here exactly while one of its batches is being served)
-        self._waiting: dict[_Key, list[_Waiter]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        #: coalesced batches served (failed ones too) and the requests in them
-        self.batches = 0
-        self.batched = 0
-
-    async def call(self, fn: Callable[[], T]) -> T:
-        """``fn()`` where this coalescer runs engine calls: in the executor, or on the loop."""
-        if self.offload:
-            return await asyncio.get_running_loop().run_in_executor(None, fn)
-        return fn()
 
     async def decide(self, engine: Engine, bandit: str, context: Any = None,
                      eligible: Sequence[str] | None = None, k: int = 1,
@@ -122,10 +89,7 @@ class DecisionCoalescer:
             if not self.offload:
                 return await self._lead_on_loop(key, alone, engine, bandit, context, eligible,
                                                 k, user_id)
-            try:  # offloaded: straight to the executor; followers join while it runs
-                return await self.call(alone)
-            finally:
-                self._next(key)
+            return await self._alone_leading(key, alone)
         if not engine.fits_cached(bandit, context, eligible, k):
             return await self.call(alone)  # cannot join (invalid, or nothing cached): alone
         future: asyncio.Future[EngineDecision] = asyncio.get_running_loop().create_future()
@@ -143,62 +107,21 @@ class DecisionCoalescer:
         already parsed reach :meth:`decide` and join it, and then serves itself and them in
         one ``decide_batch``. A leader with no followers is served alone, as offloaded ones are.
         """
-        try:
-            await asyncio.sleep(0)
-        except BaseException:
-            self._next(key)  # cancelled: hand the group to who joined
-            raise
-        followers = self._waiting[key]
+        followers = await self._yield_to_followers(key)
         if not followers or not engine.fits_cached(bandit, context, eligible, k):
             try:
                 return alone()
             finally:
                 self._next(key)
         me = _Waiter(context, user_id, asyncio.get_running_loop().create_future())
-        batch = [me, *followers[: self.max_batch - 1]]
-        del followers[: self.max_batch - 1]
-        await self._serve(key, batch)  # settles every future, then hands the group on
-        return me.future.result()
+        result: EngineDecision = await self._serve_with(key, me)
+        return result
 
-    def _next(self, key: _Key) -> None:
-        """The group's batch is done: start the next one with who is waiting, or close it."""
-        waiting = self._waiting[key]
-        if not waiting:
-            del self._waiting[key]
-            return
-        batch = waiting[: self.max_batch]
-        del waiting[: self.max_batch]
-        task = asyncio.get_running_loop().create_task(self._serve(key, batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _serve(self, key: _Key, batch: list[_Waiter]) -> None:
-        self.batches += 1
-        self.batched += len(batch)
-        try:
-            engine, bandit, eligible, k, _ = key
-            fn = functools.partial(_decide_batch, engine, bandit,
-                                   None if eligible is None else list(eligible), k, batch)
-            try:
-                results = await self.call(fn)
-            except asyncio.CancelledError:
-                for w in batch:
-                    w.future.cancel()
-                raise
-            except BaseException as exc:  # the batch as a whole failed: every member hears it
-                for w in batch:
-                    if not w.future.done():
-                        w.future.set_exception(exc)
-                return
-            for w, r in zip(batch, results, strict=True):
-                if w.future.done():  # the client went away; its decision is recorded anyway
-                    continue
-                if isinstance(r, BaseException):
-                    w.future.set_exception(r)
-                else:
-                    w.future.set_result(r)
-        finally:
-            self._next(key)
+    def _batch_call(self, key: _Key, batch: list[_Waiter]
+                    ) -> Callable[[], Sequence[Any]]:
+        engine, bandit, eligible, k, _ = key
+        return functools.partial(_decide_batch, engine, bandit,
+                                 None if eligible is None else list(eligible), k, batch)
 
 
 def _decide_batch(engine: Engine, bandit: str, eligible: list[str] | None, k: int,

@@ -34,17 +34,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from ..decision import DECISION_ID_SEP, RewardResult
 from ..engine import Engine
-from ..errors import ConfigurationError
+from .batching import BatchCoalescer
 
 __all__ = ["RewardCoalescer"]
 
-T = TypeVar("T")
 _Key = tuple[Engine, str]
 
 
@@ -56,42 +55,14 @@ class _Waiter:
     future: asyncio.Future[RewardResult]
 
 
-class RewardCoalescer:
+class RewardCoalescer(BatchCoalescer[_Waiter]):
     """Record single rewards, coalescing the concurrent ones of one bandit into a batch.
 
-    Lives on one event loop (the worker's); not thread-safe, and needs no lock.
-
-    Parameters
-    ----------
-    offload
-        Run engine calls in the loop's executor (the service's ``offload`` setting) or on the
-        loop.
-    max_batch
-        Most rewards served by one ``record_rewards``; more waiting requests form the next.
-    enabled
-        False: every reward goes straight to ``Engine.record_reward``.
+    Lives on one event loop (the worker's); not thread-safe, and needs no lock. Parameters:
+    :class:`~tsbandit.service.batching.BatchCoalescer`'s (``max_batch``: most rewards served by
+    one ``record_rewards``; ``enabled=False``: every reward goes straight to
+    ``Engine.record_reward``).
     """
-
-    def __init__(self, *, offload: bool = True, max_batch: int = 1000,
-                 enabled: bool = True) -> None:
-        if max_batch < 1:
-            raise ConfigurationError(f"max_batch == {max_batch!r}, must be >= 1")
-        self.offload = offload
-        self.max_batch = int(max_batch)
-        self.enabled = enabled
-        #: group -> rewards waiting for the batch after the one being served (a group is a
-        #: key here exactly while one of its batches is being served)
-        self._waiting: dict[_Key, list[_Waiter]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        #: coalesced batches served and the rewards in them
-        self.batches = 0
-        self.batched = 0
-
-    async def call(self, fn: Callable[[], T]) -> T:
-        """``fn()`` where this coalescer runs engine calls: in the executor, or on the loop."""
-        if self.offload:
-            return await asyncio.get_running_loop().run_in_executor(None, fn)
-        return fn()
 
     async def record(self, engine: Engine, decision_id: str, reward: Any,
                      slot: int | None = None) -> RewardResult:
@@ -105,67 +76,17 @@ class RewardCoalescer:
         waiting = self._waiting.get(key)
         if waiting is None:  # the group is idle: open it for followers
             self._waiting[key] = []
-            if not self.offload:
-                return await self._lead_on_loop(key, _Waiter(
-                    decision_id, reward, slot, asyncio.get_running_loop().create_future()))
-            try:  # offloaded: straight to the executor; followers join while it runs
-                return await self.call(alone)
-            finally:
-                self._next(key)
+            if not self.offload:  # on the loop: yield one turn, then serve whoever joined
+                me = _Waiter(decision_id, reward, slot,
+                             asyncio.get_running_loop().create_future())
+                await self._yield_to_followers(key)
+                result: RewardResult = await self._serve_with(key, me)
+                return result
+            return await self._alone_leading(key, alone)
         future: asyncio.Future[RewardResult] = asyncio.get_running_loop().create_future()
         waiting.append(_Waiter(decision_id, reward, slot, future))
         return await future
 
-    async def _lead_on_loop(self, key: _Key, me: _Waiter) -> RewardResult:
-        """Lead a group served on the loop: yield one turn, then serve itself and whoever
-        joined in one ``record_rewards``."""
-        try:
-            await asyncio.sleep(0)
-        except BaseException:
-            self._next(key)  # cancelled: hand the group to who joined
-            raise
-        followers = self._waiting[key]
-        batch = [me, *followers[: self.max_batch - 1]]
-        del followers[: self.max_batch - 1]
-        await self._serve(key, batch)  # settles every future, then hands the group on
-        return me.future.result()
-
-    def _next(self, key: _Key) -> None:
-        """The group's batch is done: start the next one with who is waiting, or close it."""
-        waiting = self._waiting[key]
-        if not waiting:
-            del self._waiting[key]
-            return
-        batch = waiting[: self.max_batch]
-        del waiting[: self.max_batch]
-        task = asyncio.get_running_loop().create_task(self._serve(key, batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _serve(self, key: _Key, batch: list[_Waiter]) -> None:
-        self.batches += 1
-        self.batched += len(batch)
-        try:
-            engine = key[0]
-            fn = functools.partial(engine.record_rewards,
-                                   [(w.decision_id, w.reward, w.slot) for w in batch])
-            try:
-                results = await self.call(fn)
-            except asyncio.CancelledError:
-                for w in batch:
-                    w.future.cancel()
-                raise
-            except BaseException as exc:  # the batch as a whole failed: every member hears it
-                for w in batch:
-                    if not w.future.done():
-                        w.future.set_exception(exc)
-                return
-            for w, r in zip(batch, results, strict=True):
-                if w.future.done():  # the client went away; its reward is recorded anyway
-                    continue
-                if isinstance(r, BaseException):
-                    w.future.set_exception(r)
-                else:
-                    w.future.set_result(r)
-        finally:
-            self._next(key)
+    def _batch_call(self, key: _Key, batch: list[_Waiter]) -> Callable[[], Sequence[Any]]:
+        return functools.partial(key[0].record_rewards,
+                                 [(w.decision_id, w.reward, w.slot) for w in batch])
