@@ -64,6 +64,38 @@ OFFERS = ["cashback_grocery_2pct", "travel_miles_3x", "balance_transfer_0apr",
 JSON_HEADERS = '{["Content-Type"] = "application/json"}'
 
 # ----- wrk scripts ----------------------------------------------------------------------------
+def decide_then_reward(every: int) -> str:
+    """A wrk script of decisions, rewarding every ``every``-th decided id (oldest first, before
+    the next decision)."""
+    return """
+local queue, head, tail = {}, 1, 0
+local decided, i = 0, 0
+request = function()
+  if tail >= head then
+    local id = queue[head]
+    queue[head] = nil
+    head = head + 1
+    i = i + 1
+    return wrk.format("POST", "/v1/bandits/bench/rewards", HDRS,
+      '{"decision_id":"' .. id .. '","reward":' .. ((i % 3 == 0) and 1 or 0) .. '}')
+  end
+  return wrk.format("POST", "/v1/bandits/bench/decisions", HDRS, "{}")
+end
+response = function(status, headers, body)
+  if body:find('"propensity"', 1, true) then
+    decided = decided + 1
+    if decided % EVERY == 0 then
+      local id = body:match('"decision_id":"([^"]+)"')
+      if id then
+        tail = tail + 1
+        queue[tail] = id
+      end
+    end
+  end
+end
+""".replace("HDRS", JSON_HEADERS).replace("EVERY", str(int(every)))
+
+
 LUA = {
     "decide": """
 wrk.method = "POST"
@@ -92,59 +124,11 @@ request = function()
     '{"decision_id":"' .. id .. '","reward":' .. r .. '}')
 end
 """.replace("HDRS", JSON_HEADERS),
-    "session": """
-local queue, head, tail = {}, 1, 0
-local i = 0
-request = function()
-  if tail >= head then
-    local id = queue[head]
-    queue[head] = nil
-    head = head + 1
-    i = i + 1
-    return wrk.format("POST", "/v1/bandits/bench/rewards", HDRS,
-      '{"decision_id":"' .. id .. '","reward":' .. ((i % 3 == 0) and 1 or 0) .. '}')
-  end
-  return wrk.format("POST", "/v1/bandits/bench/decisions", HDRS, "{}")
-end
-response = function(status, headers, body)
-  if body:find('"propensity"', 1, true) then
-    local id = body:match('"decision_id":"([^"]+)"')
-    if id then
-      tail = tail + 1
-      queue[tail] = id
-    end
-  end
-end
-""".replace("HDRS", JSON_HEADERS),
-    # a mixed session: decisions, and a reward for every tenth of them (the queue holds the ids
-    # of decisions to reward; a request rewards the oldest queued one, else decides)
-    "mix": """
-local queue, head, tail = {}, 1, 0
-local decided, i = 0, 0
-request = function()
-  if tail >= head then
-    local id = queue[head]
-    queue[head] = nil
-    head = head + 1
-    i = i + 1
-    return wrk.format("POST", "/v1/bandits/bench/rewards", HDRS,
-      '{"decision_id":"' .. id .. '","reward":' .. ((i % 3 == 0) and 1 or 0) .. '}')
-  end
-  return wrk.format("POST", "/v1/bandits/bench/decisions", HDRS, "{}")
-end
-response = function(status, headers, body)
-  if body:find('"propensity"', 1, true) then
-    decided = decided + 1
-    if decided % 10 == 0 then
-      local id = body:match('"decision_id":"([^"]+)"')
-      if id then
-        tail = tail + 1
-        queue[tail] = id
-      end
-    end
-  end
-end
-""".replace("HDRS", JSON_HEADERS),
+    # decide, then reward each decision (the queue holds the ids of decisions to reward; a
+    # request rewards the oldest queued one, else decides)
+    "session": decide_then_reward(every=1),
+    # the issue's mixed session: decisions, and a reward for every tenth of them
+    "mix": decide_then_reward(every=10),
     # the same mix on the tutorial's routes: /recommend, and /reward for every tenth
     "ref_mix": """
 local queue, head, tail = {}, 1, 0
