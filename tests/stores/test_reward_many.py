@@ -140,11 +140,33 @@ calls = st.lists(st.one_of(st.tuples(st.just("one"), reward),
                  max_size=8)
 
 
-def _run(store: Store, name: str, seq: list) -> list[str]:
+def expected_of(seq: list) -> tuple[dict[int, float], list[str], list[float]]:
+    """What ``seq`` must do on one log: each id's first reward, each reward's answer, and the
+    books (``n`` per arm, the arm of id ``i`` being ``i % 3``)."""
+    first: dict[int, float] = {}
+    answers = []
+    for kind, arg in seq:
+        for i, v in ([arg] if kind == "one" else arg):
+            if i == N_IDS:
+                answers.append("notfound")
+            elif i in first:
+                answers.append("duplicate")
+            else:
+                first[i] = v
+                answers.append("applied")
+    books = np.zeros(3)
+    for i, v in first.items():
+        books[i % 3] += v
+    return first, answers, books.tolist()
+
+
+def run(store: Store, name: str, seq: list, ids: list[str]) -> list[str]:
+    """Play ``seq`` on ``store`` (``ids[i]`` the id of index ``i``; index ``N_IDS`` unknown):
+    a "one" by ``apply_reward``, a "many" by ``apply_reward_many``; the answers."""
     answers = []
     for kind, arg in seq:
         batch = [arg] if kind == "one" else arg
-        items = [RewardItem(f"d{i}", {"n": np.eye(3)[i % 3] * v}, {"id": i, "v": v}, 10.0,
+        items = [RewardItem(ids[i], {"n": np.eye(3)[i % 3] * v}, {"i": i, "v": v}, 10.0,
                             outcome=v) for i, v in batch]
         if kind == "one":
             try:
@@ -163,28 +185,16 @@ def _run(store: Store, name: str, seq: list) -> list[str]:
 @given(seq=calls)
 def test_interleaved_batches_apply_each_first_reward_once(other: Store, seq: list) -> None:
     name = f"m{next(_names)}"
-    first: dict[int, float] = {}
-    want_answers = []
-    for kind, arg in seq:
-        for i, v in ([arg] if kind == "one" else arg):
-            if i == N_IDS:
-                want_answers.append("notfound")
-            elif i in first:
-                want_answers.append("duplicate")
-            else:
-                first[i] = v
-                want_answers.append("applied")
-    want = np.zeros(3)
-    for i, v in first.items():
-        want[i % 3] += v
+    first, want_answers, want = expected_of(seq)
+    ids = [f"d{i}" for i in range(N_IDS + 1)]  # d{N_IDS} is never decided
     for store in (MemoryStore(), other):
         store.create_bandit(name, {}, {"n": np.zeros(3)})
-        store.put_pending_many(name, [NewDecision(f"d{i}", {"arm": i % 3}, 100.0)
+        store.put_pending_many(name, [NewDecision(ids[i], {"arm": i % 3}, 100.0)
                                       for i in range(N_IDS)])
-        assert _run(store, name, seq) == want_answers
-        assert store.read(name).arrays["n"].tolist() == want.tolist()
+        assert run(store, name, seq, ids) == want_answers
+        assert store.read(name).arrays["n"].tolist() == want
         assert store.read(name).version == len(first)
         assert [e["v"] for e in store.iter_events(name)] == list(first.values())
-        outcomes = store.get_pending_many(name, [f"d{i}" for i in range(N_IDS)])
+        outcomes = store.get_pending_many(name, ids[:N_IDS])
         assert [o.outcome for o in outcomes] == [first.get(i) for i in range(N_IDS)]  # type: ignore[union-attr]
         store.delete_bandit(name)

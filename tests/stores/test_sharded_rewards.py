@@ -81,34 +81,15 @@ def test_interleaved_batches_over_shards(other: Store, seq: list) -> None:
     and the events are those first rewards (each shard's in its own order)."""
     name = f"s{next(_names)}"
     ids = [f"{name}~{(i * 2654435761) % (1 << 32):08x}{'0' * 24}" for i in range(N)]
-    first: dict[int, float] = {}
-    want_answers = []
-    for kind, arg in seq:
-        for i, v in ([arg] if kind == "one" else arg):
-            if i == N:
-                want_answers.append("notfound")
-            elif i in first:
-                want_answers.append("duplicate")
-            else:
-                first[i] = v
-                want_answers.append("applied")
+    ids.append(f"{name}~{'f' * 32}")  # never decided
+    first, want_answers, want = test_reward_many.expected_of(seq)
     other.create_bandit(name, {}, {"n": np.zeros(3)})
     other.put_pending_many(name, [NewDecision(d, {"arm": i % 3}, 100.0)
-                                  for i, d in enumerate(ids)])
-    answers = []
-    for kind, arg in seq:
-        items = [RewardItem(ids[i] if i < N else f"{name}~{'f' * 32}",
-                            {"n": np.eye(3)[i % 3] * v}, {"v": v, "i": i}, 50.0, outcome=v)
-                 for i, v in ([arg] if kind == "one" else arg)]
-        for r in other.apply_reward_many(name, items):
-            answers.append("notfound" if isinstance(r, DecisionNotFoundError) else r.status)
-    assert answers == want_answers
-    want = np.zeros(3)
-    for i, v in first.items():
-        want[i % 3] += v
-    assert other.read(name).arrays["n"].tolist() == want.tolist()
+                                  for i, d in enumerate(ids[:N])])
+    assert test_reward_many.run(other, name, seq, ids) == want_answers
+    assert other.read(name).arrays["n"].tolist() == want
     got = sorted((e["i"], e["v"]) for e in other.iter_events(name))
     assert got == sorted(first.items())
-    outcomes = other.get_pending_many(name, ids)
+    outcomes = other.get_pending_many(name, ids[:N])
     assert [o.outcome for o in outcomes] == [first.get(i) for i in range(N)]  # type: ignore[union-attr]
     other.delete_bandit(name)
