@@ -22,7 +22,6 @@ from ..errors import (
     InvalidContextError,
     StoreUnavailableError,
     TsbanditError,
-    VersionConflictError,
 )
 from ..events import ExpiredEvent, RewardEvent
 from ..policies.ranking import RankingModel
@@ -33,7 +32,7 @@ from .base import EngineBase
 from .keys import check_idempotency_key, keyed_tokens, request_hash
 from .metric_records import expired_metric
 from .records import new_decisions, replay
-from .rewards import record_rewards
+from .rewards import apply_records, record_rewards
 from .slot_records import expired_slot
 from .spec import BanditSpec
 from .state import BanditState
@@ -280,27 +279,13 @@ class Engine(EngineBase):
                                                            RewardEvent]],
                       outcome: float | None = None) -> tuple[BanditState, RewardStatus, int]:
         """Consume one pending record exactly once with what ``build(state)`` makes of it
-        (the deltas, None when the arm no longer learns, and the event; the event's timestamp
-        is the reward's ``now``). A changed arm layout (``VersionConflictError``) re-reads the
-        bandit and builds again, up to three times. Returns the state used, the status
-        (``"arm_retired"`` for a consumed record that taught nothing) and the version."""
-        bandit = state.spec.name
-        for _attempt in range(3):
-            deltas, event = build(state)
-            self._maybe_decay(state.spec)
-            try:
-                res = self.store.apply_reward(
-                    bandit, record_id, deltas or {}, event.to_dict(), event.timestamp,
-                    config_version=state.snapshot.config_version, outcome=outcome)
-            except VersionConflictError:
-                # arms changed between our read and the write: re-read and recompute
-                state = self._state(bandit, fresh=True)
-                continue
-            status: RewardStatus = res.status
-            if deltas is None and status == "applied":
-                status = "arm_retired"  # consumed, not learned
-            return state, status, res.version
-        raise VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
+        (:func:`~tsbandit.engine.rewards.apply_records` of one job, its error raised). Returns
+        the state used, the status (``"arm_retired"`` for a consumed record that taught
+        nothing) and the version."""
+        state, (res,) = apply_records(self, state, [(record_id, build, outcome)])
+        if isinstance(res, TsbanditError):
+            raise res
+        return state, *res
 
     def sweep_expired(self, bandit: str | None = None, *, limit: int = 1000) -> int:
         """Settle decisions whose window passed, applying the default reward (if any) once.

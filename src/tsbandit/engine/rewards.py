@@ -25,7 +25,8 @@ payload cache for the decision's own record where its status is not needed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -164,15 +165,61 @@ def _apply(engine: Engine, bandit: str, items: list[RewardItem]
     it = items[0]
     try:
         return [engine.store.apply_reward(bandit, it.decision_id, it.deltas, it.event, it.now,
-                                          config_version=it.config_version)]
+                                          config_version=it.config_version,
+                                          outcome=it.outcome)]
     except (BanditNotFoundError, StoreUnavailableError):
         raise
     except TsbanditError as exc:
         return [exc]
 
 
-def _build(engine: Engine, state: BanditState, bandit: str, did: str, r: float,
-           payload: Mapping[str, Any]) -> tuple[dict[str, np.ndarray] | None, RewardEvent]:
+#: what to make of a pending record on a state: its deltas (None: the arm no longer learns)
+#: and its event (whose timestamp is the reward's ``now``)
+Build = Callable[["BanditState"], tuple[dict[str, np.ndarray] | None, RewardEvent]]
+
+
+def apply_records(engine: Engine, state: BanditState,
+                  jobs: Sequence[tuple[str, Build, float | None]]
+                  ) -> tuple[BanditState, list[tuple[RewardStatus, int] | TsbanditError]]:
+    """Consume pending records exactly once, each ``(record id, build, outcome)`` with what
+    ``build(state)`` makes of it, in one store call (one item: the single-item call). A record
+    whose deltas met a changed arm layout (``VersionConflictError``) is built again on a fresh
+    read, up to three times. Returns the last state used and, per job, ``(status, version)``
+    (``"arm_retired"`` for a consumed record that taught nothing) or the store's error."""
+    bandit = state.spec.name
+    out: list[tuple[RewardStatus, int] | TsbanditError | None] = [None] * len(jobs)
+    todo = list(range(len(jobs)))
+    for _attempt in range(_ATTEMPTS):
+        if not todo:
+            break
+        built = [jobs[i][1](state) for i in todo]
+        engine._maybe_decay(state.spec)
+        cver = state.snapshot.config_version
+        answers = _apply(engine, bandit, [
+            RewardItem(jobs[i][0], deltas or {}, event.to_dict(), event.timestamp, cver,
+                       jobs[i][2])
+            for i, (deltas, event) in zip(todo, built, strict=True)])
+        retry = []
+        for i, (deltas, _event), a in zip(todo, built, answers, strict=True):
+            if isinstance(a, VersionConflictError):
+                retry.append(i)  # arms changed since our read: rebuild
+            elif isinstance(a, TsbanditError):
+                out[i] = a
+            else:
+                status: RewardStatus = a.status
+                if deltas is None and status == "applied":
+                    status = "arm_retired"  # consumed, not learned
+                out[i] = (status, a.version)
+        todo = retry
+        if todo:
+            state = engine._state(bandit, fresh=True)
+    for i in todo:
+        out[i] = VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
+    return state, out  # type: ignore[return-value]
+
+
+def _build(engine: Engine, bandit: str, did: str, r: float, payload: Mapping[str, Any],
+           state: BanditState) -> tuple[dict[str, np.ndarray] | None, RewardEvent]:
     spec = state.spec
     arm, context = payload["arm"], payload.get("context")
     deltas = (spec.deltas(state.stats, arm, r, context)
@@ -184,39 +231,22 @@ def _build(engine: Engine, state: BanditState, bandit: str, did: str, r: float,
 def _record_plain(engine: Engine, state: BanditState, bandit: str,
                   plain: list[tuple[int, str, float]], out: list[RewardAnswer | None]) -> None:
     payloads = _payloads(engine, bandit, [did for _, did, _ in plain])
-    todo = []
+    jobs: list[tuple[str, Build, float | None]] = []
+    where: list[tuple[int, str, Mapping[str, Any]]] = []
     for pos, did, r in plain:
         p = payloads[did]
         if isinstance(p, TsbanditError):
             out[pos] = p
+            continue
+        jobs.append((did, functools.partial(_build, engine, bandit, did, r, p), None))
+        where.append((pos, did, p))
+    if not jobs:
+        return
+    _, answers = apply_records(engine, state, jobs)
+    for (pos, did, p), a in zip(where, answers, strict=True):
+        if isinstance(a, TsbanditError):
+            if isinstance(a, DecisionNotFoundError):
+                engine._payloads.discard(did)  # purged, or of a deleted bandit
+            out[pos] = a
         else:
-            todo.append((pos, did, r))
-    for _attempt in range(_ATTEMPTS):
-        if not todo:
-            return
-        built = [_build(engine, state, bandit, did, r, payloads[did])  # type: ignore[arg-type]
-                 for _, did, r in todo]
-        engine._maybe_decay(state.spec)
-        cver = state.snapshot.config_version
-        answers = _apply(engine, bandit, [
-            RewardItem(did, deltas or {}, event.to_dict(), event.timestamp, cver)
-            for (_, did, _), (deltas, event) in zip(todo, built, strict=True)])
-        retry = []
-        for (pos, did, r), (deltas, _event), a in zip(todo, built, answers, strict=True):
-            if isinstance(a, VersionConflictError):
-                retry.append((pos, did, r))  # arms changed since our read: rebuild
-            elif isinstance(a, TsbanditError):
-                if isinstance(a, DecisionNotFoundError):
-                    engine._payloads.discard(did)  # purged, or of a deleted bandit
-                out[pos] = a
-            else:
-                status: RewardStatus = a.status
-                if deltas is None and status == "applied":
-                    status = "arm_retired"  # consumed, not learned
-                arm = payloads[did]["arm"]  # type: ignore[index]
-                out[pos] = RewardResult(did, bandit, arm, status, a.version)
-        todo = retry
-        if todo:
-            state = engine._state(bandit, fresh=True)
-    for pos, _, _ in todo:
-        out[pos] = VersionConflictError(f"bandit {bandit!r} kept changing; retry the reward")
+            out[pos] = RewardResult(did, bandit, p["arm"], *a)
