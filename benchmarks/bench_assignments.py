@@ -18,13 +18,11 @@ Prints p50 / p90 in microseconds and each p50 over the reference's p50
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,17 +30,7 @@ import harness
 from harness import Col, Table
 from tsbandit.stores import open_store
 
-ROOT = Path(__file__).resolve().parents[1]
 REDIS = os.environ.get("TSBANDIT_BENCH_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def servers_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "redis_servers", ROOT / "tests" / "stores" / "redis_servers.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def time_store(url: str, n: int) -> dict[str, list[float]]:
@@ -87,7 +75,7 @@ def main() -> None:
         cluster = None
         try:
             if args.cluster:
-                cluster = servers_module().RedisCluster(Path(tmp) / "cluster")
+                cluster = harness.redis_servers().RedisCluster(Path(tmp) / "cluster")
                 stores.append(("cluster", cluster.url))
             for kind, url in stores:
                 for op, secs in time_store(url, args.n).items():

@@ -13,30 +13,16 @@ linearly, as ``numpy.percentile``).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 import harness
 from harness import Col, Table
 from tsbandit.stores import open_store
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def servers_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "redis_servers", ROOT / "tests" / "stores" / "redis_servers.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def time_rewards(url: str, n: int) -> list[float]:
@@ -57,7 +43,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    mod = servers_module()
+    mod = harness.redis_servers()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         primary = mod.RedisServer(Path(tmp) / "primary")

@@ -23,7 +23,6 @@ ceiling is the figure that carries over.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import multiprocessing as mp
 import tempfile
 import time
@@ -34,18 +33,8 @@ from typing import Any
 import harness
 from harness import Col, Table
 
-ROOT = Path(__file__).resolve().parents[1]
 ARMS = ["a", "b", "c", "d", "e"]
 IDLE_S = 2.0
-
-
-def servers_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "redis_servers", ROOT / "tests" / "stores" / "redis_servers.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def server_cpu(port: int) -> tuple[float, float]:
@@ -123,7 +112,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    mod = servers_module()
+    mod = harness.redis_servers()
     print(f"load average before: {harness.load_average()}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,6 +26,7 @@ Run as ``python benchmarks/NAME.py``: the script's folder is on ``sys.path``, so
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import statistics
@@ -251,3 +252,15 @@ def write_json(path: str | Path | None, data: Any, indent: int = 2) -> None:
     """Write ``data`` as JSON to ``path`` (nothing when ``path`` is None)."""
     if path is not None:
         Path(path).write_text(json.dumps(data, indent=indent))
+
+
+def redis_servers() -> Any:
+    """The test suite's ``tests/stores/redis_servers.py`` (it starts ``redis-server``
+    processes and Redis Clusters on free ports), loaded by path: the benchmarks run beside the
+    tests without making them a package."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "stores" / "redis_servers.py"
+    spec = importlib.util.spec_from_file_location("redis_servers", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
