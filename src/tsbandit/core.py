@@ -33,6 +33,7 @@ import numpy as np
 from .decision import ArmSummary, BatchDecision, Decision
 from .errors import ConfigurationError, DuplicateArmError, EligibilityError, UnknownArmError
 from .policies.base import RewardModel
+from .policies.choice_sample import ChoiceSample
 from .policies.metrics import MetricSet
 from .policies.rules import SelectionRule, batch_propensities
 from .policies.rules.constrained import APPLIED
@@ -337,6 +338,25 @@ class DecisionCore:
         Monte-Carlo (``propensity_draws`` draws) for Thompson sampling."""
         return np.asarray(self.rule.action_probabilities(
             self.model, post, stats, side_rng, x, mask, self.propensity_draws), dtype=float)
+
+    def first_choice_probabilities(self, post: Any, stats: Stats,
+                                   side_rng: np.random.Generator, mask: np.ndarray | None,
+                                   earlier: ChoiceSample | None = None
+                                   ) -> tuple[np.ndarray, ChoiceSample | None]:
+        """:meth:`action_probabilities` of a context-free bandit ``(K,)``, and the Thompson
+        draws behind them to pass as ``earlier`` for a later posterior of the same bandit and
+        eligible set: its draws are then reweighted rather than drawn afresh while they still
+        hold at least 90% of their effective size (:mod:`tsbandit.policies.choice_sample`).
+        Rules and models without such draws estimate afresh (the sample is ``None``)."""
+        if earlier is not None:
+            probs = earlier.reweighted(self.model, post)
+            if probs is not None:
+                return probs, earlier
+        sample = self.rule.choice_sample(self.model, post, stats, side_rng, mask,
+                                         self.propensity_draws)
+        if sample is None:
+            return self.action_probabilities(post, stats, side_rng, None, mask), None
+        return sample.probabilities(), sample
 
     def propensity_floor(self) -> float:
         """The floor of a Monte-Carlo propensity (``1 / propensity_draws``; 0 when exact):

@@ -22,6 +22,7 @@ from tsbandit.errors import (
     UnknownArmError,
 )
 from tsbandit.policies import BetaBernoulli, LinearGaussian, LogisticLaplace
+from tsbandit.policies.choice_sample import ChoiceSample
 
 
 def snapshot(store, name="offers"):
@@ -351,18 +352,23 @@ def test_propensities_once_per_model_version_and_right(store, clock):
     for arm, rewards in (("a", [1, 1, 1, 0]), ("b", [0, 0, 1]), ("c", [1, 0])):
         for r in rewards:
             eng.record_reward(eng.decide("offers", eligible=[arm]).decision_id, r)
-    calls = {"n": 0}
+    calls = {"draws": 0, "reweights": 0}
     rule = eng.get_bandit("offers").rule
-    original = type(rule).action_probabilities
+    original, reweighted = type(rule).choice_sample, ChoiceSample.reweighted
 
     def counting(self, *args, **kwargs):
-        calls["n"] += 1
+        calls["draws"] += 1
         return original(self, *args, **kwargs)
 
-    type(rule).action_probabilities = counting  # type: ignore[method-assign]
+    def counting_reweights(self, *args, **kwargs):
+        calls["reweights"] += 1
+        return reweighted(self, *args, **kwargs)
+
+    type(rule).choice_sample = counting  # type: ignore[method-assign]
+    ChoiceSample.reweighted = counting_reweights  # type: ignore[method-assign]
     try:
         decisions = [eng.decide("offers") for _ in range(60)]
-        assert calls["n"] == 1  # one estimate for the 60 decisions of this version
+        assert calls == {"draws": 1, "reweights": 0}  # one estimate for this version's 60
         by_arm = {}
         for d in decisions:
             assert by_arm.setdefault(d.arm, d.propensity) == d.propensity
@@ -374,12 +380,56 @@ def test_propensities_once_per_model_version_and_right(store, clock):
             q = exact["abc".index(arm)]
             assert abs(p - q) <= 4 * np.sqrt(q * (1 - q) / n), (arm, p, q)
         eng.decide("offers", eligible=["b", "c"])  # another eligible set: its own estimate
-        assert calls["n"] == 2
-        eng.record_reward(decisions[0].decision_id, 1)  # a new model version
-        eng.decide("offers")
-        assert calls["n"] == 3
+        assert calls == {"draws": 2, "reweights": 0}
+        eng.record_reward(decisions[0].decision_id, 1)  # a new model version: the draws are
+        eng.decide("offers")  # tried first, and with 10 observations one success moves the
+        # posterior too far for them (effective size < 90%): drawn afresh
+        assert calls == {"draws": 3, "reweights": 1}
     finally:
-        type(rule).action_probabilities = original  # type: ignore[method-assign]
+        type(rule).choice_sample = original  # type: ignore[method-assign]
+        ChoiceSample.reweighted = reweighted  # type: ignore[method-assign]
+
+
+def test_propensities_of_a_later_version_reweight_the_earlier_draws(store, clock):
+    """With thousands of observations a reward barely moves the posterior: the next version's
+    propensities reuse the earlier draws, importance-weighted (no new draws), and still match
+    the exact Thompson probabilities within 4 standard errors of 90% of the draws; the logged
+    allocation sums to 1. Once the draws no longer cover the posterior, fresh ones are drawn."""
+    eng = Engine(store, seed=21, clock=clock)
+    eng.create_bandit(beta_spec())
+    counts = {"a": (60, 540), "b": (75, 525), "c": (66, 534)}
+    for arm, (wins, losses) in counts.items():
+        for r in [1] * wins + [0] * losses:
+            eng.record_reward(eng.decide("offers", eligible=[arm]).decision_id, r)
+    eng.decide("offers")
+    draws = {"n": 0}
+    rule = eng.get_bandit("offers").rule
+    original = type(rule).choice_sample
+
+    def counting(self, model, posterior, stats, rng, eligible, n_draws):
+        draws["n"] += eligible is None  # every arm eligible (the decisions counted here)
+        return original(self, model, posterior, stats, rng, eligible, n_draws)
+
+    type(rule).choice_sample = counting  # type: ignore[method-assign]
+    n = eng.get_bandit("offers").propensity_draws
+    try:
+        for reward in (0, 0, 1):
+            eng.record_reward(eng.decide("offers", eligible=["b"]).decision_id, reward)
+            decisions = [eng.decide("offers") for _ in range(30)]
+            s = {r["arm"]: r for r in eng.stats("offers")["arms"]}
+            exact = _exact_first_slot(np.array([s[a]["alpha"] for a in "abc"]),
+                                      np.array([s[a]["beta"] for a in "abc"]))
+            for d in decisions:
+                q = exact["abc".index(d.arm)]
+                assert abs(d.propensity - q) <= 4 * np.sqrt(q * (1 - q) / (0.9 * n))
+        assert draws["n"] == 0  # three versions, not one new draw
+        # a posterior far from the draws' (twenty more successes on c): drawn afresh
+        for _ in range(20):
+            eng.record_reward(eng.decide("offers", eligible=["c"]).decision_id, 1)
+        eng.decide("offers")
+        assert draws["n"] == 1
+    finally:
+        type(rule).choice_sample = original  # type: ignore[method-assign]
 
 
 def test_reward_with_a_stale_cached_layout_lands_on_the_right_arm(store, clock):

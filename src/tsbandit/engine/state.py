@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..policies.choice_sample import ChoiceSample
 from ..policies.stats import Stats
 from ..stores.base import Snapshot, Store
 from .spec import BanditSpec
@@ -33,6 +34,10 @@ class BanditState:
     #: this posterior; context-free bandits only (see Engine.decide_batch)
     first_slot_cache: dict[bytes | None, tuple[np.ndarray, dict[str, float] | None]] = field(
         default_factory=dict)
+    #: eligible mask -> the Thompson draws behind the latest first-slot estimate, shared by the
+    #: states of one configuration: a later posterior reweights them (DecisionCore.
+    #: first_choice_probabilities) instead of drawing afresh
+    choice_samples: dict[bytes | None, ChoiceSample] = field(default_factory=dict)
 
     def first_slot(self, side_rng: np.random.Generator, mask: np.ndarray | None
                    ) -> tuple[np.ndarray, dict[str, float] | None]:
@@ -44,17 +49,23 @@ class BanditState:
         eligible set, so it is estimated once per version and eligible set and reused by every
         decision made from that same posterior -- each decision's propensity is still the
         probability of its choice under the posterior it was drawn from. (Monte Carlo with
-        ``propensity_draws`` draws for Thompson sampling; exact for deterministic rules.) The
-        event logs every arm's probability, not only the chosen one's, because that is what
-        checks the allocation of a bandit of more than two arms (the report's SRM check): a
-        Monte-Carlo estimate is unbiased before the floor, so it is logged unfloored.
+        ``propensity_draws`` draws for Thompson sampling -- an earlier version's draws,
+        importance-reweighted, while they keep 90% of their effective size; exact for
+        deterministic rules.) The event logs every arm's probability, not only the chosen
+        one's, because that is what checks the allocation of a bandit of more than two arms
+        (the report's SRM check): the Monte-Carlo estimate is unbiased before the floor (a
+        reweighted one consistent, its bias of order 1 / draws), so it is logged unfloored.
         Called with the engine lock held.
         """
         key = None if mask is None else mask.tobytes()
         hit = self.first_slot_cache.get(key)
         if hit is None:
             core = self.spec.core
-            raw = core.action_probabilities(self.posterior, self.stats, side_rng, None, mask)
+            raw, sample = core.first_choice_probabilities(
+                self.posterior, self.stats, side_rng, mask, self.choice_samples.get(key))
+            if sample is not None and (key in self.choice_samples
+                                       or len(self.choice_samples) < _FIRST_SLOT_KEYS):
+                self.choice_samples[key] = sample
             allocation = None if core.n_arms > _LOGGED_ALLOCATION_ARMS else {
                 a: float(p) for a, p in zip(core.arms, raw.tolist(), strict=True) if p > 0}
             hit = (np.maximum(raw, core.propensity_floor()), allocation)
@@ -111,5 +122,7 @@ class StateCache:
             elapsed = max(self.clock() - snap.decayed_at, 0.0)
             stats = spec.model.decay(stats, 0.5 ** (elapsed / spec.half_life))
         state = BanditState(spec, snap, stats, spec.model.posterior(stats), now)
+        if cached is not None and cached.spec is spec:  # the same configuration
+            state.choice_samples = cached.choice_samples
         self._states[name] = state
         return state

@@ -236,6 +236,19 @@ class RewardModel(InputChecks, ABC):
         """
         return self.sample_one(posterior, rng, context)
 
+    def draw_log_density(self, posterior: Posterior, draws: np.ndarray,
+                         memo: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
+        """Log density of each arm's draw under a context-free posterior: ``draws`` ``(n, K)``
+        (as :meth:`sample` with ``size=n`` draws them) -> ``(n, K)``. ``memo``: a dict kept
+        with these ``draws``, where a model may keep functions of the draws that every
+        posterior's density needs (their logarithms), to compute them once.
+
+        ``None`` (the default) when the model has no closed form; then Thompson propensities
+        are estimated afresh for every posterior instead of being reweighted
+        (:class:`~tsbandit.policies.choice_sample.ChoiceSample`).
+        """
+        return None
+
     def sample_scaled(
         self,
         posterior: Posterior,

@@ -233,6 +233,19 @@ class BetaBernoulli(RewardModel):
             i: int = jit.beta_argmax(p, out, addr)
         return i if i >= 0 else out.tolist()
 
+    def draw_log_density(self, posterior: BetaPosterior, draws: np.ndarray,
+                         memo: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        # Beta(a, b) log pdf; log B(a, b) from math.lgamma on the K arms (no SciPy import)
+        memo = {} if memo is None else memo
+        if "log_x" not in memo:
+            with np.errstate(divide="ignore"):  # a draw of exactly 0 or 1: -inf
+                memo["log_x"], memo["log_1mx"] = np.log(draws), np.log1p(-draws)
+        a, b = posterior.alpha, posterior.beta
+        log_norm = np.array([math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
+                             for x, y in zip(a.tolist(), b.tolist(), strict=True)])
+        with np.errstate(invalid="ignore"):  # 0 * -inf (a prior of exactly 1): NaN, refused
+            return (a - 1.0) * memo["log_x"] + (b - 1.0) * memo["log_1mx"] - log_norm
+
     def interval(self, posterior: BetaPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         q = (1.0 - level) / 2.0

@@ -13,6 +13,7 @@ location ``mu_n`` and scale ``sqrt(beta_n / (alpha_n kappa_n))``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,16 @@ class NormalInverseGamma(RewardModel):
         sigma2 = posterior.beta / rng.standard_gamma(
             alpha if alpha.shape == shape else np.broadcast_to(alpha, shape))
         return posterior.mu + np.sqrt(sigma2 / posterior.kappa) * rng.standard_normal(shape)
+
+    def draw_log_density(self, posterior: NIGPosterior, draws: np.ndarray,
+                         memo: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        # the mean's marginal: Student-t, 2 alpha degrees of freedom, location mu, scale
+        nu = 2.0 * posterior.alpha
+        scale = posterior.scale
+        log_norm = np.array([math.lgamma((v + 1.0) / 2.0) - math.lgamma(v / 2.0)
+                             - 0.5 * math.log(v * math.pi) for v in nu.tolist()]) - np.log(scale)
+        z = (draws - posterior.mu) / scale
+        return log_norm - (nu + 1.0) / 2.0 * np.log1p(z * z / nu)
 
     def interval(self, posterior: NIGPosterior, level: float = 0.95,
                  contexts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -13,12 +13,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..base import Posterior, RewardModel
 from ..stats import Stats
+
+if TYPE_CHECKING:
+    from ..choice_sample import ChoiceSample
 
 __all__ = [
     "TIE_JITTER",
@@ -193,6 +196,16 @@ class SelectionRule(ABC):
         draws = self.choose(model, posterior, stats, rng, contexts, eligible, k, size=n_draws)
         hits = (draws == chosen[None]).mean(axis=0)
         return np.maximum(hits, 1.0 / n_draws)
+
+    def choice_sample(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                      rng: np.random.Generator, eligible: np.ndarray | None = None,
+                      n_draws: int = 1000) -> ChoiceSample | None:
+        """``n_draws`` context-free first choices with the draws' log density, whose
+        probabilities (:meth:`ChoiceSample.probabilities`) are :meth:`action_probabilities`'
+        estimate -- the same random numbers, the same values -- and which estimate them again
+        under a later posterior by reweighting (:mod:`tsbandit.policies.choice_sample`).
+        ``None`` for rules whose choice is not the argmax of the model's own draws."""
+        return None
 
     def action_probabilities(self, model: RewardModel, posterior: Posterior, stats: Stats,
                              rng: np.random.Generator, contexts: np.ndarray | None = None,

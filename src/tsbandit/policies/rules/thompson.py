@@ -9,8 +9,9 @@ import numpy as np
 
 from ...errors import ConfigurationError
 from ..base import Posterior, RewardModel, check_positive
+from ..choice_sample import ChoiceSample
 from ..stats import Stats
-from .base import LaneScorer, SelectionRule, top_k
+from .base import LaneScorer, SelectionRule, mask_scores, top_k
 
 __all__ = ["ThompsonSampling"]
 
@@ -64,6 +65,16 @@ class ThompsonSampling(SelectionRule):
         if self.scale == 1.0:
             return model.sample(posterior, rng, contexts, size)
         return model.sample_scaled(posterior, rng, self.scale, contexts, size)
+
+    def choice_sample(self, model: RewardModel, posterior: Posterior, stats: Stats,
+                      rng: np.random.Generator, eligible: np.ndarray | None = None,
+                      n_draws: int = 1000) -> ChoiceSample | None:
+        # plain Thompson sampling only: the draws are the model's own, whose density it knows
+        if self.scale != 1.0 or type(self).scores is not ThompsonSampling.scores:
+            return None
+        draws = model.sample(posterior, rng, None, n_draws)
+        first = top_k(mask_scores(draws, eligible), 1, rng)[:, 0]
+        return ChoiceSample.of(model, posterior, draws, first, eligible)
 
     def lane_scorer(self, lanes: Any, index: int, rng: np.random.Generator
                     ) -> LaneScorer | None:
