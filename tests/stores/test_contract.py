@@ -469,6 +469,46 @@ def test_put_pending_many_all_or_nothing(store: Store, bandit: str) -> None:
     assert [e["id"] for e in store.iter_events(bandit)] == ["old", "n1", "n2"]
 
 
+def test_put_pending_many_if_at_writes_only_at_that_version(store: Store, bandit: str) -> None:
+    """``if_at=(version, config_version)``: written when the bandit is there (None back); once
+    it moved (a reward, a configuration change), nothing written and the current snapshot
+    back -- the same as read() -- so the caller can decide again from it."""
+    snap = store.read(bandit)
+    at = (snap.version, snap.config_version)
+    item = NewDecision("c1", {"arm": 0}, 100.0, {"id": "c1"})
+    assert store.put_pending_many(bandit, [item], if_at=at) is None
+    assert store.get_pending(bandit, "c1").status == "pending"
+    store.apply_reward(bandit, "c1", one_hot(0), None, 1.0)  # the version moves
+    moved = store.put_pending_many(bandit, [NewDecision("c2", {"arm": 1}, 100.0,
+                                                        {"id": "c2"})], if_at=at)
+    now = store.read(bandit)
+    assert moved is not None and moved.version == now.version == at[0] + 1
+    assert moved.config_version == now.config_version and moved.config == now.config
+    for key, v in now.arrays.items():
+        np.testing.assert_array_equal(moved.arrays[key], v)
+    with pytest.raises(DecisionNotFoundError):
+        store.get_pending(bandit, "c2")
+    assert [e["id"] for e in store.iter_events(bandit)] == ["c1"]
+    # at the new version it goes through; a configuration change moves it again
+    assert store.put_pending_many(bandit, [("c2", {"arm": 1}, 100.0)],
+                                  if_at=(now.version, now.config_version)) is None
+    store.replace(bandit, {"changed": True}, expected_config_version=now.config_version)
+    assert store.put_pending_many(bandit, [("c3", {"arm": 1}, 100.0)],
+                                  if_at=(now.version, now.config_version)) is not None
+    with pytest.raises(DecisionNotFoundError):
+        store.get_pending(bandit, "c3")
+    # a known id is still refused, an unknown bandit still not found, a bad if_at refused
+    later = store.read(bandit)
+    fresh = (later.version, later.config_version)
+    with pytest.raises(DecisionExistsError):
+        store.put_pending_many(bandit, [("c1", {"arm": 0}, 100.0)], if_at=fresh)
+    with pytest.raises(BanditNotFoundError):
+        store.put_pending_many("no-such-bandit", [("x", {"arm": 0}, 100.0)], if_at=(0, 0))
+    for bad in ((1,), (1, -1), ("1", 0), 5):
+        with pytest.raises(ConfigurationError):
+            store.put_pending_many(bandit, [("c4", {"arm": 0}, 100.0)], if_at=bad)
+
+
 def test_put_pending_many_large_and_concurrent(store: Store, bandit: str) -> None:
     # batches of 300 from 4 threads at once: every decision stored once, every event logged
     n_threads, size = 4, 300

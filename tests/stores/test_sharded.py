@@ -90,6 +90,20 @@ def test_one_shard_is_stored_as_before(sharded: ShardedStore) -> None:
                                        for i in range(4)])
     assert sharded.inner.list_bandits() == ["plain"]
     assert sharded.read_events("plain") == sharded.inner.read_events("plain")
+    # one shard: a conditional write is the inner store's
+    snap = sharded.read("plain")
+    at = (snap.version, snap.config_version)
+    assert sharded.put_pending_many("plain", [("c1", {"arm": 0}, 10.0)], if_at=at) is None
+    sharded.apply_reward("plain", "c1", two(1, 0), None, 1.0)
+    moved = sharded.put_pending_many("plain", [("c2", {"arm": 0}, 10.0)], if_at=at)
+    assert moved is not None and moved.version == at[0] + 1
+
+
+def test_several_shards_refuse_a_conditional_write(sharded: ShardedStore) -> None:
+    """Each shard has its own version: no one check covers a sharded bandit."""
+    sharded.create_bandit("hot", {"shards": S}, two(0, 0))
+    with pytest.raises(ConfigurationError, match="cannot check if_at"):
+        sharded.put_pending_many("hot", [("hot~" + "0" * 32, {"arm": 0}, 10.0)], if_at=(0, 0))
 
 
 def test_decisions_follow_their_id(sharded: ShardedStore) -> None:

@@ -302,17 +302,25 @@ return {'ok', string.format('%.17g', g)}
 """
 )
 
-# KEYS: state, dec, ds, due, events. ARGV: maxlen or '', then per decision: id, payload,
-# deadline, event or ''. Every id is checked before the first write (all or nothing).
+# KEYS: state, dec, ds, due, events. ARGV: maxlen or '', the expected version and cver or
+# '' and '', then per decision: id, payload, deadline, event or ''. A bandit that is not at
+# the expected versions answers its state, writing nothing; every id is checked before the
+# first write (all or nothing).
 PUT_PENDING = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+if ARGV[2] ~= '' then
+  local at = redis.call('HMGET', KEYS[1], 'version', 'cver')
+  if at[1] ~= ARGV[2] or at[2] ~= ARGV[3] then
+    return {'moved', redis.call('HGETALL', KEYS[1])}
+  end
+end
 local seen = {}
-for i = 2, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   local id = ARGV[i]
   if seen[id] or redis.call('HEXISTS', KEYS[2], id) == 1 then return {'exists', id} end
   seen[id] = true
 end
-for i = 2, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   redis.call('HSET', KEYS[3], ARGV[i], 'p|' .. ARGV[i + 2])
   redis.call('ZADD', KEYS[4], ARGV[i + 2], ARGV[i])

@@ -19,7 +19,8 @@ expected)``
 ``_add(name, deltas, cver)``        checked deltas
 ``_scale(name, gamma)``             a finite gamma >= 0
 ``_decay(name, half_life, now)``    finite floats
-``_put_pending(name, rows)``        :class:`EncodedDecision` rows (one for ``put_pending``)
+``_put_pending(name, rows, if_at)``  :class:`EncodedDecision` rows (one for ``put_pending``),
+                                    ``(version, config_version)`` ints or None
 ``_apply_reward(name, id, deltas,   event JSON or None, a finite ``now``, the outcome (a finite
 event, now, cver, outcome)``        float or None)
 ``_apply_reward_many(name, rows)``  :class:`EncodedReward` rows (optional: the default calls
@@ -94,6 +95,7 @@ from .validation import (
     check_events_maxlen,
     check_gamma,
     check_half_life,
+    check_if_at,
     check_int_cursor,
     check_limit,
     check_name,
@@ -218,10 +220,11 @@ class BaseStore(StoreMixin, ABC):
                               check_time("deadline", deadline), dumps_event(event))
         self._put_pending(name, [row])
 
-    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
+    def put_pending_many(self, name: str, items: Sequence[NewDecision], *,
+                         if_at: tuple[int, int] | None = None) -> Snapshot | None:
         rows = encode_new_decisions(items)
-        if rows:
-            self._put_pending(name, rows)
+        at = None if if_at is None else check_if_at(if_at)
+        return self._put_pending(name, rows, at) if rows else None
 
     def apply_reward(self, name: str, decision_id: str, deltas: Mapping[str, np.ndarray],
                      event: Mapping[str, Any] | None, now: float, *,
@@ -349,9 +352,11 @@ class BaseStore(StoreMixin, ABC):
         """Scale by :func:`~tsbandit.stores.validation.decay_factor`, move ``decayed_at``."""
 
     @abstractmethod
-    def _put_pending(self, name: str, rows: list[EncodedDecision]) -> None:
+    def _put_pending(self, name: str, rows: list[EncodedDecision],
+                     if_at: tuple[int, int] | None = None) -> Snapshot | None:
         """Store every row as pending and append its event, all or nothing
-        (``DecisionExistsError`` for a known id)."""
+        (``DecisionExistsError`` for a known id); with ``if_at``, only if the bandit is at
+        that ``(version, config_version)``, else nothing and its snapshot."""
 
     @abstractmethod
     def _apply_reward(self, name: str, decision_id: str, deltas: dict[str, np.ndarray],

@@ -218,15 +218,19 @@ class MemoryStore(BaseStore):
             return g
 
     # -- pending decisions ------------------------------------------------------------------
-    def _put_pending(self, name: str, rows: list[records.EncodedDecision]) -> None:
+    def _put_pending(self, name: str, rows: list[records.EncodedDecision],
+                     if_at: tuple[int, int] | None = None) -> records.Snapshot | None:
         with self._lock:
             b = self._get(name)
+            if if_at is not None and if_at != (b.version, b.config_version):
+                return self._snapshot(name, b)
             for row in rows:
                 if row.decision_id in b.pending:
                     raise DecisionExistsError(f"decision {row.decision_id!r} already exists")
             for row in rows:
                 b.pending[row.decision_id] = _Decision(row.payload, row.deadline)
                 self._append(b, row.event)
+        return None
 
     def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         with self._lock:

@@ -30,7 +30,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import DecisionExpiredError, StoreUnavailableError, TsbanditError
-from .base import ClaimedDecision, NewDecision, RewardItem, RewardResult, Store, StoreMixin
+from .base import (
+    ClaimedDecision,
+    NewDecision,
+    RewardItem,
+    RewardResult,
+    Snapshot,
+    Store,
+    StoreMixin,
+)
 
 __all__ = ["ObservedStore", "StoreObserver"]
 
@@ -141,14 +149,20 @@ class ObservedStore(StoreMixin):
                    event=event)
         self.observer.decided(name, decision_id, payload, event)
 
-    def put_pending_many(self, name: str, items: Sequence[NewDecision]) -> None:
+    def put_pending_many(self, name: str, items: Sequence[NewDecision], *,
+                         if_at: tuple[int, int] | None = None) -> Snapshot | None:
         """``put_pending_many`` of the wrapped store; each decision is reported once all are
-        recorded."""
-        self._call("put_pending_many", self.inner.put_pending_many, name, items)
+        recorded (none when the bandit had moved from ``if_at``)."""
+        # (if_at passed only when given: a wrapped store of the older signature still works)
+        moved = self._call("put_pending_many", self.inner.put_pending_many, name, items,
+                           **({} if if_at is None else {"if_at": if_at}))
+        if moved is not None:
+            return moved
         decided = self.observer.decided
         for item in items:
             d = NewDecision(*item)
             decided(name, d.decision_id, d.payload, d.event)
+        return None
 
     def apply_reward(self, name: str, decision_id: str, deltas: Mapping[str, Any],
                      event: Mapping[str, Any] | None, now: float, *,

@@ -199,7 +199,8 @@ class Store(Protocol):
         """
         ...
 
-    def put_pending_many(self, name: str, items: Sequence[records.NewDecision]) -> None:
+    def put_pending_many(self, name: str, items: Sequence[records.NewDecision], *,
+                         if_at: tuple[int, int] | None = None) -> records.Snapshot | None:
         """Record many decisions at once: :meth:`put_pending` for each item, all or nothing.
 
         One round trip (one transaction, one script) however many items; the events are
@@ -207,6 +208,14 @@ class Store(Protocol):
         nothing when any id is already known or appears twice in ``items``; an invalid item
         (bad id, payload, deadline or event) also writes nothing. An empty ``items`` does
         nothing.
+
+        ``if_at=(version, config_version)``: record them only if the bandit is still at that
+        version and configuration version, checked in the same atomic step. Returns None when
+        written; when the bandit has moved, writes nothing and returns its current snapshot
+        (what :meth:`read` would return) -- the decisions drawn from a cached snapshot are
+        recorded only if it was still current, in one round trip, and otherwise drawn again
+        from the snapshot returned. A store holding a bandit in several shards refuses it
+        (``ConfigurationError``).
         """
         ...
 

@@ -357,14 +357,16 @@ class RedisStore(BaseStore):
         return float(reply[1])
 
     # -- pending decisions ------------------------------------------------------------------
-    def _put_pending(self, name: str, rows: list[records.EncodedDecision]) -> None:
-        args: list[Any] = [self._maxlen_arg]
+    def _put_pending(self, name: str, rows: list[records.EncodedDecision],
+                     if_at: tuple[int, int] | None = None) -> records.Snapshot | None:
+        args: list[Any] = [self._maxlen_arg, *(("", "") if if_at is None else map(str, if_at))]
         for did, payload, deadline, event in rows:
             args += [did, payload, _fstr(deadline), "" if event is None else event]
         status, reply = self._script("put_pending", name, self._consume_keys(name), args,
-                                     answers=("exists",))
+                                     answers=("exists", "moved"))
         if status == "exists":
             raise DecisionExistsError(f"decision {reply[1].decode()!r} already exists")
+        return _snapshot_from_list(name, reply[1]) if status == "moved" else None
 
     def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         status, reply = self._script("get_pending", name, self._keys(name)[:3], [decision_id],

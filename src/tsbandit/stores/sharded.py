@@ -252,11 +252,15 @@ class ShardedStore(StoreMixin):
         self.inner.put_pending(self._at(name, decision_id), decision_id, payload, deadline,
                                event=event)
 
-    def put_pending_many(self, name: str, items: Sequence[records.NewDecision]) -> None:
+    def put_pending_many(self, name: str, items: Sequence[records.NewDecision], *,
+                         if_at: tuple[int, int] | None = None) -> records.Snapshot | None:
         n = self.shards(name)
         if n == 1:
-            self.inner.put_pending_many(name, items)
-            return
+            return self.inner.put_pending_many(
+                name, items, **({} if if_at is None else {"if_at": if_at}))
+        if if_at is not None:  # each shard has its own version: no one check covers them
+            raise ConfigurationError(f"bandit {name!r} has {n} shards: put_pending_many "
+                                     "cannot check if_at across them")
         groups: dict[int, list[records.NewDecision]] = {}
         for item in items:
             d = records.NewDecision(*item)
@@ -264,6 +268,7 @@ class ShardedStore(StoreMixin):
             groups.setdefault(key, []).append(d)
         for i, group in groups.items():
             self.inner.put_pending_many(shard_names(name, n)[i], group)
+        return None
 
     def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         return self.inner.get_pending(self._at(name, decision_id), decision_id)

@@ -307,9 +307,12 @@ class SQLiteStore(BaseStore):
             return g
 
     # -- pending decisions ------------------------------------------------------------------
-    def _put_pending(self, name: str, rows: list[records.EncodedDecision]) -> None:
+    def _put_pending(self, name: str, rows: list[records.EncodedDecision],
+                     if_at: tuple[int, int] | None = None) -> records.Snapshot | None:
         with self._db.tx(write=True) as c:
-            _bandit_row(c, name)
+            _, version, cver, _ = _bandit_row(c, name)
+            if if_at is not None and if_at != (version, cver):
+                return _read(c, name)
             for row in rows:
                 try:
                     c.execute(
@@ -324,6 +327,7 @@ class SQLiteStore(BaseStore):
             events = [(name, row.event) for row in rows if row.event is not None]
             if events:
                 c.executemany(_INSERT_EVENT, events)
+        return None
 
     def get_pending(self, name: str, decision_id: str) -> records.PendingDecision:
         with self._db.tx(write=False) as c:

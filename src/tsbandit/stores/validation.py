@@ -45,6 +45,7 @@ __all__ = [
     "check_events_maxlen",
     "check_gamma",
     "check_half_life",
+    "check_if_at",
     "check_int_cursor",
     "check_limit",
     "check_name",
@@ -148,6 +149,26 @@ def check_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ConfigurationError(f"limit == {limit!r}, must be an int >= 1")
     return limit
+
+
+def check_if_at(if_at: Any) -> tuple[int, int]:
+    """``put_pending_many``'s ``if_at``: ``(version, config_version)``, two ints >= 0.
+
+    >>> check_if_at((3, 1))
+    (3, 1)
+    >>> check_if_at((3,))
+    Traceback (most recent call last):
+    ...
+    tsbandit.errors.ConfigurationError: if_at == (3,), must be (version, config_version)
+    """
+    try:
+        version, cver = if_at
+    except (TypeError, ValueError):
+        version = cver = None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+               for v in (version, cver)):
+        raise ConfigurationError(f"if_at == {if_at!r}, must be (version, config_version)")
+    return int(version), int(cver)
 
 
 def check_int_cursor(after: str | None) -> int:
