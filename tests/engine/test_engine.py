@@ -299,7 +299,54 @@ def test_bounded_staleness_saves_reads(store, clock):
     fresh = Engine(store, seed=9, clock=clock)
     for _ in range(10):
         fresh.decide("offers")
-    assert calls["read"] == 11
+    # staleness 0: one read, then every write verifies the cached version instead of a read
+    assert calls["read"] == 2
+
+
+def test_decisions_are_drawn_from_the_version_they_are_recorded_at(store, clock):
+    """With staleness 0 a worker reads once; a write that finds the bandit moved (another
+    worker's reward) records nothing and the batch is drawn again from the snapshot the store
+    answered -- every decision carries the version it was recorded at, with no extra read."""
+    reads = {"n": 0}
+    original = store.read
+
+    def counting_read(name):
+        reads["n"] += 1
+        return original(name)
+
+    eng, other = Engine(store, seed=30, clock=clock), Engine(store, seed=31, clock=clock)
+    eng.create_bandit(beta_spec())
+    store.read = counting_read  # type: ignore[method-assign]
+    try:
+        first = eng.decide("offers")
+        assert (first.model_version, reads["n"]) == (0, 1)
+        for version in (1, 2, 3):
+            other.record_reward(other.decide("offers").decision_id, 1)
+            n_reads = reads["n"]
+            batch = eng.decide_batch("offers", n=3)
+            assert [d.model_version for d in batch] == [version] * 3
+            assert reads["n"] == n_reads  # the moved write brought the snapshot
+            d = eng.decide("offers")
+            assert d.model_version == version
+        arms = {r["arm"]: r for r in eng.stats("offers")["arms"]}
+        assert sum(r["alpha"] - 1 for r in arms.values()) == 3  # the three rewards, once each
+        pending = [store.get_pending("offers", x.decision_id) for x in [first, *batch, d]]
+        assert all(p.status == "pending" for p in pending)  # each recorded exactly once
+    finally:
+        store.read = original  # type: ignore[method-assign]
+
+
+def test_a_cached_layout_that_refuses_a_request_is_read_again(store, clock):
+    """Another worker added an arm: a request naming it is not refused by the stale cached
+    configuration -- the engine reads the bandit again and decides."""
+    w1, w2 = Engine(store, seed=32, clock=clock), Engine(store, seed=33, clock=clock)
+    w1.create_bandit(beta_spec())
+    w1.decide("offers")  # cached: arms a, b, c
+    w2.add_arm("offers", "d")
+    d = w1.decide("offers", eligible=["d"])
+    assert d.arm == "d" and d.propensity == 1.0
+    with pytest.raises(EligibilityError):
+        w1.decide("offers", eligible=["zz"])
 
 
 def test_event_log_export(store, clock):

@@ -26,7 +26,7 @@ ARMS = ["a", "b", "c"]
 
 
 class SlowStore(MemoryStore):
-    """A MemoryStore whose reads take ``delay`` seconds (so requests pile up behind a batch)
+    """A MemoryStore whose reads and writes of decisions take ``delay`` seconds (so requests pile up behind a batch)
     and that can be switched off (every call then raises StoreUnavailableError)."""
 
     def __init__(self, delay: float = 0.02) -> None:
@@ -43,11 +43,16 @@ class SlowStore(MemoryStore):
         self.reads += 1
         return super().read(name)
 
-    def put_pending_many(self, name: str, items: Any) -> None:
+    def put_pending_many(self, name: str, items: Any, **kwargs: Any) -> Any:
+        # slow too: a worker that has the bandit cached decides without a read (the write
+        # verifies the version), and requests must still pile up behind a batch
+        time.sleep(self.delay)
         if self.down:
             raise StoreUnavailableError("store down (test)")
-        self.writes.append(len(items))
-        super().put_pending_many(name, items)
+        moved = super().put_pending_many(name, items, **kwargs)
+        if moved is None:
+            self.writes.append(len(items))
+        return moved
 
 
 def make_app(store: MemoryStore, **settings: Any) -> Any:
@@ -274,7 +279,7 @@ def test_a_member_that_no_longer_fits_is_retried_alone():
             p = engine.pending(out[i].decision_id)
             assert (p["user_id"], p["context"]) == (f"u{i}", xs[i])
         # a store that is down is the batch's error: raised, for every member
-        engine.store.put_pending_many = lambda *a: (_ for _ in ()).throw(  # type: ignore
+        engine.store.put_pending_many = lambda *a, **kw: (_ for _ in ()).throw(  # type: ignore
             StoreUnavailableError("down"))
         good = [w for i, w in enumerate(waiters) if i != 1]
         with pytest.raises(StoreUnavailableError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,15 +9,14 @@ from typing import Any
 import numpy as np
 
 from ..decision import (
-    DECISION_ID_SEP,
     RecordedDecision,
     RewardResult,
     RewardStatus,
 )
 from ..errors import (
+    ArmError,
     BanditNotFoundError,
     ConfigurationError,
-    DecisionExistsError,
     InvalidContextError,
     StoreUnavailableError,
     TsbanditError,
@@ -26,17 +24,15 @@ from ..errors import (
 from ..events import ExpiredEvent, RewardEvent
 from ..policies.ranking import RankingModel
 from ..policies.stats import Stats
-from ..stores.base import ClaimedDecision, NewDecision
-from ..stores.shard_routing import shard_tokens
+from ..stores.base import ClaimedDecision, NewDecision, Snapshot
 from .base import EngineBase
-from .keys import check_idempotency_key, keyed_tokens, request_hash
+from .deciding import decide_on
+from .keys import check_idempotency_key
 from .metric_records import expired_metric
-from .records import new_decisions, replay
 from .rewards import apply_records, record_rewards
 from .slot_records import expired_slot
 from .spec import BanditSpec
 from .state import BanditState
-from .sticky import claim_assignments, held_assignments
 
 __all__ = ["Engine", "SweepResult"]
 
@@ -124,7 +120,10 @@ class Engine(EngineBase):
                      n: int | None = None, *,
                      idempotency_key: str | None = None) -> list[RecordedDecision]:
         """Decisions for many users in one call (one store read, vectorized choice, one
-        store write of all the pending decisions: all are recorded, or none).
+        store write of all the pending decisions: all are recorded, or none). When the
+        engine has the bandit cached, the read is left out: the write records the decisions
+        only if the bandit is still at the cached version (:mod:`tsbandit.engine.deciding`),
+        so they are drawn from the posterior current when recorded, in one round trip.
 
         Give ``contexts`` ``(n, d)`` for a contextual model, or ``n`` for a context-free one.
         With ``idempotency_key`` a retry of the same request (same contexts, eligible arms,
@@ -134,88 +133,38 @@ class Engine(EngineBase):
         """
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
-        state = self._state(bandit)
-        core = state.spec.core
-        model = core.model
-        if model.contextual:
-            x = model.check_contexts(contexts)
-            assert x is not None
-            count = x.shape[0]
-        else:
-            if contexts is not None and any(c is not None for c in contexts):
-                raise InvalidContextError(f"bandit {bandit!r} takes no context")
-            x = None
-            count = 1 if n is None else int(n)
-            if count < 1:
-                raise ConfigurationError(f"n == {n!r}, must be >= 1")
-        if user_ids is not None and len(user_ids) != count:
-            raise ConfigurationError(f"got {len(user_ids)} user ids for {count} decisions")
-        mask = core.eligible(eligible, k)
-        now = self.clock()
-        spec = state.spec
-        sticky = (spec.stickiness is not None and user_ids is not None
-                  and any(u is not None for u in user_ids))
-        if sticky:
-            assert user_ids is not None
-            held, fresh = held_assignments(self.store, spec, user_ids, k, mask, now)
-        post, stats = state.posterior, state.stats
-        applied = None
-        with self._lock:
-            if core.explains:  # a constrained rule: what it applied is logged and answered
-                chosen, applied = core.choose_explained(post, stats, self._rng, x, mask, k,
-                                                        None if x is not None else count)
-            elif count == 1 and k == 1 and mask is None:
-                # one user, every arm: the rule's single-decision path (the same choice from
-                # the same random numbers; compiled kernels when tsbandit[fast] is installed)
-                one = core.rule.choose_one(model, post, stats, self._rng,
-                                           None if x is None else x[0])
-                chosen = np.array([[one]])
-            else:
-                chosen = core.choose(post, stats, self._rng, x, mask, k,
-                                     None if x is not None else count)
-            allocation = None
-            if x is None and k == 1:
-                first, allocation = state.first_slot(self._side_rng, mask)
-                probs = first[chosen]
-            else:
-                probs = core.propensities(post, stats, chosen, self._side_rng, x, mask)
-        keyed: dict[str, Any] = {}
-        tokens: list[str] = []
-        if idempotency_key is not None:
-            tokens = keyed_tokens(idempotency_key, count)
-            keyed["request"] = request_hash(
-                count, x, k, None if mask is None
-                else [a for a, m in zip(core.arms, mask, strict=True) if m], user_ids)
-            keyed["model_version"] = state.snapshot.version
-        if spec.shards > 1:  # the batch's ids on one shard: one atomic write, one slot
-            tokens = shard_tokens(tokens or [uuid.uuid4().hex for _ in range(count)],
-                                  spec.shards)
-        sticky_of = None
-        if sticky:
-            assert user_ids is not None
-            tokens = tokens or [uuid.uuid4().hex for _ in range(count)]
-            probs = np.array(probs, dtype=float)
-            ids = [f"{bandit}{DECISION_ID_SEP}{t}" for t in tokens]
-            sticky_of = claim_assignments(self.store, spec, user_ids, held, fresh, chosen,
-                                          probs, ids, state.snapshot.config_version, now, k,
-                                          mask)
-            if any(s not in (None, d) for s, d in zip(sticky_of, ids, strict=True)):
-                allocation = None  # some rows show an earlier draw, not today's allocation
-        items, out = new_decisions(state, chosen, probs, allocation, x, user_ids, now,
-                                   idempotency_key, tokens, keyed, applied, sticky_of)
-        # one round trip for the whole batch, all or nothing
-        try:
-            self.store.put_pending_many(bandit, items)
-        except DecisionExistsError:
-            if idempotency_key is None:
-                raise
-            # the key's decisions are recorded already (a retry, or a concurrent twin that
-            # won the insert): answer those
-            return replay(self.store, core.arms, bandit, idempotency_key,
-                          [d.decision_id for d in out], keyed["request"])
-        if idempotency_key is None:  # random ids only (see engine.payloads)
-            self._keep_payloads(bandit, items, out)
+        args = (bandit, contexts, eligible, k, user_ids, n, idempotency_key)
+        cached = self._cache.unverified(bandit)
+        if (cached is not None and idempotency_key is None and cached.spec.shards == 1
+                and (cached.spec.stickiness is None or user_ids is None)):
+            verified = self._decide_verified(cached, args)
+            if verified is not None:
+                return verified
+        out = decide_on(self, self._state(bandit), None, *args)
+        assert not isinstance(out, Snapshot)  # an unconditional write records or raises
         return out
+
+    def _decide_verified(self, state: BanditState, args: tuple[Any, ...]
+                         ) -> list[RecordedDecision] | None:
+        """Decide from a cached ``state`` whose version the write verifies (one round trip,
+        :mod:`tsbandit.engine.deciding`); when the bandit had moved, again from the snapshot
+        the store answered, twice at most. None: read and decide on a fresh state instead
+        (the bandit kept moving, or the request was refused by the cached configuration --
+        maybe only because another worker changed the arms)."""
+        for _attempt in range(2):
+            at = (state.snapshot.version, state.snapshot.config_version)
+            try:
+                out = decide_on(self, state, at, *args)
+            except (ArmError, InvalidContextError, ConfigurationError):
+                return None
+            except BanditNotFoundError:
+                self._forget(args[0])
+                raise
+            if not isinstance(out, Snapshot):
+                self._cache.verified(state)
+                return out
+            state = self._cache.install(args[0], out)
+        return None
 
     def _keep_payloads(self, bandit: str, items: list[NewDecision],
                        out: list[RecordedDecision]) -> None:

@@ -210,6 +210,7 @@ def apply_records(engine: Engine, state: BanditState,
                 if deltas is None and status == "applied":
                     status = "arm_retired"  # consumed, not learned
                 out[i] = (status, a.version)
+                engine._cache.moved(bandit, a.version)
         todo = retry
         if todo:
             state = engine._state(bandit, fresh=True)

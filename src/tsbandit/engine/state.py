@@ -38,6 +38,9 @@ class BanditState:
     #: states of one configuration: a later posterior reweights them (DecisionCore.
     #: first_choice_probabilities) instead of drawing afresh
     choice_samples: dict[bytes | None, ChoiceSample] = field(default_factory=dict)
+    #: this worker has moved the bandit past this version itself (a reward it applied): the
+    #: next decision reads rather than drawing from this state a batch its write would refuse
+    moved: bool = False
 
     def first_slot(self, side_rng: np.random.Generator, mask: np.ndarray | None
                    ) -> tuple[np.ndarray, dict[str, float] | None]:
@@ -102,16 +105,44 @@ class StateCache:
 
     def get(self, name: str, *, fresh: bool = False) -> BanditState:
         """The state of ``name``: cached if recent enough (and not ``fresh``), else read."""
+        cached = self._states.get(name)
+        if not fresh and cached is not None and self._recent(cached, time.monotonic()):
+            return cached
+        return self.install(name, self.store.read(name))
+
+    def _recent(self, state: BanditState, now: float) -> bool:
+        return self.max_staleness > 0 and now - state.read_at <= self.max_staleness
+
+    def unverified(self, name: str) -> BanditState | None:
+        """The cached state of ``name`` when :meth:`get` would read the store again (older
+        than ``max_staleness``), for a caller that verifies its version in the write it makes
+        instead (``put_pending_many(..., if_at=...)``); None when never read or recent."""
+        cached = self._states.get(name)
+        if cached is None or cached.moved or self._recent(cached, time.monotonic()):
+            return None
+        return cached
+
+    def moved(self, name: str, version: int) -> None:
+        """This worker's own write left ``name`` at ``version``: a cached state of another
+        version is known to be out of date (see :attr:`BanditState.moved`)."""
+        cached = self._states.get(name)
+        if cached is not None and cached.snapshot.version != version:
+            cached.moved = True
+
+    def verified(self, state: BanditState) -> None:
+        """``state``'s version was just found current by a write: as good as a read now."""
+        state.read_at = time.monotonic()
+
+    def install(self, name: str, snap: Snapshot) -> BanditState:
+        """The state of the snapshot ``snap`` of ``name`` just read, cached: an unchanged
+        version keeps the statistics and posterior computed before."""
         now = time.monotonic()
         cached = self._states.get(name)
-        if (not fresh and cached is not None and self.max_staleness > 0
-                and now - cached.read_at <= self.max_staleness):
-            return cached
-        snap = self.store.read(name)
         if (cached is not None and cached.snapshot.version == snap.version
                 and cached.snapshot.config_version == snap.config_version):
             cached.read_at = now
             cached.snapshot = snap
+            cached.moved = False
             return cached
         spec = (cached.spec if cached is not None
                 and cached.snapshot.config_version == snap.config_version
