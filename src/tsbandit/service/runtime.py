@@ -34,14 +34,16 @@ class CustomerJoin:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = int(capacity)
-        self._items: OrderedDict[tuple[str, str], JoinEntry] = OrderedDict()
+        #: (bandit, customer) -> (decision id, arm): plain tuples of strings, which the garbage
+        #: collector stops tracking (a NamedTuple it never does; see engine/payloads.py)
+        self._items: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def remember(self, bandit: str, customer: str, entry: JoinEntry) -> None:
         """Make ``entry`` the customer's latest decision."""
         key = (bandit, customer)
         with self._lock:
-            self._items[key] = entry
+            self._items[key] = (entry.decision_id, entry.arm)
             self._items.move_to_end(key)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
@@ -49,7 +51,8 @@ class CustomerJoin:
     def lookup(self, bandit: str, customer: str) -> JoinEntry | None:
         """The customer's latest decision, or None."""
         with self._lock:
-            return self._items.get((bandit, customer))
+            hit = self._items.get((bandit, customer))
+        return None if hit is None else JoinEntry(*hit)
 
     def forget(self, bandit: str) -> None:
         """Drop every entry of a bandit (it was deleted)."""
