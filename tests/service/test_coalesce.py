@@ -26,8 +26,9 @@ ARMS = ["a", "b", "c"]
 
 
 class SlowStore(MemoryStore):
-    """A MemoryStore whose reads and writes of decisions take ``delay`` seconds (so requests pile up behind a batch)
-    and that can be switched off (every call then raises StoreUnavailableError)."""
+    """A MemoryStore whose reads and writes of decisions take ``delay`` seconds (so requests
+    pile up behind a batch) and that can be switched off (every call then raises
+    StoreUnavailableError)."""
 
     def __init__(self, delay: float = 0.02) -> None:
         super().__init__()
