@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_service.py                 # full table (about 5 minutes)
     python benchmarks/bench_service.py --quick         # 2 s per cell, fewer cells
     python benchmarks/bench_service.py --profile       # also: where the time goes, by layer
+    python benchmarks/bench_service.py --c1-rounds 6   # also: c=1 cells interleaved 6 times
 
 What runs, on loopback, one server at a time, each under uvicorn (uvloop + httptools, no access
 log) pinned with ``taskset`` to core 1, while wrk (one thread) runs pinned to core 0 -- on a
@@ -624,6 +625,49 @@ def measure(target: Target, scenarios: list[str], concurrencies: list[int], dura
                       f"p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  errors {err}", flush=True)
 
 
+def single_user_rounds(reference: Target, target: Target, rounds: int, duration: float,
+                       tmp: Path) -> list[Result]:
+    """The c=1 cells again, ``rounds`` times, interleaved -- the reference's ``/recommend``, then
+    ``decide``, then ``recommend`` of ``target``, round after round, both servers up (pinned to
+    the same core, one loaded at a time). A p99 at c=1 is a rare-event statistic: in single
+    cells the reference's ranged 0.98-2.07 ms between runs of the same build, so the goal is
+    judged on the medians of these rounds, where the machine's drift falls on both alike."""
+    out: list[Result] = []
+    with reference.running() as (ref_base, _), target.running() as (base, _):
+        create_bench_bandit(base)
+        cells = [(reference.name, "ref_recommend", ref_base + "/", "recommend"),
+                 (target.name, "decide", base + "/v1/bandits/bench/decisions", "decide"),
+                 (target.name, "recommend", base + "/", "recommend")]
+        for _name, _scenario, url, lua in cells:  # warm-up
+            run_wrk(url, lua, 1, 2, tmp)
+        for i in range(rounds):
+            for name, scenario, url, lua in cells:
+                rps, p50, p99, n, err = run_wrk(url, lua, 1, duration, tmp)
+                out.append(Result(name, scenario, 1, rps, p50, p99, n, err))
+            print(f"  c=1 round {i + 1}/{rounds}: " + ", ".join(
+                f"{r.target} {r.scenario} p99 {r.p99_ms:.2f} ms" for r in out[-3:]), flush=True)
+    return out
+
+
+def rounds_table(rounds: list[Result]) -> str:
+    """One row per interleaved c=1 round: p50 and p99 of each cell, then the medians."""
+    lines = [harness.markdown_header("c=1 round", "reference /recommend p50, p99 ms",
+                                     "decide p50, p99 ms", "recommend p50, p99 ms",
+                                     align=["---:", "---:", "---:", "---:"])]
+    for i in range(0, len(rounds), 3):
+        lines.append(harness.markdown_row(
+            i // 3 + 1, *(f"{r.p50_ms:.2f}, {r.p99_ms:.2f}" for r in rounds[i:i + 3])))
+    meds = [(harness.pick(r.p50_ms for r in rounds[j::3]),
+             harness.pick(r.p99_ms for r in rounds[j::3])) for j in range(3)]
+    lines.append(harness.markdown_row("median", *(f"{a:.2f}, {b:.2f}" for a, b in meds)))
+    return "\n".join(lines)
+
+
+def median_p99(results: list[Result], target: str, scenario: str) -> float | None:
+    p99s = [r.p99_ms for r in results if r.target == target and r.scenario == scenario]
+    return harness.pick(p99s) if p99s else None
+
+
 def table(results: list[Result]) -> str:
     # each scenario against the reference's like: rewards its /reward, the mix its mix, the
     # rest its /recommend
@@ -642,10 +686,11 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def goals(results: list[Result], target: str = "ours-redis") -> str:
+def goals(results: list[Result], target: str = "ours-redis",
+          rounds: list[Result] | None = None) -> str:
     """The issue's goals for both decision endpoints (``decide`` and ``recommend``) against the
     reference's ``/recommend`` of the same run: c=64 req/s >= 3x, p99 at c=16 <= 1/3, p99 at
-    c=1 <= 0.75x."""
+    c=1 <= 0.75x (on the medians of the interleaved ``rounds`` when there are some)."""
     def get(name: str, scenario: str, c: int) -> Result | None:
         return next((r for r in results if r.target == name and r.scenario == scenario
                      and r.concurrency == c), None)
@@ -659,7 +704,15 @@ def goals(results: list[Result], target: str = "ours-redis") -> str:
                        f"= {x:.2f}x (goal >= 3x): {'met' if x >= 3 else 'NOT met'}")
         for c, goal, text in ((16, 1 / 3, "1/3"), (1, 0.75, "0.75x")):
             d, r = get(target, scenario, c), get("reference", "ref_recommend", c)
-            if d and r:
+            ours_p99 = median_p99(rounds or [], target, scenario)
+            ref_p99 = median_p99(rounds or [], "reference", "ref_recommend")
+            if c == 1 and ours_p99 and ref_p99:
+                n = sum(1 for r in rounds or [] if r.scenario == scenario)
+                x = ours_p99 / ref_p99
+                out.append(f"{scenario} p99 at c=1, median of {n} interleaved rounds: "
+                           f"{ours_p99:.2f} ms vs reference {ref_p99:.2f} ms = {x:.2f}x "
+                           f"(goal <= {text}): {'met' if x <= goal else 'NOT met'}")
+            elif d and r:
                 x = d.p99_ms / r.p99_ms
                 out.append(f"{scenario} p99 at c={c}: {d.p99_ms:.2f} ms vs reference "
                            f"{r.p99_ms:.2f} ms = {x:.2f}x (goal <= {text}): "
@@ -692,6 +745,10 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated target names to run")
     parser.add_argument("--scenarios", default="",
                         help="comma-separated scenarios to run (default: each target's all)")
+    parser.add_argument("--c1-rounds", type=int, default=0,
+                        help="then this many interleaved rounds of the c=1 decision cells "
+                             "(reference, decide, recommend), whose median p99s judge the c=1 "
+                             "goal")
     args = parser.parse_args()
     if args.serve:
         serve_internal(args.serve, args.port, args.redis_url)
@@ -749,6 +806,11 @@ def main() -> None:
             plans = [(t, ss) for t, ss in plans if ss]
         for target, scenarios in plans:
             measure(target, scenarios, cs, duration, tmp, results)
+        names = {t.name: t for t, _ in plans}
+        rounds: list[Result] = []
+        if args.c1_rounds and "reference" in names and "ours-redis" in names:
+            rounds = single_user_rounds(names["reference"], names["ours-redis"],
+                                        args.c1_rounds, duration, tmp)
         if args.profile:
             prof_store = next((t.env["TSBANDIT_STORE"] for t, _ in plans
                                if t.name.startswith("ours")), redis_url)
@@ -759,13 +821,17 @@ def main() -> None:
     print()
     print(table(results))
     print()
-    print(goals(results))
+    if rounds:
+        print(rounds_table(rounds))
+        print()
+    print(goals(results, rounds=rounds))
     if prof:
         print(f"\nWhere the time goes: one decide, in process, store {prof_store} "
               "(microseconds per request, wall and CPU):")
         for name, wall, cpu in prof:
             print(f"  {name:<58} {wall:8.1f} {cpu:8.1f}")
-    harness.write_json(args.json, {"results": [r.__dict__ for r in results], "profile": prof},
+    harness.write_json(args.json, {"results": [r.__dict__ for r in results],
+                                    "c1_rounds": [r.__dict__ for r in rounds], "profile": prof},
                        indent=1)
     medians = harness.pick(r.rps for r in results) if results else 0
     print(f"\n(median req/s over all cells: {medians:,.0f}; load average "
