@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from exact import first_slot_beta
 from tsbandit.engine import BanditSpec, Engine, SweepResult
 from tsbandit.errors import (
     BanditExistsError,
@@ -377,20 +378,6 @@ def test_thompson_allocation_through_the_engine(store, clock):
     assert late_hi / 150 > 0.75  # uniform play: 0.5, sd 0.04
 
 
-def _exact_first_slot(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """P(arm i has the largest Beta draw) = int f_i(x) prod_{j != i} F_j(x) dx (quadrature)."""
-    from scipy import integrate, stats
-
-    def integrand(x: float, i: int) -> float:
-        out = stats.beta.pdf(x, alpha[i], beta[i])
-        for j in range(len(alpha)):
-            if j != i:
-                out *= stats.beta.cdf(x, alpha[j], beta[j])
-        return float(out)
-
-    return np.array([integrate.quad(integrand, 0, 1, args=(i,))[0] for i in range(len(alpha))])
-
-
 def test_propensities_once_per_model_version_and_right(store, clock):
     """Context-free propensities are estimated once per model version (and eligible set) and
     match the exact Thompson-sampling probabilities within 4 Monte-Carlo standard errors."""
@@ -420,7 +407,7 @@ def test_propensities_once_per_model_version_and_right(store, clock):
         for d in decisions:
             assert by_arm.setdefault(d.arm, d.propensity) == d.propensity
         s = {r["arm"]: r for r in eng.stats("offers")["arms"]}
-        exact = _exact_first_slot(np.array([s[a]["alpha"] for a in "abc"]),
+        exact = first_slot_beta(np.array([s[a]["alpha"] for a in "abc"]),
                                   np.array([s[a]["beta"] for a in "abc"]))
         n = eng.get_bandit("offers").propensity_draws
         for arm, p in by_arm.items():
@@ -464,7 +451,7 @@ def test_propensities_of_a_later_version_reweight_the_earlier_draws(store, clock
             eng.record_reward(eng.decide("offers", eligible=["b"]).decision_id, reward)
             decisions = [eng.decide("offers") for _ in range(30)]
             s = {r["arm"]: r for r in eng.stats("offers")["arms"]}
-            exact = _exact_first_slot(np.array([s[a]["alpha"] for a in "abc"]),
+            exact = first_slot_beta(np.array([s[a]["alpha"] for a in "abc"]),
                                       np.array([s[a]["beta"] for a in "abc"]))
             for d in decisions:
                 q = exact["abc".index(d.arm)]

@@ -6,42 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate, stats
 
+from exact import first_slot_beta, first_slot_t
 from tsbandit.policies import BetaBernoulli, NormalInverseGamma, ThompsonSampling
 from tsbandit.policies.choice_sample import MIN_EFFECTIVE, ChoiceSample
 from tsbandit.policies.rules import EpsilonGreedy
 
 N_DRAWS = 4000
-
-
-def _exact_beta(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """P(arm i's Beta draw is the largest), by quadrature."""
-
-    def integrand(x: float, i: int) -> float:
-        out = stats.beta.pdf(x, alpha[i], beta[i])
-        for j in range(len(alpha)):
-            if j != i:
-                out *= stats.beta.cdf(x, alpha[j], beta[j])
-        return float(out)
-
-    return np.array([integrate.quad(integrand, 0, 1, args=(i,), limit=200)[0]
-                     for i in range(len(alpha))])
-
-
-def _exact_t(df: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """P(arm i's Student-t draw is the largest), by quadrature."""
-
-    def integrand(x: float, i: int) -> float:
-        out = stats.t.pdf(x, df[i], loc[i], scale[i])
-        for j in range(len(df)):
-            if j != i:
-                out *= stats.t.cdf(x, df[j], loc[j], scale[j])
-        return float(out)
-
-    lo, hi = float((loc - 60 * scale).min()), float((loc + 60 * scale).max())
-    return np.array([integrate.quad(integrand, lo, hi, args=(i,), limit=400)[0]
-                     for i in range(len(df))])
 
 
 def _beta_stats(wins: list[int], losses: list[int]):
@@ -77,7 +48,7 @@ def test_reweighted_beta_probabilities_match_the_exact_ones():
     post = m.posterior(s)
     p = sample.reweighted(m, post)
     assert p is not None
-    exact = _exact_beta(post.alpha, post.beta)
+    exact = first_slot_beta(post.alpha, post.beta)
     se = np.sqrt(exact * (1 - exact) / (MIN_EFFECTIVE * N_DRAWS))
     assert np.all(np.abs(p - exact) <= 4 * se), (p, exact)
     assert p.sum() == pytest.approx(1.0, abs=1e-12)
@@ -97,7 +68,7 @@ def test_reweighted_gaussian_probabilities_match_the_exact_ones():
     post = m.posterior(s)
     p = sample.reweighted(m, post)
     assert p is not None
-    exact = _exact_t(2 * post.alpha, post.mu, post.scale)
+    exact = first_slot_t(2 * post.alpha, post.mu, post.scale)
     se = np.sqrt(exact * (1 - exact) / (MIN_EFFECTIVE * N_DRAWS))
     assert np.all(np.abs(p - exact) <= 4 * se), (p, exact)
 
