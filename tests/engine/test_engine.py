@@ -494,9 +494,9 @@ def test_batch_records_every_decision_in_one_write(store, clock):
         calls["one"] += 1
         return one(*a, **kw)
 
-    def counting_many(name, items):
+    def counting_many(name, items, **kw):
         calls["many"].append(len(items))
-        return many(name, items)
+        return many(name, items, **kw)
 
     store.put_pending = counting_one  # type: ignore[method-assign]
     store.put_pending_many = counting_many  # type: ignore[method-assign]
@@ -521,7 +521,7 @@ def test_batch_write_failure_records_nothing(store, clock):
     eng = Engine(store, seed=13, clock=clock)
     eng.create_bandit(beta_spec())
 
-    def down(name, items):
+    def down(name, items, **kw):
         raise StoreUnavailableError("store down")
 
     many = store.put_pending_many
@@ -724,6 +724,78 @@ def test_concurrent_retries_record_one_decision(shared_backend, clock):
     assert all(r == results[0] for r in results)
     assert sum(not r.replayed for r in results) == 1
     assert len(decision_events(engines[0].store)) == 1
+
+
+def test_concurrent_workers_record_every_decision_once_and_never_ahead(shared_backend, clock):
+    """Four workers (threads, each its own engine and client) decide and reward at once, with
+    no reads between decisions: every decision is recorded once, none at a version the log
+    has not reached (a reward's event and its version step are one atomic write, as are a
+    batch's decisions and the version check), and the books are exact."""
+    import threading
+
+    Engine(shared_backend.open(), seed=0, clock=clock).create_bandit(beta_spec())
+    n, rounds = 4, 25
+    engines = [Engine(shared_backend.open(), seed=40 + i, clock=clock) for i in range(n)]
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            for r in range(rounds):
+                batch = engines[i].decide_batch("offers", n=2)
+                engines[i].record_reward(batch[0].decision_id, (i + r) % 2)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    rewards, ids = 0, set()
+    for event in engines[0].store.iter_events("offers"):
+        if event.get("type") == "reward":
+            rewards += 1
+        elif event.get("type") == "decision":
+            ids.add(event["decision_id"])
+            assert 0 <= event["model_version"] <= rewards, event
+    assert (len(ids), rewards) == (2 * n * rounds, n * rounds)
+    arms = engines[0].stats("offers")["arms"]
+    assert sum(a["alpha"] + a["beta"] - 2 for a in arms) == n * rounds
+    assert sum(a["alpha"] - 1 for a in arms) == sum((i + r) % 2 for i in range(n)
+                                                    for r in range(rounds))
+
+
+def test_a_bandit_that_keeps_moving_is_recorded_from_the_last_answer(store, clock):
+    """Another worker's reward lands before each verified write: the batch is drawn again from
+    the answered snapshot once, and then recorded unconditionally from the last answer -- three
+    writes, no read, the decision at the version it was drawn from."""
+    eng, other = Engine(store, seed=34, clock=clock), Engine(store, seed=35, clock=clock)
+    eng.create_bandit(beta_spec())
+    eng.decide("offers")  # cached at version 0
+    theirs = [other.decide("offers") for _ in range(2)]
+    calls: list[object] = []
+    original, read = store.put_pending_many, store.read
+
+    def racing(name, items, **kw):
+        calls.append(kw.get("if_at"))
+        if kw.get("if_at") is not None and theirs:
+            other.record_reward(theirs.pop().decision_id, 1)  # the version moves first
+        return original(name, items, **kw)
+
+    def no_read(name):
+        raise AssertionError("read")
+
+    store.put_pending_many, store.read = racing, no_read  # type: ignore[method-assign]
+    try:
+        d = eng.decide("offers")
+    finally:
+        store.put_pending_many, store.read = original, read  # type: ignore[method-assign]
+    assert calls == [(0, 0), (1, 0), None]
+    assert d.model_version == 2 == store.read("offers").version
+    assert store.get_pending("offers", d.decision_id).status == "pending"
 
 
 def test_idempotency_key_expires_with_its_decision(clock):

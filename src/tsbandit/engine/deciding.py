@@ -1,13 +1,15 @@
 """One batch of decisions drawn from a state of the bandit and recorded: the body of
 :meth:`Engine.decide_batch <tsbandit.engine.Engine.decide_batch>`.
 
-The engine decides either from a state it has just read, or -- when that read would only
-confirm the version it has cached -- from the cached state, recording the decisions with
+The engine draws a batch from the state it has cached -- a read would only confirm it, most of
+the time -- or from a read when it has none, and records the decisions with
 ``put_pending_many(..., if_at=(version, config_version))``: the store writes them only if the
-bandit is still at that version, in the same atomic step, so a decision is always drawn from
-the posterior current when it is recorded, in one round trip instead of two. When the bandit
-has moved, the store writes nothing and answers its snapshot, and the batch is drawn again
-from it (:meth:`Engine.decide_batch`).
+bandit is still at that version, in the same atomic step, so a decision is drawn from the
+posterior current when it is recorded (at ``max_staleness_ms=0``), in one round trip instead of
+two. When the bandit has moved, the store writes nothing and answers its snapshot, and the
+batch is drawn again from it; should it have moved again meanwhile, the next draw is recorded
+unconditionally -- at most one round trip stale, as every decision was before the check
+(:func:`decide`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..decision import DECISION_ID_SEP, RecordedDecision
-from ..errors import ConfigurationError, DecisionExistsError, InvalidContextError
+from ..errors import (
+    ArmError,
+    BanditNotFoundError,
+    ConfigurationError,
+    DecisionExistsError,
+    InvalidContextError,
+)
 from ..stores.base import Snapshot
 from ..stores.shard_routing import shard_tokens
 from .keys import keyed_tokens, request_hash
@@ -30,7 +38,64 @@ from .sticky import claim_assignments, held_assignments
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["decide_on"]
+__all__ = ["decide", "decide_on"]
+
+#: verified writes of one batch before the next is unconditional: a hot bandit's version can
+#: move between every answer and the next write (another worker's reward), and each attempt
+#: costs a draw and a round trip -- after two, the batch drawn from the snapshot just answered
+#: is recorded as a read-then-write always recorded it (at most one round trip stale), so a
+#: decision never costs more than three round trips
+_VERIFIED_ATTEMPTS = 2
+
+
+def decide(engine: Engine, bandit: str, contexts: Any, eligible: Iterable[str] | None, k: int,
+           user_ids: Sequence[str | None] | None, n: int | None,
+           idempotency_key: str | None) -> list[RecordedDecision]:
+    """``Engine.decide_batch``: draw from the cached state (or a read), record if still current.
+
+    A state the caller allows as is (read within ``max_staleness``) is recorded unconditionally;
+    so are decisions the version check cannot cover (idempotent, sticky, sharded), after a read.
+    Otherwise the write carries ``if_at``; a moved bandit's answered snapshot is the next state
+    to draw from, twice, and then the batch drawn from the last one is recorded unconditionally
+    (``_VERIFIED_ATTEMPTS``). A request refused by a cached configuration nobody re-read (an arm
+    another worker has just added) is tried again on a read; refused by a read one, the refusal
+    stands.
+    """
+    args = (bandit, contexts, eligible, k, user_ids, n, idempotency_key)
+    cache = engine._cache
+    state = cache.unverified(bandit)
+    unread = state is not None  # a cached state nobody has re-read
+    if state is None:
+        state = engine._state(bandit)
+        if cache.recent(state):  # within the staleness the caller allows: as it is
+            return _recorded(decide_on(engine, state, None, *args))
+    spec = state.spec
+    if (idempotency_key is not None or spec.shards > 1
+            or (spec.stickiness is not None and user_ids is not None)):
+        return _recorded(decide_on(engine, engine._state(bandit) if unread else state,
+                                   None, *args))
+    for _attempt in range(_VERIFIED_ATTEMPTS):
+        at = (state.snapshot.version, state.snapshot.config_version)
+        try:
+            out = decide_on(engine, state, at, *args)
+        except (ArmError, InvalidContextError, ConfigurationError):
+            if not unread:
+                raise
+            state, unread = engine._state(bandit), False  # the cache's refusal? read and see
+            continue
+        except BanditNotFoundError:
+            engine._forget(bandit)
+            raise
+        if not isinstance(out, Snapshot):
+            cache.verified(state)
+            return out
+        state, unread = cache.install(bandit, out), False
+    return _recorded(decide_on(engine, state, None, *args))
+
+
+def _recorded(out: list[RecordedDecision] | Snapshot) -> list[RecordedDecision]:
+    assert not isinstance(out, Snapshot)  # an unconditional write records or raises
+    return out
 
 
 def decide_on(engine: Engine, state: BanditState, if_at: tuple[int, int] | None,

@@ -14,19 +14,16 @@ from ..decision import (
     RewardStatus,
 )
 from ..errors import (
-    ArmError,
     BanditNotFoundError,
-    ConfigurationError,
-    InvalidContextError,
     StoreUnavailableError,
     TsbanditError,
 )
 from ..events import ExpiredEvent, RewardEvent
 from ..policies.ranking import RankingModel
 from ..policies.stats import Stats
-from ..stores.base import ClaimedDecision, NewDecision, Snapshot
+from ..stores.base import ClaimedDecision, NewDecision
 from .base import EngineBase
-from .deciding import decide_on
+from .deciding import decide
 from .keys import check_idempotency_key
 from .metric_records import expired_metric
 from .rewards import apply_records, record_rewards
@@ -133,38 +130,7 @@ class Engine(EngineBase):
         """
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
-        args = (bandit, contexts, eligible, k, user_ids, n, idempotency_key)
-        cached = self._cache.unverified(bandit)
-        if (cached is not None and idempotency_key is None and cached.spec.shards == 1
-                and (cached.spec.stickiness is None or user_ids is None)):
-            verified = self._decide_verified(cached, args)
-            if verified is not None:
-                return verified
-        out = decide_on(self, self._state(bandit), None, *args)
-        assert not isinstance(out, Snapshot)  # an unconditional write records or raises
-        return out
-
-    def _decide_verified(self, state: BanditState, args: tuple[Any, ...]
-                         ) -> list[RecordedDecision] | None:
-        """Decide from a cached ``state`` whose version the write verifies (one round trip,
-        :mod:`tsbandit.engine.deciding`); when the bandit had moved, again from the snapshot
-        the store answered, twice at most. None: read and decide on a fresh state instead
-        (the bandit kept moving, or the request was refused by the cached configuration --
-        maybe only because another worker changed the arms)."""
-        for _attempt in range(2):
-            at = (state.snapshot.version, state.snapshot.config_version)
-            try:
-                out = decide_on(self, state, at, *args)
-            except (ArmError, InvalidContextError, ConfigurationError):
-                return None
-            except BanditNotFoundError:
-                self._forget(args[0])
-                raise
-            if not isinstance(out, Snapshot):
-                self._cache.verified(state)
-                return out
-            state = self._cache.install(args[0], out)
-        return None
+        return decide(self, bandit, contexts, eligible, k, user_ids, n, idempotency_key)
 
     def _keep_payloads(self, bandit: str, items: list[NewDecision],
                        out: list[RecordedDecision]) -> None:

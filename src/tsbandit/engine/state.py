@@ -113,6 +113,10 @@ class StateCache:
     def _recent(self, state: BanditState, now: float) -> bool:
         return self.max_staleness > 0 and now - state.read_at <= self.max_staleness
 
+    def recent(self, state: BanditState) -> bool:
+        """``state`` is within ``max_staleness``: usable as it is, unverified."""
+        return self._recent(state, time.monotonic())
+
     def unverified(self, name: str) -> BanditState | None:
         """The cached state of ``name`` when :meth:`get` would read the store again (older
         than ``max_staleness``), for a caller that verifies its version in the write it makes
