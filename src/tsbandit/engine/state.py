@@ -106,23 +106,21 @@ class StateCache:
     def get(self, name: str, *, fresh: bool = False) -> BanditState:
         """The state of ``name``: cached if recent enough (and not ``fresh``), else read."""
         cached = self._states.get(name)
-        if not fresh and cached is not None and self._recent(cached, time.monotonic()):
+        if not fresh and cached is not None and self.recent(cached):
             return cached
         return self.install(name, self.store.read(name))
 
-    def _recent(self, state: BanditState, now: float) -> bool:
-        return self.max_staleness > 0 and now - state.read_at <= self.max_staleness
-
     def recent(self, state: BanditState) -> bool:
         """``state`` is within ``max_staleness``: usable as it is, unverified."""
-        return self._recent(state, time.monotonic())
+        return (self.max_staleness > 0
+                and time.monotonic() - state.read_at <= self.max_staleness)
 
     def unverified(self, name: str) -> BanditState | None:
         """The cached state of ``name`` when :meth:`get` would read the store again (older
         than ``max_staleness``), for a caller that verifies its version in the write it makes
         instead (``put_pending_many(..., if_at=...)``); None when never read or recent."""
         cached = self._states.get(name)
-        if cached is None or cached.moved or self._recent(cached, time.monotonic()):
+        if cached is None or cached.moved or self.recent(cached):
             return None
         return cached
 

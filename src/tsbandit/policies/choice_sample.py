@@ -109,10 +109,9 @@ class ChoiceSample:
         if log_p is None:
             return None
         log_w = log_p - self.log_q
-        top = log_w.max()
         if not np.isfinite(log_w).all():
             return None
-        w = np.exp(log_w - top)
+        w = np.exp(log_w - log_w.max())
         total = w.sum()
         if total * total < min_effective * w.shape[0] * np.dot(w, w):
             return None
