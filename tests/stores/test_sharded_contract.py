@@ -11,6 +11,7 @@ import pytest
 
 from stores import test_contract
 from stores.backends import Backend
+from stores.suites import suite_functions
 from tsbandit.stores import ShardedStore, Store
 
 _VERSION = ("a write returns the version of the shard it changed (scale: their sum), a read "
@@ -36,11 +37,7 @@ EXCLUDED: dict[str, str] = {
         "its batches unconditionally, after a read), tested in test_sharded.py"),
 }
 
-for _name in dir(test_contract):
-    _fn = getattr(test_contract, _name)
-    if (_name.startswith("test_") and callable(_fn) and _name not in EXCLUDED
-            and "store" in _fn.__code__.co_varnames[:_fn.__code__.co_argcount]):
-        globals()[_name] = _fn
+globals().update(suite_functions(test_contract, EXCLUDED, {"store"}))
 
 bandit = test_contract.bandit
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from stores import test_contract, test_reward_many
 from stores.backends import Backend
 from stores.conftest import SHARED_KINDS, make_backend
+from stores.suites import suite_functions
 from tsbandit.errors import DecisionNotFoundError
 from tsbandit.stores import NewDecision, RewardItem, ShardedStore, Store
 
@@ -42,11 +43,7 @@ EXCLUDED_MANY: dict[str, str] = {
         "pins the one-log event order and version; the sharded property below checks the "
         "books, the answers and each id's outcome"),
 }
-for _name in dir(test_reward_many):
-    _fn = getattr(test_reward_many, _name)
-    if (_name.startswith("test_") and callable(_fn) and _name not in EXCLUDED_MANY
-            and set(_fn.__code__.co_varnames[:_fn.__code__.co_argcount]) & {"store", "other"}):
-        globals()[f"{_name}_sharded"] = _fn
+globals().update(suite_functions(test_reward_many, EXCLUDED_MANY, {"store", "other"}, "_sharded"))
 
 
 def test_batch_over_shards_keeps_order_and_first_wins(store: Store) -> None:
