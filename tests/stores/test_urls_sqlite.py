@@ -374,10 +374,14 @@ def test_sqlite_file_of_schema_version_2_gets_outcomes_and_keeps_everything(tmp_
     again.close()
 
 
-def test_sqlite_version_2_file_opened_by_many_threads_at_once_migrates_once(tmp_path) -> None:
-    """Each thread opens its own store on the old file at the same moment: the first to take
-    the write lock migrates, the others then see the new version (adding the column twice
-    fails)."""
+@pytest.mark.parametrize("round_", range(20))
+def test_sqlite_version_2_file_opened_by_many_threads_at_once_migrates_once(
+        tmp_path, round_: int) -> None:
+    """Each thread opens its own store on the old (rollback-journal) file at the same moment:
+    the first to take the write lock migrates, the others then see the new version (adding the
+    column twice fails). Switching the file to WAL races too: SQLite refuses one of two
+    connections upgrading their shared locks at once without waiting, and the store must wait
+    for it rather than fail -- that race lost about one round in twenty before, hence rounds."""
     path = tmp_path / "v2.db"
     _write_v2_file(path)
     n = 6
@@ -403,6 +407,31 @@ def test_sqlite_version_2_file_opened_by_many_threads_at_once_migrates_once(tmp_
     assert [s.get_pending("b", "p1").outcome for s in stores] == [1.0] * n
     for s in stores:
         s.close()
+
+
+def test_sqlite_old_file_opened_while_another_writes_waits_for_the_wal_switch(tmp_path) -> None:
+    """A rollback-journal file whose write lock another connection holds: the switch to WAL is
+    refused at once by SQLite (its busy handler is not asked while a read is open), so the
+    store retries it until ``busy_timeout`` -- it opens once the writer commits, and fails with
+    ``StoreUnavailableError`` only when the lock outlives the timeout."""
+    path = tmp_path / "v2.db"
+    _write_v2_file(path)
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreUnavailableError, match="database is locked"):
+        SQLiteStore(path, busy_timeout=0.1)
+    release = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    release.start()
+    try:
+        store = SQLiteStore(path, busy_timeout=5.0)
+    finally:
+        release.join()
+        writer.close()
+    assert store.read("b").version == 1
+    store.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    raw.close()
 
 
 def test_sqlite_file_of_a_newer_schema_is_refused_unchanged(tmp_path) -> None:

@@ -86,10 +86,13 @@ class ChoiceSample:
     @staticmethod
     def _joint(model: RewardModel, posterior: Any, draws: np.ndarray, columns: np.ndarray,
                memo: dict[str, np.ndarray]) -> np.ndarray | None:
-        log_density = model.draw_log_density(posterior, draws, memo)
-        if log_density is None:
-            return None
-        return np.asarray(log_density[:, columns].sum(axis=1), dtype=float)
+        # at extreme priors a density may be +inf in one column and -inf in another: their sum
+        # is NaN, which reweighted() refuses (a fresh draw then), so numpy need not warn
+        with np.errstate(invalid="ignore", over="ignore"):
+            log_density = model.draw_log_density(posterior, draws, memo)
+            if log_density is None:
+                return None
+            return np.asarray(log_density[:, columns].sum(axis=1), dtype=float)
 
     @property
     def n_arms(self) -> int:
@@ -108,7 +111,8 @@ class ChoiceSample:
         log_p = self._joint(model, posterior, self.draws, self.columns, self.memo)
         if log_p is None:
             return None
-        log_w = log_p - self.log_q
+        with np.errstate(invalid="ignore"):  # -inf - -inf: refused just below
+            log_w = log_p - self.log_q
         if not np.isfinite(log_w).all():
             return None
         w = np.exp(log_w - log_w.max())

@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -158,8 +159,7 @@ def connect(path: str | os.PathLike[str], busy_timeout: float,
         raise StoreUnavailableError(f"cannot open SQLite store {str(path)!r}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn, busy_timeout)
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         if _user_version(conn) != SCHEMA_VERSION:
             _upgrade(conn, path)
@@ -170,6 +170,26 @@ def connect(path: str | os.PathLike[str], busy_timeout: float,
                 f"cannot open SQLite store {str(path)!r}: {exc}") from exc
         raise
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Put the file in WAL mode, waiting up to ``busy_timeout`` seconds for other connections.
+
+    The switch upgrades the statement's shared lock to an exclusive one; when another
+    connection is doing the same (several processes opening an old rollback-journal file at
+    once), SQLite refuses one of them at once, without its busy handler, to avoid a deadlock.
+    So the switch is retried here, re-reading the mode each time: the other one may have made
+    it already."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.001
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if not unavailable(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
 
 def _user_version(conn: sqlite3.Connection) -> int:
