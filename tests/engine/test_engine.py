@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from concurrency import in_threads
 from exact import first_slot_beta
 from tsbandit.engine import BanditSpec, Engine, SweepResult
 from tsbandit.errors import (
@@ -704,23 +705,10 @@ def test_bad_idempotency_keys(store, clock, key):
 
 def test_concurrent_retries_record_one_decision(shared_backend, clock):
     """Threads, each with its own engine and client (workers), send the same key at once."""
-    import threading
-
     Engine(shared_backend.open(), seed=0, clock=clock).create_bandit(beta_spec())
     n = 6
     engines = [Engine(shared_backend.open(), seed=i, clock=clock) for i in range(n)]
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def work(i: int) -> None:
-        barrier.wait()
-        results[i] = engines[i].decide("offers", idempotency_key="same-key")
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results = in_threads(lambda i: engines[i].decide("offers", idempotency_key="same-key"), n)
     assert all(r == results[0] for r in results)
     assert sum(not r.replayed for r in results) == 1
     assert len(decision_events(engines[0].store)) == 1
@@ -731,29 +719,16 @@ def test_concurrent_workers_record_every_decision_once_and_never_ahead(shared_ba
     no reads between decisions: every decision is recorded once, none at a version the log
     has not reached (a reward's event and its version step are one atomic write, as are a
     batch's decisions and the version check), and the books are exact."""
-    import threading
-
     Engine(shared_backend.open(), seed=0, clock=clock).create_bandit(beta_spec())
     n, rounds = 4, 25
     engines = [Engine(shared_backend.open(), seed=40 + i, clock=clock) for i in range(n)]
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
 
     def work(i: int) -> None:
-        try:
-            barrier.wait()
-            for r in range(rounds):
-                batch = engines[i].decide_batch("offers", n=2)
-                engines[i].record_reward(batch[0].decision_id, (i + r) % 2)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        for r in range(rounds):
+            batch = engines[i].decide_batch("offers", n=2)
+            engines[i].record_reward(batch[0].decision_id, (i + r) % 2)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    in_threads(work, n)
     rewards, ids = 0, set()
     for event in engines[0].store.iter_events("offers"):
         if event.get("type") == "reward":

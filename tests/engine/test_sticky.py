@@ -4,10 +4,9 @@ decision, logged with the original draw's propensities. On every store."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
+from concurrency import in_threads
 from tsbandit.engine import BanditSpec, Engine
 from tsbandit.errors import ConfigurationError
 
@@ -83,18 +82,8 @@ def test_rankings_are_sticky_too(store, clock):
 def test_workers_agree_on_a_new_user(shared_backend, clock):
     engines = [Engine(shared_backend.open(), seed=i, clock=clock) for i in range(6)]
     engines[0].create_bandit(spec())
-    got: list = []
-    barrier = threading.Barrier(len(engines))
-
-    def visit(eng):
-        barrier.wait()
-        got.append(eng.decide("offers", user_id="new-user"))
-
-    threads = [threading.Thread(target=visit, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = in_threads(lambda i: engines[i].decide("offers", user_id="new-user"), len(engines))
+    assert len(got) == len(engines)
     assert len({d.arm for d in got}) == 1
     assert len({d.sticky_of for d in got}) == 1
     owner = got[0].sticky_of

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from concurrency import in_threads
 from tsbandit.engine import Engine
 from tsbandit.errors import StoreUnavailableError
 from tsbandit.service.traffic import nice_bucket, traffic_series
@@ -318,7 +319,6 @@ def test_two_workers_report_summed_metrics(serve, tmp_path, unique):
 
 
 def test_series_cache_scans_once_and_longer_for_slow_scans():
-    import threading
     import time as _time
 
     from tsbandit.service.dashboard import _SeriesCache
@@ -331,12 +331,7 @@ def test_series_cache_scans_once_and_longer_for_slow_scans():
         return {"n": len(calls)}
 
     cache = _SeriesCache(min_seconds=0.01, cost_factor=20.0)
-    threads = [threading.Thread(target=cache.get_or_compute, args=(("k",), slow))
-               for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert in_threads(lambda _: cache.get_or_compute(("k",), slow), 8) == [{"n": 1}] * 8
     assert len(calls) == 1  # eight concurrent readers, one scan
     _time.sleep(0.2)  # past min_seconds, within 20 x 0.05 s = 1 s
     assert cache.get_or_compute(("k",), slow) == {"n": 1} and len(calls) == 1

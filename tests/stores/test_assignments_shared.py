@@ -9,12 +9,12 @@ import multiprocessing as mp
 import os
 import signal
 import sqlite3
-import threading
 import time
 import uuid
 
 import pytest
 
+from concurrency import in_threads
 from tsbandit.errors import BanditExistsError, StoreUnavailableError
 from tsbandit.stores import Assignment, SQLiteStore, open_store
 from tsbandit.stores.records import PurgeResult
@@ -206,23 +206,7 @@ def test_sqlite_version_3_file_opened_by_many_threads_at_once_migrates_once(tmp_
     path = tmp_path / "v3.db"
     _write_v3_file(path)
     n = 6
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
-    stores: list[SQLiteStore] = []
-
-    def open_it() -> None:
-        barrier.wait()
-        try:
-            stores.append(SQLiteStore(path))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_it) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and len(stores) == n
+    stores = in_threads(lambda _: SQLiteStore(path), n)
     assert stores[0].assign("b", "u1", {"id": "d1"}, 10.0, 0.0).created
     assert [s.get_assignment("b", "u1", 0.0) for s in stores] == [
         Assignment("u1", {"id": "d1"}, 10.0, False)] * n

@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+from concurrency import in_threads
 from tsbandit.errors import (
     BanditExistsError,
     BanditNotFoundError,
@@ -296,11 +297,7 @@ def test_threads_add_exactly(store: Store, bandit: str) -> None:
         for j in range(n_adds):
             store.add(bandit, one_hot((t + j) % K))
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    in_threads(work, n_threads)
     counts = np.bincount([(t + j) % K for t in range(n_threads) for j in range(n_adds)])
     snap = store.read(bandit)
     assert snap.arrays["n"].tolist() == counts.astype(float).tolist()
@@ -512,22 +509,13 @@ def test_put_pending_many_if_at_writes_only_at_that_version(store: Store, bandit
 def test_put_pending_many_large_and_concurrent(store: Store, bandit: str) -> None:
     # batches of 300 from 4 threads at once: every decision stored once, every event logged
     n_threads, size = 4, 300
-    errors: list[BaseException] = []
 
     def work(t: int) -> None:
-        try:
-            store.put_pending_many(bandit, [
-                NewDecision(f"t{t}-{j}", {"arm": j % K}, 1000.0 + j, {"id": f"t{t}-{j}"})
-                for j in range(size)])
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        store.put_pending_many(bandit, [
+            NewDecision(f"t{t}-{j}", {"arm": j % K}, 1000.0 + j, {"id": f"t{t}-{j}"})
+            for j in range(size)])
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert errors == []
+    in_threads(work, n_threads)
     ids = [e["id"] for e in store.iter_events(bandit)]
     assert sorted(ids) == sorted(f"t{t}-{j}" for t in range(n_threads) for j in range(size))
     for t in range(n_threads):  # each batch's events are contiguous and in order
@@ -543,29 +531,18 @@ def test_put_pending_many_same_ids_concurrently_one_wins(backend, bandit: str) -
     batch is stored (with its events), the others get DecisionExistsError."""
     n = 6
     stores = [backend.open() for _ in range(n)]
-    barrier = threading.Barrier(n)
-    won: list[int] = []
-    refused: list[int] = []
-    errors: list[BaseException] = []
 
-    def work(t: int) -> None:
+    def work(t: int) -> bool:
         items = [NewDecision(f"key-{j}", {"arm": j % K, "writer": t}, 100.0,
                              {"id": f"key-{j}", "writer": t}) for j in range(3)]
-        barrier.wait()
         try:
             stores[t].put_pending_many(bandit, items)
-            won.append(t)
         except DecisionExistsError:
-            refused.append(t)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+            return False
+        return True
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    assert errors == [] and len(won) == 1 and sorted(won + refused) == list(range(n))
+    won = [t for t, stored in enumerate(in_threads(work, n)) if stored]
+    assert len(won) == 1
     for j in range(3):  # every id holds the winner's payload; only the winner's events
         assert stores[0].get_pending(bandit, f"key-{j}").payload["writer"] == won[0]
     assert [(e["id"], e["writer"]) for e in stores[0].iter_events(bandit)] == [
@@ -668,27 +645,20 @@ def test_concurrent_sweepers_settle_each_once(backend, bandit: str) -> None:
     n = 60
     for i in range(n):
         stores[0].put_pending(bandit, f"d{i}", {"arm": i % K}, float(i))
-    counts = [0] * len(stores)
-    barrier = threading.Barrier(len(stores))
 
-    def sweep(w: int) -> None:
-        barrier.wait()
+    def sweep(w: int) -> int:
+        count = 0
         while True:
             got = stores[w].sweep_expired(
                 bandit, 1000.0, lambda c: (one_hot(c.payload["arm"]), None), limit=7
             )
-            counts[w] += got
+            count += got
             if got == 0 and all(
                 stores[w].get_pending(bandit, f"d{i}").status == "expired" for i in range(n)
             ):
-                return
+                return count
 
-    threads = [threading.Thread(target=sweep, args=(w,)) for w in range(len(stores))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert sum(counts) == n
+    assert sum(in_threads(sweep, len(stores))) == n
     assert_arrays(stores[0], bandit, expected([one_hot(i % K) for i in range(n)]))
 
 
@@ -860,7 +830,6 @@ def test_read_events_bad_arguments(store: Store, bandit: str, bad: dict) -> None
 def test_read_events_concurrent_appends_none_lost(store: Store, bandit: str) -> None:
     """An incremental reader racing 4 writers sees every event exactly once, in order per
     writer."""
-    import threading
 
     n, writers = 150, 4
     done = threading.Event()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 
 import numpy as np
 import pytest
 
+from concurrency import in_threads
 from tsbandit.errors import StoreUnavailableError
 from tsbandit.stores import open_store
 
@@ -164,22 +164,13 @@ def test_restart_with_a_new_client(shared_redis_backend) -> None:
 def test_threads_share_one_client(shared_redis_backend) -> None:
     store = shared_redis_backend.open()
     store.create_bandit("t", {}, layout())
-    errors: list[BaseException] = []
 
     def work(w: int) -> None:
-        try:
-            for j in range(50):
-                store.put_pending("t", f"{w}-{j}", {}, 1e12)
-                store.apply_reward("t", f"{w}-{j}", reward_delta(w % 4, j), None, 1.0)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for j in range(50):
+            store.put_pending("t", f"{w}-{j}", {}, 1e12)
+            store.apply_reward("t", f"{w}-{j}", reward_delta(w % 4, j), None, 1.0)
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    in_threads(work, 8)
     assert store.read("t").arrays["n"].sum() == 400
 
 
@@ -230,11 +221,7 @@ def test_held_connections_one_per_thread_and_fork_safe(redis_url) -> None:
                 store.read("h")
                 store.add("h", reward_delta(1, 1))
 
-        threads = [threading.Thread(target=work) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(lambda _: work(), 4)
         work()
         pool = store._redis.client().connection_pool
         assert len(pool._in_use_connections) + len(pool._available_connections) <= 5

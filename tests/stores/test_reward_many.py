@@ -5,13 +5,13 @@ an item applied at most once), ``get_pending_many`` is ``get_pending`` for each 
 from __future__ import annotations
 
 import itertools
-import threading
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from concurrency import in_threads
 from tsbandit.errors import (
     BanditNotFoundError,
     DecisionExpiredError,
@@ -98,22 +98,14 @@ def test_concurrent_batches_apply_each_id_once(store: Store, bandit: str) -> Non
     """4 threads send overlapping batches (each id in every batch, twice): each id once."""
     ids = [f"c{j}" for j in range(60)]
     store.put_pending_many(bandit, [NewDecision(i, {"arm": 0}, 100.0) for i in ids])
-    answers: list[list[object]] = []
-    lock = threading.Lock()
 
-    def work(t: int) -> None:
+    def work(t: int) -> list:
         order = ids[t:] + ids[:t]
-        out = store.apply_reward_many(bandit, [RewardItem(i, {"n": np.array([1.0, 0, 0])},
-                                                          {"id": i}, 50.0)
-                                               for i in order + order[::-1]])
-        with lock:
-            answers.append(out)
+        return store.apply_reward_many(bandit, [RewardItem(i, {"n": np.array([1.0, 0, 0])},
+                                                           {"id": i}, 50.0)
+                                                for i in order + order[::-1]])
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    answers = in_threads(work, 4)
     statuses = [r.status for out in answers for r in out]  # type: ignore[attr-defined]
     assert statuses.count("applied") == len(ids)
     assert statuses.count("duplicate") == 8 * len(ids) - len(ids)

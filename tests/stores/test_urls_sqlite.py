@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from concurrency import in_threads
 from tsbandit.errors import ConfigurationError, StoreUnavailableError
 from tsbandit.stores import ClaimedDecision, MemoryStore, SQLiteStore, Store, open_store
 from tsbandit.stores.sqlite_file import SCHEMA_VERSION
@@ -385,23 +386,7 @@ def test_sqlite_version_2_file_opened_by_many_threads_at_once_migrates_once(
     path = tmp_path / "v2.db"
     _write_v2_file(path)
     n = 6
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
-    stores: list[SQLiteStore] = []
-
-    def open_it() -> None:
-        barrier.wait()
-        try:
-            stores.append(SQLiteStore(path))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_it) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and len(stores) == n
+    stores = in_threads(lambda _: SQLiteStore(path), n)
     assert stores[0].apply_reward("b", "p1", reward_delta(0, 1), None, 1.0,
                                   outcome=1.0).status == "applied"
     assert [s.get_pending("b", "p1").outcome for s in stores] == [1.0] * n
