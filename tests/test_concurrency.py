@@ -30,6 +30,7 @@ def test_a_worker_still_running_after_the_timeout_fails_the_test() -> None:
     release = threading.Event()
     try:
         with pytest.raises(AssertionError, match=r"workers \[0\] still running"):
-            in_threads(lambda i: release.wait(30) if i == 0 else None, 2, timeout=0.2)
+            in_threads(lambda i: release.wait(30) if i == 0 else None, 2,
+                       together=False, timeout=0.2)
     finally:
         release.set()

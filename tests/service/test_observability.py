@@ -337,7 +337,7 @@ def test_series_cache_scans_once_and_longer_for_slow_scans():
     assert cache.get_or_compute(("k",), slow) == {"n": 1} and len(calls) == 1
     fast = _SeriesCache(min_seconds=0.01, cost_factor=20.0)
     fast.get_or_compute(("k",), lambda: {"v": 1})
-    _time.sleep(0.05)
+    _time.sleep(0.3)  # past min_seconds, and past 20 x the scan's cost unless it took 15 ms
     assert fast.get_or_compute(("k",), lambda: {"v": 2}) == {"v": 2}  # cheap scans: fresh
 
 

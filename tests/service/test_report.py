@@ -276,7 +276,9 @@ def test_event_log_export_round_trips_into_logged_data(engine, client, make_clie
 
 def test_over_real_http_on_sqlite(serve, tmp_path):
     httpx = pytest.importorskip("httpx")
-    server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'report.db'}"})
+    # seeded: the SRM check below flags p < 0.001, which an unseeded run would meet 1 in 1,000
+    server = serve({"TSBANDIT_STORE": f"sqlite:///{tmp_path / 'report.db'}",
+                    "TSBANDIT_SEED": "2"})
     with httpx.Client(base_url=server.url, timeout=10) as c:
         assert c.post("/v1/bandits", json={"name": "ab", "arms": ["A", "B"]}).status_code == 201
         users = np.random.default_rng(1)

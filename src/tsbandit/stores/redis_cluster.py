@@ -99,6 +99,9 @@ class ClusterConnection(RedisConnection):
     def _evalsha(self, client: Any, command: tuple[Any, ...]) -> Any:
         return client.evalsha(*command[1:])  # routed by the keys' slot
 
+    def _load_script(self, client: Any, text: str) -> None:
+        client.script_load(text)  # on every primary
+
     def _with_wait(self, client: Any, key: str, args: tuple[Any, ...]) -> tuple[Any, int]:
         for attempt in range(2):
             try:

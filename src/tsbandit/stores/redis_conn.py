@@ -294,6 +294,11 @@ class RedisConnection:
     def _evalsha(self, client: Any, command: tuple[Any, ...]) -> Any:
         return self.send(client, command)
 
+    def _load_script(self, client: Any, text: str) -> None:
+        # on the held connection too: through the pool, every thread meeting a restarted
+        # server at once would check out a connection more, and keep it in the pool
+        self.send(client, ("SCRIPT", "LOAD", text))
+
     # -- scripts and durability (min_replicas) -------------------------------------------------
     def script(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         """Run script ``name`` of :mod:`tsbandit.stores._lua` (loading it on a server that
@@ -315,7 +320,7 @@ class RedisConnection:
                 return evalsha(client)
             except NoScriptError:
                 # a restarted or new server: load once and run (the script did not run)
-                client.script_load(self._texts[name])
+                self._load_script(client, self._texts[name])
                 return evalsha(client)
 
         reply = list(self.run(call))
