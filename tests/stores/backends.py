@@ -166,7 +166,11 @@ def make_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> B
     else:
         base = request.getfixturevalue("redis_cluster").url
     sep = "&" if "?" in base else "?"
-    return Backend(kind, f"{base}{sep}prefix={prefix}", lambda: purge_prefix(base, prefix))
+    # the product's 0.5 s reply timeout fails fast in production; here a loaded CI machine's
+    # stall must not turn one of a test's thousands of commands into an outage (the outage
+    # tests open their own stores, with the default)
+    return Backend(kind, f"{base}{sep}prefix={prefix}&socket_timeout=5",
+                   lambda: purge_prefix(base, prefix))
 
 
 #: Every store kind (Redis kinds marked ``redis``) and the kinds several processes share.

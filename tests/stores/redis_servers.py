@@ -126,6 +126,12 @@ class RedisServer:
     def cli(self, *args: str) -> str:
         return _cli(self.port, *args)
 
+    def wait_unpaused(self) -> None:
+        """Return once a ``CLIENT PAUSE`` has ended (a PING waits for it, as every command
+        does), and the commands it held have run."""
+        assert self.cli("ping").strip() == "PONG"
+        time.sleep(0.2)
+
 
 class RedisCluster:
     """A real Redis Cluster of ``n`` primaries with ``replicas`` replicas each, on free ports.

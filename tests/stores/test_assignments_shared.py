@@ -246,7 +246,7 @@ def test_redis_assign_whose_reply_was_lost_is_recognised_on_retry(
     redis_server.cli("client", "pause", "1500", "all")
     with pytest.raises(StoreUnavailableError):
         store.assign("b", "u1", mine, 1e12, 1.0)
-    time.sleep(1.6)
+    redis_server.wait_unpaused()
     # whatever happened to the lost call happened entirely or not at all, and the retry
     # tells which by the id: created now, or found live with this caller's own payload
     before = store.get_assignment("b", "u1", 2.0)

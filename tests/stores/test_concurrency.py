@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from tsbandit.stores import Store
+from tsbandit.stores import NewDecision, Store
 
 from . import workers
 
@@ -121,9 +121,9 @@ def _check_all_or_nothing(store: Store, ids: list[str]) -> set[str]:
 def test_sigkill_mid_stream_leaves_whole_rewards(shared_backend, ctx) -> None:
     store = shared_backend.open()
     store.create_bandit("crash", {}, workers.layout())
-    ids = [f"d{i}" for i in range(1000)]
-    for did in ids:
-        store.put_pending("crash", did, {}, 1e12)
+    # enough that a worker cannot finish the rest while a busy machine delays the kill
+    ids = [f"d{i}" for i in range(3000)]
+    store.put_pending_many("crash", [NewDecision(did, {}, 1e12) for did in ids])
     done: set[str] = set()
     for round_, threshold in enumerate((40, 120)):
         counter = ctx.Value("i", 0)
