@@ -487,6 +487,33 @@ def test_reward_with_a_stale_cached_layout_lands_on_the_right_arm(store, clock):
         w1.record_reward(d2.decision_id, 1)
 
 
+def test_a_bandit_created_anew_under_its_name_is_not_taken_for_the_old_one(
+        store, clock, monkeypatch):
+    """Another worker deletes the bandit and creates it again with other arms: the new one is
+    at the very version and configuration version the old one was (0, 0). A read tells them
+    apart by their configuration -- the old arms are not served from the cache -- and a
+    decision made from the cached state reads again once it is UNREAD_TRUST_SECONDS old
+    (the version check of its write cannot tell them apart)."""
+    from tsbandit.engine import state as state_module
+
+    w1, w2 = Engine(store, seed=21, clock=clock), Engine(store, seed=22, clock=clock)
+    w1.create_bandit(beta_spec())
+    assert w1.decide("offers").arm in {"a", "b", "c"}
+    assert [r["arm"] for r in w1.stats("offers")["arms"]] == ["a", "b", "c"]
+    w2.delete_bandit("offers")
+    w2.create_bandit(BanditSpec(name="offers", arms=["x", "y"]))
+    assert [r["arm"] for r in w1.stats("offers")["arms"]] == ["x", "y"]  # a read: the new one
+    w1.create_bandit(BanditSpec(name="other", arms=["a", "b", "c"]))
+    w1.decide("other")  # cached, decided from without a read (within the trust)
+    w2.delete_bandit("other")
+    w2.create_bandit(BanditSpec(name="other", arms=["x", "y"]))
+    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 0.0)  # the trust has run out
+    got = w1.decide_batch("other", n=20)
+    assert {d.arm for d in got} <= {"x", "y"}
+    assert [w2.record_reward(d.decision_id, 1).status for d in got] == ["applied"] * 20
+    assert sum(r["pulls"] for r in w2.stats("other")["arms"]) == 20
+
+
 def test_batch_records_every_decision_in_one_write(store, clock):
     calls = {"one": 0, "many": []}
     one, many = store.put_pending, store.put_pending_many

@@ -18,18 +18,25 @@ __all__ = ["BanditState", "StateCache"]
 
 _FIRST_SLOT_KEYS = 64  # eligible sets remembered per model version
 _LOGGED_ALLOCATION_ARMS = 64  # decision events carry every arm's probability up to this many arms
+#: seconds a cached state is decided from, its writes verified by version, before it is read
+#: again: a bandit deleted and created anew can be at the very (version, config_version) the
+#: cache holds, which no version check tells apart -- a read does (its configuration differs)
+UNREAD_TRUST_SECONDS = 1.0
 
 
 @dataclass
 class BanditState:
     """One read of a bandit: its specification, the store's snapshot, the statistics (with the
-    decay accrued since the store applied it), the posterior, and when it was read."""
+    decay accrued since the store applied it), the posterior, when it was last known current
+    (``read_at``: read, or its version found unchanged by a write) and when it was last read
+    (``fetched_at``)."""
 
     spec: BanditSpec
     snapshot: Snapshot
     stats: Stats
     posterior: Any
     read_at: float
+    fetched_at: float = 0.0
     #: eligible mask (bytes, or None for all arms) -> first-slot choice probabilities (K,) under
     #: this posterior; context-free bandits only (see Engine.decide_batch)
     first_slot_cache: dict[bytes | None, tuple[np.ndarray, dict[str, float] | None]] = field(
@@ -118,9 +125,11 @@ class StateCache:
     def unverified(self, name: str) -> BanditState | None:
         """The cached state of ``name`` when :meth:`get` would read the store again (older
         than ``max_staleness``), for a caller that verifies its version in the write it makes
-        instead (``put_pending_many(..., if_at=...)``); None when never read or recent."""
+        instead (``put_pending_many(..., if_at=...)``); None when never read, recent, or last
+        read more than :data:`UNREAD_TRUST_SECONDS` ago."""
         cached = self._states.get(name)
-        if cached is None or cached.moved or self.recent(cached):
+        if (cached is None or cached.moved or self.recent(cached)
+                or time.monotonic() - cached.fetched_at > UNREAD_TRUST_SECONDS):
             return None
         return cached
 
@@ -137,24 +146,28 @@ class StateCache:
 
     def install(self, name: str, snap: Snapshot) -> BanditState:
         """The state of the snapshot ``snap`` of ``name`` just read, cached: an unchanged
-        version keeps the statistics and posterior computed before."""
+        version keeps the statistics and posterior computed before.
+
+        Unchanged means the same version, configuration version and configuration: a bandit
+        deleted and created again starts again at version 0, configuration version 0."""
         now = time.monotonic()
         cached = self._states.get(name)
-        if (cached is not None and cached.snapshot.version == snap.version
-                and cached.snapshot.config_version == snap.config_version):
-            cached.read_at = now
+        same_config = (cached is not None
+                       and cached.snapshot.config_version == snap.config_version
+                       and cached.snapshot.config == snap.config)
+        if same_config and cached is not None and cached.snapshot.version == snap.version:
+            cached.read_at = cached.fetched_at = now
             cached.snapshot = snap
             cached.moved = False
             return cached
-        spec = (cached.spec if cached is not None
-                and cached.snapshot.config_version == snap.config_version
+        spec = (cached.spec if same_config and cached is not None
                 else BanditSpec.from_config(snap.config))
         stats = Stats({k: np.array(v) for k, v in snap.arrays.items()})
         if spec.half_life is not None and snap.decayed_at is not None:
             # the decay accrued since the store last applied it, for reading only
             elapsed = max(self.clock() - snap.decayed_at, 0.0)
             stats = spec.model.decay(stats, 0.5 ** (elapsed / spec.half_life))
-        state = BanditState(spec, snap, stats, spec.model.posterior(stats), now)
+        state = BanditState(spec, snap, stats, spec.model.posterior(stats), now, now)
         if cached is not None and cached.spec is spec:  # the same configuration
             state.choice_samples = cached.choice_samples
         self._states[name] = state
