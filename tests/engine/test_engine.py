@@ -36,6 +36,15 @@ def beta_spec(**kw):
     return BanditSpec(name="offers", arms=["a", "b", "c"], **kw)
 
 
+@pytest.fixture
+def trusted_cache(monkeypatch):
+    """A cached state stays trusted unread however slow the machine (tests that count reads:
+    the one-second re-read is tested on its own)."""
+    from tsbandit.engine import state as state_module
+
+    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 3600.0)
+
+
 def test_decide_and_reward_exactly_once(store, clock):
     eng = Engine(store, seed=0, clock=clock)
     eng.create_bandit(beta_spec())
@@ -284,7 +293,7 @@ def test_half_life_decay(store, clock):
     assert a["rewards"] == pytest.approx(1.0)
 
 
-def test_bounded_staleness_saves_reads(store, clock):
+def test_bounded_staleness_saves_reads(store, clock, trusted_cache):
     calls = {"read": 0}
     original = store.read
 
@@ -305,7 +314,8 @@ def test_bounded_staleness_saves_reads(store, clock):
     assert calls["read"] == 2
 
 
-def test_decisions_are_drawn_from_the_version_they_are_recorded_at(store, clock):
+def test_decisions_are_drawn_from_the_version_they_are_recorded_at(store, clock,
+                                                                    trusted_cache):
     """With staleness 0 a worker reads once; a write that finds the bandit moved (another
     worker's reward) records nothing and the batch is drawn again from the snapshot the store
     answered -- every decision carries the version it was recorded at, with no extra read."""
@@ -770,7 +780,8 @@ def test_concurrent_workers_record_every_decision_once_and_never_ahead(shared_ba
                                                     for r in range(rounds))
 
 
-def test_a_bandit_that_keeps_moving_is_recorded_from_the_last_answer(store, clock):
+def test_a_bandit_that_keeps_moving_is_recorded_from_the_last_answer(store, clock,
+                                                                     trusted_cache):
     """Another worker's reward lands before each verified write: the batch is drawn again from
     the answered snapshot once, and then recorded unconditionally from the last answer -- three
     writes, no read, the decision at the version it was drawn from."""
