@@ -37,6 +37,16 @@ from stores.backends import (  # noqa: E402, F401
 
 
 @pytest.fixture
+def trusted_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine's cached bandit state stays trusted unread however slow the machine, for the
+    tests that count store calls (the one-second re-read, ``UNREAD_TRUST_SECONDS``, is tested
+    on its own)."""
+    from tsbandit.engine import state
+
+    monkeypatch.setattr(state, "UNREAD_TRUST_SECONDS", 3600.0)
+
+
+@pytest.fixture
 def fresh_jit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The compiled kernels decide anew (``TSBANDIT_JIT`` unset) and are reset afterwards, so a
     test that switched them leaves the default, enabled state behind."""

@@ -36,15 +36,6 @@ def beta_spec(**kw):
     return BanditSpec(name="offers", arms=["a", "b", "c"], **kw)
 
 
-@pytest.fixture
-def trusted_cache(monkeypatch):
-    """A cached state stays trusted unread however slow the machine (tests that count reads:
-    the one-second re-read is tested on its own)."""
-    from tsbandit.engine import state as state_module
-
-    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 3600.0)
-
-
 def test_decide_and_reward_exactly_once(store, clock):
     eng = Engine(store, seed=0, clock=clock)
     eng.create_bandit(beta_spec())
@@ -522,6 +513,17 @@ def test_a_bandit_created_anew_under_its_name_is_not_taken_for_the_old_one(
     assert {d.arm for d in got} <= {"x", "y"}
     assert [w2.record_reward(d.decision_id, 1).status for d in got] == ["applied"] * 20
     assert sum(r["pulls"] for r in w2.stats("other")["arms"]) == 20
+    # the arms of the new one in another order: a reward w1 computes lands on its own arm
+    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 3600.0)
+    w1.create_bandit(BanditSpec(name="third", arms=["a", "b", "c"]))
+    w1.record_reward(w1.decide("third", eligible=["b"]).decision_id, 0)  # cached, layout a b c
+    w2.delete_bandit("third")
+    w2.create_bandit(BanditSpec(name="third", arms=["c", "b", "a"]))
+    d = w2.decide("third", eligible=["a"])
+    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 0.0)
+    assert w1.record_reward(d.decision_id, 1).status == "applied"
+    arms = {r["arm"]: (r["pulls"], r["alpha"]) for r in w2.stats("third")["arms"]}
+    assert arms == {"c": (0.0, 1.0), "b": (0.0, 1.0), "a": (1.0, 2.0)}
 
 
 def test_batch_records_every_decision_in_one_write(store, clock):

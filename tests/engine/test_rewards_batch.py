@@ -45,6 +45,7 @@ def counted(store: Store) -> tuple[ObservedStore, Calls]:
     return ObservedStore(store, calls), calls
 
 
+@pytest.mark.usefixtures("trusted_cache")  # counts store calls
 def test_a_reward_for_its_own_decision_is_one_store_call(store, clock):
     observed, calls = counted(store)
     mine, other = Engine(observed, seed=0, clock=clock), Engine(observed, seed=1, clock=clock)
@@ -66,6 +67,7 @@ def test_a_reward_for_its_own_decision_is_one_store_call(store, clock):
     assert sum(s) == 2.0
 
 
+@pytest.mark.usefixtures("trusted_cache")  # counts store calls
 def test_record_rewards_answers_each_on_its_own(store, clock):
     observed, calls = counted(store)
     eng, peer = Engine(observed, seed=2, clock=clock), Engine(observed, seed=3, clock=clock)
@@ -138,6 +140,7 @@ def test_delete_and_recreate_never_answers_from_a_stale_entry(store, clock):
         w1.record_reward(d2.decision_id, 1)
 
 
+@pytest.mark.usefixtures("trusted_cache")  # counts store calls
 def test_idempotency_keyed_decisions_are_read_not_cached(clock):
     observed, calls = counted(MemoryStore())
     eng = Engine(observed, seed=8, clock=clock)
@@ -150,6 +153,7 @@ def test_idempotency_keyed_decisions_are_read_not_cached(clock):
     assert calls.ops["get_pending"] == 1
 
 
+@pytest.mark.usefixtures("trusted_cache")  # counts store calls
 def test_payload_cache_is_bounded_and_optional(clock):
     observed, calls = counted(MemoryStore())
     eng = Engine(observed, seed=9, clock=clock, payload_cache=3)
@@ -242,6 +246,7 @@ def test_any_interleaving_applies_each_first_reward_once(store, clock, seq):
     maker.delete_bandit(name)
 
 
+@pytest.mark.usefixtures("trusted_cache")  # counts store calls
 def test_a_large_batch_goes_to_the_store_in_chunks(clock):
     observed, calls = counted(MemoryStore())
     maker, other = Engine(observed, seed=13, clock=clock), Engine(observed, seed=14, clock=clock)

@@ -96,11 +96,13 @@ def record_rewards(engine: Engine, items: Sequence[Sequence[Any]]) -> list[Rewar
 
 
 def _reward_state(engine: Engine, bandit: str) -> BanditState:
-    cached = engine._cache.peek(bandit)
+    cached = engine._cache.trusted(bandit)
     if cached is not None and cached.spec.model.additive:
         # An additive model's delta needs only the configuration, and the write is guarded
         # by its version: a cached state saves the read (a changed arm layout raises
-        # VersionConflictError, and the reward is recomputed on a fresh read).
+        # VersionConflictError, and the reward is recomputed on a fresh read). Only one
+        # read lately: a bandit created anew under its name has the same configuration
+        # version, and the old arm layout would put its rewards on the wrong arms.
         return cached
     return engine._state(bandit)
 

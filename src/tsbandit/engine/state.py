@@ -122,14 +122,22 @@ class StateCache:
         return (self.max_staleness > 0
                 and time.monotonic() - state.read_at <= self.max_staleness)
 
+    def trusted(self, name: str) -> BanditState | None:
+        """The cached state of ``name`` if it was read within :data:`UNREAD_TRUST_SECONDS`
+        (its configuration is then taken for the bandit's by a write guarded by version
+        only), else None."""
+        cached = self._states.get(name)
+        if cached is None or time.monotonic() - cached.fetched_at > UNREAD_TRUST_SECONDS:
+            return None
+        return cached
+
     def unverified(self, name: str) -> BanditState | None:
         """The cached state of ``name`` when :meth:`get` would read the store again (older
         than ``max_staleness``), for a caller that verifies its version in the write it makes
-        instead (``put_pending_many(..., if_at=...)``); None when never read, recent, or last
-        read more than :data:`UNREAD_TRUST_SECONDS` ago."""
-        cached = self._states.get(name)
-        if (cached is None or cached.moved or self.recent(cached)
-                or time.monotonic() - cached.fetched_at > UNREAD_TRUST_SECONDS):
+        instead (``put_pending_many(..., if_at=...)``); None when never read, recent, moved,
+        or not :meth:`trusted`."""
+        cached = self.trusted(name)
+        if cached is None or cached.moved or self.recent(cached):
             return None
         return cached
 
