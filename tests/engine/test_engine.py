@@ -261,7 +261,8 @@ def test_re_added_arm_does_not_learn_its_old_incarnations_rewards(store, clock):
         (silent.decision_id, True)]
     # arm_since survives another arm change, and a decision for the new b still learns
     eng.add_arm("offers", "d")
-    assert eng.get_bandit("offers").arm_since == {"b": 2, "d": 3}
+    start = store.read("offers").config_version - 3  # the version it was created at
+    assert eng.get_bandit("offers").arm_since == {"b": start + 2, "d": start + 3}
     again = eng.decide("offers", eligible=["b"])
     clock.advance(1)
     assert eng.record_reward(again.decision_id, 1).status == "applied"
@@ -489,41 +490,63 @@ def test_reward_with_a_stale_cached_layout_lands_on_the_right_arm(store, clock):
 
 
 def test_a_bandit_created_anew_under_its_name_is_not_taken_for_the_old_one(
-        store, clock, monkeypatch):
-    """Another worker deletes the bandit and creates it again with other arms: the new one is
-    at the very version and configuration version the old one was (0, 0). A read tells them
-    apart by their configuration -- the old arms are not served from the cache -- and a
-    decision made from the cached state reads again once it is UNREAD_TRUST_SECONDS old
-    (the version check of its write cannot tell them apart)."""
-    from tsbandit.engine import state as state_module
-
+        store, clock, trusted_cache):
+    """Another worker deletes the bandit and creates it again with other arms. The engine
+    starts every bandit at a configuration version of its own, so the writes a worker guards
+    by the version it cached -- decisions, rewards -- do not pass on the new one: its
+    decisions are drawn from the new arms at once, its rewards land on their own arms (here
+    with the cache trusted unread for an hour)."""
     w1, w2 = Engine(store, seed=21, clock=clock), Engine(store, seed=22, clock=clock)
     w1.create_bandit(beta_spec())
     assert w1.decide("offers").arm in {"a", "b", "c"}
-    assert [r["arm"] for r in w1.stats("offers")["arms"]] == ["a", "b", "c"]
+    old = store.read("offers").config_version
     w2.delete_bandit("offers")
     w2.create_bandit(BanditSpec(name="offers", arms=["x", "y"]))
-    assert [r["arm"] for r in w1.stats("offers")["arms"]] == ["x", "y"]  # a read: the new one
-    w1.create_bandit(BanditSpec(name="other", arms=["a", "b", "c"]))
-    w1.decide("other")  # cached, decided from without a read (within the trust)
-    w2.delete_bandit("other")
-    w2.create_bandit(BanditSpec(name="other", arms=["x", "y"]))
-    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 0.0)  # the trust has run out
-    got = w1.decide_batch("other", n=20)
+    assert store.read("offers").config_version != old  # equal with probability 2**-31
+    got = w1.decide_batch("offers", n=20)  # from its cache: refused, drawn from the answer
     assert {d.arm for d in got} <= {"x", "y"}
     assert [w2.record_reward(d.decision_id, 1).status for d in got] == ["applied"] * 20
-    assert sum(r["pulls"] for r in w2.stats("other")["arms"]) == 20
+    assert sum(r["pulls"] for r in w2.stats("offers")["arms"]) == 20
     # the arms of the new one in another order: a reward w1 computes lands on its own arm
-    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 3600.0)
     w1.create_bandit(BanditSpec(name="third", arms=["a", "b", "c"]))
-    w1.record_reward(w1.decide("third", eligible=["b"]).decision_id, 0)  # cached, layout a b c
+    w1.record_reward(w1.decide("third", eligible=["b"]).decision_id, 0)  # cached: a b c
     w2.delete_bandit("third")
     w2.create_bandit(BanditSpec(name="third", arms=["c", "b", "a"]))
     d = w2.decide("third", eligible=["a"])
-    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 0.0)
     assert w1.record_reward(d.decision_id, 1).status == "applied"
     arms = {r["arm"]: (r["pulls"], r["alpha"]) for r in w2.stats("third")["arms"]}
     assert arms == {"c": (0.0, 1.0), "b": (0.0, 1.0), "a": (1.0, 2.0)}
+
+
+def test_a_bandit_of_configuration_version_0_created_anew_is_seen_within_the_trust(
+        store, clock, monkeypatch):
+    """Bandits created at configuration version 0 (by a store's own ``create_bandit``, or an
+    engine before the versions were drawn): the old one and a new one under its name are at
+    the very (version, configuration version), which no version check tells apart. A read
+    does (their configurations differ), and a cached state is read again once it is
+    UNREAD_TRUST_SECONDS old, for decisions and rewards alike."""
+    from tsbandit.engine import state as state_module
+
+    def create_at_0(arms: list[str]) -> None:
+        spec = BanditSpec(name="offers", arms=arms)
+        store.create_bandit("offers", spec.to_config(), dict(spec.model.init_stats(len(arms))))
+
+    w1 = Engine(store, seed=23, clock=clock)
+    create_at_0(["a", "b", "c"])
+    assert w1.decide("offers").arm in {"a", "b", "c"}
+    assert [r["arm"] for r in w1.stats("offers")["arms"]] == ["a", "b", "c"]
+    store.delete_bandit("offers")
+    create_at_0(["x", "y"])
+    assert [r["arm"] for r in w1.stats("offers")["arms"]] == ["x", "y"]  # a read: the new one
+    w1.decide("offers")  # cached again
+    store.delete_bandit("offers")
+    create_at_0(["c", "b", "a"])
+    monkeypatch.setattr(state_module, "UNREAD_TRUST_SECONDS", 0.0)  # the trust has run out
+    got = w1.decide_batch("offers", n=20, eligible=["a"])
+    assert {d.arm for d in got} == {"a"}
+    assert [w1.record_reward(d.decision_id, 1).status for d in got] == ["applied"] * 20
+    arms = {r["arm"]: r["pulls"] for r in w1.stats("offers")["arms"]}
+    assert arms == {"c": 0.0, "b": 0.0, "a": 20.0}
 
 
 def test_batch_records_every_decision_in_one_write(store, clock):
@@ -808,7 +831,8 @@ def test_a_bandit_that_keeps_moving_is_recorded_from_the_last_answer(store, cloc
         d = eng.decide("offers")
     finally:
         store.put_pending_many, store.read = original, read  # type: ignore[method-assign]
-    assert calls == [(0, 0), (1, 0), None]
+    cver = store.read("offers").config_version
+    assert calls == [(0, cver), (1, cver), None]
     assert d.model_version == 2 == store.read("offers").version
     assert store.get_pending("offers", d.decision_id).status == "pending"
 

@@ -18,6 +18,7 @@ from tsbandit.errors import (
     DecisionNotFoundError,
     InvalidRewardError,
     SerializationError,
+    VersionConflictError,
 )
 from tsbandit.stores import (
     ClaimedDecision,
@@ -96,6 +97,24 @@ def test_float64_bits_survive(store: Store) -> None:
     store.create_bandit("b1", {}, {"x": tricky})
     got = store.read("b1").arrays["x"]
     assert got.tobytes() == tricky.tobytes()
+
+
+def test_create_at_a_configuration_version_of_its_own(store: Store) -> None:
+    """``create_bandit(..., config_version=c)``: version 0, configuration version ``c`` (what
+    the engine uses to tell a bandit from an older one of the same name); every fence then
+    counts from it. Values outside ``[0, 2**53)`` are refused and create nothing."""
+    start = 2**40 + 5
+    snap = store.create_bandit("cv", CONFIG, arrays(), config_version=start)
+    assert (snap.version, snap.config_version) == (0, start)
+    assert store.read("cv").config_version == start
+    with pytest.raises(VersionConflictError):
+        store.add("cv", one_hot(0), config_version=0)
+    assert store.add("cv", one_hot(0), config_version=start) == 1
+    assert store.replace("cv", CONFIG, expected_config_version=start).config_version == start + 1
+    for bad in (-1, 2**53, True, 1.5, "3"):
+        with pytest.raises(ConfigurationError, match="config_version"):
+            store.create_bandit("bad", CONFIG, arrays(), config_version=bad)
+    assert not store.exists("bad")
 
 
 def test_create_existing_raises_and_keeps_state(store: Store, bandit: str) -> None:

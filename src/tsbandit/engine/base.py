@@ -8,6 +8,7 @@ summaries are the :class:`~tsbandit.core.DecisionCore`'s, the same as a ``Bandit
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["EngineBase"]
 
 E = TypeVar("E", bound="EngineBase")
+
+#: a new bandit's configuration version is drawn below this (each change adds one): two
+#: bandits created under one name share it with probability 2**-31
+_CONFIG_VERSION_START = 2**31
 
 
 class EngineBase:
@@ -91,7 +96,11 @@ class EngineBase:
                 f"shards == {spec.shards} needs a sharding store: open the engine with "
                 "Engine.open(url), or build it over ShardedStore(store)")
         stats = spec.model.init_stats(len(spec.arms))
-        self.store.create_bandit(spec.name, spec.to_config(), dict(stats))
+        # a configuration version of its own (as decision ids are random): a bandit deleted
+        # and created again under its name must not pass for the old one in the writes other
+        # workers guard by the version they cached (decisions, rewards, arm changes)
+        self.store.create_bandit(spec.name, spec.to_config(), dict(stats),
+                                 config_version=secrets.randbelow(_CONFIG_VERSION_START))
         return spec
 
     def get_bandit(self, name: str) -> BanditSpec:

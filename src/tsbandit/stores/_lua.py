@@ -205,12 +205,12 @@ local function consume(id, status, dl, event, maxlen, outcome)
 end
 """
 
-# KEYS: state. ARGV: config, names, then (shape, blob) per name.
+# KEYS: state. ARGV: config, the starting cver, names, then (shape, blob) per name.
 CREATE = r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
-local names = ARGV[2]
-local args = {'config', ARGV[1], 'names', names, 'version', 0, 'cver', 0}
-local i = 3
+local names = ARGV[3]
+local args = {'config', ARGV[1], 'names', names, 'version', 0, 'cver', ARGV[2]}
+local i = 4
 for name in string.gmatch(names, '[^,]+') do
   args[#args + 1] = 'h:' .. name
   args[#args + 1] = ARGV[i]

@@ -13,7 +13,8 @@ writes only what must happen inside its atomic step (a lock, a transaction, a Lu
 ==================================  ===========================================================
 primitive                           gets (already validated and encoded)
 ==================================  ===========================================================
-``_create(name, config, arrays)``   config JSON, checked float64 arrays
+``_create(name, config, arrays,    config JSON, checked float64 arrays, the starting
+cver)``                             ``config_version``
 ``_replace(name, config, arrays,    arrays or None, the expected ``config_version`` or None
 expected)``
 ``_add(name, deltas, cver)``        checked deltas
@@ -101,6 +102,7 @@ from .validation import (
     check_name,
     check_outcome,
     check_retention,
+    check_start_config_version,
     check_time,
     dumps,
     dumps_event,
@@ -192,8 +194,9 @@ class BaseStore(StoreMixin, ABC):
 
     # -- bandits ----------------------------------------------------------------------------
     def create_bandit(self, name: str, config: Mapping[str, Any],
-                      arrays: Mapping[str, np.ndarray]) -> Snapshot:
-        return self._create(check_name(name), dumps(config, "config"), check_arrays(arrays))
+                      arrays: Mapping[str, np.ndarray], *, config_version: int = 0) -> Snapshot:
+        return self._create(check_name(name), dumps(config, "config"), check_arrays(arrays),
+                            check_start_config_version(config_version))
 
     def replace(self, name: str, config: Mapping[str, Any],
                 arrays: Mapping[str, np.ndarray] | None = None, *,
@@ -331,8 +334,10 @@ class BaseStore(StoreMixin, ABC):
     def close(self) -> None: ...
 
     @abstractmethod
-    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> Snapshot:
-        """Create the bandit (``BanditExistsError`` when present) and read it back."""
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray],
+                cver: int) -> Snapshot:
+        """Create the bandit at version 0, configuration version ``cver``
+        (``BanditExistsError`` when present) and read it back."""
 
     @abstractmethod
     def _replace(self, name: str, config: str, arrays: dict[str, np.ndarray] | None,

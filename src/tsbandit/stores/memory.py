@@ -156,12 +156,13 @@ class MemoryStore(BaseStore):
         return n
 
     # -- bandits ----------------------------------------------------------------------------
-    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> records.Snapshot:
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray],
+                cver: int) -> records.Snapshot:
         arrs = {k: v.copy() for k, v in arrays.items()}
         with self._lock:
             if name in self._bandits:
                 raise BanditExistsError(f"a bandit named {name!r} already exists")
-            b = self._bandits[name] = _Bandit(config, arrs)
+            b = self._bandits[name] = _Bandit(config, arrs, config_version=cver)
             return self._snapshot(name, b)
 
     def exists(self, name: str) -> bool:

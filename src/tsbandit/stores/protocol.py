@@ -117,9 +117,13 @@ class Store(Protocol):
 
     # -- bandits ------------------------------------------------------------------------------
     def create_bandit(
-        self, name: str, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+        self, name: str, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *,
+        config_version: int = 0,
     ) -> records.Snapshot:
-        """Create a bandit (version 0, config_version 0); ``BanditExistsError`` if present."""
+        """Create a bandit at version 0 and ``config_version`` (``BanditExistsError`` if
+        present). A caller that may delete a bandit and create another under its name starts
+        each at a value of its own (the engine draws one at random), so that no write guarded
+        by the old one's configuration version lands on the new one."""
         ...
 
     def exists(self, name: str) -> bool:

@@ -284,9 +284,10 @@ class RedisStore(BaseStore):
         return [k[0], k[1], k[2], k[3], k[5]]
 
     # -- bandits ----------------------------------------------------------------------------
-    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> records.Snapshot:
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray],
+                cver: int) -> records.Snapshot:
         status, reply = self._script("create", name, self._keys(name)[:1],
-                                     [config, *_array_args(arrays)], answers=("exists",))
+                                     [config, cver, *_array_args(arrays)], answers=("exists",))
         # The registry set lives in another slot, so it is updated after the script. A crash in
         # between leaves a bandit that read() sees but list_bandits() misses until the next
         # create_bandit() of that name re-registers it (and reports it exists).

@@ -153,18 +153,20 @@ class ShardedStore(StoreMixin):
 
     # -- bandits ------------------------------------------------------------------------------
     def create_bandit(self, name: str, config: Mapping[str, Any],
-                      arrays: Mapping[str, np.ndarray]) -> records.Snapshot:
+                      arrays: Mapping[str, np.ndarray], *,
+                      config_version: int = 0) -> records.Snapshot:
         if isinstance(name, str) and SHARD_SEP in name:
             raise ConfigurationError(f"bandit name == {name!r} must not contain "
                                      f"{SHARD_SEP!r} (it names a bandit's shards)")
         n = shard_count(config, self.default_shards)
-        snap = self.inner.create_bandit(check_name(name), config, arrays)
+        cver = config_version  # every shard at the same one: changes are fenced by it
+        snap = self.inner.create_bandit(check_name(name), config, arrays, config_version=cver)
         for shard in shard_names(name, n)[1:]:
             try:
-                self.inner.create_bandit(shard, config, _zeros(arrays))
+                self.inner.create_bandit(shard, config, _zeros(arrays), config_version=cver)
             except BanditExistsError:  # left by an interrupted delete: start it afresh
                 self.inner.delete_bandit(shard)
-                self.inner.create_bandit(shard, config, _zeros(arrays))
+                self.inner.create_bandit(shard, config, _zeros(arrays), config_version=cver)
         self._counts[name] = n
         return snap if n == 1 else self.read(name)
 
@@ -384,7 +386,8 @@ def _read_all(inner: Store, names: Sequence[str]) -> list[records.Snapshot]:
             try:
                 out.append(inner.read(s))
             except BanditNotFoundError:
-                out.append(inner.create_bandit(s, first.config, _zeros(first.arrays)))
+                out.append(inner.create_bandit(s, first.config, _zeros(first.arrays),
+                                               config_version=first.config_version))
         return out
 
 def _heal(inner: Store, name: str, head: records.Snapshot, shard: records.Snapshot) -> None:

@@ -234,14 +234,15 @@ class SQLiteStore(BaseStore):
         return f"SQLiteStore({self.path!r})"
 
     # -- bandits ----------------------------------------------------------------------------
-    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray]) -> records.Snapshot:
+    def _create(self, name: str, config: str, arrays: dict[str, np.ndarray],
+                cver: int) -> records.Snapshot:
         with self._db.tx(write=True) as c:
             if c.execute("SELECT 1 FROM bandits WHERE name = ?", (name,)).fetchone():
                 raise BanditExistsError(f"a bandit named {name!r} already exists")
             c.execute(
                 "INSERT INTO bandits (name, config, version, config_version, decayed_at,"
-                " created_at) VALUES (?, ?, 0, 0, NULL, ?)",
-                (name, config, time.time()),
+                " created_at) VALUES (?, ?, 0, ?, NULL, ?)",
+                (name, config, cver, time.time()),
             )
             _write_arrays(c, name, arrays)
             return _read(c, name)

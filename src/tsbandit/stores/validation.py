@@ -52,6 +52,7 @@ __all__ = [
     "check_outcome",
     "check_retention",
     "check_shapes",
+    "check_start_config_version",
     "check_time",
     "decay_factor",
     "dumps",
@@ -149,6 +150,22 @@ def check_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ConfigurationError(f"limit == {limit!r}, must be an int >= 1")
     return limit
+
+
+def check_start_config_version(value: Any) -> int:
+    """``create_bandit``'s starting ``config_version``: an int in ``[0, 2**53)`` (exact in a
+    Lua number and in JSON).
+
+    >>> check_start_config_version(7)
+    7
+    >>> check_start_config_version(-1)
+    Traceback (most recent call last):
+    ...
+    tsbandit.errors.ConfigurationError: config_version == -1, must be an int in [0, 2**53)
+    """
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53):
+        raise ConfigurationError(f"config_version == {value!r}, must be an int in [0, 2**53)")
+    return value
 
 
 def check_if_at(if_at: Any) -> tuple[int, int]:
