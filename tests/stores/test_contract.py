@@ -18,7 +18,6 @@ from tsbandit.errors import (
     DecisionNotFoundError,
     InvalidRewardError,
     SerializationError,
-    VersionConflictError,
 )
 from tsbandit.stores import (
     ClaimedDecision,
