@@ -32,6 +32,30 @@ def test_bandit_crud(client):
     assert client.delete("/v1/bandits/ads").status_code == 404
 
 
+def test_a_bandit_deleted_and_created_again_is_served_at_once_by_every_worker(
+        make_client, tmp_path):
+    """Two workers (services on one SQLite file): one deletes the bandit and creates it again
+    with other arms; the other, which had it cached, decides and rewards on the new arms from
+    its next request -- decisions from the new arms, a reward on its own arm."""
+    from tsbandit.engine import Engine
+    from tsbandit.stores import open_store
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    admin = make_client(Engine(open_store(url), seed=1), default_bandit=False)
+    worker = make_client(Engine(open_store(url), seed=2), default_bandit=False)
+    create(admin, "offers", arms=("a", "b", "c"))
+    assert worker.post("/v1/bandits/offers/decisions", json={}).json()["arm"] in {"a", "b", "c"}
+    assert admin.delete("/v1/bandits/offers").status_code == 204
+    create(admin, "offers", arms=("x", "y"))
+    got = [worker.post("/v1/bandits/offers/decisions", json={}).json() for _ in range(5)]
+    assert {d["arm"] for d in got} <= {"x", "y"}
+    rewarded = worker.post("/v1/bandits/offers/rewards",
+                           json={"decision_id": got[0]["decision_id"], "reward": 1})
+    assert rewarded.status_code == 200 and rewarded.json()["status"] == "applied"
+    arms = {a["arm"]: a["pulls"] for a in admin.get("/v1/bandits/offers/stats").json()["arms"]}
+    assert arms == {"x": 0.0, "y": 0.0, got[0]["arm"]: 1.0}
+
+
 @pytest.mark.parametrize("model", ["beta", "gaussian", "linear", "logistic"])
 def test_every_model_decides_learns_and_reports(client, model):
     extra = {"n_features": 3} if model in ("linear", "logistic") else {}
