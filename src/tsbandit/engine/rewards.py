@@ -101,8 +101,9 @@ def _reward_state(engine: Engine, bandit: str) -> BanditState:
         # An additive model's delta needs only the configuration, and the write is guarded
         # by its version: a cached state saves the read (a changed arm layout raises
         # VersionConflictError, and the reward is recomputed on a fresh read). Only one
-        # read lately: a bandit created anew under its name has the same configuration
-        # version, and the old arm layout would put its rewards on the wrong arms.
+        # read lately (see UNREAD_TRUST_SECONDS): a bandit created at configuration version
+        # 0 and one created anew under its name at 0 pass the same fence, and the old arm
+        # layout would put the new one's rewards on the wrong arms.
         return cached
     return engine._state(bandit)
 

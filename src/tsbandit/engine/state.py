@@ -19,8 +19,10 @@ __all__ = ["BanditState", "StateCache"]
 _FIRST_SLOT_KEYS = 64  # eligible sets remembered per model version
 _LOGGED_ALLOCATION_ARMS = 64  # decision events carry every arm's probability up to this many arms
 #: seconds a cached state is decided from, its writes verified by version, before it is read
-#: again: a bandit deleted and created anew can be at the very (version, config_version) the
-#: cache holds, which no version check tells apart -- a read does (its configuration differs)
+#: again: a bandit created at configuration version 0 (by a store's own create_bandit, or an
+#: engine before it drew one) and another created anew under its name can be at the very
+#: (version, config_version) the cache holds, which no version check tells apart -- a read
+#: does (its configuration differs)
 UNREAD_TRUST_SECONDS = 1.0
 
 
@@ -36,7 +38,7 @@ class BanditState:
     stats: Stats
     posterior: Any
     read_at: float
-    fetched_at: float = 0.0
+    fetched_at: float
     #: eligible mask (bytes, or None for all arms) -> first-slot choice probabilities (K,) under
     #: this posterior; context-free bandits only (see Engine.decide_batch)
     first_slot_cache: dict[bytes | None, tuple[np.ndarray, dict[str, float] | None]] = field(
@@ -156,27 +158,27 @@ class StateCache:
         """The state of the snapshot ``snap`` of ``name`` just read, cached: an unchanged
         version keeps the statistics and posterior computed before.
 
-        Unchanged means the same version, configuration version and configuration: a bandit
-        deleted and created again starts again at version 0, configuration version 0."""
+        Unchanged means the same version, configuration version and configuration (bandits
+        created at configuration version 0 share the versions with any bandit created anew
+        under their name at 0)."""
         now = time.monotonic()
         cached = self._states.get(name)
-        same_config = (cached is not None
-                       and cached.snapshot.config_version == snap.config_version
-                       and cached.snapshot.config == snap.config)
-        if same_config and cached is not None and cached.snapshot.version == snap.version:
+        if cached is not None and (cached.snapshot.config_version != snap.config_version
+                                   or cached.snapshot.config != snap.config):
+            cached = None  # another configuration: nothing of it is kept
+        if cached is not None and cached.snapshot.version == snap.version:
             cached.read_at = cached.fetched_at = now
             cached.snapshot = snap
             cached.moved = False
             return cached
-        spec = (cached.spec if same_config and cached is not None
-                else BanditSpec.from_config(snap.config))
+        spec = cached.spec if cached is not None else BanditSpec.from_config(snap.config)
         stats = Stats({k: np.array(v) for k, v in snap.arrays.items()})
         if spec.half_life is not None and snap.decayed_at is not None:
             # the decay accrued since the store last applied it, for reading only
             elapsed = max(self.clock() - snap.decayed_at, 0.0)
             stats = spec.model.decay(stats, 0.5 ** (elapsed / spec.half_life))
         state = BanditState(spec, snap, stats, spec.model.posterior(stats), now, now)
-        if cached is not None and cached.spec is spec:  # the same configuration
+        if cached is not None:  # the same configuration
             state.choice_samples = cached.choice_samples
         self._states[name] = state
         return state
